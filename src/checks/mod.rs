@@ -1,0 +1,1 @@
+//! Active checks: tcp, http(s), exec.

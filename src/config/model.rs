@@ -1,0 +1,98 @@
+//! Validated configuration. Everything here has passed `config::load`: names are unique, references
+//! resolve, prefixes are clean. Code downstream never re-validates.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::route::{Prefix, RouteAttrs};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub router_id: Ipv4Addr,
+    pub local_as: u32,
+    pub peers: Vec<PeerConfig>,
+    pub checks: Vec<CheckConfig>,
+    pub vips: Vec<VipConfig>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerConfig {
+    pub name: Arc<str>,
+    pub address: IpAddr,
+    pub remote_as: u32,
+    pub local_address: Option<IpAddr>,
+    pub port: u16,
+    /// Hold time we offer in OPEN; the session uses min(ours, theirs).
+    pub hold_time: Duration,
+    /// NEXT_HOP for IPv4 prefixes; default: the session's local IPv4 address.
+    pub next_hop_v4: Option<Ipv4Addr>,
+    /// NEXT_HOP for IPv6 prefixes; default: the session's local IPv6 address (IPv6 transport only).
+    pub next_hop_v6: Option<Ipv6Addr>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckConfig {
+    pub name: Arc<str>,
+    pub kind: CheckKind,
+    /// Bind the probe's source address (return-path testing).
+    pub source: Option<IpAddr>,
+    /// Bind the probe to an interface (SO_BINDTODEVICE, Linux).
+    pub interface: Option<String>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Consecutive passes before the check is up.
+    pub rise: u32,
+    /// Consecutive failures before the check is down.
+    pub fall: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum CheckKind {
+    Tcp { target: SocketAddr },
+    Http(HttpCheck),
+    Exec { command: Vec<String> },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpCheck {
+    /// Full URL; its scheme says http or https.
+    pub url: String,
+    pub tls: bool,
+    pub expect_status: Vec<u16>,
+    pub expect_body: Option<String>,
+    /// Host header override (default: the URL's authority).
+    pub host: Option<String>,
+    /// Extra CA bundle (PEM) for https.
+    pub ca_file: Option<PathBuf>,
+    /// Skip certificate verification (https).
+    pub insecure: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Require {
+    All,
+    Any,
+    AtLeast(u32),
+}
+
+impl std::fmt::Display for Require {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Require::All => f.write_str("all"),
+            Require::Any => f.write_str("any"),
+            Require::AtLeast(n) => write!(f, "at_least {n}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct VipConfig {
+    pub name: Arc<str>,
+    pub prefixes: Vec<Prefix>,
+    /// Indexes into `Config::checks`.
+    pub checks: Vec<usize>,
+    pub require: Require,
+    pub attrs: RouteAttrs,
+}

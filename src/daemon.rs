@@ -1,0 +1,1 @@
+//! Wiring: checks -> engine -> desired routes -> sessions; signals; shutdown.

@@ -1,0 +1,1 @@
+//! Pure decision core: samples + injected clock in, decisions out. No I/O.

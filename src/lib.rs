@@ -1,0 +1,13 @@
+//! vipwarden: announce anycast VIPs over BGP while the local service is healthy, withdraw them when
+//! it is not.
+//!
+//! Data flows one way: sources (`checks`) -> samples -> `engine` (pure health/route policy) ->
+//! `route::DesiredRoutes` -> per-peer `bgp` sessions. `daemon` wires them together; `config` loads and
+//! validates the YAML.
+
+pub mod bgp;
+pub mod checks;
+pub mod config;
+pub mod daemon;
+pub mod engine;
+pub mod route;

@@ -1,5 +1,107 @@
 //! Configuration: YAML in, validated `Config` out, with file:line on every error.
 
+mod locate;
 mod model;
+mod raw;
+mod summary;
+mod validate;
 
 pub use model::*;
+pub use summary::summary;
+pub use validate::fmt_d as format_duration;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use locate::Locator;
+
+/// One problem in a config file, located as precisely as we can.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+            if let Some(c) = self.column {
+                write!(f, ":{c}")?;
+            }
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Every problem found in one file.
+#[derive(Debug, Clone)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Reads and validates a config file.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            column: None,
+            message: format!("cannot read: {e}"),
+        }])
+    })?;
+    parse(path, &text)
+}
+
+/// Validates config text; `file` is only used in messages.
+pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigErrors> {
+    let err = |line, column, message| ConfigError {
+        file: file.to_path_buf(),
+        line,
+        column,
+        message,
+    };
+    if text.trim().is_empty() {
+        return Err(ConfigErrors(vec![err(None, None, "the file is empty".into())]));
+    }
+    let raw: raw::RawConfig = serde_yaml::from_str(text).map_err(|e| {
+        let loc = e.location();
+        // serde_yaml appends " at line L column C"; we print the position up front instead.
+        let msg = e.to_string();
+        let msg = match msg.rfind(" at line ") {
+            Some(i) if loc.is_some() => msg[..i].to_string(),
+            _ => msg,
+        };
+        ConfigErrors(vec![err(loc.as_ref().map(|l| l.line()), loc.as_ref().map(|l| l.column()), msg)])
+    })?;
+    validate::validate(raw).map_err(|problems| {
+        let locator = Locator::new(text);
+        ConfigErrors(
+            problems
+                .into_iter()
+                .map(|p| {
+                    let pos = locator.find(&p.path);
+                    err(pos.map(|p| p.line), pos.map(|p| p.column), p.message)
+                })
+                .collect(),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,76 @@
+//! The YAML shape exactly as written, before validation. Unknown keys are rejected by serde with
+//! their name and line. Values that need a good message (durations, addresses, prefixes) stay text
+//! here and are checked in `validate` with their path.
+
+use serde::Deserialize;
+use serde_yaml::Value;
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub router_id: Option<String>,
+    pub local_as: Option<u64>,
+    #[serde(default)]
+    pub peers: Vec<RawPeer>,
+    #[serde(default)]
+    pub checks: Vec<RawCheck>,
+    #[serde(default)]
+    pub vips: Vec<RawVip>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawPeer {
+    pub name: Option<String>,
+    pub address: Option<String>,
+    pub remote_as: Option<u64>,
+    pub local_address: Option<String>,
+    pub port: Option<u16>,
+    pub hold_time: Option<Value>,
+    pub next_hop_v4: Option<String>,
+    pub next_hop_v6: Option<String>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheck {
+    pub name: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    // tcp
+    pub target: Option<String>,
+    // http / https
+    pub url: Option<String>,
+    pub expect_status: Option<Vec<u16>>,
+    pub expect_body: Option<String>,
+    pub host: Option<String>,
+    pub ca_file: Option<String>,
+    pub insecure: Option<bool>,
+    // exec
+    pub command: Option<Vec<String>>,
+    // all
+    pub source: Option<String>,
+    pub interface: Option<String>,
+    pub interval: Option<Value>,
+    pub timeout: Option<Value>,
+    pub rise: Option<u32>,
+    pub fall: Option<u32>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawVip {
+    pub name: Option<String>,
+    #[serde(default)]
+    pub prefixes: Vec<String>,
+    #[serde(default)]
+    pub checks: Vec<String>,
+    pub require: Option<Value>,
+    pub med: Option<u32>,
+    pub local_pref: Option<u32>,
+    #[serde(default)]
+    pub communities: Vec<String>,
+    #[serde(default)]
+    pub large_communities: Vec<String>,
+    pub as_path_prepend: Option<u8>,
+}

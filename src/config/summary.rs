@@ -1,0 +1,68 @@
+//! The one-screen summary `check-config` prints.
+
+use std::fmt::Write;
+
+use super::model::*;
+use super::validate::fmt_d;
+
+pub fn summary(c: &Config) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "router_id {}  local_as {}", c.router_id, c.local_as);
+    let _ = writeln!(s, "peers ({}):", c.peers.len());
+    for p in &c.peers {
+        let ibgp = if p.remote_as == c.local_as { "iBGP" } else { "eBGP" };
+        let _ = write!(s, "  {:<12} {} port {} AS {} ({ibgp}) hold {}", p.name, p.address, p.port, p.remote_as, fmt_d(p.hold_time));
+        if let Some(l) = p.local_address {
+            let _ = write!(s, " from {l}");
+        }
+        if let Some(n) = p.next_hop_v4 {
+            let _ = write!(s, " next_hop_v4 {n}");
+        }
+        if let Some(n) = p.next_hop_v6 {
+            let _ = write!(s, " next_hop_v6 {n}");
+        }
+        s.push('\n');
+    }
+    let _ = writeln!(s, "checks ({}):", c.checks.len());
+    for ch in &c.checks {
+        let what = match &ch.kind {
+            CheckKind::Tcp { target } => format!("tcp {target}"),
+            CheckKind::Http(h) => format!("{} {} expect {:?}", if h.tls { "https" } else { "http" }, h.url, h.expect_status),
+            CheckKind::Exec { command } => format!("exec {}", command.join(" ")),
+        };
+        let _ = write!(s, "  {:<12} {what}  every {} timeout {} rise {} fall {}", ch.name, fmt_d(ch.interval), fmt_d(ch.timeout), ch.rise, ch.fall);
+        if let Some(src) = ch.source {
+            let _ = write!(s, " source {src}");
+        }
+        if let Some(i) = &ch.interface {
+            let _ = write!(s, " interface {i}");
+        }
+        s.push('\n');
+    }
+    let _ = writeln!(s, "vips ({}):", c.vips.len());
+    for v in &c.vips {
+        let prefixes: Vec<String> = v.prefixes.iter().map(|p| p.to_string()).collect();
+        let checks: Vec<&str> = v.checks.iter().map(|&i| &*c.checks[i].name).collect();
+        let _ = write!(s, "  {:<12} {}  checks [{}] require {}", v.name, prefixes.join(", "), checks.join(", "), v.require);
+        let a = &v.attrs;
+        if let Some(m) = a.med {
+            let _ = write!(s, " med {m}");
+        }
+        if let Some(lp) = a.local_pref {
+            let _ = write!(s, " local_pref {lp}");
+        }
+        if !a.communities.is_empty() {
+            let cs: Vec<String> = a.communities.iter().map(|c| c.to_string()).collect();
+            let _ = write!(s, " communities [{}]", cs.join(" "));
+        }
+        if !a.large_communities.is_empty() {
+            let cs: Vec<String> = a.large_communities.iter().map(|c| c.to_string()).collect();
+            let _ = write!(s, " large [{}]", cs.join(" "));
+        }
+        if a.as_path_prepend > 0 {
+            let _ = write!(s, " prepend {}", a.as_path_prepend);
+        }
+        s.push('\n');
+    }
+    s
+}

@@ -1,0 +1,202 @@
+use super::*;
+use std::path::Path;
+
+const GOOD: &str = r#"router_id: 198.51.100.2
+local_as: 65101
+peers:
+  - name: tor1
+    address: 198.51.100.1
+    remote_as: 65000
+    next_hop_v6: 2001:db8:1::2
+checks:
+  - name: web
+    type: tcp
+    target: 203.0.113.10:80
+    interval: 1s
+    timeout: 500ms
+vips:
+  - name: web
+    prefixes: [203.0.113.10/32, 2001:db8:10::10/128]
+    checks: [web]
+"#;
+
+fn errs(text: &str) -> Vec<String> {
+    match parse(Path::new("vw.yaml"), text) {
+        Ok(_) => panic!("expected errors for:\n{text}"),
+        Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+fn one_err(text: &str) -> String {
+    let e = errs(text);
+    assert_eq!(e.len(), 1, "expected one error, got {e:#?}");
+    e.into_iter().next().unwrap()
+}
+
+#[test]
+fn good_config_loads_with_defaults() {
+    let c = parse(Path::new("vw.yaml"), GOOD).unwrap();
+    assert_eq!(c.local_as, 65101);
+    assert_eq!(c.peers[0].port, 179);
+    assert_eq!(c.peers[0].hold_time, std::time::Duration::from_secs(9));
+    assert_eq!(c.checks[0].rise, 2);
+    assert_eq!(c.checks[0].fall, 2);
+    assert_eq!(c.vips[0].require, Require::All);
+    assert_eq!(c.vips[0].checks, vec![0]);
+    assert!(summary(&c).contains("203.0.113.10/32, 2001:db8:10::10/128"));
+}
+
+#[test]
+fn example_configs_are_valid() {
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/config")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            if let Err(e) = load(&path) {
+                panic!("{e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn unknown_check_reference_points_at_the_line() {
+    let text = GOOD.replace("checks: [web]", "checks: [web_tcp]");
+    assert_eq!(
+        one_err(&text),
+        "vw.yaml:17:14: vips[0].checks names unknown check \"web_tcp\" (known: web)"
+    );
+}
+
+#[test]
+fn unknown_key_is_an_error_with_its_name_and_line() {
+    let text = GOOD.replace("    interval: 1s", "    intervall: 1s");
+    let e = one_err(&text);
+    assert!(e.starts_with("vw.yaml:12:"), "{e}");
+    assert!(e.contains("unknown field `intervall`"), "{e}");
+}
+
+#[test]
+fn yaml_syntax_error_has_position() {
+    let e = one_err("router_id: [1\n");
+    assert!(e.starts_with("vw.yaml:"), "{e}");
+    assert!(e.split(':').nth(1).unwrap().parse::<usize>().is_ok(), "{e}");
+}
+
+#[test]
+fn timeout_must_be_below_interval() {
+    let e = one_err(&GOOD.replace("timeout: 500ms", "timeout: 1s"));
+    assert!(e.starts_with("vw.yaml:13:14: checks[0].timeout 1s must be shorter than interval 1s"), "{e}");
+}
+
+#[test]
+fn rise_and_fall_of_zero_are_rejected() {
+    let text = GOOD.replace("    timeout: 500ms\n", "    timeout: 500ms\n    rise: 0\n    fall: 0\n");
+    let e = errs(&text);
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e[0].contains("checks[0].rise must be at least 1"));
+    assert!(e[1].contains("checks[0].fall must be at least 1"));
+}
+
+#[test]
+fn host_bits_are_rejected_with_a_suggestion() {
+    let e = one_err(&GOOD.replace("203.0.113.10/32, ", "203.0.113.10/24, "));
+    assert!(e.contains("vips[0].prefixes[0]") && e.contains("did you mean 203.0.113.0/24"), "{e}");
+    assert!(e.starts_with("vw.yaml:16:16:"), "{e}");
+}
+
+#[test]
+fn duplicate_names_are_rejected() {
+    let text = GOOD.replace(
+        "vips:\n",
+        "  - name: web\n    type: tcp\n    target: 203.0.113.10:81\nvips:\n",
+    );
+    let e = one_err(&text);
+    assert!(e.contains("checks[1].name \"web\" is already used by checks[0]"), "{e}");
+}
+
+#[test]
+fn prefix_in_two_vips_is_rejected() {
+    let text = format!("{GOOD}  - name: web2\n    prefixes: [203.0.113.10/32]\n    checks: [web]\n");
+    let e = one_err(&text);
+    assert!(e.starts_with("vw.yaml:19:"), "{e}");
+    assert!(e.contains("already announced by vips[0].prefixes[0]"), "{e}");
+}
+
+#[test]
+fn ipv6_prefix_needs_a_formable_next_hop() {
+    let e = one_err(&GOOD.replace("    next_hop_v6: 2001:db8:1::2\n", ""));
+    assert!(e.contains("set next_hop_v6"), "{e}");
+}
+
+#[test]
+fn router_id_must_be_ipv4() {
+    let e = one_err(&GOOD.replace("router_id: 198.51.100.2", "router_id: 2001:db8::1"));
+    assert!(e.starts_with("vw.yaml:1:12: router_id \"2001:db8::1\" is not an IPv4 address"), "{e}");
+}
+
+#[test]
+fn durations_need_units_and_hold_time_rules() {
+    let e = one_err(&GOOD.replace("interval: 1s", "interval: 1"));
+    assert!(e.contains("checks[0].interval 1 has no unit"), "{e}");
+    let e = one_err(&GOOD.replace("remote_as: 65000", "remote_as: 65000\n    hold_time: 2s"));
+    assert!(e.contains("hold_time must be 0"), "{e}");
+}
+
+#[test]
+fn check_type_keys_are_checked() {
+    let e = errs(&GOOD.replace("type: tcp", "type: http"));
+    assert_eq!(e[0], "vw.yaml:11:13: checks[0].target is not used by type http");
+    assert!(e[1].contains("checks[0].url is required"), "{e:?}");
+    let text = GOOD.replace("    target: 203.0.113.10:80\n", "    target: 203.0.113.10:80\n    url: http://x/\n");
+    let e = one_err(&text);
+    assert!(e.contains("checks[0].url is not used by type tcp"), "{e}");
+    let e = one_err(&GOOD.replace("type: tcp", "type: icmp"));
+    assert!(e.contains("\"icmp\" is unknown (known: tcp, http, https, exec)"), "{e}");
+}
+
+#[test]
+fn require_forms() {
+    let c = parse(Path::new("x"), &format!("{GOOD}    require: {{at_least: 1}}\n")).unwrap();
+    assert_eq!(c.vips[0].require, Require::AtLeast(1));
+    let c = parse(Path::new("x"), &format!("{GOOD}    require: any\n")).unwrap();
+    assert_eq!(c.vips[0].require, Require::Any);
+    let e = one_err(&format!("{GOOD}    require: {{at_least: 2}}\n"));
+    assert!(e.contains("at_least 2 must be between 1 and the number of checks (1)"), "{e}");
+    let e = one_err(&format!("{GOOD}    require: most\n"));
+    assert!(e.contains("must be all, any or {at_least: N}"), "{e}");
+}
+
+#[test]
+fn asn_rules() {
+    let e = one_err(&GOOD.replace("local_as: 65101", "local_as: 4294967296"));
+    assert!(e.contains("larger than 4294967295"), "{e}");
+    let e = one_err(&GOOD.replace("local_as: 65101", "local_as: 23456"));
+    assert!(e.contains("AS_TRANS"), "{e}");
+    let c = parse(Path::new("x"), &GOOD.replace("local_as: 65101", "local_as: 4200000000")).unwrap();
+    assert_eq!(c.local_as, 4_200_000_000);
+}
+
+#[test]
+fn communities_are_validated() {
+    let text = format!("{GOOD}    communities: [\"65101:100\", \"70000:1\"]\n    large_communities: [\"1:2\"]\n");
+    let e = errs(&text);
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e[0].contains("communities[1]") && e[0].contains("70000:1"));
+    assert!(e[1].contains("large_communities[0]"));
+}
+
+#[test]
+fn all_problems_are_reported_at_once() {
+    let text = GOOD
+        .replace("router_id: 198.51.100.2", "router_id: nope")
+        .replace("checks: [web]", "checks: [nope]")
+        .replace("timeout: 500ms", "timeout: 2s");
+    assert_eq!(errs(&text).len(), 3);
+}
+
+#[test]
+fn garbage_never_panics() {
+    for text in ["", "\0", "- a\n- b", "peers: 5", "vips: [[[[", "router_id: {a: b}", ":::", "peers:\n  - {}\n"] {
+        let _ = parse(Path::new("x"), text);
+    }
+}

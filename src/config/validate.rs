@@ -1,0 +1,564 @@
+//! Raw YAML shape -> validated `Config`. Collects every problem (not just the first) with the path
+//! of the offending value, so one `check-config` run shows everything to fix.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_yaml::Value;
+
+use super::model::*;
+use super::raw::*;
+use crate::route::{Community, LargeCommunity, Prefix, RouteAttrs};
+
+/// AS_TRANS (RFC 6793) may not be configured as a real ASN.
+const AS_TRANS: u64 = 23456;
+/// More prepends than this is a typo, not traffic engineering.
+const MAX_PREPEND: u8 = 16;
+
+/// One problem: the YAML path it concerns and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Problem {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+}
+
+pub fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
+    let mut p = Problems::default();
+
+    let router_id = match raw.router_id.as_deref() {
+        None => {
+            p.add("router_id", "router_id is required (an IPv4 address, e.g. the node's loopback)");
+            Ipv4Addr::UNSPECIFIED
+        }
+        Some(s) => match s.trim().parse::<Ipv4Addr>() {
+            Ok(a) if a.is_unspecified() => {
+                p.add("router_id", "router_id 0.0.0.0 is not a valid BGP identifier");
+                a
+            }
+            Ok(a) => a,
+            Err(_) => {
+                p.add("router_id", format!("router_id \"{s}\" is not an IPv4 address (BGP identifiers are 32-bit, RFC 6286)"));
+                Ipv4Addr::UNSPECIFIED
+            }
+        },
+    };
+    let local_as = asn(&mut p, "local_as", raw.local_as);
+
+    let peers: Vec<PeerConfig> = raw
+        .peers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| peer(&mut p, &format!("peers[{i}]"), r))
+        .collect();
+    if raw.peers.is_empty() {
+        p.add("peers", "at least one peer is required");
+    }
+    unique(&mut p, "peers", raw.peers.iter().map(|r| r.name.as_deref()));
+    let mut seen_addr = HashMap::new();
+    for (i, peer) in peers.iter().enumerate() {
+        if let Some(first) = seen_addr.insert((peer.address, peer.port), i) {
+            p.add(
+                format!("peers[{i}].address"),
+                format!("peers[{i}] has the same address and port as peers[{first}]"),
+            );
+        }
+    }
+
+    let checks: Vec<CheckConfig> = raw
+        .checks
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| check(&mut p, &format!("checks[{i}]"), r))
+        .collect();
+    unique(&mut p, "checks", raw.checks.iter().map(|r| r.name.as_deref()));
+
+    let check_index: HashMap<&str, usize> = raw
+        .checks
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.name.as_deref().map(|n| (n, i)))
+        .collect();
+    let known_checks = raw
+        .checks
+        .iter()
+        .filter_map(|c| c.name.as_deref())
+        .collect::<Vec<_>>()
+        .join(", ");
+
+    let vips: Vec<VipConfig> = raw
+        .vips
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| vip(&mut p, &format!("vips[{i}]"), r, &check_index, &known_checks))
+        .collect();
+    if raw.vips.is_empty() {
+        p.add("vips", "at least one VIP is required");
+    }
+    unique(&mut p, "vips", raw.vips.iter().map(|r| r.name.as_deref()));
+    prefixes_once(&mut p, &raw.vips);
+    next_hops_formable(&mut p, &peers, &vips);
+
+    if !p.0.is_empty() {
+        return Err(p.0);
+    }
+    Ok(Config {
+        router_id,
+        local_as,
+        peers,
+        checks,
+        vips,
+    })
+}
+
+fn asn(p: &mut Problems, path: &str, v: Option<u64>) -> u32 {
+    match v {
+        None => {
+            p.add(path, format!("{path} is required"));
+            0
+        }
+        Some(0) => {
+            p.add(path, format!("{path} 0 is reserved (RFC 7607); use 1..4294967295"));
+            0
+        }
+        Some(AS_TRANS) => {
+            p.add(path, format!("{path} 23456 is AS_TRANS (RFC 6793) and cannot be a real ASN"));
+            0
+        }
+        Some(n) => match u32::try_from(n) {
+            Ok(n) => n,
+            Err(_) => {
+                p.add(path, format!("{path} {n} is larger than 4294967295"));
+                0
+            }
+        },
+    }
+}
+
+fn required<'a, T>(p: &mut Problems, path: &str, v: &'a Option<T>, what: &str) -> Option<&'a T> {
+    if v.is_none() {
+        p.add(path, format!("{path} is required ({what})"));
+    }
+    v.as_ref()
+}
+
+fn ip(p: &mut Problems, path: &str, s: &str) -> Option<IpAddr> {
+    match s.trim().parse() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            p.add(path, format!("{path} \"{s}\" is not an IP address"));
+            None
+        }
+    }
+}
+
+/// `500ms`, `1s`, `2m`; a bare number is refused because its unit would be a guess.
+fn duration(p: &mut Problems, path: &str, v: Option<&Value>, default: Duration) -> Duration {
+    match v {
+        None => default,
+        Some(Value::String(s)) => match humantime::parse_duration(s.trim()) {
+            Ok(d) => d,
+            Err(e) => {
+                p.add(path, format!("{path} \"{s}\" is not a duration ({e}); write e.g. 500ms, 1s, 2m"));
+                default
+            }
+        },
+        Some(Value::Number(n)) => {
+            p.add(path, format!("{path} {n} has no unit; write e.g. {n}s or {n}ms"));
+            default
+        }
+        Some(other) => {
+            p.add(path, format!("{path} must be a duration such as 1s, not {}", kind_of(other)));
+            default
+        }
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Sequence(_) => "a list",
+        Value::Mapping(_) => "a mapping",
+        Value::Tagged(_) => "a tagged value",
+    }
+}
+
+fn unique<'a>(p: &mut Problems, list: &str, names: impl Iterator<Item = Option<&'a str>>) {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, name) in names.enumerate() {
+        let Some(name) = name else { continue };
+        if let Some(first) = seen.insert(name, i) {
+            p.add(
+                format!("{list}[{i}].name"),
+                format!("{list}[{i}].name \"{name}\" is already used by {list}[{first}]"),
+            );
+        }
+    }
+}
+
+fn name(p: &mut Problems, path: &str, v: &Option<String>) -> Option<Arc<str>> {
+    let n = required(p, &format!("{path}.name"), v, "a unique name")?;
+    let ok = !n.is_empty()
+        && n.len() <= 64
+        && n.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if !ok {
+        p.add(
+            format!("{path}.name"),
+            format!("{path}.name \"{n}\" must be 1-64 characters of letters, digits, '-', '_' or '.'"),
+        );
+        return None;
+    }
+    Some(Arc::from(n.as_str()))
+}
+
+fn peer(p: &mut Problems, path: &str, r: &RawPeer) -> Option<PeerConfig> {
+    let name = name(p, path, &r.name);
+    let address = required(p, &format!("{path}.address"), &r.address, "the router's IP address")
+        .and_then(|s| ip(p, &format!("{path}.address"), s));
+    let remote_as = asn(p, &format!("{path}.remote_as"), r.remote_as);
+    let local_address = r
+        .local_address
+        .as_deref()
+        .and_then(|s| ip(p, &format!("{path}.local_address"), s));
+    if let (Some(a), Some(l)) = (address, local_address) {
+        if a.is_ipv4() != l.is_ipv4() {
+            p.add(
+                format!("{path}.local_address"),
+                format!("{path}.local_address {l} and address {a} are of different IP families"),
+            );
+        }
+    }
+    let port = r.port.unwrap_or(179);
+    if port == 0 {
+        p.add(format!("{path}.port"), format!("{path}.port 0 is not a usable port"));
+    }
+    let hold_path = format!("{path}.hold_time");
+    let hold_time = duration(p, &hold_path, r.hold_time.as_ref(), Duration::from_secs(9));
+    let hold_ok = hold_time.subsec_nanos() == 0
+        && (hold_time.is_zero() || (3..=65535).contains(&hold_time.as_secs()));
+    if !hold_ok {
+        p.add(
+            hold_path.as_str(),
+            format!("{hold_path} must be 0 (no keepalives) or 3s..65535s in whole seconds (RFC 4271 4.2)"),
+        );
+    }
+    let next_hop_v4 = r.next_hop_v4.as_deref().and_then(|s| {
+        let path = format!("{path}.next_hop_v4");
+        match s.trim().parse::<Ipv4Addr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                p.add(path.as_str(), format!("{path} \"{s}\" is not an IPv4 address"));
+                None
+            }
+        }
+    });
+    let next_hop_v6 = r.next_hop_v6.as_deref().and_then(|s| {
+        let path = format!("{path}.next_hop_v6");
+        match s.trim().parse::<Ipv6Addr>() {
+            Ok(a) if a.is_unspecified() || a.is_multicast() => {
+                p.add(path.as_str(), format!("{path} {a} cannot be a next hop"));
+                None
+            }
+            Ok(a) => Some(a),
+            Err(_) => {
+                p.add(path.as_str(), format!("{path} \"{s}\" is not an IPv6 address"));
+                None
+            }
+        }
+    });
+    Some(PeerConfig {
+        name: name?,
+        address: address?,
+        remote_as,
+        local_address,
+        port,
+        hold_time,
+        next_hop_v4,
+        next_hop_v6,
+    })
+}
+
+/// Keys that belong to one check type only, for "not used by type X" errors.
+const TYPE_KEYS: &[(&str, &[&str])] = &[
+    ("tcp", &["target"]),
+    ("http", &["url", "expect_status", "expect_body", "host"]),
+    ("https", &["url", "expect_status", "expect_body", "host", "ca_file", "insecure"]),
+    ("exec", &["command"]),
+];
+
+fn check(p: &mut Problems, path: &str, r: &RawCheck) -> Option<CheckConfig> {
+    let name = name(p, path, &r.name);
+    let kind_path = format!("{path}.type");
+    let kind_name = required(p, &kind_path, &r.kind, "tcp, http, https or exec")?.as_str();
+    let Some((_, own_keys)) = TYPE_KEYS.iter().find(|(t, _)| *t == kind_name) else {
+        p.add(kind_path.as_str(), format!("{kind_path} \"{kind_name}\" is unknown (known: tcp, http, https, exec)"));
+        return None;
+    };
+    let present: [(&str, bool); 8] = [
+        ("target", r.target.is_some()),
+        ("url", r.url.is_some()),
+        ("expect_status", r.expect_status.is_some()),
+        ("expect_body", r.expect_body.is_some()),
+        ("host", r.host.is_some()),
+        ("ca_file", r.ca_file.is_some()),
+        ("insecure", r.insecure.is_some()),
+        ("command", r.command.is_some()),
+    ];
+    for (key, is_set) in present {
+        if is_set && !own_keys.contains(&key) {
+            p.add(format!("{path}.{key}"), format!("{path}.{key} is not used by type {kind_name}"));
+        }
+    }
+
+    let source = r.source.as_deref().and_then(|s| ip(p, &format!("{path}.source"), s));
+    let kind = match kind_name {
+        "tcp" => {
+            let t = required(p, &format!("{path}.target"), &r.target, "ADDRESS:PORT, e.g. 203.0.113.10:80")?;
+            match t.trim().parse::<SocketAddr>() {
+                Ok(target) => {
+                    if let Some(s) = source {
+                        if s.is_ipv4() != target.is_ipv4() {
+                            p.add(format!("{path}.source"), format!("{path}.source {s} and target {target} are of different IP families"));
+                        }
+                    }
+                    CheckKind::Tcp { target }
+                }
+                Err(_) => {
+                    p.add(format!("{path}.target"), format!("{path}.target \"{t}\" is not ADDRESS:PORT (IPv6 as [2001:db8::1]:80)"));
+                    return None;
+                }
+            }
+        }
+        "http" | "https" => {
+            let url = required(p, &format!("{path}.url"), &r.url, "e.g. http://203.0.113.10/healthz")?;
+            let tls = kind_name == "https";
+            let want = if tls { "https://" } else { "http://" };
+            if !url.starts_with(want) {
+                p.add(format!("{path}.url"), format!("{path}.url \"{url}\" must start with {want} for type {kind_name}"));
+            } else if url.parse::<hyper::Uri>().map(|u| u.host().is_none()).unwrap_or(true) {
+                p.add(format!("{path}.url"), format!("{path}.url \"{url}\" is not a valid URL"));
+            }
+            let expect_status = r.expect_status.clone().unwrap_or_else(|| vec![200]);
+            for (i, s) in expect_status.iter().enumerate() {
+                if !(100..=599).contains(s) {
+                    p.add(format!("{path}.expect_status[{i}]"), format!("{path}.expect_status {s} is not an HTTP status (100-599)"));
+                }
+            }
+            if expect_status.is_empty() {
+                p.add(format!("{path}.expect_status"), format!("{path}.expect_status must list at least one status"));
+            }
+            CheckKind::Http(HttpCheck {
+                url: url.clone(),
+                tls,
+                expect_status,
+                expect_body: r.expect_body.clone(),
+                host: r.host.clone(),
+                ca_file: r.ca_file.as_ref().map(PathBuf::from),
+                insecure: r.insecure.unwrap_or(false),
+            })
+        }
+        _ => {
+            let command = required(p, &format!("{path}.command"), &r.command, "argv list, e.g. [/usr/local/bin/check, --fast]")?;
+            if command.is_empty() || command[0].is_empty() {
+                p.add(format!("{path}.command"), format!("{path}.command must name a program"));
+            }
+            if source.is_some() || r.interface.is_some() {
+                p.add(format!("{path}.source"), format!("{path}: source and interface do not apply to exec checks (the program opens its own sockets)"));
+            }
+            CheckKind::Exec { command: command.clone() }
+        }
+    };
+
+    let interval = duration(p, &format!("{path}.interval"), r.interval.as_ref(), Duration::from_secs(1));
+    let timeout = duration(p, &format!("{path}.timeout"), r.timeout.as_ref(), Duration::from_millis(500));
+    if interval < Duration::from_millis(100) {
+        p.add(format!("{path}.interval"), format!("{path}.interval {interval:?} is below the 100ms minimum"));
+    }
+    if timeout.is_zero() {
+        p.add(format!("{path}.timeout"), format!("{path}.timeout must be above 0"));
+    } else if timeout >= interval {
+        p.add(
+            format!("{path}.timeout"),
+            format!("{path}.timeout {} must be shorter than interval {} (a probe may not overlap the next)", fmt_d(timeout), fmt_d(interval)),
+        );
+    }
+    let rise = r.rise.unwrap_or(2);
+    let fall = r.fall.unwrap_or(2);
+    for (key, v) in [("rise", rise), ("fall", fall)] {
+        if v == 0 {
+            p.add(format!("{path}.{key}"), format!("{path}.{key} must be at least 1"));
+        }
+    }
+    if let Some(ifname) = &r.interface {
+        // IFNAMSIZ is 16 including the NUL.
+        if ifname.is_empty() || ifname.len() > 15 || ifname.contains('/') || ifname.contains(char::is_whitespace) {
+            p.add(format!("{path}.interface"), format!("{path}.interface \"{ifname}\" is not a Linux interface name"));
+        }
+    }
+    Some(CheckConfig {
+        name: name?,
+        kind,
+        source,
+        interface: r.interface.clone(),
+        interval,
+        timeout,
+        rise,
+        fall,
+    })
+}
+
+pub fn fmt_d(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+fn vip(
+    p: &mut Problems,
+    path: &str,
+    r: &RawVip,
+    check_index: &HashMap<&str, usize>,
+    known_checks: &str,
+) -> Option<VipConfig> {
+    let name = name(p, path, &r.name);
+    if r.prefixes.is_empty() {
+        p.add(format!("{path}.prefixes"), format!("{path}.prefixes must list at least one prefix"));
+    }
+    let mut prefixes = Vec::new();
+    for (i, s) in r.prefixes.iter().enumerate() {
+        match s.parse::<Prefix>() {
+            Ok(pfx) => prefixes.push(pfx),
+            Err(e) => p.add(format!("{path}.prefixes[{i}]"), format!("{path}.prefixes[{i}]: {e}")),
+        }
+    }
+    if r.checks.is_empty() {
+        p.add(
+            format!("{path}.checks"),
+            format!("{path}.checks must name at least one check (a VIP without checks would be announced even when the service is down)"),
+        );
+    }
+    let mut checks = Vec::new();
+    for (i, c) in r.checks.iter().enumerate() {
+        match check_index.get(c.as_str()) {
+            Some(&idx) if checks.contains(&idx) => {
+                p.add(format!("{path}.checks[{i}]"), format!("{path}.checks names check \"{c}\" twice"))
+            }
+            Some(&idx) => checks.push(idx),
+            None => p.add(
+                format!("{path}.checks[{i}]"),
+                format!("{path}.checks names unknown check \"{c}\" (known: {})", if known_checks.is_empty() { "none" } else { known_checks }),
+            ),
+        }
+    }
+    let require = require(p, &format!("{path}.require"), r.require.as_ref(), r.checks.len());
+
+    let mut communities = Vec::new();
+    for (i, s) in r.communities.iter().enumerate() {
+        match s.parse::<Community>() {
+            Ok(c) => communities.push(c),
+            Err(e) => p.add(format!("{path}.communities[{i}]"), format!("{path}.communities[{i}]: {e}")),
+        }
+    }
+    let mut large_communities = Vec::new();
+    for (i, s) in r.large_communities.iter().enumerate() {
+        match s.parse::<LargeCommunity>() {
+            Ok(c) => large_communities.push(c),
+            Err(e) => p.add(format!("{path}.large_communities[{i}]"), format!("{path}.large_communities[{i}]: {e}")),
+        }
+    }
+    let as_path_prepend = r.as_path_prepend.unwrap_or(0);
+    if as_path_prepend > MAX_PREPEND {
+        p.add(format!("{path}.as_path_prepend"), format!("{path}.as_path_prepend {as_path_prepend} is more than {MAX_PREPEND}"));
+    }
+    Some(VipConfig {
+        name: name?,
+        prefixes,
+        checks,
+        require,
+        attrs: RouteAttrs {
+            med: r.med,
+            local_pref: r.local_pref,
+            communities,
+            large_communities,
+            as_path_prepend,
+        },
+    })
+}
+
+fn require(p: &mut Problems, path: &str, v: Option<&Value>, n_checks: usize) -> Require {
+    let bad = format!("{path} must be all, any or {{at_least: N}}");
+    let r = match v {
+        None => Require::All,
+        Some(Value::String(s)) if s == "all" => Require::All,
+        Some(Value::String(s)) if s == "any" => Require::Any,
+        Some(Value::Mapping(m)) if m.len() == 1 => match m.get("at_least").and_then(Value::as_u64) {
+            Some(n) => Require::AtLeast(u32::try_from(n).unwrap_or(u32::MAX)),
+            None => {
+                p.add(path, bad);
+                return Require::All;
+            }
+        },
+        Some(_) => {
+            p.add(path, bad);
+            return Require::All;
+        }
+    };
+    if let Require::AtLeast(n) = r {
+        if n == 0 || n as usize > n_checks {
+            p.add(path, format!("{path} at_least {n} must be between 1 and the number of checks ({n_checks})"));
+        }
+    }
+    r
+}
+
+fn prefixes_once(p: &mut Problems, vips: &[RawVip]) {
+    let mut owner: BTreeMap<Prefix, (usize, usize)> = BTreeMap::new();
+    for (v, vip) in vips.iter().enumerate() {
+        for (i, s) in vip.prefixes.iter().enumerate() {
+            let Ok(pfx) = s.parse::<Prefix>() else { continue };
+            if let Some((fv, fi)) = owner.insert(pfx, (v, i)) {
+                p.add(
+                    format!("vips[{v}].prefixes[{i}]"),
+                    format!("vips[{v}].prefixes[{i}] {pfx} is already announced by vips[{fv}].prefixes[{fi}]; a prefix can belong to one VIP only"),
+                );
+            }
+        }
+    }
+}
+
+/// IPv6 NLRI over an IPv4 session needs an explicit IPv6 next hop, and the reverse for IPv4 NLRI
+/// over an IPv6 session (we do not do RFC 8950 extended next hop).
+fn next_hops_formable(p: &mut Problems, peers: &[PeerConfig], vips: &[VipConfig]) {
+    let has_v4 = vips.iter().any(|v| v.prefixes.iter().any(Prefix::is_ipv4));
+    let has_v6 = vips.iter().any(|v| v.prefixes.iter().any(|x| !x.is_ipv4()));
+    let mut reported = HashSet::new();
+    for (i, peer) in peers.iter().enumerate() {
+        if has_v6 && peer.address.is_ipv4() && peer.next_hop_v6.is_none() && reported.insert((i, 6)) {
+            p.add(
+                format!("peers[{i}]"),
+                format!("peers[{i}] ({}) is an IPv4 session but VIPs have IPv6 prefixes: set next_hop_v6 (an IPv6 address of this node on the link to the router)", peer.name),
+            );
+        }
+        if has_v4 && peer.address.is_ipv6() && peer.next_hop_v4.is_none() && reported.insert((i, 4)) {
+            p.add(
+                format!("peers[{i}]"),
+                format!("peers[{i}] ({}) is an IPv6 session but VIPs have IPv4 prefixes: set next_hop_v4 (an IPv4 address of this node on the link to the router)", peer.name),
+            );
+        }
+    }
+}

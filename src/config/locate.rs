@@ -45,11 +45,6 @@ impl Locator {
             p = &p[..cut];
         }
     }
-
-    /// Position of the key at `path` (for "unknown key" style errors).
-    pub fn key(&self, path: &str) -> Option<Position> {
-        self.keys.get(path).copied().or_else(|| self.find(path))
-    }
 }
 
 enum Frame {
@@ -145,8 +140,7 @@ mod tests {
         let l = Locator::new(DOC);
         assert_eq!(l.find("router_id"), Some(Position { line: 1, column: 12 }));
         assert_eq!(l.find("peers[0].address").map(|p| p.line), Some(4));
-        assert_eq!(l.key("peers[0].address"), Some(Position { line: 4, column: 5 }));
-        assert_eq!(l.find("vips[0].checks[1]"), Some(Position { line: 7, column: 19 }));
+                assert_eq!(l.find("vips[0].checks[1]"), Some(Position { line: 7, column: 19 }));
     }
 
     #[test]

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Every test, from a fresh Debian machine as root: installs what is missing, then formatting, lints,
+# unit and property tests, and the lab against real BIRD 2 and FRR in network namespaces.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "packages"
+bash testbed/setup.sh
+
+step "rust toolchain"
+if ! command -v cargo >/dev/null 2>&1; then
+    [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "cargo not found: installing Debian's rust toolchain (vipwarden needs rustc >= 1.80)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cargo rustc rustfmt rust-clippy >/dev/null
+fi
+cargo --version
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (warnings denied)"
+cargo clippy --locked --all-targets -- -D warnings
+
+step "unit and property tests"
+cargo test --locked
+
+step "release build"
+cargo build --locked --release
+
+step "lab: real BIRD 2 and FRR in network namespaces"
+VIPWARDEN_BIN="$PWD/target/release/vipwarden" bash testbed/run-tests.sh

@@ -125,13 +125,23 @@ fn apply_sample(engine: &mut Engine, config: &Config, sample: &CheckSample) -> b
     let state = &engine.checks()[sample.check];
     let rf = &state.rise_fall;
     match (was_up, rf.is_up(), obs.ok) {
-        (false, true, _) => info!(check = %check.name, "check {} up: passed {}/{} ({})", check.name, rf.rise(), rf.rise(), obs.detail),
-        (true, false, _) => info!(check = %check.name, "check {} down: failed {}/{}: {}", check.name, rf.fall(), rf.fall(), obs.detail),
-        (true, true, false) => info!(check = %check.name, "check {} failed {}/{}: {}", check.name, rf.streak(), rf.fall(), obs.detail),
+        (false, true, _) => {
+            info!(check = %check.name, "check {} up: passed {}/{} ({})", check.name, rf.rise(), rf.rise(), obs.detail)
+        }
+        (true, false, _) => {
+            info!(check = %check.name, "check {} down: failed {}/{}: {}", check.name, rf.fall(), rf.fall(), obs.detail)
+        }
+        (true, true, false) => {
+            info!(check = %check.name, "check {} failed {}/{}: {}", check.name, rf.streak(), rf.fall(), obs.detail)
+        }
         _ => debug!(check = %check.name, ok = obs.ok, "check {}: {}", check.name, obs.detail),
     }
     for d in &decisions {
-        let state = if d.announce { "healthy, announcing" } else { "unhealthy, withdrawing" };
+        let state = if d.announce {
+            "healthy, announcing"
+        } else {
+            "unhealthy, withdrawing"
+        };
         info!(vip = %d.vip, "vip {} {state}: {}", d.vip, d.reason);
     }
     !decisions.is_empty()

@@ -83,7 +83,11 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("{e}");
-                eprintln!("{}: configuration is invalid ({} problem(s))", config.display(), e.0.len());
+                eprintln!(
+                    "{}: configuration is invalid ({} problem(s))",
+                    config.display(),
+                    e.0.len()
+                );
                 ExitCode::FAILURE
             }
         },
@@ -93,12 +97,18 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("{e}");
-                    eprintln!("{}: configuration is invalid; nothing started", config.display());
+                    eprintln!(
+                        "{}: configuration is invalid; nothing started",
+                        config.display()
+                    );
                     return ExitCode::FAILURE;
                 }
             };
             // One thread is plenty for a handful of sessions and probes, and keeps RSS small.
-            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("cannot start the async runtime: {e}");

@@ -36,6 +36,8 @@ impl Prefix {
         self.addr
     }
 
+    /// The prefix length in bits (not a container length, hence no `is_empty`).
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> u8 {
         self.len
     }
@@ -156,7 +158,9 @@ impl FromStr for LargeCommunity {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let parts: Vec<&str> = s.split(':').collect();
-        let bad = || format!("\"{s}\" is not a large community (GLOBAL:LOCAL1:LOCAL2, each 0..4294967295)");
+        let bad = || {
+            format!("\"{s}\" is not a large community (GLOBAL:LOCAL1:LOCAL2, each 0..4294967295)")
+        };
         if parts.len() != 3 {
             return Err(bad());
         }
@@ -277,7 +281,10 @@ mod tests {
 
     #[test]
     fn communities_parse() {
-        assert_eq!("65535:0".parse::<Community>().unwrap(), Community::GRACEFUL_SHUTDOWN);
+        assert_eq!(
+            "65535:0".parse::<Community>().unwrap(),
+            Community::GRACEFUL_SHUTDOWN
+        );
         assert!("65536:0".parse::<Community>().is_err());
         assert_eq!(
             "65101:1:2".parse::<LargeCommunity>().unwrap().to_string(),

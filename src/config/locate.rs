@@ -48,14 +48,8 @@ impl Locator {
 }
 
 enum Frame {
-    Map {
-        path: String,
-        key: Option<String>,
-    },
-    Seq {
-        path: String,
-        index: usize,
-    },
+    Map { path: String, key: Option<String> },
+    Seq { path: String, index: usize },
 }
 
 #[derive(Default)]
@@ -138,9 +132,21 @@ mod tests {
     #[test]
     fn finds_values_keys_and_sequence_items() {
         let l = Locator::new(DOC);
-        assert_eq!(l.find("router_id"), Some(Position { line: 1, column: 12 }));
+        assert_eq!(
+            l.find("router_id"),
+            Some(Position {
+                line: 1,
+                column: 12
+            })
+        );
         assert_eq!(l.find("peers[0].address").map(|p| p.line), Some(4));
-                assert_eq!(l.find("vips[0].checks[1]"), Some(Position { line: 7, column: 19 }));
+        assert_eq!(
+            l.find("vips[0].checks[1]"),
+            Some(Position {
+                line: 7,
+                column: 19
+            })
+        );
     }
 
     #[test]

@@ -77,7 +77,11 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigErrors> {
         message,
     };
     if text.trim().is_empty() {
-        return Err(ConfigErrors(vec![err(None, None, "the file is empty".into())]));
+        return Err(ConfigErrors(vec![err(
+            None,
+            None,
+            "the file is empty".into(),
+        )]));
     }
     let raw: raw::RawConfig = serde_yaml::from_str(text).map_err(|e| {
         let loc = e.location();
@@ -87,7 +91,11 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigErrors> {
             Some(i) if loc.is_some() => msg[..i].to_string(),
             _ => msg,
         };
-        ConfigErrors(vec![err(loc.as_ref().map(|l| l.line()), loc.as_ref().map(|l| l.column()), msg)])
+        ConfigErrors(vec![err(
+            loc.as_ref().map(|l| l.line()),
+            loc.as_ref().map(|l| l.column()),
+            msg,
+        )])
     })?;
     validate::validate(raw).map_err(|problems| {
         let locator = Locator::new(text);

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::engine::{ConditionSpec, DampeningSpec, OnMissing};
 use crate::route::{Prefix, RouteAttrs};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -95,4 +96,10 @@ pub struct VipConfig {
     pub checks: Vec<usize>,
     pub require: Require,
     pub attrs: RouteAttrs,
+    /// Traffic conditions that withdraw the VIP while active.
+    pub withdraw_when: Vec<ConditionSpec>,
+    pub on_missing: OnMissing,
+    /// Minimum time withdrawn before any restore.
+    pub hold_down: Duration,
+    pub dampening: Option<DampeningSpec>,
 }

@@ -10,8 +10,20 @@ pub fn summary(c: &Config) -> String {
     let _ = writeln!(s, "router_id {}  local_as {}", c.router_id, c.local_as);
     let _ = writeln!(s, "peers ({}):", c.peers.len());
     for p in &c.peers {
-        let ibgp = if p.remote_as == c.local_as { "iBGP" } else { "eBGP" };
-        let _ = write!(s, "  {:<12} {} port {} AS {} ({ibgp}) hold {}", p.name, p.address, p.port, p.remote_as, fmt_d(p.hold_time));
+        let ibgp = if p.remote_as == c.local_as {
+            "iBGP"
+        } else {
+            "eBGP"
+        };
+        let _ = write!(
+            s,
+            "  {:<12} {} port {} AS {} ({ibgp}) hold {}",
+            p.name,
+            p.address,
+            p.port,
+            p.remote_as,
+            fmt_d(p.hold_time)
+        );
         if let Some(l) = p.local_address {
             let _ = write!(s, " from {l}");
         }
@@ -27,10 +39,23 @@ pub fn summary(c: &Config) -> String {
     for ch in &c.checks {
         let what = match &ch.kind {
             CheckKind::Tcp { target } => format!("tcp {target}"),
-            CheckKind::Http(h) => format!("{} {} expect {:?}", if h.tls { "https" } else { "http" }, h.url, h.expect_status),
+            CheckKind::Http(h) => format!(
+                "{} {} expect {:?}",
+                if h.tls { "https" } else { "http" },
+                h.url,
+                h.expect_status
+            ),
             CheckKind::Exec { command } => format!("exec {}", command.join(" ")),
         };
-        let _ = write!(s, "  {:<12} {what}  every {} timeout {} rise {} fall {}", ch.name, fmt_d(ch.interval), fmt_d(ch.timeout), ch.rise, ch.fall);
+        let _ = write!(
+            s,
+            "  {:<12} {what}  every {} timeout {} rise {} fall {}",
+            ch.name,
+            fmt_d(ch.interval),
+            fmt_d(ch.timeout),
+            ch.rise,
+            ch.fall
+        );
         if let Some(src) = ch.source {
             let _ = write!(s, " source {src}");
         }
@@ -43,7 +68,14 @@ pub fn summary(c: &Config) -> String {
     for v in &c.vips {
         let prefixes: Vec<String> = v.prefixes.iter().map(|p| p.to_string()).collect();
         let checks: Vec<&str> = v.checks.iter().map(|&i| &*c.checks[i].name).collect();
-        let _ = write!(s, "  {:<12} {}  checks [{}] require {}", v.name, prefixes.join(", "), checks.join(", "), v.require);
+        let _ = write!(
+            s,
+            "  {:<12} {}  checks [{}] require {}",
+            v.name,
+            prefixes.join(", "),
+            checks.join(", "),
+            v.require
+        );
         let a = &v.attrs;
         if let Some(m) = a.med {
             let _ = write!(s, " med {m}");

@@ -85,12 +85,18 @@ fn yaml_syntax_error_has_position() {
 #[test]
 fn timeout_must_be_below_interval() {
     let e = one_err(&GOOD.replace("timeout: 500ms", "timeout: 1s"));
-    assert!(e.starts_with("vw.yaml:13:14: checks[0].timeout 1s must be shorter than interval 1s"), "{e}");
+    assert!(
+        e.starts_with("vw.yaml:13:14: checks[0].timeout 1s must be shorter than interval 1s"),
+        "{e}"
+    );
 }
 
 #[test]
 fn rise_and_fall_of_zero_are_rejected() {
-    let text = GOOD.replace("    timeout: 500ms\n", "    timeout: 500ms\n    rise: 0\n    fall: 0\n");
+    let text = GOOD.replace(
+        "    timeout: 500ms\n",
+        "    timeout: 500ms\n    rise: 0\n    fall: 0\n",
+    );
     let e = errs(&text);
     assert_eq!(e.len(), 2, "{e:?}");
     assert!(e[0].contains("checks[0].rise must be at least 1"));
@@ -100,7 +106,10 @@ fn rise_and_fall_of_zero_are_rejected() {
 #[test]
 fn host_bits_are_rejected_with_a_suggestion() {
     let e = one_err(&GOOD.replace("203.0.113.10/32, ", "203.0.113.10/24, "));
-    assert!(e.contains("vips[0].prefixes[0]") && e.contains("did you mean 203.0.113.0/24"), "{e}");
+    assert!(
+        e.contains("vips[0].prefixes[0]") && e.contains("did you mean 203.0.113.0/24"),
+        "{e}"
+    );
     assert!(e.starts_with("vw.yaml:16:16:"), "{e}");
 }
 
@@ -111,15 +120,22 @@ fn duplicate_names_are_rejected() {
         "  - name: web\n    type: tcp\n    target: 203.0.113.10:81\nvips:\n",
     );
     let e = one_err(&text);
-    assert!(e.contains("checks[1].name \"web\" is already used by checks[0]"), "{e}");
+    assert!(
+        e.contains("checks[1].name \"web\" is already used by checks[0]"),
+        "{e}"
+    );
 }
 
 #[test]
 fn prefix_in_two_vips_is_rejected() {
-    let text = format!("{GOOD}  - name: web2\n    prefixes: [203.0.113.10/32]\n    checks: [web]\n");
+    let text =
+        format!("{GOOD}  - name: web2\n    prefixes: [203.0.113.10/32]\n    checks: [web]\n");
     let e = one_err(&text);
     assert!(e.starts_with("vw.yaml:19:"), "{e}");
-    assert!(e.contains("already announced by vips[0].prefixes[0]"), "{e}");
+    assert!(
+        e.contains("already announced by vips[0].prefixes[0]"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -131,7 +147,10 @@ fn ipv6_prefix_needs_a_formable_next_hop() {
 #[test]
 fn router_id_must_be_ipv4() {
     let e = one_err(&GOOD.replace("router_id: 198.51.100.2", "router_id: 2001:db8::1"));
-    assert!(e.starts_with("vw.yaml:1:12: router_id \"2001:db8::1\" is not an IPv4 address"), "{e}");
+    assert!(
+        e.starts_with("vw.yaml:1:12: router_id \"2001:db8::1\" is not an IPv4 address"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -145,23 +164,39 @@ fn durations_need_units_and_hold_time_rules() {
 #[test]
 fn check_type_keys_are_checked() {
     let e = errs(&GOOD.replace("type: tcp", "type: http"));
-    assert_eq!(e[0], "vw.yaml:11:13: checks[0].target is not used by type http");
+    assert_eq!(
+        e[0],
+        "vw.yaml:11:13: checks[0].target is not used by type http"
+    );
     assert!(e[1].contains("checks[0].url is required"), "{e:?}");
-    let text = GOOD.replace("    target: 203.0.113.10:80\n", "    target: 203.0.113.10:80\n    url: http://x/\n");
+    let text = GOOD.replace(
+        "    target: 203.0.113.10:80\n",
+        "    target: 203.0.113.10:80\n    url: http://x/\n",
+    );
     let e = one_err(&text);
     assert!(e.contains("checks[0].url is not used by type tcp"), "{e}");
     let e = one_err(&GOOD.replace("type: tcp", "type: icmp"));
-    assert!(e.contains("\"icmp\" is unknown (known: tcp, http, https, exec)"), "{e}");
+    assert!(
+        e.contains("\"icmp\" is unknown (known: tcp, http, https, exec)"),
+        "{e}"
+    );
 }
 
 #[test]
 fn require_forms() {
-    let c = parse(Path::new("x"), &format!("{GOOD}    require: {{at_least: 1}}\n")).unwrap();
+    let c = parse(
+        Path::new("x"),
+        &format!("{GOOD}    require: {{at_least: 1}}\n"),
+    )
+    .unwrap();
     assert_eq!(c.vips[0].require, Require::AtLeast(1));
     let c = parse(Path::new("x"), &format!("{GOOD}    require: any\n")).unwrap();
     assert_eq!(c.vips[0].require, Require::Any);
     let e = one_err(&format!("{GOOD}    require: {{at_least: 2}}\n"));
-    assert!(e.contains("at_least 2 must be between 1 and the number of checks (1)"), "{e}");
+    assert!(
+        e.contains("at_least 2 must be between 1 and the number of checks (1)"),
+        "{e}"
+    );
     let e = one_err(&format!("{GOOD}    require: most\n"));
     assert!(e.contains("must be all, any or {at_least: N}"), "{e}");
 }
@@ -172,13 +207,19 @@ fn asn_rules() {
     assert!(e.contains("larger than 4294967295"), "{e}");
     let e = one_err(&GOOD.replace("local_as: 65101", "local_as: 23456"));
     assert!(e.contains("AS_TRANS"), "{e}");
-    let c = parse(Path::new("x"), &GOOD.replace("local_as: 65101", "local_as: 4200000000")).unwrap();
+    let c = parse(
+        Path::new("x"),
+        &GOOD.replace("local_as: 65101", "local_as: 4200000000"),
+    )
+    .unwrap();
     assert_eq!(c.local_as, 4_200_000_000);
 }
 
 #[test]
 fn communities_are_validated() {
-    let text = format!("{GOOD}    communities: [\"65101:100\", \"70000:1\"]\n    large_communities: [\"1:2\"]\n");
+    let text = format!(
+        "{GOOD}    communities: [\"65101:100\", \"70000:1\"]\n    large_communities: [\"1:2\"]\n"
+    );
     let e = errs(&text);
     assert_eq!(e.len(), 2, "{e:?}");
     assert!(e[0].contains("communities[1]") && e[0].contains("70000:1"));
@@ -196,7 +237,16 @@ fn all_problems_are_reported_at_once() {
 
 #[test]
 fn garbage_never_panics() {
-    for text in ["", "\0", "- a\n- b", "peers: 5", "vips: [[[[", "router_id: {a: b}", ":::", "peers:\n  - {}\n"] {
+    for text in [
+        "",
+        "\0",
+        "- a\n- b",
+        "peers: 5",
+        "vips: [[[[",
+        "router_id: {a: b}",
+        ":::",
+        "peers:\n  - {}\n",
+    ] {
         let _ = parse(Path::new("x"), text);
     }
 }

@@ -42,12 +42,18 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
 
     let router_id = match raw.router_id.as_deref() {
         None => {
-            p.add("router_id", "router_id is required (an IPv4 address, e.g. the node's loopback)");
+            p.add(
+                "router_id",
+                "router_id is required (an IPv4 address, e.g. the node's loopback)",
+            );
             Ipv4Addr::UNSPECIFIED
         }
         Some(s) => match s.trim().parse::<Ipv4Addr>() {
             Ok(a) if a.is_unspecified() => {
-                p.add("router_id", "router_id 0.0.0.0 is not a valid BGP identifier");
+                p.add(
+                    "router_id",
+                    "router_id 0.0.0.0 is not a valid BGP identifier",
+                );
                 a
             }
             Ok(a) => a,
@@ -85,7 +91,11 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
         .enumerate()
         .filter_map(|(i, r)| check(&mut p, &format!("checks[{i}]"), r))
         .collect();
-    unique(&mut p, "checks", raw.checks.iter().map(|r| r.name.as_deref()));
+    unique(
+        &mut p,
+        "checks",
+        raw.checks.iter().map(|r| r.name.as_deref()),
+    );
 
     let check_index: HashMap<&str, usize> = raw
         .checks
@@ -104,7 +114,15 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
         .vips
         .iter()
         .enumerate()
-        .filter_map(|(i, r)| vip(&mut p, &format!("vips[{i}]"), r, &check_index, &known_checks))
+        .filter_map(|(i, r)| {
+            vip(
+                &mut p,
+                &format!("vips[{i}]"),
+                r,
+                &check_index,
+                &known_checks,
+            )
+        })
         .collect();
     if raw.vips.is_empty() {
         p.add("vips", "at least one VIP is required");
@@ -132,11 +150,17 @@ fn asn(p: &mut Problems, path: &str, v: Option<u64>) -> u32 {
             0
         }
         Some(0) => {
-            p.add(path, format!("{path} 0 is reserved (RFC 7607); use 1..4294967295"));
+            p.add(
+                path,
+                format!("{path} 0 is reserved (RFC 7607); use 1..4294967295"),
+            );
             0
         }
         Some(AS_TRANS) => {
-            p.add(path, format!("{path} 23456 is AS_TRANS (RFC 6793) and cannot be a real ASN"));
+            p.add(
+                path,
+                format!("{path} 23456 is AS_TRANS (RFC 6793) and cannot be a real ASN"),
+            );
             0
         }
         Some(n) => match u32::try_from(n) {
@@ -173,16 +197,28 @@ fn duration(p: &mut Problems, path: &str, v: Option<&Value>, default: Duration) 
         Some(Value::String(s)) => match humantime::parse_duration(s.trim()) {
             Ok(d) => d,
             Err(e) => {
-                p.add(path, format!("{path} \"{s}\" is not a duration ({e}); write e.g. 500ms, 1s, 2m"));
+                p.add(
+                    path,
+                    format!("{path} \"{s}\" is not a duration ({e}); write e.g. 500ms, 1s, 2m"),
+                );
                 default
             }
         },
         Some(Value::Number(n)) => {
-            p.add(path, format!("{path} {n} has no unit; write e.g. {n}s or {n}ms"));
+            p.add(
+                path,
+                format!("{path} {n} has no unit; write e.g. {n}s or {n}ms"),
+            );
             default
         }
         Some(other) => {
-            p.add(path, format!("{path} must be a duration such as 1s, not {}", kind_of(other)));
+            p.add(
+                path,
+                format!(
+                    "{path} must be a duration such as 1s, not {}",
+                    kind_of(other)
+                ),
+            );
             default
         }
     }
@@ -217,11 +253,14 @@ fn name(p: &mut Problems, path: &str, v: &Option<String>) -> Option<Arc<str>> {
     let n = required(p, &format!("{path}.name"), v, "a unique name")?;
     let ok = !n.is_empty()
         && n.len() <= 64
-        && n.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
     if !ok {
         p.add(
             format!("{path}.name"),
-            format!("{path}.name \"{n}\" must be 1-64 characters of letters, digits, '-', '_' or '.'"),
+            format!(
+                "{path}.name \"{n}\" must be 1-64 characters of letters, digits, '-', '_' or '.'"
+            ),
         );
         return None;
     }
@@ -230,8 +269,13 @@ fn name(p: &mut Problems, path: &str, v: &Option<String>) -> Option<Arc<str>> {
 
 fn peer(p: &mut Problems, path: &str, r: &RawPeer) -> Option<PeerConfig> {
     let name = name(p, path, &r.name);
-    let address = required(p, &format!("{path}.address"), &r.address, "the router's IP address")
-        .and_then(|s| ip(p, &format!("{path}.address"), s));
+    let address = required(
+        p,
+        &format!("{path}.address"),
+        &r.address,
+        "the router's IP address",
+    )
+    .and_then(|s| ip(p, &format!("{path}.address"), s));
     let remote_as = asn(p, &format!("{path}.remote_as"), r.remote_as);
     let local_address = r
         .local_address
@@ -247,7 +291,10 @@ fn peer(p: &mut Problems, path: &str, r: &RawPeer) -> Option<PeerConfig> {
     }
     let port = r.port.unwrap_or(179);
     if port == 0 {
-        p.add(format!("{path}.port"), format!("{path}.port 0 is not a usable port"));
+        p.add(
+            format!("{path}.port"),
+            format!("{path}.port 0 is not a usable port"),
+        );
     }
     let hold_path = format!("{path}.hold_time");
     let hold_time = duration(p, &hold_path, r.hold_time.as_ref(), Duration::from_secs(9));
@@ -264,7 +311,10 @@ fn peer(p: &mut Problems, path: &str, r: &RawPeer) -> Option<PeerConfig> {
         match s.trim().parse::<Ipv4Addr>() {
             Ok(a) => Some(a),
             Err(_) => {
-                p.add(path.as_str(), format!("{path} \"{s}\" is not an IPv4 address"));
+                p.add(
+                    path.as_str(),
+                    format!("{path} \"{s}\" is not an IPv4 address"),
+                );
                 None
             }
         }
@@ -278,7 +328,10 @@ fn peer(p: &mut Problems, path: &str, r: &RawPeer) -> Option<PeerConfig> {
             }
             Ok(a) => Some(a),
             Err(_) => {
-                p.add(path.as_str(), format!("{path} \"{s}\" is not an IPv6 address"));
+                p.add(
+                    path.as_str(),
+                    format!("{path} \"{s}\" is not an IPv6 address"),
+                );
                 None
             }
         }
@@ -299,7 +352,17 @@ fn peer(p: &mut Problems, path: &str, r: &RawPeer) -> Option<PeerConfig> {
 const TYPE_KEYS: &[(&str, &[&str])] = &[
     ("tcp", &["target"]),
     ("http", &["url", "expect_status", "expect_body", "host"]),
-    ("https", &["url", "expect_status", "expect_body", "host", "ca_file", "insecure"]),
+    (
+        "https",
+        &[
+            "url",
+            "expect_status",
+            "expect_body",
+            "host",
+            "ca_file",
+            "insecure",
+        ],
+    ),
     ("exec", &["command"]),
 ];
 
@@ -308,7 +371,10 @@ fn check(p: &mut Problems, path: &str, r: &RawCheck) -> Option<CheckConfig> {
     let kind_path = format!("{path}.type");
     let kind_name = required(p, &kind_path, &r.kind, "tcp, http, https or exec")?.as_str();
     let Some((_, own_keys)) = TYPE_KEYS.iter().find(|(t, _)| *t == kind_name) else {
-        p.add(kind_path.as_str(), format!("{kind_path} \"{kind_name}\" is unknown (known: tcp, http, https, exec)"));
+        p.add(
+            kind_path.as_str(),
+            format!("{kind_path} \"{kind_name}\" is unknown (known: tcp, http, https, exec)"),
+        );
         return None;
     };
     let present: [(&str, bool); 8] = [
@@ -323,14 +389,25 @@ fn check(p: &mut Problems, path: &str, r: &RawCheck) -> Option<CheckConfig> {
     ];
     for (key, is_set) in present {
         if is_set && !own_keys.contains(&key) {
-            p.add(format!("{path}.{key}"), format!("{path}.{key} is not used by type {kind_name}"));
+            p.add(
+                format!("{path}.{key}"),
+                format!("{path}.{key} is not used by type {kind_name}"),
+            );
         }
     }
 
-    let source = r.source.as_deref().and_then(|s| ip(p, &format!("{path}.source"), s));
+    let source = r
+        .source
+        .as_deref()
+        .and_then(|s| ip(p, &format!("{path}.source"), s));
     let kind = match kind_name {
         "tcp" => {
-            let t = required(p, &format!("{path}.target"), &r.target, "ADDRESS:PORT, e.g. 203.0.113.10:80")?;
+            let t = required(
+                p,
+                &format!("{path}.target"),
+                &r.target,
+                "ADDRESS:PORT, e.g. 203.0.113.10:80",
+            )?;
             match t.trim().parse::<SocketAddr>() {
                 Ok(target) => {
                     if let Some(s) = source {
@@ -341,28 +418,54 @@ fn check(p: &mut Problems, path: &str, r: &RawCheck) -> Option<CheckConfig> {
                     CheckKind::Tcp { target }
                 }
                 Err(_) => {
-                    p.add(format!("{path}.target"), format!("{path}.target \"{t}\" is not ADDRESS:PORT (IPv6 as [2001:db8::1]:80)"));
+                    p.add(
+                        format!("{path}.target"),
+                        format!(
+                            "{path}.target \"{t}\" is not ADDRESS:PORT (IPv6 as [2001:db8::1]:80)"
+                        ),
+                    );
                     return None;
                 }
             }
         }
         "http" | "https" => {
-            let url = required(p, &format!("{path}.url"), &r.url, "e.g. http://203.0.113.10/healthz")?;
+            let url = required(
+                p,
+                &format!("{path}.url"),
+                &r.url,
+                "e.g. http://203.0.113.10/healthz",
+            )?;
             let tls = kind_name == "https";
             let want = if tls { "https://" } else { "http://" };
             if !url.starts_with(want) {
-                p.add(format!("{path}.url"), format!("{path}.url \"{url}\" must start with {want} for type {kind_name}"));
-            } else if url.parse::<hyper::Uri>().map(|u| u.host().is_none()).unwrap_or(true) {
-                p.add(format!("{path}.url"), format!("{path}.url \"{url}\" is not a valid URL"));
+                p.add(
+                    format!("{path}.url"),
+                    format!("{path}.url \"{url}\" must start with {want} for type {kind_name}"),
+                );
+            } else if url
+                .parse::<hyper::Uri>()
+                .map(|u| u.host().is_none())
+                .unwrap_or(true)
+            {
+                p.add(
+                    format!("{path}.url"),
+                    format!("{path}.url \"{url}\" is not a valid URL"),
+                );
             }
             let expect_status = r.expect_status.clone().unwrap_or_else(|| vec![200]);
             for (i, s) in expect_status.iter().enumerate() {
                 if !(100..=599).contains(s) {
-                    p.add(format!("{path}.expect_status[{i}]"), format!("{path}.expect_status {s} is not an HTTP status (100-599)"));
+                    p.add(
+                        format!("{path}.expect_status[{i}]"),
+                        format!("{path}.expect_status {s} is not an HTTP status (100-599)"),
+                    );
                 }
             }
             if expect_status.is_empty() {
-                p.add(format!("{path}.expect_status"), format!("{path}.expect_status must list at least one status"));
+                p.add(
+                    format!("{path}.expect_status"),
+                    format!("{path}.expect_status must list at least one status"),
+                );
             }
             CheckKind::Http(HttpCheck {
                 url: url.clone(),
@@ -375,24 +478,50 @@ fn check(p: &mut Problems, path: &str, r: &RawCheck) -> Option<CheckConfig> {
             })
         }
         _ => {
-            let command = required(p, &format!("{path}.command"), &r.command, "argv list, e.g. [/usr/local/bin/check, --fast]")?;
+            let command = required(
+                p,
+                &format!("{path}.command"),
+                &r.command,
+                "argv list, e.g. [/usr/local/bin/check, --fast]",
+            )?;
             if command.is_empty() || command[0].is_empty() {
-                p.add(format!("{path}.command"), format!("{path}.command must name a program"));
+                p.add(
+                    format!("{path}.command"),
+                    format!("{path}.command must name a program"),
+                );
             }
             if source.is_some() || r.interface.is_some() {
                 p.add(format!("{path}.source"), format!("{path}: source and interface do not apply to exec checks (the program opens its own sockets)"));
             }
-            CheckKind::Exec { command: command.clone() }
+            CheckKind::Exec {
+                command: command.clone(),
+            }
         }
     };
 
-    let interval = duration(p, &format!("{path}.interval"), r.interval.as_ref(), Duration::from_secs(1));
-    let timeout = duration(p, &format!("{path}.timeout"), r.timeout.as_ref(), Duration::from_millis(500));
+    let interval = duration(
+        p,
+        &format!("{path}.interval"),
+        r.interval.as_ref(),
+        Duration::from_secs(1),
+    );
+    let timeout = duration(
+        p,
+        &format!("{path}.timeout"),
+        r.timeout.as_ref(),
+        Duration::from_millis(500),
+    );
     if interval < Duration::from_millis(100) {
-        p.add(format!("{path}.interval"), format!("{path}.interval {interval:?} is below the 100ms minimum"));
+        p.add(
+            format!("{path}.interval"),
+            format!("{path}.interval {interval:?} is below the 100ms minimum"),
+        );
     }
     if timeout.is_zero() {
-        p.add(format!("{path}.timeout"), format!("{path}.timeout must be above 0"));
+        p.add(
+            format!("{path}.timeout"),
+            format!("{path}.timeout must be above 0"),
+        );
     } else if timeout >= interval {
         p.add(
             format!("{path}.timeout"),
@@ -403,13 +532,23 @@ fn check(p: &mut Problems, path: &str, r: &RawCheck) -> Option<CheckConfig> {
     let fall = r.fall.unwrap_or(2);
     for (key, v) in [("rise", rise), ("fall", fall)] {
         if v == 0 {
-            p.add(format!("{path}.{key}"), format!("{path}.{key} must be at least 1"));
+            p.add(
+                format!("{path}.{key}"),
+                format!("{path}.{key} must be at least 1"),
+            );
         }
     }
     if let Some(ifname) = &r.interface {
         // IFNAMSIZ is 16 including the NUL.
-        if ifname.is_empty() || ifname.len() > 15 || ifname.contains('/') || ifname.contains(char::is_whitespace) {
-            p.add(format!("{path}.interface"), format!("{path}.interface \"{ifname}\" is not a Linux interface name"));
+        if ifname.is_empty()
+            || ifname.len() > 15
+            || ifname.contains('/')
+            || ifname.contains(char::is_whitespace)
+        {
+            p.add(
+                format!("{path}.interface"),
+                format!("{path}.interface \"{ifname}\" is not a Linux interface name"),
+            );
         }
     }
     Some(CheckConfig {
@@ -437,13 +576,19 @@ fn vip(
 ) -> Option<VipConfig> {
     let name = name(p, path, &r.name);
     if r.prefixes.is_empty() {
-        p.add(format!("{path}.prefixes"), format!("{path}.prefixes must list at least one prefix"));
+        p.add(
+            format!("{path}.prefixes"),
+            format!("{path}.prefixes must list at least one prefix"),
+        );
     }
     let mut prefixes = Vec::new();
     for (i, s) in r.prefixes.iter().enumerate() {
         match s.parse::<Prefix>() {
             Ok(pfx) => prefixes.push(pfx),
-            Err(e) => p.add(format!("{path}.prefixes[{i}]"), format!("{path}.prefixes[{i}]: {e}")),
+            Err(e) => p.add(
+                format!("{path}.prefixes[{i}]"),
+                format!("{path}.prefixes[{i}]: {e}"),
+            ),
         }
     }
     if r.checks.is_empty() {
@@ -455,35 +600,57 @@ fn vip(
     let mut checks = Vec::new();
     for (i, c) in r.checks.iter().enumerate() {
         match check_index.get(c.as_str()) {
-            Some(&idx) if checks.contains(&idx) => {
-                p.add(format!("{path}.checks[{i}]"), format!("{path}.checks names check \"{c}\" twice"))
-            }
+            Some(&idx) if checks.contains(&idx) => p.add(
+                format!("{path}.checks[{i}]"),
+                format!("{path}.checks names check \"{c}\" twice"),
+            ),
             Some(&idx) => checks.push(idx),
             None => p.add(
                 format!("{path}.checks[{i}]"),
-                format!("{path}.checks names unknown check \"{c}\" (known: {})", if known_checks.is_empty() { "none" } else { known_checks }),
+                format!(
+                    "{path}.checks names unknown check \"{c}\" (known: {})",
+                    if known_checks.is_empty() {
+                        "none"
+                    } else {
+                        known_checks
+                    }
+                ),
             ),
         }
     }
-    let require = require(p, &format!("{path}.require"), r.require.as_ref(), r.checks.len());
+    let require = require(
+        p,
+        &format!("{path}.require"),
+        r.require.as_ref(),
+        r.checks.len(),
+    );
 
     let mut communities = Vec::new();
     for (i, s) in r.communities.iter().enumerate() {
         match s.parse::<Community>() {
             Ok(c) => communities.push(c),
-            Err(e) => p.add(format!("{path}.communities[{i}]"), format!("{path}.communities[{i}]: {e}")),
+            Err(e) => p.add(
+                format!("{path}.communities[{i}]"),
+                format!("{path}.communities[{i}]: {e}"),
+            ),
         }
     }
     let mut large_communities = Vec::new();
     for (i, s) in r.large_communities.iter().enumerate() {
         match s.parse::<LargeCommunity>() {
             Ok(c) => large_communities.push(c),
-            Err(e) => p.add(format!("{path}.large_communities[{i}]"), format!("{path}.large_communities[{i}]: {e}")),
+            Err(e) => p.add(
+                format!("{path}.large_communities[{i}]"),
+                format!("{path}.large_communities[{i}]: {e}"),
+            ),
         }
     }
     let as_path_prepend = r.as_path_prepend.unwrap_or(0);
     if as_path_prepend > MAX_PREPEND {
-        p.add(format!("{path}.as_path_prepend"), format!("{path}.as_path_prepend {as_path_prepend} is more than {MAX_PREPEND}"));
+        p.add(
+            format!("{path}.as_path_prepend"),
+            format!("{path}.as_path_prepend {as_path_prepend} is more than {MAX_PREPEND}"),
+        );
     }
     Some(VipConfig {
         name: name?,
@@ -497,6 +664,10 @@ fn vip(
             large_communities,
             as_path_prepend,
         },
+        withdraw_when: Vec::new(),
+        on_missing: Default::default(),
+        hold_down: Duration::ZERO,
+        dampening: None,
     })
 }
 
@@ -506,13 +677,15 @@ fn require(p: &mut Problems, path: &str, v: Option<&Value>, n_checks: usize) -> 
         None => Require::All,
         Some(Value::String(s)) if s == "all" => Require::All,
         Some(Value::String(s)) if s == "any" => Require::Any,
-        Some(Value::Mapping(m)) if m.len() == 1 => match m.get("at_least").and_then(Value::as_u64) {
-            Some(n) => Require::AtLeast(u32::try_from(n).unwrap_or(u32::MAX)),
-            None => {
-                p.add(path, bad);
-                return Require::All;
+        Some(Value::Mapping(m)) if m.len() == 1 => {
+            match m.get("at_least").and_then(Value::as_u64) {
+                Some(n) => Require::AtLeast(u32::try_from(n).unwrap_or(u32::MAX)),
+                None => {
+                    p.add(path, bad);
+                    return Require::All;
+                }
             }
-        },
+        }
         Some(_) => {
             p.add(path, bad);
             return Require::All;
@@ -520,7 +693,12 @@ fn require(p: &mut Problems, path: &str, v: Option<&Value>, n_checks: usize) -> 
     };
     if let Require::AtLeast(n) = r {
         if n == 0 || n as usize > n_checks {
-            p.add(path, format!("{path} at_least {n} must be between 1 and the number of checks ({n_checks})"));
+            p.add(
+                path,
+                format!(
+                    "{path} at_least {n} must be between 1 and the number of checks ({n_checks})"
+                ),
+            );
         }
     }
     r
@@ -530,7 +708,9 @@ fn prefixes_once(p: &mut Problems, vips: &[RawVip]) {
     let mut owner: BTreeMap<Prefix, (usize, usize)> = BTreeMap::new();
     for (v, vip) in vips.iter().enumerate() {
         for (i, s) in vip.prefixes.iter().enumerate() {
-            let Ok(pfx) = s.parse::<Prefix>() else { continue };
+            let Ok(pfx) = s.parse::<Prefix>() else {
+                continue;
+            };
             if let Some((fv, fi)) = owner.insert(pfx, (v, i)) {
                 p.add(
                     format!("vips[{v}].prefixes[{i}]"),
@@ -548,13 +728,15 @@ fn next_hops_formable(p: &mut Problems, peers: &[PeerConfig], vips: &[VipConfig]
     let has_v6 = vips.iter().any(|v| v.prefixes.iter().any(|x| !x.is_ipv4()));
     let mut reported = HashSet::new();
     for (i, peer) in peers.iter().enumerate() {
-        if has_v6 && peer.address.is_ipv4() && peer.next_hop_v6.is_none() && reported.insert((i, 6)) {
+        if has_v6 && peer.address.is_ipv4() && peer.next_hop_v6.is_none() && reported.insert((i, 6))
+        {
             p.add(
                 format!("peers[{i}]"),
                 format!("peers[{i}] ({}) is an IPv4 session but VIPs have IPv6 prefixes: set next_hop_v6 (an IPv6 address of this node on the link to the router)", peer.name),
             );
         }
-        if has_v4 && peer.address.is_ipv6() && peer.next_hop_v4.is_none() && reported.insert((i, 4)) {
+        if has_v4 && peer.address.is_ipv6() && peer.next_hop_v4.is_none() && reported.insert((i, 4))
+        {
             p.add(
                 format!("peers[{i}]"),
                 format!("peers[{i}] ({}) is an IPv6 session but VIPs have IPv4 prefixes: set next_hop_v4 (an IPv4 address of this node on the link to the router)", peer.name),

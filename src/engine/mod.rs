@@ -1,16 +1,24 @@
-//! Pure decision core: check results plus an injected clock in, route decisions out. No I/O, no
-//! tokio, no wall clock, so hours of input can be replayed deterministically in tests.
+//! Pure decision core: check results, signal readings and an injected clock in, route decisions
+//! out. No I/O, no tokio, no wall clock, so hours of input replay deterministically in tests.
 
+mod condition;
+mod dampening;
 mod risefall;
+mod vip;
 
+pub use condition::{
+    BaselineSpec, Change, Condition, ConditionSpec, Phase, Reading, Threshold, Unit,
+};
+pub use dampening::{Dampening, DampeningSpec};
 pub use risefall::{RiseFall, Step};
+pub use vip::{ChecksVerdict, OnMissing, Vip};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::config::{CheckKind, Config, Require};
-use crate::route::{DesiredRoute, DesiredRoutes, Prefix, RouteAttrs};
+use crate::route::{DesiredRoute, DesiredRoutes};
 
 /// One active-check result, as the engine sees it.
 #[derive(Clone, Debug)]
@@ -40,21 +48,9 @@ pub struct CheckState {
     pub last_at: Option<Instant>,
 }
 
-#[derive(Clone, Debug)]
-pub struct VipState {
-    pub name: Arc<str>,
-    pub prefixes: Vec<Prefix>,
-    pub checks: Vec<usize>,
-    pub require: Require,
-    pub attrs: RouteAttrs,
-    pub announced: bool,
-    pub reason: String,
-    pub since: Instant,
-}
-
 pub struct Engine {
     checks: Vec<CheckState>,
-    vips: Vec<VipState>,
+    vips: Vec<Vip>,
 }
 
 impl Engine {
@@ -80,15 +76,26 @@ impl Engine {
         let vips = config
             .vips
             .iter()
-            .map(|v| VipState {
+            .map(|v| Vip {
                 name: v.name.clone(),
                 prefixes: v.prefixes.clone(),
                 checks: v.checks.clone(),
                 require: v.require,
                 attrs: v.attrs.clone(),
+                conditions: v
+                    .withdraw_when
+                    .iter()
+                    .cloned()
+                    .map(Condition::new)
+                    .collect(),
+                on_missing: v.on_missing,
+                hold_down: v.hold_down,
+                dampening: v.dampening.map(Dampening::new),
                 announced: false,
                 reason: waiting_reason(v.checks.iter().map(|&i| &checks[i])),
                 since: now,
+                withdrawn_at: None,
+                probation: false,
             })
             .collect();
         Engine { checks, vips }
@@ -98,7 +105,7 @@ impl Engine {
         &self.checks
     }
 
-    pub fn vips(&self) -> &[VipState] {
+    pub fn vips(&self) -> &[Vip] {
         &self.vips
     }
 
@@ -111,32 +118,65 @@ impl Engine {
         check.last_ok = Some(obs.ok);
         check.last_detail.clone_from(&obs.detail);
         check.last_at = Some(now);
-        let trigger = describe_step(check, obs);
+        let step = describe_step(check, obs);
 
         let mut decisions = Vec::new();
-        for vip in self.vips.iter_mut().filter(|v| v.checks.contains(&obs.check)) {
+        for vip in self
+            .vips
+            .iter_mut()
+            .filter(|v| v.checks.contains(&obs.check))
+        {
             let (up, total) = count_up(&self.checks, &vip.checks);
-            let healthy = satisfied(vip.require, up, total);
-            let reason = if total > 1 {
-                format!("{trigger} (require {}: {up}/{total} checks up)", vip.require)
+            let trigger = if total > 1 {
+                format!("{step} (require {}: {up}/{total} checks up)", vip.require)
             } else {
-                trigger.clone()
+                step.clone()
             };
-            if healthy == vip.announced {
-                if !healthy && !obs.ok {
-                    // Still down: keep the reason current with the latest failure.
-                    vip.reason = reason;
-                }
-                continue;
+            let verdict = ChecksVerdict {
+                ok: satisfied(vip.require, up, total),
+                event: Some(trigger),
+                event_failed: !obs.ok,
+            };
+            if let Some(announce) = vip.decide(&verdict, None, now) {
+                decisions.push(Decision {
+                    vip: vip.name.clone(),
+                    announce,
+                    reason: vip.reason.clone(),
+                });
             }
-            vip.announced = healthy;
-            vip.since = now;
-            vip.reason = reason;
-            decisions.push(Decision {
-                vip: vip.name.clone(),
-                announce: healthy,
-                reason: vip.reason.clone(),
+        }
+        decisions
+    }
+
+    /// Time passes: evaluates traffic conditions with fresh readings, hold-down expiry and
+    /// dampening release. Call it on a steady tick (e.g. every second).
+    pub fn tick(&mut self, read: &dyn Fn(&str) -> Reading, now: Instant) -> Vec<Decision> {
+        let mut decisions = Vec::new();
+        for vip in &mut self.vips {
+            let changes = vip.observe_signals(read, now);
+            let trigger = changes.iter().find_map(|c| match c {
+                Change::Tripped { reason } => Some(reason.clone()),
+                _ => None,
             });
+            let trigger = trigger.or_else(|| {
+                changes.iter().find_map(|c| match c {
+                    Change::Cleared { reason } => Some(reason.clone()),
+                    _ => None,
+                })
+            });
+            let (up, total) = count_up(&self.checks, &vip.checks);
+            let verdict = ChecksVerdict {
+                ok: satisfied(vip.require, up, total),
+                event: None,
+                event_failed: false,
+            };
+            if let Some(announce) = vip.decide(&verdict, trigger.as_deref(), now) {
+                decisions.push(Decision {
+                    vip: vip.name.clone(),
+                    announce,
+                    reason: vip.reason.clone(),
+                });
+            }
         }
         decisions
     }
@@ -189,16 +229,15 @@ fn satisfied(require: Require, up: usize, total: usize) -> bool {
 /// "check web failed 2/2: connect refused" / "check web passed 2/2".
 fn describe_step(check: &CheckState, obs: &Observation) -> String {
     let rf = &check.rise_fall;
-    let (verb, need) = if obs.ok {
-        ("passed", rf.rise())
-    } else {
-        ("failed", rf.fall())
-    };
+    let need = if obs.ok { rf.rise() } else { rf.fall() };
     let streak = rf.streak().min(need);
     if obs.ok {
-        format!("check {} {verb} {streak}/{need}", check.name)
+        format!("check {} passed {streak}/{need}", check.name)
     } else {
-        format!("check {} {verb} {streak}/{need}: {}", check.name, obs.detail)
+        format!(
+            "check {} failed {streak}/{need}: {}",
+            check.name, obs.detail
+        )
     }
 }
 

@@ -86,7 +86,11 @@ mod tests {
         assert_eq!(rf.observe(true), Step::WentUp);
         assert_eq!(rf.observe(true), Step::Same);
         assert_eq!(rf.observe(false), Step::Same);
-        assert_eq!(rf.observe(true), Step::Same, "a single failure must not count toward fall later");
+        assert_eq!(
+            rf.observe(true),
+            Step::Same,
+            "a single failure must not count toward fall later"
+        );
         assert_eq!(rf.observe(false), Step::Same);
         assert_eq!(rf.observe(false), Step::WentDown);
         assert_eq!(rf.observe(true), Step::Same);

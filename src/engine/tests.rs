@@ -13,7 +13,15 @@ fn config(checks: &[(&str, u32, u32)], vip_checks: &[&str], require: &str) -> Co
 }
 
 fn obs(check: usize, ok: bool) -> Observation {
-    Observation { check, ok, detail: if ok { "connected".into() } else { "connect refused".into() } }
+    Observation {
+        check,
+        ok,
+        detail: if ok {
+            "connected".into()
+        } else {
+            "connect refused".into()
+        },
+    }
 }
 
 #[test]
@@ -21,10 +29,20 @@ fn nothing_is_announced_until_rise() {
     let t0 = Instant::now();
     let mut e = Engine::new(&config(&[("web", 2, 2)], &["web"], "all"), t0);
     assert!(e.desired().routes.is_empty());
-    assert!(e.desired().reason_for("web").contains("waiting for checks web (rise 2)"));
+    assert!(e
+        .desired()
+        .reason_for("web")
+        .contains("waiting for checks web (rise 2)"));
     assert!(e.observe(&obs(0, true), t0).is_empty());
     let d = e.observe(&obs(0, true), t0 + Duration::from_secs(1));
-    assert_eq!(d, vec![Decision { vip: "web".into(), announce: true, reason: "check web passed 2/2".into() }]);
+    assert_eq!(
+        d,
+        vec![Decision {
+            vip: "web".into(),
+            announce: true,
+            reason: "check web passed 2/2".into()
+        }]
+    );
     assert_eq!(e.desired().routes.len(), 1);
 }
 
@@ -38,7 +56,10 @@ fn withdraw_reason_names_the_check_and_the_failure() {
     assert_eq!(d[0].reason, "check web failed 2/2: connect refused");
     assert!(!d[0].announce);
     assert!(e.desired().routes.is_empty());
-    assert_eq!(e.desired().reason_for("web"), "check web failed 2/2: connect refused");
+    assert_eq!(
+        e.desired().reason_for("web"),
+        "check web failed 2/2: connect refused"
+    );
 }
 
 #[test]
@@ -60,7 +81,10 @@ fn require_modes() {
         e.observe(&obs(i, true), t0);
     }
     let d = e.observe(&obs(1, false), t0);
-    assert_eq!(d[0].reason, "check b failed 1/1: connect refused (require all: 2/3 checks up)");
+    assert_eq!(
+        d[0].reason,
+        "check b failed 1/1: connect refused (require all: 2/3 checks up)"
+    );
 }
 
 /// Deterministic pseudo-random bits (xorshift) so simulations repeat exactly.
@@ -111,4 +135,226 @@ fn a_real_outage_trips_after_fall_and_recovers_after_rise() {
         }
     }
     assert_eq!(log, vec![(1, true), (602, false), (661, true)]);
+}
+
+// ---- traffic conditions, hold-down, probation, dampening ----
+
+fn error_ratio_condition(trip: u64, clear: u64) -> ConditionSpec {
+    ConditionSpec {
+        signal: "web_log.error_ratio".into(),
+        threshold: Threshold::Fixed {
+            above: 0.05,
+            restore_below: 0.01,
+        },
+        trip_after: Duration::from_secs(trip),
+        clear_after: Duration::from_secs(clear),
+        min_requests: Some(50),
+        unit: Unit::Ratio,
+    }
+}
+
+/// A VIP with one always-passing check (rise 1) and the given policy, already announced at t0.
+fn announced_with(
+    conds: Vec<ConditionSpec>,
+    hold_down: u64,
+    damp: Option<DampeningSpec>,
+    t0: Instant,
+) -> Engine {
+    let mut c = config(&[("web", 1, 1)], &["web"], "all");
+    c.vips[0].withdraw_when = conds;
+    c.vips[0].hold_down = Duration::from_secs(hold_down);
+    c.vips[0].dampening = damp;
+    let mut e = Engine::new(&c, t0);
+    assert_eq!(e.observe(&obs(0, true), t0).len(), 1);
+    e
+}
+
+fn reading(v: f64, n: u64) -> Reading {
+    Reading {
+        value: Some(v),
+        requests: Some(n),
+    }
+}
+
+#[test]
+fn six_hours_of_noise_around_the_threshold_make_zero_route_changes() {
+    let t0 = Instant::now();
+    let mut e = announced_with(vec![error_ratio_condition(10, 30)], 30, None, t0);
+    let mut rng = Rng(42);
+    let mut changes = 0;
+    for s in 1..6 * 3600u64 {
+        // Mostly 1-4%; spikes above 5% last at most 9 s (shorter than `for`).
+        let spike = (s % 600) < 9 && rng.next() % 2 == 0;
+        let v = if spike {
+            0.08
+        } else {
+            0.01 + (rng.next() % 300) as f64 / 10_000.0
+        };
+        let r = reading(v, 1000);
+        changes += e.tick(&|_| r, t0 + Duration::from_secs(s)).len();
+    }
+    assert_eq!(changes, 0);
+}
+
+#[test]
+fn a_step_change_trips_within_for_plus_one_evaluation() {
+    let t0 = Instant::now();
+    let mut e = announced_with(vec![error_ratio_condition(10, 30)], 30, None, t0);
+    let mut withdrawn_at = None;
+    for s in 1..100u64 {
+        let v = if s >= 20 { 0.124 } else { 0.002 };
+        for d in e.tick(&|_| reading(v, 1843), t0 + Duration::from_secs(s)) {
+            assert!(!d.announce);
+            assert_eq!(
+                d.reason,
+                "web_log.error_ratio 0.124 > 0.050 for 10s (1843 requests)"
+            );
+            withdrawn_at.get_or_insert(s);
+        }
+    }
+    let at = withdrawn_at.expect("must trip");
+    assert!((30..=31).contains(&at), "tripped at {at}");
+}
+
+#[test]
+fn probation_after_hold_down_then_dampening_suppresses_and_releases_on_time() {
+    let t0 = Instant::now();
+    let damp = DampeningSpec {
+        half_life: Duration::from_secs(300),
+        suppress: 3000.0,
+        reuse: 750.0,
+        penalty: 1000.0,
+        max_suppress: Duration::from_secs(3600),
+    };
+    let mut e = announced_with(vec![error_ratio_condition(10, 30)], 30, Some(damp), t0);
+    let mut events: Vec<(u64, bool, String)> = Vec::new();
+    // The service is broken for good: whenever announced it gets traffic with 50% errors; when
+    // withdrawn it gets none (too few requests in the window).
+    for s in 1..4 * 3600u64 {
+        let announced = e.vips()[0].announced;
+        let r = if announced {
+            reading(0.5, 500)
+        } else {
+            reading(0.0, 3)
+        };
+        for d in e.tick(&|_| r, t0 + Duration::from_secs(s)) {
+            events.push((s, d.announce, d.reason));
+        }
+    }
+    let times: Vec<(u64, bool)> = events.iter().map(|(s, a, _)| (*s, *a)).collect();
+    // Trip at 11 (10 s dwell), hold-down 30 s, probation re-announce, trip again 11 s later...
+    assert_eq!(
+        &times[..4],
+        &[(11, false), (41, true), (52, false), (82, true)]
+    );
+    assert!(
+        events[1].2.starts_with("probation: hold-down 30s over"),
+        "{}",
+        events[1].2
+    );
+    // Fourth withdrawal pushes the penalty over 3000: suppressed.
+    let (t4, _, why) = &events[6];
+    assert!(why.contains("flap dampening suppresses it"), "{why}");
+    // Release when the penalty decays below 750: computed from the penalty at t4.
+    let mut d = Dampening::new(damp);
+    for (s, a, _) in &events[..7] {
+        if !a {
+            d.withdrawn(t0 + Duration::from_secs(*s));
+        }
+    }
+    let reuse = d
+        .reuse_at(t0 + Duration::from_secs(*t4))
+        .unwrap()
+        .duration_since(t0)
+        .as_secs();
+    let (t5, a5, _) = &events[7];
+    assert!(*a5);
+    assert!(
+        *t5 == reuse || *t5 == reuse + 1,
+        "released at {t5}, computed {reuse}"
+    );
+    // The same broken service without dampening flaps every hold-down + for (~41 s).
+    let mut undamped = announced_with(vec![error_ratio_condition(10, 30)], 30, None, t0);
+    let mut undamped_changes = 0;
+    for s in 1..4 * 3600u64 {
+        let r = if undamped.vips()[0].announced {
+            reading(0.5, 500)
+        } else {
+            reading(0.0, 3)
+        };
+        undamped_changes += undamped.tick(&|_| r, t0 + Duration::from_secs(s)).len();
+    }
+    assert!(
+        events.len() * 4 < undamped_changes,
+        "dampening must cut the flapping: {} vs {undamped_changes} changes in 4 h",
+        events.len()
+    );
+}
+
+#[test]
+fn a_condition_with_fresh_bad_evidence_keeps_the_vip_down_past_hold_down() {
+    let t0 = Instant::now();
+    let mut e = announced_with(vec![error_ratio_condition(5, 30)], 30, None, t0);
+    let mut changes = Vec::new();
+    for s in 1..600u64 {
+        // Traffic keeps arriving (e.g. established flows) and stays bad.
+        for d in e.tick(&|_| reading(0.3, 400), t0 + Duration::from_secs(s)) {
+            changes.push((s, d.announce));
+        }
+    }
+    assert_eq!(changes, vec![(6, false)]);
+}
+
+#[test]
+fn recovery_from_evidence_needs_restore_for_below_the_lower_threshold() {
+    let t0 = Instant::now();
+    let mut e = announced_with(vec![error_ratio_condition(5, 30)], 10, None, t0);
+    let mut changes = Vec::new();
+    for s in 1..300u64 {
+        let v = match s {
+            ..=50 => 0.3,
+            51..=100 => 0.03, // in the band: not yet clearing
+            _ => 0.002,
+        };
+        for d in e.tick(&|_| reading(v, 400), t0 + Duration::from_secs(s)) {
+            changes.push((s, d.announce, d.reason));
+        }
+    }
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert_eq!((changes[1].0, changes[1].1), (131, true));
+    assert_eq!(
+        changes[1].2,
+        "web_log.error_ratio 0.002 < 0.010 for 30s (400 requests)"
+    );
+}
+
+#[test]
+fn on_missing_modes() {
+    let t0 = Instant::now();
+    let none = Reading {
+        value: None,
+        requests: None,
+    };
+    for (mode, expect_withdraw) in [
+        (OnMissing::Hold, false),
+        (OnMissing::Ignore, false),
+        (OnMissing::Withdraw, true),
+    ] {
+        let mut c = config(&[("web", 1, 1)], &["web"], "all");
+        c.vips[0].withdraw_when = vec![error_ratio_condition(5, 5)];
+        c.vips[0].on_missing = mode;
+        let mut e = Engine::new(&c, t0);
+        e.observe(&obs(0, true), t0);
+        let d = e.tick(&|_| none, t0 + Duration::from_secs(1));
+        assert_eq!(!d.is_empty(), expect_withdraw, "{mode:?}");
+        if expect_withdraw {
+            assert_eq!(
+                d[0].reason,
+                "web_log.error_ratio has no data (on_missing: withdraw)"
+            );
+            // Data returns and is fine: announced again.
+            let d = e.tick(&|_| reading(0.0, 500), t0 + Duration::from_secs(2));
+            assert!(d[0].announce);
+        }
+    }
 }

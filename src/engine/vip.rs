@@ -1,0 +1,203 @@
+//! One VIP's route policy: announce while its checks pass and no traffic condition is active,
+//! with hold-down, probation and dampening so the route does not flap.
+//!
+//! Recovery without traffic: once withdrawn, a VIP gets no real traffic, so a traffic condition
+//! usually cannot clear from evidence. After `hold_down`, with the checks passing, conditions that
+//! have no fresh evidence are reset and the VIP is re-announced on probation (a circuit breaker's
+//! half-open state). If a condition trips again it is withdrawn again and its dampening penalty
+//! grows. A condition that still has evidence (e.g. traffic keeps arriving and is still bad) keeps
+//! the VIP withdrawn.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::condition::{Change, Condition, Reading};
+use super::dampening::Dampening;
+use crate::config::{format_duration, Require};
+use crate::route::{Prefix, RouteAttrs};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OnMissing {
+    /// Keep the condition's state (default).
+    #[default]
+    Hold,
+    /// No data counts as a tripped condition.
+    Withdraw,
+    /// No data counts as a clear condition.
+    Ignore,
+}
+
+#[derive(Clone, Debug)]
+pub struct Vip {
+    pub name: Arc<str>,
+    pub prefixes: Vec<Prefix>,
+    pub checks: Vec<usize>,
+    pub require: Require,
+    pub attrs: RouteAttrs,
+    pub conditions: Vec<Condition>,
+    pub on_missing: OnMissing,
+    pub hold_down: Duration,
+    pub dampening: Option<Dampening>,
+
+    pub announced: bool,
+    pub reason: String,
+    pub since: Instant,
+    pub withdrawn_at: Option<Instant>,
+    /// Re-announced without evidence that the traffic conditions cleared.
+    pub probation: bool,
+}
+
+/// Inputs from the checks, computed by the engine.
+pub struct ChecksVerdict {
+    pub ok: bool,
+    /// The check result that just arrived, with figures, if this evaluation is due to one.
+    pub event: Option<String>,
+    /// Whether that result failed.
+    pub event_failed: bool,
+}
+
+impl Vip {
+    /// Feeds signal readings to the conditions; returns the trip/clear reasons that happened.
+    pub fn observe_signals(&mut self, read: &dyn Fn(&str) -> Reading, now: Instant) -> Vec<Change> {
+        let mut changes = Vec::new();
+        for c in &mut self.conditions {
+            let r = read(&c.spec.signal);
+            if r.value.is_none() && self.on_missing == OnMissing::Ignore {
+                c.reset();
+                continue;
+            }
+            match c.evaluate(r, now) {
+                Change::None => {}
+                ch => changes.push(ch),
+            }
+        }
+        changes
+    }
+
+    /// The first reason traffic says "withdraw", if any.
+    fn blocking(&self) -> Option<String> {
+        for c in &self.conditions {
+            if c.is_active() {
+                return Some(c.active_reason());
+            }
+            let missing = c.last.is_some_and(|r| r.value.is_none());
+            if missing && self.on_missing == OnMissing::Withdraw {
+                return Some(format!(
+                    "{} has no data (on_missing: withdraw)",
+                    c.spec.signal
+                ));
+            }
+        }
+        None
+    }
+
+    /// Decides the announcement at `now`. `condition` is a condition trip or clear that just
+    /// happened; it and `checks.event` become the reason if the state changes. Returns
+    /// Some(announce) when the state changed.
+    pub fn decide(
+        &mut self,
+        checks: &ChecksVerdict,
+        condition: Option<&str>,
+        now: Instant,
+    ) -> Option<bool> {
+        if self.announced {
+            let why = if !checks.ok {
+                Some(
+                    checks
+                        .event
+                        .clone()
+                        .unwrap_or_else(|| "checks failing".into()),
+                )
+            } else {
+                self.blocking()
+                    .map(|b| condition.map(str::to_string).unwrap_or(b))
+            };
+            self.withdraw(why?, now);
+            return Some(false);
+        }
+
+        if !checks.ok {
+            // Still down: keep the reason current with the latest failure.
+            if let (Some(e), true) = (&checks.event, checks.event_failed) {
+                self.reason.clone_from(e);
+            }
+            return None;
+        }
+        if let Some(at) = self.withdrawn_at {
+            let held = now.saturating_duration_since(at);
+            if held < self.hold_down {
+                return None;
+            }
+        }
+        if let Some(d) = &mut self.dampening {
+            if d.is_suppressed(now) {
+                return None;
+            }
+        }
+        let mut probation = false;
+        if self.blocking().is_some() {
+            // Never withdrawn (e.g. at start-up): nothing to give probation to.
+            self.withdrawn_at?;
+            // Hold-down has passed with the checks green: conditions without fresh evidence
+            // cannot clear on their own, so give the VIP a half-open try.
+            let mut still_blocked = false;
+            for c in &mut self.conditions {
+                let evidence = c.last.map(|r| c.usable(&r).is_ok()).unwrap_or(false);
+                if c.is_active() && !evidence {
+                    c.reset();
+                    probation = true;
+                } else if c.is_active() {
+                    still_blocked = true;
+                }
+            }
+            if still_blocked || self.blocking().is_some() {
+                return None;
+            }
+        }
+        self.announced = true;
+        self.probation = probation;
+        self.since = now;
+        self.reason = if probation {
+            format!(
+                "probation: hold-down {} over and checks pass; traffic conditions had no fresh data",
+                format_duration(self.hold_down)
+            )
+        } else {
+            condition
+                .or(checks.event.as_deref())
+                .map(str::to_string)
+                .unwrap_or_else(|| {
+                    "hold-down over, checks pass and traffic conditions are clear".into()
+                })
+        };
+        Some(true)
+    }
+
+    fn withdraw(&mut self, why: String, now: Instant) {
+        self.announced = false;
+        self.probation = false;
+        self.since = now;
+        self.withdrawn_at = Some(now);
+        self.reason = why;
+        if let Some(d) = &mut self.dampening {
+            if d.withdrawn(now) {
+                let until = d
+                    .reuse_at(now)
+                    .map(|t| format_duration(Duration::from_secs(t.duration_since(now).as_secs())))
+                    .unwrap_or_default();
+                self.reason += &format!(
+                    "; flap dampening suppresses it (penalty {:.0} > {:.0}) for about {until}",
+                    d.penalty(now),
+                    d.spec().suppress
+                );
+            }
+        }
+    }
+}
+
+impl Condition {
+    /// Why this active condition holds the VIP down, with its latest figure.
+    pub fn active_reason(&self) -> String {
+        format!("{} active", self.describe())
+    }
+}

@@ -3,10 +3,12 @@
 mod locate;
 mod model;
 mod raw;
+mod signals;
 mod summary;
 mod validate;
 
 pub use model::*;
+pub use signals::values_of as signal_values;
 pub use summary::summary;
 pub use validate::fmt_d as format_duration;
 

@@ -16,6 +16,7 @@ pub struct Config {
     pub peers: Vec<PeerConfig>,
     pub checks: Vec<CheckConfig>,
     pub vips: Vec<VipConfig>,
+    pub signals: Vec<SignalConfig>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,4 +103,80 @@ pub struct VipConfig {
     /// Minimum time withdrawn before any restore.
     pub hold_down: Duration,
     pub dampening: Option<DampeningSpec>,
+}
+
+/// A passive signal source (`signals:`); its values are named `NAME.VALUE` in conditions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SignalConfig {
+    pub name: Arc<str>,
+    pub kind: SignalKind,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum SignalKind {
+    AccessLog(AccessLogConfig),
+    TcpStats {
+        interval: Duration,
+        window: Duration,
+        ports: Vec<u16>,
+    },
+    Conntrack {
+        interval: Duration,
+    },
+    Prometheus {
+        url: String,
+        interval: Duration,
+        timeout: Duration,
+        window: Duration,
+        values: Vec<(String, PromDerive)>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccessLogConfig {
+    pub path: PathBuf,
+    pub format: LogFormatSpec,
+    pub window: Duration,
+    /// Inclusive status ranges that count as errors (default 500-599).
+    pub errors: Vec<(u16, u16)>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum LogFormatSpec {
+    /// combined + " $request_time"
+    Nginx,
+    Envoy,
+    Haproxy,
+    Json {
+        status: String,
+        latency: String,
+        latency_unit: LatencyUnit,
+        time: Option<String>,
+    },
+    Regex {
+        pattern: String,
+        latency_unit: LatencyUnit,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LatencyUnit {
+    Seconds,
+    Millis,
+    Micros,
+}
+
+/// How a Prometheus value is derived from scraped series (selectors as written).
+#[derive(Clone, Debug, PartialEq)]
+pub enum PromDerive {
+    Rate(String),
+    Ratio {
+        numerator: String,
+        denominator: String,
+    },
+    Quantile {
+        histogram: String,
+        q: f64,
+    },
+    Gauge(String),
 }

@@ -16,6 +16,65 @@ pub struct RawConfig {
     pub checks: Vec<RawCheck>,
     #[serde(default)]
     pub vips: Vec<RawVip>,
+    #[serde(default)]
+    pub signals: Vec<RawSignal>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawSignal {
+    pub name: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub interval: Option<Value>,
+    pub window: Option<Value>,
+    // access_log
+    pub path: Option<String>,
+    pub format: Option<String>,
+    pub errors: Option<Value>,
+    pub json: Option<RawJsonFields>,
+    pub regex: Option<String>,
+    pub latency_unit: Option<String>,
+    // tcp_stats
+    pub ports: Option<Vec<u16>>,
+    // prometheus
+    pub url: Option<String>,
+    pub timeout: Option<Value>,
+    pub values: Option<serde_yaml::Mapping>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawJsonFields {
+    pub status: Option<String>,
+    pub latency: Option<String>,
+    pub latency_unit: Option<String>,
+    pub time: Option<String>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawCondition {
+    pub signal: Option<String>,
+    pub above: Option<Value>,
+    pub restore_below: Option<Value>,
+    pub above_baseline: Option<Value>,
+    pub restore_below_baseline: Option<Value>,
+    pub baseline: Option<Value>,
+    #[serde(rename = "for")]
+    pub for_: Option<Value>,
+    pub restore_for: Option<Value>,
+    pub min_requests: Option<u64>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawDampening {
+    pub half_life: Option<Value>,
+    pub suppress: Option<f64>,
+    pub reuse: Option<f64>,
+    pub penalty: Option<f64>,
+    pub max_suppress: Option<Value>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -73,4 +132,9 @@ pub struct RawVip {
     #[serde(default)]
     pub large_communities: Vec<String>,
     pub as_path_prepend: Option<u8>,
+    #[serde(default)]
+    pub withdraw_when: Vec<RawCondition>,
+    pub on_missing: Option<String>,
+    pub hold_down: Option<Value>,
+    pub dampening: Option<RawDampening>,
 }

@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use super::model::*;
 use super::validate::fmt_d;
+use crate::engine::{ConditionSpec, Threshold};
 
 pub fn summary(c: &Config) -> String {
     let mut s = String::new();
@@ -64,6 +65,43 @@ pub fn summary(c: &Config) -> String {
         }
         s.push('\n');
     }
+    if !c.signals.is_empty() {
+        let _ = writeln!(s, "signals ({}):", c.signals.len());
+    }
+    for sig in &c.signals {
+        let what = match &sig.kind {
+            SignalKind::AccessLog(a) => format!(
+                "access_log {} ({:?}) window {}",
+                a.path.display(),
+                a.format,
+                fmt_d(a.window)
+            ),
+            SignalKind::TcpStats {
+                interval,
+                window,
+                ports,
+            } => format!(
+                "tcp_stats every {} window {} ports {ports:?}",
+                fmt_d(*interval),
+                fmt_d(*window)
+            ),
+            SignalKind::Conntrack { interval } => format!("conntrack every {}", fmt_d(*interval)),
+            SignalKind::Prometheus {
+                url,
+                interval,
+                values,
+                ..
+            } => {
+                let names: Vec<&str> = values.iter().map(|(n, _)| n.as_str()).collect();
+                format!(
+                    "prometheus {url} every {} values [{}]",
+                    fmt_d(*interval),
+                    names.join(", ")
+                )
+            }
+        };
+        let _ = writeln!(s, "  {:<12} {what}", sig.name);
+    }
     let _ = writeln!(s, "vips ({}):", c.vips.len());
     for v in &c.vips {
         let prefixes: Vec<String> = v.prefixes.iter().map(|p| p.to_string()).collect();
@@ -95,6 +133,58 @@ pub fn summary(c: &Config) -> String {
             let _ = write!(s, " prepend {}", a.as_path_prepend);
         }
         s.push('\n');
+        for cond in &v.withdraw_when {
+            let _ = writeln!(s, "    withdraw when {}", describe_condition(cond));
+        }
+        if !v.withdraw_when.is_empty() || !v.hold_down.is_zero() {
+            let _ = write!(
+                s,
+                "    hold_down {} on_missing {:?}",
+                fmt_d(v.hold_down),
+                v.on_missing
+            );
+            if let Some(d) = &v.dampening {
+                let _ = write!(
+                    s,
+                    " dampening half_life {} suppress {} reuse {} penalty {}",
+                    fmt_d(d.half_life),
+                    d.suppress,
+                    d.reuse,
+                    d.penalty
+                );
+            }
+            s.push('\n');
+        }
     }
     s
+}
+
+fn describe_condition(c: &ConditionSpec) -> String {
+    let u = c.unit;
+    let mut out = match &c.threshold {
+        Threshold::Fixed {
+            above,
+            restore_below,
+        } => format!(
+            "{} > {} for {}, restore < {} for {}",
+            c.signal,
+            u.fmt(*above),
+            fmt_d(c.trip_after),
+            u.fmt(*restore_below),
+            fmt_d(c.clear_after)
+        ),
+        Threshold::Baseline(b) => format!(
+            "{} > {}x its {} baseline for {}, restore < {}x for {}",
+            c.signal,
+            b.above_factor,
+            fmt_d(b.span),
+            fmt_d(c.trip_after),
+            b.restore_factor,
+            fmt_d(c.clear_after)
+        ),
+    };
+    if let Some(n) = c.min_requests {
+        out += &format!(" (min {n} requests)");
+    }
+    out
 }

@@ -250,3 +250,130 @@ fn garbage_never_panics() {
         let _ = parse(Path::new("x"), text);
     }
 }
+
+const PASSIVE: &str = r#"router_id: 198.51.100.2
+local_as: 65101
+peers:
+  - {name: tor1, address: 198.51.100.1, remote_as: 65000}
+checks:
+  - {name: web, type: tcp, target: "203.0.113.10:80"}
+signals:
+  - name: web_log
+    type: access_log
+    path: /tmp/access.log
+    window: 30s
+vips:
+  - name: web
+    prefixes: [203.0.113.10/32]
+    checks: [web]
+    withdraw_when:
+      - signal: web_log.error_ratio
+        above: 5%
+        for: 10s
+        restore_below: 0.01
+      - signal: web_log.latency_p99
+        above: 1500ms
+        for: 20s
+"#;
+
+#[test]
+fn passive_policy_parses_with_defaults() {
+    use crate::engine::{OnMissing, Threshold};
+    let c = parse(Path::new("p.yaml"), PASSIVE).unwrap();
+    let v = &c.vips[0];
+    assert_eq!(v.withdraw_when.len(), 2);
+    let er = &v.withdraw_when[0];
+    assert_eq!(
+        er.threshold,
+        Threshold::Fixed {
+            above: 0.05,
+            restore_below: 0.01
+        }
+    );
+    assert_eq!(
+        er.min_requests,
+        Some(20),
+        "ratio conditions default to 20 requests"
+    );
+    assert_eq!(er.clear_after, er.trip_after, "restore_for defaults to for");
+    let lat = &v.withdraw_when[1];
+    assert_eq!(
+        lat.threshold,
+        Threshold::Fixed {
+            above: 1_500_000.0,
+            restore_below: 1_500_000.0
+        }
+    );
+    assert_eq!(lat.min_requests, None);
+    assert_eq!(v.hold_down, std::time::Duration::from_secs(30));
+    assert_eq!(v.on_missing, OnMissing::Hold);
+    match &c.signals[0].kind {
+        SignalKind::AccessLog(a) => {
+            assert_eq!(a.format, LogFormatSpec::Nginx);
+            assert_eq!(a.errors, vec![(500, 599)]);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn passive_policy_errors_are_located_and_specific() {
+    let e = one_err(&PASSIVE.replace("signal: web_log.error_ratio", "signal: weblog.error_ratio"));
+    assert_eq!(e, "vw.yaml:17:17: vips[0].withdraw_when[0].signal names unknown signal \"weblog\" (known: web_log)");
+    let e = one_err(&PASSIVE.replace("web_log.latency_p99", "web_log.latency_p999"));
+    assert!(
+        e.contains("has no value \"latency_p999\" (known: request_rate, error_ratio"),
+        "{e}"
+    );
+    let e = one_err(&PASSIVE.replace("above: 1500ms", "above: 1500"));
+    assert!(
+        e.contains("withdraw_when[1].above 1500 needs a unit for a latency"),
+        "{e}"
+    );
+    let e = one_err(&PASSIVE.replace("restore_below: 0.01", "restore_below: 0.1"));
+    assert!(e.contains("restore_below must not be above"), "{e}");
+    let e = one_err(&PASSIVE.replace(
+        "        for: 20s\n",
+        "        for: 20s\n        min_requests: 5\n",
+    ));
+    assert!(e.contains("min_requests only applies"), "{e}");
+    let e = one_err(&PASSIVE.replace("    window: 30s\n", "    window: 30s\n    format: apache\n"));
+    assert!(e.contains("format \"apache\" is unknown"), "{e}");
+    let e = one_err(&PASSIVE.replace(
+        "    window: 30s\n",
+        "    window: 30s\n    errors: [5xx, 4271]\n",
+    ));
+    assert!(e.contains("\"4271\" is not a status"), "{e}");
+    let e = one_err(&PASSIVE.replace("    window: 30s\n", "    window: 30s\n    ports: [80]\n"));
+    assert!(
+        e.contains("signals[0].ports is not used by type access_log"),
+        "{e}"
+    );
+}
+
+#[test]
+fn status_sets_and_baselines() {
+    use crate::engine::Threshold;
+    let text = PASSIVE
+        .replace(
+            "    window: 30s\n",
+            "    window: 30s\n    errors: [5xx, 429, 400-404]\n",
+        )
+        .replace(
+            "        above: 1500ms\n",
+            "        above_baseline: 3x\n        baseline: 10m\n",
+        );
+    let c = parse(Path::new("p.yaml"), &text).unwrap();
+    let SignalKind::AccessLog(a) = &c.signals[0].kind else {
+        panic!()
+    };
+    assert_eq!(a.errors, vec![(500, 599), (429, 429), (400, 404)]);
+    match &c.vips[0].withdraw_when[1].threshold {
+        Threshold::Baseline(b) => {
+            assert_eq!(b.above_factor, 3.0);
+            assert_eq!(b.restore_factor, 2.0);
+            assert_eq!(b.span, std::time::Duration::from_secs(600));
+        }
+        other => panic!("{other:?}"),
+    }
+}

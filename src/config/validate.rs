@@ -26,10 +26,10 @@ pub struct Problem {
 }
 
 #[derive(Default)]
-struct Problems(Vec<Problem>);
+pub(super) struct Problems(Vec<Problem>);
 
 impl Problems {
-    fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.0.push(Problem {
             path: path.into(),
             message: message.into(),
@@ -110,18 +110,26 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
         .collect::<Vec<_>>()
         .join(", ");
 
+    let signals: Vec<SignalConfig> = raw
+        .signals
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| super::signals::signal(&mut p, &format!("signals[{i}]"), r))
+        .collect();
+    unique(
+        &mut p,
+        "signals",
+        raw.signals.iter().map(|r| r.name.as_deref()),
+    );
+    let signal_table = super::signals::table(&raw.signals, &signals);
+
     let vips: Vec<VipConfig> = raw
         .vips
         .iter()
         .enumerate()
         .filter_map(|(i, r)| {
-            vip(
-                &mut p,
-                &format!("vips[{i}]"),
-                r,
-                &check_index,
-                &known_checks,
-            )
+            let path = format!("vips[{i}]");
+            vip(&mut p, &path, r, &check_index, &known_checks, &signal_table)
         })
         .collect();
     if raw.vips.is_empty() {
@@ -140,6 +148,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
         peers,
         checks,
         vips,
+        signals,
     })
 }
 
@@ -173,7 +182,12 @@ fn asn(p: &mut Problems, path: &str, v: Option<u64>) -> u32 {
     }
 }
 
-fn required<'a, T>(p: &mut Problems, path: &str, v: &'a Option<T>, what: &str) -> Option<&'a T> {
+pub(super) fn required<'a, T>(
+    p: &mut Problems,
+    path: &str,
+    v: &'a Option<T>,
+    what: &str,
+) -> Option<&'a T> {
     if v.is_none() {
         p.add(path, format!("{path} is required ({what})"));
     }
@@ -191,7 +205,12 @@ fn ip(p: &mut Problems, path: &str, s: &str) -> Option<IpAddr> {
 }
 
 /// `500ms`, `1s`, `2m`; a bare number is refused because its unit would be a guess.
-fn duration(p: &mut Problems, path: &str, v: Option<&Value>, default: Duration) -> Duration {
+pub(super) fn duration(
+    p: &mut Problems,
+    path: &str,
+    v: Option<&Value>,
+    default: Duration,
+) -> Duration {
     match v {
         None => default,
         Some(Value::String(s)) => match humantime::parse_duration(s.trim()) {
@@ -249,7 +268,7 @@ fn unique<'a>(p: &mut Problems, list: &str, names: impl Iterator<Item = Option<&
     }
 }
 
-fn name(p: &mut Problems, path: &str, v: &Option<String>) -> Option<Arc<str>> {
+pub(super) fn name(p: &mut Problems, path: &str, v: &Option<String>) -> Option<Arc<str>> {
     let n = required(p, &format!("{path}.name"), v, "a unique name")?;
     let ok = !n.is_empty()
         && n.len() <= 64
@@ -573,6 +592,7 @@ fn vip(
     r: &RawVip,
     check_index: &HashMap<&str, usize>,
     known_checks: &str,
+    signals: &super::signals::SignalTable,
 ) -> Option<VipConfig> {
     let name = name(p, path, &r.name);
     if r.prefixes.is_empty() {
@@ -652,6 +672,7 @@ fn vip(
             format!("{path}.as_path_prepend {as_path_prepend} is more than {MAX_PREPEND}"),
         );
     }
+    let policy = super::signals::policy(p, path, r, signals);
     Some(VipConfig {
         name: name?,
         prefixes,
@@ -664,10 +685,10 @@ fn vip(
             large_communities,
             as_path_prepend,
         },
-        withdraw_when: Vec::new(),
-        on_missing: Default::default(),
-        hold_down: Duration::ZERO,
-        dampening: None,
+        withdraw_when: policy.withdraw_when,
+        on_missing: policy.on_missing,
+        hold_down: policy.hold_down,
+        dampening: policy.dampening,
     })
 }
 

@@ -1,0 +1,728 @@
+//! Validation of `signals:` and of per-VIP traffic policy (`withdraw_when`, `hold_down`,
+//! `dampening`, `on_missing`).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_yaml::Value;
+
+use super::model::*;
+use super::raw::*;
+use super::validate::{duration, name, required, Problems};
+use crate::engine::{BaselineSpec, ConditionSpec, DampeningSpec, OnMissing, Threshold, Unit};
+
+/// Access-log values: (name, unit, backed by a request count).
+const ACCESS_LOG_VALUES: &[(&str, Unit, bool)] = &[
+    ("request_rate", Unit::Plain, false),
+    ("error_ratio", Unit::Ratio, true),
+    ("error_rate", Unit::Plain, false),
+    ("latency_p50", Unit::Latency, false),
+    ("latency_p95", Unit::Latency, false),
+    ("latency_p99", Unit::Latency, false),
+    ("malformed_rate", Unit::Plain, false),
+];
+
+const TCP_STATS_VALUES: &[(&str, Unit, bool)] = &[
+    ("ListenOverflows", Unit::Plain, false),
+    ("ListenDrops", Unit::Plain, false),
+    ("TCPReqQFullDrop", Unit::Plain, false),
+    ("TCPAbortOnData", Unit::Plain, false),
+    ("TCPTimeouts", Unit::Plain, false),
+    ("AttemptFails", Unit::Plain, false),
+    ("EstabResets", Unit::Plain, false),
+    ("OutRsts", Unit::Plain, false),
+    ("RetransSegs", Unit::Plain, false),
+    ("CurrEstab", Unit::Plain, false),
+    ("accept_queue_fill", Unit::Ratio, false),
+    ("accept_queue_fill_max", Unit::Ratio, false),
+];
+
+const CONNTRACK_VALUES: &[(&str, Unit, bool)] = &[
+    ("fill_ratio", Unit::Ratio, false),
+    ("count", Unit::Plain, false),
+    ("max", Unit::Plain, false),
+];
+
+/// The values a signal offers, for checking `SIGNAL.VALUE` references.
+pub fn values_of(kind: &SignalKind) -> Vec<(String, Unit, bool)> {
+    let fixed =
+        |t: &[(&str, Unit, bool)]| t.iter().map(|(n, u, r)| (n.to_string(), *u, *r)).collect();
+    match kind {
+        SignalKind::AccessLog(_) => fixed(ACCESS_LOG_VALUES),
+        SignalKind::TcpStats { .. } => fixed(TCP_STATS_VALUES),
+        SignalKind::Conntrack { .. } => fixed(CONNTRACK_VALUES),
+        SignalKind::Prometheus { values, .. } => values
+            .iter()
+            .map(|(n, d)| {
+                let (unit, req) = match d {
+                    PromDerive::Ratio { .. } => (Unit::Ratio, true),
+                    _ => (Unit::Plain, false),
+                };
+                (n.clone(), unit, req)
+            })
+            .collect(),
+    }
+}
+
+pub fn signal(p: &mut Problems, path: &str, r: &RawSignal) -> Option<SignalConfig> {
+    let name = name(p, path, &r.name);
+    let kind_path = format!("{path}.type");
+    let kind_name = required(
+        p,
+        &kind_path,
+        &r.kind,
+        "access_log, tcp_stats, prometheus or conntrack",
+    )?
+    .as_str();
+    let allowed: &[&str] = match kind_name {
+        "access_log" => &[
+            "path",
+            "format",
+            "window",
+            "errors",
+            "json",
+            "regex",
+            "latency_unit",
+        ],
+        "tcp_stats" => &["interval", "window", "ports"],
+        "conntrack" => &["interval"],
+        "prometheus" => &["url", "interval", "timeout", "window", "values"],
+        other => {
+            p.add(kind_path.as_str(), format!("{kind_path} \"{other}\" is unknown (known: access_log, tcp_stats, prometheus, conntrack)"));
+            return None;
+        }
+    };
+    let present = [
+        ("interval", r.interval.is_some()),
+        ("window", r.window.is_some()),
+        ("path", r.path.is_some()),
+        ("format", r.format.is_some()),
+        ("errors", r.errors.is_some()),
+        ("json", r.json.is_some()),
+        ("regex", r.regex.is_some()),
+        ("latency_unit", r.latency_unit.is_some()),
+        ("ports", r.ports.is_some()),
+        ("url", r.url.is_some()),
+        ("timeout", r.timeout.is_some()),
+        ("values", r.values.is_some()),
+    ];
+    for (key, set) in present {
+        if set && !allowed.contains(&key) {
+            p.add(
+                format!("{path}.{key}"),
+                format!("{path}.{key} is not used by type {kind_name}"),
+            );
+        }
+    }
+    let window = duration(
+        p,
+        &format!("{path}.window"),
+        r.window.as_ref(),
+        Duration::from_secs(30),
+    );
+    let interval = duration(
+        p,
+        &format!("{path}.interval"),
+        r.interval.as_ref(),
+        Duration::from_secs(1),
+    );
+    if window < Duration::from_secs(1) {
+        p.add(
+            format!("{path}.window"),
+            format!("{path}.window must be at least 1s"),
+        );
+    }
+    if interval < Duration::from_millis(100) {
+        p.add(
+            format!("{path}.interval"),
+            format!("{path}.interval must be at least 100ms"),
+        );
+    }
+    let kind = match kind_name {
+        "access_log" => SignalKind::AccessLog(access_log(p, path, r, window)?),
+        "tcp_stats" => SignalKind::TcpStats {
+            interval,
+            window,
+            ports: r.ports.clone().unwrap_or_default(),
+        },
+        "conntrack" => SignalKind::Conntrack { interval },
+        _ => {
+            let url = required(
+                p,
+                &format!("{path}.url"),
+                &r.url,
+                "e.g. http://127.0.0.1:9901/stats/prometheus",
+            )?;
+            if !url.starts_with("http://") {
+                p.add(
+                    format!("{path}.url"),
+                    format!("{path}.url \"{url}\" must be an http:// URL of a local endpoint"),
+                );
+            }
+            let timeout = duration(
+                p,
+                &format!("{path}.timeout"),
+                r.timeout.as_ref(),
+                Duration::from_secs(2),
+            );
+            let interval = duration(
+                p,
+                &format!("{path}.interval"),
+                r.interval.as_ref(),
+                Duration::from_secs(5),
+            );
+            if timeout >= interval {
+                p.add(
+                    format!("{path}.timeout"),
+                    format!("{path}.timeout must be shorter than interval"),
+                );
+            }
+            let values = prom_values(p, path, r.values.as_ref());
+            SignalKind::Prometheus {
+                url: url.clone(),
+                interval,
+                timeout,
+                window,
+                values,
+            }
+        }
+    };
+    Some(SignalConfig { name: name?, kind })
+}
+
+fn latency_unit(
+    p: &mut Problems,
+    path: &str,
+    v: Option<&str>,
+    default: LatencyUnit,
+) -> LatencyUnit {
+    match v {
+        None => default,
+        Some("s") => LatencyUnit::Seconds,
+        Some("ms") => LatencyUnit::Millis,
+        Some("us") => LatencyUnit::Micros,
+        Some(other) => {
+            p.add(path, format!("{path} \"{other}\" must be s, ms or us"));
+            default
+        }
+    }
+}
+
+fn access_log(
+    p: &mut Problems,
+    path: &str,
+    r: &RawSignal,
+    window: Duration,
+) -> Option<AccessLogConfig> {
+    let file = required(p, &format!("{path}.path"), &r.path, "the access log file")?;
+    let fmt_path = format!("{path}.format");
+    let format = match r.format.as_deref().unwrap_or("nginx") {
+        "nginx" => LogFormatSpec::Nginx,
+        "envoy" => LogFormatSpec::Envoy,
+        "haproxy" => LogFormatSpec::Haproxy,
+        "json" => {
+            let j = r.json.as_ref();
+            let unit_path = format!("{path}.json.latency_unit");
+            LogFormatSpec::Json {
+                status: j
+                    .and_then(|j| j.status.clone())
+                    .unwrap_or_else(|| "status".into()),
+                latency: j
+                    .and_then(|j| j.latency.clone())
+                    .unwrap_or_else(|| "request_time".into()),
+                latency_unit: latency_unit(
+                    p,
+                    &unit_path,
+                    j.and_then(|j| j.latency_unit.as_deref()),
+                    LatencyUnit::Seconds,
+                ),
+                time: j.and_then(|j| j.time.clone()),
+            }
+        }
+        "regex" => {
+            let pattern = required(
+                p,
+                &format!("{path}.regex"),
+                &r.regex,
+                "a regex with named groups status and latency",
+            )?;
+            match regex::Regex::new(pattern) {
+                Ok(re) => {
+                    let names: Vec<&str> = re.capture_names().flatten().collect();
+                    for g in ["status", "latency"] {
+                        if !names.contains(&g) {
+                            p.add(
+                                format!("{path}.regex"),
+                                format!("{path}.regex has no named group (?P<{g}>...)"),
+                            );
+                        }
+                    }
+                }
+                Err(e) => p.add(
+                    format!("{path}.regex"),
+                    format!("{path}.regex does not compile: {e}"),
+                ),
+            }
+            LogFormatSpec::Regex {
+                pattern: pattern.clone(),
+                latency_unit: latency_unit(
+                    p,
+                    &format!("{path}.latency_unit"),
+                    r.latency_unit.as_deref(),
+                    LatencyUnit::Seconds,
+                ),
+            }
+        }
+        other => {
+            p.add(
+                fmt_path.as_str(),
+                format!(
+                    "{fmt_path} \"{other}\" is unknown (known: nginx, envoy, haproxy, json, regex)"
+                ),
+            );
+            return None;
+        }
+    };
+    if r.json.is_some() && !matches!(format, LogFormatSpec::Json { .. }) {
+        p.add(
+            format!("{path}.json"),
+            format!("{path}.json is only used with format: json"),
+        );
+    }
+    if r.regex.is_some() && !matches!(format, LogFormatSpec::Regex { .. }) {
+        p.add(
+            format!("{path}.regex"),
+            format!("{path}.regex is only used with format: regex"),
+        );
+    }
+    let errors = match &r.errors {
+        None => vec![(500, 599)],
+        Some(v) => status_set(p, &format!("{path}.errors"), v),
+    };
+    Some(AccessLogConfig {
+        path: PathBuf::from(file),
+        format,
+        window,
+        errors,
+    })
+}
+
+/// `5xx`, `429`, `502-504`, or a list of those.
+fn status_set(p: &mut Problems, path: &str, v: &Value) -> Vec<(u16, u16)> {
+    let one = |p: &mut Problems, s: &str| -> Option<(u16, u16)> {
+        let s = s.trim();
+        let bad = |p: &mut Problems| {
+            p.add(
+                path,
+                format!("{path} \"{s}\" is not a status, range (502-504) or class (5xx)"),
+            )
+        };
+        if let Some(c) = s.strip_suffix("xx") {
+            match c.parse::<u16>() {
+                Ok(c @ 1..=5) => return Some((c * 100, c * 100 + 99)),
+                _ => {
+                    bad(p);
+                    return None;
+                }
+            }
+        }
+        let (a, b) = s.split_once('-').unwrap_or((s, s));
+        match (a.trim().parse::<u16>(), b.trim().parse::<u16>()) {
+            (Ok(a), Ok(b)) if (100..=599).contains(&a) && (a..=599).contains(&b) => Some((a, b)),
+            _ => {
+                bad(p);
+                None
+            }
+        }
+    };
+    let items: Vec<String> = match v {
+        Value::Sequence(seq) => seq
+            .iter()
+            .map(|x| match x {
+                Value::Number(n) => n.to_string(),
+                Value::String(s) => s.clone(),
+                _ => String::from("?"),
+            })
+            .collect(),
+        Value::Number(n) => vec![n.to_string()],
+        Value::String(s) => vec![s.clone()],
+        _ => vec![String::from("?")],
+    };
+    items.iter().filter_map(|s| one(p, s)).collect()
+}
+
+fn prom_values(
+    p: &mut Problems,
+    path: &str,
+    m: Option<&serde_yaml::Mapping>,
+) -> Vec<(String, PromDerive)> {
+    let vpath = format!("{path}.values");
+    let Some(m) = m else {
+        p.add(vpath.as_str(), format!("{vpath} is required: name the values to derive, e.g. error_ratio: {{ratio: [NUMERATOR, DENOMINATOR]}}"));
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (k, v) in m {
+        let Some(name) = k.as_str() else {
+            p.add(vpath.as_str(), format!("{vpath} keys must be value names"));
+            continue;
+        };
+        let here = format!("{vpath}.{name}");
+        let bad = format!("{here} must be one of {{rate: SELECTOR}}, {{gauge: SELECTOR}}, {{ratio: [NUMERATOR, DENOMINATOR]}}, {{quantile: Q, histogram: NAME}}");
+        let Some(map) = v.as_mapping() else {
+            p.add(here.as_str(), bad);
+            continue;
+        };
+        let get = |k: &str| map.get(k);
+        let derive = if let (Some(Value::String(s)), 1) = (get("rate"), map.len()) {
+            Some(PromDerive::Rate(s.clone()))
+        } else if let (Some(Value::String(s)), 1) = (get("gauge"), map.len()) {
+            Some(PromDerive::Gauge(s.clone()))
+        } else if let (Some(Value::Sequence(seq)), 1) = (get("ratio"), map.len()) {
+            match (
+                seq.first().and_then(Value::as_str),
+                seq.get(1).and_then(Value::as_str),
+                seq.len(),
+            ) {
+                (Some(n), Some(d), 2) => Some(PromDerive::Ratio {
+                    numerator: n.to_string(),
+                    denominator: d.to_string(),
+                }),
+                _ => None,
+            }
+        } else if let (Some(q), Some(Value::String(h)), 2) = (
+            get("quantile").and_then(Value::as_f64),
+            get("histogram"),
+            map.len(),
+        ) {
+            if !(0.0..=1.0).contains(&q) {
+                p.add(
+                    here.as_str(),
+                    format!("{here} quantile {q} must be between 0 and 1"),
+                );
+            }
+            Some(PromDerive::Quantile {
+                histogram: h.clone(),
+                q,
+            })
+        } else {
+            None
+        };
+        match derive {
+            Some(d) => out.push((name.to_string(), d)),
+            None => p.add(here.as_str(), bad),
+        }
+    }
+    out
+}
+
+/// Per-VIP traffic policy.
+pub struct Policy {
+    pub withdraw_when: Vec<ConditionSpec>,
+    pub on_missing: OnMissing,
+    pub hold_down: Duration,
+    pub dampening: Option<DampeningSpec>,
+}
+
+/// Ratio conditions need at least this many requests in the window unless told otherwise: one
+/// failed request out of one is not an outage.
+const DEFAULT_MIN_REQUESTS: u64 = 20;
+
+/// Signal name -> kind; None for a signal that is declared but invalid (its own error is
+/// reported already, so references to it stay quiet instead of cascading).
+pub type SignalTable<'a> = HashMap<&'a str, Option<&'a SignalKind>>;
+
+pub fn policy(p: &mut Problems, path: &str, r: &RawVip, signals: &SignalTable) -> Policy {
+    let withdraw_when: Vec<ConditionSpec> = r
+        .withdraw_when
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| condition(p, &format!("{path}.withdraw_when[{i}]"), c, signals))
+        .collect();
+    let on_missing = match r.on_missing.as_deref() {
+        None | Some("hold") => OnMissing::Hold,
+        Some("withdraw") => OnMissing::Withdraw,
+        Some("ignore") => OnMissing::Ignore,
+        Some(o) => {
+            p.add(
+                format!("{path}.on_missing"),
+                format!("{path}.on_missing \"{o}\" must be hold, withdraw or ignore"),
+            );
+            OnMissing::Hold
+        }
+    };
+    // With traffic conditions a withdrawn VIP loses the traffic that could clear them, so it needs
+    // a hold-down before probation; check-only VIPs already have `rise`.
+    let default_hold = if withdraw_when.is_empty() {
+        Duration::ZERO
+    } else {
+        Duration::from_secs(30)
+    };
+    let hold_down = duration(
+        p,
+        &format!("{path}.hold_down"),
+        r.hold_down.as_ref(),
+        default_hold,
+    );
+    let dampening = r.dampening.as_ref().map(|d| {
+        let dp = format!("{path}.dampening");
+        let spec = DampeningSpec {
+            half_life: duration(
+                p,
+                &format!("{dp}.half_life"),
+                d.half_life.as_ref(),
+                Duration::from_secs(300),
+            ),
+            suppress: d.suppress.unwrap_or(3000.0),
+            reuse: d.reuse.unwrap_or(750.0),
+            penalty: d.penalty.unwrap_or(1000.0),
+            max_suppress: duration(
+                p,
+                &format!("{dp}.max_suppress"),
+                d.max_suppress.as_ref(),
+                Duration::from_secs(3600),
+            ),
+        };
+        if !(spec.reuse > 0.0 && spec.reuse < spec.suppress) {
+            p.add(
+                dp.as_str(),
+                format!(
+                    "{dp}: reuse ({}) must be above 0 and below suppress ({})",
+                    spec.reuse, spec.suppress
+                ),
+            );
+        }
+        if spec.penalty <= 0.0 || spec.half_life.is_zero() {
+            p.add(
+                dp.as_str(),
+                format!("{dp}: penalty and half_life must be above 0"),
+            );
+        }
+        spec
+    });
+    Policy {
+        withdraw_when,
+        on_missing,
+        hold_down,
+        dampening,
+    }
+}
+
+/// A threshold: a number, a percentage ("5%"), or for latency values a duration ("1500ms").
+fn threshold_value(p: &mut Problems, path: &str, v: &Value, unit: Unit) -> Option<f64> {
+    match (v, unit) {
+        (Value::Number(n), Unit::Latency) => {
+            p.add(
+                path,
+                format!("{path} {n} needs a unit for a latency, e.g. {n}ms"),
+            );
+            None
+        }
+        (Value::Number(n), _) => n.as_f64(),
+        (Value::String(s), Unit::Latency) => match humantime::parse_duration(s.trim()) {
+            Ok(d) => Some(d.as_micros() as f64),
+            Err(_) => {
+                p.add(
+                    path,
+                    format!("{path} \"{s}\" is not a duration such as 1500ms"),
+                );
+                None
+            }
+        },
+        (Value::String(s), _) if s.trim().ends_with('%') => {
+            match s.trim().trim_end_matches('%').parse::<f64>() {
+                Ok(x) => Some(x / 100.0),
+                Err(_) => {
+                    p.add(path, format!("{path} \"{s}\" is not a percentage"));
+                    None
+                }
+            }
+        }
+        _ => {
+            p.add(
+                path,
+                format!(
+                    "{path} must be a number{}",
+                    if unit == Unit::Latency {
+                        " or a duration"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// `3x` or 3.
+fn factor(p: &mut Problems, path: &str, v: &Value) -> Option<f64> {
+    let f = match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().trim_end_matches('x').parse::<f64>().ok(),
+        _ => None,
+    };
+    match f {
+        Some(f) if f > 1.0 && f.is_finite() => Some(f),
+        _ => {
+            p.add(path, format!("{path} must be a factor above 1, e.g. 3x"));
+            None
+        }
+    }
+}
+
+fn condition(
+    p: &mut Problems,
+    path: &str,
+    r: &RawCondition,
+    signals: &SignalTable,
+) -> Option<ConditionSpec> {
+    let sig_path = format!("{path}.signal");
+    let signal = required(
+        p,
+        &sig_path,
+        &r.signal,
+        "SIGNAL.VALUE, e.g. web_log.error_ratio",
+    )?;
+    let Some((sname, vname)) = signal.split_once('.') else {
+        p.add(
+            sig_path.as_str(),
+            format!("{sig_path} \"{signal}\" must be SIGNAL.VALUE, e.g. web_log.error_ratio"),
+        );
+        return None;
+    };
+    let Some(entry) = signals.get(sname) else {
+        let mut known: Vec<&str> = signals.keys().copied().collect();
+        known.sort_unstable();
+        p.add(
+            sig_path.as_str(),
+            format!(
+                "{sig_path} names unknown signal \"{sname}\" (known: {})",
+                if known.is_empty() {
+                    "none".into()
+                } else {
+                    known.join(", ")
+                }
+            ),
+        );
+        return None;
+    };
+    let kind = (*entry)?;
+    let values = values_of(kind);
+    let Some((_, unit, has_requests)) = values.iter().find(|(n, ..)| n == vname) else {
+        let known: Vec<&str> = values.iter().map(|(n, ..)| n.as_str()).collect();
+        p.add(
+            sig_path.as_str(),
+            format!(
+                "{sig_path}: signal \"{sname}\" has no value \"{vname}\" (known: {})",
+                known.join(", ")
+            ),
+        );
+        return None;
+    };
+    let (unit, has_requests) = (*unit, *has_requests);
+
+    let trip_after = duration(p, &format!("{path}.for"), r.for_.as_ref(), Duration::ZERO);
+    let clear_after = duration(
+        p,
+        &format!("{path}.restore_for"),
+        r.restore_for.as_ref(),
+        trip_after,
+    );
+    let min_requests = match (r.min_requests, has_requests) {
+        (Some(_), false) => {
+            p.add(format!("{path}.min_requests"), format!("{path}.min_requests only applies to values backed by a request count (error_ratio, prometheus ratio values)"));
+            None
+        }
+        (Some(n), true) => Some(n),
+        (None, true) => Some(DEFAULT_MIN_REQUESTS),
+        (None, false) => None,
+    };
+
+    let threshold = match (&r.above, &r.above_baseline) {
+        (Some(a), None) => {
+            if r.baseline.is_some() || r.restore_below_baseline.is_some() {
+                p.add(
+                    format!("{path}.baseline"),
+                    format!("{path}: baseline keys go with above_baseline, not above"),
+                );
+            }
+            let above = threshold_value(p, &format!("{path}.above"), a, unit)?;
+            let restore_below = match &r.restore_below {
+                Some(v) => threshold_value(p, &format!("{path}.restore_below"), v, unit)?,
+                None => above,
+            };
+            if restore_below > above {
+                p.add(format!("{path}.restore_below"), format!("{path}.restore_below must not be above `above` (the band between them is the hysteresis)"));
+            }
+            Threshold::Fixed {
+                above,
+                restore_below,
+            }
+        }
+        (None, Some(f)) => {
+            if r.restore_below.is_some() {
+                p.add(
+                    format!("{path}.restore_below"),
+                    format!("{path}: use restore_below_baseline with above_baseline"),
+                );
+            }
+            let above_factor = factor(p, &format!("{path}.above_baseline"), f)?;
+            // Default restore halfway between normal (1x) and the trip factor.
+            let restore_factor = match &r.restore_below_baseline {
+                Some(v) => factor(p, &format!("{path}.restore_below_baseline"), v)?,
+                None => (1.0 + above_factor) / 2.0,
+            };
+            if restore_factor > above_factor {
+                p.add(
+                    format!("{path}.restore_below_baseline"),
+                    format!("{path}.restore_below_baseline must not be above above_baseline"),
+                );
+            }
+            let span = duration(
+                p,
+                &format!("{path}.baseline"),
+                r.baseline.as_ref(),
+                Duration::from_secs(600),
+            );
+            Threshold::Baseline(BaselineSpec {
+                above_factor,
+                restore_factor,
+                span,
+            })
+        }
+        (Some(_), Some(_)) => {
+            p.add(
+                path,
+                format!("{path}: give either above or above_baseline, not both"),
+            );
+            return None;
+        }
+        (None, None) => {
+            p.add(path, format!("{path}: needs above (a fixed threshold) or above_baseline (a factor over the trailing baseline)"));
+            return None;
+        }
+    };
+    Some(ConditionSpec {
+        signal: signal.clone(),
+        threshold,
+        trip_after,
+        clear_after,
+        min_requests,
+        unit,
+    })
+}
+
+/// Resolves references: every declared name, with its kind where it validated.
+pub fn table<'a>(raw: &'a [RawSignal], valid: &'a [SignalConfig]) -> SignalTable<'a> {
+    let mut t: SignalTable = raw
+        .iter()
+        .filter_map(|r| r.name.as_deref())
+        .map(|n| (n, None))
+        .collect();
+    for s in valid {
+        t.insert(&s.name, Some(&s.kind));
+    }
+    t
+}

@@ -188,11 +188,13 @@ pub fn max_fill(listeners: &[Listener], ports: &[u16]) -> Option<f64> {
         .iter()
         .filter(|l| ports.contains(&l.port))
         .map(Listener::fill)
-        .fold(None, |acc: Option<f64>, f| Some(acc.map_or(f, |a| a.max(f))))
+        .fold(None, |acc: Option<f64>, f| {
+            Some(acc.map_or(f, |a| a.max(f)))
+        })
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn msg(kind: u16, body: &[u8]) -> Vec<u8> {

@@ -19,26 +19,37 @@ pub struct SourceSnapshot {
     pub updated: Option<Instant>,
 }
 
-/// Runs `tick` every `interval` until `stop` fires. A slow tick delays the next one instead of
-/// bursting to catch up: sources sample "now", so a backlog of ticks would only repeat work.
-pub(crate) async fn every<F, Fut>(interval: Duration, stop: CancellationToken, mut tick: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = ()>,
-{
-    // tokio panics on a zero period; config validation should prevent it, this makes sure.
-    let mut timer = tokio::time::interval(interval.max(Duration::from_millis(10)));
-    timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    loop {
+/// Paces a source's sampling loop: `while ticker.tick().await { ... }` runs every `interval`
+/// until `stop` fires. A slow round delays the next one instead of bursting to catch up: sources
+/// sample "now", so a backlog of ticks would only repeat work.
+pub(crate) struct Ticker {
+    timer: tokio::time::Interval,
+    stop: CancellationToken,
+}
+
+impl Ticker {
+    pub(crate) fn new(interval: Duration, stop: CancellationToken) -> Self {
+        // tokio panics on a zero period; config validation should prevent it, this makes sure.
+        let mut timer = tokio::time::interval(interval.max(Duration::from_millis(10)));
+        timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        Self { timer, stop }
+    }
+
+    /// Waits for the next round; false once stopped.
+    pub(crate) async fn tick(&mut self) -> bool {
         tokio::select! {
             biased;
-            _ = stop.cancelled() => return,
-            _ = timer.tick() => {}
+            _ = self.stop.cancelled() => false,
+            _ = self.timer.tick() => true,
         }
+    }
+
+    /// Runs one round's work unless stopped first (None then).
+    pub(crate) async fn run<F: Future>(&self, work: F) -> Option<F::Output> {
         tokio::select! {
             biased;
-            _ = stop.cancelled() => return,
-            _ = tick() => {}
+            _ = self.stop.cancelled() => None,
+            out = work => Some(out),
         }
     }
 }
@@ -57,7 +68,9 @@ impl MissingLog {
         }
         match missing {
             Some(why) => tracing::warn!(source, reason = why, "passive signal source has no data"),
-            None if self.last.is_some() => tracing::info!(source, "passive signal source recovered"),
+            None if self.last.is_some() => {
+                tracing::info!(source, "passive signal source recovered")
+            }
             None => {}
         }
         self.last = missing.map(str::to_owned);

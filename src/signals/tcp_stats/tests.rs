@@ -134,9 +134,13 @@ async fn wait_for(
     f: impl FnMut(&SourceSnapshot) -> bool,
 ) -> SourceSnapshot {
     let mut rx = rx.clone();
-    let seen = tokio::time::timeout(Duration::from_secs(5), rx.wait_for(f)).await;
+    let seen = tokio::time::timeout(Duration::from_secs(5), async {
+        rx.wait_for(f).await.map(|s| s.clone())
+    })
+    .await;
     match seen {
-        Ok(Ok(snap)) => snap.clone(),
+        Ok(Ok(snap)) => snap,
         _ => panic!("timed out waiting for {what}: last {:?}", *rx.borrow()),
     }
+}
 }

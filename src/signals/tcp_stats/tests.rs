@@ -143,4 +143,3 @@ async fn wait_for(
         _ => panic!("timed out waiting for {what}: last {:?}", *rx.borrow()),
     }
 }
-}

@@ -131,6 +131,9 @@ pub fn read_counters(proc_net: &Path) -> Result<TcpSample, String> {
     parse(&netstat, &snmp)
 }
 
+/// What sock_diag said this round.
+type ListenerReading = Result<Vec<Listener>, String>;
+
 /// Blocking reads for one round; the socket is handed back so it is reused, or dropped after an
 /// error so the next round starts from a fresh one.
 fn sample_blocking(
@@ -139,7 +142,7 @@ fn sample_blocking(
     diag: Option<SockDiag>,
 ) -> (
     Result<TcpSample, String>,
-    Option<Result<Vec<Listener>, String>>,
+    Option<ListenerReading>,
     Option<SockDiag>,
 ) {
     let counters = read_counters(&proc_net);

@@ -77,8 +77,9 @@ fn bad(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())
 }
 
-/// Decodes one datagram of a dump reply, appending listeners to `out`.
-pub(crate) fn decode_datagram(buf: &[u8], out: &mut Vec<Listener>) -> io::Result<Chunk> {
+/// Decodes one datagram of the reply to request `seq`, appending listeners to `out`. Messages
+/// with another sequence number (left over from an earlier, failed dump) are skipped.
+pub(crate) fn decode_datagram(buf: &[u8], seq: u32, out: &mut Vec<Listener>) -> io::Result<Chunk> {
     let mut at = 0;
     while at < buf.len() {
         let rest = &buf[at..];
@@ -88,15 +89,24 @@ pub(crate) fn decode_datagram(buf: &[u8], out: &mut Vec<Listener>) -> io::Result
             return Err(bad(format!("netlink message length {len} out of bounds")));
         }
         let body = &rest[NLMSG_HDR_LEN..len];
+        // Messages are 4-byte aligned within a datagram.
+        at += (len + 3) & !3;
+        if u32_ne(rest, 8) != Some(seq) {
+            continue;
+        }
         match kind {
             NLMSG_DONE => return Ok(Chunk::Done),
             NLMSG_ERROR => {
-                let errno = u32_ne(body, 0).map_or(0, |e| e as i32);
+                let errno = i32::from_ne_bytes(
+                    body.get(0..4)
+                        .and_then(|b| b.try_into().ok())
+                        .unwrap_or([0; 4]),
+                );
                 // An error with code 0 is an ACK; a dump does not send those, treat as done.
                 if errno == 0 {
                     return Ok(Chunk::Done);
                 }
-                return Err(io::Error::from_raw_os_error(-errno));
+                return Err(io::Error::from_raw_os_error(errno.wrapping_neg()));
             }
             SOCK_DIAG_BY_FAMILY => {
                 if body.len() < INET_DIAG_MSG_LEN {
@@ -113,8 +123,6 @@ pub(crate) fn decode_datagram(buf: &[u8], out: &mut Vec<Listener>) -> io::Result
             }
             _ => {} // NOOP and anything unknown: skip.
         }
-        // Messages are 4-byte aligned within a datagram.
-        at += (len + 3) & !3;
     }
     Ok(Chunk::More)
 }
@@ -145,8 +153,11 @@ impl SockDiag {
     /// All TCP listeners (IPv4 and IPv6) of this network namespace.
     pub fn listeners(&mut self) -> io::Result<Vec<Listener>> {
         let mut out = Vec::new();
-        for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
-            self.dump(family, &mut out)?;
+        self.dump(libc::AF_INET as u8, &mut out)?;
+        match self.dump(libc::AF_INET6 as u8, &mut out) {
+            // A kernel built without IPv6 has no inet6 diag handler: no IPv6 listeners then.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+            r => r?,
         }
         Ok(out)
     }
@@ -160,7 +171,7 @@ impl SockDiag {
             if n == 0 {
                 return Err(bad("empty netlink datagram"));
             }
-            let res = decode_datagram(&self.buf[..n.min(self.buf.len())], out);
+            let res = decode_datagram(&self.buf[..n.min(self.buf.len())], self.seq, out);
             match res {
                 Ok(Chunk::Done) => return Ok(()),
                 Ok(Chunk::More) => {}
@@ -197,12 +208,20 @@ pub fn max_fill(listeners: &[Listener], ports: &[u16]) -> Option<f64> {
 pub(crate) mod tests {
     use super::*;
 
+    const SEQ: u32 = 7;
+
     fn msg(kind: u16, body: &[u8]) -> Vec<u8> {
+        msg_seq(kind, SEQ, body)
+    }
+
+    fn msg_seq(kind: u16, seq: u32, body: &[u8]) -> Vec<u8> {
         let len = NLMSG_HDR_LEN + body.len();
         let mut m = Vec::new();
         m.extend_from_slice(&(len as u32).to_ne_bytes());
         m.extend_from_slice(&kind.to_ne_bytes());
-        m.extend_from_slice(&[0; 10]);
+        m.extend_from_slice(&[0; 2]);
+        m.extend_from_slice(&seq.to_ne_bytes());
+        m.extend_from_slice(&[0; 4]);
         m.extend_from_slice(body);
         while m.len() % 4 != 0 {
             m.push(0);
@@ -227,12 +246,12 @@ pub(crate) mod tests {
         let mut d = msg(SOCK_DIAG_BY_FAMILY, &diag(8080, 3, 128));
         d.extend(msg(SOCK_DIAG_BY_FAMILY, &diag(443, 0, 4096)));
         let mut out = Vec::new();
-        assert_eq!(decode_datagram(&d, &mut out).unwrap(), Chunk::More);
+        assert_eq!(decode_datagram(&d, SEQ, &mut out).unwrap(), Chunk::More);
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].port, 8080);
         assert_eq!((out[0].queued, out[0].backlog), (3, 128));
         assert_eq!(
-            decode_datagram(&msg(NLMSG_DONE, &[0; 4]), &mut out).unwrap(),
+            decode_datagram(&msg(NLMSG_DONE, &[0; 4]), SEQ, &mut out).unwrap(),
             Chunk::Done
         );
     }
@@ -243,18 +262,34 @@ pub(crate) mod tests {
         let mut out = Vec::new();
         // Every truncation of a valid datagram.
         for cut in 1..good.len() {
-            let _ = decode_datagram(&good[..cut], &mut out);
+            let _ = decode_datagram(&good[..cut], SEQ, &mut out);
         }
-        assert!(decode_datagram(&good[..good.len() - 12], &mut out).is_err());
+        assert!(decode_datagram(&good[..good.len() - 12], SEQ, &mut out).is_err());
         // Declared length shorter than a header, and a body too short for inet_diag_msg.
         let mut zero = good.clone();
         zero[0..4].copy_from_slice(&0u32.to_ne_bytes());
-        assert!(decode_datagram(&zero, &mut out).is_err());
-        assert!(decode_datagram(&msg(SOCK_DIAG_BY_FAMILY, &[0; 20]), &mut out).is_err());
+        assert!(decode_datagram(&zero, SEQ, &mut out).is_err());
+        assert!(decode_datagram(&msg(SOCK_DIAG_BY_FAMILY, &[0; 20]), SEQ, &mut out).is_err());
         // A kernel error is reported with its errno.
-        let err = decode_datagram(&msg(NLMSG_ERROR, &(-libc::EPERM).to_ne_bytes()), &mut out)
-            .unwrap_err();
+        let err = decode_datagram(
+            &msg(NLMSG_ERROR, &(-libc::EPERM).to_ne_bytes()),
+            SEQ,
+            &mut out,
+        )
+        .unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EPERM));
+        let min = decode_datagram(&msg(NLMSG_ERROR, &i32::MIN.to_ne_bytes()), SEQ, &mut out);
+        assert!(min.is_err());
+    }
+
+    #[test]
+    fn stale_replies_of_an_earlier_dump_are_skipped() {
+        let mut d = msg_seq(SOCK_DIAG_BY_FAMILY, SEQ - 1, &diag(1, 1, 1));
+        d.extend(msg_seq(NLMSG_DONE, SEQ - 1, &[0; 4]));
+        d.extend(msg(SOCK_DIAG_BY_FAMILY, &diag(2, 1, 1)));
+        let mut out = Vec::new();
+        assert_eq!(decode_datagram(&d, SEQ, &mut out).unwrap(), Chunk::More);
+        assert_eq!(out.iter().map(|l| l.port).collect::<Vec<_>>(), [2]);
     }
 
     #[test]

@@ -19,8 +19,11 @@ use super::Derive;
 
 /// Matching series kept per selector: a label with unbounded values cannot grow memory without end.
 const MAX_SERIES: usize = 10_000;
-/// Scrapes kept in the window, whatever interval and window say.
-const MAX_SCRAPES: usize = 4096;
+/// Scrapes kept in the window, whatever interval and window say (17 min at 1 s).
+const MAX_SCRAPES: usize = 1024;
+/// Distinct bucket bounds per histogram; real ones have a few dozen. Beyond this the scrape adds
+/// nothing to the quantile's window rather than memory without end.
+const MAX_BUCKETS: usize = 256;
 
 /// What one successful scrape yields.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -199,7 +202,11 @@ impl Track {
                     by_le.push((f64::from_bits(*le), inc));
                 });
                 if !baseline {
-                    incs.push_back(merge_buckets(by_le));
+                    let mut merged = merge_buckets(by_le);
+                    if merged.len() > MAX_BUCKETS {
+                        merged.clear();
+                    }
+                    incs.push_back(merged);
                 }
             }
             Track::Gauge { .. } => {}
@@ -359,7 +366,12 @@ impl Deriver {
                     Derive::Quantile { histogram, q } => Plan::Quantile(
                         add(Track::Histogram {
                             sel: histogram.clone(),
-                            bucket_name: format!("{}_bucket", histogram.name),
+                            // The base name, as in PromQL; `_bucket` written out works too.
+                            bucket_name: if histogram.name.ends_with("_bucket") {
+                                histogram.name.clone()
+                            } else {
+                                format!("{}_bucket", histogram.name)
+                            },
                             series: Series::default(),
                             incs: VecDeque::new(),
                             matched: false,
@@ -488,5 +500,43 @@ impl Deriver {
         }
         out.requests = ratio_requests.or(quantile_requests);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_and_buckets_are_capped() {
+        let vals = vec![
+            ("r".to_owned(), Derive::Rate(Selector::new("c"))),
+            (
+                "q".to_owned(),
+                Derive::Quantile {
+                    histogram: Selector::new("h"),
+                    q: 0.5,
+                },
+            ),
+        ];
+        let mut d = Deriver::new(Duration::from_secs(60), &vals);
+        let body = |extra: usize| {
+            let mut b: String = (0..MAX_SERIES + 500)
+                .map(|i| format!("c{{i=\"{i}\"}} 1\n"))
+                .collect();
+            for i in 0..=MAX_BUCKETS {
+                b += &format!("h_bucket{{le=\"{i}\"}} {}\n", i + extra);
+            }
+            b + &format!("h_bucket{{le=\"+Inf\"}} {}\n", 1000 + extra)
+        };
+        let t = Instant::now();
+        d.ingest(t, &body(0)).unwrap();
+        let v = d.ingest(t + Duration::from_secs(1), &body(10)).unwrap();
+        let Track::Counter { series, .. } = &d.tracks[0] else {
+            panic!("counter track first")
+        };
+        assert_eq!(series.last.len(), MAX_SERIES);
+        assert_eq!(v.values["r"], 0.0);
+        assert!(!v.values.contains_key("q"), "too many buckets: no quantile");
     }
 }

@@ -211,6 +211,20 @@ fn histogram_reset_and_window_expiry() {
         .ingest(at(t, 5), &envoy(0, 0, [10, 0, 0, 0, 0, 0, 0, 0]))
         .unwrap();
     assert!((v.values["p50"] - 0.25).abs() < 1e-9);
+    // The same histogram named with its `_bucket` suffix selects the same series.
+    let suffixed = vec![(
+        "p50".to_owned(),
+        Derive::Quantile {
+            histogram: sel(r#"envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name="web"}"#),
+            q: 0.5,
+        },
+    )];
+    let mut d2 = Deriver::new(Duration::from_secs(10), &suffixed);
+    d2.ingest(at(t, 0), &envoy(0, 0, [0; 8])).unwrap();
+    let v2 = d2
+        .ingest(at(t, 5), &envoy(0, 0, [10, 0, 0, 0, 0, 0, 0, 0]))
+        .unwrap();
+    assert!((v2.values["p50"] - 0.25).abs() < 1e-9);
     // Nothing new for longer than the window: no observations, no quantile.
     d.ingest(at(t, 10), &envoy(0, 0, [10, 0, 0, 0, 0, 0, 0, 0]))
         .unwrap();

@@ -9,4 +9,7 @@ pub mod sockdiag;
 pub mod source;
 pub mod tcp_stats;
 
+pub use conntrack::ConntrackConfig;
+pub use prometheus::{Derive, Matcher, PrometheusConfig, Selector};
 pub use source::SourceSnapshot;
+pub use tcp_stats::TcpStatsConfig;

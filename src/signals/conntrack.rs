@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::source::{MissingLog, SourceSnapshot, Ticker};
+use super::snapshot::{MissingLog, SourceSnapshot, Ticker};
 
 pub const FILL_RATIO: &str = "fill_ratio";
 pub const COUNT: &str = "count";

@@ -5,11 +5,11 @@
 
 pub mod conntrack;
 pub mod prometheus;
+pub mod snapshot;
 pub mod sockdiag;
-pub mod source;
 pub mod tcp_stats;
 
 pub use conntrack::ConntrackConfig;
 pub use prometheus::{Derive, Matcher, PrometheusConfig, Selector};
-pub use source::SourceSnapshot;
+pub use snapshot::SourceSnapshot;
 pub use tcp_stats::TcpStatsConfig;

@@ -19,7 +19,7 @@ pub use derive::{histogram_quantile, Derived, Deriver};
 pub use scrape::{Target, MAX_BODY};
 pub use selector::{Matcher, Selector};
 
-use super::source::{MissingLog, SourceSnapshot, Ticker};
+use super::snapshot::{MissingLog, SourceSnapshot, Ticker};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct PrometheusConfig {

@@ -19,8 +19,8 @@ use tokio_util::sync::CancellationToken;
 pub use proc_net::{parse, TcpSample, CURR_ESTAB, RATE_NAMES};
 pub use rates::{CounterRates, WindowMax};
 
+use super::snapshot::{MissingLog, SourceSnapshot, Ticker};
 use super::sockdiag::{max_fill, Listener, SockDiag};
-use super::source::{MissingLog, SourceSnapshot, Ticker};
 
 pub const ACCEPT_QUEUE_FILL: &str = "accept_queue_fill";
 pub const ACCEPT_QUEUE_FILL_MAX: &str = "accept_queue_fill_max";

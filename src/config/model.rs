@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::engine::{ConditionSpec, DampeningSpec, OnMissing};
 use crate::route::{Prefix, RouteAttrs};
+use crate::signals::{ConntrackConfig, PrometheusConfig, TcpStatsConfig};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -115,21 +116,9 @@ pub struct SignalConfig {
 #[derive(Clone, Debug, PartialEq)]
 pub enum SignalKind {
     AccessLog(AccessLogConfig),
-    TcpStats {
-        interval: Duration,
-        window: Duration,
-        ports: Vec<u16>,
-    },
-    Conntrack {
-        interval: Duration,
-    },
-    Prometheus {
-        url: String,
-        interval: Duration,
-        timeout: Duration,
-        window: Duration,
-        values: Vec<(String, PromDerive)>,
-    },
+    TcpStats(TcpStatsConfig),
+    Conntrack(ConntrackConfig),
+    Prometheus(PrometheusConfig),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -164,19 +153,4 @@ pub enum LatencyUnit {
     Seconds,
     Millis,
     Micros,
-}
-
-/// How a Prometheus value is derived from scraped series (selectors as written).
-#[derive(Clone, Debug, PartialEq)]
-pub enum PromDerive {
-    Rate(String),
-    Ratio {
-        numerator: String,
-        denominator: String,
-    },
-    Quantile {
-        histogram: String,
-        q: f64,
-    },
-    Gauge(String),
 }

@@ -11,6 +11,7 @@ use super::model::*;
 use super::raw::*;
 use super::validate::{duration, name, required, Problems};
 use crate::engine::{BaselineSpec, ConditionSpec, DampeningSpec, OnMissing, Threshold, Unit};
+use crate::signals::{ConntrackConfig, Derive, PrometheusConfig, Selector, TcpStatsConfig};
 
 /// Access-log values: (name, unit, backed by a request count).
 const ACCESS_LOG_VALUES: &[(&str, Unit, bool)] = &[
@@ -50,13 +51,14 @@ pub fn values_of(kind: &SignalKind) -> Vec<(String, Unit, bool)> {
         |t: &[(&str, Unit, bool)]| t.iter().map(|(n, u, r)| (n.to_string(), *u, *r)).collect();
     match kind {
         SignalKind::AccessLog(_) => fixed(ACCESS_LOG_VALUES),
-        SignalKind::TcpStats { .. } => fixed(TCP_STATS_VALUES),
-        SignalKind::Conntrack { .. } => fixed(CONNTRACK_VALUES),
-        SignalKind::Prometheus { values, .. } => values
+        SignalKind::TcpStats(_) => fixed(TCP_STATS_VALUES),
+        SignalKind::Conntrack(_) => fixed(CONNTRACK_VALUES),
+        SignalKind::Prometheus(prom) => prom
+            .values
             .iter()
             .map(|(n, d)| {
                 let (unit, req) = match d {
-                    PromDerive::Ratio { .. } => (Unit::Ratio, true),
+                    Derive::Ratio { .. } => (Unit::Ratio, true),
                     _ => (Unit::Plain, false),
                 };
                 (n.clone(), unit, req)
@@ -141,12 +143,15 @@ pub fn signal(p: &mut Problems, path: &str, r: &RawSignal) -> Option<SignalConfi
     }
     let kind = match kind_name {
         "access_log" => SignalKind::AccessLog(access_log(p, path, r, window)?),
-        "tcp_stats" => SignalKind::TcpStats {
+        "tcp_stats" => SignalKind::TcpStats(TcpStatsConfig {
             interval,
             window,
             ports: r.ports.clone().unwrap_or_default(),
-        },
-        "conntrack" => SignalKind::Conntrack { interval },
+        }),
+        "conntrack" => SignalKind::Conntrack(ConntrackConfig {
+            interval,
+            ..Default::default()
+        }),
         _ => {
             let url = required(
                 p,
@@ -179,13 +184,17 @@ pub fn signal(p: &mut Problems, path: &str, r: &RawSignal) -> Option<SignalConfi
                 );
             }
             let values = prom_values(p, path, r.values.as_ref());
-            SignalKind::Prometheus {
+            if values.len() != r.values.as_ref().map_or(0, |m| m.len()) {
+                // Already reported; an incomplete signal would make references to it cascade.
+                return None;
+            }
+            SignalKind::Prometheus(PrometheusConfig {
                 url: url.clone(),
                 interval,
                 timeout,
                 window,
                 values,
-            }
+            })
         }
     };
     Some(SignalConfig { name: name?, kind })
@@ -356,7 +365,7 @@ fn prom_values(
     p: &mut Problems,
     path: &str,
     m: Option<&serde_yaml::Mapping>,
-) -> Vec<(String, PromDerive)> {
+) -> Vec<(String, Derive)> {
     let vpath = format!("{path}.values");
     let Some(m) = m else {
         p.add(vpath.as_str(), format!("{vpath} is required: name the values to derive, e.g. error_ratio: {{ratio: [NUMERATOR, DENOMINATOR]}}"));
@@ -369,52 +378,46 @@ fn prom_values(
             continue;
         };
         let here = format!("{vpath}.{name}");
-        let bad = format!("{here} must be one of {{rate: SELECTOR}}, {{gauge: SELECTOR}}, {{ratio: [NUMERATOR, DENOMINATOR]}}, {{quantile: Q, histogram: NAME}}");
-        let Some(map) = v.as_mapping() else {
-            p.add(here.as_str(), bad);
-            continue;
-        };
-        let get = |k: &str| map.get(k);
-        let derive = if let (Some(Value::String(s)), 1) = (get("rate"), map.len()) {
-            Some(PromDerive::Rate(s.clone()))
-        } else if let (Some(Value::String(s)), 1) = (get("gauge"), map.len()) {
-            Some(PromDerive::Gauge(s.clone()))
-        } else if let (Some(Value::Sequence(seq)), 1) = (get("ratio"), map.len()) {
-            match (
-                seq.first().and_then(Value::as_str),
-                seq.get(1).and_then(Value::as_str),
-                seq.len(),
-            ) {
-                (Some(n), Some(d), 2) => Some(PromDerive::Ratio {
-                    numerator: n.to_string(),
-                    denominator: d.to_string(),
-                }),
-                _ => None,
-            }
-        } else if let (Some(q), Some(Value::String(h)), 2) = (
-            get("quantile").and_then(Value::as_f64),
-            get("histogram"),
-            map.len(),
-        ) {
-            if !(0.0..=1.0).contains(&q) {
-                p.add(
-                    here.as_str(),
-                    format!("{here} quantile {q} must be between 0 and 1"),
-                );
-            }
-            Some(PromDerive::Quantile {
-                histogram: h.clone(),
-                q,
-            })
-        } else {
-            None
-        };
-        match derive {
-            Some(d) => out.push((name.to_string(), d)),
-            None => p.add(here.as_str(), bad),
+        match prom_derive(v) {
+            Ok(d) => out.push((name.to_string(), d)),
+            Err(e) => p.add(here.as_str(), format!("{here}: {e}")),
         }
     }
     out
+}
+
+fn prom_derive(v: &Value) -> Result<Derive, String> {
+    const FORMS: &str = "must be one of {rate: SELECTOR}, {gauge: SELECTOR}, {ratio: [NUMERATOR, DENOMINATOR]}, {quantile: Q, histogram: NAME}";
+    let map = v.as_mapping().ok_or(FORMS)?;
+    let sel = |v: Option<&Value>| -> Result<Selector, String> {
+        let s = v.and_then(Value::as_str).ok_or(FORMS)?;
+        Selector::parse(s)
+    };
+    let get = |k: &str| map.get(k);
+    match map.len() {
+        1 if get("rate").is_some() => Ok(Derive::Rate(sel(get("rate"))?)),
+        1 if get("gauge").is_some() => Ok(Derive::Gauge(sel(get("gauge"))?)),
+        1 if get("ratio").is_some() => {
+            match get("ratio").and_then(Value::as_sequence).map(Vec::as_slice) {
+                Some([n, d]) => Ok(Derive::Ratio {
+                    numerator: sel(Some(n))?,
+                    denominator: sel(Some(d))?,
+                }),
+                _ => Err(FORMS.into()),
+            }
+        }
+        2 if get("quantile").is_some() && get("histogram").is_some() => {
+            let q = get("quantile").and_then(Value::as_f64).ok_or(FORMS)?;
+            if !(0.0..=1.0).contains(&q) {
+                return Err(format!("quantile {q} must be between 0 and 1"));
+            }
+            Ok(Derive::Quantile {
+                histogram: sel(get("histogram"))?,
+                q,
+            })
+        }
+        _ => Err(FORMS.into()),
+    }
 }
 
 /// Per-VIP traffic policy.

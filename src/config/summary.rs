@@ -76,26 +76,19 @@ pub fn summary(c: &Config) -> String {
                 a.format,
                 fmt_d(a.window)
             ),
-            SignalKind::TcpStats {
-                interval,
-                window,
-                ports,
-            } => format!(
-                "tcp_stats every {} window {} ports {ports:?}",
-                fmt_d(*interval),
-                fmt_d(*window)
+            SignalKind::TcpStats(t) => format!(
+                "tcp_stats every {} window {} ports {:?}",
+                fmt_d(t.interval),
+                fmt_d(t.window),
+                t.ports
             ),
-            SignalKind::Conntrack { interval } => format!("conntrack every {}", fmt_d(*interval)),
-            SignalKind::Prometheus {
-                url,
-                interval,
-                values,
-                ..
-            } => {
-                let names: Vec<&str> = values.iter().map(|(n, _)| n.as_str()).collect();
+            SignalKind::Conntrack(c) => format!("conntrack every {}", fmt_d(c.interval)),
+            SignalKind::Prometheus(pr) => {
+                let names: Vec<&str> = pr.values.iter().map(|(n, _)| n.as_str()).collect();
                 format!(
-                    "prometheus {url} every {} values [{}]",
-                    fmt_d(*interval),
+                    "prometheus {} every {} values [{}]",
+                    pr.url,
+                    fmt_d(pr.interval),
                     names.join(", ")
                 )
             }

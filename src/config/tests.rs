@@ -377,3 +377,21 @@ fn status_sets_and_baselines() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn prometheus_values_parse_selectors_at_load_time() {
+    let prom = "  - name: envoy\n    type: prometheus\n    url: http://127.0.0.1:9901/stats/prometheus\n    values:\n      error_ratio: {ratio: ['envoy_cluster_upstream_rq_xx{envoy_response_code_class=\"5\"}', envoy_cluster_upstream_rq_total]}\n      p99: {quantile: 0.99, histogram: envoy_cluster_upstream_rq_time}\n";
+    let text = PASSIVE
+        .replace("vips:\n", &format!("{prom}vips:\n"))
+        .replace(
+            "      - signal: web_log.latency_p99\n        above: 1500ms\n",
+            "      - signal: envoy.error_ratio\n        above: 0.05\n",
+        );
+    let c = parse(Path::new("p.yaml"), &text).unwrap();
+    assert_eq!(c.vips[0].withdraw_when[1].min_requests, Some(20));
+    let e = one_err(&text.replace("rq_xx{envoy", "rq_xx{{envoy"));
+    assert!(
+        e.starts_with("vw.yaml:16:20: signals[1].values.error_ratio: selector"),
+        "{e}"
+    );
+}

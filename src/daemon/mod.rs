@@ -14,6 +14,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+mod board;
+
+use board::SignalBoard;
+
 use crate::bgp::{self, PeerStatus, SessionSetup};
 use crate::checks::{self, CheckSample};
 use crate::config::Config;
@@ -22,6 +26,8 @@ use crate::route::DesiredRoutes;
 
 /// How long a planned stop waits for sessions to withdraw and close before giving up on them.
 const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How often traffic conditions, hold-downs and dampening are evaluated.
+const POLICY_TICK: Duration = Duration::from_secs(1);
 
 /// Runs until SIGTERM/SIGINT; returns after every session has withdrawn and closed (or the grace
 /// period ran out).
@@ -57,8 +63,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
 
     let stop_checks = CancellationToken::new();
+    let board = SignalBoard::spawn(&config.signals, &stop_checks)?;
     let (sample_tx, mut sample_rx) = mpsc::channel::<CheckSample>(256);
     let check_tasks = checks::spawn_checks(&config.checks, sample_tx, stop_checks.clone());
+    let mut policy_tick = tokio::time::interval(POLICY_TICK);
+    policy_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     info!(
         peers = config.peers.len(),
         checks = config.checks.len(),
@@ -71,6 +80,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tokio::select! {
             Some(sample) = sample_rx.recv() => {
                 if apply_sample(&mut engine, &config, &sample) {
+                    generation += 1;
+                    desired_tx.send_replace(Arc::new(publishable(&engine, generation)));
+                }
+            }
+            _ = policy_tick.tick() => {
+                let decisions = engine.tick(&|s| board.read(s), Instant::now());
+                log_decisions(&decisions);
+                if !decisions.is_empty() {
                     generation += 1;
                     desired_tx.send_replace(Arc::new(publishable(&engine, generation)));
                 }
@@ -88,6 +105,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     for t in check_tasks {
         t.abort();
     }
+    board.abort();
     let mut last = publishable(&engine, generation + 1);
     last.routes.clear();
     let reason = format!("vipwarden stopping ({why_stop})");
@@ -136,7 +154,12 @@ fn apply_sample(engine: &mut Engine, config: &Config, sample: &CheckSample) -> b
         }
         _ => debug!(check = %check.name, ok = obs.ok, "check {}: {}", check.name, obs.detail),
     }
-    for d in &decisions {
+    log_decisions(&decisions);
+    !decisions.is_empty()
+}
+
+fn log_decisions(decisions: &[crate::engine::Decision]) {
+    for d in decisions {
         let state = if d.announce {
             "healthy, announcing"
         } else {
@@ -144,7 +167,6 @@ fn apply_sample(engine: &mut Engine, config: &Config, sample: &CheckSample) -> b
         };
         info!(vip = %d.vip, "vip {} {state}: {}", d.vip, d.reason);
     }
-    !decisions.is_empty()
 }
 
 fn publishable(engine: &Engine, generation: u64) -> DesiredRoutes {

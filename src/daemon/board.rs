@@ -62,13 +62,6 @@ impl SignalBoard {
         }
     }
 
-    /// Why a signal has no data, if it has none.
-    pub fn missing(&self, name: &str) -> Option<String> {
-        self.sources
-            .get(name)
-            .and_then(|rx| rx.borrow().missing.clone())
-    }
-
     pub fn abort(self) {
         for t in self.tasks {
             t.abort();

@@ -315,8 +315,16 @@ mod tests {
 
     #[tokio::test]
     async fn stdin_is_null() {
-        // `cat` on an inherited terminal or pipe would block until the timeout.
-        let r = run(&["cat"], Duration::from_secs(5)).await;
+        // An inherited stdin (terminal, socket) could make a check block or eat daemon input.
+        let r = run(
+            &[
+                "sh",
+                "-c",
+                "test \"$(readlink /proc/self/fd/0)\" = /dev/null",
+            ],
+            Duration::from_secs(5),
+        )
+        .await;
         assert!(r.ok, "{r:?}");
     }
 
@@ -330,63 +338,95 @@ mod tests {
         assert_eq!(r.detail, "exit status 1: last");
     }
 
+    /// Runs `script` (which must start `echo $$ > PIDFILE`) as a probe, checks mid-run that the
+    /// shell leads its own group with a grandchild in it, and returns the probe result and pgid.
+    async fn run_grouped(
+        tag: &str,
+        script: &str,
+        timeout: Duration,
+        cancel_after: Option<Duration>,
+    ) -> (Option<ProbeResult>, i32) {
+        let file = pid_file(tag);
+        let _ = std::fs::remove_file(&file);
+        let mut c = exec_check(&[
+            "sh",
+            "-c",
+            &script.replace("PIDFILE", &file.display().to_string()),
+        ]);
+        c.timeout = timeout;
+        let probe = probe_once(&c);
+        tokio::pin!(probe);
+        let observe = async {
+            // Poll for the pid file, then for sh plus its background child in group $$.
+            for _ in 0..100 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                let Ok(text) = std::fs::read_to_string(&file) else {
+                    continue;
+                };
+                let Ok(pgid) = text.trim().parse::<i32>() else {
+                    continue;
+                };
+                if live_members(pgid).len() >= 2 {
+                    return pgid;
+                }
+            }
+            panic!("never saw the command's own process group with 2+ members");
+        };
+        let mut result = None;
+        let pgid = tokio::select! {
+            pgid = observe => pgid,
+            r = &mut probe => panic!("probe ended before its group was observed: {r:?}"),
+        };
+        match cancel_after {
+            Some(d) => assert!(tokio::time::timeout(d, probe).await.is_err(), "probe ended"),
+            None => result = Some(probe.await),
+        }
+        std::fs::remove_file(&file).unwrap();
+        (result, pgid)
+    }
+
+    async fn assert_group_gone(pgid: i32) {
+        let left = wait_group_gone(pgid).await;
+        // SAFETY: plain syscall; hygiene so a failing test leaves no sleepers behind.
+        unsafe { libc::killpg(pgid, libc::SIGKILL) };
+        assert!(left.is_empty(), "group {pgid} still has {left:?}");
+    }
+
     #[tokio::test]
     async fn timeout_kills_the_whole_group() {
-        let file = pid_file("timeout");
-        let script = format!("echo $$ > {}; sleep 30 & sleep 30", file.display());
-        let r = run(&["sh", "-c", &script], Duration::from_millis(300)).await;
+        let script = "echo $$ > PIDFILE; sleep 30 & sleep 30";
+        let (r, pgid) = run_grouped("timeout", script, Duration::from_millis(400), None).await;
+        let r = r.unwrap();
         assert!(!r.ok);
-        assert_eq!(r.detail, "timed out after 300 ms");
-        assert!(r.elapsed >= Duration::from_millis(300), "{r:?}");
-        assert!(r.elapsed < Duration::from_millis(800), "{r:?}");
-        let pgid: i32 = std::fs::read_to_string(&file)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        std::fs::remove_file(&file).unwrap();
-        let left = wait_group_gone(pgid).await;
-        unsafe { libc::killpg(pgid, libc::SIGKILL) }; // hygiene if the assertion fails
-        assert!(left.is_empty(), "group {pgid} still has {left:?}");
+        assert_eq!(r.detail, "timed out after 400 ms");
+        assert!(r.elapsed >= Duration::from_millis(400), "{r:?}");
+        assert!(r.elapsed < Duration::from_millis(900), "{r:?}");
+        assert_group_gone(pgid).await;
     }
 
     #[tokio::test]
     async fn leftovers_holding_pipes_are_killed_after_exit() {
-        let file = pid_file("leftover");
-        let script = format!("echo $$ > {}; sleep 30 & echo started", file.display());
-        let r = run(&["sh", "-c", &script], Duration::from_secs(5)).await;
+        // The shell waits a little so the test can see the group, then exits leaving `sleep`.
+        let script = "echo $$ > PIDFILE; sleep 30 & sleep 0.3; echo started";
+        let (r, pgid) = run_grouped("leftover", script, Duration::from_secs(5), None).await;
+        let r = r.unwrap();
         assert!(r.ok, "{r:?}");
         assert!(r.elapsed < Duration::from_secs(1), "{r:?}");
-        let pgid: i32 = std::fs::read_to_string(&file)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        std::fs::remove_file(&file).unwrap();
-        let left = wait_group_gone(pgid).await;
-        unsafe { libc::killpg(pgid, libc::SIGKILL) };
-        assert!(left.is_empty(), "group {pgid} still has {left:?}");
+        assert_group_gone(pgid).await;
     }
 
     #[tokio::test]
     async fn cancelled_probe_kills_the_group() {
-        let file = pid_file("cancel");
-        let script = format!("echo $$ > {}; sleep 30 & sleep 30", file.display());
-        let c = exec_check(&["sh", "-c", &script]);
-        let probe = probe_once(&c);
         // Dropping the probe future is what shutdown does.
-        assert!(tokio::time::timeout(Duration::from_millis(300), probe)
-            .await
-            .is_err());
-        let pgid: i32 = std::fs::read_to_string(&file)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        std::fs::remove_file(&file).unwrap();
-        let left = wait_group_gone(pgid).await;
-        unsafe { libc::killpg(pgid, libc::SIGKILL) };
-        assert!(left.is_empty(), "group {pgid} still has {left:?}");
+        let script = "echo $$ > PIDFILE; sleep 30 & sleep 30";
+        let (_, pgid) = run_grouped(
+            "cancel",
+            script,
+            Duration::from_secs(60),
+            Some(Duration::from_millis(100)),
+        )
+        .await;
+        assert_group_gone(pgid).await;
     }
 
     #[test]

@@ -224,7 +224,20 @@ mod tests {
         delay: Duration,
         tls: Option<Arc<ServerConfig>>,
     ) -> (SocketAddr, mpsc::UnboundedReceiver<Seen>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        serve_on(
+            TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            response,
+            delay,
+            tls,
+        )
+    }
+
+    fn serve_on(
+        listener: TcpListener,
+        response: &'static str,
+        delay: Duration,
+        tls: Option<Arc<ServerConfig>>,
+    ) -> (SocketAddr, mpsc::UnboundedReceiver<Seen>) {
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
@@ -358,6 +371,23 @@ mod tests {
         assert!(r.ok, "{r:?}");
         let head = seen.recv().await.unwrap().head;
         assert_eq!(header(&head, "host"), Some("svc.example:8080"));
+    }
+
+    #[tokio::test]
+    async fn ipv6_literal_url() {
+        let Ok(l) = TcpListener::bind("[::1]:0").await else {
+            eprintln!("skipped: no IPv6 loopback here");
+            return;
+        };
+        let (addr, mut seen) = serve_on(l, OK, Duration::ZERO, None);
+        let url = format!("http://[::1]:{}/", addr.port());
+        let r = probe_once(&http_check(&url, |_| {})).await;
+        assert!(r.ok, "{r:?}");
+        let head = seen.recv().await.unwrap().head;
+        assert_eq!(
+            header(&head, "host"),
+            Some(format!("[::1]:{}", addr.port()).as_str())
+        );
     }
 
     #[tokio::test]

@@ -47,6 +47,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn passes_over_ipv6() {
+        let Ok(l) = tokio::net::TcpListener::bind("[::1]:0").await else {
+            eprintln!("skipped: no IPv6 loopback here");
+            return;
+        };
+        let mut c = tcp_check(l.local_addr().unwrap());
+        c.source = Some("::1".parse().unwrap());
+        let r = probe_once(&c).await;
+        assert!(r.ok, "{r:?}");
+    }
+
+    #[tokio::test]
     async fn fails_refused() {
         // Bind then drop: the port is (almost certainly) closed right after.
         let addr = std::net::TcpListener::bind("127.0.0.1:0")

@@ -40,7 +40,7 @@ impl ExecProbe {
 
     pub(crate) async fn run(&self, timeout: Duration) -> Result<String, String> {
         let start = Instant::now();
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let program = &self.argv[0];
         let mut child = Command::new(program)
             .args(&self.argv[1..])
@@ -99,6 +99,13 @@ impl ExecProbe {
         };
         judge(status, &out, &err, start.elapsed())
     }
+}
+
+/// `now + timeout`, saturating: an absurd configured timeout must not panic on overflow.
+fn deadline_after(timeout: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(10 * 365 * 86_400))
 }
 
 fn judge(status: ExitStatus, out: &[u8], err: &[u8], took: Duration) -> Result<String, String> {
@@ -436,6 +443,12 @@ mod tests {
             "\u{fffd}[31mred\u{fffd}"
         );
         assert_eq!(last_line(b" \n \n"), None);
+    }
+
+    #[test]
+    fn huge_timeout_does_not_overflow() {
+        let d = deadline_after(Duration::MAX);
+        assert!(d > tokio::time::Instant::now() + Duration::from_secs(365 * 86_400));
     }
 
     #[test]

@@ -62,7 +62,13 @@ impl Prober {
         let kind = match &check.kind {
             CheckKind::Tcp { target } => Kind::Tcp(tcp::TcpProbe::new(*target, check)),
             CheckKind::Http(h) => Kind::Http(Box::new(http::HttpProbe::new(h, check)?)),
-            CheckKind::Exec { command } => Kind::Exec(exec::ExecProbe::new(command)?),
+            CheckKind::Exec { command } => {
+                if check.source.is_some() || check.interface.is_some() {
+                    // A command opens its own sockets; we cannot bind them for it.
+                    tracing::warn!(check = %check.name, "source/interface do not apply to exec checks; ignored");
+                }
+                Kind::Exec(exec::ExecProbe::new(command)?)
+            }
         };
         Ok(Prober {
             timeout: check.timeout,

@@ -10,9 +10,10 @@ use tokio_util::sync::CancellationToken;
 use super::{CheckSample, ProbeResult, Prober};
 use crate::config::CheckConfig;
 
-/// `tokio::time::interval` panics on a zero period; config validation should prevent one, this
-/// keeps a slip there from becoming a crash or a busy loop.
+/// Bounds on the interval actually used. Config validation should keep intervals sane; these
+/// keep a slip there from becoming a busy loop (zero) or an Instant overflow panic (huge).
 const MIN_INTERVAL: Duration = Duration::from_millis(10);
+const MAX_INTERVAL: Duration = Duration::from_secs(86_400);
 
 /// One task per check: first run after a random jitter in [0, interval) so checks do not fire
 /// together, then every `interval` on a fixed grid (no drift; a probe that overruns skips the
@@ -49,7 +50,7 @@ async fn run_check(
     if let Err(reason) = &prober {
         tracing::warn!(check = %check.name, %reason, "check cannot run");
     }
-    let interval = check.interval.max(MIN_INTERVAL);
+    let interval = check.interval.clamp(MIN_INTERVAL, MAX_INTERVAL);
     let jitter = rand::thread_rng().gen_range(Duration::ZERO..interval);
     let mut next = tokio::time::Instant::now() + jitter;
     loop {

@@ -11,3 +11,4 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod route;
+pub mod signals;

@@ -33,6 +33,8 @@ impl ReplayOptions {
 pub struct ReplaySummary {
     pub lines: u64,
     pub records: u64,
+    /// Records whose status is in `ReplayOptions::errors`, over the whole input.
+    pub errors: u64,
     /// Unparseable, over-long, or without a timestamp (replay needs one).
     pub malformed: u64,
     pub first_ms: Option<i64>,
@@ -58,6 +60,7 @@ where
 {
     let mut st = Replayer {
         format,
+        errors: &opts.errors,
         stats: WindowStats::new(opts.window, opts.errors.clone()),
         tick_ms: i64::try_from(opts.tick.as_millis())
             .unwrap_or(i64::MAX)
@@ -91,6 +94,7 @@ where
 
 struct Replayer<'a> {
     format: &'a LogFormat,
+    errors: &'a StatusSet,
     stats: WindowStats,
     tick_ms: i64,
     window_ms: i64,
@@ -117,6 +121,7 @@ impl Replayer<'_> {
         self.advance_ticks(t, on_tick);
         self.stats.record(&rec, t);
         self.sum.records += 1;
+        self.sum.errors += u64::from(self.errors.contains(rec.status));
         self.sum.first_ms.get_or_insert(t);
         self.sum.last_ms = Some(t);
     }
@@ -181,6 +186,7 @@ mod tests {
         .unwrap();
         assert_eq!(sum.lines, 202);
         assert_eq!(sum.records, 201);
+        assert_eq!(sum.errors, 100);
         assert_eq!(sum.malformed, 1);
         assert_eq!((sum.first_ms, sum.last_ms), (Some(T0), Some(T0 + 20_000)));
         // One tick per second of log time, from 13:45:01 to 13:45:20.

@@ -81,10 +81,12 @@ for n in $SIZES; do
         fi
     done
 
-    v_req=$(awk '/^requests_total/ { print $2 }' "$WORK/vip-$n.out")
-    v_err=$(awk '/^errors_5xx_total/ { print $2 }' "$WORK/vip-$n.out")
-    m_req=$(awk '/^requests_total/ { print $2 }' "$WORK/mtail-$n.out")
-    m_err=$(awk '/^errors_5xx_total/ { print $2 }' "$WORK/mtail-$n.out")
+    # mtail prints large counters as floats (1e+06): compare as integers.
+    metric() { awk -v m="$1" '$1 ~ "^"m { printf "%d\n", $2 }' "$2"; }
+    v_req=$(metric requests_total "$WORK/vip-$n.out")
+    v_err=$(metric errors_5xx_total "$WORK/vip-$n.out")
+    m_req=$(metric requests_total "$WORK/mtail-$n.out")
+    m_err=$(metric errors_5xx_total "$WORK/mtail-$n.out")
     v_wall=$(wall_s "$WORK/$best_v.time")
     m_wall=$(wall_s "$WORK/$best_m.time")
     results+=("$n|vipwarden ($used)|$v_wall|$(cpu_s "$WORK/$best_v.time")|$(rss_mib "$WORK/$best_v.time")|${v_req:-?}|${v_err:-?}")
@@ -98,15 +100,23 @@ done
 
 echo
 echo "ingest benchmark: nginx log, 1 CPU (taskset -c $CPU), best of $REPEAT; vipwarden driver: $driver"
-printf '%-10s %-26s %8s %8s %14s %9s %10s %9s\n' lines tool wall_s cpu_s lines/s rss_MiB requests 5xx
+echo "(lines/s = lines / wall time; lines/cpu_s = lines / (user+sys), less sensitive to other load)"
+printf '%-10s %-24s %7s %7s %11s %11s %8s %9s %8s\n' \
+    lines tool wall_s cpu_s lines/s lines/cpu_s rss_MiB requests 5xx
 for row in "${results[@]}"; do
     IFS='|' read -r n tool wall cpu rss req err <<<"$row"
     rate=$(awk "BEGIN { printf \"%.0f\", $n / ($wall > 0 ? $wall : 0.001) }")
-    printf '%-10s %-26s %8s %8s %14s %9s %10s %9s\n' "$n" "$tool" "$wall" "$cpu" "$rate" "$rss" "$req" "$err"
+    crate=$(awk "BEGIN { printf \"%.0f\", $n / ($cpu > 0 ? $cpu : 0.001) }")
+    printf '%-10s %-24s %7s %7s %11s %11s %8s %9s %8s\n' \
+        "$n" "$tool" "$wall" "$cpu" "$rate" "$crate" "$rss" "$req" "$err"
 done
 echo
 for n in $SIZES; do
-    v=$(printf '%s\n' "${results[@]}" | awk -F'|' -v n="$n" '$1 == n && $2 ~ /^vipwarden/ { print $3 }')
-    m=$(printf '%s\n' "${results[@]}" | awk -F'|' -v n="$n" '$1 == n && $2 ~ /^mtail/ { print $3 }')
-    awk "BEGIN { printf \"%s lines: vipwarden is %.1fx mtail's throughput\n\", $n, $m / ($v > 0 ? $v : 0.001) }"
+    col() { printf '%s\n' "${results[@]}" | awk -F'|' -v n="$n" -v t="$1" -v c="$2" \
+        '$1 == n && $2 ~ "^"t { print $c }'; }
+    awk -v n="$n" -v vw="$(col vipwarden 3)" -v mw="$(col mtail 3)" \
+        -v vc="$(col vipwarden 4)" -v mc="$(col mtail 4)" -v vr="$(col vipwarden 5)" \
+        -v mr="$(col mtail 5)" 'BEGIN { if (vw <= 0) vw = 0.01; if (vc <= 0) vc = 0.01;
+        printf "%s lines: vipwarden/mtail throughput %.1fx (wall), %.1fx (cpu); peak RSS %s vs %s MiB\n",
+            n, mw / vw, mc / vc, vr, mr }'
 done

@@ -152,6 +152,30 @@ mod tests {
         assert_eq!(run(&mut a, &[b"1234", b"5678\n"]), ["12345678"]);
     }
 
+    proptest::proptest! {
+        /// Any text cut at any points yields exactly the lines `split` gives (lines fit the cap).
+        #[test]
+        fn chunking_never_changes_lines(
+            text in "[a-c \n]{0,200}",
+            cuts in proptest::collection::vec(0usize..200, 0..10),
+        ) {
+            let bytes = text.as_bytes();
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+            cuts.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut prev = 0;
+            for c in cuts.into_iter().chain([bytes.len()]) {
+                chunks.push(&bytes[prev..c]);
+                prev = c;
+            }
+            let mut a = LineAssembler::new(1000);
+            let got = run(&mut a, &chunks);
+            let mut want: Vec<String> = text.split('\n').map(str::to_owned).collect();
+            want.pop(); // the text after the last newline is still pending
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
+
     #[test]
     fn discard_partial_counts_cut_lines() {
         let mut a = LineAssembler::new(100);

@@ -124,6 +124,16 @@ pub enum LogFormat {
 }
 
 impl LogFormat {
+    /// The formats that need no further settings: `nginx`, `envoy`, `haproxy`.
+    pub fn builtin(name: &str) -> Option<Self> {
+        match name {
+            "nginx" => Some(Self::Nginx),
+            "envoy" => Some(Self::Envoy),
+            "haproxy" => Some(Self::Haproxy),
+            _ => None,
+        }
+    }
+
     pub fn parse(&self, line: &[u8]) -> Result<LogRecord, Malformed> {
         match self {
             Self::Nginx => parse_nginx(line),

@@ -216,3 +216,20 @@ fn no_panic_on_mangled_lines() {
         }
     }
 }
+
+proptest::proptest! {
+    /// Arbitrary bytes, and arbitrary bytes spliced into a valid line, never panic any parser.
+    #[test]
+    fn arbitrary_bytes_never_panic(
+        junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        at in 0usize..120,
+    ) {
+        let valid: &[u8] = br#"1.2.3.4 - - [22/Nov/2026:13:45:01 +0000] "GET / HTTP/1.1" 200 1 "-" "ua" 0.1"#;
+        let mut spliced = valid[..at.min(valid.len())].to_vec();
+        spliced.extend_from_slice(&junk);
+        for f in [LogFormat::Nginx, LogFormat::Envoy, LogFormat::Haproxy] {
+            let _ = f.parse(&junk);
+            let _ = f.parse(&spliced);
+        }
+    }
+}

@@ -2,7 +2,8 @@
 //! a realistic status mix, long-tailed latencies, increasing timestamps (2000 requests per second
 //! of log time from 2026-11-22T00:00:00Z).
 //!
-//! Usage: cargo run --release --example genlog -- LINES OUTPUT
+//! Usage: cargo run --release --example genlog -- LINES OUTPUT [nginx|envoy|haproxy]
+//! (envoy: its default format; haproxy: `option httplog` behind a syslog prefix.)
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -41,24 +42,40 @@ fn civil(days: i64) -> (i64, usize, i64) {
     (y, m as usize, d)
 }
 
-fn clf(t: i64) -> String {
+#[derive(Clone, Copy, PartialEq)]
+enum Format {
+    Nginx,
+    Envoy,
+    Haproxy,
+}
+
+fn date(t: i64, f: Format) -> String {
     let (y, m, d) = civil(t.div_euclid(86_400));
     let s = t.rem_euclid(86_400);
-    format!(
-        "{d:02}/{}/{y}:{:02}:{:02}:{:02} +0000",
-        MONTHS[m - 1],
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
+    let (hh, mm, ss) = (s / 3600, s / 60 % 60, s % 60);
+    let mon = MONTHS[m - 1];
+    match f {
+        Format::Nginx => format!("{d:02}/{mon}/{y}:{hh:02}:{mm:02}:{ss:02} +0000"),
+        Format::Haproxy => format!("{d:02}/{mon}/{y}:{hh:02}:{mm:02}:{ss:02}.000"),
+        Format::Envoy => format!("{y}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.000Z"),
+    }
 }
 
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (Some(n), Some(out)) = (args.get(1).and_then(|n| n.parse::<u64>().ok()), args.get(2))
     else {
-        eprintln!("usage: genlog LINES OUTPUT");
+        eprintln!("usage: genlog LINES OUTPUT [nginx|envoy|haproxy]");
         std::process::exit(2);
+    };
+    let format = match args.get(3).map(String::as_str) {
+        None | Some("nginx") => Format::Nginx,
+        Some("envoy") => Format::Envoy,
+        Some("haproxy") => Format::Haproxy,
+        Some(other) => {
+            eprintln!("unknown format {other}");
+            std::process::exit(2);
+        }
     };
     let mut w = BufWriter::with_capacity(1 << 20, File::create(out)?);
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
@@ -68,10 +85,11 @@ fn main() -> std::io::Result<()> {
         x ^= x << 17;
         x
     };
+    let date_of = date;
     let mut date = String::new();
     for i in 0..n {
         if i % PER_SECOND == 0 {
-            date = clf(START_S + (i / PER_SECOND) as i64);
+            date = date_of(START_S + (i / PER_SECOND) as i64, format);
         }
         let r = rnd();
         let status = match r % 1000 {
@@ -92,17 +110,29 @@ fn main() -> std::io::Result<()> {
             _ => 1 + r2 % 60,
         };
         let bytes = if status == 304 { 0 } else { 200 + r % 50_000 };
-        writeln!(
-            w,
-            "10.{}.{}.{} - - [{date}] \"GET {} HTTP/1.1\" {status} {bytes} \"-\" \"{}\" {}.{:03}",
-            r % 256,
-            (r >> 8) % 256,
-            (r >> 16) % 256,
-            PATHS[(r >> 24) as usize % PATHS.len()],
-            AGENTS[(r >> 32) as usize % AGENTS.len()],
-            ms / 1000,
-            ms % 1000,
-        )?;
+        let (a, b, c) = (r % 256, (r >> 8) % 256, (r >> 16) % 256);
+        let path = PATHS[(r >> 24) as usize % PATHS.len()];
+        let agent = AGENTS[(r >> 32) as usize % AGENTS.len()];
+        match format {
+            Format::Nginx => writeln!(
+                w,
+                "10.{a}.{b}.{c} - - [{date}] \"GET {path} HTTP/1.1\" {status} {bytes} \"-\" \"{agent}\" {}.{:03}",
+                ms / 1000,
+                ms % 1000,
+            )?,
+            Format::Envoy => writeln!(
+                w,
+                "[{date}] \"GET {path} HTTP/1.1\" {status} - 0 {bytes} {ms} {} \"10.{a}.{b}.{c}\" \"{agent}\" \"{r:016x}\" \"www.example.com\" \"10.1.0.{c}:8080\"",
+                ms.saturating_sub(1),
+            )?,
+            Format::Haproxy => writeln!(
+                w,
+                "Nov 22 00:00:00 lb1 haproxy[4242]: 10.{a}.{b}.{c}:{} [{date}] www~ app/srv{} 0/0/1/{}/{ms} {status} {bytes} - - ---- 10/10/2/1/0 0/0 \"GET {path} HTTP/1.1\"",
+                1024 + r % 60000,
+                c % 4,
+                ms.saturating_sub(1),
+            )?,
+        }
     }
     w.flush()
 }

@@ -8,7 +8,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -179,6 +179,10 @@ impl LogFollower {
             if let Err(e) = file.seek(SeekFrom::Start(offset)) {
                 self.missing = Some(format!("{}: seek: {e}", self.path.display()));
                 return false;
+            }
+            let mut last = [0u8; 1];
+            if file.read_at(&mut last, offset - 1).is_ok_and(|n| n == 1) && last[0] != b'\n' {
+                self.asm.skip_to_newline();
             }
         }
         self.open_at_end = false;

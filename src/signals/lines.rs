@@ -85,6 +85,13 @@ impl LineAssembler {
         self.skipping = false;
     }
 
+    /// Starting in the middle of a line (live mode at the end of a file being written): drop the
+    /// rest of that line silently; it is not malformed, we only saw its tail.
+    pub fn skip_to_newline(&mut self) {
+        self.partial.clear();
+        self.skipping = true;
+    }
+
     /// Lines dropped since the last call, for the caller's malformed count.
     pub fn take_discarded(&mut self) -> u64 {
         std::mem::take(&mut self.discarded)

@@ -75,6 +75,18 @@ fn live_mode_starts_at_end_and_holds_partial_lines() {
 }
 
 #[test]
+fn live_mode_starting_mid_line_skips_that_line_silently() {
+    let dir = TempDir::new("midline");
+    let p = dir.join("access.log");
+    append(&p, "old\nhalf writt");
+    let mut f = LogFollower::new(&p, opts(true));
+    assert!(poll_lines(&mut f).is_empty());
+    append(&p, "en line\nnext\n");
+    assert_eq!(poll_lines(&mut f), ["next"]);
+    assert_eq!(f.take_discarded(), 0);
+}
+
+#[test]
 fn copytruncate_restarts_at_zero() {
     let dir = TempDir::new("trunc");
     let p = dir.join("access.log");

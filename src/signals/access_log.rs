@@ -1,0 +1,212 @@
+//! Live access-log signal: follower + parser + window as one tokio task publishing its current
+//! state on a watch channel. Live mode files records under their arrival time on a monotonic
+//! clock, not the time in the line: the window then never sees time go backwards, and a logger
+//! with a skewed clock or a request-start timestamp cannot hide fresh errors.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::follow::{FollowOptions, LogFollower};
+use super::logformat::LogFormat;
+use super::window::{StatusSet, WindowSnapshot, WindowStats};
+
+/// A validated `type: access_log` signal.
+#[derive(Clone, Debug)]
+pub struct AccessLogConfig {
+    pub name: String,
+    pub path: PathBuf,
+    pub format: LogFormat,
+    pub window: Duration,
+    pub errors: StatusSet,
+    pub follow: FollowOptions,
+}
+
+/// What the engine reads.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccessLogState {
+    pub snapshot: WindowSnapshot,
+    /// Why the log is not being read (gone, unreadable); its signals are then "missing".
+    pub missing: Option<String>,
+    /// Lifetime totals, for metrics.
+    pub lines_total: u64,
+    pub malformed_total: u64,
+}
+
+/// Follower, parser and window: the synchronous part, moved into `spawn_blocking` for each poll.
+struct Pipeline {
+    follower: LogFollower,
+    format: LogFormat,
+    stats: WindowStats,
+    malformed_total: u64,
+}
+
+impl Pipeline {
+    /// One poll at `now_ms`; returns whether more data is already waiting.
+    fn step(&mut self, now_ms: i64) -> bool {
+        let Self {
+            follower,
+            format,
+            stats,
+            malformed_total,
+        } = self;
+        let report = follower.poll(&mut |line: &[u8]| match format.parse(line) {
+            Ok(rec) => stats.record(&rec, now_ms),
+            Err(_) => {
+                *malformed_total += 1;
+                stats.record_malformed(now_ms);
+            }
+        });
+        let discarded = follower.take_discarded();
+        *malformed_total += discarded;
+        stats.record_malformed_n(discarded, now_ms);
+        report.more_pending
+    }
+
+    fn state(&mut self, now_ms: i64) -> AccessLogState {
+        AccessLogState {
+            snapshot: self.stats.snapshot(now_ms),
+            missing: self.follower.missing().map(str::to_owned),
+            lines_total: self.follower.counters().lines,
+            malformed_total: self.malformed_total,
+        }
+    }
+}
+
+pub struct AccessLogSource;
+
+impl AccessLogSource {
+    /// Starts following `cfg.path`. The task ends when `cancel` fires or every receiver is gone.
+    pub fn spawn(
+        cfg: AccessLogConfig,
+        cancel: CancellationToken,
+    ) -> (watch::Receiver<AccessLogState>, tokio::task::JoinHandle<()>) {
+        let clock = Instant::now();
+        let now_ms = move || i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let new_pipeline = {
+            let cfg = cfg.clone();
+            move || Pipeline {
+                follower: LogFollower::new(cfg.path.clone(), cfg.follow.clone()),
+                format: cfg.format.clone(),
+                stats: WindowStats::new(cfg.window, cfg.errors.clone()),
+                malformed_total: 0,
+            }
+        };
+        let mut pipeline = new_pipeline();
+        pipeline.stats.start(now_ms());
+        // Open (and in live mode seek to the end) now, not in the task: every line written after
+        // `spawn` returns is then counted. A single open+stat; fine at startup.
+        pipeline.step(now_ms());
+        let (tx, rx) = watch::channel(pipeline.state(now_ms()));
+        let interval = cfg.follow.poll_interval;
+        let name = cfg.name;
+        let task = tokio::spawn(async move {
+            let mut slot = Some(pipeline);
+            loop {
+                let mut p = slot.take().unwrap_or_else(&new_pipeline);
+                let job = tokio::task::spawn_blocking(move || {
+                    let now = now_ms();
+                    let more = p.step(now);
+                    let state = p.state(now);
+                    (p, more, state)
+                });
+                let more = match job.await {
+                    Ok((p, more, state)) => {
+                        slot = Some(p);
+                        tx.send_replace(state);
+                        more
+                    }
+                    Err(e) => {
+                        // A bug in the pipeline must not take the daemon down: report the signal
+                        // missing and start over with a fresh pipeline on the next round.
+                        tracing::error!(signal = %name, error = %e, "access-log pipeline failed");
+                        tx.send_modify(|s| s.missing = Some(format!("internal error: {e}")));
+                        false
+                    }
+                };
+                if tx.is_closed() {
+                    break;
+                }
+                let pause = if more { Duration::ZERO } else { interval };
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(pause) => {}
+                }
+            }
+        });
+        (rx, task)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::signals::follow::tests::TempDir;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn follows_a_live_log_and_reports_missing() {
+        let dir = TempDir::new("source");
+        let path = dir.join("access.log");
+        std::fs::write(&path, "old line before start\n").unwrap();
+        let cfg = AccessLogConfig {
+            name: "web_log".into(),
+            path: path.clone(),
+            format: LogFormat::Nginx,
+            window: Duration::from_secs(30),
+            errors: StatusSet::default(),
+            follow: FollowOptions {
+                poll_interval: Duration::from_millis(20),
+                vanish_grace: Duration::ZERO,
+                ..FollowOptions::default()
+            },
+        };
+        let cancel = CancellationToken::new();
+        let (mut rx, task) = AccessLogSource::spawn(cfg, cancel.clone());
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        for i in 0..100 {
+            let status = if i % 4 == 0 { 502 } else { 200 };
+            writeln!(
+                f,
+                "1.2.3.4 - - [22/Nov/2026:13:45:01 +0000] \"GET / HTTP/1.1\" {status} 1 \"-\" \"ua\" 0.010"
+            )
+            .unwrap();
+        }
+        writeln!(f, "not an access log line").unwrap();
+        let wait = |rx: &mut watch::Receiver<AccessLogState>, pred: fn(&AccessLogState) -> bool| {
+            let mut rx = rx.clone();
+            async move {
+                tokio::time::timeout(Duration::from_secs(5), rx.wait_for(pred))
+                    .await
+                    .expect("state not reached in time")
+                    .expect("source ended")
+                    .clone()
+            }
+        };
+        let s = wait(&mut rx, |s| {
+            s.snapshot.requests == 100 && s.snapshot.malformed == 1
+        })
+        .await;
+        assert_eq!(s.snapshot.errors, 25);
+        assert_eq!(s.snapshot.error_ratio, Some(0.25));
+        assert_eq!(s.missing, None);
+        assert_eq!(s.lines_total, 101);
+        drop(f);
+        std::fs::remove_file(&path).unwrap();
+        let s = wait(&mut rx, |s| s.missing.is_some()).await;
+        assert!(s.missing.unwrap().contains("access.log"));
+        std::fs::write(&path, "").unwrap();
+        wait(&mut rx, |s| s.missing.is_none()).await;
+        cancel.cancel();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}

@@ -1,0 +1,335 @@
+//! Sliding-window statistics over access-log records. Pure: time is injected in unix (or any
+//! monotonic) milliseconds. A fixed ring of slots, each with counters and a latency histogram of
+//! fixed size, so memory does not depend on the log volume.
+
+use std::fmt;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use super::logformat::LogRecord;
+
+/// Number of slots in the ring: the window slides in steps of `window / SLOTS`.
+pub const SLOTS: usize = 12;
+/// Highest latency tracked (1 h in µs); larger values are clamped to it and counted.
+pub const MAX_LATENCY_US: u64 = 3_600_000_000;
+const SIGFIG: u8 = 3;
+
+/// Set of HTTP statuses that count as errors, e.g. `5xx` or `[500, 502-504, 429]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StatusSet {
+    bits: [u64; 16], // statuses 0..=1023
+}
+
+impl Default for StatusSet {
+    /// `5xx`.
+    fn default() -> Self {
+        let mut s = Self::empty();
+        s.insert_range(500, 599);
+        s
+    }
+}
+
+impl fmt::Debug for StatusSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let codes: Vec<u16> = (0..1024).filter(|&c| self.contains(c)).collect();
+        f.debug_tuple("StatusSet").field(&codes).finish()
+    }
+}
+
+impl StatusSet {
+    pub fn empty() -> Self {
+        Self { bits: [0; 16] }
+    }
+
+    fn insert_range(&mut self, lo: u16, hi: u16) {
+        for c in lo..=hi.min(1023) {
+            self.bits[(c / 64) as usize] |= 1 << (c % 64);
+        }
+    }
+
+    pub fn contains(&self, status: u16) -> bool {
+        status < 1024 && self.bits[(status / 64) as usize] & (1 << (status % 64)) != 0
+    }
+
+    /// Parses `5xx`, `429`, `502-504`, comma-separated and optionally in `[...]`.
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let inner = spec.trim();
+        let inner = inner
+            .strip_prefix('[')
+            .and_then(|s| s.strip_suffix(']'))
+            .unwrap_or(inner);
+        let mut set = Self::empty();
+        for item in inner.split(',') {
+            let item = item.trim().trim_matches(|c| c == '"' || c == '\'');
+            let code = |s: &str| -> Result<u16, String> {
+                s.trim()
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|c| (100..=999).contains(c))
+                    .ok_or_else(|| format!("bad HTTP status `{s}` in `{spec}`"))
+            };
+            if let Some(class) = item.strip_suffix("xx").or_else(|| item.strip_suffix("XX")) {
+                match class.parse::<u16>() {
+                    Ok(d @ 1..=9) if class.len() == 1 => set.insert_range(d * 100, d * 100 + 99),
+                    _ => return Err(format!("bad status class `{item}` in `{spec}`")),
+                }
+            } else if let Some((lo, hi)) = item.split_once('-') {
+                let (lo, hi) = (code(lo)?, code(hi)?);
+                if lo > hi {
+                    return Err(format!("empty status range `{item}` in `{spec}`"));
+                }
+                set.insert_range(lo, hi);
+            } else {
+                let c = code(item)?;
+                set.insert_range(c, c);
+            }
+        }
+        Ok(set)
+    }
+}
+
+/// What the window says at one instant.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WindowSnapshot {
+    pub requests: u64,
+    /// Requests per second over the covered part of the window.
+    pub request_rate: f64,
+    pub errors: u64,
+    /// `errors / requests`; `None` when there were no requests (no evidence either way).
+    pub error_ratio: Option<f64>,
+    pub latency_p50_us: Option<u64>,
+    pub latency_p95_us: Option<u64>,
+    pub latency_p99_us: Option<u64>,
+    /// Requests that carried a latency.
+    pub latency_samples: u64,
+    /// Latencies above `MAX_LATENCY_US`, recorded as that value.
+    pub latency_clamped: u64,
+    pub malformed: u64,
+    /// How much of the window has data behind it: less than `window` right after start.
+    pub window_covered: Duration,
+}
+
+struct Slot {
+    /// Absolute slot number (`time / slot_ms`) the data belongs to; stale when outside the window.
+    idx: i64,
+    requests: u64,
+    errors: u64,
+    malformed: u64,
+    clamped: u64,
+    latency: Histogram<u32>,
+}
+
+fn new_histogram() -> Histogram<u32> {
+    // Fixed bounds and no auto-resize: the counts array never grows. u32 counts saturate, and a
+    // slot would need 4 billion requests in one bucket to reach that.
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, SIGFIG).expect("constant, valid bounds")
+}
+
+impl Slot {
+    fn reset(&mut self, idx: i64) {
+        self.idx = idx;
+        self.requests = 0;
+        self.errors = 0;
+        self.malformed = 0;
+        self.clamped = 0;
+        if !self.latency.is_empty() {
+            self.latency.reset();
+        }
+    }
+}
+
+/// Request rate, error ratio and latency percentiles over a sliding window.
+pub struct WindowStats {
+    slot_ms: i64,
+    errors: StatusSet,
+    slots: Box<[Slot]>,
+    /// Newest slot number seen.
+    head: Option<i64>,
+    /// When data collection started, for `window_covered`.
+    origin_ms: Option<i64>,
+    merged: Histogram<u32>,
+    late: u64,
+    clock_resets: u64,
+}
+
+impl fmt::Debug for WindowStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WindowStats")
+            .field("window", &self.window())
+            .field("head", &self.head)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WindowStats {
+    pub fn new(window: Duration, errors: StatusSet) -> Self {
+        let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX / 4);
+        let slot_ms = ((window_ms + SLOTS as i64 - 1) / SLOTS as i64).max(1);
+        let slots = (0..SLOTS)
+            .map(|_| Slot {
+                idx: i64::MIN,
+                requests: 0,
+                errors: 0,
+                malformed: 0,
+                clamped: 0,
+                latency: new_histogram(),
+            })
+            .collect();
+        Self {
+            slot_ms,
+            errors,
+            slots,
+            head: None,
+            origin_ms: None,
+            merged: new_histogram(),
+            late: 0,
+            clock_resets: 0,
+        }
+    }
+
+    /// Effective window: `SLOTS` slots (rounded up from the configured window to whole ms).
+    pub fn window(&self) -> Duration {
+        Duration::from_millis((self.slot_ms * SLOTS as i64) as u64)
+    }
+
+    /// Starts the coverage clock without a record, so an idle start reads as "0 requests over
+    /// N seconds" rather than as an empty window.
+    pub fn start(&mut self, now_ms: i64) {
+        self.slot_for(now_ms);
+    }
+
+    pub fn record(&mut self, rec: &LogRecord, now_ms: i64) {
+        let Some(pos) = self.slot_for(now_ms) else {
+            return;
+        };
+        let is_error = self.errors.contains(rec.status);
+        let slot = &mut self.slots[pos];
+        slot.requests += 1;
+        slot.errors += u64::from(is_error);
+        if let Some(us) = rec.latency_us {
+            if us > MAX_LATENCY_US {
+                slot.clamped += 1;
+            }
+            // Clamps into [1, MAX_LATENCY_US]: never an error, never a resize.
+            slot.latency.saturating_record(us);
+        }
+    }
+
+    pub fn record_malformed(&mut self, now_ms: i64) {
+        self.record_malformed_n(1, now_ms);
+    }
+
+    pub fn record_malformed_n(&mut self, n: u64, now_ms: i64) {
+        if n == 0 {
+            return;
+        }
+        if let Some(pos) = self.slot_for(now_ms) {
+            self.slots[pos].malformed += n;
+        }
+    }
+
+    /// Records that arrived too late for the window (older than its start), dropped.
+    pub fn late(&self) -> u64 {
+        self.late
+    }
+
+    /// Times the clock jumped back by more than two windows and the window was restarted.
+    pub fn clock_resets(&self) -> u64 {
+        self.clock_resets
+    }
+
+    /// Ring position for time `t`, moving the window forward if needed; `None` if `t` is too old.
+    fn slot_for(&mut self, t: i64) -> Option<usize> {
+        let idx = t.div_euclid(self.slot_ms);
+        let n = SLOTS as i64;
+        match self.head {
+            Some(h) if idx > h => self.head = Some(idx),
+            // Far in the past: the clock went back (replay of concatenated logs, wall clock
+            // reset). Old slots would otherwise shadow new data forever, so start over.
+            Some(h) if h.saturating_sub(idx) >= 2 * n => {
+                for s in self.slots.iter_mut() {
+                    s.reset(i64::MIN);
+                }
+                self.head = Some(idx);
+                self.origin_ms = Some(t);
+                self.clock_resets += 1;
+            }
+            Some(h) if h.saturating_sub(idx) >= n => {
+                self.late += 1;
+                return None;
+            }
+            Some(_) => {}
+            None => {
+                self.head = Some(idx);
+            }
+        }
+        if self.origin_ms.is_none() {
+            self.origin_ms = Some(t);
+        }
+        let pos = idx.rem_euclid(n) as usize;
+        let slot = &mut self.slots[pos];
+        if slot.idx != idx {
+            slot.reset(idx);
+        }
+        Some(pos)
+    }
+
+    /// The window ending at `now_ms`. Takes `&mut self` only to reuse the merge histogram.
+    pub fn snapshot(&mut self, now_ms: i64) -> WindowSnapshot {
+        let n = SLOTS as i64;
+        let now_idx = now_ms.div_euclid(self.slot_ms);
+        // Slightly behind the newest record (out-of-order replay): still show the newest window.
+        let (end_idx, end_ms) = match self.head {
+            Some(h) if h > now_idx && h.saturating_sub(now_idx) < 2 * n => {
+                (h, (h.saturating_add(1)).saturating_mul(self.slot_ms) - 1)
+            }
+            _ => (now_idx, now_ms),
+        };
+        let first_idx = end_idx.saturating_sub(n - 1);
+        self.merged.reset();
+        let (mut requests, mut errors, mut malformed, mut clamped) = (0u64, 0u64, 0u64, 0u64);
+        for s in self
+            .slots
+            .iter()
+            .filter(|s| s.idx >= first_idx && s.idx <= end_idx)
+        {
+            requests += s.requests;
+            errors += s.errors;
+            malformed += s.malformed;
+            clamped += s.clamped;
+            // Same bounds by construction, so this cannot fail; ignoring keeps it panic-free.
+            let _ = self.merged.add(&s.latency);
+        }
+        let start_ms =
+            (first_idx.saturating_mul(self.slot_ms)).max(self.origin_ms.unwrap_or(end_ms));
+        let covered_ms = end_ms.saturating_sub(start_ms).clamp(0, n * self.slot_ms);
+        // Below a second the rate is mostly noise; divide by at least 1 s (or the whole window).
+        let rate_ms = covered_ms.max(1000.min(n * self.slot_ms));
+        let q = |h: &Histogram<u32>, p: f64| (!h.is_empty()).then(|| h.value_at_quantile(p));
+        WindowSnapshot {
+            requests,
+            request_rate: requests as f64 * 1000.0 / rate_ms as f64,
+            errors,
+            error_ratio: (requests > 0).then(|| errors as f64 / requests as f64),
+            latency_p50_us: q(&self.merged, 0.50),
+            latency_p95_us: q(&self.merged, 0.95),
+            latency_p99_us: q(&self.merged, 0.99),
+            latency_samples: self.merged.len(),
+            latency_clamped: clamped,
+            malformed,
+            window_covered: Duration::from_millis(covered_ms as u64),
+        }
+    }
+
+    /// Heap bytes held, for tests and metrics: constant after construction.
+    pub fn heap_bytes(&self) -> usize {
+        let hist = |h: &Histogram<u32>| h.distinct_values() * std::mem::size_of::<u32>();
+        self.slots.len() * std::mem::size_of::<Slot>()
+            + self.slots.iter().map(|s| hist(&s.latency)).sum::<usize>()
+            + hist(&self.merged)
+    }
+}
+
+#[cfg(test)]
+mod tests;

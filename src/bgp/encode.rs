@@ -9,7 +9,6 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use zettabgp::prelude as z;
-use zettabgp::BgpMessage as _;
 
 use super::wire::{
     AS_TRANS, HEADER_LEN, MAX_MESSAGE_LEN, MSG_KEEPALIVE, MSG_NOTIFICATION, MSG_OPEN, MSG_UPDATE,
@@ -64,11 +63,7 @@ fn z_params(local_as: u32) -> z::BgpSessionParams {
 
 /// Encodes a body with zettabgp into a buffer far larger than any message we build (its
 /// encoders index without checking), then enforces the 4096-byte limit.
-fn z_encode(
-    msg: &impl z::BgpMessage,
-    local_as: u32,
-    msg_type: u8,
-) -> Result<Vec<u8>, EncodeError> {
+fn z_encode(msg: &impl z::BgpMessage, local_as: u32, msg_type: u8) -> Result<Vec<u8>, EncodeError> {
     let mut buf = vec![0u8; 65536];
     let n = msg
         .encode_to(&z_params(local_as), &mut buf)
@@ -221,13 +216,15 @@ fn path_attrs(
         )));
     }
     if !attrs.communities.is_empty() {
-        v.push(z::BgpAttrItem::CommunityList(z::BgpCommunityList::from_vec(
-            attrs
-                .communities
-                .iter()
-                .map(|c| z::BgpCommunity::new(c.0))
-                .collect(),
-        )));
+        v.push(z::BgpAttrItem::CommunityList(
+            z::BgpCommunityList::from_vec(
+                attrs
+                    .communities
+                    .iter()
+                    .map(|c| z::BgpCommunity::new(c.0))
+                    .collect(),
+            ),
+        ));
     }
     Ok(v)
 }
@@ -677,7 +674,9 @@ mod tests {
         want.extend_from_slice(&[0, 0, 0, 14, 0x90, 15, 0, 10, 0, 2, 1, 48]);
         want.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0x10]);
         assert_eq!(ms, vec![want]);
-        assert!(withdraw(65101, Family::Ipv4Unicast, &[]).unwrap().is_empty());
+        assert!(withdraw(65101, Family::Ipv4Unicast, &[])
+            .unwrap()
+            .is_empty());
         assert!(withdraw(65101, Family::Ipv4Unicast, &[pfx("2001:db8::/32")]).is_err());
     }
 
@@ -706,7 +705,14 @@ mod tests {
         .unwrap_err();
         assert!(e.0.contains("5000 communities"), "{e}");
         let attrs = RouteAttrs {
-            large_communities: vec![LargeCommunity { global: 1, local1: 2, local2: 3 }; 200],
+            large_communities: vec![
+                LargeCommunity {
+                    global: 1,
+                    local1: 2,
+                    local2: 3
+                };
+                200
+            ],
             communities: vec![Community(1); 40],
             ..RouteAttrs::default()
         };

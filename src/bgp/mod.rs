@@ -2,9 +2,17 @@
 //!
 //! - `wire`: everything we receive (framing, OPEN/UPDATE/NOTIFICATION/ROUTE-REFRESH parsing).
 //! - `encode`: everything we send.
-//! - `session`: one task per peer (RFC 4271 FSM, active side), keeping the Adj-RIB-Out in sync.
+//! - `session`: the per-peer task (reconnect loop, public API); `conn`: one connection's FSM;
+//!   `rib_out`: Adj-RIB-Out diffing.
 
+mod conn;
 pub mod encode;
+mod rib_out;
+pub mod session;
 pub mod wire;
 
+#[cfg(test)]
+mod session_tests;
+
+pub use session::{run_peer, PeerState, PeerStatus, SessionSetup};
 pub use wire::{BgpError, Notification};

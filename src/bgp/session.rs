@@ -188,6 +188,8 @@ pub(crate) async fn run_peer_with(
     status.send_modify(|s| {
         s.state = PeerState::Idle;
         s.established_since = None;
+        s.negotiated_hold_time = None;
+        s.families.clear();
         s.prefixes_announced = 0;
     });
     info!(peer = %name, "BGP session task for {name} stopped");

@@ -12,6 +12,8 @@ pub mod session;
 pub mod wire;
 
 #[cfg(test)]
+mod crosscheck_tests;
+#[cfg(test)]
 mod session_tests;
 
 pub use session::{run_peer, PeerState, PeerStatus, SessionSetup};

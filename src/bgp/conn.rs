@@ -213,12 +213,16 @@ impl Conn<'_> {
                 None => std::future::pending().await,
             }
         };
+        // Biased, in this order: stop always wins; our KEEPALIVEs go out even while the peer
+        // floods us; route changes are rare so they cannot starve reading; the hold timer comes
+        // last so that a KEEPALIVE already buffered is read before the timer is judged.
         tokio::select! {
+            biased;
             _ = self.ctx.stop.cancelled() => Event::Stop,
-            f = self.reader.next() => Event::Frame(f),
-            ok = changed, if watching => Event::Desired(ok),
-            _ = sleep_opt(hold) => Event::HoldExpired,
             _ = sleep_opt(ka) => Event::KeepaliveDue,
+            ok = changed, if watching => Event::Desired(ok),
+            f = self.reader.next() => Event::Frame(f),
+            _ = sleep_opt(hold) => Event::HoldExpired,
         }
     }
 
@@ -242,10 +246,8 @@ impl Conn<'_> {
             Some(Ok(f)) => f,
         };
         match wire::parse(&frame) {
-            Ok(Message::Notification(n)) => {
-                warn!(peer = %self.name, "{} sent NOTIFICATION {n}", self.name);
-                Err(End::Failed(format!("peer sent NOTIFICATION {n}")))
-            }
+            // Logged (with its name and any shutdown text) when the session loop reports the end.
+            Ok(Message::Notification(n)) => Err(End::Failed(format!("peer sent NOTIFICATION {n}"))),
             Ok(m) => Ok(m),
             Err(e) => Err(self.fail(e).await),
         }

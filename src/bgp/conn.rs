@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::StreamExt;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -193,9 +193,12 @@ impl Conn<'_> {
         wait_sent(self.writer.as_ref(), self.ctx.timing.drain).await;
         let _ = self.writer.shutdown().await;
         // Read until the peer closes too: closing with unread data would send a RST, which can
-        // make the peer drop our NOTIFICATION unread.
+        // make the peer drop our NOTIFICATION unread. Raw reads, because nothing after our
+        // NOTIFICATION matters and the framer may have failed on the bytes that caused it.
+        let sock = self.reader.get_mut();
         let _ = tokio::time::timeout(self.ctx.timing.linger, async {
-            while let Some(Ok(_)) = self.reader.next().await {}
+            let mut scratch = [0u8; 4096];
+            while matches!(sock.read(&mut scratch).await, Ok(n) if n > 0) {}
         })
         .await;
     }

@@ -639,3 +639,49 @@ async fn connect_refused_is_retried_and_reported() {
     h.stop.cancel();
     tokio::time::timeout(WAIT, h.task).await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn keepalives_both_ways_keep_the_session_up() {
+    let mut h = start(initial(), None).await;
+    let mut peer = h.accept().await;
+    peer.establish_with(&open_msg(REMOTE_AS, 3, &frr_caps(REMOTE_AS)))
+        .await;
+    h.wait_status("hold 3", |s| s.negotiated_hold_time == Some(3))
+        .await;
+    // Hold is 300 ms in test time: run for 1 s, answering with a KEEPALIVE every 100 ms.
+    let mut ours = 0;
+    let end = tokio::time::Instant::now() + Duration::from_secs(1);
+    while tokio::time::Instant::now() < end {
+        peer.send(&encode::keepalive()).await;
+        if let Ok(Some(Ok(f))) =
+            tokio::time::timeout(Duration::from_millis(100), peer.r.next()).await
+        {
+            match f.msg_type {
+                wire::MSG_KEEPALIVE => ours += 1,
+                wire::MSG_UPDATE => {}
+                t => panic!("unexpected message type {t}: {f:?}"),
+            }
+        }
+    }
+    // Keepalive interval is hold/3 = 100 ms, restarted by each UPDATE we send.
+    assert!(ours >= 5, "only {ours} KEEPALIVEs in 1 s");
+    assert_eq!(h.status.borrow().state, PeerState::Established);
+    assert_eq!(h.status.borrow().connect_attempts, 1);
+    h.stop.cancel();
+    h.task.await.unwrap();
+}
+
+#[tokio::test]
+async fn malformed_update_lengths_get_3_1() {
+    let h = start(initial(), None).await;
+    let mut peer = h.accept().await;
+    peer.establish().await;
+    // Withdrawn routes length 200 in a 4-byte body.
+    let mut m = vec![0xFF; 16];
+    m.extend_from_slice(&[0, 23, wire::MSG_UPDATE, 0, 200, 0, 0]);
+    peer.send(&m).await;
+    let n = peer.recv_notification_after_updates().await;
+    assert_eq!((n.code, n.subcode), (3, 1));
+    h.stop.cancel();
+    h.task.await.unwrap();
+}

@@ -127,14 +127,18 @@ struct Harness {
 }
 
 async fn start(d: DesiredRoutes, next_hop_v6: Option<Ipv6Addr>) -> Harness {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    start_at(IpAddr::V4(Ipv4Addr::LOCALHOST), d, next_hop_v6).await
+}
+
+async fn start_at(addr: IpAddr, d: DesiredRoutes, next_hop_v6: Option<Ipv6Addr>) -> Harness {
+    let listener = TcpListener::bind((addr, 0)).await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let setup = SessionSetup {
         local_as: LOCAL_AS,
         router_id: Ipv4Addr::new(192, 0, 2, 10),
         peer: PeerConfig {
             name: Arc::from("tor1"),
-            address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            address: addr,
             remote_as: REMOTE_AS,
             local_address: None,
             port,
@@ -682,6 +686,23 @@ async fn malformed_update_lengths_get_3_1() {
     peer.send(&m).await;
     let n = peer.recv_notification_after_updates().await;
     assert_eq!((n.code, n.subcode), (3, 1));
+    h.stop.cancel();
+    h.task.await.unwrap();
+}
+
+#[tokio::test]
+async fn ipv6_transport_uses_local_v6_next_hop_and_skips_ipv4_without_next_hop_v4() {
+    let h = start_at(IpAddr::V6(Ipv6Addr::LOCALHOST), initial(), None).await;
+    let mut peer = h.accept().await;
+    peer.establish().await;
+    let mut want = announce(
+        &web_attrs(),
+        NextHop::V6(Ipv6Addr::LOCALHOST),
+        &["2001:db8:10::10/128"],
+    );
+    want.push(encode::end_of_rib(Family::Ipv4Unicast));
+    want.push(encode::end_of_rib(Family::Ipv6Unicast));
+    peer.expect_updates(&want).await;
     h.stop.cancel();
     h.task.await.unwrap();
 }

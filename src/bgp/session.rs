@@ -17,6 +17,7 @@ use super::conn::{self, Outcome};
 use crate::config::PeerConfig;
 use crate::route::{DesiredRoutes, Family};
 
+#[derive(Clone, Debug)]
 pub struct SessionSetup {
     pub local_as: u32,
     pub router_id: Ipv4Addr,

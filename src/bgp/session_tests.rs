@@ -1,0 +1,708 @@
+//! Session tests against a scripted fake peer on 127.0.0.1. Hold-time seconds are scaled to
+//! 100 ms (`Timing::second`) so timer tests run fast.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+
+use super::encode::{self, NextHop, PathParams};
+use super::session::{run_peer_with, PeerState, PeerStatus, SessionSetup, Timing};
+use super::wire::{self, BgpCodec, Frame, Message};
+use crate::config::PeerConfig;
+use crate::route::{
+    Community, DesiredRoute, DesiredRoutes, Family, LargeCommunity, Prefix, RouteAttrs,
+};
+
+const LOCAL_AS: u32 = 65101;
+const REMOTE_AS: u32 = 65000;
+const WAIT: Duration = Duration::from_secs(3);
+
+fn timing() -> Timing {
+    Timing {
+        second: Duration::from_millis(100),
+        connect_timeout: Duration::from_secs(1),
+        open_hold: Duration::from_secs(2),
+        backoff_min: Duration::from_millis(50),
+        backoff_max: Duration::from_millis(200),
+        stable_after: Duration::from_secs(60),
+        drain: Duration::from_millis(500),
+        linger: Duration::from_millis(300),
+    }
+}
+
+fn p(s: &str) -> Prefix {
+    s.parse().unwrap()
+}
+
+fn web_attrs() -> RouteAttrs {
+    RouteAttrs {
+        communities: vec![Community(0xFE4D_0064)],
+        large_communities: vec![LargeCommunity {
+            global: LOCAL_AS,
+            local1: 1,
+            local2: 2,
+        }],
+        as_path_prepend: 1,
+        ..RouteAttrs::default()
+    }
+}
+
+fn med(m: u32) -> RouteAttrs {
+    RouteAttrs {
+        med: Some(m),
+        ..RouteAttrs::default()
+    }
+}
+
+fn routes(gen: u64, list: &[(&str, &str, RouteAttrs)]) -> DesiredRoutes {
+    let mut d = DesiredRoutes {
+        generation: gen,
+        ..DesiredRoutes::default()
+    };
+    for (vip, pfx, attrs) in list {
+        let vip: Arc<str> = Arc::from(*vip);
+        d.routes.insert(
+            p(pfx),
+            DesiredRoute {
+                vip: vip.clone(),
+                attrs: attrs.clone(),
+            },
+        );
+        d.vip_prefixes.entry(vip.clone()).or_default().push(p(pfx));
+        d.reasons.insert(vip, "check passed 2/2".into());
+    }
+    d
+}
+
+fn initial() -> DesiredRoutes {
+    routes(
+        1,
+        &[
+            ("web", "203.0.113.10/32", web_attrs()),
+            ("web", "2001:db8:10::10/128", web_attrs()),
+            ("dns", "203.0.113.53/32", med(10)),
+        ],
+    )
+}
+
+const NH6: &str = "2001:db8::10";
+
+fn ebgp() -> PathParams {
+    PathParams {
+        local_as: LOCAL_AS,
+        ibgp: false,
+        four_octet_as: true,
+    }
+}
+
+fn v4_nh() -> NextHop {
+    NextHop::V4(Ipv4Addr::LOCALHOST)
+}
+
+fn v6_nh() -> NextHop {
+    NextHop::V6(NH6.parse().unwrap())
+}
+
+fn announce(attrs: &RouteAttrs, nh: NextHop, ps: &[&str]) -> Vec<Vec<u8>> {
+    let ps: Vec<Prefix> = ps.iter().map(|s| p(s)).collect();
+    encode::announce(&ebgp(), attrs, nh, &ps).unwrap()
+}
+
+struct Harness {
+    listener: TcpListener,
+    desired: watch::Sender<Arc<DesiredRoutes>>,
+    status: watch::Receiver<PeerStatus>,
+    stop: CancellationToken,
+    stop_message: Arc<Mutex<String>>,
+    task: JoinHandle<()>,
+}
+
+async fn start(d: DesiredRoutes, next_hop_v6: Option<Ipv6Addr>) -> Harness {
+    start_at(IpAddr::V4(Ipv4Addr::LOCALHOST), d, next_hop_v6).await
+}
+
+async fn start_at(addr: IpAddr, d: DesiredRoutes, next_hop_v6: Option<Ipv6Addr>) -> Harness {
+    let listener = TcpListener::bind((addr, 0)).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let setup = SessionSetup {
+        local_as: LOCAL_AS,
+        router_id: Ipv4Addr::new(192, 0, 2, 10),
+        peer: PeerConfig {
+            name: Arc::from("tor1"),
+            address: addr,
+            remote_as: REMOTE_AS,
+            local_address: None,
+            port,
+            hold_time: Duration::from_secs(3),
+            next_hop_v4: None,
+            next_hop_v6,
+        },
+    };
+    let (dtx, drx) = watch::channel(Arc::new(d));
+    let (stx, srx) = watch::channel(PeerStatus::default());
+    let stop = CancellationToken::new();
+    let stop_message = Arc::new(Mutex::new(String::new()));
+    let task = tokio::spawn(run_peer_with(
+        setup,
+        drx,
+        stx,
+        stop.clone(),
+        stop_message.clone(),
+        timing(),
+    ));
+    Harness {
+        listener,
+        desired: dtx,
+        status: srx,
+        stop,
+        stop_message,
+        task,
+    }
+}
+
+impl Harness {
+    async fn accept(&self) -> FakePeer {
+        let (s, _) = tokio::time::timeout(WAIT, self.listener.accept())
+            .await
+            .expect("no connection from the session")
+            .unwrap();
+        let (r, w) = s.into_split();
+        FakePeer {
+            r: FramedRead::new(r, BgpCodec),
+            w,
+        }
+    }
+
+    async fn wait_status(&mut self, what: &str, pred: impl Fn(&PeerStatus) -> bool) -> PeerStatus {
+        let r = tokio::time::timeout(WAIT, self.status.wait_for(|s| pred(s)))
+            .await
+            .map(|r| r.map(|s| s.clone()));
+        match r {
+            Ok(Ok(s)) => s,
+            _ => panic!("status never became {what}: {:?}", *self.status.borrow()),
+        }
+    }
+}
+
+struct FakePeer {
+    r: FramedRead<OwnedReadHalf, BgpCodec>,
+    w: OwnedWriteHalf,
+}
+
+fn cap(code: u8, v: &[u8]) -> Vec<u8> {
+    let mut c = vec![code, v.len() as u8];
+    c.extend_from_slice(v);
+    c
+}
+
+fn mp(afi: u16, safi: u8) -> Vec<u8> {
+    let a = afi.to_be_bytes();
+    cap(1, &[a[0], a[1], 0, safi])
+}
+
+/// What FRR sends by default, including the FQDN capability that trips zettabgp.
+fn frr_caps(asn: u32) -> Vec<Vec<u8>> {
+    let mut fqdn = vec![4];
+    fqdn.extend_from_slice(b"tor1");
+    fqdn.push(11);
+    fqdn.extend_from_slice(b"example.net");
+    vec![
+        mp(1, 1),
+        mp(2, 1),
+        cap(2, &[]),
+        cap(65, &asn.to_be_bytes()),
+        cap(73, &fqdn),
+        cap(64, &[0x40, 0x78]),
+    ]
+}
+
+fn open_msg(asn: u32, hold: u16, caps: &[Vec<u8>]) -> Vec<u8> {
+    let mut params = Vec::new();
+    for c in caps {
+        params.push(2);
+        params.push(c.len() as u8);
+        params.extend_from_slice(c);
+    }
+    let mut body = vec![4];
+    body.extend_from_slice(&u16::try_from(asn).unwrap_or(wire::AS_TRANS).to_be_bytes());
+    body.extend_from_slice(&hold.to_be_bytes());
+    body.extend_from_slice(&[198, 51, 100, 1]);
+    body.push(params.len() as u8);
+    body.extend_from_slice(&params);
+    let mut m = vec![0xFF; 16];
+    m.extend_from_slice(&((19 + body.len()) as u16).to_be_bytes());
+    m.push(wire::MSG_OPEN);
+    m.extend_from_slice(&body);
+    m
+}
+
+fn raw(f: &Frame) -> Vec<u8> {
+    let mut m = vec![0xFF; 16];
+    m.extend_from_slice(&((19 + f.body.len()) as u16).to_be_bytes());
+    m.push(f.msg_type);
+    m.extend_from_slice(&f.body);
+    m
+}
+
+impl FakePeer {
+    async fn recv(&mut self) -> Frame {
+        match tokio::time::timeout(WAIT, self.r.next()).await {
+            Ok(Some(Ok(f))) => f,
+            Ok(other) => panic!("expected a message, got {other:?}"),
+            Err(_) => panic!("no message within {WAIT:?}"),
+        }
+    }
+
+    /// Next message that is not a KEEPALIVE.
+    async fn recv_non_keepalive(&mut self) -> Frame {
+        loop {
+            let f = self.recv().await;
+            if f.msg_type != wire::MSG_KEEPALIVE {
+                return f;
+            }
+        }
+    }
+
+    async fn recv_notification(&mut self) -> wire::Notification {
+        let f = self.recv_non_keepalive().await;
+        match wire::parse(&f).unwrap() {
+            Message::Notification(n) => n,
+            m => panic!("expected NOTIFICATION, got {m:?}"),
+        }
+    }
+
+    async fn send(&mut self, b: &[u8]) {
+        self.w.write_all(b).await.unwrap();
+    }
+
+    async fn expect_silence(&mut self, d: Duration) {
+        if let Ok(f) = tokio::time::timeout(d, self.r.next()).await {
+            panic!("expected no message, got {f:?}");
+        }
+    }
+
+    async fn expect_closed(&mut self) {
+        loop {
+            match tokio::time::timeout(WAIT, self.r.next()).await {
+                Ok(None) | Ok(Some(Err(_))) => return,
+                Ok(Some(Ok(f))) if f.msg_type == wire::MSG_KEEPALIVE => {}
+                Ok(Some(Ok(f))) => panic!("expected close, got {f:?}"),
+                Err(_) => panic!("connection not closed"),
+            }
+        }
+    }
+
+    /// Reads our OPEN, answers with `open`, exchanges KEEPALIVEs. Returns our OPEN.
+    async fn establish_with(&mut self, open: &[u8]) -> wire::Open {
+        let f = self.recv().await;
+        let Message::Open(ours) = wire::parse(&f).unwrap() else {
+            panic!("expected OPEN, got {f:?}")
+        };
+        self.send(open).await;
+        let f = self.recv().await;
+        assert_eq!(f.msg_type, wire::MSG_KEEPALIVE, "{f:?}");
+        self.send(&encode::keepalive()).await;
+        ours
+    }
+
+    async fn establish(&mut self) -> wire::Open {
+        self.establish_with(&open_msg(REMOTE_AS, 0, &frr_caps(REMOTE_AS)))
+            .await
+    }
+
+    /// Expects exactly these UPDATEs, in order (KEEPALIVEs in between are skipped).
+    async fn expect_updates(&mut self, want: &[Vec<u8>]) {
+        for (i, w) in want.iter().enumerate() {
+            let f = self.recv_non_keepalive().await;
+            assert_eq!(raw(&f), *w, "UPDATE #{i} differs");
+        }
+    }
+}
+
+fn initial_updates() -> Vec<Vec<u8>> {
+    let mut v = announce(&web_attrs(), v4_nh(), &["203.0.113.10/32"]);
+    v.extend(announce(&med(10), v4_nh(), &["203.0.113.53/32"]));
+    v.extend(announce(&web_attrs(), v6_nh(), &["2001:db8:10::10/128"]));
+    v.push(encode::end_of_rib(Family::Ipv4Unicast));
+    v.push(encode::end_of_rib(Family::Ipv6Unicast));
+    v
+}
+
+#[tokio::test]
+async fn frr_like_open_with_fqdn_establishes_and_sends_routes_then_end_of_rib() {
+    let mut h = start(initial(), Some(NH6.parse().unwrap())).await;
+    let mut peer = h.accept().await;
+    let ours = peer.establish().await;
+    assert_eq!(ours.peer_as(), LOCAL_AS);
+    assert_eq!(ours.hold_time, 3);
+    assert_eq!(ours.router_id, Ipv4Addr::new(192, 0, 2, 10));
+    assert!(ours.route_refresh && ours.other_capabilities.is_empty());
+    peer.expect_updates(&initial_updates()).await;
+    let s = h
+        .wait_status("Established with 3 prefixes", |s| {
+            s.state == PeerState::Established && s.prefixes_announced == 3
+        })
+        .await;
+    assert_eq!(s.negotiated_hold_time, Some(0));
+    assert_eq!(s.peer_router_id, Some(Ipv4Addr::new(198, 51, 100, 1)));
+    assert_eq!(s.families, vec![Family::Ipv4Unicast, Family::Ipv6Unicast]);
+    assert_eq!(s.updates_sent, 5);
+    assert!(s.established_since.is_some());
+    // Peer's own End-of-RIB is counted, nothing else happens.
+    peer.send(&encode::end_of_rib(Family::Ipv4Unicast)).await;
+    peer.expect_silence(Duration::from_millis(200)).await;
+    assert_eq!(h.status.borrow().updates_received, 1);
+    h.stop.cancel();
+    h.task.await.unwrap();
+}
+
+#[tokio::test]
+async fn desired_change_sends_exactly_the_diff_and_unchanged_sends_nothing() {
+    let mut h = start(initial(), Some(NH6.parse().unwrap())).await;
+    let mut peer = h.accept().await;
+    peer.establish().await;
+    peer.expect_updates(&initial_updates()).await;
+
+    // Same routes, new generation: nothing on the wire.
+    let mut same = initial();
+    same.generation = 2;
+    h.desired.send(Arc::new(same)).unwrap();
+    peer.expect_silence(Duration::from_millis(300)).await;
+
+    // web loses its IPv6 prefix, dns changes MED, api appears.
+    let next = routes(
+        3,
+        &[
+            ("web", "203.0.113.10/32", web_attrs()),
+            ("dns", "203.0.113.53/32", med(20)),
+            ("api", "198.51.100.1/32", RouteAttrs::default()),
+        ],
+    );
+    h.desired.send(Arc::new(next)).unwrap();
+    let mut want =
+        encode::withdraw(LOCAL_AS, Family::Ipv6Unicast, &[p("2001:db8:10::10/128")]).unwrap();
+    want.extend(announce(
+        &RouteAttrs::default(),
+        v4_nh(),
+        &["198.51.100.1/32"],
+    ));
+    want.extend(announce(&med(20), v4_nh(), &["203.0.113.53/32"]));
+    peer.expect_updates(&want).await;
+    peer.expect_silence(Duration::from_millis(300)).await;
+    h.wait_status("3 prefixes", |s| s.prefixes_announced == 3)
+        .await;
+
+    // Everything withdrawn.
+    h.desired.send(Arc::new(routes(4, &[]))).unwrap();
+    let want = encode::withdraw(
+        LOCAL_AS,
+        Family::Ipv4Unicast,
+        &[
+            p("198.51.100.1/32"),
+            p("203.0.113.10/32"),
+            p("203.0.113.53/32"),
+        ],
+    )
+    .unwrap();
+    peer.expect_updates(&want).await;
+    h.wait_status("0 prefixes", |s| s.prefixes_announced == 0)
+        .await;
+    h.stop.cancel();
+    h.task.await.unwrap();
+}
+
+#[tokio::test]
+async fn stop_withdraws_before_cease_with_message() {
+    let mut h = start(initial(), Some(NH6.parse().unwrap())).await;
+    let mut peer = h.accept().await;
+    peer.establish().await;
+    peer.expect_updates(&initial_updates()).await;
+    h.wait_status("Established", |s| s.prefixes_announced == 3)
+        .await;
+
+    *h.stop_message.lock().unwrap() = "node drained for maintenance".into();
+    h.stop.cancel();
+    let mut want = encode::withdraw(
+        LOCAL_AS,
+        Family::Ipv4Unicast,
+        &[p("203.0.113.10/32"), p("203.0.113.53/32")],
+    )
+    .unwrap();
+    want.extend(
+        encode::withdraw(LOCAL_AS, Family::Ipv6Unicast, &[p("2001:db8:10::10/128")]).unwrap(),
+    );
+    peer.expect_updates(&want).await;
+    let n = peer.recv_notification().await;
+    assert_eq!((n.code, n.subcode), (6, 2));
+    assert_eq!(
+        n.shutdown_message().as_deref(),
+        Some("node drained for maintenance")
+    );
+    peer.expect_closed().await;
+    tokio::time::timeout(WAIT, h.task).await.unwrap().unwrap();
+    assert_eq!(h.status.borrow().state, PeerState::Idle);
+}
+
+#[tokio::test]
+async fn garbage_gets_header_error_and_reconnect() {
+    let mut h = start(initial(), None).await;
+    let mut peer = h.accept().await;
+    let f = peer.recv().await;
+    assert_eq!(f.msg_type, wire::MSG_OPEN);
+    peer.send(&[0x42; 40]).await;
+    let n = peer.recv_notification().await;
+    assert_eq!((n.code, n.subcode), (1, 1));
+    peer.expect_closed().await;
+    // Reconnects after the backoff.
+    let mut again = h.accept().await;
+    assert_eq!(again.recv().await.msg_type, wire::MSG_OPEN);
+    let s = h
+        .wait_status("2 attempts", |s| s.connect_attempts >= 2)
+        .await;
+    assert!(s.last_error.unwrap().contains("not all ones"));
+
+    // A bad length is reported with the length as data.
+    let mut m = encode::keepalive();
+    m[16..18].copy_from_slice(&5000u16.to_be_bytes());
+    again.send(&m).await;
+    let n = again.recv_notification().await;
+    assert_eq!((n.code, n.subcode, n.data), (1, 2, vec![0x13, 0x88]));
+    h.stop.cancel();
+    h.task.await.unwrap();
+}
+
+#[tokio::test]
+async fn hold_timer_expiry_sends_4_0() {
+    let mut h = start(initial(), None).await;
+    let mut peer = h.accept().await;
+    // Offer hold 3 (300 ms in test time) and then go silent; our KEEPALIVEs keep coming.
+    peer.establish_with(&open_msg(REMOTE_AS, 3, &frr_caps(REMOTE_AS)))
+        .await;
+    let started = tokio::time::Instant::now();
+    let n = peer.recv_notification_after_updates().await;
+    assert_eq!((n.code, n.subcode), (4, 0));
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    let s = h.wait_status("failed", |s| s.last_error.is_some()).await;
+    assert!(s.last_error.unwrap().contains("hold timer expired"));
+    h.stop.cancel();
+    h.task.await.unwrap();
+}
+
+impl FakePeer {
+    /// Skips UPDATEs and KEEPALIVEs until a NOTIFICATION.
+    async fn recv_notification_after_updates(&mut self) -> wire::Notification {
+        loop {
+            let f = self.recv().await;
+            if let Message::Notification(n) = wire::parse(&f).unwrap() {
+                return n;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn wrong_peer_as_gets_2_2() {
+    let mut h = start(initial(), None).await;
+    let mut peer = h.accept().await;
+    peer.recv().await;
+    peer.send(&open_msg(64999, 0, &frr_caps(64999))).await;
+    let n = peer.recv_notification().await;
+    assert_eq!((n.code, n.subcode, n.data), (2, 2, vec![0xFD, 0xE7]));
+    let s = h.wait_status("failed", |s| s.last_error.is_some()).await;
+    assert!(s.last_error.unwrap().contains("64999"));
+    h.stop.cancel();
+    h.task.await.unwrap();
+}
+
+#[tokio::test]
+async fn peer_without_mp_caps_gets_ipv4_only() {
+    let mut h = start(initial(), Some(NH6.parse().unwrap())).await;
+    let mut peer = h.accept().await;
+    peer.establish_with(&open_msg(
+        REMOTE_AS,
+        0,
+        &[cap(65, &REMOTE_AS.to_be_bytes())],
+    ))
+    .await;
+    let mut want = announce(&web_attrs(), v4_nh(), &["203.0.113.10/32"]);
+    want.extend(announce(&med(10), v4_nh(), &["203.0.113.53/32"]));
+    want.push(encode::end_of_rib(Family::Ipv4Unicast));
+    peer.expect_updates(&want).await;
+    peer.expect_silence(Duration::from_millis(200)).await;
+    let s = h
+        .wait_status("2 prefixes", |s| s.prefixes_announced == 2)
+        .await;
+    assert_eq!(s.families, vec![Family::Ipv4Unicast]);
+    h.stop.cancel();
+    h.task.await.unwrap();
+}
+
+#[tokio::test]
+async fn no_ipv6_next_hop_skips_ipv6_routes() {
+    let mut h = start(initial(), None).await;
+    let mut peer = h.accept().await;
+    peer.establish().await;
+    let mut want = announce(&web_attrs(), v4_nh(), &["203.0.113.10/32"]);
+    want.extend(announce(&med(10), v4_nh(), &["203.0.113.53/32"]));
+    want.push(encode::end_of_rib(Family::Ipv4Unicast));
+    want.push(encode::end_of_rib(Family::Ipv6Unicast));
+    peer.expect_updates(&want).await;
+    h.wait_status("2 prefixes", |s| s.prefixes_announced == 2)
+        .await;
+    h.stop.cancel();
+    h.task.await.unwrap();
+}
+
+#[tokio::test]
+async fn route_refresh_resends_that_family() {
+    let h = start(initial(), Some(NH6.parse().unwrap())).await;
+    let mut peer = h.accept().await;
+    peer.establish().await;
+    peer.expect_updates(&initial_updates()).await;
+    let mut rr = vec![0xFF; 16];
+    rr.extend_from_slice(&[0, 23, wire::MSG_ROUTE_REFRESH, 0, 2, 0, 1]);
+    peer.send(&rr).await;
+    peer.expect_updates(&announce(&web_attrs(), v6_nh(), &["2001:db8:10::10/128"]))
+        .await;
+    peer.expect_silence(Duration::from_millis(200)).await;
+    h.stop.cancel();
+    h.task.await.unwrap();
+}
+
+#[tokio::test]
+async fn peer_notification_and_unexpected_open_end_the_session() {
+    let mut h = start(initial(), None).await;
+    let mut peer = h.accept().await;
+    peer.establish().await;
+    peer.send(&encode::admin_shutdown("tor reboot")).await;
+    let s = h.wait_status("failed", |s| s.last_error.is_some()).await;
+    let e = s.last_error.unwrap();
+    assert!(
+        e.contains("Administrative Shutdown") && e.contains("tor reboot"),
+        "{e}"
+    );
+
+    // Second connection: an OPEN while Established is an FSM error 5/3.
+    let mut peer = h.accept().await;
+    peer.establish().await;
+    peer.send(&open_msg(REMOTE_AS, 0, &frr_caps(REMOTE_AS)))
+        .await;
+    let n = peer.recv_notification_after_updates().await;
+    assert_eq!((n.code, n.subcode), (5, 3));
+    // OPEN instead of KEEPALIVE in OpenConfirm: 5/2.
+    let mut peer = h.accept().await;
+    peer.recv().await;
+    peer.send(&open_msg(REMOTE_AS, 0, &frr_caps(REMOTE_AS)))
+        .await;
+    assert_eq!(peer.recv().await.msg_type, wire::MSG_KEEPALIVE);
+    peer.send(&open_msg(REMOTE_AS, 0, &frr_caps(REMOTE_AS)))
+        .await;
+    let n = peer.recv_notification().await;
+    assert_eq!((n.code, n.subcode), (5, 2));
+    h.stop.cancel();
+    h.task.await.unwrap();
+}
+
+#[tokio::test]
+async fn stop_before_established_sends_cease() {
+    let h = start(initial(), None).await;
+    let mut peer = h.accept().await;
+    peer.recv().await;
+    *h.stop_message.lock().unwrap() = "bye".into();
+    h.stop.cancel();
+    let n = peer.recv_notification().await;
+    assert_eq!((n.code, n.subcode), (6, 2));
+    assert_eq!(n.shutdown_message().as_deref(), Some("bye"));
+    tokio::time::timeout(WAIT, h.task).await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn connect_refused_is_retried_and_reported() {
+    // Bind then drop a listener to get a port nobody listens on.
+    let h = start(initial(), None).await;
+    drop(h.listener);
+    let mut status = h.status.clone();
+    let ok = tokio::time::timeout(WAIT, status.wait_for(|s| s.connect_attempts >= 3))
+        .await
+        .is_ok();
+    assert!(ok, "{:?}", *status.borrow());
+    let e = status.borrow().last_error.clone().unwrap();
+    assert!(
+        e.contains("connect to 127.0.0.1:") && e.contains("refused"),
+        "{e}"
+    );
+    h.stop.cancel();
+    tokio::time::timeout(WAIT, h.task).await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn keepalives_both_ways_keep_the_session_up() {
+    let mut h = start(initial(), None).await;
+    let mut peer = h.accept().await;
+    peer.establish_with(&open_msg(REMOTE_AS, 3, &frr_caps(REMOTE_AS)))
+        .await;
+    h.wait_status("hold 3", |s| s.negotiated_hold_time == Some(3))
+        .await;
+    // Hold is 300 ms in test time: run for 1 s, answering with a KEEPALIVE every 100 ms.
+    let mut ours = 0;
+    let end = tokio::time::Instant::now() + Duration::from_secs(1);
+    while tokio::time::Instant::now() < end {
+        peer.send(&encode::keepalive()).await;
+        if let Ok(Some(Ok(f))) =
+            tokio::time::timeout(Duration::from_millis(100), peer.r.next()).await
+        {
+            match f.msg_type {
+                wire::MSG_KEEPALIVE => ours += 1,
+                wire::MSG_UPDATE => {}
+                t => panic!("unexpected message type {t}: {f:?}"),
+            }
+        }
+    }
+    // Keepalive interval is hold/3 = 100 ms, restarted by each UPDATE we send.
+    assert!(ours >= 5, "only {ours} KEEPALIVEs in 1 s");
+    assert_eq!(h.status.borrow().state, PeerState::Established);
+    assert_eq!(h.status.borrow().connect_attempts, 1);
+    h.stop.cancel();
+    h.task.await.unwrap();
+}
+
+#[tokio::test]
+async fn malformed_update_lengths_get_3_1() {
+    let h = start(initial(), None).await;
+    let mut peer = h.accept().await;
+    peer.establish().await;
+    // Withdrawn routes length 200 in a 4-byte body.
+    let mut m = vec![0xFF; 16];
+    m.extend_from_slice(&[0, 23, wire::MSG_UPDATE, 0, 200, 0, 0]);
+    peer.send(&m).await;
+    let n = peer.recv_notification_after_updates().await;
+    assert_eq!((n.code, n.subcode), (3, 1));
+    h.stop.cancel();
+    h.task.await.unwrap();
+}
+
+#[tokio::test]
+async fn ipv6_transport_uses_local_v6_next_hop_and_skips_ipv4_without_next_hop_v4() {
+    let h = start_at(IpAddr::V6(Ipv6Addr::LOCALHOST), initial(), None).await;
+    let mut peer = h.accept().await;
+    peer.establish().await;
+    let mut want = announce(
+        &web_attrs(),
+        NextHop::V6(Ipv6Addr::LOCALHOST),
+        &["2001:db8:10::10/128"],
+    );
+    want.push(encode::end_of_rib(Family::Ipv4Unicast));
+    want.push(encode::end_of_rib(Family::Ipv6Unicast));
+    peer.expect_updates(&want).await;
+    h.stop.cancel();
+    h.task.await.unwrap();
+}

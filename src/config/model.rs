@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use crate::engine::{ConditionSpec, DampeningSpec, OnMissing};
 use crate::route::{Prefix, RouteAttrs};
-use crate::signals::{ConntrackConfig, PrometheusConfig, TcpStatsConfig};
+use crate::signals::{AccessLogConfig, ConntrackConfig, PrometheusConfig, TcpStatsConfig};
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Config {
     pub router_id: Ipv4Addr,
     pub local_as: u32,
@@ -107,50 +107,18 @@ pub struct VipConfig {
 }
 
 /// A passive signal source (`signals:`); its values are named `NAME.VALUE` in conditions.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct SignalConfig {
     pub name: Arc<str>,
     pub kind: SignalKind,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+/// Built once at load and never moved in a hot path, so variant size does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug)]
 pub enum SignalKind {
     AccessLog(AccessLogConfig),
     TcpStats(TcpStatsConfig),
     Conntrack(ConntrackConfig),
     Prometheus(PrometheusConfig),
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct AccessLogConfig {
-    pub path: PathBuf,
-    pub format: LogFormatSpec,
-    pub window: Duration,
-    /// Inclusive status ranges that count as errors (default 500-599).
-    pub errors: Vec<(u16, u16)>,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum LogFormatSpec {
-    /// combined + " $request_time"
-    Nginx,
-    Envoy,
-    Haproxy,
-    Json {
-        status: String,
-        latency: String,
-        latency_unit: LatencyUnit,
-        time: Option<String>,
-    },
-    Regex {
-        pattern: String,
-        latency_unit: LatencyUnit,
-    },
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LatencyUnit {
-    Seconds,
-    Millis,
-    Micros,
 }

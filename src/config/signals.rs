@@ -11,7 +11,10 @@ use super::model::*;
 use super::raw::*;
 use super::validate::{duration, name, required, Problems};
 use crate::engine::{BaselineSpec, ConditionSpec, DampeningSpec, OnMissing, Threshold, Unit};
-use crate::signals::{ConntrackConfig, Derive, PrometheusConfig, Selector, TcpStatsConfig};
+use crate::signals::{
+    AccessLogConfig, ConntrackConfig, Derive, FollowOptions, JsonFields, LatencyUnit, LogFormat,
+    PrometheusConfig, RegexFormat, Selector, StatusSet, TcpStatsConfig,
+};
 
 /// Access-log values: (name, unit, backed by a request count).
 const ACCESS_LOG_VALUES: &[(&str, Unit, bool)] = &[
@@ -142,7 +145,13 @@ pub fn signal(p: &mut Problems, path: &str, r: &RawSignal) -> Option<SignalConfi
         );
     }
     let kind = match kind_name {
-        "access_log" => SignalKind::AccessLog(access_log(p, path, r, window)?),
+        "access_log" => SignalKind::AccessLog(access_log(
+            p,
+            path,
+            r.name.as_deref().unwrap_or(""),
+            r,
+            window,
+        )?),
         "tcp_stats" => SignalKind::TcpStats(TcpStatsConfig {
             interval,
             window,
@@ -200,54 +209,44 @@ pub fn signal(p: &mut Problems, path: &str, r: &RawSignal) -> Option<SignalConfi
     Some(SignalConfig { name: name?, kind })
 }
 
-fn latency_unit(
-    p: &mut Problems,
-    path: &str,
-    v: Option<&str>,
-    default: LatencyUnit,
-) -> LatencyUnit {
+fn latency_unit(p: &mut Problems, path: &str, v: Option<&str>) -> LatencyUnit {
     match v {
-        None => default,
-        Some("s") => LatencyUnit::Seconds,
-        Some("ms") => LatencyUnit::Millis,
-        Some("us") => LatencyUnit::Micros,
-        Some(other) => {
-            p.add(path, format!("{path} \"{other}\" must be s, ms or us"));
-            default
-        }
+        None => LatencyUnit::Seconds,
+        Some(s) => LatencyUnit::parse(s).unwrap_or_else(|| {
+            p.add(path, format!("{path} \"{s}\" must be s, ms or us"));
+            LatencyUnit::Seconds
+        }),
     }
 }
 
 fn access_log(
     p: &mut Problems,
     path: &str,
+    name: &str,
     r: &RawSignal,
     window: Duration,
 ) -> Option<AccessLogConfig> {
     let file = required(p, &format!("{path}.path"), &r.path, "the access log file")?;
     let fmt_path = format!("{path}.format");
-    let format = match r.format.as_deref().unwrap_or("nginx") {
-        "nginx" => LogFormatSpec::Nginx,
-        "envoy" => LogFormatSpec::Envoy,
-        "haproxy" => LogFormatSpec::Haproxy,
+    let format_name = r.format.as_deref().unwrap_or("nginx");
+    let format = match format_name {
         "json" => {
             let j = r.json.as_ref();
-            let unit_path = format!("{path}.json.latency_unit");
-            LogFormatSpec::Json {
-                status: j
+            let unit = latency_unit(
+                p,
+                &format!("{path}.json.latency_unit"),
+                j.and_then(|j| j.latency_unit.as_deref()),
+            );
+            LogFormat::Json(JsonFields {
+                status_field: j
                     .and_then(|j| j.status.clone())
                     .unwrap_or_else(|| "status".into()),
-                latency: j
+                latency_field: j
                     .and_then(|j| j.latency.clone())
                     .unwrap_or_else(|| "request_time".into()),
-                latency_unit: latency_unit(
-                    p,
-                    &unit_path,
-                    j.and_then(|j| j.latency_unit.as_deref()),
-                    LatencyUnit::Seconds,
-                ),
-                time: j.and_then(|j| j.time.clone()),
-            }
+                latency_unit: unit,
+                time_field: j.and_then(|j| j.time.clone()),
+            })
         }
         "regex" => {
             let pattern = required(
@@ -256,53 +255,45 @@ fn access_log(
                 &r.regex,
                 "a regex with named groups status and latency",
             )?;
-            match regex::Regex::new(pattern) {
-                Ok(re) => {
-                    let names: Vec<&str> = re.capture_names().flatten().collect();
-                    for g in ["status", "latency"] {
-                        if !names.contains(&g) {
-                            p.add(
-                                format!("{path}.regex"),
-                                format!("{path}.regex has no named group (?P<{g}>...)"),
-                            );
-                        }
-                    }
-                }
-                Err(e) => p.add(
-                    format!("{path}.regex"),
-                    format!("{path}.regex does not compile: {e}"),
-                ),
-            }
-            LogFormatSpec::Regex {
-                pattern: pattern.clone(),
-                latency_unit: latency_unit(
-                    p,
-                    &format!("{path}.latency_unit"),
-                    r.latency_unit.as_deref(),
-                    LatencyUnit::Seconds,
-                ),
-            }
-        }
-        other => {
-            p.add(
-                fmt_path.as_str(),
-                format!(
-                    "{fmt_path} \"{other}\" is unknown (known: nginx, envoy, haproxy, json, regex)"
-                ),
+            let unit = latency_unit(
+                p,
+                &format!("{path}.latency_unit"),
+                r.latency_unit.as_deref(),
             );
-            return None;
+            match RegexFormat::new(pattern, unit) {
+                Ok(f) => LogFormat::Regex(f),
+                Err(e) => {
+                    p.add(format!("{path}.regex"), format!("{path}.regex: {e}"));
+                    return None;
+                }
+            }
         }
+        other => match LogFormat::builtin(other) {
+            Some(f) => f,
+            None => {
+                p.add(fmt_path.as_str(), format!("{fmt_path} \"{other}\" is unknown (known: nginx, envoy, haproxy, json, regex)"));
+                return None;
+            }
+        },
     };
-    if r.json.is_some() && !matches!(format, LogFormatSpec::Json { .. }) {
+    if r.json.is_some() && format_name != "json" {
         p.add(
             format!("{path}.json"),
             format!("{path}.json is only used with format: json"),
         );
     }
-    if r.regex.is_some() && !matches!(format, LogFormatSpec::Regex { .. }) {
+    if r.regex.is_some() && format_name != "regex" {
         p.add(
             format!("{path}.regex"),
             format!("{path}.regex is only used with format: regex"),
+        );
+    }
+    if r.latency_unit.is_some() && format_name != "regex" {
+        p.add(
+            format!("{path}.latency_unit"),
+            format!(
+                "{path}.latency_unit is only used with format: regex (json has json.latency_unit)"
+            ),
         );
     }
     let errors = match &r.errors {
@@ -310,10 +301,12 @@ fn access_log(
         Some(v) => status_set(p, &format!("{path}.errors"), v),
     };
     Some(AccessLogConfig {
+        name: name.to_string(),
         path: PathBuf::from(file),
         format,
         window,
-        errors,
+        errors: StatusSet::from_ranges(&errors),
+        follow: FollowOptions::default(),
     })
 }
 
@@ -728,4 +721,33 @@ pub fn table<'a>(raw: &'a [RawSignal], valid: &'a [SignalConfig]) -> SignalTable
         t.insert(&s.name, Some(&s.kind));
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signals::WindowSnapshot;
+
+    /// Config must offer exactly the values the access-log window can produce.
+    #[test]
+    fn access_log_value_names_match_the_window() {
+        let names: Vec<&str> = ACCESS_LOG_VALUES.iter().map(|(n, ..)| *n).collect();
+        assert_eq!(names, WindowSnapshot::VALUES.to_vec());
+        let snap = WindowSnapshot {
+            requests: 10,
+            request_rate: 1.0,
+            errors: 1,
+            error_ratio: Some(0.1),
+            latency_p50_us: Some(1),
+            latency_p95_us: Some(2),
+            latency_p99_us: Some(3),
+            latency_samples: 10,
+            latency_clamped: 0,
+            malformed: 0,
+            window_covered: Duration::from_secs(10),
+        };
+        for n in names {
+            assert!(snap.value(n).is_some(), "{n}");
+        }
+    }
 }

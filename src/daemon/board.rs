@@ -10,37 +10,47 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{SignalConfig, SignalKind};
 use crate::engine::Reading;
-use crate::signals::{self, SourceSnapshot};
+use crate::signals::{self, AccessLogSource, AccessLogState, SourceSnapshot};
+
+/// A source's latest state: access logs publish their window, the others a value map.
+enum Feed {
+    Values(watch::Receiver<SourceSnapshot>),
+    AccessLog(watch::Receiver<AccessLogState>),
+}
 
 pub struct SignalBoard {
-    sources: HashMap<Arc<str>, watch::Receiver<SourceSnapshot>>,
+    sources: HashMap<Arc<str>, Feed>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl SignalBoard {
-    pub fn spawn(
-        configs: &[SignalConfig],
-        stop: &CancellationToken,
-    ) -> anyhow::Result<SignalBoard> {
+    pub fn spawn(configs: &[SignalConfig], stop: &CancellationToken) -> SignalBoard {
         let mut sources = HashMap::new();
         let mut tasks = Vec::new();
         for sig in configs {
             let (tx, rx) = watch::channel(SourceSnapshot::default());
-            let task = match &sig.kind {
-                SignalKind::TcpStats(c) => signals::tcp_stats::spawn(c.clone(), tx, stop.clone()),
-                SignalKind::Conntrack(c) => signals::conntrack::spawn(c.clone(), tx, stop.clone()),
-                SignalKind::Prometheus(c) => {
-                    signals::prometheus::spawn(c.clone(), tx, stop.clone())
-                }
-                SignalKind::AccessLog(_) => anyhow::bail!(
-                    "signal {}: access_log sources are not wired into the daemon yet",
-                    sig.name
+            let (feed, task) = match &sig.kind {
+                SignalKind::TcpStats(c) => (
+                    Feed::Values(rx),
+                    signals::tcp_stats::spawn(c.clone(), tx, stop.clone()),
                 ),
+                SignalKind::Conntrack(c) => (
+                    Feed::Values(rx),
+                    signals::conntrack::spawn(c.clone(), tx, stop.clone()),
+                ),
+                SignalKind::Prometheus(c) => (
+                    Feed::Values(rx),
+                    signals::prometheus::spawn(c.clone(), tx, stop.clone()),
+                ),
+                SignalKind::AccessLog(c) => {
+                    let (rx, task) = AccessLogSource::spawn(c.clone(), stop.clone());
+                    (Feed::AccessLog(rx), task)
+                }
             };
-            sources.insert(sig.name.clone(), rx);
+            sources.insert(sig.name.clone(), feed);
             tasks.push(task);
         }
-        Ok(SignalBoard { sources, tasks })
+        SignalBoard { sources, tasks }
     }
 
     /// The current reading of `SIGNAL.VALUE`; no data when the source has none.
@@ -52,13 +62,25 @@ impl SignalBoard {
         let Some((name, value)) = reference.split_once('.') else {
             return none;
         };
-        let Some(rx) = self.sources.get(name) else {
-            return none;
-        };
-        let snap = rx.borrow();
-        Reading {
-            value: snap.values.get(value).copied(),
-            requests: snap.requests,
+        match self.sources.get(name) {
+            None => none,
+            Some(Feed::Values(rx)) => {
+                let snap = rx.borrow();
+                Reading {
+                    value: snap.values.get(value).copied(),
+                    requests: snap.requests,
+                }
+            }
+            Some(Feed::AccessLog(rx)) => {
+                let state = rx.borrow();
+                if state.missing.is_some() {
+                    return none;
+                }
+                Reading {
+                    value: state.snapshot.value(value),
+                    requests: Some(state.snapshot.requests),
+                }
+            }
         }
     }
 

@@ -63,7 +63,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
 
     let stop_checks = CancellationToken::new();
-    let board = SignalBoard::spawn(&config.signals, &stop_checks)?;
+    let board = SignalBoard::spawn(&config.signals, &stop_checks);
     let (sample_tx, mut sample_rx) = mpsc::channel::<CheckSample>(256);
     let check_tasks = checks::spawn_checks(&config.checks, sample_tx, stop_checks.clone());
     let mut policy_tick = tokio::time::interval(POLICY_TICK);

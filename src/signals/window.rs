@@ -48,6 +48,15 @@ impl StatusSet {
         }
     }
 
+    /// From inclusive ranges, as config validation produces them.
+    pub fn from_ranges(ranges: &[(u16, u16)]) -> Self {
+        let mut set = Self::empty();
+        for &(lo, hi) in ranges {
+            set.insert_range(lo, hi);
+        }
+        set
+    }
+
     pub fn contains(&self, status: u16) -> bool {
         status < 1024 && self.bits[(status / 64) as usize] & (1 << (status % 64)) != 0
     }
@@ -108,6 +117,34 @@ pub struct WindowSnapshot {
     pub malformed: u64,
     /// How much of the window has data behind it: less than `window` right after start.
     pub window_covered: Duration,
+}
+
+impl WindowSnapshot {
+    /// The names conditions use (`SIGNAL.VALUE`); latencies in microseconds, rates per second.
+    pub const VALUES: [&'static str; 7] = [
+        "request_rate",
+        "error_ratio",
+        "error_rate",
+        "latency_p50",
+        "latency_p95",
+        "latency_p99",
+        "malformed_rate",
+    ];
+
+    /// One named value; None when the window has no evidence for it.
+    pub fn value(&self, name: &str) -> Option<f64> {
+        let per_sec = |n: u64| n as f64 / self.window_covered.as_secs_f64().max(1.0);
+        match name {
+            "request_rate" => Some(self.request_rate),
+            "error_ratio" => self.error_ratio,
+            "error_rate" => Some(per_sec(self.errors)),
+            "latency_p50" => self.latency_p50_us.map(|v| v as f64),
+            "latency_p95" => self.latency_p95_us.map(|v| v as f64),
+            "latency_p99" => self.latency_p99_us.map(|v| v as f64),
+            "malformed_rate" => Some(per_sec(self.malformed)),
+            _ => None,
+        }
+    }
 }
 
 struct Slot {

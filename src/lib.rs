@@ -10,5 +10,6 @@ pub mod checks;
 pub mod config;
 pub mod daemon;
 pub mod engine;
+pub mod offline;
 pub mod route;
 pub mod signals;

@@ -44,6 +44,19 @@ enum Command {
         #[arg(short, long, default_value = "/etc/vipwarden/vipwarden.yaml")]
         config: PathBuf,
     },
+    /// Run a recorded access log through the configured signals and policy on the log's own
+    /// timestamps, and print when each VIP would have been withdrawn and restored, and why
+    Replay {
+        /// Path to the YAML configuration
+        #[arg(short, long, default_value = "/etc/vipwarden/vipwarden.yaml")]
+        config: PathBuf,
+        /// The recorded log, in the signal's format ("-" for standard input)
+        #[arg(long)]
+        log: PathBuf,
+        /// Which access_log signal the log belongs to (needed when there are several)
+        #[arg(long)]
+        signal: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -91,6 +104,11 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Replay {
+            config,
+            log,
+            signal,
+        } => replay(config, log, signal.as_deref()),
         Command::Run { config } => {
             init_logging(&cli);
             let cfg = match vipwarden::config::load(config) {
@@ -124,4 +142,44 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+fn replay(config: &std::path::Path, log: &std::path::Path, signal: Option<&str>) -> ExitCode {
+    use std::io::BufReader;
+    let fail = |msg: String| {
+        eprintln!("{msg}");
+        ExitCode::FAILURE
+    };
+    let cfg = match vipwarden::config::load(config) {
+        Ok(c) => c,
+        Err(e) => return fail(format!("{e}")),
+    };
+    let sig = match vipwarden::offline::pick_signal(&cfg, signal) {
+        Ok(s) => s.clone(),
+        Err(e) => return fail(format!("{}: {e}", config.display())),
+    };
+    let reader: Box<dyn std::io::BufRead> = if log.as_os_str() == "-" {
+        Box::new(BufReader::with_capacity(1 << 20, std::io::stdin()))
+    } else {
+        match std::fs::File::open(log) {
+            Ok(f) => Box::new(BufReader::with_capacity(1 << 20, f)),
+            Err(e) => return fail(format!("{}: cannot open: {e}", log.display())),
+        }
+    };
+    let started = std::time::Instant::now();
+    let report = match vipwarden::offline::run(&cfg, &sig, reader) {
+        Ok(r) => r,
+        Err(e) => return fail(format!("{}: {e:#}", log.display())),
+    };
+    let secs = started.elapsed().as_secs_f64();
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = vipwarden::offline::print(&report, &mut out) {
+        return fail(format!("writing the report: {e}"));
+    }
+    eprintln!(
+        "ingest: {} lines in {secs:.2} s ({:.0} lines/s)",
+        report.summary.lines,
+        report.summary.lines as f64 / secs.max(1e-9)
+    );
+    ExitCode::SUCCESS
 }

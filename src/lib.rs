@@ -8,6 +8,7 @@
 pub mod bgp;
 pub mod checks;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod engine;
 pub mod offline;

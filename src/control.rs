@@ -1,0 +1,159 @@
+//! The daemon's control surface: what it shows (status, events) and what it accepts (drain,
+//! undrain). The HTTP API serves these as JSON; the CLI reads them back over HTTP. The daemon is
+//! the only writer; the API only reads snapshots and sends commands.
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Where a VIP stands. Order of precedence: maintenance > withdrawn > draining > announced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VipState {
+    Announced,
+    /// Still announced, de-preferred (GRACEFUL_SHUTDOWN, MED, prepend) until the drain ends.
+    Draining,
+    Withdrawn,
+    /// Drained by an operator (API, CLI, disable file); survives restarts.
+    Maintenance,
+}
+
+impl std::fmt::Display for VipState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            VipState::Announced => "announced",
+            VipState::Draining => "draining",
+            VipState::Withdrawn => "withdrawn",
+            VipState::Maintenance => "maintenance",
+        })
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct StatusView {
+    pub version: String,
+    pub router_id: String,
+    pub local_as: u32,
+    /// Unix seconds when the daemon started.
+    pub started_at: u64,
+    pub config: ConfigView,
+    pub peers: Vec<PeerView>,
+    pub vips: Vec<VipView>,
+    /// Problems the operator must see (e.g. state file not writable).
+    pub errors: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ConfigView {
+    pub path: String,
+    /// Grows by one for every config applied (start = 1).
+    pub generation: u64,
+    /// Unix seconds of the last successful load.
+    pub loaded_at: u64,
+    /// Why the last reload was refused (the running config stayed), if it was.
+    pub last_reload_error: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct PeerView {
+    pub name: String,
+    pub address: String,
+    pub remote_as: u32,
+    /// idle | connect | opensent | openconfirm | established
+    pub state: String,
+    /// Unix seconds since the session is Established.
+    pub established_since: Option<u64>,
+    pub uptime_secs: Option<u64>,
+    pub prefixes_announced: usize,
+    pub updates_sent: u64,
+    pub updates_received: u64,
+    pub connect_attempts: u64,
+    pub last_error: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct VipView {
+    pub name: String,
+    pub prefixes: Vec<String>,
+    pub state: VipState,
+    pub reason: String,
+    /// Unix seconds when the state began.
+    pub since: u64,
+    pub checks: Vec<CheckView>,
+    pub conditions: Vec<ConditionView>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CheckView {
+    pub name: String,
+    pub kind: String,
+    pub up: bool,
+    pub last_ok: Option<bool>,
+    pub last_detail: String,
+    pub last_duration_ms: Option<f64>,
+    /// Totals since start, for metrics.
+    pub passes: u64,
+    pub failures: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ConditionView {
+    /// `SIGNAL.VALUE`
+    pub signal: String,
+    pub value: Option<f64>,
+    /// clear | tripping | active | clearing
+    pub phase: String,
+    pub description: String,
+}
+
+/// One decision, as `GET /v1/events` lists them (newest last).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EventView {
+    /// Unix milliseconds.
+    pub at_ms: u64,
+    pub vip: String,
+    pub from: VipState,
+    pub to: VipState,
+    pub reason: String,
+}
+
+/// What the API asks the daemon to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Put one VIP (or all, when `vip` is None) in maintenance.
+    Drain {
+        vip: Option<String>,
+        reason: String,
+    },
+    Undrain {
+        vip: Option<String>,
+        reason: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "error", rename_all = "snake_case")]
+pub enum CommandError {
+    UnknownVip {
+        vip: String,
+    },
+    /// The state could not be persisted; nothing changed.
+    StateNotSaved {
+        detail: String,
+    },
+}
+
+/// What the command changed: the VIPs whose state it set, with the resulting state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandOutcome {
+    pub changed: Vec<(String, VipState)>,
+}
+
+pub type CommandReply = Result<CommandOutcome, CommandError>;
+
+/// The API's handle on the daemon.
+#[derive(Clone)]
+pub struct ControlHandle {
+    pub status: watch::Receiver<std::sync::Arc<StatusView>>,
+    pub events: watch::Receiver<std::sync::Arc<Vec<EventView>>>,
+    pub commands: mpsc::Sender<(Command, oneshot::Sender<CommandReply>)>,
+}

@@ -125,7 +125,7 @@ pub fn run(
                 events.push(ReplayEvent {
                     at_ms: now_ms,
                     vip: d.vip.to_string(),
-                    announce: d.announce,
+                    announce: d.announce(),
                     reason: d.reason,
                 });
             }

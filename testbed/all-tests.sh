@@ -14,7 +14,7 @@ if ! command -v cargo >/dev/null 2>&1; then
     [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
 fi
 if ! command -v cargo >/dev/null 2>&1; then
-    echo "cargo not found: installing Debian's rust toolchain (vipwarden needs rustc >= 1.80)"
+    echo "cargo not found: installing Debian's rust toolchain (vipwarden needs rustc >= 1.85)"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cargo rustc rustfmt rust-clippy >/dev/null
 fi
 cargo --version

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::engine::{ConditionSpec, DampeningSpec, OnMissing};
+use crate::engine::{ConditionSpec, DampeningSpec, Depreference, LifecycleSpec, OnMissing};
 use crate::route::{Prefix, RouteAttrs};
 use crate::signals::{AccessLogConfig, ConntrackConfig, PrometheusConfig, TcpStatsConfig};
 
@@ -104,6 +104,9 @@ pub struct VipConfig {
     /// Minimum time withdrawn before any restore.
     pub hold_down: Duration,
     pub dampening: Option<DampeningSpec>,
+    /// How drains, ill health and stops move the route (announced/draining/withdrawn).
+    pub lifecycle: LifecycleSpec,
+    pub depreference: Depreference,
 }
 
 /// A passive signal source (`signals:`); its values are named `NAME.VALUE` in conditions.

@@ -137,4 +137,17 @@ pub struct RawVip {
     pub on_missing: Option<String>,
     pub hold_down: Option<Value>,
     pub dampening: Option<RawDampening>,
+    pub drain: Option<String>,
+    pub drain_period: Option<Value>,
+    pub on_unhealthy: Option<String>,
+    pub shutdown: Option<String>,
+    pub depreference: Option<RawDepreference>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawDepreference {
+    pub med: Option<u32>,
+    pub local_pref: Option<u32>,
+    pub as_path_prepend: Option<u8>,
 }

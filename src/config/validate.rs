@@ -11,6 +11,7 @@ use serde_yaml::Value;
 
 use super::model::*;
 use super::raw::*;
+use crate::engine::{Depreference, DrainStrategy, LifecycleSpec, OnUnhealthy};
 use crate::route::{Community, LargeCommunity, Prefix, RouteAttrs};
 
 /// AS_TRANS (RFC 6793) may not be configured as a real ASN.
@@ -689,7 +690,85 @@ fn vip(
         on_missing: policy.on_missing,
         hold_down: policy.hold_down,
         dampening: policy.dampening,
+        lifecycle: lifecycle(p, path, r),
+        depreference: depreference(p, path, r, as_path_prepend),
     })
+}
+
+fn strategy(
+    p: &mut Problems,
+    path: &str,
+    v: Option<&str>,
+    default: DrainStrategy,
+) -> DrainStrategy {
+    match v {
+        None => default,
+        Some("graceful") => DrainStrategy::Graceful,
+        Some("withdraw") => DrainStrategy::Withdraw,
+        Some(o) => {
+            p.add(path, format!("{path} \"{o}\" must be graceful or withdraw"));
+            default
+        }
+    }
+}
+
+fn lifecycle(p: &mut Problems, path: &str, r: &RawVip) -> LifecycleSpec {
+    let drain = strategy(
+        p,
+        &format!("{path}.drain"),
+        r.drain.as_deref(),
+        DrainStrategy::Withdraw,
+    );
+    let period_path = format!("{path}.drain_period");
+    let drain_period = duration(
+        p,
+        &period_path,
+        r.drain_period.as_ref(),
+        Duration::from_secs(30),
+    );
+    if drain_period > Duration::from_secs(3600) {
+        p.add(
+            period_path.as_str(),
+            format!("{period_path} is more than 1h"),
+        );
+    }
+    let on_unhealthy = match r.on_unhealthy.as_deref() {
+        None | Some("withdraw") => OnUnhealthy::Withdraw,
+        Some("depreference") => OnUnhealthy::Depreference,
+        Some(o) => {
+            p.add(
+                format!("{path}.on_unhealthy"),
+                format!("{path}.on_unhealthy \"{o}\" must be withdraw or depreference"),
+            );
+            OnUnhealthy::Withdraw
+        }
+    };
+    // A stop drains like a manual drain unless told otherwise.
+    let shutdown = strategy(p, &format!("{path}.shutdown"), r.shutdown.as_deref(), drain);
+    LifecycleSpec {
+        drain,
+        drain_period,
+        on_unhealthy,
+        shutdown,
+    }
+}
+
+fn depreference(p: &mut Problems, path: &str, r: &RawVip, base_prepend: u8) -> Depreference {
+    let Some(d) = &r.depreference else {
+        return Depreference::default();
+    };
+    let extra = d.as_path_prepend.unwrap_or(0);
+    if base_prepend.saturating_add(extra) > MAX_PREPEND {
+        p.add(
+            format!("{path}.depreference.as_path_prepend"),
+            format!("{path}.depreference.as_path_prepend {extra} plus as_path_prepend {base_prepend} is more than {MAX_PREPEND}"),
+        );
+    }
+    Depreference {
+        med: d.med,
+        local_pref: d.local_pref,
+        as_path_prepend: extra,
+    }
 }
 
 fn require(p: &mut Problems, path: &str, v: Option<&Value>, n_checks: usize) -> Require {

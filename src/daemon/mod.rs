@@ -160,12 +160,7 @@ fn apply_sample(engine: &mut Engine, config: &Config, sample: &CheckSample) -> b
 
 fn log_decisions(decisions: &[crate::engine::Decision]) {
     for d in decisions {
-        let state = if d.announce {
-            "healthy, announcing"
-        } else {
-            "unhealthy, withdrawing"
-        };
-        info!(vip = %d.vip, "vip {} {state}: {}", d.vip, d.reason);
+        info!(vip = %d.vip, from = %d.from, to = %d.to, "vip {} {} -> {}: {}", d.vip, d.from, d.to, d.reason);
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod condition;
 mod dampening;
+mod lifecycle;
 mod risefall;
 mod vip;
 
@@ -10,6 +11,7 @@ pub use condition::{
     BaselineSpec, Change, Condition, ConditionSpec, Phase, Reading, Threshold, Unit,
 };
 pub use dampening::{Dampening, DampeningSpec};
+pub use lifecycle::{DrainStrategy, Lifecycle, LifecycleSpec, OnUnhealthy, Transition};
 pub use risefall::{RiseFall, Step};
 pub use vip::{ChecksVerdict, OnMissing, Vip};
 
@@ -18,7 +20,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::config::{CheckKind, Config, Require};
-use crate::route::{DesiredRoute, DesiredRoutes};
+use crate::control::VipState;
+use crate::route::{Community, DesiredRoute, DesiredRoutes, RouteAttrs};
 
 /// One active-check result, as the engine sees it.
 #[derive(Clone, Debug)]
@@ -30,12 +33,20 @@ pub struct Observation {
     pub detail: String,
 }
 
-/// A change of a VIP's announcement, with the reason and figures that caused it.
+/// A change of a VIP's route state, with the reason and figures that caused it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decision {
     pub vip: Arc<str>,
-    pub announce: bool,
+    pub from: VipState,
+    pub to: VipState,
     pub reason: String,
+}
+
+impl Decision {
+    /// Whether the route is in the RIB after this change (draining routes still are).
+    pub fn announce(&self) -> bool {
+        matches!(self.to, VipState::Announced | VipState::Draining)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -91,11 +102,17 @@ impl Engine {
                 on_missing: v.on_missing,
                 hold_down: v.hold_down,
                 dampening: v.dampening.map(Dampening::new),
-                announced: false,
+                healthy: false,
                 reason: waiting_reason(v.checks.iter().map(|&i| &checks[i])),
                 since: now,
                 withdrawn_at: None,
                 probation: false,
+                life: Lifecycle::new(
+                    v.lifecycle,
+                    waiting_reason(v.checks.iter().map(|&i| &checks[i])),
+                    now,
+                ),
+                drain_attrs: drain_attrs(&v.attrs, &v.depreference),
             })
             .collect();
         Engine { checks, vips }
@@ -137,13 +154,8 @@ impl Engine {
                 event: Some(trigger),
                 event_failed: !obs.ok,
             };
-            if let Some(announce) = vip.decide(&verdict, None, now) {
-                decisions.push(Decision {
-                    vip: vip.name.clone(),
-                    announce,
-                    reason: vip.reason.clone(),
-                });
-            }
+            vip.decide(&verdict, None, now);
+            settle(vip, now, &mut decisions);
         }
         decisions
     }
@@ -170,15 +182,54 @@ impl Engine {
                 event: None,
                 event_failed: false,
             };
-            if let Some(announce) = vip.decide(&verdict, trigger.as_deref(), now) {
-                decisions.push(Decision {
-                    vip: vip.name.clone(),
-                    announce,
-                    reason: vip.reason.clone(),
-                });
-            }
+            vip.decide(&verdict, trigger.as_deref(), now);
+            settle(vip, now, &mut decisions);
         }
         decisions
+    }
+
+    /// Puts one VIP (or all) in maintenance (`Some(reason)`) or takes it out (`None`).
+    /// Err names an unknown VIP; nothing changes then.
+    pub fn set_maintenance(
+        &mut self,
+        vip: Option<&str>,
+        reason: Option<String>,
+        now: Instant,
+    ) -> Result<Vec<Decision>, String> {
+        if let Some(name) = vip {
+            if !self.vips.iter().any(|v| &*v.name == name) {
+                return Err(name.to_string());
+            }
+        }
+        let mut decisions = Vec::new();
+        for v in self
+            .vips
+            .iter_mut()
+            .filter(|v| vip.is_none_or(|n| &*v.name == n))
+        {
+            v.life.maintenance.clone_from(&reason);
+            settle(v, now, &mut decisions);
+        }
+        Ok(decisions)
+    }
+
+    /// A planned stop: every VIP drains per its `shutdown` strategy. Keep calling `tick` until
+    /// `stop_deadline` is None, then close the sessions.
+    pub fn begin_shutdown(&mut self, why: &str, now: Instant) -> Vec<Decision> {
+        let mut decisions = Vec::new();
+        for v in &mut self.vips {
+            v.life.stopping = Some(why.to_string());
+            settle(v, now, &mut decisions);
+        }
+        decisions
+    }
+
+    /// The latest end of a running timed drain, if any.
+    pub fn stop_deadline(&self) -> Option<Instant> {
+        self.vips
+            .iter()
+            .filter_map(|v| v.life.drain_deadline())
+            .max()
     }
 
     /// The routes every peer should carry now. `generation` is left for the publisher to set.
@@ -187,15 +238,20 @@ impl Engine {
         let mut reasons = BTreeMap::new();
         let mut vip_prefixes = BTreeMap::new();
         for vip in &self.vips {
-            reasons.insert(vip.name.clone(), vip.reason.clone());
             vip_prefixes.insert(vip.name.clone(), vip.prefixes.clone());
-            if vip.announced {
+            reasons.insert(vip.name.clone(), vip.life.reason.clone());
+            if let Some(draining) = vip.life.routed() {
+                let attrs = if draining {
+                    &vip.drain_attrs
+                } else {
+                    &vip.attrs
+                };
                 for p in &vip.prefixes {
                     routes.insert(
                         *p,
                         DesiredRoute {
                             vip: vip.name.clone(),
-                            attrs: vip.attrs.clone(),
+                            attrs: attrs.clone(),
                         },
                     );
                 }
@@ -208,6 +264,43 @@ impl Engine {
             vip_prefixes,
         }
     }
+}
+
+/// Lets the lifecycle follow the health decision; records a route-state change.
+fn settle(vip: &mut Vip, now: Instant, out: &mut Vec<Decision>) {
+    if let Some(t) = vip.life.settle(vip.healthy, &vip.reason, now) {
+        out.push(Decision {
+            vip: vip.name.clone(),
+            from: t.from,
+            to: t.to,
+            reason: t.reason,
+        });
+    }
+}
+
+/// Draining attributes: RFC 8326 GRACEFUL_SHUTDOWN plus the configured de-preference.
+fn drain_attrs(base: &RouteAttrs, depref: &Depreference) -> RouteAttrs {
+    let mut a = base.clone();
+    if !a.communities.contains(&Community::GRACEFUL_SHUTDOWN) {
+        a.communities.push(Community::GRACEFUL_SHUTDOWN);
+    }
+    if depref.med.is_some() {
+        a.med = depref.med;
+    }
+    if depref.local_pref.is_some() {
+        a.local_pref = depref.local_pref;
+    }
+    a.as_path_prepend = a.as_path_prepend.saturating_add(depref.as_path_prepend);
+    a
+}
+
+/// What de-preference changes while a VIP drains (beyond GRACEFUL_SHUTDOWN).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Depreference {
+    pub med: Option<u32>,
+    pub local_pref: Option<u32>,
+    /// Extra prepends on top of the VIP's own.
+    pub as_path_prepend: u8,
 }
 
 fn count_up(checks: &[CheckState], idx: &[usize]) -> (usize, usize) {

@@ -1,5 +1,6 @@
 use super::*;
 use crate::config::parse;
+use crate::control::VipState;
 use std::path::Path;
 use std::time::Duration;
 
@@ -39,7 +40,8 @@ fn nothing_is_announced_until_rise() {
         d,
         vec![Decision {
             vip: "web".into(),
-            announce: true,
+            from: VipState::Withdrawn,
+            to: VipState::Announced,
             reason: "check web passed 2/2".into()
         }]
     );
@@ -54,7 +56,7 @@ fn withdraw_reason_names_the_check_and_the_failure() {
     assert!(e.observe(&obs(0, false), t0).is_empty());
     let d = e.observe(&obs(0, false), t0);
     assert_eq!(d[0].reason, "check web failed 2/2: connect refused");
-    assert!(!d[0].announce);
+    assert!(!d[0].announce());
     assert!(e.desired().routes.is_empty());
     assert_eq!(
         e.desired().reason_for("web"),
@@ -131,7 +133,7 @@ fn a_real_outage_trips_after_fall_and_recovers_after_rise() {
         t += Duration::from_secs(1);
         let ok = !(600..660).contains(&s);
         for d in e.observe(&obs(0, ok), t) {
-            log.push((s, d.announce));
+            log.push((s, d.announce()));
         }
     }
     assert_eq!(log, vec![(1, true), (602, false), (661, true)]);
@@ -204,7 +206,7 @@ fn a_step_change_trips_within_for_plus_one_evaluation() {
     for s in 1..100u64 {
         let v = if s >= 20 { 0.124 } else { 0.002 };
         for d in e.tick(&|_| reading(v, 1843), t0 + Duration::from_secs(s)) {
-            assert!(!d.announce);
+            assert!(!d.announce());
             assert_eq!(
                 d.reason,
                 "web_log.error_ratio 0.124 > 0.050 for 10s (1843 requests)"
@@ -231,14 +233,14 @@ fn probation_after_hold_down_then_dampening_suppresses_and_releases_on_time() {
     // The service is broken for good: whenever announced it gets traffic with 50% errors; when
     // withdrawn it gets none (too few requests in the window).
     for s in 1..4 * 3600u64 {
-        let announced = e.vips()[0].announced;
+        let announced = e.vips()[0].healthy;
         let r = if announced {
             reading(0.5, 500)
         } else {
             reading(0.0, 3)
         };
         for d in e.tick(&|_| r, t0 + Duration::from_secs(s)) {
-            events.push((s, d.announce, d.reason));
+            events.push((s, d.announce(), d.reason));
         }
     }
     let times: Vec<(u64, bool)> = events.iter().map(|(s, a, _)| (*s, *a)).collect();
@@ -277,7 +279,7 @@ fn probation_after_hold_down_then_dampening_suppresses_and_releases_on_time() {
     let mut undamped = announced_with(vec![error_ratio_condition(10, 30)], 30, None, t0);
     let mut undamped_changes = 0;
     for s in 1..4 * 3600u64 {
-        let r = if undamped.vips()[0].announced {
+        let r = if undamped.vips()[0].healthy {
             reading(0.5, 500)
         } else {
             reading(0.0, 3)
@@ -299,7 +301,7 @@ fn a_condition_with_fresh_bad_evidence_keeps_the_vip_down_past_hold_down() {
     for s in 1..600u64 {
         // Traffic keeps arriving (e.g. established flows) and stays bad.
         for d in e.tick(&|_| reading(0.3, 400), t0 + Duration::from_secs(s)) {
-            changes.push((s, d.announce));
+            changes.push((s, d.announce()));
         }
     }
     assert_eq!(changes, vec![(6, false)]);
@@ -317,7 +319,7 @@ fn recovery_from_evidence_needs_restore_for_below_the_lower_threshold() {
             _ => 0.002,
         };
         for d in e.tick(&|_| reading(v, 400), t0 + Duration::from_secs(s)) {
-            changes.push((s, d.announce, d.reason));
+            changes.push((s, d.announce(), d.reason));
         }
     }
     assert_eq!(changes.len(), 2, "{changes:?}");
@@ -354,7 +356,116 @@ fn on_missing_modes() {
             );
             // Data returns and is fine: announced again.
             let d = e.tick(&|_| reading(0.0, 500), t0 + Duration::from_secs(2));
-            assert!(d[0].announce);
+            assert!(d[0].announce());
         }
     }
+}
+
+// ---- lifecycle through the engine: drains, maintenance, stop ----
+
+fn graceful_engine(t0: Instant) -> Engine {
+    let mut c = config(&[("web", 1, 1)], &["web"], "all");
+    c.vips[0].lifecycle = LifecycleSpec {
+        drain: DrainStrategy::Graceful,
+        drain_period: Duration::from_secs(30),
+        on_unhealthy: OnUnhealthy::Withdraw,
+        shutdown: DrainStrategy::Graceful,
+    };
+    c.vips[0].attrs.med = Some(100);
+    c.vips[0].depreference = Depreference {
+        med: Some(1000),
+        local_pref: None,
+        as_path_prepend: 2,
+    };
+    let mut e = Engine::new(&c, t0);
+    e.observe(&obs(0, true), t0);
+    e
+}
+
+#[test]
+fn a_graceful_drain_publishes_graceful_shutdown_and_de_preference_then_withdraws() {
+    let t0 = Instant::now();
+    let s = |x| t0 + Duration::from_secs(x);
+    let mut e = graceful_engine(t0);
+    let d = e
+        .set_maintenance(
+            Some("web"),
+            Some("drained via API: kernel upgrade".into()),
+            s(1),
+        )
+        .unwrap();
+    assert_eq!(
+        (d[0].from, d[0].to),
+        (VipState::Announced, VipState::Draining)
+    );
+    let r = e.desired();
+    let attrs = &r.routes.values().next().unwrap().attrs;
+    assert!(attrs
+        .communities
+        .contains(&crate::route::Community::GRACEFUL_SHUTDOWN));
+    assert_eq!((attrs.med, attrs.as_path_prepend), (Some(1000), 2));
+    assert!(e
+        .tick(
+            &|_| Reading {
+                value: None,
+                requests: None
+            },
+            s(30)
+        )
+        .is_empty());
+    let d = e.tick(
+        &|_| Reading {
+            value: None,
+            requests: None,
+        },
+        s(31),
+    );
+    assert_eq!(d[0].to, VipState::Maintenance);
+    assert!(e.desired().routes.is_empty());
+    // Checks keep running in maintenance; undrain announces at once with plain attributes.
+    e.observe(&obs(0, true), s(32));
+    let d = e.set_maintenance(None, None, s(40)).unwrap();
+    assert_eq!(d[0].to, VipState::Announced);
+    assert_eq!(
+        e.desired().routes.values().next().unwrap().attrs.med,
+        Some(100)
+    );
+}
+
+#[test]
+fn unknown_vip_changes_nothing() {
+    let t0 = Instant::now();
+    let mut e = graceful_engine(t0);
+    assert_eq!(
+        e.set_maintenance(Some("nope"), Some("x".into()), t0),
+        Err("nope".into())
+    );
+    assert_eq!(e.desired().routes.len(), 1);
+}
+
+#[test]
+fn planned_stop_drains_then_everything_is_withdrawn() {
+    let t0 = Instant::now();
+    let s = |x| t0 + Duration::from_secs(x);
+    let mut e = graceful_engine(t0);
+    let d = e.begin_shutdown("vipwarden stopping (SIGTERM)", s(5));
+    assert_eq!(d[0].to, VipState::Draining);
+    assert_eq!(e.stop_deadline(), Some(s(35)));
+    // Checks failing during the stop drain do not cut it short into a different reason.
+    let d = e.tick(
+        &|_| Reading {
+            value: None,
+            requests: None,
+        },
+        s(35),
+    );
+    assert_eq!(d[0].to, VipState::Withdrawn);
+    assert!(
+        d[0].reason
+            .starts_with("vipwarden stopping (SIGTERM) (drain period 30s over)"),
+        "{}",
+        d[0].reason
+    );
+    assert_eq!(e.stop_deadline(), None);
+    assert!(e.desired().routes.is_empty());
 }

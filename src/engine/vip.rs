@@ -39,12 +39,16 @@ pub struct Vip {
     pub hold_down: Duration,
     pub dampening: Option<Dampening>,
 
-    pub announced: bool,
+    pub healthy: bool,
     pub reason: String,
     pub since: Instant,
     pub withdrawn_at: Option<Instant>,
     /// Re-announced without evidence that the traffic conditions cleared.
     pub probation: bool,
+    /// Route state on top of health (drains, maintenance, stop).
+    pub life: super::lifecycle::Lifecycle,
+    /// Attributes while draining: GRACEFUL_SHUTDOWN plus the configured de-preference.
+    pub drain_attrs: RouteAttrs,
 }
 
 /// Inputs from the checks, computed by the engine.
@@ -100,7 +104,7 @@ impl Vip {
         condition: Option<&str>,
         now: Instant,
     ) -> Option<bool> {
-        if self.announced {
+        if self.healthy {
             let why = if !checks.ok {
                 Some(
                     checks
@@ -154,7 +158,7 @@ impl Vip {
                 return None;
             }
         }
-        self.announced = true;
+        self.healthy = true;
         self.probation = probation;
         self.since = now;
         self.reason = if probation {
@@ -174,7 +178,7 @@ impl Vip {
     }
 
     fn withdraw(&mut self, why: String, now: Instant) {
-        self.announced = false;
+        self.healthy = false;
         self.probation = false;
         self.since = now;
         self.withdrawn_at = Some(now);

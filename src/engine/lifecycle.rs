@@ -1,0 +1,355 @@
+//! A VIP's route state on top of its health: announced, draining, withdrawn or maintenance.
+//!
+//! Health says whether the VIP *should* carry traffic; the lifecycle decides how the route gets
+//! there. A graceful drain keeps the route for `drain_period` with RFC 8326 GRACEFUL_SHUTDOWN (and
+//! optional de-preference attributes) so routers move traffic away before the withdrawal; a
+//! withdraw drain removes it at once. Maintenance (operator drain) outranks health; a planned stop
+//! outranks both.
+
+use std::time::{Duration, Instant};
+
+use crate::config::format_duration;
+use crate::control::VipState;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DrainStrategy {
+    /// Remove the route at once.
+    #[default]
+    Withdraw,
+    /// Keep it de-preferred for `drain_period`, then remove it.
+    Graceful,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OnUnhealthy {
+    /// Unhealthy VIPs are drained (per `drain`) and withdrawn.
+    #[default]
+    Withdraw,
+    /// Unhealthy VIPs stay announced, de-preferred, for as long as they are unhealthy.
+    Depreference,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LifecycleSpec {
+    pub drain: DrainStrategy,
+    pub drain_period: Duration,
+    pub on_unhealthy: OnUnhealthy,
+    pub shutdown: DrainStrategy,
+}
+
+impl Default for LifecycleSpec {
+    fn default() -> Self {
+        LifecycleSpec {
+            drain: DrainStrategy::Withdraw,
+            drain_period: Duration::from_secs(30),
+            on_unhealthy: OnUnhealthy::Withdraw,
+            shutdown: DrainStrategy::Withdraw,
+        }
+    }
+}
+
+/// Where the inputs say the VIP should end up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Want {
+    Up,
+    Depreferred,
+    Gone(VipState),
+}
+
+#[derive(Clone, Debug)]
+pub struct Lifecycle {
+    pub spec: LifecycleSpec,
+    pub state: VipState,
+    pub since: Instant,
+    pub reason: String,
+    /// Operator drain with its reason.
+    pub maintenance: Option<String>,
+    /// Set by a planned stop, with its reason.
+    pub stopping: Option<String>,
+    /// While draining toward removal: when the route goes, and into which state.
+    drain_until: Option<Instant>,
+    drain_then: VipState,
+}
+
+/// A state change with its reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transition {
+    pub from: VipState,
+    pub to: VipState,
+    pub reason: String,
+}
+
+impl Lifecycle {
+    pub fn new(spec: LifecycleSpec, reason: String, now: Instant) -> Lifecycle {
+        Lifecycle {
+            spec,
+            state: VipState::Withdrawn,
+            since: now,
+            reason,
+            maintenance: None,
+            stopping: None,
+            drain_until: None,
+            drain_then: VipState::Withdrawn,
+        }
+    }
+
+    /// Whether the route is still in the RIB, and whether it carries the de-preference.
+    pub fn routed(&self) -> Option<bool> {
+        match self.state {
+            VipState::Announced => Some(false),
+            VipState::Draining => Some(true),
+            VipState::Withdrawn | VipState::Maintenance => None,
+        }
+    }
+
+    /// A timed drain still running (a planned stop waits for these).
+    pub fn drain_deadline(&self) -> Option<Instant> {
+        (self.state == VipState::Draining)
+            .then_some(self.drain_until)
+            .flatten()
+    }
+
+    fn want(&self, healthy: bool) -> Want {
+        if self.stopping.is_some() {
+            Want::Gone(VipState::Withdrawn)
+        } else if self.maintenance.is_some() {
+            Want::Gone(VipState::Maintenance)
+        } else if healthy {
+            Want::Up
+        } else if self.spec.on_unhealthy == OnUnhealthy::Depreference {
+            Want::Depreferred
+        } else {
+            Want::Gone(VipState::Withdrawn)
+        }
+    }
+
+    /// Why the VIP is going to `target`, from the inputs.
+    fn cause(&self, target: VipState, health_reason: &str) -> String {
+        match (&self.stopping, &self.maintenance, target) {
+            (Some(why), ..) => why.clone(),
+            (None, Some(why), VipState::Maintenance) => format!("maintenance: {why}"),
+            _ => health_reason.to_string(),
+        }
+    }
+
+    fn strategy(&self) -> DrainStrategy {
+        if self.stopping.is_some() {
+            self.spec.shutdown
+        } else {
+            self.spec.drain
+        }
+    }
+
+    /// Moves toward what the inputs want; returns the change, if any.
+    pub fn settle(
+        &mut self,
+        healthy: bool,
+        health_reason: &str,
+        now: Instant,
+    ) -> Option<Transition> {
+        let want = self.want(healthy);
+        let (to, reason) = match (self.state, want) {
+            (VipState::Announced, Want::Up) => return None,
+            (_, Want::Up) => {
+                let why = if self.state == VipState::Maintenance {
+                    format!("out of maintenance; {health_reason}")
+                } else {
+                    health_reason.to_string()
+                };
+                (VipState::Announced, why)
+            }
+            (VipState::Draining, Want::Depreferred) if self.drain_until.is_none() => return None,
+            (_, Want::Depreferred) => {
+                self.drain_until = None;
+                (
+                    VipState::Draining,
+                    format!("unhealthy, kept announced de-preferred (on_unhealthy: depreference): {health_reason}"),
+                )
+            }
+            (VipState::Announced, Want::Gone(then)) => {
+                self.start_drain(then, health_reason, now)?
+            }
+            (VipState::Draining, Want::Gone(then)) => match self.drain_until {
+                // Was de-preferred for ill health; now it must go: drain from here.
+                None => self.start_drain(then, health_reason, now)?,
+                Some(until) if now >= until => {
+                    let why = format!(
+                        "{} (drain period {} over)",
+                        self.cause(then, health_reason),
+                        format_duration(self.spec.drain_period)
+                    );
+                    (then, why)
+                }
+                Some(_) => {
+                    // Still draining; a new cause (e.g. stop during a health drain) may retarget it.
+                    self.drain_then = then;
+                    return None;
+                }
+            },
+            (current, Want::Gone(then)) if current == then => return None,
+            (_, Want::Gone(then)) => (then, self.cause(then, health_reason)),
+        };
+        Some(self.enter(to, reason, now))
+    }
+
+    fn start_drain(
+        &mut self,
+        then: VipState,
+        health_reason: &str,
+        now: Instant,
+    ) -> Option<(VipState, String)> {
+        let cause = self.cause(then, health_reason);
+        if self.strategy() == DrainStrategy::Graceful && !self.spec.drain_period.is_zero() {
+            self.drain_until = Some(now + self.spec.drain_period);
+            self.drain_then = then;
+            Some((
+                VipState::Draining,
+                format!(
+                    "draining for {} before {then} (graceful shutdown community): {cause}",
+                    format_duration(self.spec.drain_period)
+                ),
+            ))
+        } else {
+            Some((then, cause))
+        }
+    }
+
+    fn enter(&mut self, to: VipState, reason: String, now: Instant) -> Transition {
+        if to != VipState::Draining {
+            self.drain_until = None;
+        }
+        let from = self.state;
+        self.state = to;
+        self.since = now;
+        self.reason.clone_from(&reason);
+        Transition { from, to, reason }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn graceful(period: u64) -> LifecycleSpec {
+        LifecycleSpec {
+            drain: DrainStrategy::Graceful,
+            drain_period: Duration::from_secs(period),
+            on_unhealthy: OnUnhealthy::Withdraw,
+            shutdown: DrainStrategy::Graceful,
+        }
+    }
+
+    fn up(spec: LifecycleSpec, t0: Instant) -> Lifecycle {
+        let mut l = Lifecycle::new(spec, "starting".into(), t0);
+        assert_eq!(
+            l.settle(true, "check web passed 2/2", t0).unwrap().to,
+            VipState::Announced
+        );
+        l
+    }
+
+    #[test]
+    fn withdraw_strategy_removes_at_once() {
+        let t0 = Instant::now();
+        let mut l = up(LifecycleSpec::default(), t0);
+        let t = l
+            .settle(false, "check web failed 2/2: connect refused", t0)
+            .unwrap();
+        assert_eq!((t.from, t.to), (VipState::Announced, VipState::Withdrawn));
+        assert_eq!(t.reason, "check web failed 2/2: connect refused");
+        assert_eq!(l.routed(), None);
+    }
+
+    #[test]
+    fn graceful_drain_keeps_the_route_for_the_period_then_withdraws() {
+        let t0 = Instant::now();
+        let s = |x| t0 + Duration::from_secs(x);
+        let mut l = up(graceful(30), t0);
+        l.maintenance = Some("drained via API: kernel upgrade".into());
+        let t = l.settle(true, "healthy", s(1)).unwrap();
+        assert_eq!(t.to, VipState::Draining);
+        assert!(
+            t.reason.starts_with("draining for 30s before maintenance"),
+            "{}",
+            t.reason
+        );
+        assert_eq!(l.routed(), Some(true));
+        assert_eq!(l.settle(true, "healthy", s(30)), None);
+        let t = l.settle(true, "healthy", s(31)).unwrap();
+        assert_eq!(t.to, VipState::Maintenance);
+        assert_eq!(
+            t.reason,
+            "maintenance: drained via API: kernel upgrade (drain period 30s over)"
+        );
+        // Undrain: back at once when healthy.
+        l.maintenance = None;
+        let t = l.settle(true, "check web passed 2/2", s(40)).unwrap();
+        assert_eq!((t.from, t.to), (VipState::Maintenance, VipState::Announced));
+    }
+
+    #[test]
+    fn recovery_during_a_health_drain_cancels_it() {
+        let t0 = Instant::now();
+        let s = |x| t0 + Duration::from_secs(x);
+        let mut l = up(graceful(30), t0);
+        assert_eq!(l.settle(false, "bad", s(1)).unwrap().to, VipState::Draining);
+        assert_eq!(
+            l.settle(true, "good", s(5)).unwrap().to,
+            VipState::Announced
+        );
+        assert_eq!(l.drain_deadline(), None);
+    }
+
+    #[test]
+    fn stop_during_a_drain_retargets_and_keeps_the_deadline() {
+        let t0 = Instant::now();
+        let s = |x| t0 + Duration::from_secs(x);
+        let mut l = up(graceful(30), t0);
+        l.maintenance = Some("ops".into());
+        l.settle(true, "ok", s(0));
+        l.stopping = Some("vipwarden stopping (SIGTERM)".into());
+        assert_eq!(l.settle(true, "ok", s(10)), None);
+        assert_eq!(l.drain_deadline(), Some(s(30)));
+        let t = l.settle(true, "ok", s(30)).unwrap();
+        assert_eq!(t.to, VipState::Withdrawn);
+        assert!(
+            t.reason.starts_with("vipwarden stopping (SIGTERM)"),
+            "{}",
+            t.reason
+        );
+    }
+
+    #[test]
+    fn depreference_keeps_an_unhealthy_vip_announced() {
+        let t0 = Instant::now();
+        let spec = LifecycleSpec {
+            on_unhealthy: OnUnhealthy::Depreference,
+            ..Default::default()
+        };
+        let mut l = up(spec, t0);
+        let t = l.settle(false, "check web failed 2/2", t0).unwrap();
+        assert_eq!(t.to, VipState::Draining);
+        assert_eq!(l.routed(), Some(true));
+        assert_eq!(
+            l.drain_deadline(),
+            None,
+            "no deadline: de-preferred while unhealthy"
+        );
+        assert_eq!(
+            l.settle(false, "still bad", t0 + Duration::from_secs(3600)),
+            None
+        );
+        // A planned stop still withdraws (shutdown: withdraw).
+        l.stopping = Some("stop".into());
+        assert_eq!(l.settle(false, "bad", t0).unwrap().to, VipState::Withdrawn);
+    }
+
+    #[test]
+    fn maintenance_while_withdrawn_needs_no_drain() {
+        let t0 = Instant::now();
+        let mut l = Lifecycle::new(graceful(30), "starting".into(), t0);
+        l.maintenance = Some("ops".into());
+        let t = l.settle(false, "down", t0).unwrap();
+        assert_eq!((t.from, t.to), (VipState::Withdrawn, VipState::Maintenance));
+    }
+}

@@ -103,7 +103,7 @@ impl HttpProbe {
         let want_v4 = self.bind.source.map(|s| s.is_ipv4());
         addrs
             .into_iter()
-            .find(|a| want_v4.map_or(true, |v4| a.is_ipv4() == v4))
+            .find(|a| want_v4.is_none_or(|v4| a.is_ipv4() == v4))
             .ok_or_else(|| match want_v4 {
                 Some(true) => format!("{host} has no IPv4 address (source is IPv4)"),
                 Some(false) => format!("{host} has no IPv6 address (source is IPv6)"),

@@ -144,7 +144,7 @@ mod tests {
         let mut a = LineAssembler::new(8);
         // Over-long inside one chunk, and over-long built from many small pieces.
         let mut chunks: Vec<&[u8]> = vec![b"ok\n0123456789abc\nok2\n", b"0123"];
-        chunks.extend(std::iter::repeat(&b"xxxxxxxxxx"[..]).take(1000));
+        chunks.extend(std::iter::repeat_n(&b"xxxxxxxxxx"[..], 1000));
         chunks.push(b"yy\nlast\n");
         let out = run(&mut a, &chunks);
         assert_eq!(out, ["ok", "ok2", "last"]);

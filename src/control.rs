@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// Where a VIP stands. Order of precedence: maintenance > withdrawn > draining > announced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VipState {
     Announced,
@@ -40,6 +40,15 @@ pub struct StatusView {
     pub vips: Vec<VipView>,
     /// Problems the operator must see (e.g. state file not writable).
     pub errors: Vec<String>,
+    /// Route state changes since start, per VIP and new state (for metrics counters).
+    pub route_changes: Vec<RouteChangeCount>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RouteChangeCount {
+    pub vip: String,
+    pub to: VipState,
+    pub count: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

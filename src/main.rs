@@ -133,7 +133,11 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match rt.block_on(vipwarden::daemon::run(cfg)) {
+            let opts = vipwarden::daemon::Options {
+                config: cfg,
+                config_path: config.clone(),
+            };
+            match rt.block_on(vipwarden::daemon::run(opts)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e:#}");

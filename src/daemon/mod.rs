@@ -1,171 +1,405 @@
-//! Wiring: checks -> engine -> desired routes -> per-peer sessions, plus signals and shutdown.
+//! Wiring: checks and signals -> engine -> desired routes -> per-peer sessions, plus the control
+//! surface (status, events, drain commands), config reload and the planned stop.
 //!
-//! The engine is the only writer of `DesiredRoutes`; sessions only read it. A planned stop first
-//! publishes an empty route set (so every session withdraws with the stop as the reason), then tells
-//! the sessions to close with NOTIFICATION Cease/Administrative Shutdown.
+//! The engine is the only writer of `DesiredRoutes`; sessions only read it. A planned stop drains
+//! every VIP per its `shutdown` strategy (graceful: GRACEFUL_SHUTDOWN for `drain_period`), then
+//! withdraws, and only then tells the sessions to close with NOTIFICATION Cease/Administrative
+//! Shutdown, so the routers never lose the session before they have the withdrawal.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+mod board;
+mod peers;
+mod status;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinSet;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-mod board;
-
 use board::SignalBoard;
+use peers::Peers;
 
-use crate::bgp::{self, PeerStatus, SessionSetup};
 use crate::checks::{self, CheckSample};
 use crate::config::Config;
-use crate::engine::{Engine, Observation};
+use crate::control::{
+    Command, CommandError, CommandOutcome, CommandReply, ControlHandle, EventView, StatusView,
+    VipState,
+};
+use crate::engine::{Decision, Engine, Observation, Reading};
 use crate::route::DesiredRoutes;
 
-/// How long a planned stop waits for sessions to withdraw and close before giving up on them.
-const STOP_GRACE: Duration = Duration::from_secs(10);
-/// How often traffic conditions, hold-downs and dampening are evaluated.
+/// How often traffic conditions, hold-downs, drains and dampening are evaluated.
 const POLICY_TICK: Duration = Duration::from_secs(1);
+/// Decisions kept for `GET /v1/events`.
+const EVENTS_KEPT: usize = 512;
 
-/// Runs until SIGTERM/SIGINT; returns after every session has withdrawn and closed (or the grace
-/// period ran out).
-pub async fn run(config: Config) -> anyhow::Result<()> {
-    let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-    let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
-    // SIGHUP's default action would kill us; until reload exists it must do nothing harmful.
-    let mut sighup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+/// Everything the daemon needs to start.
+pub struct Options {
+    pub config: Config,
+    pub config_path: PathBuf,
+}
 
-    let mut engine = Engine::new(&config, Instant::now());
-    let mut generation = 0u64;
-    let (desired_tx, desired_rx) = watch::channel(Arc::new(publishable(&engine, generation)));
+/// The long-lived parts that other components talk to.
+pub struct Daemon {
+    config: Config,
+    config_path: PathBuf,
+    started_at: SystemTime,
+    engine: Engine,
+    generation: u64,
+    desired_tx: watch::Sender<Arc<DesiredRoutes>>,
+    peers: Peers,
+    board: SignalBoard,
+    checks: CheckRuntime,
+    stop_sources: CancellationToken,
+    events: VecDeque<EventView>,
+    route_changes: BTreeMap<(String, VipState), u64>,
+    status: status::Tracker,
+    status_tx: watch::Sender<Arc<StatusView>>,
+    events_tx: watch::Sender<Arc<Vec<EventView>>>,
+}
 
-    let stop_sessions = CancellationToken::new();
-    let stop_message = Arc::new(Mutex::new(String::new()));
-    let mut sessions = JoinSet::new();
-    let mut peer_status = Vec::new();
-    for peer in &config.peers {
-        let (status_tx, status_rx) = watch::channel(PeerStatus::default());
-        peer_status.push((peer.name.clone(), status_rx));
-        let setup = SessionSetup {
-            local_as: config.local_as,
-            router_id: config.router_id,
-            peer: peer.clone(),
-        };
-        sessions.spawn(bgp::run_peer(
-            setup,
-            desired_rx.clone(),
+/// The running check tasks of one config generation; samples from older generations are dropped
+/// with their channel, so a reload can never misattribute a sample to a renumbered check.
+struct CheckRuntime {
+    rx: mpsc::Receiver<CheckSample>,
+    tasks: Vec<JoinHandle<()>>,
+    stop: CancellationToken,
+}
+
+impl CheckRuntime {
+    fn spawn(config: &Config) -> CheckRuntime {
+        let stop = CancellationToken::new();
+        let (tx, rx) = mpsc::channel(256);
+        let tasks = checks::spawn_checks(&config.checks, tx, stop.clone());
+        CheckRuntime { rx, tasks, stop }
+    }
+
+    fn shutdown(self) {
+        self.stop.cancel();
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// A handle for the HTTP API, plus the receiving end of its commands.
+pub struct Control {
+    pub handle: ControlHandle,
+    pub commands: mpsc::Receiver<(Command, oneshot::Sender<CommandReply>)>,
+}
+
+impl Daemon {
+    /// Starts sessions, checks and signal sources. Nothing is announced until checks pass.
+    pub fn start(opts: Options) -> (Daemon, Control) {
+        let now = Instant::now();
+        let config = opts.config;
+        let engine = Engine::new(&config, now);
+        let (desired_tx, desired_rx) = watch::channel(Arc::new(with_generation(&engine, 0)));
+        let peers = Peers::start(&config, &desired_rx);
+        let stop_sources = CancellationToken::new();
+        let board = SignalBoard::spawn(&config.signals, &stop_sources);
+        let checks = CheckRuntime::spawn(&config);
+        let status = status::Tracker::new(&config, &opts.config_path);
+        let (status_tx, status_rx) = watch::channel(Arc::new(StatusView::default()));
+        let (events_tx, events_rx) = watch::channel(Arc::new(Vec::new()));
+        let (cmd_tx, cmd_rx) = mpsc::channel(16);
+        info!(
+            peers = config.peers.len(),
+            checks = config.checks.len(),
+            signals = config.signals.len(),
+            vips = config.vips.len(),
+            "vipwarden {} started: nothing is announced until checks pass",
+            env!("CARGO_PKG_VERSION")
+        );
+        let daemon = Daemon {
+            config,
+            config_path: opts.config_path,
+            started_at: SystemTime::now(),
+            engine,
+            generation: 0,
+            desired_tx,
+            peers,
+            board,
+            checks,
+            stop_sources,
+            events: VecDeque::new(),
+            route_changes: BTreeMap::new(),
+            status,
             status_tx,
-            stop_sessions.clone(),
-            stop_message.clone(),
-        ));
+            events_tx,
+        };
+        daemon.publish_status();
+        let control = Control {
+            handle: ControlHandle {
+                status: status_rx,
+                events: events_rx,
+                commands: cmd_tx,
+            },
+            commands: cmd_rx,
+        };
+        (daemon, control)
     }
 
-    let stop_checks = CancellationToken::new();
-    let board = SignalBoard::spawn(&config.signals, &stop_checks);
-    let (sample_tx, mut sample_rx) = mpsc::channel::<CheckSample>(256);
-    let check_tasks = checks::spawn_checks(&config.checks, sample_tx, stop_checks.clone());
-    let mut policy_tick = tokio::time::interval(POLICY_TICK);
-    policy_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    info!(
-        peers = config.peers.len(),
-        checks = config.checks.len(),
-        vips = config.vips.len(),
-        "vipwarden {} started: nothing is announced until checks pass",
-        env!("CARGO_PKG_VERSION")
-    );
+    /// Runs until SIGTERM/SIGINT, then drains, withdraws and closes every session.
+    pub async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<(Command, oneshot::Sender<CommandReply>)>,
+    ) -> anyhow::Result<()> {
+        let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+        let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+        let mut sighup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+        let mut tick = tokio::time::interval(POLICY_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
-    let why_stop = loop {
-        tokio::select! {
-            Some(sample) = sample_rx.recv() => {
-                if apply_sample(&mut engine, &config, &sample) {
-                    generation += 1;
-                    desired_tx.send_replace(Arc::new(publishable(&engine, generation)));
+        let why = loop {
+            tokio::select! {
+                Some(sample) = self.checks.rx.recv() => self.on_sample(&sample),
+                _ = tick.tick() => {
+                    self.on_tick();
+                    self.publish_status();
+                }
+                Some((cmd, reply)) = commands.recv() => {
+                    let r = self.on_command(cmd);
+                    let _ = reply.send(r);
+                    self.publish_status();
+                }
+                _ = sighup.recv() => {
+                    self.reload();
+                    self.publish_status();
+                }
+                _ = sigterm.recv() => break "SIGTERM",
+                _ = sigint.recv() => break "SIGINT",
+            }
+        };
+        self.stop(why, &mut sigterm, &mut sigint).await;
+        Ok(())
+    }
+
+    fn on_sample(&mut self, sample: &CheckSample) {
+        let Some(check) = self.config.checks.get(sample.check) else {
+            return;
+        };
+        self.status.record_check(sample);
+        let was_up = self.engine.checks()[sample.check].rise_fall.is_up();
+        let obs = Observation {
+            check: sample.check,
+            ok: sample.result.ok,
+            detail: sample.result.detail.clone(),
+        };
+        let decisions = self.engine.observe(&obs, sample.at);
+        let rf = &self.engine.checks()[sample.check].rise_fall;
+        let name = &check.name;
+        match (was_up, rf.is_up(), obs.ok) {
+            (false, true, _) => {
+                info!(check = %name, "check {name} up: passed {}/{} ({})", rf.rise(), rf.rise(), obs.detail)
+            }
+            (true, false, _) => {
+                info!(check = %name, "check {name} down: failed {}/{}: {}", rf.fall(), rf.fall(), obs.detail)
+            }
+            (true, true, false) => {
+                info!(check = %name, "check {name} failed {}/{}: {}", rf.streak(), rf.fall(), obs.detail)
+            }
+            _ => debug!(check = %name, ok = obs.ok, "check {name}: {}", obs.detail),
+        }
+        self.apply(decisions);
+    }
+
+    fn on_tick(&mut self) {
+        let board = &self.board;
+        let decisions = self
+            .engine
+            .tick(&|s: &str| -> Reading { board.read(s) }, Instant::now());
+        self.apply(decisions);
+    }
+
+    fn on_command(&mut self, cmd: Command) -> CommandReply {
+        let (vip, reason) = match &cmd {
+            Command::Drain { vip, reason } => (
+                vip.clone(),
+                Some(if reason.is_empty() {
+                    "drained by operator".to_string()
+                } else {
+                    format!("drained by operator: {reason}")
+                }),
+            ),
+            Command::Undrain { vip, .. } => (vip.clone(), None),
+        };
+        info!(?cmd, "control command");
+        match self
+            .engine
+            .set_maintenance(vip.as_deref(), reason, Instant::now())
+        {
+            Err(unknown) => Err(CommandError::UnknownVip { vip: unknown }),
+            Ok(decisions) => {
+                let changed = decisions
+                    .iter()
+                    .map(|d| (d.vip.to_string(), d.to))
+                    .collect();
+                self.apply(decisions);
+                Ok(CommandOutcome { changed })
+            }
+        }
+    }
+
+    /// Logs and records decisions and publishes the new routes.
+    fn apply(&mut self, decisions: Vec<Decision>) {
+        if decisions.is_empty() {
+            return;
+        }
+        let at_ms = unix_ms(SystemTime::now());
+        for d in &decisions {
+            info!(vip = %d.vip, from = %d.from, to = %d.to, "vip {} {} -> {}: {}", d.vip, d.from, d.to, d.reason);
+            *self
+                .route_changes
+                .entry((d.vip.to_string(), d.to))
+                .or_default() += 1;
+            if self.events.len() == EVENTS_KEPT {
+                self.events.pop_front();
+            }
+            self.events.push_back(EventView {
+                at_ms,
+                vip: d.vip.to_string(),
+                from: d.from,
+                to: d.to,
+                reason: d.reason.clone(),
+            });
+        }
+        self.generation += 1;
+        self.desired_tx
+            .send_replace(Arc::new(with_generation(&self.engine, self.generation)));
+        self.events_tx
+            .send_replace(Arc::new(self.events.iter().cloned().collect()));
+    }
+
+    /// SIGHUP: validate the file; apply it as a diff, or keep everything and say why.
+    fn reload(&mut self) {
+        let new = match crate::config::load(&self.config_path) {
+            Ok(c) => c,
+            Err(e) => {
+                let msg = e.to_string();
+                warn!("SIGHUP: configuration not reloaded, the running one stays:\n{msg}");
+                self.status.reload_failed(msg);
+                return;
+            }
+        };
+        let now = Instant::now();
+        let mut engine = Engine::new(&new, now);
+        let decisions = engine.carry_over(&self.engine, now);
+        self.engine = engine;
+
+        let old_checks = std::mem::replace(&mut self.checks, CheckRuntime::spawn(&new));
+        old_checks.shutdown();
+        if format!("{:?}", self.config.signals) != format!("{:?}", new.signals) {
+            self.stop_sources.cancel();
+            self.stop_sources = CancellationToken::new();
+            let old = std::mem::replace(
+                &mut self.board,
+                SignalBoard::spawn(&new.signals, &self.stop_sources),
+            );
+            old.abort();
+        }
+        let kept = self
+            .peers
+            .reconcile(&self.config, &new, &self.desired_tx.subscribe());
+        info!(
+            sessions_kept = kept,
+            "SIGHUP: configuration {} applied ({} peers, {} checks, {} vips)",
+            self.config_path.display(),
+            new.peers.len(),
+            new.checks.len(),
+            new.vips.len()
+        );
+        self.status.reloaded(&new);
+        self.config = new;
+        // Routes change only where the config changed: sessions diff the new set against theirs.
+        self.generation += 1;
+        self.desired_tx
+            .send_replace(Arc::new(with_generation(&self.engine, self.generation)));
+        self.apply(decisions);
+    }
+
+    /// Planned stop: drain per `shutdown`, withdraw, then close sessions with Cease.
+    async fn stop(
+        mut self,
+        why: &str,
+        sigterm: &mut tokio::signal::unix::Signal,
+        sigint: &mut tokio::signal::unix::Signal,
+    ) {
+        let reason = format!("vipwarden stopping ({why})");
+        info!("{why}: draining and withdrawing all routes before closing sessions");
+        self.checks.stop.cancel();
+        let decisions = self.engine.begin_shutdown(&reason, Instant::now());
+        self.apply(decisions);
+        if let Some(deadline) = self.engine.stop_deadline() {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            info!("graceful drain: routes stay de-preferred for {}; a second SIGTERM/SIGINT withdraws at once", crate::config::format_duration(Duration::from_secs(wait.as_secs())));
+            let mut tick = tokio::time::interval(Duration::from_millis(250));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        let d = self.engine.tick(&|_: &str| Reading { value: None, requests: None }, Instant::now());
+                        self.apply(d);
+                        self.publish_status();
+                        if self.engine.stop_deadline().is_none() {
+                            break;
+                        }
+                    }
+                    _ = sigterm.recv() => { warn!("second {why}: withdrawing now"); break; }
+                    _ = sigint.recv() => { warn!("second {why}: withdrawing now"); break; }
                 }
             }
-            _ = policy_tick.tick() => {
-                let decisions = engine.tick(&|s| board.read(s), Instant::now());
-                log_decisions(&decisions);
-                if !decisions.is_empty() {
-                    generation += 1;
-                    desired_tx.send_replace(Arc::new(publishable(&engine, generation)));
-                }
-            }
-            _ = sigterm.recv() => break "SIGTERM",
-            _ = sigint.recv() => break "SIGINT",
-            _ = sighup.recv() => {
-                warn!("SIGHUP: configuration reload is not implemented yet; keeping the running configuration");
-            }
         }
-    };
+        // Whatever is still routed goes now (also after a cut-short drain).
+        let mut last = with_generation(&self.engine, self.generation + 1);
+        last.routes.clear();
+        for r in last.reasons.values_mut() {
+            r.clone_from(&reason);
+        }
+        self.desired_tx.send_replace(Arc::new(last));
+        self.checks.shutdown();
+        self.stop_sources.cancel();
+        self.board.abort();
+        self.peers
+            .stop_all(&format!("vipwarden node shutdown ({why})"))
+            .await;
+        info!("stopped");
+    }
 
-    info!("{why_stop}: withdrawing all routes, then closing sessions");
-    stop_checks.cancel();
-    for t in check_tasks {
-        t.abort();
-    }
-    board.abort();
-    let mut last = publishable(&engine, generation + 1);
-    last.routes.clear();
-    let reason = format!("vipwarden stopping ({why_stop})");
-    for r in last.reasons.values_mut() {
-        r.clone_from(&reason);
-    }
-    desired_tx.send_replace(Arc::new(last));
-    if let Ok(mut m) = stop_message.lock() {
-        *m = format!("vipwarden node shutdown ({why_stop})");
-    }
-    stop_sessions.cancel();
-
-    let all_closed = async { while sessions.join_next().await.is_some() {} };
-    if tokio::time::timeout(STOP_GRACE, all_closed).await.is_err() {
-        for (name, st) in &peer_status {
-            warn!(peer = %name, state = ?st.borrow().state, "session did not close within {STOP_GRACE:?}; exiting anyway");
-        }
-    }
-    info!("stopped");
-    Ok(())
-}
-
-/// Feeds one sample to the engine and logs what it means; true when the desired routes changed.
-fn apply_sample(engine: &mut Engine, config: &Config, sample: &CheckSample) -> bool {
-    let Some(check) = config.checks.get(sample.check) else {
-        return false;
-    };
-    let was_up = engine.checks()[sample.check].rise_fall.is_up();
-    let obs = Observation {
-        check: sample.check,
-        ok: sample.result.ok,
-        detail: sample.result.detail.clone(),
-    };
-    let decisions = engine.observe(&obs, sample.at);
-    let state = &engine.checks()[sample.check];
-    let rf = &state.rise_fall;
-    match (was_up, rf.is_up(), obs.ok) {
-        (false, true, _) => {
-            info!(check = %check.name, "check {} up: passed {}/{} ({})", check.name, rf.rise(), rf.rise(), obs.detail)
-        }
-        (true, false, _) => {
-            info!(check = %check.name, "check {} down: failed {}/{}: {}", check.name, rf.fall(), rf.fall(), obs.detail)
-        }
-        (true, true, false) => {
-            info!(check = %check.name, "check {} failed {}/{}: {}", check.name, rf.streak(), rf.fall(), obs.detail)
-        }
-        _ => debug!(check = %check.name, ok = obs.ok, "check {}: {}", check.name, obs.detail),
-    }
-    log_decisions(&decisions);
-    !decisions.is_empty()
-}
-
-fn log_decisions(decisions: &[crate::engine::Decision]) {
-    for d in decisions {
-        info!(vip = %d.vip, from = %d.from, to = %d.to, "vip {} {} -> {}: {}", d.vip, d.from, d.to, d.reason);
+    fn publish_status(&self) {
+        let view = self.status.view(
+            &self.config,
+            &self.engine,
+            &self.peers,
+            &self.board,
+            self.started_at,
+            &self.route_changes,
+        );
+        self.status_tx.send_replace(Arc::new(view));
     }
 }
 
-fn publishable(engine: &Engine, generation: u64) -> DesiredRoutes {
+/// Runs the daemon until a planned stop.
+pub async fn run(opts: Options) -> anyhow::Result<()> {
+    let (daemon, control) = Daemon::start(opts);
+    // Until the API is served, commands only come from tests; keep the handle alive anyway.
+    let _handle = control.handle;
+    daemon.run(control.commands).await
+}
+
+fn with_generation(engine: &Engine, generation: u64) -> DesiredRoutes {
     let mut d = engine.desired();
     d.generation = generation;
     d
+}
+
+pub(crate) fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }

@@ -93,6 +93,17 @@ impl Lifecycle {
         }
     }
 
+    /// Takes over an earlier lifecycle's state (config reload), keeping this one's spec.
+    pub fn inherit(&mut self, old: &Lifecycle) {
+        self.state = old.state;
+        self.since = old.since;
+        self.reason.clone_from(&old.reason);
+        self.maintenance.clone_from(&old.maintenance);
+        self.stopping.clone_from(&old.stopping);
+        self.drain_until = old.drain_until;
+        self.drain_then = old.drain_then;
+    }
+
     /// Whether the route is still in the RIB, and whether it carries the de-preference.
     pub fn routed(&self) -> Option<bool> {
         match self.state {

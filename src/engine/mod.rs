@@ -224,6 +224,57 @@ impl Engine {
         decisions
     }
 
+    /// After a config reload: takes over the state of checks and VIPs that kept their name (and,
+    /// for checks, their rise/fall), so a reload does not restart every VIP from "down". VIPs
+    /// are then re-evaluated against their (possibly new) checks; returns the resulting changes.
+    pub fn carry_over(&mut self, old: &Engine, now: Instant) -> Vec<Decision> {
+        for c in &mut self.checks {
+            if let Some(o) = old.checks.iter().find(|o| o.name == c.name) {
+                if (o.rise_fall.rise(), o.rise_fall.fall())
+                    == (c.rise_fall.rise(), c.rise_fall.fall())
+                {
+                    *c = o.clone();
+                }
+            }
+        }
+        let mut decisions = Vec::new();
+        for v in &mut self.vips {
+            let Some(o) = old.vips.iter().find(|o| o.name == v.name) else {
+                continue;
+            };
+            v.healthy = o.healthy;
+            v.reason.clone_from(&o.reason);
+            v.since = o.since;
+            v.withdrawn_at = o.withdrawn_at;
+            v.probation = o.probation;
+            if v.dampening.as_ref().map(|d| *d.spec()) == o.dampening.as_ref().map(|d| *d.spec()) {
+                v.dampening.clone_from(&o.dampening);
+            }
+            for c in &mut v.conditions {
+                if let Some(oc) = o.conditions.iter().find(|oc| oc.spec == c.spec) {
+                    *c = oc.clone();
+                }
+            }
+            v.life.inherit(&o.life);
+        }
+        for v in &mut self.vips {
+            let (up, total) = count_up(&self.checks, &v.checks);
+            let ok = satisfied(v.require, up, total);
+            let event = format!(
+                "configuration reload: {up}/{total} checks up (require {})",
+                v.require
+            );
+            let verdict = ChecksVerdict {
+                ok,
+                event: (ok != v.healthy).then_some(event),
+                event_failed: !ok,
+            };
+            v.decide(&verdict, None, now);
+            settle(v, now, &mut decisions);
+        }
+        decisions
+    }
+
     /// The latest end of a running timed drain, if any.
     pub fn stop_deadline(&self) -> Option<Instant> {
         self.vips

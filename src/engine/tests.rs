@@ -469,3 +469,32 @@ fn planned_stop_drains_then_everything_is_withdrawn() {
     assert_eq!(e.stop_deadline(), None);
     assert!(e.desired().routes.is_empty());
 }
+
+#[test]
+fn reload_carries_state_so_unchanged_vips_do_not_move() {
+    let t0 = Instant::now();
+    let mut old = graceful_engine(t0);
+    old.set_maintenance(Some("web"), Some("ops".into()), t0)
+        .unwrap();
+    let mut c = config(&[("web", 1, 1)], &["web"], "all");
+    c.vips[0].attrs.med = Some(200);
+    let mut new = Engine::new(&c, t0);
+    let d = new.carry_over(&old, t0 + Duration::from_secs(1));
+    assert!(d.is_empty(), "{d:?}");
+    assert_eq!(new.vips()[0].life.maintenance.as_deref(), Some("ops"));
+
+    // Adding a check that has not proven itself withdraws the VIP (require all), with the reason.
+    let mut up = graceful_engine(t0);
+    up.set_maintenance(None, None, t0).unwrap();
+    let c2 = config(&[("web", 1, 1), ("db", 2, 2)], &["web", "db"], "all");
+    let mut new = Engine::new(&c2, t0);
+    let d = new.carry_over(&up, t0);
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].to, VipState::Withdrawn);
+    assert!(
+        d[0].reason
+            .starts_with("configuration reload: 1/2 checks up"),
+        "{}",
+        d[0].reason
+    );
+}

@@ -1,0 +1,182 @@
+//! Builds the `StatusView` the API serves, from the engine, the sessions and the signal board.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use super::board::SignalBoard;
+use super::peers::Peers;
+use crate::checks::CheckSample;
+use crate::config::Config;
+use crate::control::{
+    CheckView, ConditionView, ConfigView, PeerView, RouteChangeCount, StatusView, VipState, VipView,
+};
+use crate::engine::{Engine, Phase};
+
+#[derive(Default, Clone, Copy)]
+struct CheckTotals {
+    passes: u64,
+    failures: u64,
+    last_duration_ms: Option<f64>,
+}
+
+pub struct Tracker {
+    config: ConfigView,
+    checks: HashMap<Arc<str>, CheckTotals>,
+    /// Names of checks by index, for samples (rebuilt on reload).
+    check_names: Vec<Arc<str>>,
+}
+
+fn unix_s(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Tracker {
+    pub fn new(config: &Config, path: &Path) -> Tracker {
+        Tracker {
+            config: ConfigView {
+                path: path.display().to_string(),
+                generation: 1,
+                loaded_at: unix_s(SystemTime::now()),
+                last_reload_error: None,
+            },
+            checks: HashMap::new(),
+            check_names: config.checks.iter().map(|c| c.name.clone()).collect(),
+        }
+    }
+
+    pub fn record_check(&mut self, s: &CheckSample) {
+        let Some(name) = self.check_names.get(s.check) else {
+            return;
+        };
+        let t = self.checks.entry(name.clone()).or_default();
+        if s.result.ok {
+            t.passes += 1;
+        } else {
+            t.failures += 1;
+        }
+        t.last_duration_ms = Some(s.result.elapsed.as_secs_f64() * 1000.0);
+    }
+
+    pub fn reloaded(&mut self, config: &Config) {
+        self.config.generation += 1;
+        self.config.loaded_at = unix_s(SystemTime::now());
+        self.config.last_reload_error = None;
+        self.check_names = config.checks.iter().map(|c| c.name.clone()).collect();
+    }
+
+    pub fn reload_failed(&mut self, why: String) {
+        self.config.last_reload_error = Some(why);
+    }
+
+    pub fn view(
+        &self,
+        config: &Config,
+        engine: &Engine,
+        peers: &Peers,
+        board: &SignalBoard,
+        started_at: SystemTime,
+        route_changes: &BTreeMap<(String, VipState), u64>,
+    ) -> StatusView {
+        let now = SystemTime::now();
+        let peers = peers
+            .list
+            .iter()
+            .map(|rt| {
+                let st = rt.status.borrow();
+                let est = st.established_since.map(unix_s);
+                PeerView {
+                    name: rt.cfg.name.to_string(),
+                    address: rt.cfg.address.to_string(),
+                    remote_as: rt.cfg.remote_as,
+                    state: st.state.to_string().to_lowercase(),
+                    established_since: est,
+                    uptime_secs: st
+                        .established_since
+                        .and_then(|t| now.duration_since(t).ok())
+                        .map(|d| d.as_secs()),
+                    prefixes_announced: st.prefixes_announced,
+                    updates_sent: st.updates_sent,
+                    updates_received: st.updates_received,
+                    connect_attempts: st.connect_attempts,
+                    last_error: st.last_error.clone(),
+                }
+            })
+            .collect();
+        let wall = |at: std::time::Instant| {
+            let ago = std::time::Instant::now().saturating_duration_since(at);
+            unix_s(now.checked_sub(ago).unwrap_or(now))
+        };
+        let vips = engine
+            .vips()
+            .iter()
+            .map(|v| VipView {
+                name: v.name.to_string(),
+                prefixes: v.prefixes.iter().map(|p| p.to_string()).collect(),
+                state: v.life.state,
+                reason: v.life.reason.clone(),
+                since: wall(v.life.since),
+                checks: v
+                    .checks
+                    .iter()
+                    .filter_map(|&i| engine.checks().get(i))
+                    .map(|c| {
+                        let t = self.checks.get(&c.name).copied().unwrap_or_default();
+                        CheckView {
+                            name: c.name.to_string(),
+                            kind: c.kind.to_string(),
+                            up: c.rise_fall.is_up(),
+                            last_ok: c.last_ok,
+                            last_detail: c.last_detail.clone(),
+                            last_duration_ms: t.last_duration_ms,
+                            passes: t.passes,
+                            failures: t.failures,
+                        }
+                    })
+                    .collect(),
+                conditions: v
+                    .conditions
+                    .iter()
+                    .map(|c| ConditionView {
+                        signal: c.spec.signal.clone(),
+                        value: board.read(&c.spec.signal).value,
+                        phase: match c.phase {
+                            Phase::Clear => "clear",
+                            Phase::Tripping { .. } => "tripping",
+                            Phase::Active { .. } => "active",
+                            Phase::Clearing { .. } => "clearing",
+                        }
+                        .to_string(),
+                        description: c.describe(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        StatusView {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            router_id: config.router_id.to_string(),
+            local_as: config.local_as,
+            started_at: unix_s(started_at),
+            config: self.config.clone(),
+            peers,
+            vips,
+            errors: self
+                .config
+                .last_reload_error
+                .iter()
+                .map(|e| format!("last reload refused: {e}"))
+                .collect(),
+            route_changes: route_changes
+                .iter()
+                .map(|((vip, to), count)| RouteChangeCount {
+                    vip: vip.clone(),
+                    to: *to,
+                    count: *count,
+                })
+                .collect(),
+        }
+    }
+}

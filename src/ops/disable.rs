@@ -188,7 +188,9 @@ mod tests {
             present(&["/etc/vipwarden/disable", "/etc/vipwarden/disable-dns"]),
         );
         assert_eq!(d.keys().collect::<Vec<_>>(), ["dns", "mail", "web"]);
-        assert!(d.values().all(|r| r == "disable file /etc/vipwarden/disable exists"));
+        assert!(d
+            .values()
+            .all(|r| r == "disable file /etc/vipwarden/disable exists"));
     }
 
     #[test]

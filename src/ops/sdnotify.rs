@@ -76,7 +76,10 @@ impl Notifier {
         };
         match sock.send_to_addr(state.as_bytes(), addr) {
             Ok(n) if n == state.len() => Ok(()),
-            Ok(n) => Err(format!("sd_notify: short send ({n} of {} bytes)", state.len())),
+            Ok(n) => Err(format!(
+                "sd_notify: short send ({n} of {} bytes)",
+                state.len()
+            )),
             Err(e) => Err(format!("sd_notify {:?}: {e}", first_line(state))),
         }
     }
@@ -185,7 +188,10 @@ mod tests {
         let n = Notifier::to_socket(path.as_os_str());
         assert!(n.is_enabled() && n.problem().is_none());
         n.ready("2 VIPs announced\nsecond line").unwrap();
-        assert_eq!(recv(&server), "READY=1\nSTATUS=2 VIPs announced second line");
+        assert_eq!(
+            recv(&server),
+            "READY=1\nSTATUS=2 VIPs announced second line"
+        );
         n.watchdog().unwrap();
         assert_eq!(recv(&server), "WATCHDOG=1");
         n.stopping("withdrawing").unwrap();

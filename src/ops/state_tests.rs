@@ -92,7 +92,10 @@ fn every_truncation_of_a_valid_file_is_reported_not_misread() {
 fn wrong_or_missing_version_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     for (text, want) in [
-        (r#"{"version": 2, "vips": {}}"#, "version 2 is not supported"),
+        (
+            r#"{"version": 2, "vips": {}}"#,
+            "version 2 is not supported",
+        ),
         (r#"{"vips": {}}"#, "no \"version\" field"),
         (r#"{"version": "1"}"#, "not a non-negative integer"),
         (r#"{"version": -1}"#, "not a non-negative integer"),
@@ -201,7 +204,10 @@ fn failure_before_rename_leaves_old_file_intact() {
             .unwrap_err();
         assert!(err.contains(want), "{step:?}: {err}");
         assert_eq!(fs::read(dir.path().join(STATE_FILE)).unwrap(), before);
-        assert!(!dir.path().join(TEMP_FILE).exists(), "temp file left behind");
+        assert!(
+            !dir.path().join(TEMP_FILE).exists(),
+            "temp file left behind"
+        );
         assert_eq!(StateStore::open(dir.path()).1.unwrap(), sample());
     }
 }
@@ -226,7 +232,10 @@ fn failure_after_rename_is_still_reported() {
 fn drain_all_covers_vips_configured_later() {
     let mut s = MaintenanceState::default();
     s.drain(None, mark("node drained"));
-    assert_eq!(s.mark_for("added-after-the-drain").unwrap().reason, "node drained");
+    assert_eq!(
+        s.mark_for("added-after-the-drain").unwrap().reason,
+        "node drained"
+    );
     s.drain(Some("web"), mark("web specific"));
     assert_eq!(s.mark_for("web").unwrap().reason, "web specific");
     assert!(s.undrain(None, &["web"]));

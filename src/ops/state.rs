@@ -185,6 +185,25 @@ impl StateStore {
         self.save_with(state, &mut |_| Ok(()))
     }
 
+    /// Applies `change` to a copy of `current`, saves the copy, and only then makes it current: the
+    /// in-memory state never claims what the disk does not hold. `Ok(false)` when `change` changed
+    /// nothing (nothing is written). On `Err`, `current` is untouched; answer the command with
+    /// `CommandError::StateNotSaved`.
+    pub fn apply(
+        &self,
+        current: &mut MaintenanceState,
+        change: impl FnOnce(&mut MaintenanceState),
+    ) -> Result<bool, String> {
+        let mut next = current.clone();
+        change(&mut next);
+        if next == *current {
+            return Ok(false);
+        }
+        self.save(&next)?;
+        *current = next;
+        Ok(true)
+    }
+
     fn save_with(
         &self,
         state: &MaintenanceState,

@@ -262,3 +262,36 @@ fn stale_lists_unconfigured_vips() {
     assert_eq!(s.stale(&["web"]), vec!["dns".to_string()]);
     assert!(s.stale(&["web", "dns"]).is_empty());
 }
+
+#[test]
+fn apply_commits_in_memory_only_after_a_successful_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = StateStore::open(dir.path());
+    let mut current = MaintenanceState::default();
+    assert!(store
+        .apply(&mut current, |s| s.drain(Some("web"), mark("x")))
+        .unwrap());
+    assert_eq!(StateStore::open(dir.path()).1.unwrap(), current);
+    // Same drain again: no change, no write.
+    let before = fs::metadata(dir.path().join(STATE_FILE))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert!(!store
+        .apply(&mut current, |s| s.drain(Some("web"), mark("x")))
+        .unwrap());
+    let after = fs::metadata(dir.path().join(STATE_FILE))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(before, after);
+
+    fs::write(dir.path().join("file"), b"").unwrap();
+    let (broken, _) = StateStore::open(&dir.path().join("file/sub"));
+    let kept = current.clone();
+    let err = broken
+        .apply(&mut current, |s| s.drain(None, mark("all")))
+        .unwrap_err();
+    assert!(err.contains("cannot create state dir"), "{err}");
+    assert_eq!(current, kept);
+}

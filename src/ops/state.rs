@@ -43,6 +43,20 @@ pub struct Mark {
     pub at: u64,
 }
 
+impl Mark {
+    /// A mark stamped with the current wall-clock time (0 if the clock is before 1970).
+    pub fn now(reason: impl Into<String>, by: impl Into<String>) -> Mark {
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Mark {
+            reason: reason.into(),
+            by: by.into(),
+            at,
+        }
+    }
+}
+
 /// Which VIPs are in maintenance. The daemon derives VIP states from this plus disable files.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MaintenanceState {

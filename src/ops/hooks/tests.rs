@@ -1,5 +1,6 @@
 use super::*;
 use std::path::Path;
+use std::time::Instant;
 
 fn ev(vip: &str, previous: VipState, state: VipState, reason: &str) -> HookEvent {
     HookEvent {

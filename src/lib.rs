@@ -12,5 +12,6 @@ pub mod control;
 pub mod daemon;
 pub mod engine;
 pub mod offline;
+pub mod ops;
 pub mod route;
 pub mod signals;

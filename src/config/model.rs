@@ -18,6 +18,21 @@ pub struct Config {
     pub checks: Vec<CheckConfig>,
     pub vips: Vec<VipConfig>,
     pub signals: Vec<SignalConfig>,
+    pub api: ApiConfig,
+    /// Where maintenance state survives restarts.
+    pub state_dir: PathBuf,
+    /// While it exists, every VIP is in maintenance.
+    pub disable_file: Option<PathBuf>,
+    /// Run on every VIP state change (argv, no shell).
+    pub on_change: Option<Vec<String>>,
+    pub on_change_timeout: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiConfig {
+    pub listen: SocketAddr,
+    /// Bearer token for mutating requests; without it they are refused.
+    pub token_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,6 +122,10 @@ pub struct VipConfig {
     /// How drains, ill health and stops move the route (announced/draining/withdrawn).
     pub lifecycle: LifecycleSpec,
     pub depreference: Depreference,
+    /// While it exists, this VIP is in maintenance.
+    pub disable_file: Option<PathBuf>,
+    /// Run when this VIP changes state, after the global hook.
+    pub on_change: Option<Vec<String>>,
 }
 
 /// A passive signal source (`signals:`); its values are named `NAME.VALUE` in conditions.

@@ -18,6 +18,18 @@ pub struct RawConfig {
     pub vips: Vec<RawVip>,
     #[serde(default)]
     pub signals: Vec<RawSignal>,
+    pub api: Option<RawApi>,
+    pub state_dir: Option<String>,
+    pub disable_file: Option<String>,
+    pub on_change: Option<Vec<String>>,
+    pub on_change_timeout: Option<Value>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    pub listen: Option<String>,
+    pub token_file: Option<String>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -142,6 +154,8 @@ pub struct RawVip {
     pub on_unhealthy: Option<String>,
     pub shutdown: Option<String>,
     pub depreference: Option<RawDepreference>,
+    pub disable_file: Option<String>,
+    pub on_change: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Debug)]

@@ -140,6 +140,21 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
     prefixes_once(&mut p, &raw.vips);
     next_hops_formable(&mut p, &peers, &vips);
 
+    let api = api(&mut p, raw.api.as_ref());
+    let state_dir = abs_path(&mut p, "state_dir", raw.state_dir.as_deref())
+        .unwrap_or_else(|| PathBuf::from("/var/lib/vipwarden"));
+    let disable_file = abs_path(&mut p, "disable_file", raw.disable_file.as_deref());
+    let on_change = argv(&mut p, "on_change", raw.on_change.as_ref());
+    let on_change_timeout = duration(
+        &mut p,
+        "on_change_timeout",
+        raw.on_change_timeout.as_ref(),
+        Duration::from_secs(10),
+    );
+    if on_change_timeout.is_zero() {
+        p.add("on_change_timeout", "on_change_timeout must be above 0");
+    }
+
     if !p.0.is_empty() {
         return Err(p.0);
     }
@@ -150,6 +165,11 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
         checks,
         vips,
         signals,
+        api,
+        state_dir,
+        disable_file,
+        on_change,
+        on_change_timeout,
     })
 }
 
@@ -691,8 +711,61 @@ fn vip(
         hold_down: policy.hold_down,
         dampening: policy.dampening,
         lifecycle: lifecycle(p, path, r),
+        disable_file: abs_path(
+            p,
+            &format!("{path}.disable_file"),
+            r.disable_file.as_deref(),
+        ),
+        on_change: argv(p, &format!("{path}.on_change"), r.on_change.as_ref()),
         depreference: depreference(p, path, r, as_path_prepend),
     })
+}
+
+fn abs_path(p: &mut Problems, path: &str, v: Option<&str>) -> Option<PathBuf> {
+    let s = v?;
+    if !s.starts_with('/') {
+        p.add(path, format!("{path} \"{s}\" must be an absolute path"));
+        return None;
+    }
+    Some(PathBuf::from(s))
+}
+
+fn argv(p: &mut Problems, path: &str, v: Option<&Vec<String>>) -> Option<Vec<String>> {
+    let a = v?;
+    if a.first().is_none_or(|a0| a0.is_empty()) {
+        p.add(
+            path,
+            format!("{path} must name a program (argv list, no shell)"),
+        );
+        return None;
+    }
+    Some(a.clone())
+}
+
+fn api(p: &mut Problems, raw: Option<&RawApi>) -> ApiConfig {
+    let default_listen = SocketAddr::from(([127, 0, 0, 1], 9180));
+    let listen = match raw.and_then(|a| a.listen.as_deref()) {
+        None => default_listen,
+        Some(s) => s.trim().parse().unwrap_or_else(|_| {
+            p.add(
+                "api.listen",
+                format!("api.listen \"{s}\" is not ADDRESS:PORT"),
+            );
+            default_listen
+        }),
+    };
+    let token_file = abs_path(
+        p,
+        "api.token_file",
+        raw.and_then(|a| a.token_file.as_deref()),
+    );
+    if !listen.ip().is_loopback() && token_file.is_none() {
+        p.add(
+            "api.listen",
+            format!("api.listen {listen} is not a loopback address: set api.token_file, or anyone who reaches it could drain this node"),
+        );
+    }
+    ApiConfig { listen, token_file }
 }
 
 fn strategy(

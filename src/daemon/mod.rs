@@ -7,6 +7,7 @@
 //! Shutdown, so the routers never lose the session before they have the withdrawal.
 
 mod board;
+mod maintenance;
 mod peers;
 mod status;
 
@@ -23,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use board::SignalBoard;
+use maintenance::Maintenance;
 use peers::Peers;
 
 use crate::checks::{self, CheckSample};
@@ -32,6 +34,8 @@ use crate::control::{
     VipState,
 };
 use crate::engine::{Decision, Engine, Observation, Reading};
+use crate::ops::sdnotify::{self, Notifier};
+use crate::ops::state::Mark;
 use crate::route::DesiredRoutes;
 
 /// How often traffic conditions, hold-downs, drains and dampening are evaluated.
@@ -62,6 +66,9 @@ pub struct Daemon {
     status: status::Tracker,
     status_tx: watch::Sender<Arc<StatusView>>,
     events_tx: watch::Sender<Arc<Vec<EventView>>>,
+    maint: Maintenance,
+    notifier: Notifier,
+    last_notify_status: String,
 }
 
 /// The running check tasks of one config generation; samples from older generations are dropped
@@ -109,6 +116,11 @@ impl Daemon {
         let (status_tx, status_rx) = watch::channel(Arc::new(StatusView::default()));
         let (events_tx, events_rx) = watch::channel(Arc::new(Vec::new()));
         let (cmd_tx, cmd_rx) = mpsc::channel(16);
+        let maint = Maintenance::start(&config);
+        let notifier = Notifier::from_env();
+        if let Some(p) = notifier.problem() {
+            warn!("systemd notification disabled: {p}");
+        }
         info!(
             peers = config.peers.len(),
             checks = config.checks.len(),
@@ -117,7 +129,7 @@ impl Daemon {
             "vipwarden {} started: nothing is announced until checks pass",
             env!("CARGO_PKG_VERSION")
         );
-        let daemon = Daemon {
+        let mut daemon = Daemon {
             config,
             config_path: opts.config_path,
             started_at: SystemTime::now(),
@@ -133,8 +145,15 @@ impl Daemon {
             status,
             status_tx,
             events_tx,
+            maint,
+            notifier,
+            last_notify_status: String::new(),
         };
+        daemon.sync_maintenance();
         daemon.publish_status();
+        if let Err(e) = daemon.notifier.ready("started; waiting for checks") {
+            warn!("systemd READY notification failed: {e}");
+        }
         let control = Control {
             handle: ControlHandle {
                 status: status_rx,
@@ -156,9 +175,22 @@ impl Daemon {
         let mut sighup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
         let mut tick = tokio::time::interval(POLICY_TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The watchdog is pinged from the decision loop itself, so a hung loop stops pinging.
+        let mut watchdog = tokio::time::interval(
+            sdnotify::watchdog_interval().unwrap_or(Duration::from_secs(3600)),
+        );
+        let watchdog_on = sdnotify::watchdog_interval().is_some();
+        let mut disabled = self.maint.disabled.clone();
 
         let why = loop {
             tokio::select! {
+                _ = watchdog.tick(), if watchdog_on => {
+                    let _ = self.notifier.watchdog();
+                }
+                Ok(()) = disabled.changed() => {
+                    self.sync_maintenance();
+                    self.publish_status();
+                }
                 Some(sample) = self.checks.rx.recv() => self.on_sample(&sample),
                 _ = tick.tick() => {
                     self.on_tick();
@@ -219,32 +251,44 @@ impl Daemon {
     }
 
     fn on_command(&mut self, cmd: Command) -> CommandReply {
-        let (vip, reason) = match &cmd {
-            Command::Drain { vip, reason } => (
-                vip.clone(),
-                Some(if reason.is_empty() {
-                    "drained by operator".to_string()
-                } else {
-                    format!("drained by operator: {reason}")
-                }),
-            ),
-            Command::Undrain { vip, .. } => (vip.clone(), None),
-        };
         info!(?cmd, "control command");
-        match self
-            .engine
-            .set_maintenance(vip.as_deref(), reason, Instant::now())
-        {
-            Err(unknown) => Err(CommandError::UnknownVip { vip: unknown }),
-            Ok(decisions) => {
-                let changed = decisions
-                    .iter()
-                    .map(|d| (d.vip.to_string(), d.to))
-                    .collect();
-                self.apply(decisions);
-                Ok(CommandOutcome { changed })
+        let (vip, mark) = match cmd {
+            Command::Drain { vip, reason } => {
+                let reason = if reason.is_empty() {
+                    "no reason given".to_string()
+                } else {
+                    reason
+                };
+                (vip, Some(Mark::now(reason, "api")))
+            }
+            Command::Undrain { vip, .. } => (vip, None),
+        };
+        if let Some(v) = &vip {
+            if !self.engine.has_vip(v) {
+                return Err(CommandError::UnknownVip { vip: v.clone() });
             }
         }
+        let names: Vec<&str> = self.config.vips.iter().map(|v| &*v.name).collect();
+        self.maint
+            .set(vip.as_deref(), mark, &names)
+            .map_err(|detail| CommandError::StateNotSaved { detail })?;
+        let decisions = self.sync_maintenance();
+        Ok(CommandOutcome {
+            changed: decisions
+                .iter()
+                .map(|d| (d.vip.to_string(), d.to))
+                .collect(),
+        })
+    }
+
+    /// Brings the engine's maintenance in line with persisted drains and disable files.
+    fn sync_maintenance(&mut self) -> Vec<Decision> {
+        let maint = &self.maint;
+        let decisions = self
+            .engine
+            .sync_maintenance(&|v: &str| maint.reason(v), Instant::now());
+        self.apply(decisions.clone());
+        decisions
     }
 
     /// Logs and records decisions and publishes the new routes.
@@ -275,10 +319,25 @@ impl Daemon {
             .send_replace(Arc::new(with_generation(&self.engine, self.generation)));
         self.events_tx
             .send_replace(Arc::new(self.events.iter().cloned().collect()));
+        let engine = &self.engine;
+        self.maint.notify(&decisions, |vip| {
+            engine
+                .vips()
+                .iter()
+                .find(|v| &*v.name == vip)
+                .map(|v| v.prefixes.iter().map(|p| p.to_string()).collect())
+                .unwrap_or_default()
+        });
     }
 
     /// SIGHUP: validate the file; apply it as a diff, or keep everything and say why.
     fn reload(&mut self) {
+        let _ = self.notifier.reloading();
+        self.reload_config();
+        let _ = self.notifier.ready("configuration reloaded");
+    }
+
+    fn reload_config(&mut self) {
         let new = match crate::config::load(&self.config_path) {
             Ok(c) => c,
             Err(e) => {
@@ -316,12 +375,14 @@ impl Daemon {
             new.vips.len()
         );
         self.status.reloaded(&new);
+        self.maint.reconfigure(&new);
         self.config = new;
         // Routes change only where the config changed: sessions diff the new set against theirs.
         self.generation += 1;
         self.desired_tx
             .send_replace(Arc::new(with_generation(&self.engine, self.generation)));
         self.apply(decisions);
+        self.sync_maintenance();
     }
 
     /// Planned stop: drain per `shutdown`, withdraw, then close sessions with Cease.
@@ -333,6 +394,7 @@ impl Daemon {
     ) {
         let reason = format!("vipwarden stopping ({why})");
         info!("{why}: draining and withdrawing all routes before closing sessions");
+        let _ = self.notifier.stopping("withdrawing routes");
         self.checks.stop.cancel();
         let decisions = self.engine.begin_shutdown(&reason, Instant::now());
         self.apply(decisions);
@@ -368,11 +430,12 @@ impl Daemon {
         self.peers
             .stop_all(&format!("vipwarden node shutdown ({why})"))
             .await;
+        self.maint.finish(Duration::from_secs(15)).await;
         info!("stopped");
     }
 
-    fn publish_status(&self) {
-        let view = self.status.view(
+    fn publish_status(&mut self) {
+        let mut view = self.status.view(
             &self.config,
             &self.engine,
             &self.peers,
@@ -380,7 +443,13 @@ impl Daemon {
             self.started_at,
             &self.route_changes,
         );
+        view.errors.extend(self.maint.errors.iter().cloned());
+        let line = systemd_status(&view);
         self.status_tx.send_replace(Arc::new(view));
+        if line != self.last_notify_status {
+            let _ = self.notifier.status(&line);
+            self.last_notify_status = line;
+        }
     }
 }
 
@@ -390,6 +459,21 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     // Until the API is served, commands only come from tests; keep the handle alive anyway.
     let _handle = control.handle;
     daemon.run(control.commands).await
+}
+
+/// One line for `systemctl status`: sessions up and VIP states.
+fn systemd_status(v: &StatusView) -> String {
+    let up = v.peers.iter().filter(|p| p.state == "established").count();
+    let mut counts: BTreeMap<VipState, usize> = BTreeMap::new();
+    for vip in &v.vips {
+        *counts.entry(vip.state).or_default() += 1;
+    }
+    let states: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    format!(
+        "{up}/{} sessions established; VIPs: {}",
+        v.peers.len(),
+        states.join(", ")
+    )
 }
 
 fn with_generation(engine: &Engine, generation: u64) -> DesiredRoutes {

@@ -213,6 +213,28 @@ impl Engine {
         Ok(decisions)
     }
 
+    /// Sets every VIP's maintenance to what `reason` says (persisted drains, disable files);
+    /// returns the resulting changes.
+    pub fn sync_maintenance(
+        &mut self,
+        reason: &dyn Fn(&str) -> Option<String>,
+        now: Instant,
+    ) -> Vec<Decision> {
+        let mut decisions = Vec::new();
+        for v in &mut self.vips {
+            let want = reason(&v.name);
+            if want != v.life.maintenance {
+                v.life.maintenance = want;
+                settle(v, now, &mut decisions);
+            }
+        }
+        decisions
+    }
+
+    pub fn has_vip(&self, name: &str) -> bool {
+        self.vips.iter().any(|v| &*v.name == name)
+    }
+
     /// A planned stop: every VIP drains per its `shutdown` strategy. Keep calling `tick` until
     /// `stop_deadline` is None, then close the sessions.
     pub fn begin_shutdown(&mut self, why: &str, now: Instant) -> Vec<Decision> {

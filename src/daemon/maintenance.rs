@@ -1,0 +1,184 @@
+//! Operator intent that outlives the process: persisted drains, disable files, and the hooks that
+//! tell other systems about state changes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::engine::Decision;
+use crate::ops::disable::{self, DisableFiles, Disabled};
+use crate::ops::hooks::{HookEvent, HookRunner, HookSpec, DEFAULT_QUEUE_PER_VIP};
+use crate::ops::state::{MaintenanceState, Mark, StateStore};
+
+pub struct Maintenance {
+    store: StateStore,
+    pub state: MaintenanceState,
+    pub disabled: watch::Receiver<Disabled>,
+    disable_stop: CancellationToken,
+    hooks: HookRunner,
+    global_hook: Option<Arc<HookSpec>>,
+    vip_hooks: Vec<(String, Arc<HookSpec>)>,
+    /// Problems to show in status until they are resolved (state file unusable or unwritable).
+    pub errors: Vec<String>,
+}
+
+fn disable_files(config: &Config) -> DisableFiles {
+    DisableFiles {
+        global: config.disable_file.clone(),
+        vips: config
+            .vips
+            .iter()
+            .map(|v| (v.name.to_string(), v.disable_file.clone()))
+            .collect(),
+    }
+}
+
+fn hooks(config: &Config) -> (Option<Arc<HookSpec>>, Vec<(String, Arc<HookSpec>)>) {
+    let spec = |argv: &Vec<String>| {
+        Arc::new(HookSpec {
+            argv: argv.clone(),
+            timeout: config.on_change_timeout,
+        })
+    };
+    let global = config.on_change.as_ref().map(spec);
+    let per_vip = config
+        .vips
+        .iter()
+        .filter_map(|v| v.on_change.as_ref().map(|a| (v.name.to_string(), spec(a))))
+        .collect();
+    (global, per_vip)
+}
+
+impl Maintenance {
+    pub fn start(config: &Config) -> Maintenance {
+        let (store, loaded) = StateStore::open(&config.state_dir);
+        let mut errors = Vec::new();
+        let state = match loaded {
+            Ok(s) => s,
+            Err(e) => {
+                warn!("maintenance state ignored, starting with none: {e}");
+                errors.push(format!("maintenance state ignored: {e}"));
+                MaintenanceState::default()
+            }
+        };
+        let names: Vec<&str> = config.vips.iter().map(|v| &*v.name).collect();
+        for stale in state.stale(&names) {
+            warn!("maintenance state names VIP {stale}, which is not configured; kept in case it comes back");
+        }
+        if !state.is_empty() {
+            info!(
+                "maintenance state from {}: {:?}",
+                store.path().display(),
+                state
+            );
+        }
+        let disable_stop = CancellationToken::new();
+        let (disabled, _task) = disable::spawn_poller(
+            disable_files(config),
+            disable::POLL_INTERVAL,
+            disable_stop.clone(),
+        );
+        let (global_hook, vip_hooks) = hooks(config);
+        Maintenance {
+            store,
+            state,
+            disabled,
+            disable_stop,
+            hooks: HookRunner::new(DEFAULT_QUEUE_PER_VIP),
+            global_hook,
+            vip_hooks,
+            errors,
+        }
+    }
+
+    /// A new config may name other disable files and hooks; the persisted state stays.
+    pub fn reconfigure(&mut self, config: &Config) {
+        self.disable_stop.cancel();
+        self.disable_stop = CancellationToken::new();
+        let (rx, _task) = disable::spawn_poller(
+            disable_files(config),
+            disable::POLL_INTERVAL,
+            self.disable_stop.clone(),
+        );
+        self.disabled = rx;
+        (self.global_hook, self.vip_hooks) = hooks(config);
+        if config.state_dir != self.store_dir() {
+            warn!("state_dir changed; it takes effect at the next restart (the running state stays in {})", self.store.path().display());
+        }
+    }
+
+    fn store_dir(&self) -> PathBuf {
+        self.store
+            .path()
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_default()
+    }
+
+    /// Why `vip` is in maintenance now, if it is.
+    pub fn reason(&self, vip: &str) -> Option<String> {
+        crate::ops::maintenance_reason(vip, &self.state, &self.disabled.borrow())
+    }
+
+    /// Persists a drain or undrain; the in-memory state changes only if the file was written.
+    pub fn set(
+        &mut self,
+        vip: Option<&str>,
+        drain: Option<Mark>,
+        configured: &[&str],
+    ) -> Result<(), String> {
+        let r = self.store.apply(&mut self.state, |s| match drain {
+            Some(mark) => s.drain(vip, mark),
+            None => {
+                s.undrain(vip, configured);
+            }
+        });
+        match r {
+            Ok(_) => {
+                self.errors
+                    .retain(|e| !e.starts_with("maintenance state not saved"));
+                Ok(())
+            }
+            Err(e) => {
+                let msg = format!("maintenance state not saved: {e}");
+                warn!("{msg}");
+                if !self.errors.contains(&msg) {
+                    self.errors.push(msg);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs the configured hooks for route-state changes (never waits for them).
+    pub fn notify(&self, decisions: &[Decision], prefixes: impl Fn(&str) -> Vec<String>) {
+        for d in decisions {
+            let ev = HookEvent {
+                vip: d.vip.to_string(),
+                state: d.to,
+                previous: d.from,
+                reason: d.reason.clone(),
+                prefixes: prefixes(&d.vip),
+            };
+            if let Some(h) = &self.global_hook {
+                self.hooks.fire(h.clone(), ev.clone());
+            }
+            for (_, h) in self.vip_hooks.iter().filter(|(v, _)| *v == *d.vip) {
+                self.hooks.fire(h.clone(), ev.clone());
+            }
+        }
+    }
+
+    /// At stop: let the last hooks finish (bounded).
+    pub async fn finish(&self, limit: Duration) {
+        self.disable_stop.cancel();
+        if !self.hooks.idle(limit).await {
+            warn!("hooks still running after {limit:?}; exiting anyway");
+        }
+    }
+}

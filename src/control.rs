@@ -40,6 +40,18 @@ pub struct StatusView {
     pub vips: Vec<VipView>,
     /// Problems the operator must see (e.g. state file not writable).
     pub errors: Vec<String>,
+    /// Transitions since start per (VIP, new state), for `vipwarden_route_changes_total`. Kept by
+    /// the daemon because the bounded event list undercounts (and would shrink) once it wraps.
+    #[serde(default)]
+    pub route_changes: Vec<RouteChangeCount>,
+}
+
+/// How many times a VIP entered a state since the daemon started.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteChangeCount {
+    pub vip: String,
+    pub to: VipState,
+    pub count: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

@@ -285,15 +285,10 @@ impl Api {
         if let Some(name) = &vip {
             // Refuse names the daemon does not know without bothering it; the daemon still has
             // the last word (a reload may race this check).
-            if !self
-                .handle
-                .status
-                .borrow()
-                .vips
-                .iter()
-                .any(|v| &v.name == name)
-            {
-                return Err(unknown_vip(name));
+            let status = self.handle.status.borrow().clone();
+            if !status.vips.iter().any(|v| &v.name == name) {
+                let known: Vec<&str> = status.vips.iter().map(|v| v.name.as_str()).collect();
+                return Err(unknown_vip(name, &known));
             }
         }
         let verb = if drain { "drain" } else { "undrain" };
@@ -406,7 +401,7 @@ impl Api {
         }
         match tokio::time::timeout(wait, rx).await {
             Ok(Ok(Ok(outcome))) => Ok(outcome),
-            Ok(Ok(Err(CommandError::UnknownVip { vip }))) => Err(unknown_vip(&vip)),
+            Ok(Ok(Err(CommandError::UnknownVip { vip }))) => Err(unknown_vip(&vip, &[])),
             Ok(Ok(Err(CommandError::StateNotSaved { detail }))) => Err(ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "state_not_saved",
@@ -423,13 +418,13 @@ impl Api {
     }
 }
 
-fn unknown_vip(name: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "unknown_vip",
-        format!("no VIP named {name:?}"),
-    )
-    .with("vip", name)
+fn unknown_vip(name: &str, known: &[&str]) -> ApiError {
+    let message = if known.is_empty() {
+        format!("no VIP named {name:?}")
+    } else {
+        format!("no VIP named {name:?} (known: {})", known.join(", "))
+    };
+    ApiError::new(StatusCode::NOT_FOUND, "unknown_vip", message).with("vip", name)
 }
 
 /// `?limit=N`; anything else in the query is refused so a typo does not silently do nothing.

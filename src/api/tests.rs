@@ -366,6 +366,31 @@ async fn bad_requests_are_refused_and_send_no_command() {
 }
 
 #[tokio::test]
+async fn a_slow_body_is_cut_off_and_sends_no_command() {
+    let mut limits = Limits::default();
+    limits.request.body_timeout = Duration::from_millis(300);
+    let h = start_with(Some(TOKEN), limits, None).await;
+    let mut s = TcpStream::connect(h.addr).await.unwrap();
+    let head = format!(
+        "POST /v1/vips/web/drain HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 20\r\n\r\n{{\"rea"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let t0 = Instant::now();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408"),
+        "{:?}",
+        &buf[..n]
+    );
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    assert!(h.commands().is_empty());
+}
+
+#[tokio::test]
 async fn state_not_saved_is_a_500_with_the_detail() {
     let h = start(Some(TOKEN)).await;
     *h.daemon.fail_save.lock().unwrap() =
@@ -553,7 +578,7 @@ async fn cli_functions_print_what_operators_read() {
         .unwrap_err();
     assert_eq!(
         format!("{e}"),
-        r#"vipwarden API: 404 Not Found: no VIP named "no pe""#
+        r#"vipwarden API: 404 Not Found: no VIP named "no pe" (known: web, api)"#
     );
     let e = client::drain(&h.target(None), Some("web"), None, false)
         .await

@@ -350,6 +350,13 @@ async fn bad_requests_are_refused_and_send_no_command() {
     let head = format!("POST /v1/vips/web/drain HTTP/1.1\r\nTransfer-Encoding: chunked\r\nAuthorization: Bearer {TOKEN}");
     assert_eq!(raw(h.addr, &head, chunked.as_bytes()).await.status, 413);
 
+    // Oversized headers: refused by hyper's buffer limit, before routing.
+    let huge = format!(
+        "GET /v1/status HTTP/1.1\r\nX-Pad: {}",
+        "p".repeat(20 * 1024)
+    );
+    assert_eq!(raw(h.addr, &huge, b"").await.status, 431);
+
     // Garbage instead of HTTP: hyper answers 400, the server keeps serving.
     let mut s = TcpStream::connect(h.addr).await.unwrap();
     s.write_all(b"\x16\x03\x01 not http\r\n\r\n").await.unwrap();

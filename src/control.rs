@@ -40,11 +40,14 @@ pub struct StatusView {
     pub vips: Vec<VipView>,
     /// Problems the operator must see (e.g. state file not writable).
     pub errors: Vec<String>,
-    /// Route state changes since start, per VIP and new state (for metrics counters).
+    /// Transitions since start per (VIP, new state), for `vipwarden_route_changes_total`. Kept by
+    /// the daemon because the bounded event list undercounts (and would shrink) once it wraps.
+    #[serde(default)]
     pub route_changes: Vec<RouteChangeCount>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+/// How many times a VIP entered a state since the daemon started.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteChangeCount {
     pub vip: String,
     pub to: VipState,

@@ -5,6 +5,7 @@
 //! `route::DesiredRoutes` -> per-peer `bgp` sessions. `daemon` wires them together; `config` loads and
 //! validates the YAML.
 
+pub mod api;
 pub mod bgp;
 pub mod checks;
 pub mod config;

@@ -44,6 +44,44 @@ enum Command {
         #[arg(short, long, default_value = "/etc/vipwarden/vipwarden.yaml")]
         config: PathBuf,
     },
+    /// Show sessions and VIPs with their reasons, like a router's `show protocols`
+    Status {
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Put a VIP (or all) in maintenance: drained per its `drain` strategy, kept across restarts
+    Drain {
+        /// The VIP to drain
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        vip: Option<String>,
+        /// Drain every VIP (also VIPs added to the config later)
+        #[arg(long)]
+        all: bool,
+        /// Why, for the logs, status and hooks
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Take a VIP (or all) out of maintenance; it is announced again once its checks pass
+    Undrain {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        vip: Option<String>,
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Recent route decisions with their reasons
+    Events {
+        /// How many (newest last)
+        #[arg(long)]
+        limit: Option<usize>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
     /// Run a recorded access log through the configured signals and policy on the log's own
     /// timestamps, and print when each VIP would have been withdrawn and restored, and why
     Replay {
@@ -57,6 +95,17 @@ enum Command {
         #[arg(long)]
         signal: Option<String>,
     },
+}
+
+/// How the CLI finds the daemon: the `api:` section of the config (and its token file).
+#[derive(clap::Args)]
+struct ApiArgs {
+    /// Path to the YAML configuration (for api.listen and api.token_file)
+    #[arg(short, long, default_value = "/etc/vipwarden/vipwarden.yaml")]
+    config: PathBuf,
+    /// Print the API's JSON instead of text
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -109,6 +158,31 @@ fn main() -> ExitCode {
             log,
             signal,
         } => replay(config, log, signal.as_deref()),
+        Command::Status { api } => client(api, |t, json| async move {
+            vipwarden::api::client::status(&t, json).await
+        }),
+        Command::Events { limit, api } => {
+            let limit = *limit;
+            client(api, move |t, json| async move {
+                vipwarden::api::client::events(&t, limit, json).await
+            })
+        }
+        Command::Drain {
+            vip, reason, api, ..
+        } => {
+            let (vip, reason) = (vip.clone(), reason.clone());
+            client(api, move |t, json| async move {
+                vipwarden::api::client::drain(&t, vip.as_deref(), reason.as_deref(), json).await
+            })
+        }
+        Command::Undrain {
+            vip, reason, api, ..
+        } => {
+            let (vip, reason) = (vip.clone(), reason.clone());
+            client(api, move |t, json| async move {
+                vipwarden::api::client::undrain(&t, vip.as_deref(), reason.as_deref(), json).await
+            })
+        }
         Command::Run { config } => {
             init_logging(&cli);
             let cfg = match vipwarden::config::load(config) {
@@ -186,4 +260,52 @@ fn replay(config: &std::path::Path, log: &std::path::Path, signal: Option<&str>)
         report.summary.lines as f64 / secs.max(1e-9)
     );
     ExitCode::SUCCESS
+}
+
+/// Runs one API call described by `f` against the daemon named by `--config`.
+fn client<F, Fut>(args: &ApiArgs, f: F) -> ExitCode
+where
+    F: FnOnce(vipwarden::api::client::ApiTarget, bool) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<String>>,
+{
+    let cfg = match vipwarden::config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Reads work without the token; mutating calls say so if it is missing.
+    let token = cfg
+        .api
+        .token_file
+        .as_deref()
+        .and_then(|p| vipwarden::api::load_token(p).ok());
+    let target = vipwarden::api::client::ApiTarget {
+        addr: cfg.api.listen,
+        token,
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(f(target, args.json)) {
+        Ok(text) => {
+            print!("{text}");
+            if !text.ends_with('\n') {
+                println!();
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

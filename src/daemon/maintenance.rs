@@ -38,7 +38,10 @@ fn disable_files(config: &Config) -> DisableFiles {
     }
 }
 
-fn hooks(config: &Config) -> (Option<Arc<HookSpec>>, Vec<(String, Arc<HookSpec>)>) {
+/// The global hook and the per-VIP ones.
+type Hooks = (Option<Arc<HookSpec>>, Vec<(String, Arc<HookSpec>)>);
+
+fn hooks(config: &Config) -> Hooks {
     let spec = |argv: &Vec<String>| {
         Arc::new(HookSpec {
             argv: argv.clone(),

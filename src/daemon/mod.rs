@@ -453,12 +453,49 @@ impl Daemon {
     }
 }
 
-/// Runs the daemon until a planned stop.
+/// Runs the daemon until a planned stop. A broken API (port taken, bad token file) is reported
+/// in status and logs but never keeps the node from announcing: refusing to start on such a
+/// mistake, rolled out fleet-wide, would withdraw every node at once.
 pub async fn run(opts: Options) -> anyhow::Result<()> {
-    let (daemon, control) = Daemon::start(opts);
-    // Until the API is served, commands only come from tests; keep the handle alive anyway.
-    let _handle = control.handle;
-    daemon.run(control.commands).await
+    let api = opts.config.api.clone();
+    let (mut daemon, control) = Daemon::start(opts);
+    let stop_api = CancellationToken::new();
+    let token = match api
+        .token_file
+        .as_deref()
+        .map(crate::api::load_token)
+        .transpose()
+    {
+        Ok(t) => t,
+        Err(e) => {
+            let msg = format!("API token not loaded, mutating requests are refused: {e}");
+            warn!("{msg}");
+            daemon.maint.errors.push(msg);
+            None
+        }
+    };
+    let api_task = match crate::api::ApiServer::bind(api.listen).await {
+        Ok(server) => {
+            info!("API listening on http://{}", server.local_addr());
+            Some(tokio::spawn(server.run(
+                token,
+                control.handle,
+                stop_api.clone(),
+            )))
+        }
+        Err(e) => {
+            let msg = format!("{e:#}");
+            warn!("{msg}; running without the API");
+            daemon.maint.errors.push(msg);
+            None
+        }
+    };
+    let result = daemon.run(control.commands).await;
+    stop_api.cancel();
+    if let Some(t) = api_task {
+        let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
+    }
+    result
 }
 
 /// One line for `systemctl status`: sessions up and VIP states.

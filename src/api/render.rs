@@ -1,0 +1,336 @@
+//! Text the CLI prints: `vipwarden status` in the style of a router's `show protocols`, the
+//! event list, and command outcomes. Pure functions of the JSON views (and "now"), so tests can
+//! pin the exact output.
+
+use std::fmt::Write;
+
+use crate::control::{EventView, StatusView, VipState, VipView};
+
+/// Free-text fields (reasons, details, errors) are cut here to keep one line per row.
+const MAX_FIELD_CHARS: usize = 72;
+
+/// `45s`, `5m07s`, `1h02m`, `3d04h`: two units, like router uptimes.
+pub(crate) fn duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d}d{h:02}h")
+    } else if h > 0 {
+        format!("{h}h{m:02}m")
+    } else if m > 0 {
+        format!("{m}m{s:02}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+fn since(now: u64, at: Option<u64>) -> String {
+    match at {
+        Some(at) if at > 0 => duration(now.saturating_sub(at)),
+        _ => "-".into(),
+    }
+}
+
+fn cut(s: &str) -> String {
+    if s.chars().count() <= MAX_FIELD_CHARS {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(MAX_FIELD_CHARS - 1).collect();
+    out.push('…');
+    out
+}
+
+/// Compact number: at most 4 decimals, no trailing zeros.
+fn number(v: f64) -> String {
+    let s = format!("{v:.4}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".into()
+    } else {
+        s.to_string()
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS.mmm` UTC from Unix milliseconds (no time-zone database on purpose: logs
+/// and routers on the node are compared in UTC).
+pub(crate) fn utc(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = (secs / 86400) as i64;
+    let t = secs % 86400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:03}",
+        t / 3600,
+        t / 60 % 60,
+        t % 60,
+        ms % 1000
+    )
+}
+
+/// Aligns columns; the last column is not padded (no trailing spaces).
+fn table(rows: &[Vec<String>], indent: &str) -> Vec<String> {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    rows.iter()
+        .map(|row| {
+            let mut line = indent.to_string();
+            for (i, cell) in row.iter().enumerate() {
+                if i + 1 == row.len() {
+                    line.push_str(cell);
+                } else {
+                    let pad = widths[i] - cell.chars().count();
+                    line.push_str(cell);
+                    line.push_str(&" ".repeat(pad + 2));
+                }
+            }
+            line.trim_end().to_string()
+        })
+        .collect()
+}
+
+pub(crate) fn status(s: &StatusView, now: u64) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "vipwarden {}  router-id {}  AS {}  up {}  config #{} {}",
+        s.version,
+        s.router_id,
+        s.local_as,
+        since(now, Some(s.started_at)),
+        s.config.generation,
+        s.config.path
+    );
+
+    out.push('\n');
+    let mut peers = vec![[
+        "PEER",
+        "ADDRESS",
+        "AS",
+        "STATE",
+        "UPTIME",
+        "PFX",
+        "LAST ERROR",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for p in &s.peers {
+        let up = match (p.uptime_secs, p.established_since) {
+            (Some(u), _) => duration(u),
+            (None, at) => since(now, at),
+        };
+        peers.push(vec![
+            p.name.clone(),
+            p.address.clone(),
+            p.remote_as.to_string(),
+            p.state.clone(),
+            up,
+            p.prefixes_announced.to_string(),
+            p.last_error.as_deref().map_or("-".into(), cut),
+        ]);
+    }
+    if s.peers.is_empty() {
+        out.push_str("no BGP peers configured\n");
+    } else {
+        table(&peers, "").iter().for_each(|l| {
+            out.push_str(l);
+            out.push('\n');
+        });
+    }
+
+    out.push('\n');
+    let mut vips = vec![["VIP", "STATE", "SINCE", "REASON"]
+        .map(String::from)
+        .to_vec()];
+    for v in &s.vips {
+        vips.push(vec![
+            v.name.clone(),
+            v.state.to_string(),
+            since(now, Some(v.since)),
+            cut(&v.reason),
+        ]);
+    }
+    let vip_lines = table(&vips, "");
+    if let Some(head) = vip_lines.first() {
+        out.push_str(head);
+        out.push('\n');
+    }
+    for (v, line) in s.vips.iter().zip(vip_lines.iter().skip(1)) {
+        out.push_str(line);
+        out.push('\n');
+        for l in table(&vip_details(v), "    ") {
+            out.push_str(&l);
+            out.push('\n');
+        }
+    }
+    if s.vips.is_empty() {
+        out.push_str("no VIPs configured\n");
+    }
+
+    let mut errors: Vec<String> = s.errors.clone();
+    if let Some(e) = &s.config.last_reload_error {
+        errors.push(format!(
+            "config reload refused, still running config #{}: {e}",
+            s.config.generation
+        ));
+    }
+    if !errors.is_empty() {
+        out.push_str("\nERRORS\n");
+        for e in errors {
+            let _ = writeln!(out, "  {e}");
+        }
+    }
+    out
+}
+
+/// Rows under a VIP: each check (name, up/down, last detail), then each traffic condition
+/// (signal, phase, value and what trips it).
+fn vip_details(v: &VipView) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    for c in &v.checks {
+        let state = match (c.up, c.last_ok) {
+            (true, Some(false)) => "up, failing",
+            (false, Some(true)) => "down, passing",
+            (true, _) => "up",
+            (false, _) => "down",
+        };
+        let detail = match (c.last_ok, c.last_detail.is_empty(), c.last_duration_ms) {
+            (None, _, _) => "no result yet".to_string(),
+            (_, false, _) => cut(&c.last_detail),
+            (_, true, Some(ms)) => format!("{} ms", number(ms)),
+            (_, true, None) => "-".to_string(),
+        };
+        rows.push(vec![c.name.clone(), state.to_string(), detail]);
+    }
+    for c in &v.conditions {
+        let value = c.value.map_or("no data".into(), number);
+        rows.push(vec![
+            c.signal.clone(),
+            c.phase.clone(),
+            cut(&format!("{value}  {}", c.description)),
+        ]);
+    }
+    rows
+}
+
+pub(crate) fn events(events: &[EventView]) -> String {
+    if events.is_empty() {
+        return "no events yet\n".into();
+    }
+    let rows: Vec<Vec<String>> = events
+        .iter()
+        .map(|e| {
+            vec![
+                utc(e.at_ms),
+                e.vip.clone(),
+                format!("{} -> {}", e.from, e.to),
+                e.reason.clone(),
+            ]
+        })
+        .collect();
+    table(&rows, "").into_iter().map(|l| l + "\n").collect()
+}
+
+/// What a drain/undrain did, one VIP a line.
+pub(crate) fn outcome(verb: &str, changed: &[(String, VipState)]) -> String {
+    if changed.is_empty() {
+        return format!("{verb}: no VIP changed state (already {verb}ed?)\n");
+    }
+    let rows: Vec<Vec<String>> = changed
+        .iter()
+        .map(|(v, s)| vec![v.clone(), format!("-> {s}")])
+        .collect();
+    table(&rows, "").into_iter().map(|l| l + "\n").collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::testutil::{sample_events, sample_status, NOW};
+
+    #[test]
+    fn durations_use_two_units() {
+        assert_eq!(duration(0), "0s");
+        assert_eq!(duration(45), "45s");
+        assert_eq!(duration(307), "5m07s");
+        assert_eq!(duration(3720), "1h02m");
+        assert_eq!(duration(3 * 86400 + 4 * 3600 + 59), "3d04h");
+    }
+
+    #[test]
+    fn utc_matches_known_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00.000");
+        assert_eq!(utc(951_782_400_123), "2000-02-29 00:00:00.123");
+        assert_eq!(utc(1_790_000_000_000), "2026-09-21 14:13:20.000");
+    }
+
+    #[test]
+    fn status_reads_like_show_protocols() {
+        let text = status(&sample_status(), NOW);
+        let expected = "\
+vipwarden 0.1.0  router-id 192.0.2.11  AS 65011  up 3d04h  config #3 /etc/vipwarden/vipwarden.yaml
+
+PEER  ADDRESS      AS     STATE        UPTIME  PFX  LAST ERROR
+tor1  192.0.2.1    65000  established  1h02m   2    -
+tor2  2001:db8::2  65000  connect      -       0    connect: connection refused
+
+VIP  STATE        SINCE  REASON
+web  announced    1h01m  checks passed
+    web_tcp           up     connected in 0.3 ms
+    errors.5xx_ratio  clear  0.012  5xx ratio above 0.05
+api  maintenance  3m05s  drained via API: kernel upgrade
+    web_tcp  up  connected in 0.3 ms
+
+ERRORS
+  state file /var/lib/vipwarden/state.json not writable: permission denied
+";
+        assert_eq!(text, expected, "got:\n{text}");
+    }
+
+    #[test]
+    fn status_shows_refused_reload_and_long_fields_are_cut() {
+        let mut s = sample_status();
+        s.config.last_reload_error = Some("vipwarden.yaml:3:1: bad".into());
+        s.vips[0].reason = "x".repeat(200);
+        let text = status(&s, NOW);
+        assert!(
+            text.contains(
+                "config reload refused, still running config #3: vipwarden.yaml:3:1: bad"
+            ),
+            "{text}"
+        );
+        assert!(text.lines().all(|l| l.chars().count() < 120), "{text}");
+        assert!(text.contains('…'));
+    }
+
+    #[test]
+    fn events_and_outcomes() {
+        let text = events(&sample_events()[..2]);
+        assert_eq!(
+            text,
+            "2026-09-21 14:03:20.250  web  announced -> withdrawn  event 0\n\
+             2026-09-21 14:04:20.250  web  withdrawn -> announced  event 1\n"
+        );
+        assert_eq!(events(&[]), "no events yet\n");
+        assert_eq!(
+            outcome("drain", &[("web".into(), VipState::Maintenance)]),
+            "web  -> maintenance\n"
+        );
+        assert!(outcome("undrain", &[]).contains("no VIP changed state"));
+    }
+}

@@ -1,0 +1,180 @@
+//! The API's HTTP/1 server: accept loop, connection limit, timeouts and a clean stop.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::routes::{Api, RequestLimits};
+use crate::control::ControlHandle;
+
+/// Connection-level bounds.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// Operators and one Prometheus scraper need a handful; beyond this, new clients wait in
+    /// the kernel's accept queue instead of costing us memory.
+    pub max_connections: usize,
+    /// Time for a request's headers to arrive, also the idle keep-alive limit: a client that
+    /// sends half a header and stalls is dropped after this.
+    pub header_timeout: Duration,
+    /// How long in-flight requests may finish once a stop is requested.
+    pub shutdown_grace: Duration,
+    pub request: RequestLimits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 32,
+            header_timeout: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(2),
+            request: RequestLimits::default(),
+        }
+    }
+}
+
+/// Headers larger than this are refused (hyper's minimum is 8 KiB).
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// A bound, not yet serving API listener. Binding first lets the daemon report a busy or
+/// forbidden address at start-up, before anything else runs.
+pub struct ApiServer {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    pub(crate) limits: Limits,
+}
+
+impl ApiServer {
+    pub async fn bind(listen: SocketAddr) -> anyhow::Result<ApiServer> {
+        let listener = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("API: cannot listen on {listen}"))?;
+        let local_addr = listener
+            .local_addr()
+            .with_context(|| format!("API: local address of {listen}"))?;
+        Ok(ApiServer {
+            listener,
+            local_addr,
+            limits: Limits::default(),
+        })
+    }
+
+    /// The bound address (the real port when `listen` had port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `stop` is cancelled, then lets in-flight requests finish for a moment.
+    /// `token`: the bearer token for drain/undrain; None refuses them (403).
+    pub async fn run(
+        self,
+        token: Option<String>,
+        handle: ControlHandle,
+        stop: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let limits = self.limits;
+        let api = Arc::new(Api {
+            token,
+            handle,
+            limits: limits.request,
+        });
+        let slots = Arc::new(Semaphore::new(limits.max_connections));
+        let tasks = TaskTracker::new();
+        tracing::info!("API listening on http://{}", self.local_addr);
+        loop {
+            // Take a slot before accepting, so over the limit the kernel queues the client.
+            let permit = tokio::select! {
+                _ = stop.cancelled() => break,
+                p = slots.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => break, // never closed; nothing left to serve if it were
+                },
+            };
+            let (stream, peer) = tokio::select! {
+                _ = stop.cancelled() => break,
+                r = self.listener.accept() => match r {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning on the error.
+                        tracing::warn!("API accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
+            tasks.spawn(serve_connection(
+                stream,
+                peer,
+                api.clone(),
+                limits,
+                stop.clone(),
+                permit,
+            ));
+        }
+        drop(self.listener);
+        tasks.close();
+        if tokio::time::timeout(limits.shutdown_grace, tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("API stopped with {} connection(s) still open", tasks.len());
+        }
+        Ok(())
+    }
+}
+
+/// Binds `listen` and serves the API until `stop` is cancelled. Bind errors return at once.
+pub async fn serve(
+    listen: SocketAddr,
+    token: Option<String>,
+    handle: ControlHandle,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    ApiServer::bind(listen)
+        .await?
+        .run(token, handle, stop)
+        .await
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    api: Arc<Api>,
+    limits: Limits,
+    stop: CancellationToken,
+    _slot: OwnedSemaphorePermit,
+) {
+    let service = service_fn(move |req| {
+        let api = api.clone();
+        async move { Ok::<_, Infallible>(api.handle(req, peer).await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(MAX_HEADER_BYTES)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = stop.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            match tokio::time::timeout(limits.shutdown_grace, conn.as_mut()).await {
+                Ok(r) => r,
+                Err(_) => return,
+            }
+        }
+    };
+    if let Err(e) = result {
+        // Timeouts, resets and malformed requests: the client's problem, worth a debug line.
+        tracing::debug!(%peer, "API connection ended: {e}");
+    }
+}

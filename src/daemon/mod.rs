@@ -400,7 +400,7 @@ impl Daemon {
         self.apply(decisions);
         if let Some(deadline) = self.engine.stop_deadline() {
             let wait = deadline.saturating_duration_since(Instant::now());
-            info!("graceful drain: routes stay de-preferred for {}; a second SIGTERM/SIGINT withdraws at once", crate::config::format_duration(Duration::from_secs(wait.as_secs())));
+            info!("graceful drain: routes stay de-preferred for {}; a second SIGTERM/SIGINT withdraws at once", crate::config::format_duration(Duration::from_secs(wait.as_secs_f64().round() as u64)));
             let mut tick = tokio::time::interval(Duration::from_millis(250));
             loop {
                 tokio::select! {

@@ -406,3 +406,42 @@ fn prometheus_values_parse_selectors_at_load_time() {
         "{e}"
     );
 }
+
+#[test]
+fn operations_keys() {
+    let c = parse(Path::new("x"), GOOD).unwrap();
+    assert_eq!(c.api.listen.to_string(), "127.0.0.1:9180");
+    assert_eq!(c.state_dir, std::path::PathBuf::from("/var/lib/vipwarden"));
+    let e = one_err(&format!("{GOOD}api: {{listen: '0.0.0.0:9180'}}\n"));
+    assert!(
+        e.contains("not a loopback address: set api.token_file"),
+        "{e}"
+    );
+    parse(
+        Path::new("x"),
+        &format!("{GOOD}api: {{listen: '0.0.0.0:9180', token_file: /etc/vipwarden/token}}\n"),
+    )
+    .unwrap();
+    let e = one_err(&format!("{GOOD}disable_file: disable\n"));
+    assert!(
+        e.contains("disable_file \"disable\" must be an absolute path"),
+        "{e}"
+    );
+    let e = one_err(&format!("{GOOD}on_change: []\n"));
+    assert!(e.contains("on_change must name a program"), "{e}");
+    let text = format!("{GOOD}    drain: graceful\n    drain_period: 10s\n    depreference: {{med: 1000, as_path_prepend: 2}}\n");
+    let c = parse(Path::new("x"), &text).unwrap();
+    let v = &c.vips[0];
+    assert_eq!(v.lifecycle.drain, crate::engine::DrainStrategy::Graceful);
+    assert_eq!(
+        v.lifecycle.shutdown,
+        crate::engine::DrainStrategy::Graceful,
+        "shutdown follows drain"
+    );
+    assert_eq!(v.depreference.med, Some(1000));
+    let e = one_err(&format!("{GOOD}    drain: slowly\n"));
+    assert!(
+        e.contains("drain \"slowly\" must be graceful or withdraw"),
+        "{e}"
+    );
+}

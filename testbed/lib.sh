@@ -87,7 +87,6 @@ vw_spawn() {
   st=$(vw_pid_starttime "$pid")
   printf '%s %s %s\n' "$pid" "${st:-0}" "$name" >>"$VW_RUN_DIR/pids.list"
   printf '%s\n' "$pid" >"$VW_RUN_DIR/$name.pid"
-  VW_LAST_PID=$pid
 }
 
 # PID recorded for NAME (empty if none).
@@ -131,6 +130,26 @@ vw_signal() {
   [[ -n $pid ]] || vw_die "no PID recorded for $name"
   vw_pid_is_ours "$pid" || vw_die "$name (PID $pid) is not running"
   kill "-$sig" "$pid"
+}
+
+# PIDs of all descendants of PID (children first found by parent PID).
+vw_pid_descendants() {
+  local child
+  for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+    printf '%s\n' "$child"
+    vw_pid_descendants "$child"
+  done
+}
+
+# vw_signal_tree NAME SIGNAL: SIGNAL to the recorded process and every process
+# it started (e.g. SIGSTOP to freeze a daemon together with its helpers).
+vw_signal_tree() {
+  local name=$1 sig=$2 pid p
+  pid=$(vw_pid_of "$name")
+  if [[ -z $pid ]] || ! vw_pid_is_ours "$pid"; then vw_die "$name is not running"; fi
+  for p in $pid $(vw_pid_descendants "$pid"); do
+    kill "-$sig" "$p" 2>/dev/null || true
+  done
 }
 
 # vw_stop NAME [SIGNAL] [TIMEOUT_MS]: signal the recorded process and wait

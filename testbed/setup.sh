@@ -36,6 +36,8 @@ missing_packages() {
     pkg=${entry#*:}
     have "$cmd" || want[$pkg]=1
   done
+  # The gobgpd stand-in (standin/vipwarden-standin.py) needs PyYAML.
+  python3 -c 'import yaml' >/dev/null 2>&1 || want[python3-yaml]=1
   if ((${#want[@]})); then printf '%s\n' "${!want[@]}" | sort; fi
 }
 

@@ -241,15 +241,15 @@ vw_gobgp_api_port() {
 }
 
 vw_gobgp_config() {
-  local router=$1 hold=${2:-$VW_HOLD_TIME} peer local
+  local router=$1 hold=${2:-$VW_HOLD_TIME} peer src
   case $router in
-    bird) peer=$VW_BIRD_V4 local=$VW_NODE_BIRD_V4 ;;
-    frr) peer=$VW_FRR_V4 local=$VW_NODE_FRR_V4 ;;
+    bird) peer=$VW_BIRD_V4 src=$VW_NODE_BIRD_V4 ;;
+    frr) peer=$VW_FRR_V4 src=$VW_NODE_FRR_V4 ;;
   esac
   cat <<EOF
 [global.config]
   as = $VW_LOCAL_AS
-  router-id = "$local"
+  router-id = "$src"
   port = -1
 
 [[neighbors]]
@@ -257,7 +257,7 @@ vw_gobgp_config() {
     neighbor-address = "$peer"
     peer-as = $VW_TOR_AS
   [neighbors.transport.config]
-    local-address = "$local"
+    local-address = "$src"
   [neighbors.timers.config]
     connect-retry = 1
     hold-time = $hold

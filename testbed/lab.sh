@@ -36,19 +36,10 @@ cmd_down() {
 cmd_status() {
   [[ -d $VW_LAB_DIR ]] || { echo "lab is down"; return 0; }
   VW_RUN_DIR=$VW_LAB_DIR
-  local r p
+  local r
   for r in bird frr; do
     vw_pid_of "$r" | grep -q . || continue
-    printf '%-5s session: %s (up %s ms)\n' "$r" "$(router_session_state "$r")" "$(router_session_uptime_ms "$r")"
-    for p in "$VW_VIP4_PREFIX" "$VW_VIP6_PREFIX"; do
-      if router_has_prefix "$r" "$p"; then
-        printf '      %-22s as_path=[%s] nh=%s comm=[%s] lcomm=[%s]\n' "$p" \
-          "$(router_as_path "$r" "$p")" "$(router_next_hop "$r" "$p")" \
-          "$(router_communities "$r" "$p")" "$(router_large_communities "$r" "$p")"
-      else
-        printf '      %-22s (absent)\n' "$p"
-      fi
-    done
+    vw_show_router "$r"
   done
 }
 

@@ -6,6 +6,7 @@ Usage (router output on stdin):
   route_query.py frr-route PREFIX      # vtysh show bgp <af> unicast PREFIX json
   route_query.py bird-session PEER     # birdc show protocols all node1
   route_query.py frr-session PEER      # vtysh show bgp neighbors PEER json
+  route_query.py format-route PREFIX   # one line for people, from the JSON above
 
 Route output: {"present", "as_path": [[seg_type, [asn..]]..], "as_path_str",
 "communities", "large_communities", "next_hop", "med"}; communities as
@@ -135,12 +136,22 @@ def frr_session(text, peer):
     return {"state": state, "uptime_ms": uptime}
 
 
+def format_route(text, prefix):
+    """One human-readable line from a normalised route (JSON on stdin)."""
+    r = json.loads(text)
+    return (f"      {prefix:<21} via {r['next_hop']:<15} as-path [{r['as_path_str']}]"
+            f" med {r['med']} communities {' '.join(r['communities']) or '-'}"
+            f" large {' '.join(r['large_communities']) or '-'}")
+
+
 def main():
     mode, arg = sys.argv[1], sys.argv[2]
     text = sys.stdin.read()
     fn = {"bird-route": bird_route, "frr-route": frr_route,
-          "bird-session": bird_session, "frr-session": frr_session}[mode]
-    print(json.dumps(fn(text, arg)))
+          "bird-session": bird_session, "frr-session": frr_session,
+          "format-route": format_route}[mode]
+    out = fn(text, arg)
+    print(out if isinstance(out, str) else json.dumps(out))
 
 
 if __name__ == "__main__":

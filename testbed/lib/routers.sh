@@ -236,3 +236,22 @@ router_session_state() { vw_router_session_json "$1" | vw_json_get state; }
 # Milliseconds since the session reached Established (empty when down).
 router_session_uptime_ms() { vw_router_session_json "$1" | vw_json_get uptime_ms; }
 router_session_established() { [[ $(router_session_state "$1") == Established ]]; }
+
+# vw_show_router ROUTER: one-screen view of the session and the VIP routes.
+vw_show_router() {
+  local r=$1 p state up
+  state=$(router_session_state "$r")
+  up=$(router_session_uptime_ms "$r")
+  if [[ $state == Established ]]; then
+    printf '%-5s session to node1: %s (up %s s)\n' "$(vw_router_label "$r")" "$state" "$((up / 1000))"
+  else
+    printf '%-5s session to node1: %s\n' "$(vw_router_label "$r")" "${state:-unknown}"
+  fi
+  for p in "$VW_VIP4_PREFIX" "$VW_VIP6_PREFIX"; do
+    if router_has_prefix "$r" "$p"; then
+      vw_router_route_json "$r" "$p" | python3 "$VW_TESTBED_DIR/lib/route_query.py" format-route "$p"
+    else
+      printf '      %-21s (no route)\n' "$p"
+    fi
+  done
+}

@@ -33,6 +33,7 @@ vw_die() {
 # vw_run_dir_init [DIR]: per-lab state directory holding configs, sockets,
 # logs and the registries. Default: a fresh temp dir.
 vw_run_dir_init() {
+  vw_lab_lock
   if [[ -n ${1:-} ]]; then
     VW_RUN_DIR=$1
     mkdir -p "$VW_RUN_DIR"
@@ -43,6 +44,21 @@ vw_run_dir_init() {
   : >>"$VW_RUN_DIR/netns.list"
   : >>"$VW_RUN_DIR/pids.list"
   export VW_RUN_DIR
+}
+
+# One lab at a time on a machine: the namespace names are fixed, so a second
+# run would purge the first one's namespaces. The lock is held on fd 9 by the
+# orchestrating script (not by the daemons: vw_spawn closes fd 9 for them) and
+# is released when that script exits.
+VW_LOCK_FILE=${VW_LOCK_FILE:-/tmp/vw-lab.lock}
+vw_lab_lock() {
+  [[ ${VW_LAB_LOCKED:-0} == 1 ]] && return 0
+  exec 9>>"$VW_LOCK_FILE"
+  if ! flock -n 9; then
+    vw_info "another vipwarden lab run holds $VW_LOCK_FILE; waiting (up to 15 min)"
+    flock -w 900 9 || vw_die "could not get the lab lock $VW_LOCK_FILE"
+  fi
+  VW_LAB_LOCKED=1
 }
 
 vw_require_run_dir() {
@@ -78,9 +94,9 @@ vw_spawn() {
   local name=$1 ns=$2 logfile=$3
   shift 3
   if [[ -n $ns ]]; then
-    ip netns exec "$ns" "$@" </dev/null >>"$logfile" 2>&1 &
+    ip netns exec "$ns" "$@" </dev/null >>"$logfile" 2>&1 9>&- &
   else
-    "$@" </dev/null >>"$logfile" 2>&1 &
+    "$@" </dev/null >>"$logfile" 2>&1 9>&- &
   fi
   local pid=$!
   local st

@@ -18,11 +18,13 @@ vw_test_begin "SIGTERM: withdraw, then Cease/Administrative Shutdown, exit 0"
 vw_start_vipwarden_and_wait
 log=$(vw_router_log "$VW_ROUTER")
 mark=$(vw_log_lines "$log")
+pid=$(vw_pid_of vipwarden)
 t0=$(vw_now_ms)
-vw_stop vipwarden TERM 10000
+vw_signal vipwarden TERM
+ms=$(vw_wait_until "$t0" 5000 has_neither) || vw_fail "VIP still at $VW_RLABEL ${ms} ms after SIGTERM"
+vw_wait_pid_exit "$pid" 10000 || vw_fail "vipwarden still running 10 s after SIGTERM"
 exit_ms=$(($(vw_now_ms) - t0))
 code=${VW_EXIT_CODE:-unknown}
-ms=$(vw_wait_until "$t0" 3000 has_neither) || vw_fail "VIP still at $VW_RLABEL after SIGTERM"
 vw_measured "SIGTERM -> route gone" "$ms"
 vw_measured "SIGTERM -> vipwarden exited" "$exit_ms"
 sleep 0.3

@@ -37,6 +37,15 @@ protocol device {
   scan time 2;
 }
 
+# Install the learned VIP routes into this namespace's kernel FIB so that the
+# client behind the ToR really reaches the node through them.
+protocol kernel kernel4 {
+  ipv4 { import none; export all; };
+}
+protocol kernel kernel6 {
+  ipv6 { import none; export all; };
+}
+
 protocol bgp node1 {
   description "vipwarden on vw-node1";
   local $VW_BIRD_V4 as $VW_TOR_AS;
@@ -80,8 +89,11 @@ vw_birdc() {
 # -------------------------------------------------------------------- FRR --
 
 # Key choices:
-#  - bgpd only, started with --no_zebra (-Z): no kernel FIB is needed on the
-#    ToR to test BGP; without zebra, bgpd treats next hops as reachable.
+#  - zebra + bgpd, each with its own pid file, config and sockets in the run
+#    dir (zebra runs as user frr, so the dir is owned by frr): bgpd resolves
+#    next hops through zebra like a real ToR, and the VIP routes land in the
+#    namespace's kernel FIB for the client's traffic. VW_FRR_ZEBRA=0 runs
+#    bgpd alone with --no_zebra (next hops then count as reachable).
 #  - "no bgp ebgp-requires-policy": FRR >= 7.4 otherwise drops every eBGP
 #    route in and out (RFC 8212) unless a route-map is applied.
 #  - neighbor passive, timers 3 9, explicit activate for both families on the
@@ -122,12 +134,30 @@ router bgp $VW_TOR_AS
 EOF
 }
 
+VW_FRR_ZEBRA=${VW_FRR_ZEBRA:-1}
+
+vw_frr_zebra_start() {
+  local dir=$1
+  printf 'hostname tor-frr\nlog file %s/zebra.log informational\n' "$dir" >"$dir/zebra.conf"
+  vw_spawn frr-zebra "$VW_NS_FRR" "$dir/zebra.stdout.log" \
+    "${VW_FRR_BGPD%/*}/zebra" -f "$dir/zebra.conf" -i "$dir/zebra.pid" \
+    --vty_socket "$dir" -z "$dir/zserv.api" -A 127.0.0.1 -P 0
+  vw_wait_until now 10000 test -S "$dir/zserv.api" >/dev/null ||
+    vw_die "FRR zebra did not start (see $dir/zebra.stdout.log)"
+}
+
 vw_frr_start() {
-  local dir=$VW_RUN_DIR/frr
+  local dir=$VW_RUN_DIR/frr zebra_opt=(--no_zebra)
   mkdir -p "$dir"
   vw_frr_config "$dir" >"$dir/bgpd.conf"
+  if [[ $VW_FRR_ZEBRA == 1 ]]; then
+    # zebra drops privileges to user frr: it must own the directory.
+    chown frr:frr "$dir" 2>/dev/null || true
+    vw_frr_zebra_start "$dir"
+    zebra_opt=(-z "$dir/zserv.api")
+  fi
   vw_spawn frr "$VW_NS_FRR" "$dir/stdout.log" \
-    "$VW_FRR_BGPD" --no_zebra --skip_runas \
+    "$VW_FRR_BGPD" "${zebra_opt[@]}" --skip_runas \
     -f "$dir/bgpd.conf" -i "$dir/bgpd.pid" --vty_socket "$dir" \
     -A 127.0.0.1 -P 0
   vw_wait_until now 10000 vw_vtysh -c 'show bgp summary' >/dev/null ||
@@ -149,10 +179,11 @@ vw_router_start() {
   esac
 }
 
-# Stop (SIGKILL = crash) the router process.
+# Stop the router (SIGKILL = crash): BIRD, or FRR's bgpd and zebra.
 vw_router_stop() {
   local r=$1 sig=${2:-TERM}
   vw_stop "$r" "$sig" 5000
+  if [[ $r == frr ]]; then vw_stop frr-zebra "$sig" 5000; fi
 }
 
 vw_router_log() {

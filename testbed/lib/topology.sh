@@ -28,6 +28,17 @@ VW_NODE_FRR_V6=2001:db8:2::2
 VW_FRR_V4=198.51.100.5
 VW_FRR_V6=2001:db8:2::1
 
+# Client behind both ToRs (traffic through the announced routes).
+VW_NS_CLIENT=vw-client
+VW_CLIENT_BIRD_V4=192.0.2.2
+VW_CLIENT_BIRD_V6=2001:db8:100::2
+VW_BIRD_CL_V4=192.0.2.1
+VW_BIRD_CL_V6=2001:db8:100::1
+VW_CLIENT_FRR_V4=192.0.2.6
+VW_CLIENT_FRR_V6=2001:db8:101::2
+VW_FRR_CL_V4=192.0.2.5
+VW_FRR_CL_V6=2001:db8:101::1
+
 VW_VIP4=203.0.113.10
 VW_VIP6=2001:db8:10::10
 VW_VIP4_PREFIX=$VW_VIP4/32
@@ -60,6 +71,53 @@ vw_topology_up() {
   # The VIPs live on the node's loopback, as on a real anycast backend.
   vw_addr "$VW_NS_NODE" lo "$VW_VIP4/32"
   vw_addr "$VW_NS_NODE" lo "$VW_VIP6/128"
+
+  vw_client_up
+}
+
+# vw-client hangs off both ToRs. It reaches the VIP only through the route
+# the ToR learned by BGP (vw_client_via picks which ToR); the node returns
+# traffic to the client networks statically.
+vw_client_up() {
+  vw_netns_create "$VW_NS_CLIENT"
+  vw_link "$VW_NS_CLIENT" cl-bird "$VW_NS_BIRD" bird-cl
+  vw_addr "$VW_NS_CLIENT" cl-bird "$VW_CLIENT_BIRD_V4/30"
+  vw_addr "$VW_NS_CLIENT" cl-bird "$VW_CLIENT_BIRD_V6/64"
+  vw_addr "$VW_NS_BIRD" bird-cl "$VW_BIRD_CL_V4/30"
+  vw_addr "$VW_NS_BIRD" bird-cl "$VW_BIRD_CL_V6/64"
+  vw_link "$VW_NS_CLIENT" cl-frr "$VW_NS_FRR" frr-cl
+  vw_addr "$VW_NS_CLIENT" cl-frr "$VW_CLIENT_FRR_V4/30"
+  vw_addr "$VW_NS_CLIENT" cl-frr "$VW_CLIENT_FRR_V6/64"
+  vw_addr "$VW_NS_FRR" frr-cl "$VW_FRR_CL_V4/30"
+  vw_addr "$VW_NS_FRR" frr-cl "$VW_FRR_CL_V6/64"
+  vw_in "$VW_NS_NODE" ip route add 192.0.2.0/30 via "$VW_BIRD_V4"
+  vw_in "$VW_NS_NODE" ip route add 192.0.2.4/30 via "$VW_FRR_V4"
+  vw_in "$VW_NS_NODE" ip -6 route add 2001:db8:100::/64 via "$VW_BIRD_V6"
+  vw_in "$VW_NS_NODE" ip -6 route add 2001:db8:101::/64 via "$VW_FRR_V6"
+  vw_client_via bird
+}
+
+# vw_client_via ROUTER: the client sends VIP traffic to ROUTER.
+vw_client_via() {
+  local gw4 gw6
+  case $1 in
+    bird) gw4=$VW_BIRD_CL_V4 gw6=$VW_BIRD_CL_V6 ;;
+    frr) gw4=$VW_FRR_CL_V4 gw6=$VW_FRR_CL_V6 ;;
+  esac
+  vw_in "$VW_NS_CLIENT" ip route replace 203.0.113.0/24 via "$gw4"
+  vw_in "$VW_NS_CLIENT" ip -6 route replace 2001:db8:10::/48 via "$gw6"
+}
+
+# vw_client_get URL_HOST: HTTP GET from the client (1 s budget); prints body.
+vw_client_get() {
+  vw_in "$VW_NS_CLIENT" curl -sS --max-time 1 "http://$1/"
+}
+
+# True if ROUTER's kernel FIB has a route for ADDRESS (not just a default).
+vw_router_fib_has() {
+  local r=$1 addr=$2 ns=$VW_NS_BIRD
+  [[ $r == frr ]] && ns=$VW_NS_FRR
+  vw_in "$ns" ip route get "$addr" >/dev/null 2>&1
 }
 
 # vw_lab_up [ROUTERS...]: topology + routers (default: bird frr) + nginx.

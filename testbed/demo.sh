@@ -56,6 +56,19 @@ wait_both() {
 show_routers() {
   vw_show_router bird | sed 's/^/   /'
   vw_show_router frr | sed 's/^/   /'
+  client_probe
+}
+
+# What a client behind each ToR gets from http://VIP/ (IPv4 and IPv6).
+client_probe() {
+  local r vip out
+  for r in bird frr; do
+    vw_client_via "$r"
+    for vip in "$VW_VIP4" "[$VW_VIP6]"; do
+      out=$(vw_client_get "$vip" 2>&1) || out="no service (${out#curl: })"
+      printf '   client -> http://%s/ via %-4s: %s\n' "$vip" "$(vw_router_label "$r")" "$out"
+    done
+  done
 }
 
 main() {
@@ -68,7 +81,7 @@ main() {
   export VIPWARDEN_BIN
   echo "   $VIPWARDEN_BIN"
 
-  say "3/7 lab: vw-tor-bird (BIRD, AS 65000), vw-tor-frr (FRR, AS 65000), vw-node1 (nginx + vipwarden, AS 65101)"
+  say "3/7 lab: vw-tor-bird (BIRD, AS 65000), vw-tor-frr (FRR, AS 65000), vw-node1 (nginx + vipwarden, AS 65101), vw-client"
   vw_run_dir_init
   trap 'vw_cleanup $?' EXIT
   trap 'exit 130' INT

@@ -19,5 +19,7 @@ vw_measured "kill -9 -> route gone" "$ms"
 vw_expect_within "kill -9 withdrawal" 0 $(((VW_HOLD_TIME + 2) * 1000)) "$ms"
 sleep 0.2
 cause=$(tail -n +"$((mark + 1))" "$log" | grep -E -m1 -i 'hold timer expired|connection closed|peer closed the session' || true)
+cause=${cause##*> }
+cause=${cause##*] }
 vw_info "router log: ${cause:-no cause line found}"
-vw_pass "route gone from $VW_RLABEL ${ms} ms after kill -9 (${cause##*> })"
+vw_pass "route gone from $VW_RLABEL ${ms} ms after kill -9 (router: ${cause:-no cause logged})"

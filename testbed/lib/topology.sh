@@ -155,7 +155,13 @@ http {
     listen $VW_VIP4:80;
     listen [$VW_VIP6]:80;
     location / { default_type text/plain; return 200 "served by vw-node1\n"; }
-    location = /healthz { default_type text/plain; return 200 "ok\n"; }
+    # Health endpoint: 503 while the file "maintenance" exists (drain
+    # without stopping nginx; see vw_nginx_drain).
+    location = /healthz {
+      default_type text/plain;
+      if (-f $dir/maintenance) { return 503 "draining\n"; }
+      return 200 "ok\n";
+    }
   }
 }
 EOF
@@ -174,6 +180,14 @@ vw_nginx_start() {
 
 # nginx master exits on SIGTERM (fast shutdown) and takes its worker along.
 vw_nginx_stop() { vw_stop nginx TERM 5000; }
+
+# Health endpoint answers 503 (on) or 200 (off); nginx keeps serving.
+vw_nginx_drain() {
+  case $1 in
+    on) : >"$VW_RUN_DIR/nginx/maintenance" ;;
+    off) rm -f "$VW_RUN_DIR/nginx/maintenance" ;;
+  esac
+}
 
 vw_nginx_listening() {
   vw_in "$VW_NS_NODE" bash -c "exec 3<>/dev/tcp/$VW_VIP4/80" 2>/dev/null
@@ -286,7 +300,7 @@ vw_vipwarden_start() {
 
 # Show the route-change lines vipwarden logged (for test output).
 vw_vipwarden_route_log() {
-  grep -E 'announced|withdrew' "$VW_RUN_DIR/vipwarden.log" 2>/dev/null || true
+  sed 's/\x1b\[[0-9;]*m//g' "$VW_RUN_DIR/vipwarden.log" 2>/dev/null | grep -E 'announced|withdrew' || true
 }
 
 # ------------------------------------------------------- gobgpd stand-in --

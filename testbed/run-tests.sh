@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Run every lab scenario (testbed/tests/NN-*.sh) against BIRD and FRR.
-#   run-tests.sh [-r bird|frr]... [-t PATTERN]
+#   run-tests.sh [-r bird|frr]... [-t PATTERN] [-T]
+# First validates the lab itself with gobgpd (validate-topology.sh; -T skips
+# it), so a broken lab is told apart from a vipwarden failure.
 # Prints one PASS/FAIL line per (scenario, router), the measured times, and
 # finally exactly "lab: N passed, N failed". Exits non-zero on any failure.
 # Full output of each run: $VW_TEST_LOG_DIR (default /tmp/vw-test-logs).
@@ -11,11 +13,13 @@ source "$TESTBED/lib.sh"
 
 routers=()
 pattern=
-while getopts 'r:t:h' opt; do
+topology=1
+while getopts 'r:t:Th' opt; do
   case $opt in
     r) routers+=("$OPTARG") ;;
     t) pattern=$OPTARG ;;
-    *) sed -n '2,6p' "$0"; exit 2 ;;
+    T) topology=0 ;;
+    *) sed -n '2,9p' "$0"; exit 2 ;;
   esac
 done
 ((${#routers[@]})) || routers=(bird frr)
@@ -31,6 +35,18 @@ main() {
   rm -rf "$logdir"
   mkdir -p "$logdir"
   local passed=0 failed=0 t r name out rc failures=() measurements=()
+  if ((topology)); then
+    out=$logdir/00-topology.gobgpd.log
+    if bash "$TESTBED/validate-topology.sh" >"$out" 2>&1; then
+      passed=$((passed + 1))
+      echo "PASS 00-topology [gobgpd]: lab, router configs and query helpers verified with gobgpd"
+    else
+      failed=$((failed + 1))
+      failures+=("00-topology [gobgpd]: $out")
+      echo "FAIL 00-topology [gobgpd] — the lab itself is broken; see $out"
+      grep -E 'FAIL|ERROR' "$out" | sed 's/^/    /' || true
+    fi
+  fi
   for t in "$TESTBED"/tests/[0-9]*.sh; do
     name=$(basename "$t" .sh)
     [[ -z $pattern || $name == *$pattern* ]] || continue

@@ -87,16 +87,18 @@ vw_pid_alive() {
 
 # vw_spawn NAME NETNS LOGFILE CMD...: start CMD in NETNS ("" = host) in the
 # background, stdout+stderr to LOGFILE. Records the PID as $VW_RUN_DIR/NAME.pid
-# and in pids.list. `ip netns exec` execs the command, so the PID recorded is
-# the daemon's own.
+# and in pids.list. `ip netns exec` and `setsid` both exec, so the PID
+# recorded is the daemon's own. setsid puts the daemon in its own session: a
+# Ctrl-C in the terminal reaches only the scripts, whose traps then stop the
+# daemons in order (vipwarden first, by SIGTERM).
 vw_spawn() {
   vw_require_run_dir
   local name=$1 ns=$2 logfile=$3
   shift 3
   if [[ -n $ns ]]; then
-    ip netns exec "$ns" "$@" </dev/null >>"$logfile" 2>&1 9>&- &
+    ip netns exec "$ns" setsid "$@" </dev/null >>"$logfile" 2>&1 9>&- &
   else
-    "$@" </dev/null >>"$logfile" 2>&1 9>&- &
+    setsid "$@" </dev/null >>"$logfile" 2>&1 9>&- &
   fi
   local pid=$!
   local st

@@ -25,6 +25,8 @@ done
 ((${#routers[@]})) || routers=(bird frr)
 
 main() {
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
   bash "$TESTBED/setup.sh"
   # Resolve (and if needed build) the binary once, not in every scenario.
   VIPWARDEN_BIN=$(vw_vipwarden_bin)
@@ -54,6 +56,10 @@ main() {
       out=$logdir/$name.$r.log
       rc=0
       bash "$t" "$r" >"$out" 2>&1 || rc=$?
+      if ((rc == 130 || rc == 143)); then
+        echo "interrupted during $name [$r]; the scenario cleaned up after itself"
+        exit "$rc"
+      fi
       if ((rc == 0)); then
         passed=$((passed + 1))
         grep -m1 '^PASS ' "$out" || echo "PASS $name [$r]"

@@ -29,4 +29,5 @@ ms=$(vw_wait_until "$t0" 15000 has_both) || vw_fail "VIP not announced to $VW_RL
 vw_measured "nginx up -> route at router (rise=$VW_RISE x ${VW_INTERVAL_MS}ms)" "$ms"
 vw_expect_within "rise" $(((VW_RISE - 1) * VW_INTERVAL_MS - 100)) $((VW_RISE * VW_INTERVAL_MS + 1000)) "$ms"
 vw_vipwarden_route_log | tail -n 4
+vw_expect_route_log announced
 vw_pass "route at $VW_RLABEL ${ms} ms after nginx came up"

@@ -14,4 +14,5 @@ vw_measured "nginx stopped -> route gone (fall=$VW_FALL)" "$ms"
 vw_expect_within "fall" 0 "$budget" "$ms"
 vw_assert "session stays up while withdrawing" session_up
 vw_vipwarden_route_log | tail -n 4
+vw_expect_route_log withdrew
 vw_pass "route withdrawn from $VW_RLABEL ${ms} ms after nginx stopped (budget ${budget} ms)"

@@ -122,3 +122,23 @@ vw_start_vipwarden_and_wait() {
 
 # Number of lines in a log now: fault markers for log-order checks.
 vw_log_lines() { if [[ -f $1 ]]; then wc -l <"$1"; else echo 0; fi; }
+
+# Peer name of the router under test in vipwarden's config.
+vw_peer_name() { echo "tor-$VW_ROUTER"; }
+
+# vw_expect_route_log VERB: vipwarden logged why the route moved, in the
+# contract's form, e.g.
+#   announced web (203.0.113.10/32, 2001:db8:10::10/128) to tor-bird: ...
+#   withdrew web (203.0.113.10/32, ...) from tor-bird: check web failed 2/2: ...
+vw_expect_route_log() {
+  local verb=$1 prep=to pattern ms
+  [[ $verb == withdrew ]] && prep=from
+  pattern="$verb web \([^)]*${VW_VIP4_PREFIX//./\\.}[^)]*\) $prep $(vw_peer_name): "
+  [[ $verb == withdrew ]] && pattern+=".*check web failed"
+  ms=$(vw_wait_until now 2000 vw_vipwarden_log_has "$pattern") ||
+    vw_fail "vipwarden logged no line matching /$pattern/"
+}
+
+vw_vipwarden_log_has() {
+  sed 's/\x1b\[[0-9;]*m//g' "$VW_RUN_DIR/vipwarden.log" | grep -Eq "$1"
+}

@@ -300,7 +300,7 @@ vw_vipwarden_start() {
 
 # Show the route-change lines vipwarden logged (for test output).
 vw_vipwarden_route_log() {
-  sed 's/\x1b\[[0-9;]*m//g' "$VW_RUN_DIR/vipwarden.log" 2>/dev/null | grep -E 'announced|withdrew' || true
+  sed 's/\x1b\[[0-9;]*m//g' "$VW_RUN_DIR/vipwarden.log" 2>/dev/null | grep -E '(announced|withdrew) [^ ]+ \(' || true
 }
 
 # ------------------------------------------------------- gobgpd stand-in --

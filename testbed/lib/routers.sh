@@ -61,14 +61,44 @@ protocol bgp node1 {
   debug { states, routes, events };
   ipv4 {
     import all;
-    export none;
+    export $(vw_bird_export_filter);
   };
   ipv6 {
     import all;
-    export none;
+    export $(vw_bird_export_filter);
   };
 }
 EOF
+  vw_bird_static_routes
+}
+
+# VW_ROUTER_EXPORT=N: the ToRs also send the node routes (256 IPv4 /32s from
+# 192.0.2.128/25 and 203.0.113.128/25 plus N IPv6 /64s from 2001:db8:f000::/36),
+# as a real ToR sending a default or a table would. 0 (default): nothing.
+VW_ROUTER_EXPORT=${VW_ROUTER_EXPORT:-0}
+
+vw_bird_export_filter() {
+  if ((VW_ROUTER_EXPORT > 0)); then echo "where source = RTS_STATIC"; else echo none; fi
+}
+
+# Prefix lists for VW_ROUTER_EXPORT (one a line).
+vw_export_prefixes_v4() {
+  local i
+  for ((i = 128; i < 256; i++)); do printf '192.0.2.%d/32\n203.0.113.%d/32\n' "$i" "$i"; done
+}
+vw_export_prefixes_v6() {
+  local i
+  for ((i = 0; i < VW_ROUTER_EXPORT; i++)); do printf '2001:db8:f%03x:%x::/64\n' $((i / 65536)) $((i % 65536)); done
+}
+
+vw_bird_static_routes() {
+  ((VW_ROUTER_EXPORT > 0)) || return 0
+  echo "protocol static export4 { ipv4;"
+  vw_export_prefixes_v4 | sed 's/.*/  route & blackhole;/'
+  echo "}"
+  echo "protocol static export6 { ipv6;"
+  vw_export_prefixes_v6 | sed 's/.*/  route & blackhole;/'
+  echo "}"
 }
 
 vw_bird_start() {
@@ -123,12 +153,15 @@ router bgp $VW_TOR_AS
  neighbor $VW_NODE_FRR_V4 passive
  neighbor $VW_NODE_FRR_V4 timers $((VW_HOLD_TIME / 3)) $VW_HOLD_TIME
  !
+ no bgp network import-check
  address-family ipv4 unicast
   neighbor $VW_NODE_FRR_V4 activate
+$(if ((VW_ROUTER_EXPORT > 0)); then vw_export_prefixes_v4 | sed 's/^/  network /'; fi)
  exit-address-family
  !
  address-family ipv6 unicast
   neighbor $VW_NODE_FRR_V4 activate
+$(if ((VW_ROUTER_EXPORT > 0)); then vw_export_prefixes_v6 | sed 's/^/  network /'; fi)
  exit-address-family
 !
 EOF
@@ -285,4 +318,22 @@ vw_show_router() {
       printf '      %-21s (no route)\n' "$p"
     fi
   done
+}
+
+# True if the node advertised the graceful restart capability in its OPEN
+# (vipwarden must not: a restarting vipwarden must not leave stale routes).
+router_peer_advertised_gr() {
+  local r=$1 peer
+  peer=$(vw_router_peer_addr "$r")
+  case $r in
+    bird)
+      vw_birdc show protocols all node1 | sed -n '/Neighbor capabilities/,/Session:/p' | grep -q 'Graceful restart'
+      ;;
+    frr)
+      vw_vtysh -c "show bgp neighbors $peer json" | python3 -c 'import json,sys
+d = next(iter(json.load(sys.stdin).values()))
+gr = d.get("neighborCapabilities", {}).get("gracefulRestartCapability", "")
+sys.exit(0 if "eceived" in gr else 1)'
+      ;;
+  esac
 }

@@ -19,6 +19,11 @@ if [[ $VW_ROUTER == frr ]]; then
     python3 -c 'import json,sys; d=json.load(sys.stdin); print(next(iter(d.values()))["neighborCapabilities"].get("hostName",{}).get("advHostName",""))')
   vw_info "FRR hostname capability advertised: ${adv:-no}"
 fi
+# Contract: vipwarden never advertises graceful restart.
+if router_peer_advertised_gr "$VW_ROUTER"; then
+  vw_fail "$VW_RLABEL received a graceful restart capability from vipwarden"
+fi
+vw_info "no graceful restart capability received from vipwarden (as required)"
 # With the service down the VIP must stay unannounced.
 sleep $(((VW_RISE + 1) * VW_INTERVAL_MS / 1000))
 vw_assert "no VIP route while nginx is down" has_neither

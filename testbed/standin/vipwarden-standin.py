@@ -22,6 +22,7 @@ It is NOT the product; it needs python3-yaml and gobgpd.
 import argparse
 import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -205,7 +206,9 @@ def run(cfg):
     lock = threading.Lock()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    workdir = tempfile.mkdtemp(prefix="vw-standin.")
+    # Inside the lab's run dir when there is one, so the lab's cleanup removes
+    # it even after kill -9; removed on a clean stop otherwise.
+    workdir = tempfile.mkdtemp(prefix="vw-standin.", dir=os.environ.get("VW_RUN_DIR") or None)
     peers = [Peer(i, cfg, p, workdir) for i, p in enumerate(cfg["peers"])]
     log(f"started {len(peers)} peer(s) with gobgpd, work dir {workdir}")
     checks = {c["name"]: Check(c) for c in cfg["checks"]}
@@ -262,6 +265,7 @@ def run(cfg):
             p.proc.terminate()
         for p in peers:
             p.proc.wait(timeout=5)
+    shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 

@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Normalise BIRD (birdc text) and FRR (vtysh JSON) answers for the lab.
+
+Usage (router output on stdin):
+  route_query.py bird-route PREFIX     # birdc show route PREFIX all
+  route_query.py frr-route PREFIX      # vtysh show bgp <af> unicast PREFIX json
+  route_query.py bird-session PEER     # birdc show protocols all node1
+  route_query.py frr-session PEER      # vtysh show bgp neighbors PEER json
+  route_query.py format-route PREFIX   # one line for people, from the JSON above
+
+Route output: {"present", "as_path": [[seg_type, [asn..]]..], "as_path_str",
+"communities", "large_communities", "next_hop", "med"}; communities as
+"a:b" and large communities as "a:b:c", sorted.
+Session output: {"state", "uptime_ms"}.
+"""
+import json
+import re
+import sys
+import time
+from datetime import datetime
+
+
+def empty_route():
+    return {"present": False, "as_path": [], "as_path_str": "", "communities": [],
+            "large_communities": [], "next_hop": "", "med": ""}
+
+
+def parse_bird_as_path(text):
+    """BIRD prints sequences plain and sets in braces: '65101 {1 2} 3'."""
+    segs = []
+    for m in re.finditer(r"\{([^}]*)\}|(\d+)", text):
+        if m.group(1) is not None:
+            segs.append(["as-set", [int(x) for x in m.group(1).split()]])
+        else:
+            asn = int(m.group(2))
+            if segs and segs[-1][0] == "as-sequence":
+                segs[-1][1].append(asn)
+            else:
+                segs.append(["as-sequence", [asn]])
+    return segs
+
+
+def as_path_str(segs):
+    parts = []
+    for kind, asns in segs:
+        s = " ".join(str(a) for a in asns)
+        parts.append("{" + s + "}" if kind == "as-set" else s)
+    return " ".join(parts)
+
+
+def bird_route(text, prefix):
+    out = empty_route()
+    lines = text.splitlines()
+    start = None
+    for i, line in enumerate(lines):
+        if line.startswith(prefix + " ") or line.startswith(prefix + "\t"):
+            start = i
+            break
+    if start is None:
+        return out
+    # Only the first (best, marked *) route block for the prefix.
+    block = [lines[start]]
+    for line in lines[start + 1:]:
+        if line and not line[0].isspace():
+            break
+        block.append(line)
+    if "unreachable" in block[0]:
+        return out
+    out["present"] = True
+    for line in block[1:]:
+        s = line.strip()
+        key, _, val = s.partition(": ")
+        if key == "BGP.as_path":
+            out["as_path"] = parse_bird_as_path(val)
+        elif key == "BGP.community":
+            out["communities"] = sorted(
+                f"{a}:{b}" for a, b in re.findall(r"\((\d+),\s*(\d+)\)", val))
+        elif key == "BGP.large_community":
+            out["large_communities"] = sorted(
+                f"{a}:{b}:{c}" for a, b, c in
+                re.findall(r"\((\d+),\s*(\d+),\s*(\d+)\)", val))
+        elif key == "BGP.next_hop":
+            # IPv6 may show "global link-local"; keep the first.
+            out["next_hop"] = val.split()[0]
+        elif key == "BGP.med":
+            out["med"] = int(val)
+    out["as_path_str"] = as_path_str(out["as_path"])
+    return out
+
+
+def frr_route(text, prefix):
+    out = empty_route()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return out
+    paths = [p for p in data.get("paths", []) if p.get("valid")]
+    if not paths:
+        return out
+    best = next((p for p in paths if p.get("bestpath", {}).get("overall")), paths[0])
+    out["present"] = True
+    segs = best.get("aspath", {}).get("segments", [])
+    out["as_path"] = [[s.get("type"), s.get("list", [])] for s in segs]
+    out["as_path_str"] = as_path_str(out["as_path"])
+    out["communities"] = sorted(best.get("community", {}).get("list", []))
+    out["large_communities"] = sorted(best.get("largeCommunity", {}).get("list", []))
+    nhs = best.get("nexthops", [])
+    out["next_hop"] = nhs[0].get("ip", "") if nhs else ""
+    out["med"] = best.get("metric", "")
+    return out
+
+
+def bird_session(text, _peer):
+    state, since = "", None
+    for line in text.splitlines():
+        m = re.match(r"^node1\s+BGP\s+\S+\s+(\w+)\s+(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)", line)
+        if m:
+            since = m.group(2)
+        m = re.match(r"^\s+BGP state:\s+(\w+)", line)
+        if m:
+            state = m.group(1)
+    uptime = None
+    if state == "Established" and since:
+        t = datetime.strptime(since, "%Y-%m-%d %H:%M:%S.%f").timestamp()
+        uptime = int((time.time() - t) * 1000)
+    return {"state": state, "uptime_ms": uptime}
+
+
+def frr_session(text, peer):
+    try:
+        data = json.loads(text).get(peer, {})
+    except ValueError:
+        data = {}
+    state = data.get("bgpState", "")
+    uptime = data.get("bgpTimerUpMsec") if state == "Established" else None
+    return {"state": state, "uptime_ms": uptime}
+
+
+def format_route(text, prefix):
+    """One human-readable line from a normalised route (JSON on stdin)."""
+    r = json.loads(text)
+    return (f"      {prefix:<21} via {r['next_hop']:<15} as-path [{r['as_path_str']}]"
+            f" med {r['med']} communities {' '.join(r['communities']) or '-'}"
+            f" large {' '.join(r['large_communities']) or '-'}")
+
+
+def main():
+    mode, arg = sys.argv[1], sys.argv[2]
+    text = sys.stdin.read()
+    fn = {"bird-route": bird_route, "frr-route": frr_route,
+          "bird-session": bird_session, "frr-session": frr_session,
+          "format-route": format_route}[mode]
+    out = fn(text, arg)
+    print(out if isinstance(out, str) else json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,339 @@
+# shellcheck shell=bash
+# The two top-of-rack routers: BIRD 2 and FRR bgpd, each in its own namespace
+# with its own config, control socket, pid file and log under $VW_RUN_DIR.
+# Query helpers take a router name: bird | frr.
+#
+# Sourced by lib.sh (topology constants come from lib/topology.sh).
+
+VW_FRR_BGPD=${VW_FRR_BGPD:-/usr/lib/frr/bgpd}
+
+# ------------------------------------------------------------------- BIRD --
+
+# Key choices (see testbed/README.md):
+#  - passive on: vipwarden connects out, the ToR only listens.
+#  - hold time 9 / keepalive 3: hold-timer tests finish in ~10 s.
+#  - error wait time 1,5: after a session error (hold timer expiry, closed
+#    connection) BIRD by default stays down 60-300 s and refuses the peer;
+#    the lab wants the session back within a second.
+#  - ipv4 + ipv6 channels on one IPv4 session (MP-BGP): the IPv6 NLRI carries
+#    a global IPv6 next hop (vipwarden's next_hop_v6) that lies in the link's
+#    2001:db8:1::/64, so BIRD's default "gateway direct" resolves it on
+#    bird-n1. No extended next hop (that is for IPv4 NLRI over IPv6 NH).
+#  - import all / export none: the ToR accepts what the node says and tells
+#    it nothing (vipwarden ignores received routes anyway).
+#  - debug { states, routes, events } + ms timestamps: the SIGTERM test reads
+#    the order of "withdraw" and "Received: Administrative shutdown" here.
+vw_bird_config() {
+  local dir=$1
+  cat <<EOF
+# vipwarden lab: tor-bird (AS $VW_TOR_AS)
+log "$dir/bird.log" all;
+timeformat log "%F %T.%3f";
+timeformat protocol "%F %T.%3f";
+timeformat route "%F %T.%3f";
+router id $VW_BIRD_V4;
+
+protocol device {
+  scan time 2;
+}
+
+# Install the learned VIP routes into this namespace's kernel FIB so that the
+# client behind the ToR really reaches the node through them.
+protocol kernel kernel4 {
+  ipv4 { import none; export all; };
+}
+protocol kernel kernel6 {
+  ipv6 { import none; export all; };
+}
+
+protocol bgp node1 {
+  description "vipwarden on vw-node1";
+  local $VW_BIRD_V4 as $VW_TOR_AS;
+  neighbor $VW_NODE_BIRD_V4 as $VW_LOCAL_AS;
+  passive on;
+  hold time $VW_HOLD_TIME;
+  startup hold time $VW_HOLD_TIME;
+  keepalive time $((VW_HOLD_TIME / 3));
+  connect delay time 1;
+  connect retry time 2;
+  error wait time 1, 5;
+  error forget time 10;
+  debug { states, routes, events };
+  ipv4 {
+    import all;
+    export $(vw_bird_export_filter);
+  };
+  ipv6 {
+    import all;
+    export $(vw_bird_export_filter);
+  };
+}
+EOF
+  vw_bird_static_routes
+}
+
+# VW_ROUTER_EXPORT=N: the ToRs also send the node routes (256 IPv4 /32s from
+# 192.0.2.128/25 and 203.0.113.128/25 plus N IPv6 /64s from 2001:db8:f000::/36),
+# as a real ToR sending a default or a table would. 0 (default): nothing.
+VW_ROUTER_EXPORT=${VW_ROUTER_EXPORT:-0}
+
+vw_bird_export_filter() {
+  if ((VW_ROUTER_EXPORT > 0)); then echo "where source = RTS_STATIC"; else echo none; fi
+}
+
+# Prefix lists for VW_ROUTER_EXPORT (one a line).
+vw_export_prefixes_v4() {
+  local i
+  for ((i = 128; i < 256; i++)); do printf '192.0.2.%d/32\n203.0.113.%d/32\n' "$i" "$i"; done
+}
+vw_export_prefixes_v6() {
+  local i
+  for ((i = 0; i < VW_ROUTER_EXPORT; i++)); do printf '2001:db8:f%03x:%x::/64\n' $((i / 65536)) $((i % 65536)); done
+}
+
+vw_bird_static_routes() {
+  ((VW_ROUTER_EXPORT > 0)) || return 0
+  echo "protocol static export4 { ipv4;"
+  vw_export_prefixes_v4 | sed 's/.*/  route & blackhole;/'
+  echo "}"
+  echo "protocol static export6 { ipv6;"
+  vw_export_prefixes_v6 | sed 's/.*/  route & blackhole;/'
+  echo "}"
+}
+
+vw_bird_start() {
+  local dir=$VW_RUN_DIR/bird
+  mkdir -p "$dir"
+  vw_bird_config "$dir" >"$dir/bird.conf"
+  vw_spawn bird "$VW_NS_BIRD" "$dir/stdout.log" \
+    bird -f -c "$dir/bird.conf" -s "$dir/bird.ctl" -P "$dir/bird.pid"
+  vw_wait_until now 5000 vw_birdc show status >/dev/null ||
+    vw_die "BIRD did not start (see $dir/stdout.log)"
+  vw_info "BIRD up in $VW_NS_BIRD (PID $(vw_pid_of bird), socket $dir/bird.ctl)"
+}
+
+vw_birdc() {
+  birdc -s "$VW_RUN_DIR/bird/bird.ctl" "$@"
+}
+
+# -------------------------------------------------------------------- FRR --
+
+# Key choices:
+#  - zebra + bgpd, each with its own pid file, config and sockets in the run
+#    dir (zebra runs as user frr, so the dir is owned by frr): bgpd resolves
+#    next hops through zebra like a real ToR, and the VIP routes land in the
+#    namespace's kernel FIB for the client's traffic. VW_FRR_ZEBRA=0 runs
+#    bgpd alone with --no_zebra (next hops then count as reachable).
+#  - "no bgp ebgp-requires-policy": FRR >= 7.4 otherwise drops every eBGP
+#    route in and out (RFC 8212) unless a route-map is applied.
+#  - neighbor passive, timers 3 9, explicit activate for both families on the
+#    one IPv4 session.
+#  - hostname capability is left at its default (on): FRR sends capability
+#    73 (FQDN) in its OPEN; vipwarden must ignore unknown capabilities.
+#  - log-neighbor-changes + debug bgp updates/neighbor-events to a file with
+#    ms precision: the SIGTERM test reads the order of events there.
+vw_frr_config() {
+  local dir=$1
+  cat <<EOF
+! vipwarden lab: tor-frr (AS $VW_TOR_AS)
+frr defaults traditional
+hostname tor-frr
+log file $dir/bgpd.log debugging
+log timestamp precision 3
+debug bgp neighbor-events
+debug bgp updates in
+!
+router bgp $VW_TOR_AS
+ bgp router-id $VW_FRR_V4
+ bgp log-neighbor-changes
+ no bgp ebgp-requires-policy
+ no bgp default ipv4-unicast
+ neighbor $VW_NODE_FRR_V4 remote-as $VW_LOCAL_AS
+ neighbor $VW_NODE_FRR_V4 description vipwarden on vw-node1
+ neighbor $VW_NODE_FRR_V4 passive
+ neighbor $VW_NODE_FRR_V4 timers $((VW_HOLD_TIME / 3)) $VW_HOLD_TIME
+ !
+ no bgp network import-check
+ address-family ipv4 unicast
+  neighbor $VW_NODE_FRR_V4 activate
+$(if ((VW_ROUTER_EXPORT > 0)); then vw_export_prefixes_v4 | sed 's/^/  network /'; fi)
+ exit-address-family
+ !
+ address-family ipv6 unicast
+  neighbor $VW_NODE_FRR_V4 activate
+$(if ((VW_ROUTER_EXPORT > 0)); then vw_export_prefixes_v6 | sed 's/^/  network /'; fi)
+ exit-address-family
+!
+EOF
+}
+
+VW_FRR_ZEBRA=${VW_FRR_ZEBRA:-1}
+
+vw_frr_zebra_start() {
+  local dir=$1
+  printf 'hostname tor-frr\nlog file %s/zebra.log informational\n' "$dir" >"$dir/zebra.conf"
+  vw_spawn frr-zebra "$VW_NS_FRR" "$dir/zebra.stdout.log" \
+    "${VW_FRR_BGPD%/*}/zebra" -f "$dir/zebra.conf" -i "$dir/zebra.pid" \
+    --vty_socket "$dir" -z "$dir/zserv.api" -A 127.0.0.1 -P 0
+  vw_wait_until now 10000 test -S "$dir/zserv.api" >/dev/null ||
+    vw_die "FRR zebra did not start (see $dir/zebra.stdout.log)"
+}
+
+vw_frr_start() {
+  local dir=$VW_RUN_DIR/frr zebra_opt=(--no_zebra)
+  mkdir -p "$dir"
+  vw_frr_config "$dir" >"$dir/bgpd.conf"
+  if [[ $VW_FRR_ZEBRA == 1 ]]; then
+    # zebra drops privileges to user frr: it must own the directory.
+    chown frr:frr "$dir" 2>/dev/null || true
+    vw_frr_zebra_start "$dir"
+    zebra_opt=(-z "$dir/zserv.api")
+  fi
+  vw_spawn frr "$VW_NS_FRR" "$dir/stdout.log" \
+    "$VW_FRR_BGPD" "${zebra_opt[@]}" --skip_runas \
+    -f "$dir/bgpd.conf" -i "$dir/bgpd.pid" --vty_socket "$dir" \
+    -A 127.0.0.1 -P 0
+  vw_wait_until now 10000 vw_vtysh -c 'show bgp summary' >/dev/null ||
+    vw_die "FRR bgpd did not start (see $dir/stdout.log)"
+  vw_info "FRR bgpd up in $VW_NS_FRR (PID $(vw_pid_of frr), vty socket dir $dir)"
+}
+
+vw_vtysh() {
+  vtysh --vty_socket "$VW_RUN_DIR/frr" -d bgpd "$@"
+}
+
+# ----------------------------------------------------------- both routers --
+
+vw_router_start() {
+  case $1 in
+    bird) vw_bird_start ;;
+    frr) vw_frr_start ;;
+    *) vw_die "unknown router $1" ;;
+  esac
+}
+
+# Stop the router (SIGKILL = crash): BIRD, or FRR's bgpd and zebra.
+vw_router_stop() {
+  local r=$1 sig=${2:-TERM}
+  vw_stop "$r" "$sig" 5000
+  if [[ $r == frr ]]; then vw_stop frr-zebra "$sig" 5000; fi
+}
+
+vw_router_log() {
+  case $1 in
+    bird) printf '%s\n' "$VW_RUN_DIR/bird/bird.log" ;;
+    frr) printf '%s\n' "$VW_RUN_DIR/frr/bgpd.log" ;;
+  esac
+}
+
+vw_router_label() {
+  case $1 in bird) echo "BIRD" ;; frr) echo "FRR" ;; *) echo "$1" ;; esac
+}
+
+# The node's address as seen by router R.
+vw_router_peer_addr() {
+  case $1 in bird) echo "$VW_NODE_BIRD_V4" ;; frr) echo "$VW_NODE_FRR_V4" ;; esac
+}
+
+# vw_router_route_json ROUTER PREFIX: normalized JSON for PREFIX at ROUTER:
+# {"present": bool, "as_path": [[type, [asn...]]...], "as_path_str": "...",
+#  "communities": [...], "large_communities": [...], "next_hop": "...",
+#  "med": N}
+vw_router_route_json() {
+  local r=$1 p=$2 af=ipv4
+  [[ $p == *:* ]] && af=ipv6
+  case $r in
+    bird) vw_birdc show route "$p" all 2>&1 | python3 "$VW_TESTBED_DIR/lib/route_query.py" bird-route "$p" ;;
+    frr) vw_vtysh -c "show bgp $af unicast $p json" 2>&1 | python3 "$VW_TESTBED_DIR/lib/route_query.py" frr-route "$p" ;;
+    *) vw_die "unknown router $r" ;;
+  esac
+}
+
+vw_json_get() {
+  python3 -c 'import json,sys
+v=json.load(sys.stdin)
+for k in sys.argv[1:]:
+    v=v[k] if not isinstance(v,list) else v[int(k)]
+print(" ".join(map(str,v)) if isinstance(v,list) else ("true" if v is True else "false" if v is False else v))' "$@"
+}
+
+# Fast presence check, used in tight polling loops.
+router_has_prefix() {
+  local r=$1 p=$2 af=ipv4 out
+  [[ $p == *:* ]] && af=ipv6
+  case $r in
+    bird)
+      out=$(vw_birdc show route "$p" 2>/dev/null) || return 1
+      # A route line starts with the prefix; "Network not found" otherwise.
+      grep -q "^${p}[[:space:]]" <<<"$out"
+      ;;
+    frr)
+      out=$(vw_vtysh -c "show bgp $af unicast $p json" 2>/dev/null) || return 1
+      grep -q '"paths"' <<<"$out" && grep -q '"valid":true' <<<"$(tr -d ' \n' <<<"$out")"
+      ;;
+    *) vw_die "unknown router $r" ;;
+  esac
+}
+
+# AS_PATH as printed by the router, normalised to "65101 65101" (sets shown
+# as {a b}).
+router_as_path() { vw_router_route_json "$1" "$2" | vw_json_get as_path_str; }
+# Communities "a:b" space separated, sorted.
+router_communities() { vw_router_route_json "$1" "$2" | vw_json_get communities; }
+# Large communities "a:b:c" space separated, sorted.
+router_large_communities() { vw_router_route_json "$1" "$2" | vw_json_get large_communities; }
+router_next_hop() { vw_router_route_json "$1" "$2" | vw_json_get next_hop; }
+router_med() { vw_router_route_json "$1" "$2" | vw_json_get med; }
+
+# vw_router_session_json ROUTER: {"state": "Established"|..., "uptime_ms": N|null}
+vw_router_session_json() {
+  local r=$1 peer
+  peer=$(vw_router_peer_addr "$r")
+  case $r in
+    bird) vw_birdc show protocols all node1 2>&1 | python3 "$VW_TESTBED_DIR/lib/route_query.py" bird-session "$peer" ;;
+    frr) vw_vtysh -c "show bgp neighbors $peer json" 2>&1 | python3 "$VW_TESTBED_DIR/lib/route_query.py" frr-session "$peer" ;;
+  esac
+}
+
+# BGP FSM state of the session to the node: Established, Active, Idle, ...
+router_session_state() { vw_router_session_json "$1" | vw_json_get state; }
+# Milliseconds since the session reached Established (empty when down).
+router_session_uptime_ms() { vw_router_session_json "$1" | vw_json_get uptime_ms; }
+router_session_established() { [[ $(router_session_state "$1") == Established ]]; }
+
+# vw_show_router ROUTER: one-screen view of the session and the VIP routes.
+vw_show_router() {
+  local r=$1 p state up
+  state=$(router_session_state "$r")
+  up=$(router_session_uptime_ms "$r")
+  if [[ $state == Established ]]; then
+    printf '%-5s session to node1: %s (up %s s)\n' "$(vw_router_label "$r")" "$state" "$((up / 1000))"
+  else
+    printf '%-5s session to node1: %s\n' "$(vw_router_label "$r")" "${state:-unknown}"
+  fi
+  for p in "$VW_VIP4_PREFIX" "$VW_VIP6_PREFIX"; do
+    if router_has_prefix "$r" "$p"; then
+      vw_router_route_json "$r" "$p" | python3 "$VW_TESTBED_DIR/lib/route_query.py" format-route "$p"
+    else
+      printf '      %-21s (no route)\n' "$p"
+    fi
+  done
+}
+
+# True if the node advertised the graceful restart capability in its OPEN
+# (vipwarden must not: a restarting vipwarden must not leave stale routes).
+router_peer_advertised_gr() {
+  local r=$1 peer
+  peer=$(vw_router_peer_addr "$r")
+  case $r in
+    bird)
+      vw_birdc show protocols all node1 | sed -n '/Neighbor capabilities/,/Session:/p' | grep -q 'Graceful restart'
+      ;;
+    frr)
+      vw_vtysh -c "show bgp neighbors $peer json" | python3 -c 'import json,sys
+d = next(iter(json.load(sys.stdin).values()))
+gr = d.get("neighborCapabilities", {}).get("gracefulRestartCapability", "")
+sys.exit(0 if "eceived" in gr else 1)'
+      ;;
+  esac
+}

@@ -1,0 +1,144 @@
+# shellcheck shell=bash
+# Test harness sourced by every testbed/tests/NN-*.sh scenario.
+#
+# A scenario runs against one router, given as $1 (bird | frr): it builds a
+# fresh lab (both ToRs, nginx, vipwarden peering with both), injects one fault
+# and measures, at that router, the time from the fault to its effect.
+# Exit 0 = pass, 1 = fail. Lines starting with "measured:" are collected by
+# run-tests.sh for the summary.
+
+set -euo pipefail
+# shellcheck source=../lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
+
+# shellcheck disable=SC2034 # used by the scenarios that source this file
+{
+VW_TEST_NAME=$(basename "$0" .sh)
+VW_ROUTER=${1:-${VW_ROUTER:-bird}}
+case $VW_ROUTER in bird | frr) ;; *) vw_die "usage: $0 bird|frr" ;; esac
+VW_OTHER_ROUTER=frr
+[[ $VW_ROUTER == frr ]] && VW_OTHER_ROUTER=bird
+VW_RLABEL=$(vw_router_label "$VW_ROUTER")
+
+# Check timing used by every scenario unless it says otherwise.
+VW_INTERVAL_MS=1000
+VW_TIMEOUT_MS=500
+VW_RISE=2
+VW_FALL=2
+}
+
+vw_test_on_exit() {
+  local rc=$1
+  if ((rc != 0)); then
+    vw_test_dump_logs
+    printf 'FAIL %s [%s]\n' "$VW_TEST_NAME" "$VW_ROUTER"
+  fi
+  vw_cleanup "$rc"
+}
+
+# Tail of every log of the run, to make a CI failure diagnosable.
+vw_test_dump_logs() {
+  [[ -n ${VW_RUN_DIR:-} ]] || return 0
+  local f
+  for f in "$VW_RUN_DIR/vipwarden.log" "$(vw_router_log "$VW_ROUTER")"; do
+    [[ -s $f ]] || continue
+    printf -- '----- last lines of %s\n' "$f"
+    grep -v 'Update Group' "$f" | tail -n 25
+  done
+  printf -- '-----\n'
+}
+
+# vw_test_begin "description": fresh run dir, cleanup trap, lab with both
+# routers and nginx.
+vw_test_begin() {
+  printf '=== %s [%s]: %s\n' "$VW_TEST_NAME" "$VW_ROUTER" "$1"
+  vw_run_dir_init
+  trap 'vw_test_on_exit $?' EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  vw_lab_up bird frr
+}
+
+vw_pass() {
+  printf 'PASS %s [%s]: %s\n' "$VW_TEST_NAME" "$VW_ROUTER" "$*"
+  exit 0
+}
+
+vw_fail() {
+  vw_err "$*"
+  exit 1
+}
+
+vw_assert() {
+  local msg=$1
+  shift
+  "$@" || vw_fail "assertion failed: $msg"
+}
+
+# vw_measured LABEL MS: print a measurement in the format run-tests.sh collects.
+vw_measured() {
+  printf 'measured: %s [%s] = %s ms\n' "$1" "$VW_ROUTER" "$2"
+}
+
+# vw_expect_within LABEL MIN_MS MAX_MS VALUE_MS
+vw_expect_within() {
+  local label=$1 min=$2 max=$3 v=$4
+  if ((v < min || v > max)); then
+    vw_fail "$label took $v ms, expected between $min and $max ms"
+  fi
+  vw_info "$label: $v ms (expected $min..$max ms)"
+}
+
+# Route presence at the router under test.
+has4() { router_has_prefix "$VW_ROUTER" "$VW_VIP4_PREFIX"; }
+has6() { router_has_prefix "$VW_ROUTER" "$VW_VIP6_PREFIX"; }
+has_both() { has4 && has6; }
+has_neither() { ! has4 && ! has6; }
+session_up() { router_session_established "$VW_ROUTER"; }
+
+# vw_wait_session_up TIMEOUT_MS: the node's session at the router under test.
+vw_wait_session_up() {
+  local ms
+  ms=$(vw_wait_until now "${1:-20000}" session_up) ||
+    vw_fail "session to $VW_RLABEL not Established after ${ms} ms (state: $(router_session_state "$VW_ROUTER"))"
+  vw_info "session Established at $VW_RLABEL after ${ms} ms"
+}
+
+# vw_wait_routes_up TIMEOUT_MS: both VIP prefixes present at the router.
+vw_wait_routes_up() {
+  local ms
+  ms=$(vw_wait_until now "${1:-20000}" has_both) ||
+    vw_fail "VIP routes not at $VW_RLABEL after ${ms} ms"
+  vw_info "VIP routes at $VW_RLABEL after ${ms} ms"
+}
+
+# Start vipwarden and wait until the VIP is announced to the router under
+# test (nginx is up at this point).
+vw_start_vipwarden_and_wait() {
+  vw_vipwarden_start "$@"
+  vw_wait_session_up 20000
+  vw_wait_routes_up 20000
+}
+
+# Number of lines in a log now: fault markers for log-order checks.
+vw_log_lines() { if [[ -f $1 ]]; then wc -l <"$1"; else echo 0; fi; }
+
+# Peer name of the router under test in vipwarden's config.
+vw_peer_name() { echo "tor-$VW_ROUTER"; }
+
+# vw_expect_route_log VERB: vipwarden logged why the route moved, in the
+# contract's form, e.g.
+#   announced web (203.0.113.10/32, 2001:db8:10::10/128) to tor-bird: ...
+#   withdrew web (203.0.113.10/32, ...) from tor-bird: check web failed 2/2: ...
+vw_expect_route_log() {
+  local verb=$1 prep=to pattern ms
+  [[ $verb == withdrew ]] && prep=from
+  pattern="$verb web \([^)]*${VW_VIP4_PREFIX//./\\.}[^)]*\) $prep $(vw_peer_name): "
+  [[ $verb == withdrew ]] && pattern+=".*check web failed"
+  ms=$(vw_wait_until now 2000 vw_vipwarden_log_has "$pattern") ||
+    vw_fail "vipwarden logged no line matching /$pattern/"
+}
+
+vw_vipwarden_log_has() {
+  sed 's/\x1b\[[0-9;]*m//g' "$VW_RUN_DIR/vipwarden.log" | grep -Eq "$1"
+}

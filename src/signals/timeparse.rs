@@ -41,6 +41,20 @@ fn civil_ms(y: u32, mo: u32, d: u32, h: u32, mi: u32, s: u32, ms: u32) -> Option
 }
 
 /// Fractional seconds (the digits after the dot) as milliseconds; extra precision is truncated.
+/// An optional `.digits` fraction at the front of `rest`, as milliseconds; advances `rest`.
+fn fraction(rest: &mut &[u8]) -> Option<u32> {
+    let Some(frac) = rest.strip_prefix(b".") else {
+        return Some(0);
+    };
+    let end = frac
+        .iter()
+        .position(|c| !c.is_ascii_digit())
+        .unwrap_or(frac.len());
+    let ms = frac_ms(&frac[..end])?;
+    *rest = &frac[end..];
+    Some(ms)
+}
+
 fn frac_ms(b: &[u8]) -> Option<u32> {
     if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
         return None;
@@ -90,15 +104,7 @@ pub fn parse_clf(b: &[u8]) -> Option<i64> {
     let mi = digits(&b[15..17])?;
     let s = digits(&b[18..20])?;
     let mut rest = &b[20..];
-    let mut ms = 0;
-    if let Some(frac) = rest.strip_prefix(b".") {
-        let end = frac
-            .iter()
-            .position(|c| !c.is_ascii_digit())
-            .unwrap_or(frac.len());
-        ms = frac_ms(&frac[..end])?;
-        rest = &frac[end..];
-    }
+    let ms = fraction(&mut rest)?;
     let off = match rest {
         [] => 0,
         [b' ', tz @ ..] => offset_ms(tz)?,
@@ -126,15 +132,7 @@ pub fn parse_rfc3339(b: &[u8]) -> Option<i64> {
     let mi = digits(&b[14..16])?;
     let s = digits(&b[17..19])?;
     let mut rest = &b[19..];
-    let mut ms = 0;
-    if let Some(frac) = rest.strip_prefix(b".") {
-        let end = frac
-            .iter()
-            .position(|c| !c.is_ascii_digit())
-            .unwrap_or(frac.len());
-        ms = frac_ms(&frac[..end])?;
-        rest = &frac[end..];
-    }
+    let ms = fraction(&mut rest)?;
     let off = if rest.is_empty() { 0 } else { offset_ms(rest)? };
     Some(civil_ms(y, mo, d, h, mi, s, ms)? - off)
 }

@@ -14,5 +14,6 @@ pub mod daemon;
 pub mod engine;
 pub mod offline;
 pub mod ops;
+pub mod process;
 pub mod route;
 pub mod signals;

@@ -5,13 +5,11 @@
 //! that hangs in `curl` must not leave the `curl` behind on every interval.
 
 use std::os::unix::process::ExitStatusExt;
-use std::process::{ExitStatus, Stdio};
-use std::time::{Duration, Instant};
-
-use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::Command;
+use std::process::ExitStatus;
+use std::time::Duration;
 
 use super::detail::{self, io_reason, truncate};
+use crate::process::{self, Ended, Keep};
 
 /// Bytes of stdout/stderr kept (the tail: the last line is what explains a failure).
 const TAIL_BYTES: usize = 4096;
@@ -20,9 +18,6 @@ const REASON_CHARS: usize = 200;
 /// After the command exits, how long descendants may keep its pipes open before they are
 /// killed as leftovers.
 const LEFTOVER_GRACE: Duration = Duration::from_millis(100);
-/// Bound on reaping a SIGKILLed child; only a process stuck in the kernel takes longer, and
-/// tokio reaps it later anyway (kill_on_drop).
-const REAP_WAIT: Duration = Duration::from_millis(200);
 
 pub(crate) struct ExecProbe {
     argv: Vec<String>,
@@ -39,73 +34,24 @@ impl ExecProbe {
     }
 
     pub(crate) async fn run(&self, timeout: Duration) -> Result<String, String> {
-        let start = Instant::now();
-        let deadline = deadline_after(timeout);
         let program = &self.argv[0];
-        let mut child = Command::new(program)
-            .args(&self.argv[1..])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| format!("cannot run {program}: {}", io_reason(&e)))?;
-        // The pid is the group id (process_group(0)); it stays reserved until we reap the child.
-        let mut group = match child.id().and_then(|pid| i32::try_from(pid).ok()) {
-            Some(pgid) => Group::new(pgid),
-            None => return Err(format!("cannot run {program}: no pid for the child")),
-        };
-        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-
-        let status = {
-            // Pipes are drained while waiting, or a chatty command would block on a full pipe.
-            let readers = async { tokio::join!(drain(stdout, &mut out), drain(stderr, &mut err)) };
-            tokio::pin!(readers);
-            let mut readers_done = false;
-            let waited = loop {
-                tokio::select! {
-                    s = child.wait() => break Some(s),
-                    _ = &mut readers, if !readers_done => readers_done = true,
-                    _ = tokio::time::sleep_until(deadline) => break None,
-                }
-            };
-            match waited {
-                None => {
-                    group.kill();
-                    let _ = tokio::time::timeout(REAP_WAIT, child.wait()).await;
-                    return Err(detail::timed_out(timeout));
-                }
-                Some(Err(e)) => {
-                    group.kill();
-                    return Err(format!("waiting for {program}: {}", io_reason(&e)));
-                }
-                Some(Ok(status)) => {
-                    // Reaped: the pgid may be reused from here on, so no blind kill on drop.
-                    group.disarm();
-                    if !readers_done {
-                        let grace = deadline.min(tokio::time::Instant::now() + LEFTOVER_GRACE);
-                        if tokio::time::timeout_at(grace, &mut readers).await.is_err() {
-                            // Someone still holds our pipes, so the group still has members and
-                            // its id cannot have been reused.
-                            group.kill_leftovers();
-                            let _ = tokio::time::timeout(REAP_WAIT, &mut readers).await;
-                        }
-                    }
-                    status
-                }
-            }
-        };
-        judge(status, &out, &err, start.elapsed())
+        let f = process::run(&process::Spec {
+            argv: &self.argv,
+            env: &[],
+            env_remove: &[],
+            timeout,
+            keep: Keep::Tail,
+            limit: TAIL_BYTES,
+            leftover_grace: LEFTOVER_GRACE,
+        })
+        .await;
+        match f.ended {
+            Ended::CannotRun(e) => Err(format!("cannot run {program}: {}", io_reason(&e))),
+            Ended::WaitFailed(e) => Err(format!("waiting for {program}: {}", io_reason(&e))),
+            Ended::TimedOut => Err(detail::timed_out(timeout)),
+            Ended::Status(status) => judge(status, &f.stdout, &f.stderr, f.took),
+        }
     }
-}
-
-/// `now + timeout`, saturating: an absurd configured timeout must not panic on overflow.
-fn deadline_after(timeout: Duration) -> tokio::time::Instant {
-    let now = tokio::time::Instant::now();
-    now.checked_add(timeout)
-        .unwrap_or_else(|| now + Duration::from_secs(10 * 365 * 86_400))
 }
 
 fn judge(status: ExitStatus, out: &[u8], err: &[u8], took: Duration) -> Result<String, String> {
@@ -123,23 +69,6 @@ fn judge(status: ExitStatus, out: &[u8], err: &[u8], took: Duration) -> Result<S
             signal_name(sig)
         )),
         (None, None) => Err(format!("ended abnormally ({status}){why}")),
-    }
-}
-
-/// Appends what `pipe` yields to `tail`, keeping only the last TAIL_BYTES.
-async fn drain(pipe: Option<impl AsyncRead + Unpin>, tail: &mut Vec<u8>) {
-    let Some(mut pipe) = pipe else { return };
-    let mut buf = [0u8; 4096];
-    loop {
-        match pipe.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => {
-                tail.extend_from_slice(&buf[..n]);
-                if tail.len() > TAIL_BYTES {
-                    tail.drain(..tail.len() - TAIL_BYTES);
-                }
-            }
-        }
     }
 }
 
@@ -178,44 +107,6 @@ fn signal_name(sig: i32) -> &'static str {
         libc::SIGALRM => "SIGALRM",
         libc::SIGTERM => "SIGTERM",
         _ => "unknown signal",
-    }
-}
-
-/// The child's process group. Killed on drop while armed, so a probe cancelled mid-run (daemon
-/// shutdown) leaves nothing behind either.
-struct Group {
-    pgid: i32,
-    armed: bool,
-}
-
-impl Group {
-    fn new(pgid: i32) -> Group {
-        Group { pgid, armed: true }
-    }
-
-    /// SIGKILL to the whole group; only while the leader is unreaped, so `pgid` is ours.
-    fn kill(&mut self) {
-        if self.armed {
-            self.armed = false;
-            self.kill_leftovers();
-        }
-    }
-
-    fn kill_leftovers(&self) {
-        // SAFETY: killpg takes plain integers; ESRCH (group already gone) is fine.
-        unsafe {
-            libc::killpg(self.pgid, libc::SIGKILL);
-        }
-    }
-
-    fn disarm(&mut self) {
-        self.armed = false;
-    }
-}
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
@@ -443,12 +334,6 @@ mod tests {
             "\u{fffd}[31mred\u{fffd}"
         );
         assert_eq!(last_line(b" \n \n"), None);
-    }
-
-    #[test]
-    fn huge_timeout_does_not_overflow() {
-        let d = deadline_after(Duration::MAX);
-        assert!(d > tokio::time::Instant::now() + Duration::from_secs(365 * 86_400));
     }
 
     #[test]

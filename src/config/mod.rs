@@ -57,6 +57,61 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
+/// Where the CLI finds the daemon: only the `api:` section, read leniently, so `vipwarden status`
+/// still works when the rest of the file is being edited (that is when a refused reload must be
+/// visible). Problems reading it fall back to the defaults and are returned as a note.
+pub fn api_section(path: &Path) -> (ApiConfig, Option<String>) {
+    let default = ApiConfig {
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9180)),
+        token_file: None,
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            return (
+                default,
+                Some(format!(
+                    "{}: cannot read ({e}); using the default API address",
+                    path.display()
+                )),
+            )
+        }
+    };
+    let doc: serde_yaml::Value = match serde_yaml::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            return (
+                default,
+                Some(format!(
+                    "{}: not YAML ({e}); using the default API address",
+                    path.display()
+                )),
+            )
+        }
+    };
+    let api = doc.get("api");
+    let listen = match api.and_then(|a| a.get("listen")).and_then(|l| l.as_str()) {
+        None => default.listen,
+        Some(s) => match s.trim().parse() {
+            Ok(a) => a,
+            Err(_) => {
+                return (
+                    default,
+                    Some(format!(
+                        "{}: api.listen \"{s}\" is not ADDRESS:PORT; using the default",
+                        path.display()
+                    )),
+                )
+            }
+        },
+    };
+    let token_file = api
+        .and_then(|a| a.get("token_file"))
+        .and_then(|t| t.as_str())
+        .map(PathBuf::from);
+    (ApiConfig { listen, token_file }, None)
+}
+
 /// Reads and validates a config file.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| {

@@ -445,3 +445,24 @@ fn operations_keys() {
         "{e}"
     );
 }
+
+#[test]
+fn the_cli_finds_the_api_even_in_an_invalid_file() {
+    let dir = std::env::temp_dir().join(format!("vw-api-section-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("vw.yaml");
+    std::fs::write(
+        &f,
+        format!("{GOOD}api: {{listen: '127.0.0.1:9999', token_file: /etc/t}}\nno_such_key: 1\n"),
+    )
+    .unwrap();
+    assert!(load(&f).is_err());
+    let (api, note) = api_section(&f);
+    assert_eq!((api.listen.port(), note), (9999, None));
+    assert_eq!(api.token_file.as_deref(), Some(Path::new("/etc/t")));
+    std::fs::write(&f, "[[[").unwrap();
+    let (api, note) = api_section(&f);
+    assert_eq!(api.listen.port(), 9180);
+    assert!(note.unwrap().contains("not YAML"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

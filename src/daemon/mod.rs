@@ -475,14 +475,11 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         }
     };
     let api_task = match crate::api::ApiServer::bind(api.listen).await {
-        Ok(server) => {
-            info!("API listening on http://{}", server.local_addr());
-            Some(tokio::spawn(server.run(
-                token,
-                control.handle,
-                stop_api.clone(),
-            )))
-        }
+        Ok(server) => Some(tokio::spawn(server.run(
+            token,
+            control.handle,
+            stop_api.clone(),
+        ))),
         Err(e) => {
             let msg = format!("{e:#}");
             warn!("{msg}; running without the API");

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# SIGHUP reload without a session reset: MED 100 -> 200 in the file, SIGHUP:
+# the router shows MED 200 within ~2 s and the session's Established-since
+# time at the router is unchanged (BIRD `show protocols` since, FRR peer
+# uptime). Then an INVALID file + SIGHUP changes nothing (route, MED,
+# session) and `vipwarden status` shows the refused reload.
+# shellcheck source=common.sh
+source "$(dirname "$0")/common.sh"
+vw_test_begin "SIGHUP: MED 100 -> 200 without session reset; invalid config changes nothing"
+
+api=$(vw_api_yaml)
+vw_start_vipwarden_and_wait top_extra="$api" med=100
+vw_wait_until now 5000 vw_cli status >/dev/null || vw_fail "vipwarden status: API not answering"
+vw_assert "MED 100 at start" has_med 100
+sleep 2 # some uptime to compare
+since0=$(router_session_since_ms) || vw_fail "no session uptime at $VW_RLABEL"
+up0=$(router_session_uptime_ms "$VW_ROUTER")
+
+conf=$VW_RUN_DIR/vipwarden.yaml
+vw_vipwarden_config top_extra="$api" med=200 >"$conf.new"
+mv "$conf.new" "$conf"
+t0=$(vw_now_ms)
+vw_signal vipwarden HUP
+ms_med=$(vw_wait_until "$t0" 10000 has_med 200) || vw_fail "MED at $VW_RLABEL still $(med4) ${ms_med} ms after SIGHUP"
+vw_measured "SIGHUP -> MED 200 at the router" "$ms_med"
+vw_expect_within "reload" 0 2500 "$ms_med"
+med6_is() { has6 && [[ $(router_med "$VW_ROUTER" "$VW_VIP6_PREFIX") == "$1" ]]; }
+vw_wait_until now 5000 med6_is 200 >/dev/null ||
+  vw_fail "IPv6 VIP did not get MED 200"
+since1=$(router_session_since_ms) || vw_fail "session at $VW_RLABEL not Established after the reload"
+up1=$(router_session_uptime_ms "$VW_ROUTER")
+vw_info "session at $VW_RLABEL: since $since0 -> $since1 (uptime ${up0} -> ${up1} ms)"
+((up1 > up0)) || vw_fail "session uptime at $VW_RLABEL went from $up0 to $up1 ms: the session was reset"
+diff=$((since1 - since0))
+((diff < 0)) && diff=$((-diff))
+((diff < 1500)) || vw_fail "session Established-since moved by ${diff} ms: the session was reset"
+vw_measured "session uptime kept counting across SIGHUP (uptime after)" "$up1"
+
+# An invalid file: an unknown key (unknown keys are errors).
+gen_before=$(vw_cli status 2>&1 | head -n 1)
+vw_vipwarden_config top_extra="$api" med=300 >"$conf.new"
+printf 'no_such_key: 1\n' >>"$conf.new"
+mv "$conf.new" "$conf"
+vw_signal vipwarden HUP
+reload_refused() { vw_cli status 2>&1 | grep -q 'config reload refused'; }
+ms=$(vw_wait_until now 5000 reload_refused) || vw_fail "vipwarden status shows no refused reload ${ms} ms after SIGHUP with an invalid file"
+sleep 2
+st=$(vw_cli status 2>&1)
+printf '%s\n' "$st" >&2
+vw_info "status line before: $gen_before"
+vw_assert "route still announced after the invalid reload" has_both
+vw_assert "MED still 200 after the invalid reload" has_med 200
+since2=$(router_session_since_ms) || vw_fail "session down after the invalid reload"
+diff=$((since2 - since0))
+((diff < 0)) && diff=$((-diff))
+((diff < 1500)) || vw_fail "session Established-since moved by ${diff} ms after the invalid reload"
+vw_vipwarden_log | grep -iE 'reload|no_such_key' | tail -n 3 >&2 || true
+vw_pass "MED 200 ${ms_med} ms after SIGHUP with the session kept (uptime ${up0} -> ${up1} ms); invalid file refused, nothing changed"

@@ -4,6 +4,7 @@
 # then withdraws it; `vipwarden status` shows maintenance; `vipwarden undrain
 # web` announces it again (checks are passing) with the normal attributes.
 # The CLI runs in vw-node1 and finds the API through the config's `api:`.
+# (shutdown: withdraw keeps the lab's cleanup SIGTERM quick.)
 # shellcheck source=common.sh
 source "$(dirname "$0")/common.sh"
 DRAIN_PERIOD_MS=10000
@@ -11,7 +12,8 @@ vw_test_begin "graceful drain: 65535:0 + MED 1000 for drain_period, then withdra
 
 vw_start_vipwarden_and_wait top_extra="$(vw_api_yaml)" vip_extra="    drain: graceful
     drain_period: $((DRAIN_PERIOD_MS / 1000))s
-    depreference: {med: 1000}"
+    depreference: {med: 1000}
+    shutdown: withdraw"
 vw_wait_until now 5000 vw_cli status >/dev/null || vw_fail "vipwarden status: API not answering"
 vw_assert "MED 100 before the drain" has_med 100
 vw_assert "no 65535:0 before the drain" vw_not has_gshut
@@ -32,13 +34,21 @@ ms_w=$(vw_wait_until "$t0" 5000 has_neither) || vw_fail "IPv6 VIP still at $VW_R
 vw_measured "drain -> 65535:0 + MED 1000 at the router" "$ms_g"
 vw_measured "drain -> route withdrawn (drain_period=${DRAIN_PERIOD_MS}ms)" "$ms_w"
 vw_measured "de-preferred route held for" $((ms_w - ms_g))
-vw_expect_within "graceful period" $((DRAIN_PERIOD_MS - 500)) $((DRAIN_PERIOD_MS + 2000)) $((ms_w - ms_g))
+# ms_w counts from before the CLI call (which takes a few hundred ms on a busy
+# 2-core machine), so it is at least drain_period; the held time is measured
+# between two router observations.
+vw_expect_within "drain -> withdrawn" "$DRAIN_PERIOD_MS" $((DRAIN_PERIOD_MS + 2500)) "$ms_w"
+vw_expect_within "graceful period at the router" $((DRAIN_PERIOD_MS - 1000)) $((DRAIN_PERIOD_MS + 2000)) $((ms_w - ms_g))
 vw_assert "session stays up through the drain" session_up
 
-st=$(vw_cli status 2>&1) || vw_fail "vipwarden status failed: $st"
-printf '%s\n' "$st" >&2
-grep -Eq '^web .*maintenance' <<<"$st" || vw_fail "vipwarden status does not show web in maintenance"
-grep -q 'lab' <<<"$st" || vw_fail "vipwarden status does not show the reason 'lab'"
+# The route has left the router: status must say maintenance (state column).
+in_maintenance() { vw_cli status 2>/dev/null | grep -Eq '^web +maintenance .*lab'; }
+ms_m=$(vw_wait_until now 3000 in_maintenance) || {
+  vw_cli status >&2 || true
+  vw_fail "vipwarden status does not show web in maintenance (reason lab) ${ms_m} ms after the route left"
+}
+vw_cli status >&2 || true
+vw_info "status showed maintenance ${ms_m} ms after the route left the router"
 
 undrained() { has_both && has_med 100 && ! has_gshut; }
 t1=$(vw_now_ms)

@@ -9,6 +9,7 @@ vw_test_begin "API: 401 without/with a wrong token (route stays), 404 for an unk
 
 vw_start_vipwarden_and_wait top_extra="$(vw_api_yaml)" vip_extra="    drain: withdraw"
 vw_wait_until now 5000 vw_cli status >/dev/null || vw_fail "vipwarden status: API not answering"
+token=$(vw_api_token)
 
 expect_code() {
   local want=$1 what=$2 code
@@ -19,17 +20,17 @@ expect_code() {
 }
 
 expect_code 401 "drain without a token" POST /v1/vips/web/drain
-expect_code 401 "drain with a wrong token" POST /v1/vips/web/drain -H "Authorization: Bearer wrong-$VW_API_TOKEN"
-expect_code 401 "drain with the token but not as Bearer" POST /v1/vips/web/drain -H "Authorization: $VW_API_TOKEN"
+expect_code 401 "drain with a wrong token" POST /v1/vips/web/drain -H "Authorization: Bearer wrong-$token"
+expect_code 401 "drain with the token but not as Bearer" POST /v1/vips/web/drain -H "Authorization: $token"
 sleep 2
 vw_assert "route still at $VW_RLABEL after refused drains" has_both
 st=$(vw_cli status 2>&1)
 grep -Eq '^web +announced' <<<"$st" || { printf '%s\n' "$st" >&2; vw_fail "web not announced in status after refused drains"; }
-expect_code 404 "drain of an unknown VIP" POST /v1/vips/nosuchvip/drain -H "Authorization: Bearer $VW_API_TOKEN"
+expect_code 404 "drain of an unknown VIP" POST /v1/vips/nosuchvip/drain -H "Authorization: Bearer $token"
 vw_assert "route still at $VW_RLABEL after the 404" has_both
 
 t0=$(vw_now_ms)
-code=$(vw_api_curl POST /v1/vips/web/drain -H "Authorization: Bearer $VW_API_TOKEN" \
+code=$(vw_api_curl POST /v1/vips/web/drain -H "Authorization: Bearer $token" \
   -H 'Content-Type: application/json' -d '{"reason": "api-token test"}') || true
 vw_info "drain with the right token: HTTP $code $(head -c 200 "$VW_RUN_DIR/api-body" | tr '\n' ' ')"
 [[ $code == 2?? ]] || vw_fail "drain with the right token: HTTP $code, expected 2xx"

@@ -157,18 +157,18 @@ vw_cli() {
 VW_API_LISTEN=127.0.0.1:9180
 
 # vw_api_yaml: top-level YAML for the control API (token file mode 600) and
-# a state dir inside the run dir; creates both. Token in $VW_API_TOKEN.
+# a state dir inside the run dir; creates both (token: vw_api_token).
 vw_api_yaml() {
   local tok=$VW_RUN_DIR/api-token
   if [[ ! -s $tok ]]; then
     (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$tok")
   fi
-  # shellcheck disable=SC2034 # used by the scenarios
-  VW_API_TOKEN=$(cat "$tok")
   mkdir -p "$VW_RUN_DIR/state"
   printf 'api:\n  listen: %s\n  token_file: %s\nstate_dir: %s\n' \
     "$VW_API_LISTEN" "$tok" "$VW_RUN_DIR/state"
 }
+
+vw_api_token() { cat "$VW_RUN_DIR/api-token"; }
 
 # vw_api_curl METHOD PATH [CURL ARGS...]: HTTP status code of a request to
 # the API from inside vw-node1 (body in $VW_RUN_DIR/api-body).

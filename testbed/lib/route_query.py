@@ -88,6 +88,15 @@ def bird_route(text, prefix):
     return out
 
 
+# FRR prints well-known communities by name (also in JSON).
+FRR_WELL_KNOWN = {
+    "graceful-shutdown": "65535:0", "gracefulShutdown": "65535:0",
+    "accept-own": "65535:1", "llgr-stale": "65535:6", "no-llgr": "65535:7",
+    "blackhole": "65535:666", "no-export": "65535:65281",
+    "no-advertise": "65535:65282", "local-AS": "65535:65283", "no-peer": "65535:65284",
+}
+
+
 def frr_route(text, prefix):
     out = empty_route()
     try:
@@ -102,7 +111,8 @@ def frr_route(text, prefix):
     segs = best.get("aspath", {}).get("segments", [])
     out["as_path"] = [[s.get("type"), s.get("list", [])] for s in segs]
     out["as_path_str"] = as_path_str(out["as_path"])
-    out["communities"] = sorted(best.get("community", {}).get("list", []))
+    out["communities"] = sorted(FRR_WELL_KNOWN.get(c, c)
+                                for c in best.get("community", {}).get("list", []))
     out["large_communities"] = sorted(best.get("largeCommunity", {}).get("list", []))
     nhs = best.get("nexthops", [])
     out["next_hop"] = nhs[0].get("ip", "") if nhs else ""

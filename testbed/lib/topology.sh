@@ -137,9 +137,30 @@ vw_lab_down() {
 
 # ------------------------------------------------------------------ nginx --
 
+# Passive-signal scenarios (set before vw_lab_up):
+#  VW_NGINX_ACCESS_LOG=1   access log $VW_RUN_DIR/nginx/access.log in vipwarden's
+#                          "nginx" format (combined + " $request_time"); "/"
+#                          answers 503 while $VW_RUN_DIR/nginx/fail exists
+#                          (vw_nginx_fail on|off)
+#  VW_NGINX_UPSTREAM=H:P   "/" is proxied to H:P instead (e.g. a slow backend)
+VW_NGINX_ACCESS_LOG=${VW_NGINX_ACCESS_LOG:-0}
+VW_NGINX_UPSTREAM=${VW_NGINX_UPSTREAM:-}
+
 vw_nginx_config() {
-  local dir=$VW_RUN_DIR/nginx
+  local dir=$VW_RUN_DIR/nginx access_log="access_log off;"
+  local root_loc='default_type text/plain; return 200 "served by vw-node1\n";'
   mkdir -p "$dir/tmp"
+  if [[ $VW_NGINX_ACCESS_LOG == 1 ]]; then
+    access_log="log_format timed '\$remote_addr - \$remote_user [\$time_local] \"\$request\" \$status '
+                    '\$body_bytes_sent \"\$http_referer\" \"\$http_user_agent\" \$request_time';
+  access_log $dir/access.log timed;"
+    root_loc="default_type text/plain;
+      if (-f $dir/fail) { return 503 \"failing\\n\"; }
+      return 200 \"served by vw-node1\\n\";"
+  fi
+  if [[ -n $VW_NGINX_UPSTREAM ]]; then
+    root_loc="proxy_pass http://$VW_NGINX_UPSTREAM; proxy_read_timeout 30s;"
+  fi
   cat <<EOF
 # vipwarden lab: the anycast service on node1, listening only on the VIPs.
 worker_processes 1;
@@ -148,13 +169,15 @@ pid $dir/nginx.pid;
 error_log $dir/error.log info;
 events { worker_connections 256; }
 http {
-  access_log off;
+  $access_log
   client_body_temp_path $dir/tmp/body;
   proxy_temp_path $dir/tmp/proxy;
   server {
     listen $VW_VIP4:80;
     listen [$VW_VIP6]:80;
-    location / { default_type text/plain; return 200 "served by vw-node1\n"; }
+    location / {
+      $root_loc
+    }
     # Health endpoint: 503 while the file "maintenance" exists (drain
     # without stopping nginx; see vw_nginx_drain).
     location = /healthz {
@@ -189,6 +212,15 @@ vw_nginx_drain() {
   esac
 }
 
+# "/" answers 503 (on) or 200 (off) with VW_NGINX_ACCESS_LOG=1; /healthz is
+# not affected.
+vw_nginx_fail() {
+  case $1 in
+    on) : >"$VW_RUN_DIR/nginx/fail" ;;
+    off) rm -f "$VW_RUN_DIR/nginx/fail" ;;
+  esac
+}
+
 vw_nginx_listening() {
   vw_in "$VW_NS_NODE" bash -c "exec 3<>/dev/tcp/$VW_VIP4/80" 2>/dev/null
 }
@@ -215,10 +247,12 @@ vw_vipwarden_bin() {
 }
 
 # vw_vipwarden_config [KEY=VALUE...] > FILE. Keys: prepend, interval, timeout,
-# rise, fall, hold, peers (bird,frr), check_type (tcp|http).
+# rise, fall, hold, peers (bird,frr), check_type (tcp|http), med,
+# vip_extra (YAML lines appended to the VIP, indented 4 spaces),
+# top_extra (YAML lines appended at the top level).
 vw_vipwarden_config() {
   local prepend=0 interval=1s timeout=500ms rise=2 fall=2 hold=${VW_HOLD_TIME}s
-  local peers=bird,frr check_type=tcp kv
+  local peers=bird,frr check_type=tcp med=100 vip_extra='' top_extra='' kv
   for kv in "$@"; do
     case $kv in
       prepend=*) prepend=${kv#*=} ;;
@@ -229,6 +263,9 @@ vw_vipwarden_config() {
       hold=*) hold=${kv#*=} ;;
       peers=*) peers=${kv#*=} ;;
       check_type=*) check_type=${kv#*=} ;;
+      med=*) med=${kv#*=} ;;
+      vip_extra=*) vip_extra=${kv#*=} ;;
+      top_extra=*) top_extra=${kv#*=} ;;
       *) vw_die "vw_vipwarden_config: unknown key $kv" ;;
     esac
   done
@@ -278,11 +315,14 @@ vips:
     prefixes: [$VW_VIP4_PREFIX, $VW_VIP6_PREFIX]
     checks: [web]
     require: all
-    med: 100
+    med: $med
     communities: ["65101:100"]
     large_communities: ["65101:1:2"]
     as_path_prepend: $prepend
 EOF
+  if [[ -n $vip_extra ]]; then printf '%s\n' "$vip_extra"; fi
+  if [[ -n $top_extra ]]; then printf '%s\n' "$top_extra"; fi
+  return 0
 }
 
 # vw_vipwarden_start [CONFIG_KEY=VALUE...]: write the config, validate it with
@@ -293,6 +333,14 @@ vw_vipwarden_start() {
   vw_vipwarden_config "$@" >"$conf"
   "$bin" check-config --config "$conf" >"$VW_RUN_DIR/check-config.log" 2>&1 ||
     { cat "$VW_RUN_DIR/check-config.log" >&2; vw_die "vipwarden check-config rejected $conf"; }
+  vw_vipwarden_spawn
+}
+
+# vw_vipwarden_spawn: start `vipwarden run` with the config already written
+# to $VW_RUN_DIR/vipwarden.yaml (e.g. a restart after kill -9).
+vw_vipwarden_spawn() {
+  local bin conf=$VW_RUN_DIR/vipwarden.yaml
+  bin=$(vw_vipwarden_bin)
   vw_spawn vipwarden "$VW_NS_NODE" "$VW_RUN_DIR/vipwarden.log" \
     "$bin" run --config "$conf" -v
   vw_info "vipwarden started (PID $(vw_pid_of vipwarden), log $VW_RUN_DIR/vipwarden.log)"

@@ -142,3 +142,104 @@ vw_expect_route_log() {
 vw_vipwarden_log_has() {
   sed 's/\x1b\[[0-9;]*m//g' "$VW_RUN_DIR/vipwarden.log" | grep -Eq "$1"
 }
+
+# ------------------------------------------- passive signals and operations --
+# Helpers for the 2x (passive signals) and 3x (operations) scenarios.
+
+# vw_cli ARGS...: the vipwarden CLI inside vw-node1, finding the API through
+# the run's config (status, drain, undrain, events).
+vw_cli() {
+  local bin
+  bin=$(vw_vipwarden_bin)
+  vw_in "$VW_NS_NODE" "$bin" "$@" --config "$VW_RUN_DIR/vipwarden.yaml"
+}
+
+VW_API_LISTEN=127.0.0.1:9180
+
+# vw_api_yaml: top-level YAML for the control API (token file mode 600) and
+# a state dir inside the run dir; creates both (token: vw_api_token).
+vw_api_yaml() {
+  local tok=$VW_RUN_DIR/api-token
+  if [[ ! -s $tok ]]; then
+    (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$tok")
+  fi
+  mkdir -p "$VW_RUN_DIR/state"
+  printf 'api:\n  listen: %s\n  token_file: %s\nstate_dir: %s\n' \
+    "$VW_API_LISTEN" "$tok" "$VW_RUN_DIR/state"
+}
+
+vw_api_token() { cat "$VW_RUN_DIR/api-token"; }
+
+# vw_api_curl METHOD PATH [CURL ARGS...]: HTTP status code of a request to
+# the API from inside vw-node1 (body in $VW_RUN_DIR/api-body).
+vw_api_curl() {
+  local method=$1 path=$2
+  shift 2
+  vw_in "$VW_NS_NODE" curl -sS --max-time 3 -o "$VW_RUN_DIR/api-body" -w '%{http_code}' \
+    -X "$method" "$@" "http://$VW_API_LISTEN$path"
+}
+
+# vw_status_json: `vipwarden status --json`.
+vw_status_json() { vw_cli status --json 2>&1; }
+
+# vw_wrk_start NAME SECONDS [TIMEOUT]: bounded load from vw-client to the
+# IPv4 VIP (1 thread, 4 connections), output in $VW_RUN_DIR/NAME.log.
+vw_wrk_start() {
+  local name=$1 secs=$2 timeout=${3:-2s}
+  vw_spawn "$name" "$VW_NS_CLIENT" "$VW_RUN_DIR/$name.log" \
+    wrk -t1 -c4 -d"${secs}s" --timeout "$timeout" "http://$VW_VIP4/"
+  vw_info "wrk $name started (PID $(vw_pid_of "$name"), ${secs}s, timeout $timeout)"
+}
+
+# vw_wrk_stop NAME: SIGINT makes wrk stop and print its summary.
+vw_wrk_stop() { vw_stop "$1" INT 8000; }
+
+# vw_access_monitor_start WINDOW_S ERR_ABOVE LAT_ABOVE_S MIN_REQUESTS
+# [SECONDS]: lib/access_window.py follows nginx's access log, independently
+# of vipwarden, and logs when the trailing window crosses the thresholds
+# ($VW_RUN_DIR/access-window.log).
+vw_access_monitor_start() {
+  local secs=${5:-180}
+  vw_spawn access-monitor "" "$VW_RUN_DIR/access-window.log" \
+    python3 "$VW_TESTBED_DIR/lib/access_window.py" "$VW_RUN_DIR/nginx/access.log" \
+    "$1" "$secs" "$2" "$3" "$4"
+}
+
+# vw_access_first_cross METRIC AFTER_MS: epoch ms of the first crossing of
+# METRIC (error_ratio | latency_p99) logged at or after AFTER_MS.
+vw_access_first_cross() {
+  awk -v m="$1" -v t="$2" '$1 == "cross" && $2 == m && $3 >= t { print $3; exit }' \
+    "$VW_RUN_DIR/access-window.log"
+}
+
+# Requests nginx logged for "/" with STATUS (e.g. 200, 503) so far.
+vw_access_count() {
+  grep -c "\"GET / HTTP/1.1\" $1 " "$VW_RUN_DIR/nginx/access.log" 2>/dev/null || true
+}
+
+# vw_access_grows STATUS: nginx logs more "/" requests with STATUS within 1 s.
+vw_access_grows() {
+  local a b
+  a=$(vw_access_count "$1")
+  sleep 1
+  b=$(vw_access_count "$1")
+  ((b > a))
+}
+
+# vipwarden log without colours.
+vw_vipwarden_log() { sed 's/\x1b\[[0-9;]*m//g' "$VW_RUN_DIR/vipwarden.log"; }
+
+# Established-since of the node's session at the router under test, in epoch
+# ms (now - uptime): unchanged as long as the session was never reset.
+router_session_since_ms() {
+  local up
+  up=$(router_session_uptime_ms "$VW_ROUTER")
+  [[ -n $up && $up != None ]] || return 1
+  echo $(($(vw_now_ms) - up))
+}
+
+# Route attributes at the router under test (IPv4 VIP).
+med4() { router_med "$VW_ROUTER" "$VW_VIP4_PREFIX"; }
+communities4() { router_communities "$VW_ROUTER" "$VW_VIP4_PREFIX"; }
+has_gshut() { has4 && [[ " $(communities4) " == *" 65535:0 "* ]]; }
+has_med() { has4 && [[ $(med4) == "$1" ]]; }

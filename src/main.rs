@@ -270,21 +270,18 @@ where
     F: FnOnce(vipwarden::api::client::ApiTarget, bool) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<String>>,
 {
-    let cfg = match vipwarden::config::load(&args.config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    // Only the api: section: the rest of the file may be mid-edit (a refused reload must show).
+    let (api, note) = vipwarden::config::api_section(&args.config);
+    if let Some(n) = note {
+        eprintln!("note: {n}");
+    }
     // Reads work without the token; mutating calls say so if it is missing.
-    let token = cfg
-        .api
+    let token = api
         .token_file
         .as_deref()
         .and_then(|p| vipwarden::api::load_token(p).ok());
     let target = vipwarden::api::client::ApiTarget {
-        addr: cfg.api.listen,
+        addr: api.listen,
         token,
     };
     let rt = match tokio::runtime::Builder::new_current_thread()

@@ -424,6 +424,9 @@ impl Daemon {
             r.clone_from(&reason);
         }
         self.desired_tx.send_replace(Arc::new(last));
+        self.peers
+            .wait_withdrawn(Duration::from_secs(2), Duration::from_millis(300))
+            .await;
         self.checks.shutdown();
         self.stop_sources.cancel();
         self.board.abort();

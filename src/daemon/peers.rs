@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::bgp::{self, PeerStatus, SessionSetup};
+use crate::bgp::{self, PeerState, PeerStatus, SessionSetup};
 use crate::config::{Config, PeerConfig};
 use crate::route::DesiredRoutes;
 
@@ -118,6 +118,26 @@ impl Peers {
         kept.sort_by_key(|rt| new.peers.iter().position(|p| p.name == rt.cfg.name));
         self.list = kept;
         n_kept
+    }
+
+    /// Waits until every Established session reports its Adj-RIB-Out empty (the withdrawals have
+    /// gone out), up to `limit`, then `linger` more so routers act on them while the session is
+    /// still up. Only then is it time for Cease: the withdrawal is a step of its own.
+    pub async fn wait_withdrawn(&self, limit: Duration, linger: Duration) {
+        let all_sent = || {
+            self.list.iter().all(|rt| {
+                let st = rt.status.borrow();
+                st.state != PeerState::Established || st.prefixes_announced == 0
+            })
+        };
+        let deadline = tokio::time::Instant::now() + limit;
+        while !all_sent() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if !all_sent() {
+            warn!("some sessions still report announced prefixes after {limit:?}; closing anyway (they withdraw on close)");
+        }
+        tokio::time::sleep(linger).await;
     }
 
     /// Closes every session (each withdraws what it announced, then sends Cease with `why`).

@@ -36,25 +36,8 @@ vw_expect_within "graceful stop period" $((DRAIN_PERIOD_MS - 500)) $((DRAIN_PERI
 sleep 0.3
 after=$VW_RUN_DIR/router-after-sigterm.log
 tail -n +"$((mark + 1))" "$log" | grep -v 'Update Group' >"$after" || true
-line_of() { grep -n -m1 -E "$1" "$after" | cut -d: -f1; }
 ts_of() { sed -n "${1}p" "$after" | grep -oE '[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}' | head -n 1; }
-case $VW_ROUTER in
-  bird)
-    w4=$(line_of "ipv4 > removed .*${VW_VIP4_PREFIX//./\\.}")
-    w6=$(line_of "ipv6 > removed .*$VW_VIP6_PREFIX")
-    cease=$(line_of "Received: Administrative shutdown")
-    ;;
-  frr)
-    w4=$(line_of "rcvd UPDATE about ${VW_VIP4_PREFIX//./\\.} .*withdrawn")
-    w6=$(line_of "rcvd UPDATE about $VW_VIP6_PREFIX .*withdrawn")
-    cease=$(line_of "NOTIFICATION: received from neighbor .* 6/2 ")
-    ;;
-esac
-vw_info "router log after SIGTERM (line numbers): withdraw v4=${w4:-none} v6=${w6:-none} cease=${cease:-none}"
-grep -E 'removed|withdrawn|NOTIFICATION|Received|closed|ADJCHANGE' "$after" | head -n 8 >&2 || true
-[[ -n $cease ]] || vw_fail "router logged no Cease/Administrative Shutdown NOTIFICATION"
-[[ -n $w4 && $w4 -lt $cease ]] || vw_fail "IPv4 VIP not withdrawn before the NOTIFICATION (withdraw line ${w4:-none}, cease line $cease)"
-[[ -n $w6 && $w6 -lt $cease ]] || vw_fail "IPv6 VIP not withdrawn before the NOTIFICATION (withdraw line ${w6:-none}, cease line $cease)"
-vw_info "router log times: withdraw v4 $(ts_of "$w4"), Cease $(ts_of "$cease")"
+vw_assert_withdrawn_before_cease "$after"
+vw_info "router log times: withdraw v4 $(ts_of "$VW_W4_LINE"), Cease $(ts_of "$VW_CEASE_LINE")"
 [[ $code == 0 ]] || vw_fail "vipwarden exit code $code, expected 0"
 vw_pass "65535:0 after ${ms_g} ms with the session up, withdrawn after ${ms_w} ms before the Cease; exit 0 after ${exit_ms} ms"

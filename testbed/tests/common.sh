@@ -243,3 +243,33 @@ med4() { router_med "$VW_ROUTER" "$VW_VIP4_PREFIX"; }
 communities4() { router_communities "$VW_ROUTER" "$VW_VIP4_PREFIX"; }
 has_gshut() { has4 && [[ " $(communities4) " == *" 65535:0 "* ]]; }
 has_med() { has4 && [[ $(med4) == "$1" ]]; }
+
+# vw_assert_withdrawn_before_cease FILE: the router's log lines after a stop (FILE) must show both
+# VIP withdrawals before the Cease/Administrative Shutdown NOTIFICATION. Polling cannot order two
+# events milliseconds apart; the router's own log can. Leaves the line numbers in VW_W4_LINE and
+# VW_CEASE_LINE.
+vw_assert_withdrawn_before_cease() {
+  local after=$1 w4 w6 cease
+  line_of() { grep -n -m1 -E "$1" "$after" | cut -d: -f1; }
+  case $VW_ROUTER in
+    bird)
+      w4=$(line_of "ipv4 > removed .*${VW_VIP4_PREFIX//./\\.}")
+      w6=$(line_of "ipv6 > removed .*$VW_VIP6_PREFIX")
+      cease=$(line_of "Received: Administrative shutdown")
+      ;;
+    frr)
+      w4=$(line_of "rcvd UPDATE about ${VW_VIP4_PREFIX//./\\.} .*withdrawn")
+      w6=$(line_of "rcvd UPDATE about $VW_VIP6_PREFIX .*withdrawn")
+      cease=$(line_of "NOTIFICATION: received from neighbor .* 6/2 ")
+      ;;
+  esac
+  vw_info "router log after SIGTERM (line numbers): withdraw v4=${w4:-none} v6=${w6:-none} cease=${cease:-none}"
+  grep -E 'removed|withdrawn|NOTIFICATION|Received|closed|ADJCHANGE' "$after" | head -n 8 >&2 || true
+  [[ -n $cease ]] || vw_fail "router logged no Cease/Administrative Shutdown NOTIFICATION"
+  [[ -n $w4 && $w4 -lt $cease ]] || vw_fail "IPv4 VIP not withdrawn before the NOTIFICATION (withdraw line ${w4:-none}, cease line $cease)"
+  [[ -n $w6 && $w6 -lt $cease ]] || vw_fail "IPv6 VIP not withdrawn before the NOTIFICATION (withdraw line ${w6:-none}, cease line $cease)"
+  # shellcheck disable=SC2034 # read by the calling test (timestamps)
+  VW_W4_LINE=$w4
+  # shellcheck disable=SC2034 # read by the calling test (timestamps)
+  VW_CEASE_LINE=$cease
+}

@@ -363,9 +363,7 @@ impl Daemon {
             );
             old.abort();
         }
-        let kept = self
-            .peers
-            .reconcile(&self.config, &new, &self.desired_tx.subscribe());
+        let kept = self.peers.reconcile(&new, &self.desired_tx.subscribe());
         info!(
             sessions_kept = kept,
             "SIGHUP: configuration {} applied ({} peers, {} checks, {} vips)",

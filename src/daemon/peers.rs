@@ -84,7 +84,6 @@ impl Peers {
     /// Applies a new config; returns how many sessions were kept as they were.
     pub fn reconcile(
         &mut self,
-        _old: &Config,
         new: &Config,
         desired: &watch::Receiver<Arc<DesiredRoutes>>,
     ) -> usize {

@@ -12,7 +12,7 @@ mod net;
 mod schedule;
 mod tcp;
 mod tls;
-mod url;
+pub(crate) mod url;
 
 #[cfg(test)]
 mod testutil;

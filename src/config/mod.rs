@@ -9,7 +9,7 @@ mod validate;
 
 pub use model::*;
 pub use signals::values_of as signal_values;
-pub use summary::summary;
+pub use summary::{check_target, is_local_by_config, summary};
 pub use validate::fmt_d as format_duration;
 
 use std::fmt;

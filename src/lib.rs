@@ -11,6 +11,7 @@ pub mod checks;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod doctor;
 pub mod engine;
 pub mod netlink;
 pub mod offline;

@@ -11,7 +11,7 @@ use serde_yaml::Value;
 
 use super::model::*;
 use super::raw::*;
-use crate::engine::{Depreference, DrainStrategy, LifecycleSpec, OnUnhealthy};
+use crate::engine::{Depreference, DrainStrategy, LifecycleSpec, OnUnhealthy, Require, VipSpec};
 use crate::route::{Community, LargeCommunity, Prefix, RouteAttrs};
 
 /// AS_TRANS (RFC 6793) may not be configured as a real ASN.
@@ -603,9 +603,7 @@ fn check(p: &mut Problems, path: &str, r: &RawCheck) -> Option<CheckConfig> {
     })
 }
 
-pub fn fmt_d(d: Duration) -> String {
-    humantime::format_duration(d).to_string()
-}
+pub use crate::engine::format_duration as fmt_d;
 
 fn vip(
     p: &mut Problems,
@@ -695,29 +693,31 @@ fn vip(
     }
     let policy = super::signals::policy(p, path, r, signals);
     Some(VipConfig {
-        name: name?,
-        prefixes,
-        checks,
-        require,
-        attrs: RouteAttrs {
-            med: r.med,
-            local_pref: r.local_pref,
-            communities,
-            large_communities,
-            as_path_prepend,
+        spec: VipSpec {
+            name: name?,
+            prefixes,
+            checks,
+            require,
+            attrs: RouteAttrs {
+                med: r.med,
+                local_pref: r.local_pref,
+                communities,
+                large_communities,
+                as_path_prepend,
+            },
+            withdraw_when: policy.withdraw_when,
+            on_missing: policy.on_missing,
+            hold_down: policy.hold_down,
+            dampening: policy.dampening,
+            lifecycle: lifecycle(p, path, r),
+            depreference: depreference(p, path, r, as_path_prepend),
         },
-        withdraw_when: policy.withdraw_when,
-        on_missing: policy.on_missing,
-        hold_down: policy.hold_down,
-        dampening: policy.dampening,
-        lifecycle: lifecycle(p, path, r),
         disable_file: abs_path(
             p,
             &format!("{path}.disable_file"),
             r.disable_file.as_deref(),
         ),
         on_change: argv(p, &format!("{path}.on_change"), r.on_change.as_ref()),
-        depreference: depreference(p, path, r, as_path_prepend),
     })
 }
 
@@ -897,8 +897,12 @@ fn prefixes_once(p: &mut Problems, vips: &[RawVip]) {
 /// IPv6 NLRI over an IPv4 session needs an explicit IPv6 next hop, and the reverse for IPv4 NLRI
 /// over an IPv6 session (we do not do RFC 8950 extended next hop).
 fn next_hops_formable(p: &mut Problems, peers: &[PeerConfig], vips: &[VipConfig]) {
-    let has_v4 = vips.iter().any(|v| v.prefixes.iter().any(Prefix::is_ipv4));
-    let has_v6 = vips.iter().any(|v| v.prefixes.iter().any(|x| !x.is_ipv4()));
+    let has_v4 = vips
+        .iter()
+        .any(|v| v.spec.prefixes.iter().any(Prefix::is_ipv4));
+    let has_v6 = vips
+        .iter()
+        .any(|v| v.spec.prefixes.iter().any(|x| !x.is_ipv4()));
     let mut reported = HashSet::new();
     for (i, peer) in peers.iter().enumerate() {
         if has_v6 && peer.address.is_ipv4() && peer.next_hop_v6.is_none() && reported.insert((i, 6))

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::condition::{Change, Condition, Reading};
 use super::dampening::Dampening;
-use crate::config::{format_duration, Require};
+use super::spec::{format_duration, Require};
 use crate::route::{Prefix, RouteAttrs};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

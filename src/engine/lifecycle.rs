@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::spec::format_duration;
+use super::fmt::format_duration;
 use super::vip_state::VipState;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -3,6 +3,7 @@
 
 mod condition;
 mod dampening;
+mod fmt;
 mod lifecycle;
 mod risefall;
 mod spec;
@@ -13,10 +14,11 @@ pub use condition::{
     BaselineSpec, Change, Condition, ConditionSpec, Phase, Reading, Threshold, Unit,
 };
 pub use dampening::{Dampening, DampeningSpec};
+pub use fmt::format_duration;
 pub use lifecycle::{DrainStrategy, Lifecycle, LifecycleSpec, OnUnhealthy, Transition};
 pub use risefall::{RiseFall, Step};
-pub use spec::{format_duration, CheckSpec, Depreference, Require, VipSpec};
-pub use vip::{ChecksVerdict, OnMissing, Vip};
+pub use spec::{CheckSpec, Depreference, OnMissing, Require, VipSpec};
+pub use vip::{ChecksVerdict, Vip};
 pub use vip_state::VipState;
 
 use std::collections::BTreeMap;

@@ -7,7 +7,6 @@ use std::time::Duration;
 use super::condition::ConditionSpec;
 use super::dampening::DampeningSpec;
 use super::lifecycle::LifecycleSpec;
-use super::vip::OnMissing;
 use crate::route::{Prefix, RouteAttrs};
 
 /// One active check, as far as the decision core cares: how it is named and how many results in a
@@ -89,7 +88,13 @@ pub struct Depreference {
     pub as_path_prepend: u8,
 }
 
-/// "1m 30s": how durations read in reasons and logs (the same spelling the config accepts).
-pub fn format_duration(d: Duration) -> String {
-    humantime::format_duration(d).to_string()
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OnMissing {
+    /// Keep the condition's state (default).
+    #[default]
+    Hold,
+    /// No data counts as a tripped condition.
+    Withdraw,
+    /// No data counts as a clear condition.
+    Ignore,
 }

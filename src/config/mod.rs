@@ -2,6 +2,7 @@
 
 mod locate;
 mod model;
+mod problems;
 mod raw;
 mod signals;
 mod summary;

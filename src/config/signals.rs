@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde_yaml::Value;
 
 use super::model::*;
+use super::problems::{duration, name, required, Problems};
 use super::raw::*;
-use super::validate::{duration, name, required, Problems};
 use crate::engine::{BaselineSpec, ConditionSpec, DampeningSpec, OnMissing, Threshold, Unit};
 use crate::signals::handshakes::{AddrMatch, HandshakesConfig};
 use crate::signals::{
@@ -270,7 +270,7 @@ pub fn default_vip_addresses(signals: &mut [SignalConfig], vips: &[VipConfig]) {
             if h.addresses.is_empty() {
                 h.addresses = vips
                     .iter()
-                    .flat_map(|v| &v.prefixes)
+                    .flat_map(|v| &v.spec.prefixes)
                     .map(|pfx| AddrMatch {
                         addr: pfx.addr(),
                         len: pfx.len(),

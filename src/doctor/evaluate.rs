@@ -72,7 +72,7 @@ impl Finding {
 pub fn vip_addresses(cfg: &Config) -> Vec<IpAddr> {
     let mut out = BTreeSet::new();
     for v in &cfg.vips {
-        for p in &v.prefixes {
+        for p in &v.spec.prefixes {
             if p.len() == if p.is_ipv4() { 32 } else { 128 } {
                 out.insert(p.addr());
             }
@@ -81,7 +81,7 @@ pub fn vip_addresses(cfg: &Config) -> Vec<IpAddr> {
     for ch in &cfg.checks {
         if let Some((ip, _)) = check_target(ch) {
             if !ip.is_loopback() && !ip.is_unspecified() && is_local_by_config(cfg, ip) {
-                let in_vip = cfg.vips.iter().flat_map(|v| &v.prefixes).any(|p| {
+                let in_vip = cfg.vips.iter().flat_map(|v| &v.spec.prefixes).any(|p| {
                     crate::signals::handshakes::AddrMatch {
                         addr: p.addr(),
                         len: p.len(),

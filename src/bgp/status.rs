@@ -113,6 +113,8 @@ pub enum EndReason {
     PeerNotification(Notification),
     /// The peer closed TCP without a NOTIFICATION.
     PeerClosed { state: PeerState },
+    /// The peer's TCP reset the connection (e.g. the router process was killed).
+    PeerReset { state: PeerState },
     /// Reading or writing the socket failed.
     Io(String),
     /// The peer stopped reading: a write did not complete within the limit.
@@ -135,6 +137,7 @@ impl EndReason {
             EndReason::PeerNotification(n) if n.is_cease() => "peer_cease",
             EndReason::PeerNotification(_) => "peer_notification",
             EndReason::PeerClosed { .. } => "peer_closed",
+            EndReason::PeerReset { .. } => "peer_reset",
             EndReason::Io(_) => "io_error",
             EndReason::WriteBlocked { .. } => "write_blocked",
             EndReason::Stopped(_) => "admin_stop",
@@ -153,12 +156,13 @@ impl EndReason {
         }
     }
 
-    /// The peer ended an orderly session (Cease or a plain close), e.g. because the router
-    /// restarts: reconnecting soon is right, backing off further is not.
+    /// The peer ended the session (Cease, a plain close, or a TCP reset when its process
+    /// died), e.g. because the router restarts: reconnecting soon is right, backing off further
+    /// is not.
     pub fn closed_by_peer(&self) -> bool {
         match self {
             EndReason::PeerNotification(n) => n.is_cease(),
-            EndReason::PeerClosed { .. } => true,
+            EndReason::PeerClosed { .. } | EndReason::PeerReset { .. } => true,
             _ => false,
         }
     }
@@ -195,6 +199,9 @@ impl fmt::Display for EndReason {
             EndReason::PeerNotification(n) => write!(f, "peer sent NOTIFICATION {n}"),
             EndReason::PeerClosed { state } => {
                 write!(f, "peer closed the connection in {state}")
+            }
+            EndReason::PeerReset { state } => {
+                write!(f, "peer reset the connection in {state}")
             }
             EndReason::WriteBlocked { after } => write!(
                 f,

@@ -3,12 +3,13 @@
 //! - `wire`: everything we receive (framing, OPEN/UPDATE/NOTIFICATION/ROUTE-REFRESH parsing).
 //! - `encode`: everything we send.
 //! - `session`: the per-peer task (reconnect loop, public API); `conn`: one connection's FSM;
-//!   `rib_out`: Adj-RIB-Out diffing.
+//!   `rib_out`: Adj-RIB-Out diffing; `transport`: the connecting socket with TCP-MD5/TCP-AO/GTSM.
 
 mod conn;
 pub mod encode;
 mod rib_out;
 pub mod session;
+pub mod transport;
 pub mod wire;
 
 #[cfg(test)]

@@ -3,17 +3,18 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use rand::Rng;
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::conn::{self, Outcome};
+use super::transport;
 use crate::config::PeerConfig;
 use crate::route::{DesiredRoutes, Family};
 
@@ -196,36 +197,20 @@ pub(crate) async fn run_peer_with(
     info!(peer = %name, "BGP session task for {name} stopped");
 }
 
-/// TCP connect with optional source address, bounded in time, Nagle off (small BGP messages).
+/// TCP connect with the peer's authentication and GTSM options (see `transport`).
 async fn connect(peer: &PeerConfig, timeout: Duration) -> Result<TcpStream, String> {
-    let remote = SocketAddr::new(peer.address, peer.port);
-    let from = peer
-        .local_address
-        .map(|a| format!(" from {a}"))
-        .unwrap_or_default();
-    let sock = match peer.address {
-        IpAddr::V4(_) => TcpSocket::new_v4(),
-        IpAddr::V6(_) => TcpSocket::new_v6(),
-    }
-    .map_err(|e| format!("cannot create socket: {e}"))?;
-    if let Some(local) = peer.local_address {
-        sock.bind(SocketAddr::new(local, 0))
-            .map_err(|e| format!("cannot bind local address {local}: {e}"))?;
-    }
-    let stream = match tokio::time::timeout(timeout, sock.connect(remote)).await {
-        Err(_) => {
-            return Err(format!(
-                "connect to {remote}{from} timed out after {} s",
-                timeout.as_secs_f64()
-            ))
-        }
-        Ok(Err(e)) => return Err(format!("connect to {remote}{from} failed: {e}")),
-        Ok(Ok(s)) => s,
+    let opts = transport::Options {
+        auth: peer.auth.clone(),
+        ttl_security: peer.ttl_security,
+        timeout,
     };
-    stream
-        .set_nodelay(true)
-        .map_err(|e| format!("cannot set TCP_NODELAY: {e}"))?;
-    Ok(stream)
+    transport::connect(
+        SocketAddr::new(peer.address, peer.port),
+        peer.local_address,
+        &opts,
+    )
+    .await
+    .map_err(|e| e.to_string())
 }
 
 /// Exponential backoff with +-25 % jitter, so that many nodes behind one ToR do not reconnect in

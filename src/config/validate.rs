@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_yaml::Value;
 
+use super::keys;
 use super::model::*;
 use super::raw::*;
 use crate::engine::{Depreference, DrainStrategy, LifecycleSpec, OnUnhealthy};
@@ -376,6 +377,11 @@ fn peer(p: &mut Problems, path: &str, r: &RawPeer) -> Option<PeerConfig> {
             }
         }
     });
+    let mut found = keys::Found::default();
+    let auth = keys::peer_auth(&mut found, path, r);
+    for (at, message) in found.0 {
+        p.add(at, message);
+    }
     Some(PeerConfig {
         name: name?,
         address: address?,
@@ -385,6 +391,8 @@ fn peer(p: &mut Problems, path: &str, r: &RawPeer) -> Option<PeerConfig> {
         hold_time,
         next_hop_v4,
         next_hop_v6,
+        auth,
+        ttl_security: r.ttl_security.unwrap_or(false),
     })
 }
 

@@ -180,36 +180,42 @@ impl fmt::Display for ConnectError {
                         from(local)
                     );
                 }
-                let gtsm = if *ttl_security {
-                    " or ttl_security (GTSM) is off on the router"
-                } else {
-                    " or the router requires GTSM (ttl_security)"
+                let (lead, why) = match (auth, ttl_security) {
+                    (Some("TCP-AO"), _) => (
+                        "check the TCP-AO key, send_id/recv_id and algorithm on both sides",
+                        "a router drops segments with a bad or missing TCP-AO MAC silently",
+                    ),
+                    (Some(_), _) => (
+                        "check the TCP-MD5 key on both sides",
+                        "a router drops segments with a wrong or missing TCP-MD5 signature silently",
+                    ),
+                    (None, true) => (
+                        "check GTSM (ttl_security) on both sides and that the router is directly \
+                         connected",
+                        "GTSM drops segments that crossed an extra hop silently; a router with a \
+                         TCP-MD5 password also drops unsigned connections silently (set \
+                         peers[].password_file)",
+                    ),
+                    (None, false) => (
+                        "check the TCP-MD5 key on both sides",
+                        "a router with a TCP-MD5 password drops unsigned connections silently: \
+                         set peers[].password_file",
+                    ),
                 };
-                match auth {
-                    Some("TCP-AO") => write!(
-                        f,
-                        "no answer; check the TCP-AO key, send_id/recv_id and algorithm on both \
-                         sides: {peer}{} did not answer within {secs} s while {ip} answers other \
-                         traffic (a router drops segments with a bad or missing TCP-AO MAC \
-                         silently){gtsm}",
-                        from(local)
-                    ),
-                    Some(_) => write!(
-                        f,
-                        "no answer; check the TCP-MD5 key on both sides: {peer}{} did not answer \
-                         within {secs} s while {ip} answers other traffic (a router drops \
-                         segments with a wrong or missing TCP-MD5 signature silently){gtsm}",
-                        from(local)
-                    ),
-                    None => write!(
-                        f,
-                        "no answer; check the TCP-MD5 key on both sides: {peer}{} did not answer \
-                         within {secs} s while {ip} answers other traffic; a router with a \
-                         TCP-MD5 password drops unsigned connections silently (set \
-                         peers[].password_file){gtsm}",
-                        from(local)
-                    ),
-                }
+                let gtsm = match (auth, ttl_security) {
+                    (None, true) => "",
+                    (_, true) => {
+                        "; or GTSM: ttl_security is off on the router, or the router is not \
+                         directly connected"
+                    }
+                    (_, false) => "; or the router requires GTSM (ttl_security)",
+                };
+                write!(
+                    f,
+                    "no answer; {lead}: {peer}{} did not answer within {secs} s while {ip} answers \
+                     other traffic ({why}){gtsm}",
+                    from(local)
+                )
             }
         }
     }

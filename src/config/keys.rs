@@ -9,20 +9,11 @@ use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use super::problems::Problems;
 use super::raw::RawPeer;
 use crate::bgp::transport::{self, AoAlgorithm, AoKey, Auth, Secret, MAX_KEY_LEN};
 
-/// Problems as (YAML path, message), for `validate` to locate.
-#[derive(Default)]
-pub(super) struct Found(pub Vec<(String, String)>);
-
-impl Found {
-    fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push((path.into(), message.into()));
-    }
-}
-
-fn abs_path<'a>(p: &mut Found, path: &str, v: Option<&'a str>) -> Option<&'a Path> {
+fn abs_path<'a>(p: &mut Problems, path: &str, v: Option<&'a str>) -> Option<&'a Path> {
     let s = v?;
     if !s.starts_with('/') {
         p.add(path, format!("{path} \"{s}\" must be an absolute path"));
@@ -32,7 +23,7 @@ fn abs_path<'a>(p: &mut Found, path: &str, v: Option<&'a str>) -> Option<&'a Pat
 }
 
 /// `peers[i]`'s authentication, with every problem added to `p`.
-pub(super) fn peer_auth(p: &mut Found, path: &str, r: &RawPeer) -> Auth {
+pub(super) fn peer_auth(p: &mut Problems, path: &str, r: &RawPeer) -> Auth {
     let md5_path = format!("{path}.password_file");
     let md5 = abs_path(p, &md5_path, r.password_file.as_deref())
         .and_then(|f| key_or_problem(p, &md5_path, f, "TCP-MD5 password"));
@@ -46,7 +37,7 @@ pub(super) fn peer_auth(p: &mut Found, path: &str, r: &RawPeer) -> Auth {
             format!("{path} sets both password_file (TCP-MD5) and tcp_ao: a session uses one of them (RFC 5925 7.7)"),
         );
     }
-    let id = |p: &mut Found, key: &str, v: Option<u64>| -> u8 {
+    let id = |p: &mut Problems, key: &str, v: Option<u64>| -> u8 {
         let kp = format!("{ao_path}.{key}");
         match v {
             None => {
@@ -105,7 +96,7 @@ pub(super) fn peer_auth(p: &mut Found, path: &str, r: &RawPeer) -> Auth {
     }
 }
 
-fn key_or_problem(p: &mut Found, path: &str, file: &Path, what: &str) -> Option<Secret> {
+fn key_or_problem(p: &mut Problems, path: &str, file: &Path, what: &str) -> Option<Secret> {
     match read_key(file, what) {
         Ok(k) => Some(k),
         Err(e) => {

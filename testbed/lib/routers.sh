@@ -7,6 +7,9 @@
 #  VW_ROUTER_PASSWORD=S  TCP-MD5 password for the node's session
 #  VW_ROUTER_GTSM=1      GTSM (BIRD "ttl security on", FRR "ttl-security
 #                        hops 1", GoBGP ttl-security ttl-min 255)
+#  VW_ROUTER_MULTIHOP=N  eBGP multihop N (BIRD "multihop N", FRR
+#                        "ebgp-multihop N"): eBGP otherwise sends with TTL 1
+#                        and the node must be directly connected
 #
 # Sourced by lib.sh (topology constants come from lib/topology.sh).
 
@@ -110,6 +113,7 @@ vw_bird_static_routes() {
 vw_bird_security() {
   if [[ -n ${VW_ROUTER_PASSWORD:-} ]]; then printf '  password "%s";\n' "$VW_ROUTER_PASSWORD"; fi
   if [[ ${VW_ROUTER_GTSM:-0} == 1 ]]; then printf '  ttl security on;\n'; fi
+  if [[ -n ${VW_ROUTER_MULTIHOP:-} ]]; then printf '  multihop %s;\n' "$VW_ROUTER_MULTIHOP"; fi
   return 0
 }
 
@@ -183,6 +187,7 @@ EOF
 vw_frr_security() {
   if [[ -n ${VW_ROUTER_PASSWORD:-} ]]; then printf ' neighbor %s password %s\n' "$VW_NODE_FRR_V4" "$VW_ROUTER_PASSWORD"; fi
   if [[ ${VW_ROUTER_GTSM:-0} == 1 ]]; then printf ' neighbor %s ttl-security hops 1\n' "$VW_NODE_FRR_V4"; fi
+  if [[ -n ${VW_ROUTER_MULTIHOP:-} ]]; then printf ' neighbor %s ebgp-multihop %s\n' "$VW_NODE_FRR_V4" "$VW_ROUTER_MULTIHOP"; fi
   return 0
 }
 

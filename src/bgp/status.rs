@@ -101,8 +101,13 @@ pub enum Command {
 pub enum EndReason {
     /// TCP connect answered with a reset.
     ConnectRefused { remote: SocketAddr, detail: String },
-    /// No TCP answer within the connect timeout.
-    ConnectTimeout { remote: SocketAddr, after: Duration },
+    /// No TCP answer within the connect timeout. `detail` says what the silence most likely
+    /// means (a key or GTSM mismatch when the address answers other traffic; see `transport`).
+    ConnectTimeout {
+        remote: SocketAddr,
+        after: Duration,
+        detail: String,
+    },
     /// Any other local socket failure before the connection was up (bind, unreachable, ...).
     ConnectFailed(String),
     /// Nothing from the peer within the hold time (we sent 4/0).
@@ -174,11 +179,7 @@ impl fmt::Display for EndReason {
             EndReason::ConnectRefused { remote, detail } => {
                 write!(f, "connect to {remote} failed: {detail}")
             }
-            EndReason::ConnectTimeout { remote, after } => write!(
-                f,
-                "connect to {remote} timed out after {} s",
-                after.as_secs_f64()
-            ),
+            EndReason::ConnectTimeout { detail, .. } => f.write_str(detail),
             EndReason::ConnectFailed(s) | EndReason::Io(s) | EndReason::Local(s) => f.write_str(s),
             EndReason::HoldTimerExpired { state, after } => {
                 if *state == PeerState::OpenSent {

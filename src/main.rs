@@ -142,6 +142,16 @@ fn main() -> ExitCode {
         Command::CheckConfig { config } => match vipwarden::config::load(config) {
             Ok(c) => {
                 print!("{}", vipwarden::config::summary(&c));
+                // The daemon's own token-file rules (mode, owner, contents), so a file it would
+                // refuse fails here first.
+                if let Some(Err(e)) = c.api.token_file.as_deref().map(vipwarden::api::load_token) {
+                    eprintln!("{}: {e}", config.display());
+                    eprintln!(
+                        "{}: configuration is invalid (1 problem(s))",
+                        config.display()
+                    );
+                    return ExitCode::FAILURE;
+                }
                 println!("{}: configuration is valid", config.display());
                 ExitCode::SUCCESS
             }
@@ -275,15 +285,9 @@ where
     if let Some(n) = note {
         eprintln!("note: {n}");
     }
-    // Reads work without the token; mutating calls say so if it is missing.
-    let token = api
-        .token_file
-        .as_deref()
-        .and_then(|p| vipwarden::api::load_token(p).ok());
-    let target = vipwarden::api::client::ApiTarget {
-        addr: api.listen,
-        token,
-    };
+    // Reads work without the token; mutating calls say why if it is missing.
+    let target =
+        vipwarden::api::client::ApiTarget::from_config(api.listen, api.token_file.as_deref());
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

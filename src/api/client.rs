@@ -3,6 +3,7 @@
 //! (401, 404...) comes back as an error carrying the daemon's message.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
@@ -13,6 +14,7 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 
+use super::auth::{load_token_for_client, TokenError, TokenErrorKind};
 use super::render;
 use crate::control::{EventView, StatusView, VipState};
 
@@ -21,6 +23,25 @@ use crate::control::{EventView, StatusView, VipState};
 pub struct ApiTarget {
     pub addr: SocketAddr,
     pub token: Option<String>,
+    /// Why `token` is None although a token file is configured (shown when the daemon refuses).
+    pub token_error: Option<TokenError>,
+}
+
+impl ApiTarget {
+    /// The target for `api.listen`, with the token read from `token_file` (if any) by the same
+    /// rules as the daemon's, except the owner (the CLI does not know the daemon's user).
+    pub fn from_config(addr: SocketAddr, token_file: Option<&Path>) -> ApiTarget {
+        let (token, token_error) = match token_file.map(load_token_for_client) {
+            None => (None, None),
+            Some(Ok(t)) => (Some(t), None),
+            Some(Err(e)) => (None, Some(e)),
+        };
+        ApiTarget {
+            addr,
+            token,
+            token_error,
+        }
+    }
 }
 
 /// Connect plus request plus response; the daemon answers from memory, so this is generous.
@@ -149,7 +170,16 @@ fn refusal(api: &ApiTarget, status: StatusCode, body: &[u8]) -> String {
     };
     let mut msg = format!("vipwarden API: {status}: {detail}");
     if status == StatusCode::UNAUTHORIZED && api.token.is_none() {
-        msg.push_str(" (this command found no token: it reads api.token_file from the config; run it as a user who can read that file)");
+        msg.push_str(&match &api.token_error {
+            None => " (this command sent no token: api.token_file is not set in the config it read)".to_string(),
+            Some(e) if e.kind == TokenErrorKind::UnsafeMode => format!(
+                " (this command sent no token because the file's mode or owner is unsafe, not because of who you are: {e}; the daemon refuses such a file too, so fix it and reload the daemon)"
+            ),
+            Some(e) if e.kind == TokenErrorKind::PermissionDenied => format!(
+                " (this command sent no token: {e}; run it as root or as a member of the file's group)"
+            ),
+            Some(e) => format!(" (this command sent no token: {e})"),
+        });
     }
     msg
 }

@@ -10,10 +10,11 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::auth::Credentials;
 use super::routes::{Api, RequestLimits};
 use crate::control::ControlHandle;
 
@@ -74,16 +75,16 @@ impl ApiServer {
     }
 
     /// Serves until `stop` is cancelled, then lets in-flight requests finish for a moment.
-    /// `token`: the bearer token for drain/undrain; None refuses them (403).
-    pub async fn run(
+    /// `auth`: the token and rules, read per request (the supervisor swaps them on SIGHUP).
+    pub(crate) async fn run(
         self,
-        token: Option<String>,
+        auth: watch::Receiver<Arc<Credentials>>,
         handle: ControlHandle,
         stop: CancellationToken,
     ) -> anyhow::Result<()> {
         let limits = self.limits;
         let api = Arc::new(Api {
-            token,
+            auth,
             handle,
             limits: limits.request,
         });
@@ -132,17 +133,20 @@ impl ApiServer {
     }
 }
 
-/// Binds `listen` and serves the API until `stop` is cancelled. Bind errors return at once.
+/// Binds `listen` and serves the API with a fixed token until `stop` is cancelled (no reload;
+/// the daemon uses [`super::supervise`]). Bind errors return at once.
 pub async fn serve(
     listen: SocketAddr,
     token: Option<String>,
     handle: ControlHandle,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
-    ApiServer::bind(listen)
-        .await?
-        .run(token, handle, stop)
-        .await
+    let creds = Credentials {
+        token,
+        ..Credentials::default()
+    };
+    let (_keep, auth) = watch::channel(Arc::new(creds));
+    ApiServer::bind(listen).await?.run(auth, handle, stop).await
 }
 
 async fn serve_connection(

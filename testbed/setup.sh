@@ -19,6 +19,8 @@ REQUIRED=(
   "jq:jq"
   "curl:curl"
   "ps:procps"
+  # promtool: `promtool check metrics` on /metrics and `check rules` on deploy/ (unit tests, lab 81).
+  "promtool:prometheus"
 )
 
 log() { printf '%s setup: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }

@@ -9,6 +9,7 @@ mod auth;
 pub mod client;
 mod live;
 mod metrics;
+mod procstat;
 mod render;
 mod routes;
 mod server;
@@ -21,5 +22,8 @@ mod testutil;
 pub use auth::{is_loopback, load_token, load_token_for_client, TokenError, TokenErrorKind};
 pub use client::ApiTarget;
 pub use live::supervise;
-pub use metrics::render as render_metrics;
+pub use metrics::{
+    negotiate as negotiate_metrics_format, render as render_metrics, to_text_004,
+    Format as MetricsFormat,
+};
 pub use server::{serve, ApiServer};

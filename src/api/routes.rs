@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{
-    HeaderValue, ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE,
+    HeaderValue, ACCEPT, ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE,
 };
 use hyper::{Method, Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -269,12 +269,20 @@ impl Api {
                 Ok(json_response(StatusCode::OK, &events[skip..]))
             }
             Route::Metrics => {
+                let format = super::metrics::negotiate(
+                    req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()),
+                );
                 let status = self.handle.status.borrow().clone();
-                let mut resp =
-                    Response::new(Full::new(Bytes::from(super::metrics::render(&status))));
+                // /proc reads off the runtime thread.
+                let process = tokio::task::spawn_blocking(super::procstat::read)
+                    .await
+                    .ok()
+                    .flatten();
+                let text = super::metrics::render_as(&status, process.as_ref(), format);
+                let mut resp = Response::new(Full::new(Bytes::from(text)));
                 resp.headers_mut().insert(
                     CONTENT_TYPE,
-                    HeaderValue::from_static(super::metrics::CONTENT_TYPE),
+                    HeaderValue::from_static(format.content_type()),
                 );
                 Ok(resp)
             }

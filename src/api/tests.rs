@@ -160,12 +160,26 @@ async fn read_endpoints_serve_status_events_and_metrics() {
     );
     assert_eq!(get(h.addr, "/v1/events?limit=x").await.status, 400);
 
-    let m = get(h.addr, "/metrics").await;
+    // Plain clients (curl, promtool) get text 0.0.4; Prometheus asks for OpenMetrics.
+    let plain = get(h.addr, "/metrics").await;
+    assert_eq!(
+        plain.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    assert!(!plain.body.contains("# EOF"), "{}", plain.body);
+    assert!(plain.body.contains("\nprocess_open_fds "), "{}", plain.body);
+    let m = raw(
+        h.addr,
+        "GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        b"",
+    )
+    .await;
     assert_eq!(m.status, 200);
     assert_eq!(
         m.header("content-type"),
         Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
     );
+    assert!(m.body.ends_with("# EOF\n"), "{}", m.body);
     assert!(
         m.body
             .lines()

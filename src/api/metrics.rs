@@ -139,6 +139,29 @@ fn to_i64<T: TryInto<i64>>(v: T) -> i64 {
     v.try_into().unwrap_or(i64::MAX)
 }
 
+const PROBLEM_KINDS: [&str; 5] = [
+    "state_not_saved",
+    "state_ignored",
+    "reload_refused",
+    "api",
+    "other",
+];
+
+/// Sorts a status error into a kind an alert can name, by the daemon's message prefixes.
+fn problem_kind(msg: &str) -> &'static str {
+    if msg.starts_with("maintenance state not saved") {
+        "state_not_saved"
+    } else if msg.starts_with("maintenance state ignored") {
+        "state_ignored"
+    } else if msg.starts_with("last reload refused") {
+        "reload_refused"
+    } else if msg.starts_with("API: ") {
+        "api"
+    } else {
+        "other"
+    }
+}
+
 /// Encodes every metric for `status` as OpenMetrics, without process metrics (tests, tools).
 pub fn render(status: &StatusView) -> String {
     render_at(status, None, unix_now())
@@ -183,6 +206,23 @@ pub fn render_at(status: &StatusView, process: Option<&ProcessStats>, now: u64) 
         "errors",
         "Problems the daemon reports for an operator (see `vipwarden status`)",
         errors,
+    );
+
+    let problems = IntFamily::default();
+    for kind in PROBLEM_KINDS {
+        let n = status
+            .errors
+            .iter()
+            .filter(|e| problem_kind(e) == kind)
+            .count();
+        problems
+            .get_or_create(&vec![("kind", kind.to_string())])
+            .set(to_i64(n));
+    }
+    reg.register(
+        "problems",
+        "The problems of vipwarden_errors by kind (state_not_saved: drains cannot be recorded)",
+        problems,
     );
 
     register_vips(&mut reg, status, now);
@@ -519,6 +559,8 @@ mod tests {
         has("vipwarden_config_last_reload_success 1");
         has(r#"vipwarden_build_info{version="0.1.0"} 1"#);
         has("vipwarden_errors 1");
+        has(r#"vipwarden_problems{kind="other"} 1"#);
+        has(r#"vipwarden_problems{kind="state_not_saved"} 0"#);
         has("# TYPE vipwarden_route_changes counter");
         has("# UNIT vipwarden_check_duration_seconds seconds");
         assert_eq!(text.lines().last(), Some("# EOF"));
@@ -688,5 +730,132 @@ mod promtool {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+}
+
+/// The ready-made Grafana dashboard and Prometheus alerts in `deploy/` must only use series that
+/// `/metrics` serves, and the dashboard must be a well-formed Grafana model.
+#[cfg(test)]
+mod deploy_files {
+    use super::*;
+    use crate::api::testutil::sample_status;
+    use std::collections::BTreeSet;
+
+    const DASHBOARD: &str = include_str!("../../deploy/grafana/vipwarden-dashboard.json");
+    const ALERTS: &str = include_str!("../../deploy/prometheus/vipwarden-alerts.yml");
+
+    /// Every sample name a scrape can carry (text 0.0.4, as Prometheus stores them).
+    fn served_names() -> BTreeSet<String> {
+        let p = ProcessStats {
+            max_fds: Some(1024),
+            start_time_seconds: Some(1.0),
+            ..ProcessStats::default()
+        };
+        let text = to_text_004(&render_at(&sample_status(), Some(&p), 0));
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split(['{', ' ']).next())
+            .map(String::from)
+            .collect()
+    }
+
+    /// `vipwarden_*` and `process_*` names in a PromQL expression.
+    fn names_in(expr: &str) -> Vec<String> {
+        let re = regex::Regex::new(r"\b(?:vipwarden|process)_[a-z0-9_]+").unwrap();
+        re.find_iter(expr).map(|m| m.as_str().to_string()).collect()
+    }
+
+    #[test]
+    fn dashboard_is_a_sane_grafana_model_over_served_series() {
+        let d: serde_json::Value = serde_json::from_str(DASHBOARD).expect("dashboard is JSON");
+        assert_eq!(d["uid"], "vipwarden-overview");
+        assert!(d["title"].as_str().is_some_and(|t| !t.is_empty()));
+        assert!(d["schemaVersion"].as_u64().unwrap() >= 30);
+        let vars: Vec<&str> = d["templating"]["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(vars, ["datasource", "instance"]);
+        let served = served_names();
+        let panels = d["panels"].as_array().unwrap();
+        assert!(panels.len() >= 10);
+        let mut ids = BTreeSet::new();
+        let mut used = BTreeSet::new();
+        for p in panels {
+            let title = p["title"].as_str().unwrap_or_default();
+            assert!(!title.is_empty(), "panel without a title: {p}");
+            assert!(
+                ids.insert(p["id"].as_u64().unwrap()),
+                "duplicate id: {title}"
+            );
+            let g = &p["gridPos"];
+            let (x, w, h) = (
+                g["x"].as_u64().unwrap(),
+                g["w"].as_u64().unwrap(),
+                g["h"].as_u64().unwrap(),
+            );
+            assert!(x + w <= 24 && h > 0, "{title}: gridPos {g}");
+            if p["type"] == "row" {
+                continue;
+            }
+            assert_eq!(p["datasource"]["uid"], "${datasource}", "{title}");
+            let targets = p["targets"].as_array().unwrap();
+            assert!(!targets.is_empty(), "{title}: no query");
+            for t in targets {
+                let expr = t["expr"].as_str().unwrap();
+                assert!(
+                    expr.contains("$instance"),
+                    "{title}: {expr} ignores $instance"
+                );
+                let names = names_in(expr);
+                assert!(!names.is_empty(), "{title}: {expr}");
+                for n in names {
+                    assert!(
+                        served.contains(&n),
+                        "{title}: {n} is not served by /metrics"
+                    );
+                    used.insert(n);
+                }
+            }
+        }
+        // The headline series all have a panel.
+        for must in [
+            "vipwarden_vip_state",
+            "vipwarden_condition_threshold",
+            "vipwarden_peer_flaps_total",
+            "vipwarden_check_duration_seconds_bucket",
+            "process_resident_memory_bytes",
+        ] {
+            assert!(used.contains(must), "no panel shows {must}");
+        }
+    }
+
+    #[test]
+    fn alert_rules_use_served_series_and_cover_the_cases() {
+        let doc: serde_yaml::Value = serde_yaml::from_str(ALERTS).unwrap();
+        let served = served_names();
+        let mut alerts = BTreeSet::new();
+        for rule in doc["groups"][0]["rules"].as_sequence().unwrap() {
+            let name = rule["alert"].as_str().unwrap();
+            alerts.insert(name.to_string());
+            assert!(rule["annotations"]["summary"].as_str().is_some(), "{name}");
+            assert!(rule["labels"]["severity"].as_str().is_some(), "{name}");
+            for n in names_in(rule["expr"].as_str().unwrap()) {
+                assert!(served.contains(&n), "{name}: {n} is not served by /metrics");
+            }
+        }
+        for must in [
+            "VipwardenVipWithdrawn",
+            "VipwardenVipHeldInMaintenance",
+            "VipwardenBgpSessionDown",
+            "VipwardenCheckFlapping",
+            "VipwardenConditionNearThreshold",
+            "VipwardenConfigReloadFailed",
+            "VipwardenStateFileUnwritable",
+        ] {
+            assert!(alerts.contains(must), "no alert {must}");
+        }
     }
 }

@@ -176,8 +176,12 @@ pub fn is_loopback(addr: &SocketAddr) -> bool {
 }
 
 /// What requests are checked against; replaced whole when SIGHUP re-reads the `api:` section.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Credentials {
+    /// `api.tls` is set: connections are TLS with `tls`; while it could not be loaded (None),
+    /// connections are closed rather than served in clear text.
+    pub tls_required: bool,
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// The bearer token for changes (and reads when `for_reads`).
     pub token: Option<String>,
     /// Why there is no token although `api.token_file` is set (the file was refused).

@@ -13,18 +13,21 @@ use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, USER_AGENT};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
+use tokio_rustls::TlsConnector;
 
 use super::auth::{load_token_for_client, TokenError, TokenErrorKind};
 use super::render;
 use crate::control::{EventView, StatusView, VipState};
 
 /// Where the daemon's API listens and the token for changes (from the config's `api:` section).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ApiTarget {
     pub addr: SocketAddr,
     pub token: Option<String>,
     /// Why `token` is None although a token file is configured (shown when the daemon refuses).
     pub token_error: Option<TokenError>,
+    /// `api.tls`: connect with TLS, trusting exactly `api.tls.cert_file`; Err: why not possible.
+    pub tls: Option<Result<TlsConnector, String>>,
 }
 
 impl ApiTarget {
@@ -40,6 +43,25 @@ impl ApiTarget {
             addr,
             token,
             token_error,
+            tls: None,
+        }
+    }
+
+    /// The target for an `api:` section: address, token, TLS.
+    pub fn from_api_config(api: &crate::config::ApiConfig) -> ApiTarget {
+        let mut t = ApiTarget::from_config(api.listen, api.token_file.as_deref());
+        t.tls = api
+            .tls
+            .as_ref()
+            .map(|tls| super::tls::pinned_connector(&tls.cert_file));
+        t
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
         }
     }
 }
@@ -137,7 +159,7 @@ async fn get(api: &ApiTarget, path: &str) -> anyhow::Result<Bytes> {
 }
 
 async fn send(api: &ApiTarget, method: Method, path: &str, body: Vec<u8>) -> anyhow::Result<Bytes> {
-    let what = format!("{method} http://{}{path}", api.addr);
+    let what = format!("{method} {}://{}{path}", api.scheme(), api.addr);
     let (status, bytes) = tokio::time::timeout(TIMEOUT, exchange(api, method.clone(), path, body))
         .await
         .map_err(|_| anyhow!("{what}: no answer within {TIMEOUT:?}"))?
@@ -193,6 +215,29 @@ async fn exchange(
     let stream = tokio::net::TcpStream::connect(api.addr)
         .await
         .context("connect")?;
+    match &api.tls {
+        None => exchange_on(stream, api, method, path, body).await,
+        Some(Err(e)) => bail!("api.tls: {e}"),
+        Some(Ok(connector)) => {
+            let tls = connector
+                .connect(super::tls::sni(), stream)
+                .await
+                .context("TLS handshake")?;
+            exchange_on(tls, api, method, path, body).await
+        }
+    }
+}
+
+async fn exchange_on<S>(
+    stream: S,
+    api: &ApiTarget,
+    method: Method,
+    path: &str,
+    body: Vec<u8>,
+) -> anyhow::Result<(StatusCode, Bytes)>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .context("HTTP handshake")?;

@@ -50,8 +50,12 @@ pub async fn supervise(
         handle,
         running: None,
         listen_problem: None,
+        tls_problem: None,
     };
     sup.apply_token(&initial, false).await;
+    sup.apply_tls(&initial, false).await;
+    sup.creds.for_reads = initial.read_token;
+    sup.publish();
     sup.apply_listen(initial.listen, false).await;
     sup.publish();
     updates.mark_unchanged();
@@ -82,11 +86,26 @@ struct Supervisor {
     handle: ControlHandle,
     running: Option<Running>,
     listen_problem: Option<String>,
+    tls_problem: Option<String>,
 }
 
 impl Supervisor {
     async fn reload(&mut self, cfg: ApiConfig) {
         self.apply_token(&cfg, true).await;
+        self.apply_tls(&cfg, true).await;
+        if cfg.read_token != self.creds.for_reads {
+            info!(
+                "SIGHUP: API reads (status, events, metrics) {} the token",
+                if cfg.read_token {
+                    "now need"
+                } else {
+                    "no longer need"
+                }
+            );
+        }
+        self.creds.for_reads = cfg.read_token;
+        // New rules are in force before the listener moves.
+        self.publish();
         let moved = cfg.listen != self.config.listen;
         if moved || self.running.is_none() {
             self.apply_listen(cfg.listen, true).await;
@@ -143,6 +162,47 @@ impl Supervisor {
         }
     }
 
+    /// Loads (or re-loads: certificate rotation) `api.tls`. A certificate that fails to load
+    /// never downgrades the API to clear text: the previous one stays, or no connection is served.
+    async fn apply_tls(&mut self, cfg: &ApiConfig, reload: bool) {
+        let when = if reload { "SIGHUP: " } else { "" };
+        self.tls_problem = None;
+        let Some(files) = cfg.tls.clone() else {
+            if self.creds.tls_required {
+                info!("{when}api.tls removed: the API now serves plain HTTP (loopback only)");
+            }
+            self.creds.tls_required = false;
+            self.creds.tls = None;
+            return;
+        };
+        self.creds.tls_required = true;
+        let (c, k) = (files.cert_file.clone(), files.key_file.clone());
+        let loaded = tokio::task::spawn_blocking(move || super::tls::acceptor(&c, &k))
+            .await
+            .unwrap_or_else(|e| Err(format!("loading api.tls failed: {e}")));
+        match loaded {
+            Ok(acceptor) => {
+                info!(
+                    "{when}API TLS certificate loaded from {}",
+                    files.cert_file.display()
+                );
+                self.creds.tls = Some(acceptor);
+            }
+            Err(e) if self.creds.tls.is_some() => {
+                let msg = format!("{e}; the previous certificate stays in use");
+                warn!("{when}{msg}");
+                self.tls_problem = Some(msg);
+            }
+            Err(e) => {
+                let msg = format!(
+                    "{e}; the API refuses every connection (never clear text) until api.tls is fixed and the daemon reloaded"
+                );
+                warn!("{when}{msg}");
+                self.tls_problem = Some(msg);
+            }
+        }
+    }
+
     /// Binds `listen`; on success the old listener (if any) stops after its in-flight requests.
     /// On failure the old listener keeps serving.
     async fn apply_listen(&mut self, listen: SocketAddr, reload: bool) {
@@ -167,10 +227,7 @@ impl Supervisor {
             Ok(server) => {
                 let new_addr = server.local_addr();
                 if let Some(old) = self.running.take() {
-                    info!(
-                        "{when}API moved from http://{} to http://{new_addr}",
-                        old.addr
-                    );
+                    info!("{when}API moved from {} to {new_addr}", old.addr);
                     old.stop().await;
                 }
                 self.start(server);
@@ -206,6 +263,9 @@ impl Supervisor {
             problems.push(format!("API: {r}"));
         }
         if let Some(p) = &self.listen_problem {
+            problems.push(format!("API: {p}"));
+        }
+        if let Some(p) = &self.tls_problem {
             problems.push(format!("API: {p}"));
         }
         self.creds.problems = problems;

@@ -13,6 +13,7 @@ mod procstat;
 mod render;
 mod routes;
 mod server;
+mod tls;
 
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,7 @@ use anyhow::Context;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -84,13 +84,18 @@ impl ApiServer {
     ) -> anyhow::Result<()> {
         let limits = self.limits;
         let api = Arc::new(Api {
-            auth,
+            auth: auth.clone(),
             handle,
             limits: limits.request,
         });
         let slots = Arc::new(Semaphore::new(limits.max_connections));
         let tasks = TaskTracker::new();
-        tracing::info!("API listening on http://{}", self.local_addr);
+        let scheme = if auth.borrow().tls_required {
+            "https"
+        } else {
+            "http"
+        };
+        tracing::info!("API listening on {scheme}://{}", self.local_addr);
         loop {
             // Take a slot before accepting, so over the limit the kernel queues the client.
             let permit = tokio::select! {
@@ -112,14 +117,28 @@ impl ApiServer {
                     }
                 },
             };
-            tasks.spawn(serve_connection(
-                stream,
-                peer,
-                api.clone(),
-                limits,
-                stop.clone(),
-                permit,
-            ));
+            let (api, stop) = (api.clone(), stop.clone());
+            let (tls_required, tls) = {
+                let c = auth.borrow();
+                (c.tls_required, c.tls.clone())
+            };
+            match tls {
+                None if tls_required => {
+                    // The certificate could not be loaded: never fall back to clear text.
+                    drop(stream);
+                    continue;
+                }
+                None => tasks.spawn(serve_connection(stream, peer, api, limits, stop, permit)),
+                Some(tls) => tasks.spawn(async move {
+                    // The handshake counts against the header timeout: a stalled client
+                    // holds its slot no longer than one sending half a header.
+                    match tokio::time::timeout(limits.header_timeout, tls.accept(stream)).await {
+                        Ok(Ok(s)) => serve_connection(s, peer, api, limits, stop, permit).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, "API TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!(%peer, "API TLS handshake timed out"),
+                    }
+                }),
+            };
         }
         drop(self.listener);
         tasks.close();
@@ -149,14 +168,16 @@ pub async fn serve(
     ApiServer::bind(listen).await?.run(auth, handle, stop).await
 }
 
-async fn serve_connection(
-    stream: TcpStream,
+async fn serve_connection<S>(
+    stream: S,
     peer: SocketAddr,
     api: Arc<Api>,
     limits: Limits,
     stop: CancellationToken,
     _slot: OwnedSemaphorePermit,
-) {
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let service = service_fn(move |req| {
         let api = api.clone();
         async move { Ok::<_, Infallible>(api.handle(req, peer).await) }

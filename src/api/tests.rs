@@ -34,6 +34,7 @@ impl Harness {
             addr: self.addr,
             token: token.map(String::from),
             token_error: None,
+            tls: None,
         }
     }
 }
@@ -617,6 +618,7 @@ async fn cli_functions_print_what_operators_read() {
         addr: "127.0.0.1:1".parse().unwrap(),
         token: None,
         token_error: None,
+        tls: None,
     };
     let e = client::status(&dead, false).await.unwrap_err();
     assert!(format!("{e:#}").contains("is the daemon running"), "{e:#}");
@@ -662,6 +664,7 @@ mod reload {
         let cfg = ApiConfig {
             listen,
             token_file: Some(token_file.clone()),
+            ..ApiConfig::loopback_default()
         };
         let (tx, rx) = watch::channel(cfg.clone());
         let daemon = fake_daemon();
@@ -705,6 +708,7 @@ mod reload {
             ApiConfig {
                 listen,
                 token_file: Some(self.token_file.clone()),
+                ..ApiConfig::loopback_default()
             }
         }
 
@@ -890,6 +894,106 @@ mod reload {
             post(a, "/v1/vips/web/drain", Some("tok"), "").await.status,
             200
         );
+        live.finish().await;
+    }
+
+    fn self_signed(dir: &Path, name: &str) -> crate::config::ApiTls {
+        let ck = rcgen::generate_simple_self_signed(vec!["vipwarden-api".into()]).unwrap();
+        let cert_file = dir.join(format!("{name}.crt"));
+        let key_file = dir.join(format!("{name}.key"));
+        std::fs::write(&cert_file, ck.cert.pem()).unwrap();
+        std::fs::write(&key_file, ck.key_pair.serialize_pem()).unwrap();
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        crate::config::ApiTls {
+            cert_file,
+            key_file,
+        }
+    }
+
+    #[tokio::test]
+    async fn read_token_guards_status_events_and_metrics() {
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let live = start_live(Some(("tok", 0o600)), addr).await;
+        assert_eq!(
+            get(addr, "/v1/status").await.status,
+            200,
+            "open by default on loopback"
+        );
+        let mut cfg = live.cfg(addr);
+        cfg.read_token = true;
+        live.reload(cfg).await;
+        for path in ["/v1/status", "/v1/events", "/metrics"] {
+            let r = get(addr, path).await;
+            assert_eq!(r.status, 401, "{path}");
+            let r = raw(
+                addr,
+                &format!("GET {path} HTTP/1.1\r\nAuthorization: Bearer tok"),
+                b"",
+            )
+            .await;
+            assert_eq!(r.status, 200, "{path}: {}", r.body);
+        }
+        // The CLI sends the token on reads too.
+        let target = ApiTarget::from_config(addr, Some(&live.token_file));
+        client::status(&target, false).await.unwrap();
+        live.finish().await;
+    }
+
+    #[tokio::test]
+    async fn tls_listener_serves_https_only_and_the_cli_pins_the_certificate() {
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let live = start_live(Some(("tok", 0o600)), addr).await;
+        let tls = self_signed(live._dir.path(), "api");
+        let mut cfg = live.cfg(addr);
+        cfg.tls = Some(tls.clone());
+        live.reload(cfg.clone()).await;
+        // Plain HTTP gets no HTTP answer from a TLS listener.
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+        assert!(
+            !buf.starts_with(b"HTTP/1.1 200"),
+            "clear-text answer from a TLS listener"
+        );
+        // The CLI over TLS: reads and an authorised drain.
+        let target = ApiTarget::from_api_config(&cfg);
+        let out = client::status(&target, false).await.unwrap();
+        assert!(out.contains("web"), "{out}");
+        client::drain(&target, Some("web"), Some("tls"), false)
+            .await
+            .unwrap();
+        assert_eq!(live.daemon.commands.lock().unwrap().len(), 1);
+        // A CLI that pins another certificate refuses to talk (and sends no token).
+        let other = self_signed(live._dir.path(), "other");
+        let mut wrong = cfg.clone();
+        wrong.tls = Some(other);
+        let e = client::status(&ApiTarget::from_api_config(&wrong), false)
+            .await
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("TLS handshake"), "{e:#}");
+        live.finish().await;
+    }
+
+    #[tokio::test]
+    async fn a_tls_key_readable_by_everyone_is_refused_and_nothing_is_served_in_clear() {
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let live = start_live(Some(("tok", 0o600)), addr).await;
+        let tls = self_signed(live._dir.path(), "api");
+        std::fs::set_permissions(&tls.key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut cfg = live.cfg(addr);
+        cfg.tls = Some(tls);
+        live.reload(cfg.clone()).await;
+        // Connections are closed at once: no clear-text fallback.
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let _ = s
+            .write_all(b"GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await;
+        let mut buf = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+        assert!(buf.is_empty(), "{}", String::from_utf8_lossy(&buf));
         live.finish().await;
     }
 }

@@ -81,6 +81,15 @@ pub async fn status(api: &ApiTarget, json: bool) -> anyhow::Result<String> {
     Ok(render::status(&view, unix_now()))
 }
 
+/// `vipwarden status --check`: (exit code, one line). 0: every VIP announced; 1: some VIP is
+/// not (each named with its state and reason). Errors (daemon unreachable, refused) are the
+/// caller's exit 2.
+pub async fn check(api: &ApiTarget) -> anyhow::Result<(u8, String)> {
+    let body = get(api, "/v1/status").await?;
+    let view: StatusView = decode(&body, "/v1/status")?;
+    Ok(render::check_line(&view))
+}
+
 /// `vipwarden events [--limit N]`: recent decisions, newest last.
 pub async fn events(api: &ApiTarget, limit: Option<usize>, json: bool) -> anyhow::Result<String> {
     let path = match limit {

@@ -27,6 +27,8 @@ t0=$(vw_now_ms)
 out=$(vw_cli drain web --reason lab80 2>&1) || vw_fail "drain after chmod 600 + SIGHUP failed: $out"
 ms=$(vw_wait_until "$t0" 5000 has_neither) || vw_fail "VIP still at $VW_RLABEL ${ms} ms after the drain"
 vw_measured "chmod 600 + SIGHUP, then CLI drain -> route gone" "$ms"
+rc=0; line=$(vw_cli status --check 2>&1) || rc=$?
+[[ $rc == 1 && $line == WARNING:*"web maintenance (lab80)"* ]] || vw_fail "status --check while drained: rc $rc: $line"
 
 old=$(cat "$tok")
 (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$tok.new") && mv "$tok.new" "$tok"
@@ -39,4 +41,5 @@ t0=$(vw_now_ms)
 out=$(vw_cli undrain web 2>&1) || vw_fail "undrain with the rotated token failed: $out"
 ms2=$(vw_wait_until "$t0" 10000 has_both) || vw_fail "VIP not back at $VW_RLABEL ${ms2} ms after undrain"
 vw_measured "token rotated + SIGHUP, then CLI undrain -> route back" "$ms2"
+vw_wait_until now 5000 vw_cli status --check >/dev/null || vw_fail "status --check not 0 with every VIP announced: $(vw_cli status --check 2>&1)"
 vw_pass "0644 refused with the mode named; fixed and rotated by SIGHUP alone (drain ${ms} ms, undrain ${ms2} ms)"

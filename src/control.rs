@@ -5,28 +5,7 @@
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
-/// Where a VIP stands. Order of precedence: maintenance > withdrawn > draining > announced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum VipState {
-    Announced,
-    /// Still announced, de-preferred (GRACEFUL_SHUTDOWN, MED, prepend) until the drain ends.
-    Draining,
-    Withdrawn,
-    /// Drained by an operator (API, CLI, disable file); survives restarts.
-    Maintenance,
-}
-
-impl std::fmt::Display for VipState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            VipState::Announced => "announced",
-            VipState::Draining => "draining",
-            VipState::Withdrawn => "withdrawn",
-            VipState::Maintenance => "maintenance",
-        })
-    }
-}
+pub use crate::engine::VipState;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct StatusView {
@@ -83,6 +62,15 @@ pub struct PeerView {
     /// Established sessions that ended since the daemon started.
     #[serde(default)]
     pub flaps: u64,
+    /// Why the last session or attempt ended, as a stable label (`hold_timer_expired`,
+    /// `connect_refused`, `peer_cease`, ...; see `bgp::EndReason::kind`).
+    #[serde(default)]
+    pub last_end: Option<String>,
+    /// Session ends since start, by the same labels.
+    #[serde(default)]
+    pub session_ends: std::collections::BTreeMap<String, u64>,
+    #[serde(default)]
+    pub route_refresh_received: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -58,6 +58,7 @@ pub fn sample_status() -> StatusView {
                 connect_attempts: 1,
                 last_error: None,
                 flaps: 0,
+                ..PeerView::default()
             },
             PeerView {
                 name: "tor2".into(),
@@ -72,6 +73,9 @@ pub fn sample_status() -> StatusView {
                 connect_attempts: 14,
                 last_error: Some("connect: connection refused".into()),
                 flaps: 2,
+                last_end: Some("connect_refused".into()),
+                session_ends: [("connect_refused".to_string(), 13)].into_iter().collect(),
+                ..PeerView::default()
             },
         ],
         vips: vec![

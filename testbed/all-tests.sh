@@ -28,6 +28,10 @@ cargo clippy --locked --all-targets -- -D warnings
 step "unit and property tests"
 cargo test --locked
 
+step "deploy/: Prometheus alert rules (promtool check + unit tests of every alert)"
+promtool check rules deploy/prometheus/vipwarden-alerts.yml
+(cd deploy/prometheus && promtool test rules vipwarden-alerts.test.yml)
+
 step "release build"
 cargo build --locked --release
 

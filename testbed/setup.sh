@@ -20,6 +20,8 @@ REQUIRED=(
   "curl:curl"
   "ps:procps"
   "nft:nftables"
+  # promtool: `promtool check metrics` on /metrics and `check rules` on deploy/ (unit tests, lab 81).
+  "promtool:prometheus"
 )
 
 log() { printf '%s setup: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }

@@ -30,6 +30,15 @@ pub struct RawConfig {
 pub struct RawApi {
     pub listen: Option<String>,
     pub token_file: Option<String>,
+    pub read_token: Option<bool>,
+    pub tls: Option<RawApiTls>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawApiTls {
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
 }
 
 #[derive(Deserialize, Debug)]

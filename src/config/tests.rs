@@ -417,11 +417,28 @@ fn operations_keys() {
         e.contains("not a loopback address: set api.token_file"),
         "{e}"
     );
-    parse(
+    // Off loopback: TLS is required, and reads need the token by default.
+    let e = one_err(&format!(
+        "{GOOD}api: {{listen: '0.0.0.0:9180', token_file: /etc/vipwarden/token}}\n"
+    ));
+    assert!(e.contains("set api.tls {cert_file, key_file}"), "{e}");
+    let c = parse(
         Path::new("x"),
-        &format!("{GOOD}api: {{listen: '0.0.0.0:9180', token_file: /etc/vipwarden/token}}\n"),
+        &format!("{GOOD}api: {{listen: '0.0.0.0:9180', token_file: /etc/vipwarden/token, tls: {{cert_file: /etc/vipwarden/api.crt, key_file: /etc/vipwarden/api.key}}}}\n"),
     )
     .unwrap();
+    assert!(c.api.read_token);
+    assert_eq!(
+        c.api.tls.unwrap().key_file,
+        std::path::PathBuf::from("/etc/vipwarden/api.key")
+    );
+    assert!(!parse(Path::new("x"), GOOD).unwrap().api.read_token);
+    let e = one_err(&format!("{GOOD}api: {{read_token: true}}\n"));
+    assert!(e.contains("read_token: true needs api.token_file"), "{e}");
+    let e = one_err(&format!(
+        "{GOOD}api: {{token_file: /t, tls: {{cert_file: /c}}}}\n"
+    ));
+    assert!(e.contains("api.tls needs key_file"), "{e}");
     let e = one_err(&format!("{GOOD}disable_file: disable\n"));
     assert!(
         e.contains("disable_file \"disable\" must be an absolute path"),

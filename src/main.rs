@@ -203,6 +203,10 @@ Examples:
         /// Print the series and decisions as one JSON document instead
         #[arg(long)]
         json: bool,
+        /// Also write a self-contained picture (values vs thresholds, route state, decisions):
+        /// FILE.svg or FILE.html
+        #[arg(long, value_name = "FILE")]
+        plot: Option<PathBuf>,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(after_long_help = "\
@@ -333,7 +337,8 @@ fn main() -> ExitCode {
             signal,
             csv,
             json,
-        } => replay(config, log, signal.as_deref(), *csv, *json),
+            plot,
+        } => replay(config, log, signal.as_deref(), *csv, *json, plot.as_deref()),
         Command::Status { api, check: true } => status_check(api),
         Command::Status { api, check: false } => client(api, |t, json| async move {
             vipwarden::api::client::status(&t, json).await
@@ -494,6 +499,7 @@ fn replay(
     signal: Option<&str>,
     csv: bool,
     json: bool,
+    plot: Option<&std::path::Path>,
 ) -> ExitCode {
     use std::io::BufReader;
     let fail = |msg: String| {
@@ -517,12 +523,30 @@ fn replay(
         }
     };
     let started = std::time::Instant::now();
-    let report = match vipwarden::offline::run_with(&cfg, &sig, reader, csv || json) {
+    let html = match plot.map(|p| p.extension().and_then(|e| e.to_str())) {
+        None => false,
+        Some(Some("svg")) => false,
+        Some(Some("html" | "htm")) => true,
+        Some(_) => return fail("--plot needs a FILE.svg or FILE.html".to_string()),
+    };
+    let series = csv || json || plot.is_some();
+    let report = match vipwarden::offline::run_with(&cfg, &sig, reader, series) {
         Ok(r) => r,
         Err(e) => return fail(format!("{}: {e:#}", log.display())),
     };
     let secs = started.elapsed().as_secs_f64();
     let mut out = std::io::stdout().lock();
+    if let Some(path) = plot {
+        let markup = if html {
+            vipwarden::offline::plot::html(&report)
+        } else {
+            vipwarden::offline::plot::svg(&report)
+        };
+        if let Err(e) = std::fs::write(path, markup) {
+            return fail(format!("{}: cannot write the plot: {e}", path.display()));
+        }
+        eprintln!("plot written to {}", path.display());
+    }
     let written = if csv || json {
         for w in &report.warnings {
             eprintln!("WARNING: {w}");

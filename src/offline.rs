@@ -6,6 +6,8 @@
 //! a withdrawn node would have lost its traffic: traffic goes on after a simulated withdrawal, so
 //! restores follow the recorded traffic's recovery (and hold-down/probation) rather than a drain.
 
+pub mod plot;
+
 use std::io::{BufRead, Write};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -320,14 +322,17 @@ pub fn print(report: &ReplayReport, out: &mut impl Write) -> std::io::Result<()>
         let fmt = |v: f64| p.unit.fmt(v);
         let line = match p.peak {
             None => format!("{}: no data in this log", p.signal),
-            Some((v, at, Some(trip))) if !p.tripped => format!(
-                "near miss: {} peaked at {} vs above {} at {} ({:.0}% of the threshold)",
-                p.signal,
-                fmt(v),
-                fmt(trip),
-                format_time(at),
-                if trip > 0.0 { 100.0 * v / trip } else { 0.0 }
-            ),
+            Some((v, at, Some(trip))) if !p.tripped => {
+                let share = if trip > 0.0 { 100.0 * v / trip } else { 0.0 };
+                format!(
+                    "{}{} peaked at {} vs above {} at {} ({share:.0}% of the threshold)",
+                    if share >= 50.0 { "near miss: " } else { "" },
+                    p.signal,
+                    fmt(v),
+                    fmt(trip),
+                    format_time(at),
+                )
+            }
             Some((v, at, Some(trip))) => format!(
                 "{} tripped; peaked at {} vs above {} at {}",
                 p.signal,
@@ -402,7 +407,7 @@ vips:
 
     /// nginx lines at 20 req/s: healthy, then 10 minutes... compressed: 60 s healthy, 60 s with
     /// half of the requests failing, 120 s healthy.
-    fn log() -> String {
+    pub(super) fn log() -> String {
         let mut s = String::new();
         for sec in 0..240u32 {
             for i in 0..20u32 {
@@ -626,5 +631,164 @@ vips:
         let v: serde_json::Value = serde_json::from_slice(&js).unwrap();
         assert_eq!(v["series"][10]["trip_above"], 0.06);
         assert_eq!(v["series"][10]["route"], "announced");
+    }
+
+    /// The outage log of the main test, replayed with its series: one withdrawal and a restore.
+    fn outage_report() -> ReplayReport {
+        let cfg = config(
+            "{signal: web_log.error_ratio, above: 0.2, for: 5s, restore_below: 0.05, restore_for: 10s}",
+        );
+        let sig = pick_signal(&cfg, None).unwrap();
+        let report = run_with(&cfg, sig, super::tests::log().as_bytes(), true).unwrap();
+        assert_eq!(report.events.len(), 2);
+        report
+    }
+
+    #[test]
+    fn plot_markup_has_every_part() {
+        let report = outage_report();
+        let svg = plot::svg(&report);
+        assert!(
+            svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
+            "{svg}"
+        );
+        for part in [
+            "class=\"value\"",
+            "class=\"trip\"",
+            "class=\"restore\"",
+            "class=\"route-withdrawn\"",
+            "class=\"decision\"",
+            "withdrew: web_log.error_ratio",
+        ] {
+            assert!(svg.contains(part), "no {part} in\n{svg}");
+        }
+        assert_eq!(svg.matches("class=\"decision\"").count(), 2);
+        assert!(
+            !svg.contains("<script") && !svg.contains("href="),
+            "self-contained"
+        );
+        let html = plot::html(&report);
+        assert!(
+            html.contains("<li>2026-11-22T13:01:") && html.contains(&svg),
+            "{html}"
+        );
+    }
+
+    /// Renders the plot in headless Chromium and checks the picture itself: the SVG, drawn onto
+    /// a canvas, has the value line's blue, the trip line's and withdrawal's red, and the restore
+    /// line's green pixels; the HTML page's DOM, after parsing, holds the panel and decisions.
+    #[test]
+    fn plot_renders_in_headless_chromium() {
+        let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"]
+            .into_iter()
+            .find(|b| {
+                std::process::Command::new(b)
+                    .arg("--version")
+                    .output()
+                    .is_ok()
+            })
+        else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "chromium missing in CI: testbed/setup.sh installs Debian's chromium"
+            );
+            eprintln!("SKIP: chromium not installed (apt-get install chromium)");
+            return;
+        };
+        let report = outage_report();
+        let dir = tempfile::tempdir().unwrap();
+        let svg = plot::svg(&report);
+        let b64 = base64(svg.as_bytes());
+        // A probe page: draws the SVG onto a canvas and counts pixels by colour.
+        let probe = format!(
+            r#"<!doctype html><html><body><pre id="result">pending</pre><script>
+const img = new Image();
+img.onload = () => {{
+  const c = document.createElement('canvas');
+  c.width = img.width; c.height = img.height;
+  const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+  const d = g.getImageData(0, 0, c.width, c.height).data;
+  let blue = 0, red = 0, green = 0, ink = 0;
+  for (let i = 0; i < d.length; i += 4) {{
+    const [r, gg, b] = [d[i], d[i+1], d[i+2]];
+    if (r < 250 || gg < 250 || b < 250) ink++;
+    if (b > 150 && r < 80 && gg < 130) blue++;
+    if (r > 180 && gg < 90 && b < 90) red++;
+    if (gg > 130 && r < 90 && b < 90) green++;
+  }}
+  document.getElementById('result').textContent =
+    JSON.stringify({{w: c.width, h: c.height, ink, blue, red, green}});
+}};
+img.onerror = () => {{ document.getElementById('result').textContent = 'error'; }};
+img.src = 'data:image/svg+xml;base64,{b64}';
+</script></body></html>"#
+        );
+        let page = dir.path().join("probe.html");
+        std::fs::write(&page, probe).unwrap();
+        let run = |target: &std::path::Path| -> String {
+            let profile = tempfile::tempdir().unwrap();
+            let out = std::process::Command::new(chromium)
+                .args([
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                    "--virtual-time-budget=5000",
+                    "--dump-dom",
+                ])
+                .arg(format!("--user-data-dir={}", profile.path().display()))
+                .arg(format!("file://{}", target.display()))
+                .output()
+                .expect("chromium runs");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let dom = run(&page);
+        let json = dom
+            .split("<pre id=\"result\">")
+            .nth(1)
+            .and_then(|r| r.split("</pre>").next())
+            .unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(json)
+            .unwrap_or_else(|e| panic!("no result from the probe page ({e}): {dom}"));
+        eprintln!("rendered: {v}");
+        assert_eq!(v["w"], 960, "{v}");
+        let n = |k: &str| v[k].as_u64().unwrap();
+        assert!(n("ink") > 5_000, "blank picture: {v}");
+        assert!(n("blue") > 300, "no value line: {v}");
+        assert!(n("red") > 300, "no trip line / withdrawal: {v}");
+        assert!(n("green") > 100, "no restore line: {v}");
+        // The HTML page as Chromium parsed it.
+        let html = dir.path().join("plot.html");
+        std::fs::write(&html, plot::html(&report)).unwrap();
+        let dom = run(&html);
+        assert!(
+            dom.contains("<svg") && dom.contains("class=\"panel\""),
+            "{dom}"
+        );
+        assert_eq!(dom.matches("<li>").count(), 2, "{dom}");
+    }
+
+    fn base64(bytes: &[u8]) -> String {
+        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
+            let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(char::from(A[(n >> (18 - 6 * i) & 63) as usize]));
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
     }
 }

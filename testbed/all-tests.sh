@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every test, from a fresh Debian machine as root: installs what is missing, then formatting, lints,
-# unit and property tests, and the lab against real BIRD 2 and FRR in network namespaces.
+# unit and property tests, and the lab against real BIRD 2, FRR and GoBGP in network namespaces.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,5 +38,5 @@ cargo build --locked --release
 step "Debian package: build (cargo-deb), install, check-config, purge"
 bash testbed/package-test.sh
 
-step "lab: real BIRD 2 and FRR in network namespaces"
+step "lab: real BIRD 2, FRR and GoBGP in network namespaces"
 VIPWARDEN_BIN="$PWD/target/release/vipwarden" bash testbed/run-tests.sh

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::bgp::transport::Auth;
 use crate::engine::{CheckSpec, VipSpec};
 use crate::signals::{AccessLogConfig, ConntrackConfig, PrometheusConfig, TcpStatsConfig};
 
@@ -79,6 +80,10 @@ pub struct PeerConfig {
     pub next_hop_v4: Option<Ipv4Addr>,
     /// NEXT_HOP for IPv6 prefixes; default: the session's local IPv6 address (IPv6 transport only).
     pub next_hop_v6: Option<Ipv6Addr>,
+    /// TCP-MD5 or TCP-AO key for the session (`password_file` / `tcp_ao`); keys never print.
+    pub auth: Auth,
+    /// GTSM: send TTL 255, accept only TTL >= 254.
+    pub ttl_security: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]

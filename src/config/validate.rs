@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_yaml::Value;
 
+use super::keys;
 use super::model::*;
 pub(super) use super::problems::{duration, name, required, Problem, Problems};
 use super::raw::*;
@@ -277,6 +278,7 @@ fn peer(p: &mut Problems, path: &str, r: &RawPeer) -> Option<PeerConfig> {
             }
         }
     });
+    let auth = keys::peer_auth(p, path, r);
     Some(PeerConfig {
         name: name?,
         address: address?,
@@ -286,6 +288,8 @@ fn peer(p: &mut Problems, path: &str, r: &RawPeer) -> Option<PeerConfig> {
         hold_time,
         next_hop_v4,
         next_hop_v6,
+        auth,
+        ttl_security: r.ttl_security.unwrap_or(false),
     })
 }
 

@@ -46,6 +46,13 @@ const EVENTS_KEPT: usize = 512;
 /// yields, so a flood of results (100k VIPs coming up) costs one route snapshot per slice instead
 /// of one per result, and sessions keep sending KEEPALIVEs in between.
 const SAMPLE_SLICE: Duration = Duration::from_millis(20);
+/// A route snapshot costs O(VIPs) here and in every session. While decisions keep coming, the next
+/// snapshot waits this many times the last one's cost, so a flood (100k VIPs over 100 checks)
+/// spends at most a fifth of its time on snapshots; with few VIPs the wait is microseconds.
+const PUBLISH_COST_FACTOR: u32 = 4;
+/// The status view also costs O(VIPs) (~1 s for 100k in a debug build); it is rebuilt at most
+/// once per this many times its last cost, so it never takes more than a tenth of the thread.
+const STATUS_COST_FACTOR: u32 = 10;
 
 /// Everything the daemon needs to start.
 pub struct Options {
@@ -61,6 +68,14 @@ pub struct Daemon {
     engine: Engine,
     generation: u64,
     desired_tx: watch::Sender<Arc<DesiredRoutes>>,
+    /// When the last route snapshot went out and what it cost to build.
+    published_at: Instant,
+    publish_cost: Duration,
+    /// Set while decisions are waiting for the next snapshot.
+    publish_due: Option<Instant>,
+    /// When the status view was last built and what it cost.
+    status_at: Instant,
+    status_cost: Duration,
     peers: Peers,
     board: SignalBoard,
     checks: CheckRuntime,
@@ -145,6 +160,11 @@ impl Daemon {
             engine,
             generation: 0,
             desired_tx,
+            published_at: now,
+            publish_cost: Duration::ZERO,
+            publish_due: None,
+            status_at: now,
+            status_cost: Duration::ZERO,
             peers,
             board,
             checks,
@@ -200,28 +220,31 @@ impl Daemon {
                 }
                 Ok(()) = disabled.changed() => {
                     self.sync_maintenance();
-                    self.publish_status();
+                    self.status_changed();
                 }
-                Some(sample) = self.checks.rx.recv() => {
-                    self.on_samples(sample);
-                    tokio::task::yield_now().await;
+                _ = sleep_until(self.publish_due), if self.publish_due.is_some() => {
+                    self.publish_routes();
                 }
+                Some(sample) = self.checks.rx.recv() => self.on_samples(sample),
                 _ = tick.tick() => {
                     self.on_tick();
-                    self.publish_status();
+                    self.status_changed();
                 }
                 Some((cmd, reply)) = commands.recv() => {
                     let r = self.on_command(cmd);
                     let _ = reply.send(r);
-                    self.publish_status();
+                    self.status_changed();
                 }
                 _ = sighup.recv() => {
                     self.reload();
-                    self.publish_status();
+                    self.status_changed();
                 }
                 _ = sigterm.recv() => break "SIGTERM",
                 _ = sigint.recv() => break "SIGINT",
             }
+            // Sessions and the API run between any two pieces of work, even when the next one
+            // is already waiting (a branch that is ready does not yield by itself).
+            tokio::task::yield_now().await;
         };
         self.stop(why, &mut sigterm, &mut sigint).await;
         Ok(())
@@ -343,9 +366,7 @@ impl Daemon {
                 reason: d.reason.clone(),
             });
         }
-        self.generation += 1;
-        self.desired_tx
-            .send_replace(Arc::new(with_generation(&self.engine, self.generation)));
+        self.routes_changed();
         self.events_tx
             .send_replace(Arc::new(self.events.iter().cloned().collect()));
         let engine = &self.engine;
@@ -355,6 +376,27 @@ impl Daemon {
                 .map(|v| v.prefixes.iter().map(|p| p.to_string()).collect())
                 .unwrap_or_default()
         });
+    }
+
+    /// Publishes the routes now, or arms `publish_due` if the last snapshot was too recent.
+    fn routes_changed(&mut self) {
+        let due = self.published_at + self.publish_cost * PUBLISH_COST_FACTOR;
+        if Instant::now() >= due {
+            self.publish_routes();
+        } else {
+            self.publish_due.get_or_insert(due);
+        }
+    }
+
+    /// Builds and sends a new route snapshot.
+    fn publish_routes(&mut self) {
+        let started = Instant::now();
+        self.generation += 1;
+        self.desired_tx
+            .send_replace(Arc::new(with_generation(&self.engine, self.generation)));
+        self.publish_due = None;
+        self.published_at = Instant::now();
+        self.publish_cost = self.published_at - started;
     }
 
     /// SIGHUP: validate the file; apply it as a diff, or keep everything and say why.
@@ -405,9 +447,7 @@ impl Daemon {
         self.api_tx.send_replace(new.api.clone());
         self.config = new;
         // Routes change only where the config changed: sessions diff the new set against theirs.
-        self.generation += 1;
-        self.desired_tx
-            .send_replace(Arc::new(with_generation(&self.engine, self.generation)));
+        self.publish_routes();
         self.apply(decisions);
         self.sync_maintenance();
     }
@@ -425,6 +465,8 @@ impl Daemon {
         self.checks.stop.cancel();
         let decisions = self.engine.begin_shutdown(&reason, Instant::now());
         self.apply(decisions);
+        // A planned stop does not coalesce: every change goes out at once.
+        self.publish_routes();
         if let Some(deadline) = self.engine.stop_deadline() {
             let wait = deadline.saturating_duration_since(Instant::now());
             info!("graceful drain: routes stay de-preferred for {}; a second SIGTERM/SIGINT withdraws at once", crate::engine::format_duration(Duration::from_secs(wait.as_secs_f64().round() as u64)));
@@ -434,7 +476,10 @@ impl Daemon {
                     _ = tick.tick() => {
                         let d = self.engine.tick(&|_: &str| Reading { value: None, requests: None }, Instant::now());
                         self.apply(d);
-                        self.publish_status();
+                        if self.publish_due.is_some() {
+                            self.publish_routes();
+                        }
+                        self.status_changed();
                         if self.engine.stop_deadline().is_none() {
                             break;
                         }
@@ -464,7 +509,16 @@ impl Daemon {
         info!("stopped");
     }
 
+    /// Publishes the status now, unless the last one was built too recently for its cost (then
+    /// the next tick does).
+    fn status_changed(&mut self) {
+        if Instant::now() >= self.status_at + self.status_cost * STATUS_COST_FACTOR {
+            self.publish_status();
+        }
+    }
+
     fn publish_status(&mut self) {
+        let started = Instant::now();
         let mut view = self.status.view(
             &self.config,
             &self.engine,
@@ -480,6 +534,8 @@ impl Daemon {
             let _ = self.notifier.status(&line);
             self.last_notify_status = line;
         }
+        self.status_at = Instant::now();
+        self.status_cost = self.status_at - started;
     }
 }
 
@@ -518,6 +574,14 @@ fn systemd_status(v: &StatusView) -> String {
     )
 }
 
+/// Sleeps until `due` (forever without one; the caller's `if` guard keeps that branch off).
+async fn sleep_until(due: Option<Instant>) {
+    match due {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
 fn with_generation(engine: &Engine, generation: u64) -> DesiredRoutes {
     let mut d = engine.desired();
     d.generation = generation;
@@ -529,3 +593,6 @@ pub(crate) fn unix_ms(t: SystemTime) -> u64 {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests;

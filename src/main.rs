@@ -177,10 +177,16 @@ Example:
     /// Run a recorded access log through the configured signals and policy on the log's own
     /// timestamps, and print when each VIP would have been withdrawn and restored, and why
     #[command(after_long_help = "\
-Exit status: 0 replayed; 1 invalid config, unreadable log, or a log the signal cannot parse.
+Prints each simulated route change with its reason, then per condition how close it came to its
+trip threshold (\"near miss: web_log.error_ratio peaked at 0.043 vs above 0.050 at ...\"), and
+warns when a condition needs a field the log lacks (latency from nginx `combined`).
 
-Example:
-  vipwarden replay -c /etc/vipwarden/vipwarden.yaml --log /var/log/nginx/access.log.1")]
+Exit status: 0 replayed; 1 invalid config, unreadable log, or a log most of whose lines are not in
+the signal's format (the replay would otherwise say \"fine\" having understood nothing).
+
+Examples:
+  vipwarden replay -c /etc/vipwarden/vipwarden.yaml --log /var/log/nginx/access.log.1
+  zcat access.log.2.gz | vipwarden replay --log - --csv > series.csv")]
     Replay {
         /// Path to the YAML configuration
         #[arg(short, long, default_value = "/etc/vipwarden/vipwarden.yaml")]
@@ -191,6 +197,16 @@ Example:
         /// Which access_log signal the log belongs to (needed when there are several)
         #[arg(long)]
         signal: Option<String>,
+        /// Print every tick's condition values, thresholds and route state as CSV instead
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+        /// Print the series and decisions as one JSON document instead
+        #[arg(long)]
+        json: bool,
+        /// Also write a self-contained picture (values vs thresholds, route state, decisions):
+        /// FILE.svg or FILE.html
+        #[arg(long, value_name = "FILE")]
+        plot: Option<PathBuf>,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(after_long_help = "\
@@ -319,7 +335,10 @@ fn main() -> ExitCode {
             config,
             log,
             signal,
-        } => replay(config, log, signal.as_deref()),
+            csv,
+            json,
+            plot,
+        } => replay(config, log, signal.as_deref(), *csv, *json, plot.as_deref()),
         Command::Status { api, check: true } => status_check(api),
         Command::Status { api, check: false } => client(api, |t, json| async move {
             vipwarden::api::client::status(&t, json).await
@@ -474,7 +493,14 @@ fn probe(
     ExitCode::from(u8::from(report.failed()))
 }
 
-fn replay(config: &std::path::Path, log: &std::path::Path, signal: Option<&str>) -> ExitCode {
+fn replay(
+    config: &std::path::Path,
+    log: &std::path::Path,
+    signal: Option<&str>,
+    csv: bool,
+    json: bool,
+    plot: Option<&std::path::Path>,
+) -> ExitCode {
     use std::io::BufReader;
     let fail = |msg: String| {
         eprintln!("{msg}");
@@ -497,13 +523,43 @@ fn replay(config: &std::path::Path, log: &std::path::Path, signal: Option<&str>)
         }
     };
     let started = std::time::Instant::now();
-    let report = match vipwarden::offline::run(&cfg, &sig, reader) {
+    let html = match plot.map(|p| p.extension().and_then(|e| e.to_str())) {
+        None => false,
+        Some(Some("svg")) => false,
+        Some(Some("html" | "htm")) => true,
+        Some(_) => return fail("--plot needs a FILE.svg or FILE.html".to_string()),
+    };
+    let series = csv || json || plot.is_some();
+    let report = match vipwarden::offline::run_with(&cfg, &sig, reader, series) {
         Ok(r) => r,
         Err(e) => return fail(format!("{}: {e:#}", log.display())),
     };
     let secs = started.elapsed().as_secs_f64();
     let mut out = std::io::stdout().lock();
-    if let Err(e) = vipwarden::offline::print(&report, &mut out) {
+    if let Some(path) = plot {
+        let markup = if html {
+            vipwarden::offline::plot::html(&report)
+        } else {
+            vipwarden::offline::plot::svg(&report)
+        };
+        if let Err(e) = std::fs::write(path, markup) {
+            return fail(format!("{}: cannot write the plot: {e}", path.display()));
+        }
+        eprintln!("plot written to {}", path.display());
+    }
+    let written = if csv || json {
+        for w in &report.warnings {
+            eprintln!("WARNING: {w}");
+        }
+        if csv {
+            vipwarden::offline::write_csv(&report, &mut out)
+        } else {
+            vipwarden::offline::write_json(&report, &mut out)
+        }
+    } else {
+        vipwarden::offline::print(&report, &mut out)
+    };
+    if let Err(e) = written {
         return fail(format!("writing the report: {e}"));
     }
     eprintln!(

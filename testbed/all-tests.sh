@@ -35,5 +35,8 @@ promtool check rules deploy/prometheus/vipwarden-alerts.yml
 step "release build"
 cargo build --locked --release
 
+step "Debian package: build (cargo-deb), install, check-config, purge"
+bash testbed/package-test.sh
+
 step "lab: real BIRD 2, FRR and GoBGP in network namespaces"
 VIPWARDEN_BIN="$PWD/target/release/vipwarden" bash testbed/run-tests.sh

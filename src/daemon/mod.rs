@@ -93,6 +93,8 @@ pub struct Daemon {
     maint: Maintenance,
     notifier: Notifier,
     last_notify_status: String,
+    /// The `api:` section of each applied config, for the API supervisor (token/listen reload).
+    api_tx: watch::Sender<crate::config::ApiConfig>,
 }
 
 /// The running check tasks of one config generation; samples from older generations are dropped
@@ -129,6 +131,8 @@ struct Saving {
 /// A handle for the HTTP API, plus the receiving end of its commands.
 pub struct Control {
     pub handle: ControlHandle,
+    /// Every applied config's `api:` section (sent on each successful reload).
+    pub api_config: watch::Receiver<crate::config::ApiConfig>,
     pub commands: mpsc::Receiver<(Command, oneshot::Sender<CommandReply>)>,
 }
 
@@ -148,6 +152,7 @@ impl Daemon {
         let (events_tx, events_rx) = watch::channel(Arc::new(Vec::new()));
         let (cmd_tx, cmd_rx) = mpsc::channel(16);
         let maint = Maintenance::start(&config);
+        let (api_tx, api_rx) = watch::channel(config.api.clone());
         let notifier = Notifier::from_env();
         if let Some(p) = notifier.problem() {
             warn!("systemd notification disabled: {p}");
@@ -186,6 +191,7 @@ impl Daemon {
             maint,
             notifier,
             last_notify_status: String::new(),
+            api_tx,
         };
         daemon.sync_maintenance();
         daemon.publish_status();
@@ -199,6 +205,7 @@ impl Daemon {
                 commands: cmd_tx,
             },
             commands: cmd_rx,
+            api_config: api_rx,
         };
         (daemon, control)
     }
@@ -486,6 +493,8 @@ impl Daemon {
         );
         self.status.reloaded(&new);
         self.maint.reconfigure(&new);
+        // Always sent, even unchanged: the API re-reads the token file on every reload.
+        self.api_tx.send_replace(new.api.clone());
         self.config = new;
         // Routes change only where the config changed: sessions diff the new set against theirs.
         self.publish_routes();
@@ -603,40 +612,18 @@ impl Daemon {
 /// mistake, rolled out fleet-wide, would withdraw every node at once.
 pub async fn run(opts: Options) -> anyhow::Result<()> {
     let api = opts.config.api.clone();
-    let (mut daemon, control) = Daemon::start(opts);
+    let (daemon, control) = Daemon::start(opts);
     let stop_api = CancellationToken::new();
-    let token = match api
-        .token_file
-        .as_deref()
-        .map(crate::api::load_token)
-        .transpose()
-    {
-        Ok(t) => t,
-        Err(e) => {
-            let msg = format!("API token not loaded, mutating requests are refused: {e}");
-            warn!("{msg}");
-            daemon.maint.errors.push(msg);
-            None
-        }
-    };
-    let api_task = match crate::api::ApiServer::bind(api.listen).await {
-        Ok(server) => Some(tokio::spawn(server.run(
-            token,
-            control.handle,
-            stop_api.clone(),
-        ))),
-        Err(e) => {
-            let msg = format!("{e:#}");
-            warn!("{msg}; running without the API");
-            daemon.maint.errors.push(msg);
-            None
-        }
-    };
+    // The API supervisor logs and shows its own problems (token file, port) in /v1/status.
+    let api_task = tokio::spawn(crate::api::supervise(
+        api,
+        control.api_config,
+        control.handle,
+        stop_api.clone(),
+    ));
     let result = daemon.run(control.commands).await;
     stop_api.cancel();
-    if let Some(t) = api_task {
-        let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
-    }
+    let _ = tokio::time::timeout(Duration::from_secs(4), api_task).await;
     result
 }
 

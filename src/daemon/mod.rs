@@ -290,6 +290,7 @@ impl Daemon {
         };
         self.status.record_check(sample);
         let was_up = self.engine.checks()[sample.check].rise_fall.is_up();
+        let was_ok = self.engine.checks()[sample.check].last_ok;
         let obs = Observation {
             check: sample.check,
             ok: sample.result.ok,
@@ -308,6 +309,11 @@ impl Daemon {
             (true, true, false) => {
                 info!(check = %name, "check {name} failed {}/{}: {}", rf.streak(), rf.fall(), obs.detail)
             }
+            // A check that is down and starts failing (its first result, or after a pass): at
+            // the default level, so a newcomer sees why nothing is announced.
+            (false, false, false) if was_ok != Some(false) => {
+                info!(check = %name, "check {name} failing (down; {} passes in a row bring it up): {}", rf.rise(), obs.detail)
+            }
             _ => debug!(check = %name, ok = obs.ok, "check {name}: {}", obs.detail),
         }
         decisions
@@ -324,7 +330,17 @@ impl Daemon {
     /// Answers at once when nothing needs writing; otherwise starts writing the state file on a
     /// blocking thread (`command_saved` answers when it is done).
     fn on_command(&mut self, cmd: Command, reply: oneshot::Sender<CommandReply>) {
-        info!(?cmd, "control command");
+        let (verb, target, why) = match &cmd {
+            Command::Drain { vip, reason } => ("drain", vip.as_deref(), reason.as_str()),
+            Command::Undrain { vip, reason } => ("undrain", vip.as_deref(), reason.as_str()),
+        };
+        let target = target.unwrap_or("*");
+        info!(
+            command = verb,
+            vip = target,
+            reason = why,
+            "control command: {verb} {target}: {why}"
+        );
         let (vip, mark) = match cmd {
             Command::Drain { vip, reason } => {
                 let reason = if reason.is_empty() {

@@ -1,7 +1,8 @@
 //! Wiring: checks and signals -> engine -> desired routes -> per-peer sessions, plus the control
 //! surface (status, events, drain commands), config reload and the planned stop.
 //!
-//! The engine is the only writer of `DesiredRoutes`; sessions only read it. A planned stop drains
+//! The daemon loop is the only writer of `DesiredRoutes` (the engine computes it; a planned stop
+//! publishes the final empty set); sessions only read it. A planned stop drains
 //! every VIP per its `shutdown` strategy (graceful: GRACEFUL_SHUTDOWN for `drain_period`), then
 //! withdraws, and only then tells the sessions to close with NOTIFICATION Cease/Administrative
 //! Shutdown, so the routers never lose the session before they have the withdrawal.
@@ -472,7 +473,7 @@ impl Daemon {
 
         let old_checks = std::mem::replace(&mut self.checks, CheckRuntime::spawn(&new));
         old_checks.shutdown();
-        if format!("{:?}", self.config.signals) != format!("{:?}", new.signals) {
+        if self.config.signals != new.signals {
             self.stop_sources.cancel();
             self.stop_sources = CancellationToken::new();
             let old = std::mem::replace(
@@ -678,6 +679,3 @@ pub(crate) fn unix_ms(t: SystemTime) -> u64 {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
-
-#[cfg(test)]
-mod tests;

@@ -231,6 +231,16 @@ Examples:
     /// Host preflight: VIP placement, listeners, session and return paths, policy rules,
     /// rp_filter, ARP, hairpin checks, backlog, conntrack, certificates, sessions. Each finding
     /// ok/warn/fail with evidence and the fixing command; exit 1 when anything fails
+    #[command(after_long_help = "\
+Run it inside the node's network namespace, as the daemon would run; it reads rtnetlink,
+sock_diag, /proc and the https checks' certificates, and asks the daemon's API for session states.
+What it cannot read is a WARN with the reason.
+
+Exit status: 0 no finding failed; 1 some finding failed (or the configuration is invalid).
+
+Examples:
+  vipwarden doctor -c /etc/vipwarden/vipwarden.yaml
+  vipwarden doctor --client 198.51.100.77 --json | jq '.findings[] | select(.level == \"fail\")'")]
     Doctor {
         /// Path to the YAML configuration
         #[arg(short, long, default_value = "/etc/vipwarden/vipwarden.yaml")]
@@ -245,6 +255,16 @@ Examples:
     },
     /// Walk one VIP's path: SYNs arriving and completing, TCP connect, TLS, the application's
     /// answer; stop at the first failing step and say whose side the evidence points to
+    #[command(after_long_help = "\
+Step 1 watches the VIP's half-open connections for --watch: connections that appear and stay
+half-open for a second mean SYNs arrive but SYN-ACKs never reach the clients (the return path).
+Steps 2-4 run from the node itself (local: they do not cross the fabric).
+
+Exit status: 0 every step passed; 1 a step failed (or bad arguments/configuration).
+
+Examples:
+  vipwarden probe 203.0.113.10:443 -c /etc/vipwarden/vipwarden.yaml
+  vipwarden probe '[2001:db8:10::10]:80' --watch 5s --json")]
     Probe {
         /// VIP, VIP:PORT or [IPv6]:PORT
         target: String,

@@ -1,6 +1,10 @@
 //! Wiring: checks and signals -> engine -> desired routes -> per-peer sessions, plus the control
 //! surface (status, events, drain commands), config reload and the planned stop.
 //!
+//! Owns the one loop and the order of effects. Owns no policy (that is the engine's) and no
+//! protocol (the sessions'); blocking work (state file, config read, disable files) runs on
+//! blocking threads, never on this loop. Nothing imports `daemon`.
+//!
 //! The daemon loop is the only writer of `DesiredRoutes` (the engine computes it; a planned stop
 //! publishes the final empty set); sessions only read it. A planned stop drains
 //! every VIP per its `shutdown` strategy (graceful: GRACEFUL_SHUTDOWN for `drain_period`), then

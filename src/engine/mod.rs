@@ -1,5 +1,8 @@
 //! Pure decision core: check results, signal readings and an injected clock in, route decisions
 //! out. No I/O, no tokio, no wall clock, so hours of input replay deterministically in tests.
+//!
+//! Owns VIP health and route state (rise/fall, conditions, hold-down, dampening, drains). Its
+//! inputs are its own `spec` types; it imports only `route`, never `config` or `control`.
 
 mod condition;
 mod dampening;

@@ -142,6 +142,10 @@ fn main() -> ExitCode {
         Command::CheckConfig { config } => match vipwarden::config::load(config) {
             Ok(c) => {
                 print!("{}", vipwarden::config::summary(&c));
+                // Valid, but will not pass on this node (e.g. a listener address that is not local).
+                for w in vipwarden::checks::config_warnings(&c.checks) {
+                    println!("warning: {w}");
+                }
                 println!("{}: configuration is valid", config.display());
                 ExitCode::SUCCESS
             }

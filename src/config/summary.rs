@@ -47,12 +47,19 @@ pub fn summary(c: &Config) -> String {
                 h.expect_status
             ),
             CheckKind::Exec { command } => format!("exec {}", command.join(" ")),
+            CheckKind::Listener { address, port } => match address {
+                Some(a) => format!("listener {}", std::net::SocketAddr::new(*a, *port)),
+                None => format!("listener *:{port}"),
+            },
+            CheckKind::Process { pid_file } => format!("process {}", pid_file.display()),
+            CheckKind::Unit { unit } => format!("unit {unit}"),
         };
         let _ = write!(
             s,
-            "  {:<12} {what}  every {} timeout {} rise {} fall {}",
+            "  {:<12} {what}  every {} (fast {}) timeout {} rise {} fall {}",
             ch.name,
             fmt_d(ch.interval),
+            fmt_d(ch.fast_interval),
             fmt_d(ch.timeout),
             ch.rise,
             ch.fall

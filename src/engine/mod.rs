@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::config::{CheckKind, Config, Require};
+use crate::config::{Config, Require};
 use crate::control::VipState;
 use crate::route::{Community, DesiredRoute, DesiredRoutes, RouteAttrs};
 
@@ -72,12 +72,7 @@ impl Engine {
             .iter()
             .map(|c| CheckState {
                 name: c.name.clone(),
-                kind: match &c.kind {
-                    CheckKind::Tcp { .. } => "tcp",
-                    CheckKind::Http(h) if h.tls => "https",
-                    CheckKind::Http(_) => "http",
-                    CheckKind::Exec { .. } => "exec",
-                },
+                kind: c.kind.type_name(),
                 rise_fall: RiseFall::new(c.rise, c.fall),
                 last_ok: None,
                 last_detail: String::new(),

@@ -6,6 +6,7 @@
 //! is bounds-checked, so a short or odd reply is an error, never a panic.
 
 use std::io::{self, Read};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -14,7 +15,11 @@ use socket2::{Domain, Protocol, Socket, Type};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Listener {
     pub family: u8,
+    /// The bound address (`0.0.0.0` / `::` for a wildcard listener).
+    pub addr: IpAddr,
     pub port: u16,
+    /// IPV6_V6ONLY of an IPv6 listener (None when the kernel did not say, or IPv4).
+    pub v6only: Option<bool>,
     /// Connections waiting to be accepted.
     pub queued: u32,
     /// The backlog limit.
@@ -28,6 +33,30 @@ impl Listener {
     pub fn fill(&self) -> f64 {
         (f64::from(self.queued) / (f64::from(self.backlog) + 1.0)).min(1.0)
     }
+
+    /// Whether a connection to `addr` (None: any address) on this listener's port would reach
+    /// it: same address, or a wildcard of the same family, or an IPv6 wildcard that also takes
+    /// IPv4 (not V6ONLY).
+    pub fn accepts(&self, addr: Option<IpAddr>) -> bool {
+        let Some(want) = addr else { return true };
+        if self.addr == want || canonical(self.addr) == canonical(want) {
+            return true;
+        }
+        match (self.addr, want) {
+            (IpAddr::V4(a), IpAddr::V4(_)) => a.is_unspecified(),
+            (IpAddr::V6(a), IpAddr::V6(_)) => a.is_unspecified(),
+            (IpAddr::V6(a), IpAddr::V4(_)) => a.is_unspecified() && self.v6only == Some(false),
+            (IpAddr::V4(_), IpAddr::V6(_)) => false,
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 addresses as IPv4, so `::ffff:192.0.2.1` equals `192.0.2.1`.
+fn canonical(a: IpAddr) -> IpAddr {
+    match a {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(a, IpAddr::V4),
+        v4 => v4,
+    }
 }
 
 const NLMSG_HDR_LEN: usize = 16;
@@ -37,6 +66,12 @@ const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_DUMP: u16 = 0x300;
 const TCP_LISTEN: u32 = 10;
+/// Attribute of the request carrying a filter program (struct inet_diag_bc_op list).
+const INET_DIAG_REQ_BYTECODE: u16 = 1;
+/// Reply attribute: the IPv6 socket's V6ONLY flag (u8).
+const INET_DIAG_SKV6ONLY: u16 = 11;
+const INET_DIAG_BC_S_GE: u8 = 2;
+const INET_DIAG_BC_S_LE: u8 = 3;
 /// sizeof(struct inet_diag_msg): family, state, timer, retrans, 48-byte sockid, then
 /// expires, rqueue, wqueue, uid, inode (u32 each).
 const INET_DIAG_MSG_LEN: usize = 72;
@@ -55,6 +90,34 @@ fn dump_request(family: u8, seq: u32) -> [u8; 72] {
     req[17] = libc::IPPROTO_TCP as u8;
     // idiag_ext = 0 (no extra attributes), pad, idiag_states bitmask, zeroed sockid.
     req[20..24].copy_from_slice(&(1u32 << TCP_LISTEN).to_ne_bytes());
+    req
+}
+
+/// The request for the TCP listeners of `family` on local `port` only. The kernel runs the filter
+/// (source port >= P, then <= P: the ops every kernel since 2.6 knows), so the reply holds only
+/// the matching sockets however many the host has.
+pub(crate) fn port_request(family: u8, port: u16, seq: u32) -> [u8; 92] {
+    let mut req = [0u8; 92];
+    req[..72].copy_from_slice(&dump_request(family, seq));
+    req[0..4].copy_from_slice(&92u32.to_ne_bytes());
+    // nlattr header: length (4 + 16 bytes of program), type.
+    req[72..74].copy_from_slice(&20u16.to_ne_bytes());
+    req[74..76].copy_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
+    // struct inet_diag_bc_op { u8 code; u8 yes; u16 no; }: `yes`/`no` are byte offsets to jump
+    // by; landing exactly on the end accepts, jumping past it (no = 4 beyond) rejects. A
+    // comparison's operand is the `no` field of the op after it.
+    let ops: [(u8, u8, u16); 4] = [
+        (INET_DIAG_BC_S_GE, 8, 20),
+        (0, 0, port),
+        (INET_DIAG_BC_S_LE, 8, 12),
+        (0, 0, port),
+    ];
+    for (i, (code, yes, no)) in ops.into_iter().enumerate() {
+        let at = 76 + 4 * i;
+        req[at] = code;
+        req[at + 1] = yes;
+        req[at + 2..at + 4].copy_from_slice(&no.to_ne_bytes());
+    }
     req
 }
 
@@ -112,11 +175,21 @@ pub(crate) fn decode_datagram(buf: &[u8], seq: u32, out: &mut Vec<Listener>) -> 
                 if body.len() < INET_DIAG_MSG_LEN {
                     return Err(bad(format!("inet_diag_msg of {} bytes", body.len())));
                 }
-                // Port is big-endian on the wire; the queue fields are host order.
+                // Port and address are big-endian on the wire; the queue fields are host order.
                 let port = u16::from_be_bytes([body[4], body[5]]);
+                let family = body[0];
+                let mut src = [0u8; 16];
+                src.copy_from_slice(&body[8..24]);
+                let addr = if i32::from(family) == libc::AF_INET6 {
+                    IpAddr::V6(Ipv6Addr::from(src))
+                } else {
+                    IpAddr::V4(Ipv4Addr::new(src[0], src[1], src[2], src[3]))
+                };
                 out.push(Listener {
-                    family: body[0],
+                    family,
+                    addr,
                     port,
+                    v6only: v6only_attr(&body[INET_DIAG_MSG_LEN..]),
                     queued: u32_ne(body, 56).unwrap_or(0),
                     backlog: u32_ne(body, 60).unwrap_or(0),
                 });
@@ -125,6 +198,23 @@ pub(crate) fn decode_datagram(buf: &[u8], seq: u32, out: &mut Vec<Listener>) -> 
         }
     }
     Ok(Chunk::More)
+}
+
+/// The INET_DIAG_SKV6ONLY attribute among those after an inet_diag_msg, if present. Malformed
+/// attributes end the scan (the flag is then unknown), never panic.
+fn v6only_attr(mut attrs: &[u8]) -> Option<bool> {
+    while attrs.len() >= 4 {
+        let len = usize::from(u16_ne(attrs, 0)?);
+        let kind = u16_ne(attrs, 2)? & 0x3fff;
+        if len < 4 || len > attrs.len() {
+            return None;
+        }
+        if kind == INET_DIAG_SKV6ONLY {
+            return attrs.get(4).map(|b| *b != 0).filter(|_| len >= 5);
+        }
+        attrs = attrs.get((len + 3) & !3..).unwrap_or(&[]);
+    }
+    None
 }
 
 /// A NETLINK_SOCK_DIAG socket, reused across samples.
@@ -296,6 +386,8 @@ pub(crate) mod tests {
     fn fill_counts_backlog_plus_one_and_max_skips_other_ports() {
         let l = |port, queued, backlog| Listener {
             family: 2,
+            addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            v6only: None,
             port,
             queued,
             backlog,
@@ -328,6 +420,94 @@ pub(crate) mod tests {
                 c
             })
             .collect()
+    }
+
+    #[test]
+    fn accepts_matches_exact_wildcard_and_dual_stack() {
+        let l = |addr: &str, v6only| Listener {
+            family: 0,
+            addr: addr.parse().unwrap(),
+            v6only,
+            port: 80,
+            queued: 0,
+            backlog: 0,
+        };
+        let a = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert!(l("203.0.113.10", None).accepts(a("203.0.113.10")));
+        assert!(!l("203.0.113.11", None).accepts(a("203.0.113.10")));
+        assert!(l("0.0.0.0", None).accepts(a("203.0.113.10")));
+        assert!(!l("0.0.0.0", None).accepts(a("2001:db8::10")));
+        assert!(l("::", Some(true)).accepts(a("2001:db8::10")));
+        assert!(!l("::", Some(true)).accepts(a("203.0.113.10")));
+        assert!(l("::", Some(false)).accepts(a("203.0.113.10")));
+        assert!(!l("::", None).accepts(a("203.0.113.10")), "unknown V6ONLY");
+        assert!(l("::ffff:203.0.113.10", None).accepts(a("203.0.113.10")));
+        assert!(l("203.0.113.11", None).accepts(None));
+    }
+
+    #[test]
+    fn v6only_attribute_is_found_or_unknown() {
+        assert_eq!(v6only_attr(&[5, 0, 11, 0, 1, 0, 0, 0]), Some(true));
+        // Another attribute first, then V6ONLY = 0.
+        assert_eq!(
+            v6only_attr(&[8, 0, 1, 0, 9, 9, 9, 9, 5, 0, 11, 0, 0, 0, 0, 0]),
+            Some(false)
+        );
+        assert_eq!(v6only_attr(&[]), None);
+        assert_eq!(
+            v6only_attr(&[200, 0, 11, 0, 1]),
+            None,
+            "length past the end"
+        );
+        assert_eq!(v6only_attr(&[4, 0, 11, 0]), None, "no payload");
+        assert_eq!(v6only_attr(&[0, 0, 11, 0, 1]), None);
+    }
+
+    /// Sends `req` and collects the whole reply.
+    fn ask(diag: &mut SockDiag, req: &[u8], seq: u32) -> Vec<Listener> {
+        diag.sock.send(req).unwrap();
+        let mut out = Vec::new();
+        loop {
+            let n = (&diag.sock).read(&mut diag.buf).unwrap();
+            if decode_datagram(&diag.buf[..n], seq, &mut out).unwrap() == Chunk::Done {
+                return out;
+            }
+        }
+    }
+
+    #[test]
+    fn port_filter_runs_in_the_kernel() {
+        let mut diag = SockDiag::open().unwrap();
+        let (_a, a) = small_listener("127.0.0.1");
+        let (_b, b) = small_listener("127.0.0.1");
+        let (_c, c) = small_listener("[::1]");
+        let got = ask(
+            &mut diag,
+            &port_request(libc::AF_INET as u8, a.port(), 900),
+            900,
+        );
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].port, a.port());
+        assert_eq!(got[0].addr, a.ip());
+        assert!(got[0].accepts(Some(a.ip())));
+        assert_ne!(a.port(), b.port());
+        let got = ask(
+            &mut diag,
+            &port_request(libc::AF_INET6 as u8, c.port(), 901),
+            901,
+        );
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].addr, c.ip());
+        // The kernel reports the flag; binding a specific IPv6 address sets it.
+        assert_eq!(got[0].v6only, Some(true));
+        // A port nobody listens on: empty, not an error.
+        drop(_b);
+        let got = ask(
+            &mut diag,
+            &port_request(libc::AF_INET as u8, b.port(), 902),
+            902,
+        );
+        assert!(got.is_empty(), "{got:?}");
     }
 
     fn fill_of(diag: &mut SockDiag, port: u16) -> Option<f64> {

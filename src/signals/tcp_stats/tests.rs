@@ -22,6 +22,8 @@ fn sample(overflows: i64, estab: i64) -> Result<TcpSample, String> {
 fn listener(port: u16, queued: u32, backlog: u32) -> Listener {
     Listener {
         family: libc::AF_INET as u8,
+        addr: std::net::Ipv4Addr::UNSPECIFIED.into(),
+        v6only: None,
         port,
         queued,
         backlog,

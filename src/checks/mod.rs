@@ -17,6 +17,7 @@ mod process;
 mod schedule;
 mod tcp;
 mod tls;
+mod unit;
 mod url;
 
 #[cfg(test)]
@@ -60,6 +61,7 @@ enum Kind {
     Exec(exec::ExecProbe),
     Listener(listener::ListenerProbe),
     Process(process::ProcessProbe),
+    Unit(unit::UnitProbe),
 }
 
 impl Prober {
@@ -85,7 +87,9 @@ impl Prober {
             CheckKind::Process { pid_file } => {
                 Kind::Process(process::ProcessProbe::new(pid_file.clone()))
             }
-            CheckKind::Unit { .. } => return Err("unit checks are not built yet".to_string()),
+            CheckKind::Unit { unit } => {
+                Kind::Unit(unit::UnitProbe::new(unit.clone(), unit::Bus::System))
+            }
         };
         Ok(Prober {
             timeout: check.timeout,
@@ -104,6 +108,7 @@ impl Prober {
             Kind::Http(p) => self.bounded(p.run(start)).await,
             Kind::Listener(p) => self.bounded(p.run()).await,
             Kind::Process(p) => self.bounded(p.run()).await,
+            Kind::Unit(p) => self.bounded(p.run()).await,
         };
         let elapsed = start.elapsed();
         match outcome {
@@ -126,6 +131,7 @@ impl Prober {
     pub async fn event(&self) {
         match &self.kind {
             Kind::Process(p) => p.event().await,
+            Kind::Unit(p) => p.event().await,
             _ => std::future::pending().await,
         }
     }

@@ -46,6 +46,9 @@ const EVENTS_KEPT: usize = 512;
 /// yields, so a flood of results (100k VIPs coming up) costs one route snapshot per slice instead
 /// of one per result, and sessions keep sending KEEPALIVEs in between.
 const SAMPLE_SLICE: Duration = Duration::from_millis(20);
+/// Signal sources wake the loop when they publish; under heavy load (a busy access log) at most
+/// one evaluation runs per this much time, however often they publish.
+const SIGNAL_COALESCE: Duration = Duration::from_millis(20);
 
 /// Everything the daemon needs to start.
 pub struct Options {
@@ -185,8 +188,20 @@ impl Daemon {
         );
         let watchdog_on = sdnotify::watchdog_interval().is_some();
         let mut disabled = self.maint.disabled.clone();
+        // A signal-driven evaluation is due then (coalesced); and when the last one ran.
+        let mut eval_due: Option<tokio::time::Instant> = None;
+        let mut last_eval = tokio::time::Instant::now();
 
         let why = loop {
+            // Evaluate when sources published (coalesced) and exactly when a `for` dwell ends.
+            let dwell_end = self
+                .engine
+                .next_deadline()
+                .map(|d| tokio::time::Instant::from_std(d).max(last_eval + SIGNAL_COALESCE));
+            let wake = match (eval_due, dwell_end) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             tokio::select! {
                 _ = watchdog.tick(), if watchdog_on => {
                     let _ = self.notifier.watchdog();
@@ -202,6 +217,17 @@ impl Daemon {
                 _ = tick.tick() => {
                     self.on_tick();
                     self.publish_status();
+                }
+                _ = self.board.changed(), if eval_due.is_none() => {
+                    let now = tokio::time::Instant::now();
+                    eval_due = Some(now.max(last_eval + SIGNAL_COALESCE));
+                }
+                _ = sleep_until_some(wake), if wake.is_some() => {
+                    eval_due = None;
+                    last_eval = tokio::time::Instant::now();
+                    if self.on_signals() {
+                        self.publish_status();
+                    }
                 }
                 Some((cmd, reply)) = commands.recv() => {
                     let r = self.on_command(cmd);
@@ -262,6 +288,17 @@ impl Daemon {
             _ => debug!(check = %name, ok = obs.ok, "check {name}: {}", obs.detail),
         }
         decisions
+    }
+
+    /// Evaluates the VIPs with traffic conditions on fresh readings; true if a route moved.
+    fn on_signals(&mut self) -> bool {
+        let board = &self.board;
+        let decisions = self
+            .engine
+            .evaluate_signals(&|s: &str| -> Reading { board.read(s) }, Instant::now());
+        let moved = !decisions.is_empty();
+        self.apply(decisions);
+        moved
     }
 
     fn on_tick(&mut self) {
@@ -529,6 +566,14 @@ fn systemd_status(v: &StatusView) -> String {
         v.peers.len(),
         states.join(", ")
     )
+}
+
+/// Sleeps until `at`; pending forever for None (the caller's branch guard keeps that unused).
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 fn with_generation(engine: &Engine, generation: u64) -> DesiredRoutes {

@@ -11,9 +11,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::unix::AsyncFd;
+use tokio::sync::Mutex;
 
 use crate::config::{CheckConfig, CheckKind};
-use crate::signals::sockdiag::{decode_datagram, port_request, Chunk, Listener};
+use crate::netlink::{decode_datagram, Chunk, NLMSG_HDR_LEN, NLM_F_DUMP, NLM_F_REQUEST};
+use crate::signals::sockdiag::{
+    decode_socket, listeners_on_port_request, v6only, DiagSocket, SOCK_DIAG_BY_FAMILY,
+};
 
 /// A reply is a handful of datagrams at most (filtered by port); this bounds a confused one.
 const MAX_DATAGRAMS: usize = 1_000;
@@ -23,6 +27,30 @@ pub(super) struct ListenerProbe {
     port: u16,
     sock: AsyncFd<Socket>,
     seq: AtomicU32,
+    /// Receive buffer, kept across probes (the kernel's dump datagrams are up to 32 KiB).
+    buf: Mutex<Vec<u8>>,
+}
+
+/// A listening socket on our port: where it is bound and, for IPv6, its V6ONLY flag.
+struct Found {
+    socket: DiagSocket,
+    v6only: Option<bool>,
+}
+
+/// Whether a connection to `want` (None: any address) reaches a listener bound to `local`: same
+/// address, a wildcard of the same family, or an IPv6 wildcard that also takes IPv4 (V6ONLY off).
+/// IPv4-mapped addresses arrive as IPv4 (sock_diag's decoder maps them).
+fn accepts(local: IpAddr, v6only: Option<bool>, want: Option<IpAddr>) -> bool {
+    let Some(want) = want else { return true };
+    if local == want {
+        return true;
+    }
+    match (local, want) {
+        (IpAddr::V4(a), IpAddr::V4(_)) => a.is_unspecified(),
+        (IpAddr::V6(a), IpAddr::V6(_)) => a.is_unspecified(),
+        (IpAddr::V6(a), IpAddr::V4(_)) => a.is_unspecified() && v6only == Some(false),
+        (IpAddr::V4(_), IpAddr::V6(_)) => false,
+    }
 }
 
 impl ListenerProbe {
@@ -43,6 +71,7 @@ impl ListenerProbe {
             port,
             sock,
             seq: AtomicU32::new(0),
+            buf: Mutex::new(vec![0u8; 64 * 1024]),
         })
     }
 
@@ -58,12 +87,15 @@ impl ListenerProbe {
                 .query(family as u8)
                 .await
                 .map_err(|e| format!("sock_diag query for port {} failed: {e}", self.port))?;
-            if let Some(l) = found.iter().find(|l| l.accepts(self.address)) {
+            if let Some(f) = found
+                .iter()
+                .find(|f| accepts(f.socket.local, f.v6only, self.address))
+            {
                 return Ok(format!(
                     "listening on {} (accept queue {}/{})",
-                    SocketAddr::new(l.addr, l.port),
-                    l.queued,
-                    l.backlog
+                    SocketAddr::new(f.socket.local, f.socket.local_port),
+                    f.socket.rqueue,
+                    f.socket.wqueue
                 ));
             }
         }
@@ -78,9 +110,18 @@ impl ListenerProbe {
     }
 
     /// The listeners of `family` on our port.
-    async fn query(&self, family: u8) -> io::Result<Vec<Listener>> {
+    async fn query(&self, family: u8) -> io::Result<Vec<Found>> {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
-        let req = port_request(family, self.port, seq);
+        let payload = listeners_on_port_request(family, self.port);
+        let len = NLMSG_HDR_LEN + payload.len();
+        let mut req = Vec::with_capacity(len);
+        req.extend_from_slice(&(len as u32).to_ne_bytes());
+        req.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+        req.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+        req.extend_from_slice(&seq.to_ne_bytes());
+        // pid 0: the kernel fills in our port id.
+        req.extend_from_slice(&0u32.to_ne_bytes());
+        req.extend_from_slice(&payload);
         loop {
             let mut guard = self.sock.writable().await?;
             match guard.try_io(|s| s.get_ref().send(&req)) {
@@ -91,8 +132,8 @@ impl ListenerProbe {
                 Err(_would_block) => continue,
             }
         }
-        let mut out = Vec::new();
-        let mut buf = vec![0u8; 16 * 1024];
+        let mut buf = self.buf.lock().await;
+        let mut msgs = Vec::new();
         for _ in 0..MAX_DATAGRAMS {
             let mut guard = self.sock.readable().await?;
             let n = match guard.try_io(|s| s.get_ref().read(&mut buf)) {
@@ -106,8 +147,19 @@ impl ListenerProbe {
                 ));
             }
             // Datagrams of an earlier, abandoned request carry another seq and are skipped.
-            match decode_datagram(&buf[..n.min(buf.len())], seq, &mut out) {
-                Ok(Chunk::Done) => return Ok(out),
+            match decode_datagram(&buf[..n.min(buf.len())], seq, false, &mut msgs) {
+                Ok(Chunk::Done) => {
+                    return msgs
+                        .iter()
+                        .filter(|m| m.kind == SOCK_DIAG_BY_FAMILY)
+                        .map(|m| {
+                            Ok(Found {
+                                socket: decode_socket(&m.body)?,
+                                v6only: v6only(&m.body),
+                            })
+                        })
+                        .collect();
+                }
                 Ok(Chunk::More) => {}
                 // No inet6 diag handler (kernel without IPv6): no IPv6 listeners.
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(Vec::new()),
@@ -194,6 +246,24 @@ mod tests {
         assert!(detail.contains("[::]:"), "{detail}");
         let p6 = ListenerProbe::new(Some("::1".parse().unwrap()), d.port()).unwrap();
         assert!(p6.run().await.is_ok());
+    }
+
+    #[test]
+    fn accepts_matches_exact_wildcard_and_dual_stack() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let a = |s: &str| Some(ip(s));
+        assert!(accepts(ip("203.0.113.10"), None, a("203.0.113.10")));
+        assert!(!accepts(ip("203.0.113.11"), None, a("203.0.113.10")));
+        assert!(accepts(ip("0.0.0.0"), None, a("203.0.113.10")));
+        assert!(!accepts(ip("0.0.0.0"), None, a("2001:db8::10")));
+        assert!(accepts(ip("::"), Some(true), a("2001:db8::10")));
+        assert!(!accepts(ip("::"), Some(true), a("203.0.113.10")));
+        assert!(accepts(ip("::"), Some(false), a("203.0.113.10")));
+        assert!(
+            !accepts(ip("::"), None, a("203.0.113.10")),
+            "unknown V6ONLY"
+        );
+        assert!(accepts(ip("203.0.113.11"), None, None));
     }
 
     #[tokio::test]

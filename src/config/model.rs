@@ -170,4 +170,5 @@ pub enum SignalKind {
     TcpStats(TcpStatsConfig),
     Conntrack(ConntrackConfig),
     Prometheus(PrometheusConfig),
+    Handshakes(crate::signals::handshakes::HandshakesConfig),
 }

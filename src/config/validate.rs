@@ -92,7 +92,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
         .collect::<Vec<_>>()
         .join(", ");
 
-    let signals: Vec<SignalConfig> = raw
+    let mut signals: Vec<SignalConfig> = raw
         .signals
         .iter()
         .enumerate()
@@ -119,6 +119,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
     }
     unique(&mut p, "vips", raw.vips.iter().map(|r| r.name.as_deref()));
     prefixes_once(&mut p, &raw.vips);
+    super::signals::default_vip_addresses(&mut signals, &vips);
     next_hops_formable(&mut p, &peers, &vips);
 
     let api = api(&mut p, raw.api.as_ref());

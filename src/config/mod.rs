@@ -1,4 +1,7 @@
 //! Configuration: YAML in, validated `Config` out, with file:line on every error.
+//!
+//! Owns the YAML contract and its validation, and builds the other modules' input types (e.g.
+//! `engine::VipSpec`). Nothing here runs anything; no module it imports may import it back.
 
 mod keys;
 mod locate;
@@ -8,6 +11,7 @@ mod raw;
 mod signals;
 mod summary;
 mod validate;
+mod yaml_hints;
 
 pub use model::*;
 pub use signals::values_of as signal_values;
@@ -177,11 +181,13 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigErrors> {
             Some(i) if loc.is_some() => msg[..i].to_string(),
             _ => msg,
         };
-        ConfigErrors(vec![err(
+        let (line, column, msg) = yaml_hints::explain(
+            text,
+            &msg,
             loc.as_ref().map(|l| l.line()),
             loc.as_ref().map(|l| l.column()),
-            msg,
-        )])
+        );
+        ConfigErrors(vec![err(line, column, msg)])
     })?;
     validate::validate(raw).map_err(|problems| {
         let locator = Locator::new(text);

@@ -180,6 +180,11 @@ pub enum CommandError {
     StateNotSaved {
         detail: String,
     },
+    /// A planned stop is under way: routes are being withdrawn, commands can no longer take
+    /// effect. `reason` says which stop ("vipwarden stopping (SIGTERM)").
+    Stopping {
+        reason: String,
+    },
 }
 
 /// What the command changed: the VIPs whose state it set, with the resulting state.

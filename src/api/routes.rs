@@ -439,6 +439,12 @@ impl Api {
         match tokio::time::timeout(wait, rx).await {
             Ok(Ok(Ok(outcome))) => Ok(outcome),
             Ok(Ok(Err(CommandError::UnknownVip { vip }))) => Err(unknown_vip(&vip, &[])),
+            Ok(Ok(Err(CommandError::Stopping { reason }))) => Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "stopping",
+                format!("{reason}: routes are being withdrawn, nothing was changed"),
+            )
+            .with("reason", reason)),
             Ok(Ok(Err(CommandError::StateNotSaved { detail }))) => Err(ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "state_not_saved",

@@ -1,7 +1,8 @@
 //! Wiring: checks and signals -> engine -> desired routes -> per-peer sessions, plus the control
 //! surface (status, events, drain commands), config reload and the planned stop.
 //!
-//! The engine is the only writer of `DesiredRoutes`; sessions only read it. A planned stop drains
+//! The daemon loop is the only writer of `DesiredRoutes` (the engine computes it; a planned stop
+//! publishes the final empty set); sessions only read it. A planned stop drains
 //! every VIP per its `shutdown` strategy (graceful: GRACEFUL_SHUTDOWN for `drain_period`), then
 //! withdraws, and only then tells the sessions to close with NOTIFICATION Cease/Administrative
 //! Shutdown, so the routers never lose the session before they have the withdrawal.
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Context;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinError, JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -28,14 +29,14 @@ use maintenance::Maintenance;
 use peers::Peers;
 
 use crate::checks::{self, CheckSample};
-use crate::config::Config;
+use crate::config::{Config, ConfigErrors};
 use crate::control::{
     Command, CommandError, CommandOutcome, CommandReply, ControlHandle, EventView, StatusView,
     VipState,
 };
 use crate::engine::{Decision, Engine, Observation, Reading};
 use crate::ops::sdnotify::{self, Notifier};
-use crate::ops::state::Mark;
+use crate::ops::state::{MaintenanceState, Mark};
 use crate::route::DesiredRoutes;
 
 /// How often traffic conditions, hold-downs, drains and dampening are evaluated.
@@ -76,6 +77,10 @@ pub struct Daemon {
     /// When the status view was last built and what it cost.
     status_at: Instant,
     status_cost: Duration,
+    /// The command whose state file is being written, if any.
+    saving: Option<Saving>,
+    /// The config being read after SIGHUP, if any.
+    reloading: Option<JoinHandle<Result<Config, ConfigErrors>>>,
     peers: Peers,
     board: SignalBoard,
     checks: CheckRuntime,
@@ -114,6 +119,13 @@ impl CheckRuntime {
             t.abort();
         }
     }
+}
+
+/// A drain/undrain whose state file is being written on a blocking thread.
+struct Saving {
+    task: JoinHandle<Result<(), String>>,
+    next: MaintenanceState,
+    reply: oneshot::Sender<CommandReply>,
 }
 
 /// A handle for the HTTP API, plus the receiving end of its commands.
@@ -165,6 +177,8 @@ impl Daemon {
             publish_due: None,
             status_at: now,
             status_cost: Duration::ZERO,
+            saving: None,
+            reloading: None,
             peers,
             board,
             checks,
@@ -230,13 +244,18 @@ impl Daemon {
                     self.on_tick();
                     self.status_changed();
                 }
-                Some((cmd, reply)) = commands.recv() => {
-                    let r = self.on_command(cmd);
-                    let _ = reply.send(r);
+                // One command at a time: the next waits until this one's state file is written.
+                r = join(self.saving.as_mut().map(|s| &mut s.task)), if self.saving.is_some() => {
+                    self.command_saved(r);
                     self.status_changed();
                 }
-                _ = sighup.recv() => {
-                    self.reload();
+                Some((cmd, reply)) = commands.recv(), if self.saving.is_none() => {
+                    self.on_command(cmd, reply);
+                    self.status_changed();
+                }
+                _ = sighup.recv(), if self.reloading.is_none() => self.begin_reload(),
+                r = join(self.reloading.as_mut()), if self.reloading.is_some() => {
+                    self.finish_reload(r);
                     self.status_changed();
                 }
                 _ = sigterm.recv() => break "SIGTERM",
@@ -246,7 +265,7 @@ impl Daemon {
             // is already waiting (a branch that is ready does not yield by itself).
             tokio::task::yield_now().await;
         };
-        self.stop(why, &mut sigterm, &mut sigint).await;
+        self.stop(why, commands, &mut sigterm, &mut sigint).await;
         Ok(())
     }
 
@@ -308,7 +327,9 @@ impl Daemon {
         self.apply(decisions);
     }
 
-    fn on_command(&mut self, cmd: Command) -> CommandReply {
+    /// Answers at once when nothing needs writing; otherwise starts writing the state file on a
+    /// blocking thread (`command_saved` answers when it is done).
+    fn on_command(&mut self, cmd: Command, reply: oneshot::Sender<CommandReply>) {
         let (verb, target, why) = match &cmd {
             Command::Drain { vip, reason } => ("drain", vip.as_deref(), reason.as_str()),
             Command::Undrain { vip, reason } => ("undrain", vip.as_deref(), reason.as_str()),
@@ -333,20 +354,36 @@ impl Daemon {
         };
         if let Some(v) = &vip {
             if !self.engine.has_vip(v) {
-                return Err(CommandError::UnknownVip { vip: v.clone() });
+                let _ = reply.send(Err(CommandError::UnknownVip { vip: v.clone() }));
+                return;
             }
         }
         let names: Vec<&str> = self.config.vips.iter().map(|v| &*v.spec.name).collect();
-        self.maint
-            .set(vip.as_deref(), mark, &names)
-            .map_err(|detail| CommandError::StateNotSaved { detail })?;
-        let decisions = self.sync_maintenance();
-        Ok(CommandOutcome {
-            changed: decisions
-                .iter()
-                .map(|d| (d.vip.to_string(), d.to))
-                .collect(),
-        })
+        match self.maint.plan(vip.as_deref(), mark, &names) {
+            None => {
+                let decisions = self.sync_maintenance();
+                let _ = reply.send(Ok(outcome(&decisions)));
+            }
+            Some(next) => {
+                let store = self.maint.store();
+                let state = next.clone();
+                let task = tokio::task::spawn_blocking(move || store.save(&state));
+                self.saving = Some(Saving { task, next, reply });
+            }
+        }
+    }
+
+    /// The state file of the pending command is written (or failed): apply and answer.
+    fn command_saved(&mut self, written: Result<Result<(), String>, JoinError>) {
+        let Some(s) = self.saving.take() else {
+            return;
+        };
+        let written = written.unwrap_or_else(|e| Err(format!("state writer failed: {e}")));
+        let r = match self.maint.saved(s.next, written) {
+            Ok(()) => Ok(outcome(&self.sync_maintenance())),
+            Err(detail) => Err(CommandError::StateNotSaved { detail }),
+        };
+        let _ = s.reply.send(r);
     }
 
     /// Brings the engine's maintenance in line with persisted drains and disable files.
@@ -415,23 +452,36 @@ impl Daemon {
         self.publish_cost = self.published_at - started;
     }
 
-    /// SIGHUP: validate the file; apply it as a diff, or keep everything and say why.
-    fn reload(&mut self) {
+    /// SIGHUP: reads and validates the file on a blocking thread (a slow or hung file system
+    /// must not stop the sessions); `finish_reload` applies it.
+    fn begin_reload(&mut self) {
         let _ = self.notifier.reloading();
-        self.reload_config();
-        let _ = self.notifier.ready("configuration reloaded");
+        let path = self.config_path.clone();
+        self.reloading = Some(tokio::task::spawn_blocking(move || {
+            crate::config::load(&path)
+        }));
     }
 
-    fn reload_config(&mut self) {
-        let new = match crate::config::load(&self.config_path) {
-            Ok(c) => c,
-            Err(e) => {
+    /// Applies the reloaded config as a diff, or keeps everything and says why.
+    fn finish_reload(&mut self, loaded: Result<Result<Config, ConfigErrors>, JoinError>) {
+        self.reloading = None;
+        match loaded {
+            Ok(Ok(new)) => self.apply_config(new),
+            Ok(Err(e)) => {
                 let msg = e.to_string();
                 warn!("SIGHUP: configuration not reloaded, the running one stays:\n{msg}");
                 self.status.reload_failed(msg);
-                return;
             }
-        };
+            Err(e) => {
+                let msg = format!("reading the configuration failed: {e}");
+                warn!("SIGHUP: {msg}; the running one stays");
+                self.status.reload_failed(msg);
+            }
+        }
+        let _ = self.notifier.ready("configuration reloaded");
+    }
+
+    fn apply_config(&mut self, new: Config) {
         let now = Instant::now();
         let mut engine = Engine::new(&new.check_specs(), new.vip_specs(), now);
         let decisions = engine.carry_over(&self.engine, now);
@@ -439,7 +489,7 @@ impl Daemon {
 
         let old_checks = std::mem::replace(&mut self.checks, CheckRuntime::spawn(&new));
         old_checks.shutdown();
-        if format!("{:?}", self.config.signals) != format!("{:?}", new.signals) {
+        if self.config.signals != new.signals {
             self.stop_sources.cancel();
             self.stop_sources = CancellationToken::new();
             let old = std::mem::replace(
@@ -472,11 +522,29 @@ impl Daemon {
     async fn stop(
         mut self,
         why: &str,
+        mut commands: mpsc::Receiver<(Command, oneshot::Sender<CommandReply>)>,
         sigterm: &mut tokio::signal::unix::Signal,
         sigint: &mut tokio::signal::unix::Signal,
     ) {
         let reason = format!("vipwarden stopping ({why})");
         info!("{why}: draining and withdrawing all routes before closing sessions");
+        // Commands can no longer take effect: answer them at once, with the reason, for as long as
+        // the process lives, instead of letting the API time out.
+        let pending = self.saving.take().map(|s| s.reply);
+        let stopping = reason.clone();
+        tokio::spawn(async move {
+            let refuse = |r: oneshot::Sender<CommandReply>, reason: &str| {
+                let _ = r.send(Err(CommandError::Stopping {
+                    reason: reason.to_string(),
+                }));
+            };
+            if let Some(r) = pending {
+                refuse(r, &format!("{stopping} (the drain state write was still running and may have been saved)"));
+            }
+            while let Some((_, r)) = commands.recv().await {
+                refuse(r, &stopping);
+            }
+        });
         let _ = self.notifier.stopping("withdrawing routes");
         self.checks.stop.cancel();
         let decisions = self.engine.begin_shutdown(&reason, Instant::now());
@@ -590,6 +658,24 @@ fn systemd_status(v: &StatusView) -> String {
     )
 }
 
+/// Awaits a background task; never completes without one (the caller's `if` guard keeps that
+/// branch off).
+async fn join<T>(task: Option<&mut JoinHandle<T>>) -> Result<T, JoinError> {
+    match task {
+        Some(t) => t.await,
+        None => std::future::pending().await,
+    }
+}
+
+fn outcome(decisions: &[Decision]) -> CommandOutcome {
+    CommandOutcome {
+        changed: decisions
+            .iter()
+            .map(|d| (d.vip.to_string(), d.to))
+            .collect(),
+    }
+}
+
 /// Sleeps until `due` (forever without one; the caller's `if` guard keeps that branch off).
 async fn sleep_until(due: Option<Instant>) {
     match due {
@@ -609,6 +695,3 @@ pub(crate) fn unix_ms(t: SystemTime) -> u64 {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
-
-#[cfg(test)]
-mod tests;

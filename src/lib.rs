@@ -6,6 +6,7 @@
 //! validates the YAML.
 
 pub mod api;
+pub mod bfd;
 pub mod bgp;
 pub mod checks;
 pub mod config;

@@ -1,0 +1,21 @@
+//! BFD (RFC 5880 asynchronous mode, RFC 5881 single hop) so a router drops our routes within a
+//! second of the node hanging or losing its link, instead of after the BGP hold time.
+//!
+//! - `packet`: Control packet codec with the 6.8.6 checks (pure, fuzzed).
+//! - `session`: one session's state machine (pure: events + injected clock and randomness in,
+//!   actions out).
+//! - `driver`: sockets (TTL 255 in and out) and timers on a dedicated OS thread, so nothing else in
+//!   the process can delay a packet; reports state changes through channels only.
+//!
+//! May not touch BGP, config loading or the engine: the daemon couples BFD to the BGP sessions.
+
+pub mod driver;
+pub mod packet;
+pub mod session;
+mod sock;
+
+#[cfg(test)]
+mod tests;
+
+pub use packet::{decode, encode, Diag, Packet, RxError, State};
+pub use session::{Action, Event, RandomSource, Session, Snapshot, StateChange, Timing};

@@ -145,6 +145,7 @@ async fn start_at(addr: IpAddr, d: DesiredRoutes, next_hop_v6: Option<Ipv6Addr>)
             hold_time: Duration::from_secs(3),
             next_hop_v4: None,
             next_hop_v6,
+            bfd: None,
         },
     };
     let (dtx, drx) = watch::channel(Arc::new(d));

@@ -1,5 +1,6 @@
 //! Configuration: YAML in, validated `Config` out, with file:line on every error.
 
+mod bfd;
 mod locate;
 mod model;
 mod raw;

@@ -48,6 +48,16 @@ pub struct PeerConfig {
     pub next_hop_v4: Option<Ipv4Addr>,
     /// NEXT_HOP for IPv6 prefixes; default: the session's local IPv6 address (IPv6 transport only).
     pub next_hop_v6: Option<Ipv6Addr>,
+    /// BFD with the router (RFC 5880/5881); None: off.
+    pub bfd: Option<BfdConfig>,
+}
+
+/// `peers[].bfd`: our Desired Min TX, Required Min RX and Detect Mult.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BfdConfig {
+    pub min_tx: Duration,
+    pub min_rx: Duration,
+    pub multiplier: u8,
 }
 
 #[derive(Clone, Debug, PartialEq)]

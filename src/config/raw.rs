@@ -100,6 +100,16 @@ pub struct RawPeer {
     pub hold_time: Option<Value>,
     pub next_hop_v4: Option<String>,
     pub next_hop_v6: Option<String>,
+    pub bfd: Option<RawBfd>,
+}
+
+/// `peers[].bfd` (issue 10).
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawBfd {
+    pub min_tx: Option<Value>,
+    pub min_rx: Option<Value>,
+    pub multiplier: Option<u64>,
 }
 
 #[derive(Deserialize, Debug)]

@@ -112,6 +112,7 @@ async fn main() {
             hold_time: Duration::from_secs(args.hold),
             next_hop_v4: args.next_hop_v4,
             next_hop_v6: args.next_hop_v6,
+            bfd: None,
         },
     };
     let (dtx, drx) = watch::channel(Arc::new(snapshot(1, &args, true, "example announces")));

@@ -19,6 +19,7 @@ REQUIRED=(
   "jq:jq"
   "curl:curl"
   "ps:procps"
+  "nft:nftables"
 )
 
 log() { printf '%s setup: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }

@@ -50,6 +50,7 @@ pub fn sample_status() -> StatusView {
                 updates_received: 2,
                 connect_attempts: 1,
                 last_error: None,
+                bfd: None,
             },
             PeerView {
                 name: "tor2".into(),
@@ -63,6 +64,7 @@ pub fn sample_status() -> StatusView {
                 updates_received: 0,
                 connect_attempts: 14,
                 last_error: Some("connect: connection refused".into()),
+                bfd: None,
             },
         ],
         vips: vec![

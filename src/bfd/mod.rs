@@ -19,3 +19,22 @@ mod tests;
 
 pub use packet::{decode, encode, Diag, Packet, RxError, State};
 pub use session::{Action, Event, RandomSource, Session, Snapshot, StateChange, Timing};
+
+/// What a BGP session needs to know of its peer's BFD (the daemon publishes it per peer).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Gate {
+    /// BFD is configured for this peer.
+    pub configured: bool,
+    /// The BFD session is Up now.
+    pub up: bool,
+    /// Up -> Down transitions that were failures (not an AdminDown): a change means "close the
+    /// BGP session now with Cease".
+    pub failures: u64,
+}
+
+impl Gate {
+    /// Announcing is allowed: BFD is off, or Up (kube-router's window: BGP back before BFD).
+    pub fn allows_routes(&self) -> bool {
+        !self.configured || self.up
+    }
+}

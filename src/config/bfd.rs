@@ -18,7 +18,9 @@ pub(super) fn validate(p: &mut Problems, peer_path: &str, r: &RawBfd) -> BfdConf
         if !(MIN_INTERVAL..=MAX_INTERVAL).contains(&d) || d.subsec_nanos() % 1000 != 0 {
             p.add(
                 path.as_str(),
-                format!("{path} must be 10ms..60s in whole microseconds; kept {DEFAULT_INTERVAL:?}"),
+                format!(
+                    "{path} must be 10ms..60s in whole microseconds; kept {DEFAULT_INTERVAL:?}"
+                ),
             );
             return DEFAULT_INTERVAL;
         }
@@ -31,11 +33,18 @@ pub(super) fn validate(p: &mut Problems, peer_path: &str, r: &RawBfd) -> BfdConf
         Some(m @ 1..=255) => m as u8,
         Some(m) => {
             let path = format!("{peer_path}.bfd.multiplier");
-            p.add(path.as_str(), format!("{path} {m} must be 1..255 (RFC 5880 Detect Mult)"));
+            p.add(
+                path.as_str(),
+                format!("{path} {m} must be 1..255 (RFC 5880 Detect Mult)"),
+            );
             3
         }
     };
-    BfdConfig { min_tx, min_rx, multiplier }
+    BfdConfig {
+        min_tx,
+        min_rx,
+        multiplier,
+    }
 }
 
 #[cfg(test)]
@@ -52,7 +61,12 @@ mod tests {
         let text = format!("{BASE}{bfd}{TAIL}");
         parse(Path::new("vw.yaml"), &text)
             .map(|c| c.peers[0].bfd)
-            .map_err(|e| e.0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))
+            .map_err(|e| {
+                e.0.iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
     }
 
     #[test]
@@ -64,7 +78,10 @@ mod tests {
             multiplier: 3,
         };
         assert_eq!(load("    bfd: {}\n"), Ok(Some(d)));
-        assert_eq!(load("    bfd: {min_tx: 300ms, min_rx: 300ms, multiplier: 3}\n"), Ok(Some(d)));
+        assert_eq!(
+            load("    bfd: {min_tx: 300ms, min_rx: 300ms, multiplier: 3}\n"),
+            Ok(Some(d))
+        );
         let c = load("    bfd:\n      min_tx: 50ms\n      min_rx: 1s\n      multiplier: 5\n");
         assert_eq!(
             c,
@@ -79,9 +96,15 @@ mod tests {
     #[test]
     fn bad_bfd_values_point_at_their_line() {
         let e = load("    bfd: {min_tx: 300ms, min_rx: 300ms, multiplier: 0}\n").unwrap_err();
-        assert!(e.contains("vw.yaml:7") && e.contains("peers[0].bfd.multiplier 0"), "{e}");
+        assert!(
+            e.contains("vw.yaml:7") && e.contains("peers[0].bfd.multiplier 0"),
+            "{e}"
+        );
         let e = load("    bfd:\n      min_tx: 1ms\n").unwrap_err();
-        assert!(e.contains("vw.yaml:8") && e.contains("peers[0].bfd.min_tx"), "{e}");
+        assert!(
+            e.contains("vw.yaml:8") && e.contains("peers[0].bfd.min_tx"),
+            "{e}"
+        );
         let e = load("    bfd:\n      min_rx: 300\n").unwrap_err();
         assert!(e.contains("vw.yaml:8") && e.contains("no unit"), "{e}");
         let e = load("    bfd: {min_tx: 300ms, interval: 1s}\n").unwrap_err();

@@ -6,6 +6,7 @@
 //! withdraws, and only then tells the sessions to close with NOTIFICATION Cease/Administrative
 //! Shutdown, so the routers never lose the session before they have the withdrawal.
 
+mod bfd;
 mod board;
 mod maintenance;
 mod peers;
@@ -23,6 +24,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use bfd::BfdRuntime;
 use board::SignalBoard;
 use maintenance::Maintenance;
 use peers::Peers;
@@ -58,6 +60,7 @@ pub struct Daemon {
     generation: u64,
     desired_tx: watch::Sender<Arc<DesiredRoutes>>,
     peers: Peers,
+    bfd: BfdRuntime,
     board: SignalBoard,
     checks: CheckRuntime,
     stop_sources: CancellationToken,
@@ -108,6 +111,7 @@ impl Daemon {
         let config = opts.config;
         let engine = Engine::new(&config, now);
         let (desired_tx, desired_rx) = watch::channel(Arc::new(with_generation(&engine, 0)));
+        let bfd = BfdRuntime::start(&config);
         let peers = Peers::start(&config, &desired_rx);
         let stop_sources = CancellationToken::new();
         let board = SignalBoard::spawn(&config.signals, &stop_sources);
@@ -137,6 +141,7 @@ impl Daemon {
             generation: 0,
             desired_tx,
             peers,
+            bfd,
             board,
             checks,
             stop_sources,
@@ -363,6 +368,7 @@ impl Daemon {
             );
             old.abort();
         }
+        self.bfd.reconcile(&new);
         let kept = self.peers.reconcile(&new, &self.desired_tx.subscribe());
         info!(
             sessions_kept = kept,
@@ -431,6 +437,11 @@ impl Daemon {
         self.peers
             .stop_all(&format!("vipwarden node shutdown ({why})"))
             .await;
+        // BFD AdminDown after the Cease, not before: BIRD 2.0.12 takes a neighbour's AdminDown
+        // as "BFD session down" and closes BGP with an error (RFC 5882 3.2 says it should not);
+        // after the Cease BIRD has dropped the BFD session and FRR's bfdd sees a planned
+        // "neighbor-down" instead of a detection-time expiry when we exit.
+        self.bfd.admin_down_all().await;
         self.maint.finish(Duration::from_secs(15)).await;
         info!("stopped");
     }
@@ -445,6 +456,9 @@ impl Daemon {
             &self.route_changes,
         );
         view.errors.extend(self.maint.errors.iter().cloned());
+        for p in &mut view.peers {
+            p.bfd = self.bfd.view(&p.name);
+        }
         let line = systemd_status(&view);
         self.status_tx.send_replace(Arc::new(view));
         if line != self.last_notify_status {

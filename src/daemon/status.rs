@@ -103,6 +103,7 @@ impl Tracker {
                     updates_received: st.updates_received,
                     connect_attempts: st.connect_attempts,
                     last_error: st.last_error.clone(),
+                    bfd: None,
                 }
             })
             .collect();

@@ -248,11 +248,12 @@ vw_vipwarden_bin() {
 
 # vw_vipwarden_config [KEY=VALUE...] > FILE. Keys: prepend, interval, timeout,
 # rise, fall, hold, peers (bird,frr), check_type (tcp|http), med,
+# bfd (flow YAML, set on the peers listed in $VW_BFD),
 # vip_extra (YAML lines appended to the VIP, indented 4 spaces),
 # top_extra (YAML lines appended at the top level).
 vw_vipwarden_config() {
   local prepend=0 interval=1s timeout=500ms rise=2 fall=2 hold=${VW_HOLD_TIME}s
-  local peers=bird,frr check_type=tcp med=100 vip_extra='' top_extra='' kv
+  local peers=bird,frr check_type=tcp med=100 vip_extra='' top_extra='' bfd='' kv
   for kv in "$@"; do
     case $kv in
       prepend=*) prepend=${kv#*=} ;;
@@ -266,6 +267,7 @@ vw_vipwarden_config() {
       med=*) med=${kv#*=} ;;
       vip_extra=*) vip_extra=${kv#*=} ;;
       top_extra=*) top_extra=${kv#*=} ;;
+      bfd=*) bfd=${kv#*=} ;;
       *) vw_die "vw_vipwarden_config: unknown key $kv" ;;
     esac
   done
@@ -284,6 +286,7 @@ EOF
     hold_time: $hold
     next_hop_v6: $VW_NODE_BIRD_V6
 EOF
+    if [[ -n $bfd ]] && vw_bfd_on bird; then printf '    bfd: %s\n' "$bfd"; fi
   fi
   if [[ ,$peers, == *,frr,* ]]; then
     cat <<EOF
@@ -294,6 +297,7 @@ EOF
     hold_time: $hold
     next_hop_v6: $VW_NODE_FRR_V6
 EOF
+    if [[ -n $bfd ]] && vw_bfd_on frr; then printf '    bfd: %s\n' "$bfd"; fi
   fi
   cat <<EOF
 checks:

@@ -84,12 +84,12 @@ fn snapshot(generation: u64, args: &Args, announce: bool, reason: &str) -> Desir
     } else {
         BTreeMap::new()
     };
-    DesiredRoutes {
-        generation,
-        routes,
-        reasons: [(vip.clone(), reason.to_string())].into_iter().collect(),
-        vip_prefixes: [(vip, args.prefixes.clone())].into_iter().collect(),
-    }
+    let mut d = DesiredRoutes::default();
+    d.generation = generation;
+    d.routes = routes;
+    d.reasons = [(vip.clone(), reason.to_string())].into_iter().collect();
+    d.vip_prefixes = [(vip, args.prefixes.clone())].into_iter().collect();
+    d
 }
 
 #[tokio::main]

@@ -44,6 +44,10 @@ use crate::route::DesiredRoutes;
 const POLICY_TICK: Duration = Duration::from_secs(1);
 /// Decisions kept for `GET /v1/events`.
 const EVENTS_KEPT: usize = 512;
+/// How long the loop takes check results off the queue before it publishes the routes once and
+/// yields, so a flood of results (100k VIPs coming up) costs one route snapshot per slice instead
+/// of one per result, and sessions keep sending KEEPALIVEs in between.
+const SAMPLE_SLICE: Duration = Duration::from_millis(20);
 
 /// Everything the daemon needs to start.
 pub struct Options {
@@ -109,7 +113,7 @@ impl Daemon {
     pub fn start(opts: Options) -> (Daemon, Control) {
         let now = Instant::now();
         let config = opts.config;
-        let engine = Engine::new(&config, now);
+        let engine = Engine::new(&config.check_specs(), config.vip_specs(), now);
         let (desired_tx, desired_rx) = watch::channel(Arc::new(with_generation(&engine, 0)));
         let bfd = BfdRuntime::start(&config);
         let peers = Peers::start(&config, &desired_rx);
@@ -196,7 +200,10 @@ impl Daemon {
                     self.sync_maintenance();
                     self.publish_status();
                 }
-                Some(sample) = self.checks.rx.recv() => self.on_sample(&sample),
+                Some(sample) = self.checks.rx.recv() => {
+                    self.on_samples(sample);
+                    tokio::task::yield_now().await;
+                }
                 _ = tick.tick() => {
                     self.on_tick();
                     self.publish_status();
@@ -218,9 +225,24 @@ impl Daemon {
         Ok(())
     }
 
-    fn on_sample(&mut self, sample: &CheckSample) {
+    /// Feeds `first` and whatever else is queued (for at most `SAMPLE_SLICE`), then applies the
+    /// decisions once.
+    fn on_samples(&mut self, first: CheckSample) {
+        let started = Instant::now();
+        let mut decisions = self.on_sample(&first);
+        while started.elapsed() < SAMPLE_SLICE {
+            let Ok(sample) = self.checks.rx.try_recv() else {
+                break;
+            };
+            decisions.extend(self.on_sample(&sample));
+        }
+        self.apply(decisions);
+    }
+
+    /// Feeds one check result to the engine and logs the check's own change.
+    fn on_sample(&mut self, sample: &CheckSample) -> Vec<Decision> {
         let Some(check) = self.config.checks.get(sample.check) else {
-            return;
+            return Vec::new();
         };
         self.status.record_check(sample);
         let was_up = self.engine.checks()[sample.check].rise_fall.is_up();
@@ -244,7 +266,7 @@ impl Daemon {
             }
             _ => debug!(check = %name, ok = obs.ok, "check {name}: {}", obs.detail),
         }
-        self.apply(decisions);
+        decisions
     }
 
     fn on_tick(&mut self) {
@@ -273,7 +295,7 @@ impl Daemon {
                 return Err(CommandError::UnknownVip { vip: v.clone() });
             }
         }
-        let names: Vec<&str> = self.config.vips.iter().map(|v| &*v.name).collect();
+        let names: Vec<&str> = self.config.vips.iter().map(|v| &*v.spec.name).collect();
         self.maint
             .set(vip.as_deref(), mark, &names)
             .map_err(|detail| CommandError::StateNotSaved { detail })?;
@@ -327,9 +349,7 @@ impl Daemon {
         let engine = &self.engine;
         self.maint.notify(&decisions, |vip| {
             engine
-                .vips()
-                .iter()
-                .find(|v| &*v.name == vip)
+                .vip(vip)
                 .map(|v| v.prefixes.iter().map(|p| p.to_string()).collect())
                 .unwrap_or_default()
         });
@@ -353,7 +373,7 @@ impl Daemon {
             }
         };
         let now = Instant::now();
-        let mut engine = Engine::new(&new, now);
+        let mut engine = Engine::new(&new.check_specs(), new.vip_specs(), now);
         let decisions = engine.carry_over(&self.engine, now);
         self.engine = engine;
 
@@ -404,7 +424,7 @@ impl Daemon {
         self.apply(decisions);
         if let Some(deadline) = self.engine.stop_deadline() {
             let wait = deadline.saturating_duration_since(Instant::now());
-            info!("graceful drain: routes stay de-preferred for {}; a second SIGTERM/SIGINT withdraws at once", crate::config::format_duration(Duration::from_secs(wait.as_secs_f64().round() as u64)));
+            info!("graceful drain: routes stay de-preferred for {}; a second SIGTERM/SIGINT withdraws at once", crate::engine::format_duration(Duration::from_secs(wait.as_secs_f64().round() as u64)));
             let mut tick = tokio::time::interval(Duration::from_millis(250));
             loop {
                 tokio::select! {

@@ -3,30 +3,34 @@
 
 mod condition;
 mod dampening;
+mod fmt;
 mod lifecycle;
 mod risefall;
+mod spec;
 mod vip;
+mod vip_state;
 
 pub use condition::{
     BaselineSpec, Change, Condition, ConditionSpec, Phase, Reading, Threshold, Unit,
 };
 pub use dampening::{Dampening, DampeningSpec};
+pub use fmt::format_duration;
 pub use lifecycle::{DrainStrategy, Lifecycle, LifecycleSpec, OnUnhealthy, Transition};
 pub use risefall::{RiseFall, Step};
-pub use vip::{ChecksVerdict, OnMissing, Vip};
+pub use spec::{CheckSpec, Depreference, OnMissing, Require, VipSpec};
+pub use vip::{ChecksVerdict, Vip};
+pub use vip_state::VipState;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::config::{CheckKind, Config, Require};
-use crate::control::VipState;
 use crate::route::{Community, DesiredRoute, DesiredRoutes, RouteAttrs};
 
 /// One active-check result, as the engine sees it.
 #[derive(Clone, Debug)]
 pub struct Observation {
-    /// Index into `Config::checks`.
+    /// Index into the engine's checks (the order of `Engine::new`'s `checks`).
     pub check: usize,
     pub ok: bool,
     /// What happened, e.g. "connect refused" or "HTTP 200 in 3.1 ms".
@@ -62,60 +66,84 @@ pub struct CheckState {
 pub struct Engine {
     checks: Vec<CheckState>,
     vips: Vec<Vip>,
+    /// VIP name -> index into `vips`, so per-VIP lookups cost O(1) with 100k VIPs.
+    by_name: HashMap<Arc<str>, usize>,
+    /// Check index -> the VIPs that use it, so a check result touches only its own VIPs.
+    by_check: Vec<Vec<usize>>,
 }
 
 impl Engine {
     /// Everything starts down: no VIP is announced until its checks have passed `rise` times.
-    pub fn new(config: &Config, now: Instant) -> Engine {
-        let checks: Vec<CheckState> = config
-            .checks
+    /// A VIP's `checks` index into `checks`; an index out of range counts as a check that is down.
+    pub fn new<'a>(
+        checks: &[CheckSpec],
+        vips: impl IntoIterator<Item = &'a VipSpec>,
+        now: Instant,
+    ) -> Engine {
+        let checks: Vec<CheckState> = checks
             .iter()
             .map(|c| CheckState {
                 name: c.name.clone(),
-                kind: match &c.kind {
-                    CheckKind::Tcp { .. } => "tcp",
-                    CheckKind::Http(h) if h.tls => "https",
-                    CheckKind::Http(_) => "http",
-                    CheckKind::Exec { .. } => "exec",
-                },
+                kind: c.kind,
                 rise_fall: RiseFall::new(c.rise, c.fall),
                 last_ok: None,
                 last_detail: String::new(),
                 last_at: None,
             })
             .collect();
-        let vips = config
-            .vips
-            .iter()
-            .map(|v| Vip {
-                name: v.name.clone(),
-                prefixes: v.prefixes.clone(),
-                checks: v.checks.clone(),
-                require: v.require,
-                attrs: v.attrs.clone(),
-                conditions: v
-                    .withdraw_when
-                    .iter()
-                    .cloned()
-                    .map(Condition::new)
-                    .collect(),
-                on_missing: v.on_missing,
-                hold_down: v.hold_down,
-                dampening: v.dampening.map(Dampening::new),
-                healthy: false,
-                reason: waiting_reason(v.checks.iter().map(|&i| &checks[i])),
-                since: now,
-                withdrawn_at: None,
-                probation: false,
-                life: Lifecycle::new(
-                    v.lifecycle,
-                    waiting_reason(v.checks.iter().map(|&i| &checks[i])),
-                    now,
-                ),
-                drain_attrs: drain_attrs(&v.attrs, &v.depreference),
+        let vips = vips
+            .into_iter()
+            .map(|v| {
+                let waiting = waiting_reason(v.checks.iter().filter_map(|&i| checks.get(i)));
+                Vip {
+                    name: v.name.clone(),
+                    prefixes: v.prefixes.clone(),
+                    checks: v.checks.clone(),
+                    require: v.require,
+                    attrs: v.attrs.clone(),
+                    conditions: v
+                        .withdraw_when
+                        .iter()
+                        .cloned()
+                        .map(Condition::new)
+                        .collect(),
+                    on_missing: v.on_missing,
+                    hold_down: v.hold_down,
+                    dampening: v.dampening.map(Dampening::new),
+                    healthy: false,
+                    reason: waiting.clone(),
+                    since: now,
+                    withdrawn_at: None,
+                    probation: false,
+                    life: Lifecycle::new(v.lifecycle, waiting, now),
+                    drain_attrs: drain_attrs(&v.attrs, &v.depreference),
+                }
             })
+            .collect::<Vec<Vip>>();
+        let by_name = vips
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.name.clone(), i))
             .collect();
-        Engine { checks, vips }
+        let mut by_check = vec![Vec::new(); checks.len()];
+        for (i, v) in vips.iter().enumerate() {
+            for &c in &v.checks {
+                if let Some(list) = by_check.get_mut(c) {
+                    list.push(i);
+                }
+            }
+        }
+        Engine {
+            checks,
+            vips,
+            by_name,
+            by_check,
+        }
+    }
+
+    /// One VIP by name.
+    pub fn vip(&self, name: &str) -> Option<&Vip> {
+        self.by_name.get(name).map(|&i| &self.vips[i])
     }
 
     pub fn checks(&self) -> &[CheckState] {
@@ -138,11 +166,8 @@ impl Engine {
         let step = describe_step(check, obs);
 
         let mut decisions = Vec::new();
-        for vip in self
-            .vips
-            .iter_mut()
-            .filter(|v| v.checks.contains(&obs.check))
-        {
+        for &i in self.by_check.get(obs.check).into_iter().flatten() {
+            let vip = &mut self.vips[i];
             let (up, total) = count_up(&self.checks, &vip.checks);
             let trigger = if total > 1 {
                 format!("{step} (require {}: {up}/{total} checks up)", vip.require)
@@ -188,31 +213,6 @@ impl Engine {
         decisions
     }
 
-    /// Puts one VIP (or all) in maintenance (`Some(reason)`) or takes it out (`None`).
-    /// Err names an unknown VIP; nothing changes then.
-    pub fn set_maintenance(
-        &mut self,
-        vip: Option<&str>,
-        reason: Option<String>,
-        now: Instant,
-    ) -> Result<Vec<Decision>, String> {
-        if let Some(name) = vip {
-            if !self.vips.iter().any(|v| &*v.name == name) {
-                return Err(name.to_string());
-            }
-        }
-        let mut decisions = Vec::new();
-        for v in self
-            .vips
-            .iter_mut()
-            .filter(|v| vip.is_none_or(|n| &*v.name == n))
-        {
-            v.life.maintenance.clone_from(&reason);
-            settle(v, now, &mut decisions);
-        }
-        Ok(decisions)
-    }
-
     /// Sets every VIP's maintenance to what `reason` says (persisted drains, disable files);
     /// returns the resulting changes.
     pub fn sync_maintenance(
@@ -232,7 +232,7 @@ impl Engine {
     }
 
     pub fn has_vip(&self, name: &str) -> bool {
-        self.vips.iter().any(|v| &*v.name == name)
+        self.by_name.contains_key(name)
     }
 
     /// A planned stop: every VIP drains per its `shutdown` strategy. Keep calling `tick` until
@@ -250,8 +250,10 @@ impl Engine {
     /// for checks, their rise/fall), so a reload does not restart every VIP from "down". VIPs
     /// are then re-evaluated against their (possibly new) checks; returns the resulting changes.
     pub fn carry_over(&mut self, old: &Engine, now: Instant) -> Vec<Decision> {
+        let old_checks: HashMap<&str, &CheckState> =
+            old.checks.iter().map(|c| (&*c.name, c)).collect();
         for c in &mut self.checks {
-            if let Some(o) = old.checks.iter().find(|o| o.name == c.name) {
+            if let Some(&o) = old_checks.get(&*c.name) {
                 if (o.rise_fall.rise(), o.rise_fall.fall())
                     == (c.rise_fall.rise(), c.rise_fall.fall())
                 {
@@ -261,7 +263,7 @@ impl Engine {
         }
         let mut decisions = Vec::new();
         for v in &mut self.vips {
-            let Some(o) = old.vips.iter().find(|o| o.name == v.name) else {
+            let Some(o) = old.vip(&v.name) else {
                 continue;
             };
             v.healthy = o.healthy;
@@ -335,6 +337,7 @@ impl Engine {
             routes,
             reasons,
             vip_prefixes,
+            ..DesiredRoutes::default()
         }
     }
 }
@@ -365,15 +368,6 @@ fn drain_attrs(base: &RouteAttrs, depref: &Depreference) -> RouteAttrs {
     }
     a.as_path_prepend = a.as_path_prepend.saturating_add(depref.as_path_prepend);
     a
-}
-
-/// What de-preference changes while a VIP drains (beyond GRACEFUL_SHUTDOWN).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Depreference {
-    pub med: Option<u32>,
-    pub local_pref: Option<u32>,
-    /// Extra prepends on top of the VIP's own.
-    pub as_path_prepend: u8,
 }
 
 fn count_up(checks: &[CheckState], idx: &[usize]) -> (usize, usize) {

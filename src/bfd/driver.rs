@@ -63,6 +63,10 @@ enum Cmd {
     Remove(Arc<str>),
     /// Send AdminDown now (planned stop); the reply comes once the packet left.
     AdminDown(Arc<str>, oneshot::Sender<()>),
+    /// Planned stop, before the BGP Cease: keep sending as before but ignore what arrives and
+    /// stop detecting, so a router that restarts its BFD session on the Cease cannot bring ours
+    /// back Up just before our AdminDown (BIRD 2.0.12 would log that as a BFD failure).
+    Quiesce(oneshot::Sender<()>),
 }
 
 /// Handle to the BFD thread. Dropping it stops the thread.
@@ -95,6 +99,15 @@ impl Handle {
 
     pub fn remove(&self, name: &Arc<str>) {
         let _ = self.cmds.send(Cmd::Remove(name.clone()));
+    }
+
+    /// Planned stop, before the Cease: every session ignores received packets from now on and
+    /// stops detecting; transmission goes on. Waits at most `max`.
+    pub async fn quiesce(&self, max: Duration) {
+        let (tx, rx) = oneshot::channel();
+        if self.cmds.send(Cmd::Quiesce(tx)).is_ok() {
+            let _ = tokio::time::timeout(max, rx).await;
+        }
     }
 
     /// Sends AdminDown to the peer's router (planned stop) and waits, at most `max`, until it left.
@@ -137,6 +150,7 @@ struct Reactor {
     unattributed: BTreeMap<&'static str, u64>,
     unattributed_reported: BTreeMap<&'static str, u64>,
     rng: StdRng,
+    quiet: bool,
 }
 
 async fn receive_loop(
@@ -184,6 +198,7 @@ impl Reactor {
             unattributed: BTreeMap::new(),
             unattributed_reported: BTreeMap::new(),
             rng: StdRng::from_entropy(),
+            quiet: false,
         }
     }
 
@@ -227,6 +242,13 @@ impl Reactor {
                 self.try_add(spec);
             }
             Cmd::Remove(name) => self.remove(&name),
+            Cmd::Quiesce(done) => {
+                self.quiet = true;
+                for e in &mut self.entries {
+                    e.detect_at = None;
+                }
+                let _ = done.send(());
+            }
             Cmd::AdminDown(name, done) => {
                 let now = Instant::now();
                 if let Some(i) = self.entries.iter().position(|e| e.spec.name == name) {
@@ -366,7 +388,7 @@ impl Reactor {
                             }
                         }
                         Action::ArmTx(t) => e.tx_at = Some(t),
-                        Action::ArmDetect(t) => e.detect_at = t,
+                        Action::ArmDetect(t) => e.detect_at = if self.quiet { None } else { t },
                         Action::StateChange(change) => {
                             e.status.session = Some(e.session.snapshot());
                             e.reported = e.status.clone();
@@ -397,6 +419,9 @@ impl Reactor {
     }
 
     fn on_packet(&mut self, p: &RxPacket) {
+        if self.quiet {
+            return;
+        }
         let by_src = self
             .entries
             .iter()
@@ -501,6 +526,35 @@ mod tests {
             // silence as a plain Down (no state change from Down).
             a.remove(&"b".into());
             drop(b);
+        });
+    }
+
+    /// Quiesced (planned stop), a session neither follows nor detects its peer: the peer going
+    /// silent brings no state change.
+    #[test]
+    fn quiesced_sessions_ignore_the_peer() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
+        rt.block_on(async {
+            let port = 20000 + ((std::process::id() + 7) % 20000) as u16;
+            let (a, mut ra) = Handle::start_on_port(port).expect("a");
+            let (b, mut rb) = Handle::start_on_port(port).expect("b");
+            a.add(spec("b", "127.0.0.4", "127.0.0.3"));
+            b.add(spec("a", "127.0.0.3", "127.0.0.4"));
+            wait_state(&mut ra, State::Up, Duration::from_secs(5)).await;
+            wait_state(&mut rb, State::Up, Duration::from_secs(5)).await;
+            b.quiesce(Duration::from_secs(1)).await;
+            a.admin_down(&"b".into(), Duration::from_secs(1)).await;
+            a.remove(&"b".into());
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            while let Ok(r) = rb.try_recv() {
+                assert!(
+                    !matches!(r, Report::Changed { .. }),
+                    "quiesced session changed: {r:?}"
+                );
+            }
         });
     }
 }

@@ -25,16 +25,21 @@ pub use session::{Action, Event, RandomSource, Session, Snapshot, StateChange, T
 pub struct Gate {
     /// BFD is configured for this peer.
     pub configured: bool,
-    /// The BFD session is Up now.
+    /// The BFD session is Up now, or the router set it AdminDown (not a failure, RFC 5882 3.2).
     pub up: bool,
+    /// The session has been Up since start: the router does run BFD with us.
+    pub ever_up: bool,
     /// Up -> Down transitions that were failures (not an AdminDown): a change means "close the
     /// BGP session now with Cease".
     pub failures: u64,
 }
 
 impl Gate {
-    /// Announcing is allowed: BFD is off, or Up (kube-router's window: BGP back before BFD).
+    /// Announcing is allowed: BFD is off or Up; or it has never come Up since start (a router
+    /// without BFD for us must not make a fleet-wide config rollout withdraw every node; status
+    /// shows the session down). Once BFD has been Up, a BGP session that comes back before BFD
+    /// (kube-router's window) announces nothing until BFD is Up again.
     pub fn allows_routes(&self) -> bool {
-        !self.configured || self.up
+        !self.configured || self.up || !self.ever_up
     }
 }

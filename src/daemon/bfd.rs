@@ -14,6 +14,7 @@ use crate::bfd::driver::{Handle, PeerSpec, PeerStatus, Report};
 use crate::bfd::{Gate, Timing};
 use crate::config::{Config, PeerConfig};
 use crate::control::BfdView;
+use crate::route::DesiredRoutes;
 
 type Views = Arc<Mutex<BTreeMap<Arc<str>, BfdView>>>;
 type Gates = Arc<Mutex<HashMap<Arc<str>, watch::Sender<Gate>>>>;
@@ -97,7 +98,9 @@ async fn consume(mut reports: mpsc::UnboundedReceiver<Report>, views: Views, gat
                 if let Ok(mut g) = gates.lock() {
                     if let Some(tx) = g.get_mut(&peer) {
                         tx.send_modify(|g| {
-                            g.up = change.to == crate::bfd::State::Up;
+                            let up = change.to == crate::bfd::State::Up;
+                            g.up = up || change.remote_state == crate::bfd::State::AdminDown;
+                            g.ever_up |= up;
                             if change.is_failure() {
                                 g.failures += 1;
                             }
@@ -224,6 +227,14 @@ impl BfdRuntime {
         }))
     }
 
+    /// Planned stop, before the Cease: our sessions stop following the routers (see
+    /// `Cmd::Quiesce`); packets keep going out until `admin_down_all`.
+    pub async fn quiesce(&self) {
+        if let Some(h) = &self.handle {
+            h.quiesce(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Planned stop: AdminDown to every router (after the Cease; see `Daemon::stop`), so none
     /// sees our BFD packets stop as a failure.
     pub async fn admin_down_all(&self) {
@@ -232,5 +243,128 @@ impl BfdRuntime {
             h.admin_down(name, Duration::from_millis(200)).await;
             info!(peer = %name, "BFD {name}: sent AdminDown (planned stop)");
         }
+    }
+}
+
+/// What a peer's BGP session is given to announce: `desired` while BFD allows it, else nothing,
+/// with the reason on every VIP so the session's withdraw log says why.
+pub fn gate_routes(peer: &str, desired: &Arc<DesiredRoutes>, gate: Gate) -> Arc<DesiredRoutes> {
+    if gate.allows_routes() {
+        return desired.clone();
+    }
+    let why = format!("BFD with {peer} is not Up (routes wait for it)");
+    Arc::new(DesiredRoutes {
+        generation: desired.generation,
+        routes: Default::default(),
+        reasons: desired
+            .vip_prefixes
+            .keys()
+            .map(|v| (v.clone(), why.clone()))
+            .collect(),
+        vip_prefixes: desired.vip_prefixes.clone(),
+        prefix_vip: Default::default(),
+    })
+}
+
+/// A per-peer view of `desired` that follows the peer's BFD gate (kube-router's window: a BGP
+/// session that comes back before BFD must not announce over a path BFD has not confirmed).
+/// The task ends when the session drops its receiver or the daemon drops `desired`.
+pub fn gated(
+    peer: Arc<str>,
+    mut desired: watch::Receiver<Arc<DesiredRoutes>>,
+    mut gate: watch::Receiver<Gate>,
+) -> watch::Receiver<Arc<DesiredRoutes>> {
+    let first = gate_routes(
+        &peer,
+        &desired.borrow_and_update(),
+        *gate.borrow_and_update(),
+    );
+    let (tx, rx) = watch::channel(first);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                r = desired.changed() => if r.is_err() { return },
+                r = gate.changed() => if r.is_err() { return },
+                () = tx.closed() => return,
+            }
+            let d = desired.borrow_and_update().clone();
+            let g = *gate.borrow_and_update();
+            tx.send_replace(gate_routes(&peer, &d, g));
+        }
+    });
+    rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desired() -> Arc<DesiredRoutes> {
+        let p: crate::route::Prefix = "203.0.113.10/32".parse().expect("prefix");
+        let mut d = DesiredRoutes {
+            generation: 7,
+            ..Default::default()
+        };
+        let route = crate::route::DesiredRoute {
+            vip: "web".into(),
+            attrs: Default::default(),
+        };
+        d.routes.insert(p, route);
+        d.vip_prefixes.insert("web".into(), vec![p]);
+        d.reasons
+            .insert("web".into(), "check web passed 2/2".into());
+        Arc::new(d)
+    }
+
+    #[test]
+    fn routes_wait_for_bfd_up_only_when_configured() {
+        let d = desired();
+        let off = Gate::default();
+        assert!(Arc::ptr_eq(&gate_routes("tor1", &d, off), &d));
+        let never = Gate {
+            configured: true,
+            ..Default::default()
+        };
+        assert!(Arc::ptr_eq(&gate_routes("tor1", &d, never), &d), "never Up: not gated");
+        let down = Gate {
+            configured: true,
+            up: false,
+            ever_up: true,
+            failures: 0,
+        };
+        let g = gate_routes("tor1", &d, down);
+        assert!(g.routes.is_empty());
+        assert_eq!(g.generation, 7);
+        assert!(
+            g.reason_for("web").contains("BFD with tor1 is not Up"),
+            "{}",
+            g.reason_for("web")
+        );
+        assert_eq!(g.vip_prefixes, d.vip_prefixes);
+        let up = Gate { up: true, ..down };
+        assert!(Arc::ptr_eq(&gate_routes("tor1", &d, up), &d));
+    }
+
+    #[tokio::test]
+    async fn gated_view_follows_the_gate() {
+        let (dtx, drx) = watch::channel(desired());
+        let (gtx, grx) = watch::channel(Gate {
+            configured: true,
+            up: false,
+            ever_up: true,
+            failures: 0,
+        });
+        let mut v = gated("tor1".into(), drx, grx);
+        assert!(v.borrow().routes.is_empty());
+        gtx.send_modify(|g| g.up = true);
+        v.changed().await.expect("changed");
+        assert_eq!(v.borrow_and_update().routes.len(), 1);
+        gtx.send_modify(|g| {
+            g.up = false;
+            g.failures += 1;
+        });
+        v.changed().await.expect("changed");
+        assert!(v.borrow_and_update().routes.is_empty());
+        drop(dtx);
     }
 }

@@ -454,13 +454,15 @@ impl Daemon {
         self.checks.shutdown();
         self.stop_sources.cancel();
         self.board.abort();
+        // BFD AdminDown after the Cease, not before: BIRD 2.0.12 takes a neighbour's AdminDown
+        // as "BFD session down" and closes BGP with an error (RFC 5882 3.2 says it should not).
+        // Quiesced, our sessions cannot follow the fresh BFD session BIRD starts on the Cease;
+        // FRR's bfdd keeps its session and sees a planned "neighbor-down" instead of a
+        // detection-time expiry when we exit.
+        self.bfd.quiesce().await;
         self.peers
             .stop_all(&format!("vipwarden node shutdown ({why})"))
             .await;
-        // BFD AdminDown after the Cease, not before: BIRD 2.0.12 takes a neighbour's AdminDown
-        // as "BFD session down" and closes BGP with an error (RFC 5882 3.2 says it should not);
-        // after the Cease BIRD has dropped the BFD session and FRR's bfdd sees a planned
-        // "neighbor-down" instead of a detection-time expiry when we exit.
         self.bfd.admin_down_all().await;
         self.maint.finish(Duration::from_secs(15)).await;
         info!("stopped");

@@ -9,10 +9,12 @@ source "$(dirname "$0")/bfd-common.sh"
 vw_test_begin "frozen vipwarden: BFD ($VW_BFD_DETECT_MS ms) vs hold timer (${VW_HOLD_TIME}s)"
 
 vw_bfd_start
+log=$(vw_router_log "$VW_ROUTER")
+mark=$(vw_log_lines "$log")
 t0=$(vw_now_ms)
 vw_signal_tree vipwarden STOP
 trap 'vw_signal_tree vipwarden CONT 2>/dev/null || true; vw_test_on_exit $?' EXIT
-vw_bfd_measure_loss "$t0" "SIGSTOP"
+vw_bfd_measure_loss "$t0" "SIGSTOP" "$log" "$mark"
 vw_signal_tree vipwarden CONT
 t1=$(vw_now_ms)
 ms=$(vw_wait_until "$t1" 30000 has_both) || vw_fail "VIP not back at $VW_RLABEL ${ms} ms after SIGCONT"

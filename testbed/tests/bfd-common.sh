@@ -41,15 +41,40 @@ table inet vwbfd {
 NFT
 }
 
+# Epoch ms of the first line after line MARK of FILE matching ERE (BIRD "2026-11-30 07:12:25.474",
+# FRR "2026/11/30 07:12:25.474" timestamps, local time); empty if none.
+vw_log_time_ms() {
+  local file=$1 mark=$2 re=$3 line
+  line=$(tail -n +"$((mark + 1))" "$file" 2>/dev/null | grep -E -m1 "$re") || return 0
+  date -d "$(awk '{ print $1, $2 }' <<<"$line" | tr / -)" +%s%3N 2>/dev/null || true
+}
+
+# What each router logs when BFD takes the BGP session down.
+vw_bfd_down_re() {
+  case $1 in
+    bird) echo 'BFD session down' ;;
+    frr) echo 'Cease/BFD Down|ADJCHANGE.*Down BFD down' ;;
+  esac
+}
+
 # vw_bfd_measure_loss T0 LABEL: waits for the route to leave the router under test (BFD) and then
 # the other router (hold timer); prints both and checks the BFD figure against detection + 200 ms.
+# Polling asks the router for the IPv4 VIP only (one birdc/vtysh call per poll, ~20-60 ms), then
+# checks that the IPv6 VIP went too; the router's own log time of the BFD event is printed as well.
 vw_bfd_measure_loss() {
-  local t0=$1 label=$2 ms hold
-  ms=$(vw_wait_until "$t0" $(((VW_HOLD_TIME + 5) * 1000)) has_neither) ||
+  local t0=$1 label=$2 ms hold logged log=$3 mark=$4
+  ms=$(vw_wait_until "$t0" $(((VW_HOLD_TIME + 5) * 1000)) vw_not has4) ||
     vw_fail "VIP still at $VW_RLABEL ${ms} ms after $label"
+  vw_wait_until now 2000 vw_not has6 >/dev/null || vw_fail "IPv6 VIP still at $VW_RLABEL"
   hold=$(vw_wait_until "$t0" $(((VW_HOLD_TIME + 5) * 1000)) vw_not other_has_v4) ||
     vw_fail "VIP still at $(vw_router_label "$VW_OTHER_ROUTER") ${hold} ms after $label"
   vw_measured "$label -> route gone at $VW_RLABEL (BFD ${VW_BFD_INTERVAL_MS}ms x $VW_BFD_MULT)" "$ms"
+  logged=$(vw_log_time_ms "$log" "$mark" "$(vw_bfd_down_re "$VW_ROUTER")")
+  if [[ -n $logged ]]; then
+    vw_measured "$label -> $VW_RLABEL logged BGP down by BFD" $((logged - t0))
+  else
+    vw_fail "$VW_RLABEL did not log the session going down by BFD (/$(vw_bfd_down_re "$VW_ROUTER")/)"
+  fi
   VW_ROUTER=$VW_OTHER_ROUTER vw_measured "$label -> route gone at $(vw_router_label "$VW_OTHER_ROUTER") (hold timer ${VW_HOLD_TIME}s, no BFD)" "$hold"
   vw_expect_within "BFD detection" 0 $((VW_BFD_DETECT_MS + 200)) "$ms"
   ((hold > ms)) || vw_fail "the hold-timer router ($hold ms) was not slower than BFD ($ms ms)"

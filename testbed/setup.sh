@@ -20,6 +20,10 @@ REQUIRED=(
   "curl:curl"
   "ps:procps"
   "nft:nftables"
+  # promtool: `promtool check metrics` on /metrics and `check rules` on deploy/ (unit tests, lab 81).
+  "promtool:prometheus"
+  # chromium: the replay plot is rendered headless in a unit test (offline.rs).
+  "chromium:chromium"
 )
 
 log() { printf '%s setup: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }

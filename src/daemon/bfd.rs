@@ -206,9 +206,41 @@ impl BfdRuntime {
         self.specs = want;
     }
 
+    /// What the peer's BGP session announces: `desired`, gated by BFD when the peer has it.
+    pub fn routes_for(
+        &self,
+        peer: &PeerConfig,
+        desired: &watch::Receiver<Arc<DesiredRoutes>>,
+    ) -> watch::Receiver<Arc<DesiredRoutes>> {
+        if peer.bfd.is_none() {
+            return desired.clone();
+        }
+        gated(peer.name.clone(), desired.clone(), self.gate(&peer.name))
+    }
+
+    /// Calls `reset` on every BFD failure of the peer (Up -> Down, not AdminDown) until it
+    /// returns false (the session is gone).
+    pub fn on_failure(&self, peer: &PeerConfig, reset: impl Fn() -> bool + Send + 'static) {
+        if peer.bfd.is_none() {
+            return;
+        }
+        let mut g = self.gate(&peer.name);
+        tokio::spawn(async move {
+            let mut seen = g.borrow_and_update().failures;
+            while g.changed().await.is_ok() {
+                let n = g.borrow_and_update().failures;
+                if n != seen {
+                    seen = n;
+                    if !reset() {
+                        return;
+                    }
+                }
+            }
+        });
+    }
+
     /// The gate a peer's BGP session follows (BFD off: always open).
-    #[allow(dead_code)] // read by the BGP session once the FSM split (bgpfsm) lands
-    pub fn gate(&self, peer: &Arc<str>) -> watch::Receiver<Gate> {
+    fn gate(&self, peer: &Arc<str>) -> watch::Receiver<Gate> {
         let mut g = self.gates.lock().unwrap_or_else(|e| e.into_inner());
         g.entry(peer.clone())
             .or_insert_with(|| watch::channel(Gate::default()).0)
@@ -325,7 +357,10 @@ mod tests {
             configured: true,
             ..Default::default()
         };
-        assert!(Arc::ptr_eq(&gate_routes("tor1", &d, never), &d), "never Up: not gated");
+        assert!(
+            Arc::ptr_eq(&gate_routes("tor1", &d, never), &d),
+            "never Up: not gated"
+        );
         let down = Gate {
             configured: true,
             up: false,

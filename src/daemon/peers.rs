@@ -1,16 +1,18 @@
 //! The set of BGP sessions, one task per peer, and how a reload changes it: a peer whose
 //! parameters did not change keeps its session (the router's uptime keeps counting); a changed or
-//! removed one withdraws, closes with Cease and, if still configured, starts again.
+//! removed one withdraws and closes with Cease (6/6 Other Configuration Change, or 6/3 Peer
+//! De-configured, RFC 4486); a changed one starts again only once the old session has closed, so
+//! the router never sees two connections from us at once.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::bgp::{self, PeerState, PeerStatus, SessionSetup};
+use super::bfd::BfdRuntime;
+use crate::bgp::{self, Command, PeerIo, PeerState, PeerStatus, SessionSetup, StopReason};
 use crate::config::{Config, PeerConfig};
 use crate::route::DesiredRoutes;
 
@@ -21,8 +23,7 @@ pub struct PeerRuntime {
     pub cfg: PeerConfig,
     pub status: watch::Receiver<PeerStatus>,
     local: (u32, std::net::Ipv4Addr),
-    stop: CancellationToken,
-    message: Arc<Mutex<String>>,
+    commands: mpsc::UnboundedSender<Command>,
     task: JoinHandle<()>,
 }
 
@@ -30,53 +31,74 @@ pub struct Peers {
     pub list: Vec<PeerRuntime>,
 }
 
+/// Starts a peer task; with `after`, it connects only once that task (the peer's previous
+/// session) has ended, or `STOP_GRACE` has passed.
 fn spawn(
     config: &Config,
     peer: &PeerConfig,
     desired: &watch::Receiver<Arc<DesiredRoutes>>,
+    after: Option<JoinHandle<()>>,
+    bfd: &BfdRuntime,
 ) -> PeerRuntime {
     let (status_tx, status) = watch::channel(PeerStatus::default());
-    let stop = CancellationToken::new();
-    let message = Arc::new(Mutex::new(String::new()));
+    let (commands, commands_rx) = mpsc::unbounded_channel();
     let setup = SessionSetup {
         local_as: config.local_as,
         router_id: config.router_id,
         peer: peer.clone(),
     };
-    let task = tokio::spawn(bgp::run_peer(
-        setup,
-        desired.clone(),
-        status_tx,
-        stop.clone(),
-        message.clone(),
-    ));
+    let io = PeerIo {
+        // BFD (issue 10): nothing announced while BFD is down after having been Up; a BFD
+        // failure closes the session at once with Cease 6/10 and it reconnects.
+        desired: bfd.routes_for(peer, desired),
+        status: status_tx,
+        commands: commands_rx,
+        received: None,
+    };
+    let reset = commands.clone();
+    bfd.on_failure(peer, move || {
+        reset.send(Command::Reset(StopReason::BfdDown)).is_ok()
+    });
+    let task = tokio::spawn(async move {
+        if let Some(old) = after {
+            let _ = tokio::time::timeout(STOP_GRACE, old).await;
+        }
+        bgp::run_peer(setup, io).await
+    });
     PeerRuntime {
         cfg: peer.clone(),
         status,
         local: (config.local_as, config.router_id),
-        stop,
-        message,
+        commands,
         task,
     }
 }
 
 impl PeerRuntime {
-    fn close(self, why: &str) -> JoinHandle<()> {
-        if let Ok(mut m) = self.message.lock() {
-            *m = why.to_string();
-        }
-        self.stop.cancel();
+    fn close(self, why: StopReason) -> JoinHandle<()> {
+        // A task that already ended has dropped its receiver; nothing to tell it.
+        let _ = self.commands.send(Command::Stop(why));
         self.task
+    }
+
+    /// Closes the current session at once with Cease (e.g. BFD down); the task reconnects.
+    #[allow(dead_code)] // the seam for the BFD coupling (issue 10), exercised in bgp::session_tests
+    pub fn reset(&self, why: StopReason) {
+        let _ = self.commands.send(Command::Reset(why));
     }
 }
 
 impl Peers {
-    pub fn start(config: &Config, desired: &watch::Receiver<Arc<DesiredRoutes>>) -> Peers {
+    pub fn start(
+        config: &Config,
+        desired: &watch::Receiver<Arc<DesiredRoutes>>,
+        bfd: &BfdRuntime,
+    ) -> Peers {
         Peers {
             list: config
                 .peers
                 .iter()
-                .map(|p| spawn(config, p, desired))
+                .map(|p| spawn(config, p, desired, None, bfd))
                 .collect(),
         }
     }
@@ -86,8 +108,11 @@ impl Peers {
         &mut self,
         new: &Config,
         desired: &watch::Receiver<Arc<DesiredRoutes>>,
+        bfd: &BfdRuntime,
     ) -> usize {
         let mut kept = Vec::new();
+        // Closing sessions of peers still configured: their successors wait for them.
+        let mut closing: Vec<(Arc<str>, JoinHandle<()>)> = Vec::new();
         for rt in std::mem::take(&mut self.list) {
             let same = new.peers.contains(&rt.cfg) && rt.local == (new.local_as, new.router_id);
             if same {
@@ -96,21 +121,30 @@ impl Peers {
             }
             let still_configured = new.peers.iter().any(|p| p.name == rt.cfg.name);
             let why = if still_configured {
-                "peer configuration changed"
+                StopReason::ConfigChanged
             } else {
-                "peer removed from configuration"
+                StopReason::Deconfigured
             };
             info!(peer = %rt.cfg.name, "{why}: withdrawing and closing its session");
             // Closing (withdraw, drain, Cease) runs on its own; the decision loop goes on.
+            let name = rt.cfg.name.clone();
             let task = rt.close(why);
-            tokio::spawn(async move {
-                let _ = tokio::time::timeout(STOP_GRACE, task).await;
-            });
+            if still_configured {
+                closing.push((name, task));
+            } else {
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(STOP_GRACE, task).await;
+                });
+            }
         }
         let n_kept = kept.len();
         for p in &new.peers {
             if !kept.iter().any(|rt| rt.cfg.name == p.name) {
-                kept.push(spawn(new, p, desired));
+                let after = closing
+                    .iter()
+                    .position(|(n, _)| *n == p.name)
+                    .map(|i| closing.swap_remove(i).1);
+                kept.push(spawn(new, p, desired, after, bfd));
             }
         }
         // Keep the config's order for status output.
@@ -145,7 +179,7 @@ impl Peers {
         let mut names = Vec::new();
         for rt in self.list {
             names.push((rt.cfg.name.clone(), rt.status.clone()));
-            tasks.push(rt.close(why));
+            tasks.push(rt.close(StopReason::Shutdown(why.to_string())));
         }
         let all = futures_util::future::join_all(tasks);
         if tokio::time::timeout(STOP_GRACE, all).await.is_err() {
@@ -153,5 +187,93 @@ impl Peers {
                 warn!(peer = %name, state = ?st.borrow().state, "session did not close within {STOP_GRACE:?}; exiting anyway");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::path::Path;
+
+    use futures_util::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio_util::codec::FramedRead;
+
+    use super::*;
+    use crate::bgp::{encode, wire};
+
+    const YAML: &str = "router_id: 192.0.2.10
+local_as: 65101
+peers:
+  - name: tor1
+    address: 127.0.0.1
+    remote_as: 65000
+checks:
+  - name: web
+    type: tcp
+    target: 203.0.113.10:80
+vips:
+  - name: web
+    prefixes: [203.0.113.10/32]
+    checks: [web]
+";
+
+    type Peer = FramedRead<TcpStream, wire::BgpCodec>;
+
+    async fn next(p: &mut Peer) -> Option<wire::Message> {
+        match tokio::time::timeout(Duration::from_secs(5), p.next()).await {
+            Ok(Some(Ok(f))) => Some(wire::parse(&f).unwrap()),
+            _ => None,
+        }
+    }
+
+    async fn accept_and_establish(l: &TcpListener) -> Peer {
+        let (s, _) = tokio::time::timeout(Duration::from_secs(5), l.accept())
+            .await
+            .expect("no connection")
+            .unwrap();
+        let mut p = FramedRead::new(s, wire::BgpCodec);
+        assert!(matches!(next(&mut p).await, Some(wire::Message::Open(_))));
+        let open = encode::open(65000, 90, Ipv4Addr::new(192, 0, 2, 1)).unwrap();
+        p.get_mut().write_all(&open).await.unwrap();
+        assert_eq!(next(&mut p).await, Some(wire::Message::Keepalive));
+        p.get_mut().write_all(&encode::keepalive()).await.unwrap();
+        p
+    }
+
+    #[tokio::test]
+    async fn changed_peer_closes_with_6_6_and_reconnects_only_after_the_old_session_closed() {
+        let listener = TcpListener::bind((IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
+            .await
+            .unwrap();
+        let mut cfg = crate::config::parse(Path::new("vw.yaml"), YAML).unwrap();
+        cfg.peers[0].port = listener.local_addr().unwrap().port();
+        let (_dtx, drx) = watch::channel(Arc::new(DesiredRoutes::default()));
+        let bfd = BfdRuntime::start(&cfg);
+        let mut peers = Peers::start(&cfg, &drx, &bfd);
+        let mut old = accept_and_establish(&listener).await;
+
+        let mut new = cfg.clone();
+        new.peers[0].hold_time = Duration::from_secs(30);
+        assert_eq!(peers.reconcile(&new, &drx, &bfd), 0);
+        // The old session ends with Cease / Other Configuration Change...
+        let n = loop {
+            match next(&mut old).await {
+                Some(wire::Message::Notification(n)) => break n,
+                Some(_) => {}
+                None => panic!("no NOTIFICATION on the old session"),
+            }
+        };
+        assert_eq!(n.code.wire(), (6, 6));
+        // ... and while it is still open, no second connection comes.
+        let early = tokio::time::timeout(Duration::from_millis(400), listener.accept()).await;
+        assert!(
+            early.is_err(),
+            "new session connected before the old one closed"
+        );
+        drop(old);
+        let _new = accept_and_establish(&listener).await;
+        peers.stop_all("test done").await;
     }
 }

@@ -231,6 +231,16 @@ Examples:
     /// Host preflight: VIP placement, listeners, session and return paths, policy rules,
     /// rp_filter, ARP, hairpin checks, backlog, conntrack, certificates, sessions. Each finding
     /// ok/warn/fail with evidence and the fixing command; exit 1 when anything fails
+    #[command(after_long_help = "\
+Run it inside the node's network namespace, as the daemon would run; it reads rtnetlink,
+sock_diag, /proc and the https checks' certificates, and asks the daemon's API for session states.
+What it cannot read is a WARN with the reason.
+
+Exit status: 0 no finding failed; 1 some finding failed (or the configuration is invalid).
+
+Examples:
+  vipwarden doctor -c /etc/vipwarden/vipwarden.yaml
+  vipwarden doctor --client 198.51.100.77 --json | jq '.findings[] | select(.level == \"fail\")'")]
     Doctor {
         /// Path to the YAML configuration
         #[arg(short, long, default_value = "/etc/vipwarden/vipwarden.yaml")]
@@ -245,6 +255,16 @@ Examples:
     },
     /// Walk one VIP's path: SYNs arriving and completing, TCP connect, TLS, the application's
     /// answer; stop at the first failing step and say whose side the evidence points to
+    #[command(after_long_help = "\
+Step 1 watches the VIP's half-open connections for --watch: connections that appear and stay
+half-open for a second mean SYNs arrive but SYN-ACKs never reach the clients (the return path).
+Steps 2-4 run from the node itself (local: they do not cross the fabric).
+
+Exit status: 0 every step passed; 1 a step failed (or bad arguments/configuration).
+
+Examples:
+  vipwarden probe 203.0.113.10:443 -c /etc/vipwarden/vipwarden.yaml
+  vipwarden probe '[2001:db8:10::10]:80' --watch 5s --json")]
     Probe {
         /// VIP, VIP:PORT or [IPv6]:PORT
         target: String,
@@ -396,16 +416,8 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            // One thread is plenty for a handful of sessions and probes, and keeps RSS small.
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
+            let Some(rt) = runtime() else {
+                return ExitCode::FAILURE;
             };
             let opts = vipwarden::daemon::Options {
                 config: cfg,
@@ -422,6 +434,10 @@ fn main() -> ExitCode {
     }
 }
 
+/// The one runtime builder, for the daemon and every CLI command. One thread: it carries a
+/// handful of sessions, probes and the API; blocking file work goes to tokio's blocking pool.
+/// A multi-threaded runtime measured +576 kB RSS idle with only 2 workers (8748 vs 8172 kB on a
+/// 2-core machine; one worker per core on bigger ones) and buys nothing here.
 fn runtime() -> Option<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -584,15 +600,8 @@ where
     // Reads work without the token; mutating calls say why if it is missing.
     let target =
         vipwarden::api::client::ApiTarget::from_config(api.listen, api.token_file.as_deref());
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(rt) = runtime() else {
+        return ExitCode::FAILURE;
     };
     match rt.block_on(f(target, args.json)) {
         Ok(text) => {
@@ -616,15 +625,9 @@ fn status_check(args: &ApiArgs) -> ExitCode {
         eprintln!("note: {n}");
     }
     let target = vipwarden::api::client::ApiTarget::from_api_config(&api);
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            println!("UNKNOWN: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
+    let Some(rt) = runtime() else {
+        println!("UNKNOWN: cannot start the async runtime");
+        return ExitCode::from(2);
     };
     match rt.block_on(vipwarden::api::client::check(&target)) {
         Ok((code, line)) => {

@@ -213,6 +213,18 @@ pub(crate) enum AuthFailure {
     Wrong,
 }
 
+impl AuthFailure {
+    /// For logs: no Rust debug text.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            AuthFailure::NotConfigured => "no configured",
+            AuthFailure::Missing => "missing",
+            AuthFailure::Malformed => "malformed",
+            AuthFailure::Wrong => "wrong",
+        }
+    }
+}
+
 /// Checks an `Authorization` header value against the configured token.
 pub(crate) fn check_bearer(
     expected: Option<&str>,

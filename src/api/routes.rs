@@ -216,7 +216,7 @@ impl Api {
         match self.dispatch(req, peer).await {
             Ok(resp) => resp,
             Err(e) => {
-                tracing::debug!(%peer, status = %e.status, "API request refused: {}", e.message);
+                tracing::debug!(client = %peer, status = %e.status, "API request refused: {}", e.message);
                 e.into_response()
             }
         }
@@ -314,7 +314,7 @@ impl Api {
         }
         let verb = if drain { "drain" } else { "undrain" };
         let reason = reason.unwrap_or_else(|| format!("{verb}ed via API"));
-        tracing::info!(%peer, vip = vip.as_deref().unwrap_or("*"), "API {verb}: {reason}");
+        tracing::info!(client = %peer, vip = vip.as_deref().unwrap_or("*"), "API {verb}: {reason}");
         let cmd = if drain {
             Command::Drain { vip, reason }
         } else {
@@ -340,7 +340,7 @@ impl Api {
             Err(f) => f,
         };
         if failure != AuthFailure::NotConfigured {
-            tracing::warn!(%peer, "API request refused: {failure:?} bearer token");
+            tracing::warn!(client = %peer, "API request refused: {} bearer token", failure.as_str());
         }
         Err(match failure {
             AuthFailure::NotConfigured => match &creds.refused {

@@ -134,8 +134,10 @@ impl ApiServer {
                     // holds its slot no longer than one sending half a header.
                     match tokio::time::timeout(limits.header_timeout, tls.accept(stream)).await {
                         Ok(Ok(s)) => serve_connection(s, peer, api, limits, stop, permit).await,
-                        Ok(Err(e)) => tracing::debug!(%peer, "API TLS handshake failed: {e}"),
-                        Err(_) => tracing::debug!(%peer, "API TLS handshake timed out"),
+                        Ok(Err(e)) => {
+                            tracing::debug!(client = %peer, "API TLS handshake failed: {e}")
+                        }
+                        Err(_) => tracing::debug!(client = %peer, "API TLS handshake timed out"),
                     }
                 }),
             };
@@ -200,6 +202,6 @@ async fn serve_connection<S>(
     };
     if let Err(e) = result {
         // Timeouts, resets and malformed requests: the client's problem, worth a debug line.
-        tracing::debug!(%peer, "API connection ended: {e}");
+        tracing::debug!(client = %peer, "API connection ended: {e}");
     }
 }

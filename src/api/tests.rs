@@ -997,3 +997,62 @@ mod reload {
         live.finish().await;
     }
 }
+
+/// JSON logs: the HTTP client is `client` (never `peer`, which means a BGP peer), the VIP is a
+/// field, and no Rust debug text leaks into messages.
+#[tokio::test]
+async fn json_logs_name_the_http_client_and_the_vip() {
+    #[derive(Clone)]
+    struct Buf(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf(Arc::new(std::sync::Mutex::new(Vec::new())));
+    let writer = buf.clone();
+    let sub = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(sub);
+    let h = start(Some(TOKEN)).await;
+    assert_eq!(
+        post(h.addr, "/v1/vips/web/drain", Some("nope"), "")
+            .await
+            .status,
+        401
+    );
+    let r = post(
+        h.addr,
+        "/v1/vips/web/drain",
+        Some(TOKEN),
+        r#"{"reason":"disk swap"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let drain = lines
+        .iter()
+        .find(|l| l["message"] == "API drain: disk swap")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(drain["vip"], "web");
+    assert!(drain["client"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert!(drain.get("peer").is_none(), "{drain}");
+    let refused = lines
+        .iter()
+        .find(|l| l["message"] == "API request refused: wrong bearer token")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(refused.get("client").is_some() && refused.get("peer").is_none());
+    assert!(!text.contains("Some(") && !text.contains("Wrong"), "{text}");
+}

@@ -9,6 +9,7 @@ mod raw;
 mod signals;
 mod summary;
 mod validate;
+mod yaml_hints;
 
 pub use model::*;
 pub use signals::values_of as signal_values;
@@ -178,11 +179,13 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigErrors> {
             Some(i) if loc.is_some() => msg[..i].to_string(),
             _ => msg,
         };
-        ConfigErrors(vec![err(
+        let (line, column, msg) = yaml_hints::explain(
+            text,
+            &msg,
             loc.as_ref().map(|l| l.line()),
             loc.as_ref().map(|l| l.column()),
-            msg,
-        )])
+        );
+        ConfigErrors(vec![err(line, column, msg)])
     })?;
     validate::validate(raw).map_err(|problems| {
         let locator = Locator::new(text);

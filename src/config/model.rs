@@ -173,7 +173,7 @@ impl Config {
 }
 
 /// A passive signal source (`signals:`); its values are named `NAME.VALUE` in conditions.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SignalConfig {
     pub name: Arc<str>,
     pub kind: SignalKind,
@@ -181,7 +181,7 @@ pub struct SignalConfig {
 
 /// Built once at load and never moved in a hot path, so variant size does not matter.
 #[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum SignalKind {
     AccessLog(AccessLogConfig),
     TcpStats(TcpStatsConfig),

@@ -600,3 +600,18 @@ mod peer_auth {
         );
     }
 }
+
+#[test]
+fn local_pref_on_an_ebgp_only_node_and_a_missing_ca_file_are_errors() {
+    // GOOD's peers are eBGP.
+    let e = one_err(&format!("{GOOD}    local_pref: 200\n"));
+    assert!(e.contains("local_pref 200: every peer is eBGP"), "{e}");
+    let text = GOOD.replace("checks:\n", "checks:\n  - {name: tls, type: https, url: \"https://127.0.0.1/\", ca_file: /nonexistent/ca.pem}\n");
+    if text != GOOD {
+        let e = parse(Path::new("x"), &text).unwrap_err().to_string();
+        assert!(
+            e.contains("ca_file /nonexistent/ca.pem: cannot read it"),
+            "{e}"
+        );
+    }
+}

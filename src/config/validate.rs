@@ -122,6 +122,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
     prefixes_once(&mut p, &raw.vips);
     super::signals::default_vip_addresses(&mut signals, &vips);
     next_hops_formable(&mut p, &peers, &vips);
+    local_pref_needs_ibgp(&mut p, local_as, &peers, &vips);
 
     let api = api(&mut p, raw.api.as_ref());
     let state_dir = abs_path(&mut p, "state_dir", raw.state_dir.as_deref())
@@ -419,7 +420,15 @@ fn check(p: &mut Problems, path: &str, r: &RawCheck) -> Option<CheckConfig> {
                 expect_status,
                 expect_body: r.expect_body.clone(),
                 host: r.host.clone(),
-                ca_file: r.ca_file.as_ref().map(PathBuf::from),
+                ca_file: r.ca_file.as_ref().map(PathBuf::from).inspect(|f| {
+                    // A missing CA bundle would fail every probe later; say so now, with file:line.
+                    if let Err(e) = std::fs::metadata(f) {
+                        p.add(
+                            format!("{path}.ca_file"),
+                            format!("{path}.ca_file {}: cannot read it: {e}", f.display()),
+                        );
+                    }
+                }),
                 insecure: r.insecure.unwrap_or(false),
             })
         }
@@ -843,6 +852,27 @@ fn prefixes_once(p: &mut Problems, vips: &[RawVip]) {
 
 /// IPv6 NLRI over an IPv4 session needs an explicit IPv6 next hop, and the reverse for IPv4 NLRI
 /// over an IPv6 session (we do not do RFC 8950 extended next hop).
+/// LOCAL_PREF is only sent to iBGP peers: on a node whose every session is eBGP it would be
+/// silently dropped, so it is an error rather than a no-op.
+fn local_pref_needs_ibgp(
+    p: &mut Problems,
+    local_as: u32,
+    peers: &[PeerConfig],
+    vips: &[VipConfig],
+) {
+    if peers.is_empty() || peers.iter().any(|peer| peer.remote_as == local_as) {
+        return;
+    }
+    for (i, v) in vips.iter().enumerate() {
+        if let Some(lp) = v.spec.attrs.local_pref {
+            p.add(
+                format!("vips[{i}].local_pref"),
+                format!("vips[{i}].local_pref {lp}: every peer is eBGP (remote_as differs from local_as {local_as}) and LOCAL_PREF is only sent over iBGP; remove it, or steer with med or as_path_prepend"),
+            );
+        }
+    }
+}
+
 fn next_hops_formable(p: &mut Problems, peers: &[PeerConfig], vips: &[VipConfig]) {
     let has_v4 = vips
         .iter()

@@ -1,7 +1,8 @@
 //! Wiring: checks and signals -> engine -> desired routes -> per-peer sessions, plus the control
 //! surface (status, events, drain commands), config reload and the planned stop.
 //!
-//! The engine is the only writer of `DesiredRoutes`; sessions only read it. A planned stop drains
+//! The daemon loop is the only writer of `DesiredRoutes` (the engine computes it; a planned stop
+//! publishes the final empty set); sessions only read it. A planned stop drains
 //! every VIP per its `shutdown` strategy (graceful: GRACEFUL_SHUTDOWN for `drain_period`), then
 //! withdraws, and only then tells the sessions to close with NOTIFICATION Cease/Administrative
 //! Shutdown, so the routers never lose the session before they have the withdrawal.
@@ -294,6 +295,7 @@ impl Daemon {
         };
         self.status.record_check(sample);
         let was_up = self.engine.checks()[sample.check].rise_fall.is_up();
+        let was_ok = self.engine.checks()[sample.check].last_ok;
         let obs = Observation {
             check: sample.check,
             ok: sample.result.ok,
@@ -312,6 +314,11 @@ impl Daemon {
             (true, true, false) => {
                 info!(check = %name, "check {name} failed {}/{}: {}", rf.streak(), rf.fall(), obs.detail)
             }
+            // A check that is down and starts failing (its first result, or after a pass): at
+            // the default level, so a newcomer sees why nothing is announced.
+            (false, false, false) if was_ok != Some(false) => {
+                info!(check = %name, "check {name} failing (down; {} passes in a row bring it up): {}", rf.rise(), obs.detail)
+            }
             _ => debug!(check = %name, ok = obs.ok, "check {name}: {}", obs.detail),
         }
         decisions
@@ -328,7 +335,17 @@ impl Daemon {
     /// Answers at once when nothing needs writing; otherwise starts writing the state file on a
     /// blocking thread (`command_saved` answers when it is done).
     fn on_command(&mut self, cmd: Command, reply: oneshot::Sender<CommandReply>) {
-        info!(?cmd, "control command");
+        let (verb, target, why) = match &cmd {
+            Command::Drain { vip, reason } => ("drain", vip.as_deref(), reason.as_str()),
+            Command::Undrain { vip, reason } => ("undrain", vip.as_deref(), reason.as_str()),
+        };
+        let target = target.unwrap_or("*");
+        info!(
+            command = verb,
+            vip = target,
+            reason = why,
+            "control command: {verb} {target}: {why}"
+        );
         let (vip, mark) = match cmd {
             Command::Drain { vip, reason } => {
                 let reason = if reason.is_empty() {
@@ -477,7 +494,7 @@ impl Daemon {
 
         let old_checks = std::mem::replace(&mut self.checks, CheckRuntime::spawn(&new));
         old_checks.shutdown();
-        if format!("{:?}", self.config.signals) != format!("{:?}", new.signals) {
+        if self.config.signals != new.signals {
             self.stop_sources.cancel();
             self.stop_sources = CancellationToken::new();
             let old = std::mem::replace(
@@ -696,6 +713,3 @@ pub(crate) fn unix_ms(t: SystemTime) -> u64 {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
-
-#[cfg(test)]
-mod tests;

@@ -14,7 +14,7 @@ use super::logformat::LogFormat;
 use super::window::{StatusSet, WindowSnapshot, WindowStats};
 
 /// A validated `type: access_log` signal.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct AccessLogConfig {
     pub name: String,
     pub path: PathBuf,

@@ -4,8 +4,9 @@
 //!
 //! - `half_open`: request sockets on `ports` at `addresses` now;
 //! - `synack_retrans`: SYN-ACK retransmissions they carry (sum);
-//! - `oldest_half_open`: seconds the oldest has waited, from the kernel's SYN-ACK retransmit
-//!   schedule (1 s, doubling, at most 120 s) and the time left on its timer;
+//! - `oldest_half_open`: seconds the oldest has been half-open since this source first saw it
+//!   (resolution: the interval). The kernel's retransmit count cannot date it: a client's
+//!   retransmitted SYN also makes us resend the SYN-ACK and counts;
 //! - `completed_rate`: handshakes completed per second over `window` (PassiveOpens: the kernel
 //!   counts completions per namespace, not per listener, so local connections count too);
 //! - `stalled_ratio`: half_open / (half_open + completed in the window).
@@ -14,6 +15,7 @@
 //! wrong interface and die, request sockets pile up and retransmit, while local checks (which
 //! never leave the host) stay green. `HandshakeStats` is the pure part; `spawn` the edge.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -71,19 +73,12 @@ pub struct HandshakesConfig {
     pub addresses: Vec<AddrMatch>,
 }
 
-/// The kernel's SYN-ACK retransmit timeout after `n` retransmissions (TCP_TIMEOUT_INIT doubled,
-/// capped at TCP_RTO_MAX).
-fn synack_timeout_ms(n: u8) -> u64 {
-    (1000u64 << n.min(20)).min(120_000)
-}
+/// A request socket: local address and port, remote address and port.
+type Key = (IpAddr, u16, IpAddr, u16);
 
-/// How long a request socket has waited: the timeouts it already went through plus the part of
-/// the current one that has elapsed.
-pub fn half_open_age(retrans: u8, expires_ms: u32) -> Duration {
-    let past: u64 = (0..retrans).map(synack_timeout_ms).sum();
-    let current = synack_timeout_ms(retrans).saturating_sub(u64::from(expires_ms));
-    Duration::from_millis(past + current)
-}
+/// Most request sockets whose first sighting is remembered; a SYN flood beyond this only makes
+/// `oldest_half_open` younger, never memory larger.
+const MAX_TRACKED: usize = 65_536;
 
 /// One round's reading: the sockets the dump returned (LISTEN and SYN_RECV) and the PassiveOpens
 /// counter.
@@ -97,6 +92,7 @@ pub struct Reading {
 pub struct HandshakeStats {
     cfg: HandshakesConfig,
     completed: CounterRates<1>,
+    first_seen: HashMap<Key, Instant>,
 }
 
 impl HandshakeStats {
@@ -104,6 +100,7 @@ impl HandshakeStats {
         Self {
             cfg: cfg.clone(),
             completed: CounterRates::new(cfg.window),
+            first_seen: HashMap::new(),
         }
     }
 
@@ -152,9 +149,16 @@ impl HandshakeStats {
             .collect();
         let half_open = half.len() as f64;
         let retrans: u64 = half.iter().map(|s| u64::from(s.retrans)).sum();
-        let oldest = half
-            .iter()
-            .map(|s| half_open_age(s.retrans, s.expires_ms))
+        let mut seen = HashMap::with_capacity(half.len().min(MAX_TRACKED));
+        for s in half.iter().take(MAX_TRACKED) {
+            let k = (s.local, s.local_port, s.remote, s.remote_port);
+            seen.insert(k, self.first_seen.get(&k).copied().unwrap_or(now));
+        }
+        self.first_seen = seen;
+        let oldest = self
+            .first_seen
+            .values()
+            .map(|t| now.saturating_duration_since(*t))
             .max()
             .unwrap_or_default();
         let v = &mut snap.values;
@@ -293,17 +297,6 @@ mod tests {
     }
 
     #[test]
-    fn age_follows_the_retransmit_schedule() {
-        assert_eq!(half_open_age(0, 1000), Duration::ZERO);
-        assert_eq!(half_open_age(0, 400), Duration::from_millis(600));
-        // 1 s + 2 s done, 4 s timer with 1 s left: 6 s.
-        assert_eq!(half_open_age(2, 1000), Duration::from_secs(6));
-        // Timers longer than TCP_RTO_MAX do not exist; a garbage expiry cannot go negative.
-        assert_eq!(half_open_age(0, u32::MAX), Duration::ZERO);
-        assert!(half_open_age(255, 0) < Duration::from_secs(255 * 120 + 121));
-    }
-
-    #[test]
     fn stalled_handshakes_on_the_vip() {
         let mut hs = HandshakeStats::new(&cfg());
         let t0 = Instant::now();
@@ -324,9 +317,21 @@ mod tests {
         let s = hs.update(t0 + Duration::from_secs(1), reading(round, 102));
         assert_eq!(s.values[HALF_OPEN], 2.0);
         assert_eq!(s.values[SYNACK_RETRANS], 3.0);
-        assert_eq!(s.values[OLDEST_HALF_OPEN], 6.0);
+        assert_eq!(s.values[OLDEST_HALF_OPEN], 0.0, "first seen now");
         assert_eq!(s.values[COMPLETED_RATE], 2.0);
         assert!((s.values[STALLED_RATIO] - 2.0 / 22.0).abs() < 1e-9);
+        // 2 s later the one on port 80 is still there, the other completed; a new one arrived.
+        let later = vec![
+            listener,
+            sock(TCP_SYN_RECV, VIP, 80, 3, 1000),
+            DiagSocket {
+                remote_port: 40001,
+                ..sock(TCP_SYN_RECV, VIP, 80, 0, 1000)
+            },
+        ];
+        let s = hs.update(t0 + Duration::from_secs(3), reading(later, 102));
+        assert_eq!(s.values[OLDEST_HALF_OPEN], 2.0);
+        assert_eq!(s.values[HALF_OPEN], 2.0);
     }
 
     #[test]

@@ -70,10 +70,12 @@ struct Series<K> {
 }
 
 impl<K: std::hash::Hash + Eq + Clone> Series<K> {
+    /// Takes a series only if it is tracked or there is room to track it: a series that cannot
+    /// be remembered has no previous value, and counting it would count its whole value again on
+    /// every scrape.
     fn offer(&mut self, key: K, value: f64) {
-        if !value.is_finite()
-            || (self.current.len() >= MAX_SERIES && !self.current.contains_key(&key))
-        {
+        let room = self.last.len() < MAX_SERIES && self.current.len() < MAX_SERIES;
+        if !value.is_finite() || !(room || self.last.contains_key(&key)) {
             return;
         }
         self.current.insert(key, value);
@@ -89,6 +91,9 @@ impl<K: std::hash::Hash + Eq + Clone> Series<K> {
         mut inc: impl FnMut(&K, f64),
     ) {
         for (key, v) in self.current.drain() {
+            if self.last.len() >= MAX_SERIES && !self.last.contains_key(&key) {
+                continue; // no room to remember it: it must not count at all (see `offer`)
+            }
             let increase = match self.last.get(&key) {
                 Some(seen) if v >= seen.value => v - seen.value,
                 Some(_) => v, // reset
@@ -97,9 +102,7 @@ impl<K: std::hash::Hash + Eq + Clone> Series<K> {
             if !baseline {
                 inc(&key, increase);
             }
-            if self.last.len() < MAX_SERIES || self.last.contains_key(&key) {
-                self.last.insert(key, Seen { value: v, at: now });
-            }
+            self.last.insert(key, Seen { value: v, at: now });
         }
         self.last
             .retain(|_, s| now.saturating_duration_since(s.at) <= window);
@@ -538,5 +541,27 @@ mod tests {
         assert_eq!(series.last.len(), MAX_SERIES);
         assert_eq!(v.values["r"], 0.0);
         assert!(!v.values.contains_key("q"), "too many buckets: no quantile");
+    }
+
+    /// With the series table full, a series that cannot be tracked must not count: before, its
+    /// whole value was counted again on every scrape (a rate of 100/s from a flat counter).
+    #[test]
+    fn a_series_beyond_a_full_table_is_not_counted_again_every_scrape() {
+        let vals = vec![("r".to_owned(), Derive::Rate(Selector::new("c")))];
+        let mut d = Deriver::new(Duration::from_secs(60), &vals);
+        let full: String = (0..MAX_SERIES)
+            .map(|i| format!("c{{i=\"{i}\"}} 1\n"))
+            .collect();
+        // One old series gone (it stays remembered until the window forgets it), one new one.
+        let later: String = (1..MAX_SERIES)
+            .map(|i| format!("c{{i=\"{i}\"}} 1\n"))
+            .collect::<String>()
+            + "c{i=\"new\"} 100\n";
+        let t = Instant::now();
+        d.ingest(t, &full).unwrap();
+        for s in 1..=5 {
+            let v = d.ingest(t + Duration::from_secs(s), &later).unwrap();
+            assert_eq!(v.values["r"], 0.0, "scrape {s}");
+        }
     }
 }

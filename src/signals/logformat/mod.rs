@@ -91,6 +91,13 @@ pub struct RegexFormat {
     time: Option<usize>,
 }
 
+/// Two formats are the same when their patterns are (config reload compares values).
+impl PartialEq for RegexFormat {
+    fn eq(&self, other: &Self) -> bool {
+        self.re.as_str() == other.re.as_str() && self.latency_unit == other.latency_unit
+    }
+}
+
 impl RegexFormat {
     /// Compiles and checks the groups now so a bad pattern is a config error, not a stream of
     /// malformed lines.
@@ -111,7 +118,7 @@ impl RegexFormat {
 }
 
 /// The access-log formats vipwarden understands.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum LogFormat {
     /// nginx `combined` plus ` $request_time` (or `$upstream_response_time`) at the end.
     Nginx,

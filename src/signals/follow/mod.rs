@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::lines::{LineAssembler, DEFAULT_MAX_LINE};
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct FollowOptions {
     /// Pause between polls when the file had nothing new.
     pub poll_interval: Duration,

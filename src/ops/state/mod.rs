@@ -317,5 +317,4 @@ fn parse(bytes: &[u8]) -> Result<MaintenanceState, String> {
 }
 
 #[cfg(test)]
-#[path = "state_tests.rs"]
 mod tests;

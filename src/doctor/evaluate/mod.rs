@@ -789,5 +789,4 @@ fn daemon_sessions(f: &Facts, out: &mut Vec<Finding>) {
 }
 
 #[cfg(test)]
-#[path = "evaluate_tests.rs"]
 mod tests;

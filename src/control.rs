@@ -74,6 +74,37 @@ pub struct PeerView {
     pub session_ends: std::collections::BTreeMap<String, u64>,
     #[serde(default)]
     pub route_refresh_received: u64,
+    /// BFD with this peer, when configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bfd: Option<BfdView>,
+}
+
+/// One peer's BFD session (RFC 5880 terms).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BfdView {
+    /// admindown | down | init | up
+    pub state: String,
+    pub remote_state: String,
+    /// Our address and source port.
+    pub local: Option<String>,
+    pub local_discriminator: u32,
+    pub remote_discriminator: u32,
+    /// Negotiated transmit interval (before jitter).
+    pub tx_interval_ms: Option<f64>,
+    /// Silence after which we declare the session Down.
+    pub detect_time_ms: f64,
+    pub remote_multiplier: u8,
+    /// Why the session last left Up.
+    pub last_diagnostic: Option<String>,
+    pub remote_diagnostic: String,
+    pub state_changes: u64,
+    pub packets_received: u64,
+    pub packets_sent: u64,
+    /// Discarded packets by reason (RFC 5880 6.8.6 checks, TTL below 255).
+    pub discarded: std::collections::BTreeMap<String, u64>,
+    pub send_errors: u64,
+    /// Why the session has no sockets yet.
+    pub setup_error: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -41,6 +41,7 @@
 //! End-to-end daemon tests are in `tests/` (one binary per scenario).
 
 pub mod api;
+pub mod bfd;
 pub mod bgp;
 pub mod checks;
 pub mod config;

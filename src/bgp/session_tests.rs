@@ -161,6 +161,7 @@ async fn start_timed(
             hold_time: Duration::from_secs(3),
             next_hop_v4: None,
             next_hop_v6,
+            bfd: None,
             auth: Default::default(),
             ttl_security: false,
         },

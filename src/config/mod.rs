@@ -3,6 +3,7 @@
 //! Owns the YAML contract and its validation, and builds the other modules' input types (e.g.
 //! `engine::VipSpec`). Nothing here runs anything; no module it imports may import it back.
 
+mod bfd;
 mod keys;
 mod locate;
 mod model;

@@ -84,6 +84,16 @@ pub struct PeerConfig {
     pub auth: Auth,
     /// GTSM: send TTL 255, accept only TTL >= 254.
     pub ttl_security: bool,
+    /// BFD with the router (RFC 5880/5881); None: off.
+    pub bfd: Option<BfdConfig>,
+}
+
+/// `peers[].bfd`: our Desired Min TX, Required Min RX and Detect Mult.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BfdConfig {
+    pub min_tx: Duration,
+    pub min_rx: Duration,
+    pub multiplier: u8,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -116,6 +116,7 @@ pub struct RawPeer {
     pub tcp_ao: Option<RawTcpAo>,
     /// GTSM (RFC 5082).
     pub ttl_security: Option<bool>,
+    pub bfd: Option<RawBfd>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -125,6 +126,15 @@ pub struct RawTcpAo {
     pub send_id: Option<u64>,
     pub recv_id: Option<u64>,
     pub algorithm: Option<String>,
+}
+
+/// `peers[].bfd` (issue 10).
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawBfd {
+    pub min_tx: Option<Value>,
+    pub min_rx: Option<Value>,
+    pub multiplier: Option<u64>,
 }
 
 #[derive(Deserialize, Debug)]

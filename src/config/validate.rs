@@ -289,6 +289,7 @@ fn peer(p: &mut Problems, path: &str, r: &RawPeer) -> Option<PeerConfig> {
         hold_time,
         next_hop_v4,
         next_hop_v6,
+        bfd: r.bfd.as_ref().map(|b| super::bfd::validate(p, path, b)),
         auth,
         ttl_security: r.ttl_security.unwrap_or(false),
     })

@@ -11,6 +11,7 @@
 //! withdraws, and only then tells the sessions to close with NOTIFICATION Cease/Administrative
 //! Shutdown, so the routers never lose the session before they have the withdrawal.
 
+mod bfd;
 mod board;
 mod maintenance;
 mod peers;
@@ -28,6 +29,7 @@ use tokio::task::{JoinError, JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use bfd::BfdRuntime;
 use board::SignalBoard;
 use maintenance::Maintenance;
 use peers::Peers;
@@ -89,6 +91,7 @@ pub struct Daemon {
     /// The config being read after SIGHUP, if any.
     reloading: Option<JoinHandle<Result<Config, ConfigErrors>>>,
     peers: Peers,
+    bfd: BfdRuntime,
     board: SignalBoard,
     checks: CheckRuntime,
     stop_sources: CancellationToken,
@@ -150,7 +153,8 @@ impl Daemon {
         let config = opts.config;
         let engine = Engine::new(&config.check_specs(), config.vip_specs(), now);
         let (desired_tx, desired_rx) = watch::channel(Arc::new(with_generation(&engine, 0)));
-        let peers = Peers::start(&config, &desired_rx);
+        let bfd = BfdRuntime::start(&config);
+        let peers = Peers::start(&config, &desired_rx, &bfd);
         let stop_sources = CancellationToken::new();
         let board = SignalBoard::spawn(&config.signals, &stop_sources);
         let checks = CheckRuntime::spawn(&config);
@@ -187,6 +191,7 @@ impl Daemon {
             saving: None,
             reloading: None,
             peers,
+            bfd,
             board,
             checks,
             stop_sources,
@@ -541,7 +546,10 @@ impl Daemon {
             );
             old.abort();
         }
-        let kept = self.peers.reconcile(&new, &self.desired_tx.subscribe());
+        self.bfd.reconcile(&new);
+        let kept = self
+            .peers
+            .reconcile(&new, &self.desired_tx.subscribe(), &self.bfd);
         info!(
             sessions_kept = kept,
             "SIGHUP: configuration {} applied ({} peers, {} checks, {} vips)",
@@ -629,9 +637,16 @@ impl Daemon {
         self.checks.shutdown();
         self.stop_sources.cancel();
         self.board.abort();
+        // BFD AdminDown after the Cease, not before: BIRD 2.0.12 takes a neighbour's AdminDown
+        // as "BFD session down" and closes BGP with an error (RFC 5882 3.2 says it should not).
+        // Quiesced, our sessions cannot follow the fresh BFD session BIRD starts on the Cease;
+        // FRR's bfdd keeps its session and sees a planned "neighbor-down" instead of a
+        // detection-time expiry when we exit.
+        self.bfd.quiesce().await;
         self.peers
             .stop_all(&format!("vipwarden node shutdown ({why})"))
             .await;
+        self.bfd.admin_down_all().await;
         self.maint.finish(Duration::from_secs(15)).await;
         info!("stopped");
     }
@@ -655,6 +670,9 @@ impl Daemon {
             &self.route_changes,
         );
         view.errors.extend(self.maint.errors.iter().cloned());
+        for p in &mut view.peers {
+            p.bfd = self.bfd.view(&p.name);
+        }
         let line = systemd_status(&view);
         self.status_tx.send_replace(Arc::new(view));
         if line != self.last_notify_status {

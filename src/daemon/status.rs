@@ -116,6 +116,7 @@ impl Tracker {
                     updates_received: st.updates_received,
                     connect_attempts: st.connect_attempts,
                     last_error: st.last_error.clone(),
+                    bfd: None,
                     flaps,
                     last_end: st.last_end.as_ref().map(|e| e.kind().to_string()),
                     session_ends: st.ends.iter().map(|(k, n)| (k.to_string(), *n)).collect(),

@@ -7,6 +7,7 @@
 
 mod conn;
 pub mod encode;
+pub mod rib_in;
 mod rib_out;
 pub mod session;
 pub mod wire;

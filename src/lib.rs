@@ -12,6 +12,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod engine;
+pub mod fleet;
 pub mod offline;
 pub mod ops;
 pub mod process;

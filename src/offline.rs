@@ -77,7 +77,7 @@ pub fn run(
     reader: impl BufRead,
 ) -> anyhow::Result<ReplayReport> {
     let base = Instant::now();
-    let mut engine = Engine::new(config, base);
+    let mut engine = Engine::new(&config.check_specs(), config.vip_specs(), base);
     // Checks are taken as passing: feed each one `rise` passes at the start of log time.
     for (i, c) in config.checks.iter().enumerate() {
         for _ in 0..c.rise {
@@ -94,11 +94,12 @@ pub fn run(
         .vips
         .iter()
         .filter(|v| {
-            v.withdraw_when
+            v.spec
+                .withdraw_when
                 .iter()
                 .any(|c| !c.signal.starts_with(&prefix))
         })
-        .map(|v| v.name.to_string())
+        .map(|v| v.spec.name.to_string())
         .collect();
 
     let mut first_ms: Option<i64> = None;
@@ -217,7 +218,7 @@ pub fn print(report: &ReplayReport, out: &mut impl Write) -> std::io::Result<()>
         writeln!(
             out,
             "vip {vip}: {withdrawals} withdrawal(s), withdrawn for {} in total",
-            crate::config::format_duration(Duration::from_secs(
+            crate::engine::format_duration(Duration::from_secs(
                 (withdrawn_ms.max(0) / 1000) as u64
             ))
         )?;

@@ -2,6 +2,7 @@
 
 mod locate;
 mod model;
+mod problems;
 mod raw;
 mod signals;
 mod summary;
@@ -10,7 +11,6 @@ mod validate;
 pub use model::*;
 pub use signals::values_of as signal_values;
 pub use summary::summary;
-pub use validate::fmt_d as format_duration;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::engine::{ConditionSpec, DampeningSpec, Depreference, LifecycleSpec, OnMissing};
-use crate::route::{Prefix, RouteAttrs};
+use crate::engine::{CheckSpec, VipSpec};
 use crate::signals::{AccessLogConfig, ConntrackConfig, PrometheusConfig, TcpStatsConfig};
 
 #[derive(Clone, Debug)]
@@ -88,44 +87,42 @@ pub struct HttpCheck {
     pub insecure: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Require {
-    All,
-    Any,
-    AtLeast(u32),
-}
-
-impl std::fmt::Display for Require {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Require::All => f.write_str("all"),
-            Require::Any => f.write_str("any"),
-            Require::AtLeast(n) => write!(f, "at_least {n}"),
-        }
-    }
-}
-
 #[derive(Clone, Debug, PartialEq)]
 pub struct VipConfig {
-    pub name: Arc<str>,
-    pub prefixes: Vec<Prefix>,
-    /// Indexes into `Config::checks`.
-    pub checks: Vec<usize>,
-    pub require: Require,
-    pub attrs: RouteAttrs,
-    /// Traffic conditions that withdraw the VIP while active.
-    pub withdraw_when: Vec<ConditionSpec>,
-    pub on_missing: OnMissing,
-    /// Minimum time withdrawn before any restore.
-    pub hold_down: Duration,
-    pub dampening: Option<DampeningSpec>,
-    /// How drains, ill health and stops move the route (announced/draining/withdrawn).
-    pub lifecycle: LifecycleSpec,
-    pub depreference: Depreference,
+    /// What the engine decides with (name, prefixes, checks, policy).
+    pub spec: VipSpec,
     /// While it exists, this VIP is in maintenance.
     pub disable_file: Option<PathBuf>,
     /// Run when this VIP changes state, after the global hook.
     pub on_change: Option<Vec<String>>,
+}
+
+impl CheckConfig {
+    /// The engine's view of this check.
+    pub fn spec(&self) -> CheckSpec {
+        CheckSpec {
+            name: self.name.clone(),
+            kind: match &self.kind {
+                CheckKind::Tcp { .. } => "tcp",
+                CheckKind::Http(h) if h.tls => "https",
+                CheckKind::Http(_) => "http",
+                CheckKind::Exec { .. } => "exec",
+            },
+            rise: self.rise,
+            fall: self.fall,
+        }
+    }
+}
+
+impl Config {
+    /// The engine's inputs for this configuration.
+    pub fn check_specs(&self) -> Vec<CheckSpec> {
+        self.checks.iter().map(CheckConfig::spec).collect()
+    }
+
+    pub fn vip_specs(&self) -> impl Iterator<Item = &VipSpec> {
+        self.vips.iter().map(|v| &v.spec)
+    }
 }
 
 /// A passive signal source (`signals:`); its values are named `NAME.VALUE` in conditions.

@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde_yaml::Value;
 
 use super::model::*;
+use super::problems::{duration, name, required, Problems};
 use super::raw::*;
-use super::validate::{duration, name, required, Problems};
 use crate::engine::{BaselineSpec, ConditionSpec, DampeningSpec, OnMissing, Threshold, Unit};
 use crate::signals::{
     AccessLogConfig, ConntrackConfig, Derive, FollowOptions, JsonFields, LatencyUnit, LogFormat,

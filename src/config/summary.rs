@@ -97,17 +97,17 @@ pub fn summary(c: &Config) -> String {
     }
     let _ = writeln!(s, "vips ({}):", c.vips.len());
     for v in &c.vips {
-        let prefixes: Vec<String> = v.prefixes.iter().map(|p| p.to_string()).collect();
-        let checks: Vec<&str> = v.checks.iter().map(|&i| &*c.checks[i].name).collect();
+        let prefixes: Vec<String> = v.spec.prefixes.iter().map(|p| p.to_string()).collect();
+        let checks: Vec<&str> = v.spec.checks.iter().map(|&i| &*c.checks[i].name).collect();
         let _ = write!(
             s,
             "  {:<12} {}  checks [{}] require {}",
-            v.name,
+            v.spec.name,
             prefixes.join(", "),
             checks.join(", "),
-            v.require
+            v.spec.require
         );
-        let a = &v.attrs;
+        let a = &v.spec.attrs;
         if let Some(m) = a.med {
             let _ = write!(s, " med {m}");
         }
@@ -126,17 +126,17 @@ pub fn summary(c: &Config) -> String {
             let _ = write!(s, " prepend {}", a.as_path_prepend);
         }
         s.push('\n');
-        for cond in &v.withdraw_when {
+        for cond in &v.spec.withdraw_when {
             let _ = writeln!(s, "    withdraw when {}", describe_condition(cond));
         }
-        if !v.withdraw_when.is_empty() || !v.hold_down.is_zero() {
+        if !v.spec.withdraw_when.is_empty() || !v.spec.hold_down.is_zero() {
             let _ = write!(
                 s,
                 "    hold_down {} on_missing {:?}",
-                fmt_d(v.hold_down),
-                v.on_missing
+                fmt_d(v.spec.hold_down),
+                v.spec.on_missing
             );
-            if let Some(d) = &v.dampening {
+            if let Some(d) = &v.spec.dampening {
                 let _ = write!(
                     s,
                     " dampening half_life {} suppress {} reuse {} penalty {}",

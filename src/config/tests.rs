@@ -41,8 +41,8 @@ fn good_config_loads_with_defaults() {
     assert_eq!(c.peers[0].hold_time, std::time::Duration::from_secs(9));
     assert_eq!(c.checks[0].rise, 2);
     assert_eq!(c.checks[0].fall, 2);
-    assert_eq!(c.vips[0].require, Require::All);
-    assert_eq!(c.vips[0].checks, vec![0]);
+    assert_eq!(c.vips[0].spec.require, crate::engine::Require::All);
+    assert_eq!(c.vips[0].spec.checks, vec![0]);
     assert!(summary(&c).contains("203.0.113.10/32, 2001:db8:10::10/128"));
 }
 
@@ -189,9 +189,9 @@ fn require_forms() {
         &format!("{GOOD}    require: {{at_least: 1}}\n"),
     )
     .unwrap();
-    assert_eq!(c.vips[0].require, Require::AtLeast(1));
+    assert_eq!(c.vips[0].spec.require, crate::engine::Require::AtLeast(1));
     let c = parse(Path::new("x"), &format!("{GOOD}    require: any\n")).unwrap();
-    assert_eq!(c.vips[0].require, Require::Any);
+    assert_eq!(c.vips[0].spec.require, crate::engine::Require::Any);
     let e = one_err(&format!("{GOOD}    require: {{at_least: 2}}\n"));
     assert!(
         e.contains("at_least 2 must be between 1 and the number of checks (1)"),
@@ -281,8 +281,8 @@ fn passive_policy_parses_with_defaults() {
     use crate::engine::{OnMissing, Threshold};
     let c = parse(Path::new("p.yaml"), PASSIVE).unwrap();
     let v = &c.vips[0];
-    assert_eq!(v.withdraw_when.len(), 2);
-    let er = &v.withdraw_when[0];
+    assert_eq!(v.spec.withdraw_when.len(), 2);
+    let er = &v.spec.withdraw_when[0];
     assert_eq!(
         er.threshold,
         Threshold::Fixed {
@@ -296,7 +296,7 @@ fn passive_policy_parses_with_defaults() {
         "ratio conditions default to 20 requests"
     );
     assert_eq!(er.clear_after, er.trip_after, "restore_for defaults to for");
-    let lat = &v.withdraw_when[1];
+    let lat = &v.spec.withdraw_when[1];
     assert_eq!(
         lat.threshold,
         Threshold::Fixed {
@@ -305,8 +305,8 @@ fn passive_policy_parses_with_defaults() {
         }
     );
     assert_eq!(lat.min_requests, None);
-    assert_eq!(v.hold_down, std::time::Duration::from_secs(30));
-    assert_eq!(v.on_missing, OnMissing::Hold);
+    assert_eq!(v.spec.hold_down, std::time::Duration::from_secs(30));
+    assert_eq!(v.spec.on_missing, OnMissing::Hold);
     match &c.signals[0].kind {
         SignalKind::AccessLog(a) => {
             assert!(matches!(a.format, crate::signals::LogFormat::Nginx));
@@ -379,7 +379,7 @@ fn status_sets_and_baselines() {
     ] {
         assert_eq!(a.errors.contains(status), is_error, "{status}");
     }
-    match &c.vips[0].withdraw_when[1].threshold {
+    match &c.vips[0].spec.withdraw_when[1].threshold {
         Threshold::Baseline(b) => {
             assert_eq!(b.above_factor, 3.0);
             assert_eq!(b.restore_factor, 2.0);
@@ -399,7 +399,7 @@ fn prometheus_values_parse_selectors_at_load_time() {
             "      - signal: envoy.error_ratio\n        above: 0.05\n",
         );
     let c = parse(Path::new("p.yaml"), &text).unwrap();
-    assert_eq!(c.vips[0].withdraw_when[1].min_requests, Some(20));
+    assert_eq!(c.vips[0].spec.withdraw_when[1].min_requests, Some(20));
     let e = one_err(&text.replace("rq_xx{envoy", "rq_xx{{envoy"));
     assert!(
         e.starts_with("vw.yaml:16:20: signals[1].values.error_ratio: selector"),
@@ -432,13 +432,16 @@ fn operations_keys() {
     let text = format!("{GOOD}    drain: graceful\n    drain_period: 10s\n    depreference: {{med: 1000, as_path_prepend: 2}}\n");
     let c = parse(Path::new("x"), &text).unwrap();
     let v = &c.vips[0];
-    assert_eq!(v.lifecycle.drain, crate::engine::DrainStrategy::Graceful);
     assert_eq!(
-        v.lifecycle.shutdown,
+        v.spec.lifecycle.drain,
+        crate::engine::DrainStrategy::Graceful
+    );
+    assert_eq!(
+        v.spec.lifecycle.shutdown,
         crate::engine::DrainStrategy::Graceful,
         "shutdown follows drain"
     );
-    assert_eq!(v.depreference.med, Some(1000));
+    assert_eq!(v.spec.depreference.med, Some(1000));
     let e = one_err(&format!("{GOOD}    drain: slowly\n"));
     assert!(
         e.contains("drain \"slowly\" must be graceful or withdraw"),

@@ -4,39 +4,20 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_yaml::Value;
 
 use super::model::*;
+pub(super) use super::problems::{duration, name, required, Problem, Problems};
 use super::raw::*;
-use crate::engine::{Depreference, DrainStrategy, LifecycleSpec, OnUnhealthy};
+use crate::engine::{Depreference, DrainStrategy, LifecycleSpec, OnUnhealthy, Require, VipSpec};
 use crate::route::{Community, LargeCommunity, Prefix, RouteAttrs};
 
 /// AS_TRANS (RFC 6793) may not be configured as a real ASN.
 const AS_TRANS: u64 = 23456;
 /// More prepends than this is a typo, not traffic engineering.
 const MAX_PREPEND: u8 = 16;
-
-/// One problem: the YAML path it concerns and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub path: String,
-    pub message: String,
-}
-
-#[derive(Default)]
-pub(super) struct Problems(Vec<Problem>);
-
-impl Problems {
-    pub(super) fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(Problem {
-            path: path.into(),
-            message: message.into(),
-        });
-    }
-}
 
 pub fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
     let mut p = Problems::default();
@@ -203,18 +184,6 @@ fn asn(p: &mut Problems, path: &str, v: Option<u64>) -> u32 {
     }
 }
 
-pub(super) fn required<'a, T>(
-    p: &mut Problems,
-    path: &str,
-    v: &'a Option<T>,
-    what: &str,
-) -> Option<&'a T> {
-    if v.is_none() {
-        p.add(path, format!("{path} is required ({what})"));
-    }
-    v.as_ref()
-}
-
 fn ip(p: &mut Problems, path: &str, s: &str) -> Option<IpAddr> {
     match s.trim().parse() {
         Ok(a) => Some(a),
@@ -222,57 +191,6 @@ fn ip(p: &mut Problems, path: &str, s: &str) -> Option<IpAddr> {
             p.add(path, format!("{path} \"{s}\" is not an IP address"));
             None
         }
-    }
-}
-
-/// `500ms`, `1s`, `2m`; a bare number is refused because its unit would be a guess.
-pub(super) fn duration(
-    p: &mut Problems,
-    path: &str,
-    v: Option<&Value>,
-    default: Duration,
-) -> Duration {
-    match v {
-        None => default,
-        Some(Value::String(s)) => match humantime::parse_duration(s.trim()) {
-            Ok(d) => d,
-            Err(e) => {
-                p.add(
-                    path,
-                    format!("{path} \"{s}\" is not a duration ({e}); write e.g. 500ms, 1s, 2m"),
-                );
-                default
-            }
-        },
-        Some(Value::Number(n)) => {
-            p.add(
-                path,
-                format!("{path} {n} has no unit; write e.g. {n}s or {n}ms"),
-            );
-            default
-        }
-        Some(other) => {
-            p.add(
-                path,
-                format!(
-                    "{path} must be a duration such as 1s, not {}",
-                    kind_of(other)
-                ),
-            );
-            default
-        }
-    }
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Sequence(_) => "a list",
-        Value::Mapping(_) => "a mapping",
-        Value::Tagged(_) => "a tagged value",
     }
 }
 
@@ -287,24 +205,6 @@ fn unique<'a>(p: &mut Problems, list: &str, names: impl Iterator<Item = Option<&
             );
         }
     }
-}
-
-pub(super) fn name(p: &mut Problems, path: &str, v: &Option<String>) -> Option<Arc<str>> {
-    let n = required(p, &format!("{path}.name"), v, "a unique name")?;
-    let ok = !n.is_empty()
-        && n.len() <= 64
-        && n.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    if !ok {
-        p.add(
-            format!("{path}.name"),
-            format!(
-                "{path}.name \"{n}\" must be 1-64 characters of letters, digits, '-', '_' or '.'"
-            ),
-        );
-        return None;
-    }
-    Some(Arc::from(n.as_str()))
 }
 
 fn peer(p: &mut Problems, path: &str, r: &RawPeer) -> Option<PeerConfig> {
@@ -603,9 +503,7 @@ fn check(p: &mut Problems, path: &str, r: &RawCheck) -> Option<CheckConfig> {
     })
 }
 
-pub fn fmt_d(d: Duration) -> String {
-    humantime::format_duration(d).to_string()
-}
+pub use crate::engine::format_duration as fmt_d;
 
 fn vip(
     p: &mut Problems,
@@ -695,29 +593,31 @@ fn vip(
     }
     let policy = super::signals::policy(p, path, r, signals);
     Some(VipConfig {
-        name: name?,
-        prefixes,
-        checks,
-        require,
-        attrs: RouteAttrs {
-            med: r.med,
-            local_pref: r.local_pref,
-            communities,
-            large_communities,
-            as_path_prepend,
+        spec: VipSpec {
+            name: name?,
+            prefixes,
+            checks,
+            require,
+            attrs: RouteAttrs {
+                med: r.med,
+                local_pref: r.local_pref,
+                communities,
+                large_communities,
+                as_path_prepend,
+            },
+            withdraw_when: policy.withdraw_when,
+            on_missing: policy.on_missing,
+            hold_down: policy.hold_down,
+            dampening: policy.dampening,
+            lifecycle: lifecycle(p, path, r),
+            depreference: depreference(p, path, r, as_path_prepend),
         },
-        withdraw_when: policy.withdraw_when,
-        on_missing: policy.on_missing,
-        hold_down: policy.hold_down,
-        dampening: policy.dampening,
-        lifecycle: lifecycle(p, path, r),
         disable_file: abs_path(
             p,
             &format!("{path}.disable_file"),
             r.disable_file.as_deref(),
         ),
         on_change: argv(p, &format!("{path}.on_change"), r.on_change.as_ref()),
-        depreference: depreference(p, path, r, as_path_prepend),
     })
 }
 
@@ -897,8 +797,12 @@ fn prefixes_once(p: &mut Problems, vips: &[RawVip]) {
 /// IPv6 NLRI over an IPv4 session needs an explicit IPv6 next hop, and the reverse for IPv4 NLRI
 /// over an IPv6 session (we do not do RFC 8950 extended next hop).
 fn next_hops_formable(p: &mut Problems, peers: &[PeerConfig], vips: &[VipConfig]) {
-    let has_v4 = vips.iter().any(|v| v.prefixes.iter().any(Prefix::is_ipv4));
-    let has_v6 = vips.iter().any(|v| v.prefixes.iter().any(|x| !x.is_ipv4()));
+    let has_v4 = vips
+        .iter()
+        .any(|v| v.spec.prefixes.iter().any(Prefix::is_ipv4));
+    let has_v6 = vips
+        .iter()
+        .any(|v| v.spec.prefixes.iter().any(|x| !x.is_ipv4()));
     let mut reported = HashSet::new();
     for (i, peer) in peers.iter().enumerate() {
         if has_v6 && peer.address.is_ipv4() && peer.next_hop_v6.is_none() && reported.insert((i, 6))

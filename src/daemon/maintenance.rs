@@ -33,7 +33,7 @@ fn disable_files(config: &Config) -> DisableFiles {
         vips: config
             .vips
             .iter()
-            .map(|v| (v.name.to_string(), v.disable_file.clone()))
+            .map(|v| (v.spec.name.to_string(), v.disable_file.clone()))
             .collect(),
     }
 }
@@ -52,7 +52,11 @@ fn hooks(config: &Config) -> Hooks {
     let per_vip = config
         .vips
         .iter()
-        .filter_map(|v| v.on_change.as_ref().map(|a| (v.name.to_string(), spec(a))))
+        .filter_map(|v| {
+            v.on_change
+                .as_ref()
+                .map(|a| (v.spec.name.to_string(), spec(a)))
+        })
         .collect();
     (global, per_vip)
 }
@@ -69,7 +73,7 @@ impl Maintenance {
                 MaintenanceState::default()
             }
         };
-        let names: Vec<&str> = config.vips.iter().map(|v| &*v.name).collect();
+        let names: Vec<&str> = config.vips.iter().map(|v| &*v.spec.name).collect();
         for stale in state.stale(&names) {
             warn!("maintenance state names VIP {stale}, which is not configured; kept in case it comes back");
         }

@@ -106,7 +106,7 @@ impl Daemon {
     pub fn start(opts: Options) -> (Daemon, Control) {
         let now = Instant::now();
         let config = opts.config;
-        let engine = Engine::new(&config, now);
+        let engine = Engine::new(&config.check_specs(), config.vip_specs(), now);
         let (desired_tx, desired_rx) = watch::channel(Arc::new(with_generation(&engine, 0)));
         let peers = Peers::start(&config, &desired_rx);
         let stop_sources = CancellationToken::new();
@@ -268,7 +268,7 @@ impl Daemon {
                 return Err(CommandError::UnknownVip { vip: v.clone() });
             }
         }
-        let names: Vec<&str> = self.config.vips.iter().map(|v| &*v.name).collect();
+        let names: Vec<&str> = self.config.vips.iter().map(|v| &*v.spec.name).collect();
         self.maint
             .set(vip.as_deref(), mark, &names)
             .map_err(|detail| CommandError::StateNotSaved { detail })?;
@@ -348,7 +348,7 @@ impl Daemon {
             }
         };
         let now = Instant::now();
-        let mut engine = Engine::new(&new, now);
+        let mut engine = Engine::new(&new.check_specs(), new.vip_specs(), now);
         let decisions = engine.carry_over(&self.engine, now);
         self.engine = engine;
 
@@ -398,7 +398,7 @@ impl Daemon {
         self.apply(decisions);
         if let Some(deadline) = self.engine.stop_deadline() {
             let wait = deadline.saturating_duration_since(Instant::now());
-            info!("graceful drain: routes stay de-preferred for {}; a second SIGTERM/SIGINT withdraws at once", crate::config::format_duration(Duration::from_secs(wait.as_secs_f64().round() as u64)));
+            info!("graceful drain: routes stay de-preferred for {}; a second SIGTERM/SIGINT withdraws at once", crate::engine::format_duration(Duration::from_secs(wait.as_secs_f64().round() as u64)));
             let mut tick = tokio::time::interval(Duration::from_millis(250));
             loop {
                 tokio::select! {

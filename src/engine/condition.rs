@@ -279,7 +279,7 @@ impl Condition {
 }
 
 fn fmt_secs(d: Duration) -> String {
-    crate::config::format_duration(d)
+    super::fmt::format_duration(d)
 }
 
 /// Trailing baseline: the median of per-bucket means over `span`. Buckets keep memory fixed and the

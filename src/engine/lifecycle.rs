@@ -8,8 +8,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::config::format_duration;
-use crate::control::VipState;
+use super::fmt::format_duration;
+use super::vip_state::VipState;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum DrainStrategy {

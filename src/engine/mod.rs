@@ -3,30 +3,34 @@
 
 mod condition;
 mod dampening;
+mod fmt;
 mod lifecycle;
 mod risefall;
+mod spec;
 mod vip;
+mod vip_state;
 
 pub use condition::{
     BaselineSpec, Change, Condition, ConditionSpec, Phase, Reading, Threshold, Unit,
 };
 pub use dampening::{Dampening, DampeningSpec};
+pub use fmt::format_duration;
 pub use lifecycle::{DrainStrategy, Lifecycle, LifecycleSpec, OnUnhealthy, Transition};
 pub use risefall::{RiseFall, Step};
-pub use vip::{ChecksVerdict, OnMissing, Vip};
+pub use spec::{CheckSpec, Depreference, OnMissing, Require, VipSpec};
+pub use vip::{ChecksVerdict, Vip};
+pub use vip_state::VipState;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::config::{CheckKind, Config, Require};
-use crate::control::VipState;
 use crate::route::{Community, DesiredRoute, DesiredRoutes, RouteAttrs};
 
 /// One active-check result, as the engine sees it.
 #[derive(Clone, Debug)]
 pub struct Observation {
-    /// Index into `Config::checks`.
+    /// Index into the engine's checks (the order of `Engine::new`'s `checks`).
     pub check: usize,
     pub ok: bool,
     /// What happened, e.g. "connect refused" or "HTTP 200 in 3.1 ms".
@@ -66,53 +70,50 @@ pub struct Engine {
 
 impl Engine {
     /// Everything starts down: no VIP is announced until its checks have passed `rise` times.
-    pub fn new(config: &Config, now: Instant) -> Engine {
-        let checks: Vec<CheckState> = config
-            .checks
+    /// A VIP's `checks` index into `checks`; an index out of range counts as a check that is down.
+    pub fn new<'a>(
+        checks: &[CheckSpec],
+        vips: impl IntoIterator<Item = &'a VipSpec>,
+        now: Instant,
+    ) -> Engine {
+        let checks: Vec<CheckState> = checks
             .iter()
             .map(|c| CheckState {
                 name: c.name.clone(),
-                kind: match &c.kind {
-                    CheckKind::Tcp { .. } => "tcp",
-                    CheckKind::Http(h) if h.tls => "https",
-                    CheckKind::Http(_) => "http",
-                    CheckKind::Exec { .. } => "exec",
-                },
+                kind: c.kind,
                 rise_fall: RiseFall::new(c.rise, c.fall),
                 last_ok: None,
                 last_detail: String::new(),
                 last_at: None,
             })
             .collect();
-        let vips = config
-            .vips
-            .iter()
-            .map(|v| Vip {
-                name: v.name.clone(),
-                prefixes: v.prefixes.clone(),
-                checks: v.checks.clone(),
-                require: v.require,
-                attrs: v.attrs.clone(),
-                conditions: v
-                    .withdraw_when
-                    .iter()
-                    .cloned()
-                    .map(Condition::new)
-                    .collect(),
-                on_missing: v.on_missing,
-                hold_down: v.hold_down,
-                dampening: v.dampening.map(Dampening::new),
-                healthy: false,
-                reason: waiting_reason(v.checks.iter().map(|&i| &checks[i])),
-                since: now,
-                withdrawn_at: None,
-                probation: false,
-                life: Lifecycle::new(
-                    v.lifecycle,
-                    waiting_reason(v.checks.iter().map(|&i| &checks[i])),
-                    now,
-                ),
-                drain_attrs: drain_attrs(&v.attrs, &v.depreference),
+        let vips = vips
+            .into_iter()
+            .map(|v| {
+                let waiting = waiting_reason(v.checks.iter().filter_map(|&i| checks.get(i)));
+                Vip {
+                    name: v.name.clone(),
+                    prefixes: v.prefixes.clone(),
+                    checks: v.checks.clone(),
+                    require: v.require,
+                    attrs: v.attrs.clone(),
+                    conditions: v
+                        .withdraw_when
+                        .iter()
+                        .cloned()
+                        .map(Condition::new)
+                        .collect(),
+                    on_missing: v.on_missing,
+                    hold_down: v.hold_down,
+                    dampening: v.dampening.map(Dampening::new),
+                    healthy: false,
+                    reason: waiting.clone(),
+                    since: now,
+                    withdrawn_at: None,
+                    probation: false,
+                    life: Lifecycle::new(v.lifecycle, waiting, now),
+                    drain_attrs: drain_attrs(&v.attrs, &v.depreference),
+                }
             })
             .collect();
         Engine { checks, vips }
@@ -365,15 +366,6 @@ fn drain_attrs(base: &RouteAttrs, depref: &Depreference) -> RouteAttrs {
     }
     a.as_path_prepend = a.as_path_prepend.saturating_add(depref.as_path_prepend);
     a
-}
-
-/// What de-preference changes while a VIP drains (beyond GRACEFUL_SHUTDOWN).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Depreference {
-    pub med: Option<u32>,
-    pub local_pref: Option<u32>,
-    /// Extra prepends on top of the VIP's own.
-    pub as_path_prepend: u8,
 }
 
 fn count_up(checks: &[CheckState], idx: &[usize]) -> (usize, usize) {

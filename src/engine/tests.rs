@@ -1,16 +1,38 @@
 use super::*;
-use crate::config::parse;
-use crate::control::VipState;
-use std::path::Path;
 use std::time::Duration;
 
-fn config(checks: &[(&str, u32, u32)], vip_checks: &[&str], require: &str) -> Config {
-    let mut y = String::from("router_id: 192.0.2.1\nlocal_as: 65101\npeers:\n  - {name: t, address: 192.0.2.2, remote_as: 65000}\nchecks:\n");
-    for (i, (name, rise, fall)) in checks.iter().enumerate() {
-        y += &format!("  - {{name: {name}, type: tcp, target: '203.0.113.10:{}', rise: {rise}, fall: {fall}}}\n", 80 + i);
+/// Engine inputs built directly (no YAML): checks named with their rise/fall, one VIP "web".
+struct Setup {
+    checks: Vec<CheckSpec>,
+    vips: Vec<VipSpec>,
+}
+
+impl Setup {
+    fn engine(&self, now: Instant) -> Engine {
+        Engine::new(&self.checks, &self.vips, now)
     }
-    y += &format!("vips:\n  - name: web\n    prefixes: [203.0.113.10/32]\n    checks: [{}]\n    require: {require}\n", vip_checks.join(", "));
-    parse(Path::new("t.yaml"), &y).unwrap()
+}
+
+fn config(checks: &[(&str, u32, u32)], vip_checks: &[&str], require: Require) -> Setup {
+    let checks: Vec<CheckSpec> = checks
+        .iter()
+        .map(|&(name, rise, fall)| CheckSpec {
+            name: name.into(),
+            kind: "tcp",
+            rise,
+            fall,
+        })
+        .collect();
+    let idx = vip_checks
+        .iter()
+        .map(|n| checks.iter().position(|c| &*c.name == *n).unwrap())
+        .collect();
+    let mut vip = VipSpec::new("web", vec!["203.0.113.10/32".parse().unwrap()], idx);
+    vip.require = require;
+    Setup {
+        checks,
+        vips: vec![vip],
+    }
 }
 
 fn obs(check: usize, ok: bool) -> Observation {
@@ -28,7 +50,7 @@ fn obs(check: usize, ok: bool) -> Observation {
 #[test]
 fn nothing_is_announced_until_rise() {
     let t0 = Instant::now();
-    let mut e = Engine::new(&config(&[("web", 2, 2)], &["web"], "all"), t0);
+    let mut e = config(&[("web", 2, 2)], &["web"], Require::All).engine(t0);
     assert!(e.desired().routes.is_empty());
     assert!(e
         .desired()
@@ -51,7 +73,7 @@ fn nothing_is_announced_until_rise() {
 #[test]
 fn withdraw_reason_names_the_check_and_the_failure() {
     let t0 = Instant::now();
-    let mut e = Engine::new(&config(&[("web", 1, 2)], &["web"], "all"), t0);
+    let mut e = config(&[("web", 1, 2)], &["web"], Require::All).engine(t0);
     e.observe(&obs(0, true), t0);
     assert!(e.observe(&obs(0, false), t0).is_empty());
     let d = e.observe(&obs(0, false), t0);
@@ -68,8 +90,12 @@ fn withdraw_reason_names_the_check_and_the_failure() {
 fn require_modes() {
     let t0 = Instant::now();
     let checks = [("a", 1, 1), ("b", 1, 1), ("c", 1, 1)];
-    for (require, ups_needed) in [("all", 3), ("any", 1), ("{at_least: 2}", 2)] {
-        let mut e = Engine::new(&config(&checks, &["a", "b", "c"], require), t0);
+    for (require, ups_needed) in [
+        (Require::All, 3),
+        (Require::Any, 1),
+        (Require::AtLeast(2), 2),
+    ] {
+        let mut e = config(&checks, &["a", "b", "c"], require).engine(t0);
         let mut announced_at = None;
         for i in 0..3 {
             if !e.observe(&obs(i, true), t0).is_empty() {
@@ -78,7 +104,7 @@ fn require_modes() {
         }
         assert_eq!(announced_at, Some(ups_needed), "require {require}");
     }
-    let mut e = Engine::new(&config(&checks, &["a", "b", "c"], "all"), t0);
+    let mut e = config(&checks, &["a", "b", "c"], Require::All).engine(t0);
     for i in 0..3 {
         e.observe(&obs(i, true), t0);
     }
@@ -103,7 +129,7 @@ impl Rng {
 #[test]
 fn hours_of_noise_below_fall_make_zero_route_changes() {
     let t0 = Instant::now();
-    let mut e = Engine::new(&config(&[("web", 3, 3)], &["web"], "all"), t0);
+    let mut e = config(&[("web", 3, 3)], &["web"], Require::All).engine(t0);
     let mut rng = Rng(0x9e3779b97f4a7c15);
     let mut changes = 0;
     let mut t = t0;
@@ -125,7 +151,7 @@ fn hours_of_noise_below_fall_make_zero_route_changes() {
 #[test]
 fn a_real_outage_trips_after_fall_and_recovers_after_rise() {
     let t0 = Instant::now();
-    let mut e = Engine::new(&config(&[("web", 2, 3)], &["web"], "all"), t0);
+    let mut e = config(&[("web", 2, 3)], &["web"], Require::All).engine(t0);
     let mut log = Vec::new();
     let mut t = t0;
     // 10 min healthy, 1 min down, 10 min healthy, at 1 s.
@@ -162,11 +188,11 @@ fn announced_with(
     damp: Option<DampeningSpec>,
     t0: Instant,
 ) -> Engine {
-    let mut c = config(&[("web", 1, 1)], &["web"], "all");
+    let mut c = config(&[("web", 1, 1)], &["web"], Require::All);
     c.vips[0].withdraw_when = conds;
     c.vips[0].hold_down = Duration::from_secs(hold_down);
     c.vips[0].dampening = damp;
-    let mut e = Engine::new(&c, t0);
+    let mut e = c.engine(t0);
     assert_eq!(e.observe(&obs(0, true), t0).len(), 1);
     e
 }
@@ -342,10 +368,10 @@ fn on_missing_modes() {
         (OnMissing::Ignore, false),
         (OnMissing::Withdraw, true),
     ] {
-        let mut c = config(&[("web", 1, 1)], &["web"], "all");
+        let mut c = config(&[("web", 1, 1)], &["web"], Require::All);
         c.vips[0].withdraw_when = vec![error_ratio_condition(5, 5)];
         c.vips[0].on_missing = mode;
-        let mut e = Engine::new(&c, t0);
+        let mut e = c.engine(t0);
         e.observe(&obs(0, true), t0);
         let d = e.tick(&|_| none, t0 + Duration::from_secs(1));
         assert_eq!(!d.is_empty(), expect_withdraw, "{mode:?}");
@@ -364,7 +390,7 @@ fn on_missing_modes() {
 // ---- lifecycle through the engine: drains, maintenance, stop ----
 
 fn graceful_engine(t0: Instant) -> Engine {
-    let mut c = config(&[("web", 1, 1)], &["web"], "all");
+    let mut c = config(&[("web", 1, 1)], &["web"], Require::All);
     c.vips[0].lifecycle = LifecycleSpec {
         drain: DrainStrategy::Graceful,
         drain_period: Duration::from_secs(30),
@@ -377,7 +403,7 @@ fn graceful_engine(t0: Instant) -> Engine {
         local_pref: None,
         as_path_prepend: 2,
     };
-    let mut e = Engine::new(&c, t0);
+    let mut e = c.engine(t0);
     e.observe(&obs(0, true), t0);
     e
 }
@@ -476,9 +502,9 @@ fn reload_carries_state_so_unchanged_vips_do_not_move() {
     let mut old = graceful_engine(t0);
     old.set_maintenance(Some("web"), Some("ops".into()), t0)
         .unwrap();
-    let mut c = config(&[("web", 1, 1)], &["web"], "all");
+    let mut c = config(&[("web", 1, 1)], &["web"], Require::All);
     c.vips[0].attrs.med = Some(200);
-    let mut new = Engine::new(&c, t0);
+    let mut new = c.engine(t0);
     let d = new.carry_over(&old, t0 + Duration::from_secs(1));
     assert!(d.is_empty(), "{d:?}");
     assert_eq!(new.vips()[0].life.maintenance.as_deref(), Some("ops"));
@@ -486,8 +512,8 @@ fn reload_carries_state_so_unchanged_vips_do_not_move() {
     // Adding a check that has not proven itself withdraws the VIP (require all), with the reason.
     let mut up = graceful_engine(t0);
     up.set_maintenance(None, None, t0).unwrap();
-    let c2 = config(&[("web", 1, 1), ("db", 2, 2)], &["web", "db"], "all");
-    let mut new = Engine::new(&c2, t0);
+    let c2 = config(&[("web", 1, 1), ("db", 2, 2)], &["web", "db"], Require::All);
+    let mut new = c2.engine(t0);
     let d = new.carry_over(&up, t0);
     assert_eq!(d.len(), 1);
     assert_eq!(d[0].to, VipState::Withdrawn);

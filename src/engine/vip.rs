@@ -13,19 +13,9 @@ use std::time::{Duration, Instant};
 
 use super::condition::{Change, Condition, Reading};
 use super::dampening::Dampening;
-use crate::config::{format_duration, Require};
+use super::fmt::format_duration;
+use super::spec::{OnMissing, Require};
 use crate::route::{Prefix, RouteAttrs};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum OnMissing {
-    /// Keep the condition's state (default).
-    #[default]
-    Hold,
-    /// No data counts as a tripped condition.
-    Withdraw,
-    /// No data counts as a clear condition.
-    Ignore,
-}
 
 #[derive(Clone, Debug)]
 pub struct Vip {

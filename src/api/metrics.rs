@@ -22,11 +22,12 @@ type IntFamily = Family<Labels, Gauge>;
 type FloatFamily = Family<Labels, Gauge<f64, AtomicU64>>;
 type CounterFamily = Family<Labels, Counter>;
 
-const VIP_STATES: [VipState; 4] = [
+const VIP_STATES: [VipState; 5] = [
     VipState::Announced,
     VipState::Draining,
     VipState::Withdrawn,
     VipState::Maintenance,
+    VipState::Held,
 ];
 const PEER_STATES: [&str; 5] = ["idle", "connect", "opensent", "openconfirm", "established"];
 

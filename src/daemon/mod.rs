@@ -106,7 +106,7 @@ impl Daemon {
     pub fn start(opts: Options) -> (Daemon, Control) {
         let now = Instant::now();
         let config = opts.config;
-        let engine = Engine::new(&config.check_specs(), config.vip_specs(), now);
+        let engine = config.engine(now);
         let (desired_tx, desired_rx) = watch::channel(Arc::new(with_generation(&engine, 0)));
         let peers = Peers::start(&config, &desired_rx);
         let stop_sources = CancellationToken::new();
@@ -348,7 +348,7 @@ impl Daemon {
             }
         };
         let now = Instant::now();
-        let mut engine = Engine::new(&new.check_specs(), new.vip_specs(), now);
+        let mut engine = new.engine(now);
         let decisions = engine.carry_over(&self.engine, now);
         self.engine = engine;
 

@@ -185,6 +185,22 @@ impl FleetView {
         self.vip_prefixes.contains(p)
     }
 
+    /// The community that marks a route kept only so the VIP stays reachable.
+    pub fn unhealthy(&self) -> Community {
+        self.unhealthy
+    }
+
+    /// After a reload: takes over what `old` learned from the peers (sessions stay up across a
+    /// reload), keeping only this view's VIP prefixes.
+    pub fn take_peers(&mut self, old: &FleetView) {
+        self.peers = old.peers.clone();
+        self.counters = old.counters.clone();
+        for pv in self.peers.values_mut() {
+            pv.paths.retain(|p, _| self.vip_prefixes.contains(p));
+        }
+        self.generation = old.generation + 1;
+    }
+
     pub fn vip_prefixes(&self) -> &BTreeSet<Prefix> {
         &self.vip_prefixes
     }

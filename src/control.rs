@@ -114,6 +114,8 @@ pub enum Command {
     Drain {
         vip: Option<String>,
         reason: String,
+        /// Drain even where the fleet guard refuses (logged as forced).
+        force: bool,
     },
     Undrain {
         vip: Option<String>,
@@ -130,6 +132,16 @@ pub enum CommandError {
     /// The state could not be persisted; nothing changed.
     StateNotSaved {
         detail: String,
+    },
+    /// The fleet guard refuses the drain: it would leave fewer than `min_healthy_others` other
+    /// healthy announcers of `prefix`. Nothing changed; `force` overrides.
+    GuardRefused {
+        vip: String,
+        prefix: String,
+        healthy: usize,
+        min_healthy_others: u32,
+        announcers: Vec<String>,
+        reason: String,
     },
 }
 

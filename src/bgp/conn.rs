@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::encode::{self, NextHop, PathParams};
+use super::rib_in::{self, RibInEvent, RxParams};
 use super::rib_out::{self, ChangeKind, Entry, RibOut};
 use super::session::{PeerState, PeerStatus, SessionSetup, Timing};
 use super::wire::{self, BgpCodec, BgpError, Frame, Message, Open, ReadError};
@@ -77,6 +78,8 @@ struct Conn<'a> {
     next_hop_v6: Option<Ipv6Addr>,
     rib: RibOut,
     established_at: Option<Instant>,
+    /// Received routes for the fleet view (RFC 7911 path ids as negotiated).
+    rib_in: rib_in::Receiver,
 }
 
 pub(crate) async fn run(
@@ -114,12 +117,19 @@ pub(crate) async fn run(
         next_hop_v6: None,
         rib: RibOut::default(),
         established_at: None,
+        rib_in: rib_in::Receiver::default(),
         ctx,
     };
     let end = match c.handshake().await {
         Ok(()) => c.established(desired).await,
         Err(e) => e,
     };
+    if c.established_at.is_some() {
+        c.feed(RibInEvent::Down {
+            peer: c.name.clone(),
+        })
+        .await;
+    }
     match end {
         End::Stopped => Outcome::Stopped,
         End::Failed(reason) => Outcome::Failed {
@@ -376,6 +386,8 @@ impl Conn<'_> {
             );
             return Err(self.fail(e).await);
         }
+        self.rib_in =
+            rib_in::Receiver::new(RxParams::negotiate(&o.add_path, self.path.four_octet_as));
         self.hold = our_hold.min(o.hold_time);
         let families = self.families.clone();
         let hold = self.hold;
@@ -459,6 +471,13 @@ impl Conn<'_> {
             self.name, self.ctx.setup.peer.remote_as, self.hold
         );
         self.resolve_next_hops();
+        let rx = self.rib_in.rx;
+        self.feed(RibInEvent::Up {
+            peer: self.name.clone(),
+            add_path_v4: rx.add_path_v4,
+            add_path_v6: rx.add_path_v6,
+        })
+        .await;
         match self.serve(desired).await {
             Ok(never) => match never {},
             Err(e) => e,
@@ -500,10 +519,57 @@ impl Conn<'_> {
                     self.sync(&last).await?;
                 }
                 Event::Frame(f) => {
+                    let update = match &f {
+                        Some(Ok(fr)) if fr.msg_type == wire::MSG_UPDATE => Some(fr.body.clone()),
+                        _ => None,
+                    };
                     let m = self.receive(f).await?;
                     self.on_message(m).await?;
+                    if let Some(body) = update {
+                        self.received_routes(&body, &last).await?;
+                    }
                 }
             }
+        }
+    }
+
+    /// An UPDATE's routes for the fleet view: VIP prefixes only; RFC 7606 session-reset errors
+    /// close the session, the rest is treat-as-withdraw (counted).
+    async fn received_routes(&mut self, body: &[u8], desired: &DesiredRoutes) -> Step<()> {
+        if self.ctx.setup.rib_in.is_none() {
+            return Ok(());
+        }
+        let vips = &desired.vip_prefixes;
+        let keep = |p: &Prefix| vips.values().any(|ps| ps.contains(p));
+        match self.rib_in.on_update(body, &keep) {
+            Ok(None) => Ok(()),
+            Ok(Some(update)) => {
+                if let Some(why) = &update.treat_as_withdraw {
+                    warn!(peer = %self.name, "malformed UPDATE from {}: treated as withdraw (RFC 7606): {why}", self.name);
+                }
+                for (f, why) in &update.disable {
+                    warn!(peer = %self.name, "malformed UPDATE from {}: {f} routes dropped and ignored until the session restarts (RFC 7606): {why}", self.name);
+                }
+                self.feed(RibInEvent::Update {
+                    peer: self.name.clone(),
+                    update,
+                })
+                .await;
+                Ok(())
+            }
+            Err(e) => {
+                let (code, sub, data) = e.notification();
+                Err(self
+                    .fail(BgpError::new(code, sub, data, e.to_string()))
+                    .await)
+            }
+        }
+    }
+
+    /// Hands an event to the fleet view, if the daemon wants them.
+    async fn feed(&self, ev: RibInEvent) {
+        if let Some(tx) = &self.ctx.setup.rib_in {
+            let _ = tx.send(ev).await;
         }
     }
 

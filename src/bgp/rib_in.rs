@@ -58,6 +58,21 @@ pub struct RxParams {
 }
 
 impl RxParams {
+    /// What a session negotiated: we offer ADD-PATH receive for IPv4 and IPv6 unicast, so the
+    /// peer sends path ids for a family where its capability has the send bit (RFC 7911 4).
+    pub fn negotiate(peer_add_path: &[(u16, u8, u8)], four_octet_as: bool) -> RxParams {
+        let sends = |afi: u16| {
+            peer_add_path
+                .iter()
+                .any(|&(a, s, mode)| a == afi && s == 1 && mode & 2 != 0)
+        };
+        RxParams {
+            add_path_v4: sends(1),
+            add_path_v6: sends(2),
+            four_octet_as,
+        }
+    }
+
     fn add_path(&self, f: Family) -> bool {
         match f {
             Family::Ipv4Unicast => self.add_path_v4,
@@ -652,6 +667,67 @@ fn parse_as_path(mut v: &[u8], four: bool) -> Result<(Vec<u32>, usize), String> 
         v = &body[n * w..];
     }
     Ok((out, total))
+}
+
+/// What a session tells the fleet view, in order: up (with what ADD-PATH gave us), the routes
+/// received for VIP prefixes, down.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RibInEvent {
+    Up {
+        peer: std::sync::Arc<str>,
+        add_path_v4: bool,
+        add_path_v6: bool,
+    },
+    Update {
+        peer: std::sync::Arc<str>,
+        update: RibInUpdate,
+    },
+    Down {
+        peer: std::sync::Arc<str>,
+    },
+}
+
+/// Channel from the sessions to the daemon (bounded: a flooding peer is slowed by TCP, never
+/// buffered without limit).
+pub type RibInSender = tokio::sync::mpsc::Sender<RibInEvent>;
+
+/// A session's received-route reader: parses each UPDATE with the negotiated parameters, keeps
+/// only VIP prefixes, and says what is worth sending on (anything touching a VIP prefix, a
+/// malformed UPDATE, End-of-RIB). Counts what it drops.
+#[derive(Debug, Default)]
+pub struct Receiver {
+    pub rx: RxParams,
+    /// Prefixes received that are not VIP prefixes, for status.
+    pub filtered: u64,
+    pub treat_as_withdraw: u64,
+}
+
+impl Receiver {
+    pub fn new(rx: RxParams) -> Receiver {
+        Receiver {
+            rx,
+            ..Receiver::default()
+        }
+    }
+
+    /// Ok(None): nothing for the fleet view. Err: reset the session with that NOTIFICATION.
+    pub fn on_update(
+        &mut self,
+        body: &[u8],
+        keep: &dyn Fn(&Prefix) -> bool,
+    ) -> Result<Option<RibInUpdate>, RibInError> {
+        let u = parse_update(body, &self.rx, keep)?;
+        self.filtered += u.filtered_out as u64;
+        if u.treat_as_withdraw.is_some() || !u.disable.is_empty() {
+            self.treat_as_withdraw += 1;
+        }
+        let relevant = !u.announced.is_empty()
+            || !u.withdrawn.is_empty()
+            || !u.disable.is_empty()
+            || u.treat_as_withdraw.is_some()
+            || u.end_of_rib.is_some();
+        Ok(relevant.then_some(u))
+    }
 }
 
 #[cfg(test)]

@@ -22,6 +22,8 @@ pub struct SessionSetup {
     pub local_as: u32,
     pub router_id: Ipv4Addr,
     pub peer: PeerConfig,
+    /// Where received routes for VIP prefixes go (the fleet view); None: only counted.
+    pub rib_in: Option<super::rib_in::RibInSender>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -146,6 +146,7 @@ async fn start_at(addr: IpAddr, d: DesiredRoutes, next_hop_v6: Option<Ipv6Addr>)
             next_hop_v4: None,
             next_hop_v6,
         },
+        rib_in: None,
     };
     let (dtx, drx) = watch::channel(Arc::new(d));
     let (stx, srx) = watch::channel(PeerStatus::default());

@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::bgp::rib_in::RibInSender;
 use crate::bgp::{self, PeerState, PeerStatus, SessionSetup};
 use crate::config::{Config, PeerConfig};
 use crate::route::DesiredRoutes;
@@ -28,12 +29,15 @@ pub struct PeerRuntime {
 
 pub struct Peers {
     pub list: Vec<PeerRuntime>,
+    /// Where sessions send the routes they receive for VIP prefixes (the fleet view).
+    rib_in: Option<RibInSender>,
 }
 
 fn spawn(
     config: &Config,
     peer: &PeerConfig,
     desired: &watch::Receiver<Arc<DesiredRoutes>>,
+    rib_in: Option<RibInSender>,
 ) -> PeerRuntime {
     let (status_tx, status) = watch::channel(PeerStatus::default());
     let stop = CancellationToken::new();
@@ -42,6 +46,7 @@ fn spawn(
         local_as: config.local_as,
         router_id: config.router_id,
         peer: peer.clone(),
+        rib_in,
     };
     let task = tokio::spawn(bgp::run_peer(
         setup,
@@ -71,13 +76,18 @@ impl PeerRuntime {
 }
 
 impl Peers {
-    pub fn start(config: &Config, desired: &watch::Receiver<Arc<DesiredRoutes>>) -> Peers {
+    pub fn start(
+        config: &Config,
+        desired: &watch::Receiver<Arc<DesiredRoutes>>,
+        rib_in: Option<RibInSender>,
+    ) -> Peers {
         Peers {
             list: config
                 .peers
                 .iter()
-                .map(|p| spawn(config, p, desired))
+                .map(|p| spawn(config, p, desired, rib_in.clone()))
                 .collect(),
+            rib_in,
         }
     }
 
@@ -110,7 +120,7 @@ impl Peers {
         let n_kept = kept.len();
         for p in &new.peers {
             if !kept.iter().any(|rt| rt.cfg.name == p.name) {
-                kept.push(spawn(new, p, desired));
+                kept.push(spawn(new, p, desired, self.rib_in.clone()));
             }
         }
         // Keep the config's order for status output.

@@ -113,6 +113,7 @@ async fn main() {
             next_hop_v4: args.next_hop_v4,
             next_hop_v6: args.next_hop_v6,
         },
+        rib_in: None,
     };
     let (dtx, drx) = watch::channel(Arc::new(snapshot(1, &args, true, "example announces")));
     let (stx, mut srx) = watch::channel(PeerStatus::default());

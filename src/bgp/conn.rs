@@ -552,7 +552,7 @@ impl Conn<'_> {
                 }
                 self.feed(RibInEvent::Update {
                     peer: self.name.clone(),
-                    update,
+                    update: Box::new(update),
                 })
                 .await;
                 Ok(())

@@ -680,7 +680,7 @@ pub enum RibInEvent {
     },
     Update {
         peer: std::sync::Arc<str>,
-        update: RibInUpdate,
+        update: Box<RibInUpdate>,
     },
     Down {
         peer: std::sync::Arc<str>,

@@ -79,6 +79,7 @@ pub fn sample_status() -> StatusView {
                     phase: "clear".into(),
                     description: "5xx ratio above 0.05".into(),
                 }],
+                fleet: None,
             },
             VipView {
                 name: "api".into(),
@@ -88,6 +89,7 @@ pub fn sample_status() -> StatusView {
                 since: NOW - 185,
                 checks: vec![check("web_tcp", true, "connected in 0.3 ms", 0.3)],
                 conditions: vec![],
+                fleet: None,
             },
         ],
         errors: vec![

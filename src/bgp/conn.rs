@@ -579,7 +579,10 @@ impl Conn<'_> {
             Message::Update(u) => {
                 self.restart_hold_timer();
                 self.ctx.status.send_modify(|s| s.updates_received += 1);
-                if let Some(why) = u.malformed {
+                // With path ids in the NLRI, wire's plain prefix walk misreads them; rib_in
+                // reads such UPDATEs (and reports its own errors).
+                let add_path = self.rib_in.rx.add_path_v4 || self.rib_in.rx.add_path_v6;
+                if let (Some(why), false) = (u.malformed, add_path) {
                     debug!(peer = %self.name, "malformed UPDATE from {} ignored (RFC 7606 treat-as-withdraw): {why}", self.name);
                 } else if let Some((afi, safi)) = u.end_of_rib {
                     debug!(peer = %self.name, "End-of-RIB from {} for AFI {afi} SAFI {safi}", self.name);

@@ -447,7 +447,7 @@ mod tests {
         want.extend_from_slice(&[2, 6, 1, 4, 0, 2, 0, 1]); // MP IPv6 unicast
         want.extend_from_slice(&[2, 2, 2, 0]); // route refresh
         want.extend_from_slice(&[2, 6, 65, 4, 0, 0, 0xFE, 0x4D]); // 4-octet AS
-        // ADD-PATH (RFC 7911 4): IPv4 and IPv6 unicast, send/receive 1 = receive only.
+                                                                  // ADD-PATH (RFC 7911 4): IPv4 and IPv6 unicast, send/receive 1 = receive only.
         want.extend_from_slice(&[2, 10, 69, 8, 0, 1, 1, 1, 0, 2, 1, 1]);
         assert_eq!(m, want);
         // Round trip through our parser.

@@ -7,14 +7,13 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
+use tokio::sync::{mpsc, watch};
 
-use vipwarden::bgp::{run_peer, PeerStatus, SessionSetup};
+use vipwarden::bgp::{run_peer, Command, PeerIo, PeerStatus, SessionSetup, StopReason};
 use vipwarden::config::PeerConfig;
 use vipwarden::route::{
     Community, DesiredRoute, DesiredRoutes, LargeCommunity, Prefix, RouteAttrs,
@@ -84,12 +83,12 @@ fn snapshot(generation: u64, args: &Args, announce: bool, reason: &str) -> Desir
     } else {
         BTreeMap::new()
     };
-    DesiredRoutes {
-        generation,
-        routes,
-        reasons: [(vip.clone(), reason.to_string())].into_iter().collect(),
-        vip_prefixes: [(vip, args.prefixes.clone())].into_iter().collect(),
-    }
+    let mut d = DesiredRoutes::default();
+    d.generation = generation;
+    d.routes = routes;
+    d.reasons = [(vip.clone(), reason.to_string())].into_iter().collect();
+    d.vip_prefixes = [(vip, args.prefixes.clone())].into_iter().collect();
+    d
 }
 
 #[tokio::main]
@@ -113,13 +112,17 @@ async fn main() {
             next_hop_v4: args.next_hop_v4,
             next_hop_v6: args.next_hop_v6,
         },
-        rib_in: None,
     };
     let (dtx, drx) = watch::channel(Arc::new(snapshot(1, &args, true, "example announces")));
     let (stx, mut srx) = watch::channel(PeerStatus::default());
-    let stop = CancellationToken::new();
-    let stop_message = Arc::new(Mutex::new("announce example finished".to_string()));
-    let task = tokio::spawn(run_peer(setup, drx, stx, stop.clone(), stop_message));
+    let (commands, commands_rx) = mpsc::unbounded_channel();
+    let io = PeerIo {
+        desired: drx,
+        status: stx,
+        commands: commands_rx,
+        received: None,
+    };
+    let task = tokio::spawn(run_peer(setup, io));
 
     let started = tokio::time::Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
@@ -150,7 +153,9 @@ async fn main() {
             }
         }
     }
-    stop.cancel();
+    let _ = commands.send(Command::Stop(StopReason::Shutdown(
+        "announce example finished".to_string(),
+    )));
     let _ = task.await;
     println!("final status: {:?}", *srx.borrow());
 }

@@ -59,6 +59,15 @@ pub struct PeerView {
     pub updates_received: u64,
     pub connect_attempts: u64,
     pub last_error: Option<String>,
+    /// Why the last session or attempt ended, as a stable label (`hold_timer_expired`,
+    /// `connect_refused`, `peer_cease`, ...; see `bgp::EndReason::kind`).
+    #[serde(default)]
+    pub last_end: Option<String>,
+    /// Session ends since start, by the same labels.
+    #[serde(default)]
+    pub session_ends: std::collections::BTreeMap<String, u64>,
+    #[serde(default)]
+    pub route_refresh_received: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -98,6 +98,39 @@ enum Command {
         #[arg(long)]
         signal: Option<String>,
     },
+    /// Host preflight: VIP placement, listeners, session and return paths, policy rules,
+    /// rp_filter, ARP, hairpin checks, backlog, conntrack, certificates, sessions. Each finding
+    /// ok/warn/fail with evidence and the fixing command; exit 1 when anything fails
+    Doctor {
+        /// Path to the YAML configuration
+        #[arg(short, long, default_value = "/etc/vipwarden/vipwarden.yaml")]
+        config: PathBuf,
+        /// Print the findings as JSON
+        #[arg(long)]
+        json: bool,
+        /// An address standing for clients (replies to it are looked up from each VIP);
+        /// repeatable. Default: 192.0.2.1 and 2001:db8::1, i.e. "beyond the default route"
+        #[arg(long)]
+        client: Vec<std::net::IpAddr>,
+    },
+    /// Walk one VIP's path: SYNs arriving and completing, TCP connect, TLS, the application's
+    /// answer; stop at the first failing step and say whose side the evidence points to
+    Probe {
+        /// VIP, VIP:PORT or [IPv6]:PORT
+        target: String,
+        /// Configuration to take the port, TLS, path and Host from (an http(s) check on the VIP)
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// How long step 1 watches the half-open sockets
+        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+        watch: std::time::Duration,
+        /// Timeout of each later step
+        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+        /// Print the steps as JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// How the CLI finds the daemon: the `api:` section of the config (and its token file).
@@ -199,6 +232,18 @@ fn main() -> ExitCode {
                 vipwarden::api::client::undrain(&t, vip.as_deref(), reason.as_deref(), json).await
             })
         }
+        Command::Doctor {
+            config,
+            json,
+            client,
+        } => doctor(config, *json, client),
+        Command::Probe {
+            target,
+            config,
+            watch,
+            timeout,
+            json,
+        } => probe(target, config.as_deref(), *watch, *timeout, *json),
         Command::Run { config } => {
             init_logging(&cli);
             let cfg = match vipwarden::config::load(config) {
@@ -236,6 +281,77 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| eprintln!("cannot start the async runtime: {e}"))
+        .ok()
+}
+
+fn doctor(config: &std::path::Path, json: bool, clients: &[std::net::IpAddr]) -> ExitCode {
+    let cfg = match vipwarden::config::load(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut opts = vipwarden::doctor::Options::default();
+    if !clients.is_empty() {
+        opts.clients = clients.to_vec();
+    }
+    let Some(rt) = runtime() else {
+        return ExitCode::FAILURE;
+    };
+    let report = rt.block_on(vipwarden::doctor::run(&cfg, &opts));
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        print!("{}", report.text());
+    }
+    ExitCode::from(report.exit_code())
+}
+
+fn probe(
+    target: &str,
+    config: Option<&std::path::Path>,
+    watch: std::time::Duration,
+    timeout: std::time::Duration,
+    json: bool,
+) -> ExitCode {
+    let cfg = match config.map(vipwarden::config::load).transpose() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let opts = match vipwarden::doctor::probe::options_for(target, cfg.as_ref(), watch, timeout) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(rt) = runtime() else {
+        return ExitCode::FAILURE;
+    };
+    let report = rt.block_on(vipwarden::doctor::probe::run(&opts));
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        print!("{}", report.text());
+    }
+    ExitCode::from(u8::from(report.failed()))
 }
 
 fn replay(config: &std::path::Path, log: &std::path::Path, signal: Option<&str>) -> ExitCode {

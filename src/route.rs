@@ -3,11 +3,11 @@
 //! The core publishes a complete `DesiredRoutes` snapshot; every session diffs it against its own
 //! Adj-RIB-Out. Snapshots are immutable and shared (`Arc`), so a session never sees a half-made set.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// An IP prefix whose host bits are zero (enforced by every constructor).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -237,6 +237,9 @@ pub struct DesiredRoutes {
     /// VIP name -> its prefixes, for every configured VIP (announced or not), so a session can name
     /// the VIP of a prefix it withdraws.
     pub vip_prefixes: BTreeMap<Arc<str>, Vec<Prefix>>,
+    /// Prefix -> VIP, built from `vip_prefixes` on the first `vip_of` (a session withdrawing 100k
+    /// prefixes must not scan every VIP for each). Fill `vip_prefixes` before asking.
+    pub(crate) prefix_vip: OnceLock<HashMap<Prefix, Arc<str>>>,
 }
 
 impl DesiredRoutes {
@@ -246,11 +249,41 @@ impl DesiredRoutes {
 
     /// The VIP a prefix is configured under, if any.
     pub fn vip_of(&self, prefix: &Prefix) -> Option<&Arc<str>> {
-        self.vip_prefixes
-            .iter()
-            .find(|(_, ps)| ps.contains(prefix))
-            .map(|(v, _)| v)
+        self.prefix_vip
+            .get_or_init(|| {
+                let mut m = HashMap::new();
+                for (v, ps) in &self.vip_prefixes {
+                    for p in ps {
+                        m.entry(*p).or_insert_with(|| v.clone());
+                    }
+                }
+                m
+            })
+            .get(prefix)
     }
+}
+
+/// How many prefixes a log line lists before it summarises the rest.
+pub const LOG_PREFIXES: usize = 8;
+
+/// A prefix list for a log line: all of a short list, the first `LOG_PREFIXES` of a long one with
+/// the count ("203.0.113.1/32, ... and 99992 more (100000 prefixes)"), so a VIP with 100k
+/// prefixes logs one short line, not megabytes.
+pub fn prefix_list(ps: &[Prefix]) -> String {
+    let mut s = ps
+        .iter()
+        .take(LOG_PREFIXES)
+        .map(Prefix::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if ps.len() > LOG_PREFIXES {
+        s += &format!(
+            " and {} more ({} prefixes)",
+            ps.len() - LOG_PREFIXES,
+            ps.len()
+        );
+    }
+    s
 }
 
 #[cfg(test)]
@@ -277,6 +310,31 @@ mod tests {
         assert_eq!(p.wire_octets(), vec![203, 0, 112]);
         let p: Prefix = "0.0.0.0/0".parse().unwrap();
         assert!(p.wire_octets().is_empty());
+    }
+
+    #[test]
+    fn long_prefix_lists_are_summarised() {
+        let ps: Vec<Prefix> = (0..100_000u32)
+            .map(|i| Prefix::new(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i)), 32).unwrap())
+            .collect();
+        let s = prefix_list(&ps);
+        assert!(s.starts_with("10.0.0.0/32, 10.0.0.1/32"), "{s}");
+        assert!(s.ends_with(" and 99992 more (100000 prefixes)"), "{s}");
+        assert!(s.len() < 200, "{}", s.len());
+        assert_eq!(prefix_list(&ps[..2]), "10.0.0.0/32, 10.0.0.1/32");
+        assert_eq!(prefix_list(&ps[..8]).matches(", ").count(), 7);
+    }
+
+    #[test]
+    fn vip_of_finds_the_vip_of_a_prefix() {
+        let mut d = DesiredRoutes::default();
+        let a: Prefix = "203.0.113.10/32".parse().unwrap();
+        let b: Prefix = "2001:db8::10/128".parse().unwrap();
+        d.vip_prefixes.insert("web".into(), vec![a]);
+        d.vip_prefixes.insert("dns".into(), vec![b]);
+        assert_eq!(d.vip_of(&a).map(|v| &**v), Some("web"));
+        assert_eq!(d.vip_of(&b).map(|v| &**v), Some("dns"));
+        assert_eq!(d.vip_of(&"203.0.113.11/32".parse().unwrap()), None);
     }
 
     #[test]

@@ -200,7 +200,16 @@ fn register_peers(reg: &mut Registry, status: &StatusView) {
     let sent = CounterFamily::default();
     let received = CounterFamily::default();
     let prefixes = IntFamily::default();
+    let ends = CounterFamily::default();
+    let refresh = CounterFamily::default();
     for p in &status.peers {
+        for (reason, n) in &p.session_ends {
+            let labels = vec![("peer", p.name.clone()), ("reason", reason.clone())];
+            ends.get_or_create(&labels).inc_by(*n);
+        }
+        refresh
+            .get_or_create(&vec![("peer", p.name.clone())])
+            .inc_by(p.route_refresh_received);
         let peer = vec![("peer", p.name.clone())];
         up.get_or_create(&peer)
             .set(i64::from(p.state == "established"));
@@ -236,6 +245,16 @@ fn register_peers(reg: &mut Registry, status: &StatusView) {
         "peer_prefixes_announced",
         "Prefixes currently announced to the peer",
         prefixes,
+    );
+    reg.register(
+        "peer_session_ends",
+        "BGP sessions or connection attempts ended, by reason (hold_timer_expired, connect_refused, peer_cease, ...)",
+        ends,
+    );
+    reg.register(
+        "peer_route_refresh_received",
+        "ROUTE-REFRESH requests received from the peer",
+        refresh,
     );
 }
 
@@ -298,6 +317,7 @@ mod tests {
         has(r#"vipwarden_peer_updates_sent_total{peer="tor1"} 7"#);
         has(r#"vipwarden_peer_updates_received_total{peer="tor1"} 2"#);
         has(r#"vipwarden_peer_prefixes_announced{peer="tor1"} 2"#);
+        has(r#"vipwarden_peer_session_ends_total{peer="tor2",reason="connect_refused"} 13"#);
         has(r#"vipwarden_check_up{check="web_tcp"} 1"#);
         has(r#"vipwarden_check_results_total{check="web_tcp",result="pass"} 120"#);
         has(r#"vipwarden_check_results_total{check="web_tcp",result="fail"} 4"#);

@@ -50,6 +50,7 @@ pub fn sample_status() -> StatusView {
                 updates_received: 2,
                 connect_attempts: 1,
                 last_error: None,
+                ..PeerView::default()
             },
             PeerView {
                 name: "tor2".into(),
@@ -63,6 +64,9 @@ pub fn sample_status() -> StatusView {
                 updates_received: 0,
                 connect_attempts: 14,
                 last_error: Some("connect: connection refused".into()),
+                last_end: Some("connect_refused".into()),
+                session_ends: [("connect_refused".to_string(), 13)].into_iter().collect(),
+                ..PeerView::default()
             },
         ],
         vips: vec![

@@ -1,8 +1,9 @@
 //! Sending side: the messages we put on the wire.
 //!
-//! zettabgp encodes OPEN and UPDATE bodies; this module owns the workarounds for its defects
-//! (/work/shared/notes/zettabgp.md): AS_PATH and LARGE_COMMUNITIES go in as raw attributes, the
-//! header, KEEPALIVE and NOTIFICATION are ours, and we chunk NLRI ourselves so that no message
+//! zettabgp encodes OPEN and UPDATE bodies; this module owns the workarounds for its defects:
+//! AS_PATH (zettabgp writes AS_SET for a sequence), AS4_PATH and LARGE_COMMUNITIES (it sets the
+//! Partial flag) go in as raw attributes; the header, KEEPALIVE and NOTIFICATION (it always
+//! appends two data bytes, so no RFC 9003 text) are ours, and we chunk NLRI ourselves so that no message
 //! exceeds 4096 bytes and no zettabgp encoder ever sees a buffer it could overrun.
 
 use std::fmt;
@@ -10,6 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use zettabgp::prelude as z;
 
+use super::error::{Cease, ErrorCode};
 use super::wire::{
     AS_TRANS, HEADER_LEN, MAX_MESSAGE_LEN, MSG_KEEPALIVE, MSG_NOTIFICATION, MSG_OPEN, MSG_UPDATE,
 };
@@ -116,8 +118,9 @@ pub fn keepalive() -> Vec<u8> {
 
 /// NOTIFICATION, hand-encoded (zettabgp always appends two data bytes). Data that would not fit
 /// in 4096 bytes is cut.
-pub fn notification(code: u8, subcode: u8, data: &[u8]) -> Vec<u8> {
+pub fn notification(code: ErrorCode, data: &[u8]) -> Vec<u8> {
     let room = MAX_MESSAGE_LEN - HEADER_LEN - 2;
+    let (code, subcode) = code.wire();
     let mut body = vec![code, subcode];
     body.extend_from_slice(&data[..data.len().min(room)]);
     let len = HEADER_LEN + body.len();
@@ -143,7 +146,18 @@ pub fn shutdown_communication(text: &str) -> Vec<u8> {
 
 /// Cease / Administrative Shutdown (6/2) with a shutdown communication.
 pub fn admin_shutdown(text: &str) -> Vec<u8> {
-    notification(6, 2, &shutdown_communication(text))
+    cease(Cease::AdministrativeShutdown, text)
+}
+
+/// A Cease NOTIFICATION; `text` goes along as an RFC 9003 shutdown communication where the
+/// subcode allows one (2 and 4), and is dropped otherwise.
+pub fn cease(sub: Cease, text: &str) -> Vec<u8> {
+    let code = ErrorCode::Cease(sub);
+    if code.carries_shutdown_message() {
+        notification(code, &shutdown_communication(text))
+    } else {
+        notification(code, &[])
+    }
 }
 
 /// How the session shapes our attributes.
@@ -171,34 +185,42 @@ fn raw_attr(typecode: u8, base_flags: u8, value: Vec<u8>) -> z::BgpAttrItem {
     z::BgpAttrItem::Unknown(a)
 }
 
-/// AS_PATH value as AS_SEQUENCE segments of at most 255 ASNs (zettabgp writes AS_SET instead).
-fn as_path_value(p: &PathParams, prepend: u8) -> Result<Vec<u8>, EncodeError> {
-    if p.ibgp {
-        return Ok(Vec::new());
-    }
-    if !p.four_octet_as && p.local_as > 65535 {
-        return Err(err(format!(
-            "AS {} needs 4-octet AS support, which the peer did not announce",
-            p.local_as
-        )));
-    }
-    let count = 1 + prepend as usize;
-    let mut v = Vec::new();
+/// AS_SEQUENCE segments of at most 255 ASNs, each written by `put`.
+fn as_sequence(count: usize, width: usize, asn: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(2 * count.div_ceil(255) + count * width);
     let mut left = count;
     while left > 0 {
         let n = left.min(255);
         v.push(2); // AS_SEQUENCE
         v.push(n as u8);
         for _ in 0..n {
-            if p.four_octet_as {
-                v.extend_from_slice(&p.local_as.to_be_bytes());
-            } else {
-                v.extend_from_slice(&(p.local_as as u16).to_be_bytes());
-            }
+            v.extend_from_slice(&asn[asn.len() - width..]);
         }
         left -= n;
     }
-    Ok(v)
+    v
+}
+
+/// AS_PATH value (zettabgp writes AS_SET instead of AS_SEQUENCE), and the AS4_PATH value when
+/// the peer lacks 4-octet AS support and our AS does not fit in 2 octets: RFC 6793 4.2.2 puts
+/// AS_TRANS in AS_PATH and the real path in AS4_PATH.
+fn as_path_values(p: &PathParams, prepend: u8) -> (Vec<u8>, Option<Vec<u8>>) {
+    if p.ibgp {
+        return (Vec::new(), None);
+    }
+    let count = 1 + prepend as usize;
+    let asn = p.local_as.to_be_bytes();
+    if p.four_octet_as {
+        return (as_sequence(count, 4, &asn), None);
+    }
+    if p.local_as > 65535 {
+        let trans = (AS_TRANS as u32).to_be_bytes();
+        return (
+            as_sequence(count, 2, &trans),
+            Some(as_sequence(count, 4, &asn)),
+        );
+    }
+    (as_sequence(count, 2, &asn), None)
 }
 
 /// Path attributes in type-code order, except MP_REACH_NLRI which the caller inserts.
@@ -216,9 +238,10 @@ fn path_attrs(
             attrs.large_communities.len()
         )));
     }
+    let (as_path, as4_path) = as_path_values(p, attrs.as_path_prepend);
     let mut v = vec![
         z::BgpAttrItem::Origin(z::BgpOrigin::new(z::BgpAttrOrigin::Igp)),
-        raw_attr(2, 0x40, as_path_value(p, attrs.as_path_prepend)?),
+        raw_attr(2, 0x40, as_path),
     ];
     if let Some(nh) = next_hop_v4 {
         v.push(z::BgpAttrItem::NextHop(z::BgpNextHop::new(IpAddr::V4(nh))));
@@ -241,6 +264,9 @@ fn path_attrs(
                     .collect(),
             ),
         ));
+    }
+    if let Some(as4) = as4_path {
+        v.push(raw_attr(17, 0xC0, as4)); // AS4_PATH: optional transitive
     }
     Ok(v)
 }
@@ -475,11 +501,14 @@ mod tests {
         assert_eq!(keepalive(), hdr(19, 4));
         let mut want = hdr(21, 3);
         want.extend_from_slice(&[4, 0]);
-        assert_eq!(notification(4, 0, &[]), want);
+        assert_eq!(notification(ErrorCode::HoldTimerExpired, &[]), want);
         let mut want = hdr(23, 3);
         want.extend_from_slice(&[1, 2, 0, 18]);
-        assert_eq!(notification(1, 2, &[0, 18]), want);
-        assert_eq!(notification(1, 1, &[7; 5000]).len(), 4096);
+        assert_eq!(notification(ErrorCode::from_wire(1, 2), &[0, 18]), want);
+        assert_eq!(
+            notification(ErrorCode::from_wire(1, 1), &[7; 5000]).len(),
+            4096
+        );
 
         let m = admin_shutdown("maintenance");
         let mut want = hdr(33, 3);
@@ -595,17 +624,48 @@ mod tests {
         )
         .unwrap();
         assert_eq!(&ms[0][27..33], &[0x40, 2, 4, 2, 1, 0xFE]);
+        // No AS4_PATH when the 2-octet AS_PATH is exact.
+        assert!(!ms[0].windows(2).any(|w| w == [0xC0, 17]));
+    }
+
+    #[test]
+    fn as_trans_and_as4_path_for_a_2_octet_peer_with_a_4_octet_local_as() {
+        // RFC 6793 4.2.2: AS_PATH holds AS_TRANS (23456 = 0x5BA0), AS4_PATH the real ASNs.
         let p = PathParams {
             local_as: 70000,
-            ..p
+            four_octet_as: false,
+            ..ebgp()
         };
-        assert!(announce(
+        let attrs = RouteAttrs {
+            as_path_prepend: 1,
+            ..RouteAttrs::default()
+        };
+        let ms = announce(
             &p,
-            &RouteAttrs::default(),
+            &attrs,
             NextHop::V4(Ipv4Addr::new(192, 0, 2, 10)),
-            &[pfx("203.0.113.10/32")]
+            &[pfx("203.0.113.10/32")],
         )
-        .is_err());
+        .unwrap();
+        let m = &ms[0];
+        assert_eq!(&m[27..35], &[0x40, 2, 6, 2, 2, 0x5B, 0xA0, 0x5B]);
+        assert_eq!(m[35], 0xA0);
+        // NEXT_HOP (7 bytes) follows, then AS4_PATH: optional transitive, type 17.
+        assert_eq!(&m[36..43], &[0x40, 3, 4, 192, 0, 2, 10]);
+        assert_eq!(
+            &m[43..56],
+            &[0xC0, 17, 10, 2, 2, 0, 1, 0x11, 0x70, 0, 1, 0x11, 0x70]
+        );
+        // iBGP: empty AS_PATH, no AS4_PATH.
+        let ibgp = PathParams { ibgp: true, ..p };
+        let ms = announce(
+            &ibgp,
+            &attrs,
+            NextHop::V4(Ipv4Addr::new(192, 0, 2, 10)),
+            &[pfx("203.0.113.10/32")],
+        )
+        .unwrap();
+        assert!(!ms[0].windows(2).any(|w| w == [0xC0, 17]));
     }
 
     #[test]
@@ -614,7 +674,8 @@ mod tests {
             as_path_prepend: 255,
             ..RouteAttrs::default()
         };
-        let v = as_path_value(&ebgp(), attrs.as_path_prepend).unwrap();
+        let (v, as4) = as_path_values(&ebgp(), attrs.as_path_prepend);
+        assert!(as4.is_none());
         assert_eq!(v.len(), 2 + 255 * 4 + 2 + 4);
         assert_eq!(&v[..2], &[2, 255]);
         assert_eq!(&v[1022..1024], &[2, 1]);

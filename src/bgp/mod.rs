@@ -1,21 +1,35 @@
 //! BGP speaker: our own framing/parsing of received bytes, zettabgp-backed encoding, per-peer sessions.
 //!
+//! Layers, each importing only those below it:
+//! - `error`: typed NOTIFICATION codes, RFC 7606 actions, [`BgpError`].
 //! - `wire`: everything we receive (framing, OPEN/UPDATE/NOTIFICATION/ROUTE-REFRESH parsing).
 //! - `encode`: everything we send.
-//! - `session`: the per-peer task (reconnect loop, public API); `conn`: one connection's FSM;
-//!   `rib_out`: Adj-RIB-Out diffing.
+//! - `rib_out`: Adj-RIB-Out diffing; `sync`: Adj-RIB-Out changes into UPDATEs.
+//! - `status`: peer state, status snapshot, typed end and stop reasons, commands.
+//! - `fsm`: one connection's pure state machine (events in, actions out).
+//! - `conn`: the async driver of one connection (socket, framing, timers).
+//! - `session`: the per-peer task (connect, reconnect with backoff, public entry point).
 
 mod conn;
 pub mod encode;
+pub mod error;
+pub mod fsm;
 pub mod rib_in;
 mod rib_out;
 pub mod session;
+pub mod status;
+mod sync;
 pub mod wire;
 
 #[cfg(test)]
 mod crosscheck_tests;
 #[cfg(test)]
+mod fsm_tests;
+#[cfg(test)]
 mod session_tests;
 
-pub use session::{run_peer, PeerState, PeerStatus, SessionSetup};
-pub use wire::{BgpError, Notification};
+pub use error::{BgpError, ErrorCode};
+pub use fsm::{ReceivedUpdate, SessionSetup};
+pub use session::{run_peer, PeerIo};
+pub use status::{Command, EndReason, PeerState, PeerStatus, StopReason};
+pub use wire::Notification;

@@ -138,6 +138,16 @@ pub enum RibInError {
 }
 
 impl RibInError {
+    /// The typed error the session closes with.
+    pub fn to_bgp_error(&self) -> super::error::BgpError {
+        use super::error::{BgpError, UpdateError};
+        let sub = match self {
+            RibInError::UnrecognizedWellKnown { .. } => UpdateError::UnrecognizedWellKnownAttribute,
+            _ => UpdateError::MalformedAttributeList,
+        };
+        BgpError::update(sub, self.notification().2, self.to_string())
+    }
+
     /// (error code, subcode, data) of the NOTIFICATION this error owes the peer.
     pub fn notification(&self) -> (u8, u8, Vec<u8>) {
         match self {
@@ -691,42 +701,14 @@ pub enum RibInEvent {
 /// buffered without limit).
 pub type RibInSender = tokio::sync::mpsc::Sender<RibInEvent>;
 
-/// A session's received-route reader: parses each UPDATE with the negotiated parameters, keeps
-/// only VIP prefixes, and says what is worth sending on (anything touching a VIP prefix, a
-/// malformed UPDATE, End-of-RIB). Counts what it drops.
-#[derive(Debug, Default)]
-pub struct Receiver {
-    pub rx: RxParams,
-    /// Prefixes received that are not VIP prefixes, for status.
-    pub filtered: u64,
-    pub treat_as_withdraw: u64,
-}
-
-impl Receiver {
-    pub fn new(rx: RxParams) -> Receiver {
-        Receiver {
-            rx,
-            ..Receiver::default()
-        }
-    }
-
-    /// Ok(None): nothing for the fleet view. Err: reset the session with that NOTIFICATION.
-    pub fn on_update(
-        &mut self,
-        body: &[u8],
-        keep: &dyn Fn(&Prefix) -> bool,
-    ) -> Result<Option<RibInUpdate>, RibInError> {
-        let u = parse_update(body, &self.rx, keep)?;
-        self.filtered += u.filtered_out as u64;
-        if u.treat_as_withdraw.is_some() || !u.disable.is_empty() {
-            self.treat_as_withdraw += 1;
-        }
-        let relevant = !u.announced.is_empty()
-            || !u.withdrawn.is_empty()
-            || !u.disable.is_empty()
-            || u.treat_as_withdraw.is_some()
-            || u.end_of_rib.is_some();
-        Ok(relevant.then_some(u))
+impl RibInUpdate {
+    /// Worth passing to the fleet view: it touches a VIP prefix, is malformed, or ends the table.
+    pub fn is_relevant(&self) -> bool {
+        !self.announced.is_empty()
+            || !self.withdrawn.is_empty()
+            || !self.disable.is_empty()
+            || self.treat_as_withdraw.is_some()
+            || self.end_of_rib.is_some()
     }
 }
 

@@ -132,11 +132,7 @@ pub(crate) fn change_log(
     by_vip
         .into_iter()
         .map(|(vip, ps)| {
-            let list = ps
-                .iter()
-                .map(Prefix::to_string)
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = crate::route::prefix_list(&ps);
             let reason = desired.reason_for(vip);
             let sep = if reason.is_empty() { "" } else { ": " };
             match kind {

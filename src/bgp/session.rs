@@ -1,173 +1,108 @@
-//! One task per peer: connect, run a connection (see `conn`), reconnect with backoff, until
-//! stopped. Active side only: the ToR is configured passive, so there is no collision handling.
+//! One task per peer: connect, run a connection (driver `conn`, state machine `fsm`), reconnect
+//! with backoff, until told to stop. Active side only: the ToR is configured passive, so there is
+//! no collision handling.
+//!
+//! The socket is built in [`connect`]: socket options that must be set before `connect(2)`
+//! (TCP-MD5, GTSM) belong there.
 
 use std::collections::HashSet;
-use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
+use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
-use super::conn::{self, Outcome};
+use super::conn::{self, Links, Timing};
+use super::fsm::SessionSetup;
+use super::rib_in::RibInEvent;
+use super::status::{Command, EndReason, PeerState, PeerStatus, StopReason};
 use crate::config::PeerConfig;
 use crate::route::{DesiredRoutes, Family};
 
-#[derive(Clone, Debug)]
-pub struct SessionSetup {
-    pub local_as: u32,
-    pub router_id: Ipv4Addr,
-    pub peer: PeerConfig,
-    /// Where received routes for VIP prefixes go (the fleet view); None: only counted.
-    pub rib_in: Option<super::rib_in::RibInSender>,
+/// A peer task's channels.
+pub struct PeerIo {
+    /// The routes to announce; the task follows every change.
+    pub desired: watch::Receiver<Arc<DesiredRoutes>>,
+    pub status: watch::Sender<PeerStatus>,
+    /// Stop or reset from outside; the channel closing counts as a stop.
+    pub commands: mpsc::UnboundedReceiver<Command>,
+    /// UPDATEs the peer sends (for the fleet view); full channel: dropped and counted.
+    pub received: Option<mpsc::Sender<RibInEvent>>,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum PeerState {
-    #[default]
-    Idle,
-    Connect,
-    OpenSent,
-    OpenConfirm,
-    Established,
-}
-
-impl fmt::Display for PeerState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PeerState::Idle => "Idle",
-            PeerState::Connect => "Connect",
-            PeerState::OpenSent => "OpenSent",
-            PeerState::OpenConfirm => "OpenConfirm",
-            PeerState::Established => "Established",
-        })
-    }
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct PeerStatus {
-    pub state: PeerState,
-    pub established_since: Option<SystemTime>,
-    /// Why the last connection attempt or session ended.
-    pub last_error: Option<String>,
-    pub negotiated_hold_time: Option<u16>,
-    pub peer_router_id: Option<Ipv4Addr>,
-    /// Families both sides negotiated on the current session.
-    pub families: Vec<Family>,
-    pub updates_sent: u64,
-    pub updates_received: u64,
-    /// Prefixes the peer currently holds from us.
-    pub prefixes_announced: usize,
-    pub connect_attempts: u64,
-}
-
-/// Timer settings. Production uses `Default`; tests shrink them.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Timing {
-    /// Length of one hold-time second (tests run hold timers faster than real time).
-    pub second: Duration,
-    pub connect_timeout: Duration,
-    /// Hold timer while waiting for the peer's OPEN (RFC 4271 8.2.2 suggests 4 minutes).
-    pub open_hold: Duration,
-    pub backoff_min: Duration,
-    pub backoff_max: Duration,
-    /// A session Established this long resets the backoff.
-    pub stable_after: Duration,
-    /// On stop: how long to wait for the withdraws to leave the socket.
-    pub drain: Duration,
-    /// After our NOTIFICATION: how long to wait for the peer to close.
-    pub linger: Duration,
-}
-
-impl Default for Timing {
-    fn default() -> Self {
-        Timing {
-            second: Duration::from_secs(1),
-            connect_timeout: Duration::from_secs(5),
-            open_hold: Duration::from_secs(240),
-            backoff_min: Duration::from_secs(1),
-            backoff_max: Duration::from_secs(30),
-            stable_after: Duration::from_secs(60),
-            drain: Duration::from_secs(2),
-            linger: Duration::from_secs(1),
-        }
-    }
-}
-
-/// Runs one peer until `stop` is cancelled: connect, establish, keep the peer's Adj-RIB-Out equal
-/// to `desired`, reconnect with backoff.
+/// Runs one peer until stopped: connect, establish, keep the peer's Adj-RIB-Out equal to
+/// `desired`, reconnect with backoff.
 ///
-/// On stop: if Established, withdraws everything we announced, waits until those bytes have left
-/// the socket (kernel send queue empty, at most ~2 s), sends Cease/Administrative Shutdown (6/2)
-/// with the text in `stop_message` (RFC 9003), closes and returns.
-pub async fn run_peer(
-    setup: SessionSetup,
-    desired: watch::Receiver<Arc<DesiredRoutes>>,
-    status: watch::Sender<PeerStatus>,
-    stop: CancellationToken,
-    stop_message: Arc<Mutex<String>>,
-) {
-    run_peer_with(
-        setup,
-        desired,
-        status,
-        stop,
-        stop_message,
-        Timing::default(),
-    )
-    .await
+/// On `Command::Stop`: if Established, withdraws everything we announced, waits until those
+/// bytes have left the socket (kernel send queue empty, at most ~2 s), sends the Cease subcode
+/// of the reason (6/2 with an RFC 9003 text on a planned stop), closes and returns.
+pub async fn run_peer(setup: SessionSetup, io: PeerIo) {
+    run_peer_with(setup, io, Timing::default()).await
 }
 
-pub(crate) async fn run_peer_with(
-    setup: SessionSetup,
-    mut desired: watch::Receiver<Arc<DesiredRoutes>>,
-    status: watch::Sender<PeerStatus>,
-    stop: CancellationToken,
-    stop_message: Arc<Mutex<String>>,
-    timing: Timing,
-) {
+pub(crate) async fn run_peer_with(setup: SessionSetup, io: PeerIo, timing: Timing) {
+    let PeerIo {
+        mut desired,
+        status,
+        mut commands,
+        received,
+    } = io;
     let name = setup.peer.name.clone();
     let mut backoff = Backoff::new(timing.backoff_min, timing.backoff_max);
     // Families we already explained we cannot send to this peer (logged once per peer).
     let mut explained: HashSet<Family> = HashSet::new();
     loop {
-        if stop.is_cancelled() {
-            break;
-        }
         status.send_modify(|s| {
             s.state = PeerState::Connect;
             s.connect_attempts += 1;
         });
-        let connected = tokio::select! {
-            _ = stop.cancelled() => break,
-            r = connect(&setup.peer, timing.connect_timeout) => r,
-        };
-        let (reason, established_for) = match connected {
-            Err(e) => (e, None),
+        let connected =
+            match until_stop(&mut commands, connect(&setup.peer, timing.connect_timeout)).await {
+                Err(_) => break,
+                Ok(c) => c,
+            };
+        let outcome = match connected {
+            Err(reason) => conn::Outcome {
+                reason,
+                established_for: None,
+                stop_task: false,
+                explained: std::mem::take(&mut explained),
+            },
             Ok(stream) => {
-                let ctx = conn::Ctx {
-                    setup: &setup,
-                    timing,
+                let links = Links {
                     status: &status,
-                    stop: &stop,
-                    stop_message: &stop_message,
-                    explained: &mut explained,
+                    desired: &mut desired,
+                    commands: &mut commands,
+                    received: received.as_ref(),
                 };
-                match conn::run(ctx, stream, &mut desired).await {
-                    Outcome::Stopped => break,
-                    Outcome::Failed {
-                        reason,
-                        established_at,
-                    } => (reason, established_at.map(|t: Instant| t.elapsed())),
-                }
+                conn::run(
+                    &setup,
+                    timing,
+                    stream,
+                    links,
+                    std::mem::take(&mut explained),
+                )
+                .await
             }
         };
-        if established_for.is_some_and(|d| d >= timing.stable_after) {
-            backoff.reset();
+        explained = outcome.explained;
+        if outcome.stop_task {
+            if !matches!(outcome.reason, EndReason::Stopped(_)) {
+                warn!(peer = %name, "BGP session with {name} ended while stopping: {}", outcome.reason);
+            }
+            break;
+        }
+        let reason = outcome.reason;
+        if let Some(up) = outcome.established_for {
+            if reason.closed_by_peer() {
+                // A router restart: be back as soon as it listens again.
+                backoff.fast_retry(timing.fast_retry_window);
+            } else if up >= timing.stable_after {
+                backoff.reset();
+            }
         }
         let delay = backoff.next_delay();
         warn!(
@@ -175,59 +110,85 @@ pub(crate) async fn run_peer_with(
             "BGP session with {name} failed: {reason}; retrying in {:.1} s",
             delay.as_secs_f64()
         );
-        status.send_modify(|s| {
-            s.state = PeerState::Idle;
-            s.last_error = Some(reason);
-            s.established_since = None;
-            s.negotiated_hold_time = None;
-            s.families.clear();
-            s.prefixes_announced = 0;
-        });
-        tokio::select! {
-            _ = stop.cancelled() => break,
-            _ = tokio::time::sleep(delay) => {}
+        status.send_modify(|s| s.ended(&reason));
+        if until_stop(&mut commands, tokio::time::sleep(delay))
+            .await
+            .is_err()
+        {
+            break;
         }
     }
-    status.send_modify(|s| {
-        s.state = PeerState::Idle;
-        s.established_since = None;
-        s.negotiated_hold_time = None;
-        s.families.clear();
-        s.prefixes_announced = 0;
-    });
+    status.send_modify(|s| s.clear_session());
     info!(peer = %name, "BGP session task for {name} stopped");
 }
 
+/// Runs `fut` unless a stop command comes first (resets are ignored: no session is up).
+async fn until_stop<T>(
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    fut: impl std::future::Future<Output = T>,
+) -> Result<T, StopReason> {
+    tokio::pin!(fut);
+    loop {
+        tokio::select! {
+            biased;
+            c = commands.recv() => match c {
+                None => return Err(StopReason::Shutdown(String::new())),
+                Some(Command::Stop(r)) => return Err(r),
+                Some(Command::Reset(_)) => {}
+            },
+            v = &mut fut => return Ok(v),
+        }
+    }
+}
+
 /// TCP connect with optional source address, bounded in time, Nagle off (small BGP messages).
-async fn connect(peer: &PeerConfig, timeout: Duration) -> Result<TcpStream, String> {
+async fn connect(peer: &PeerConfig, timeout: Duration) -> Result<TcpStream, EndReason> {
     let remote = SocketAddr::new(peer.address, peer.port);
-    let from = peer
-        .local_address
-        .map(|a| format!(" from {a}"))
-        .unwrap_or_default();
-    let sock = match peer.address {
-        IpAddr::V4(_) => TcpSocket::new_v4(),
-        IpAddr::V6(_) => TcpSocket::new_v6(),
-    }
-    .map_err(|e| format!("cannot create socket: {e}"))?;
-    if let Some(local) = peer.local_address {
-        sock.bind(SocketAddr::new(local, 0))
-            .map_err(|e| format!("cannot bind local address {local}: {e}"))?;
-    }
+    let sock = socket(peer)?;
     let stream = match tokio::time::timeout(timeout, sock.connect(remote)).await {
         Err(_) => {
-            return Err(format!(
-                "connect to {remote}{from} timed out after {} s",
-                timeout.as_secs_f64()
-            ))
+            return Err(EndReason::ConnectTimeout {
+                remote,
+                after: timeout,
+            })
         }
-        Ok(Err(e)) => return Err(format!("connect to {remote}{from} failed: {e}")),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            return Err(EndReason::ConnectRefused {
+                remote,
+                detail: e.to_string(),
+            })
+        }
+        Ok(Err(e)) => {
+            let from = peer
+                .local_address
+                .map(|a| format!(" from {a}"))
+                .unwrap_or_default();
+            return Err(EndReason::ConnectFailed(format!(
+                "connect to {remote}{from} failed: {e}"
+            )));
+        }
         Ok(Ok(s)) => s,
     };
     stream
         .set_nodelay(true)
-        .map_err(|e| format!("cannot set TCP_NODELAY: {e}"))?;
+        .map_err(|e| EndReason::ConnectFailed(format!("cannot set TCP_NODELAY: {e}")))?;
     Ok(stream)
+}
+
+/// The connecting socket, before `connect(2)`: the place for options that must be set first
+/// (source address today; TCP-MD5 and GTSM plug in here).
+fn socket(peer: &PeerConfig) -> Result<TcpSocket, EndReason> {
+    let sock = match peer.address {
+        IpAddr::V4(_) => TcpSocket::new_v4(),
+        IpAddr::V6(_) => TcpSocket::new_v6(),
+    }
+    .map_err(|e| EndReason::ConnectFailed(format!("cannot create socket: {e}")))?;
+    if let Some(local) = peer.local_address {
+        sock.bind(SocketAddr::new(local, 0)).map_err(|e| {
+            EndReason::ConnectFailed(format!("cannot bind local address {local}: {e}"))
+        })?;
+    }
+    Ok(sock)
 }
 
 /// Exponential backoff with +-25 % jitter, so that many nodes behind one ToR do not reconnect in
@@ -237,6 +198,8 @@ pub(crate) struct Backoff {
     min: Duration,
     max: Duration,
     next: Duration,
+    /// Until then, every retry waits only `min` (after the peer closed an Established session).
+    fast_until: Option<Instant>,
 }
 
 impl Backoff {
@@ -245,14 +208,25 @@ impl Backoff {
             min,
             max,
             next: min,
+            fast_until: None,
         }
     }
 
     pub fn reset(&mut self) {
         self.next = self.min;
+        self.fast_until = None;
+    }
+
+    /// Resets, and keeps retrying at the minimum for `window` (then grows again as usual).
+    pub fn fast_retry(&mut self, window: Duration) {
+        self.next = self.min;
+        self.fast_until = Some(Instant::now() + window);
     }
 
     pub fn next_delay(&mut self) -> Duration {
+        if self.fast_until.is_some_and(|t| Instant::now() < t) {
+            return self.min.mul_f64(rand::thread_rng().gen_range(0.75..=1.25));
+        }
         let d = self.next;
         self.next = (d * 2).min(self.max);
         d.mul_f64(rand::thread_rng().gen_range(0.75..=1.25))
@@ -272,5 +246,20 @@ mod tests {
         }
         b.reset();
         assert!(b.next_delay() <= Duration::from_millis(1250));
+    }
+
+    #[test]
+    fn fast_retry_stays_at_the_minimum_within_the_window_then_grows() {
+        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+        for _ in 0..5 {
+            b.next_delay();
+        }
+        b.fast_retry(Duration::from_secs(60));
+        for _ in 0..10 {
+            assert!(b.next_delay() <= Duration::from_millis(1250));
+        }
+        b.fast_retry(Duration::ZERO);
+        let ds: Vec<f64> = (0..3).map(|_| b.next_delay().as_secs_f64()).collect();
+        assert!(ds[2] >= 3.0, "{ds:?}");
     }
 }

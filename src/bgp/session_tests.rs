@@ -2,20 +2,23 @@
 //! 100 ms (`Timing::second`) so timer tests run fast.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::codec::FramedRead;
-use tokio_util::sync::CancellationToken;
 
+use super::conn::Timing;
 use super::encode::{self, NextHop, PathParams};
-use super::session::{run_peer_with, PeerState, PeerStatus, SessionSetup, Timing};
+use super::fsm::{FsmTiming, SessionSetup};
+use super::rib_in::{PathKey, RibInEvent};
+use super::session::{run_peer_with, PeerIo};
+use super::status::{Command, EndReason, PeerState, PeerStatus, StopReason};
 use super::wire::{self, BgpCodec, Frame, Message};
 use crate::config::PeerConfig;
 use crate::route::{
@@ -28,12 +31,17 @@ const WAIT: Duration = Duration::from_secs(3);
 
 fn timing() -> Timing {
     Timing {
-        second: Duration::from_millis(100),
+        fsm: FsmTiming {
+            second: Duration::from_millis(100),
+            open_hold: Duration::from_secs(2),
+            refresh_delay: Duration::from_millis(20),
+            refresh_log_window: Duration::from_secs(10),
+        },
         connect_timeout: Duration::from_secs(1),
-        open_hold: Duration::from_secs(2),
         backoff_min: Duration::from_millis(50),
         backoff_max: Duration::from_millis(200),
         stable_after: Duration::from_secs(60),
+        fast_retry_window: Duration::from_secs(60),
         drain: Duration::from_millis(500),
         linger: Duration::from_millis(300),
     }
@@ -121,8 +129,8 @@ struct Harness {
     listener: TcpListener,
     desired: watch::Sender<Arc<DesiredRoutes>>,
     status: watch::Receiver<PeerStatus>,
-    stop: CancellationToken,
-    stop_message: Arc<Mutex<String>>,
+    commands: mpsc::UnboundedSender<Command>,
+    received: mpsc::Receiver<RibInEvent>,
     task: JoinHandle<()>,
 }
 
@@ -131,6 +139,15 @@ async fn start(d: DesiredRoutes, next_hop_v6: Option<Ipv6Addr>) -> Harness {
 }
 
 async fn start_at(addr: IpAddr, d: DesiredRoutes, next_hop_v6: Option<Ipv6Addr>) -> Harness {
+    start_timed(addr, d, next_hop_v6, timing()).await
+}
+
+async fn start_timed(
+    addr: IpAddr,
+    d: DesiredRoutes,
+    next_hop_v6: Option<Ipv6Addr>,
+    timing: Timing,
+) -> Harness {
     let listener = TcpListener::bind((addr, 0)).await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let setup = SessionSetup {
@@ -146,31 +163,39 @@ async fn start_at(addr: IpAddr, d: DesiredRoutes, next_hop_v6: Option<Ipv6Addr>)
             next_hop_v4: None,
             next_hop_v6,
         },
-        rib_in: None,
     };
     let (dtx, drx) = watch::channel(Arc::new(d));
     let (stx, srx) = watch::channel(PeerStatus::default());
-    let stop = CancellationToken::new();
-    let stop_message = Arc::new(Mutex::new(String::new()));
-    let task = tokio::spawn(run_peer_with(
-        setup,
-        drx,
-        stx,
-        stop.clone(),
-        stop_message.clone(),
-        timing(),
-    ));
+    let (commands, crx) = mpsc::unbounded_channel();
+    let (rtx, received) = mpsc::channel(16);
+    let io = PeerIo {
+        desired: drx,
+        status: stx,
+        commands: crx,
+        received: Some(rtx),
+    };
+    let task = tokio::spawn(run_peer_with(setup, io, timing));
     Harness {
         listener,
         desired: dtx,
         status: srx,
-        stop,
-        stop_message,
+        commands,
+        received,
         task,
     }
 }
 
 impl Harness {
+    fn stop(&self) {
+        self.stop_with("");
+    }
+
+    fn stop_with(&self, text: &str) {
+        let _ = self
+            .commands
+            .send(Command::Stop(StopReason::Shutdown(text.into())));
+    }
+
     async fn accept(&self) -> FakePeer {
         let (s, _) = tokio::time::timeout(WAIT, self.listener.accept())
             .await
@@ -362,7 +387,7 @@ async fn frr_like_open_with_fqdn_establishes_and_sends_routes_then_end_of_rib() 
     peer.send(&encode::end_of_rib(Family::Ipv4Unicast)).await;
     peer.expect_silence(Duration::from_millis(200)).await;
     assert_eq!(h.status.borrow().updates_received, 1);
-    h.stop.cancel();
+    h.stop();
     h.task.await.unwrap();
 }
 
@@ -417,7 +442,7 @@ async fn desired_change_sends_exactly_the_diff_and_unchanged_sends_nothing() {
     peer.expect_updates(&want).await;
     h.wait_status("0 prefixes", |s| s.prefixes_announced == 0)
         .await;
-    h.stop.cancel();
+    h.stop();
     h.task.await.unwrap();
 }
 
@@ -430,8 +455,7 @@ async fn stop_withdraws_before_cease_with_message() {
     h.wait_status("Established", |s| s.prefixes_announced == 3)
         .await;
 
-    *h.stop_message.lock().unwrap() = "node drained for maintenance".into();
-    h.stop.cancel();
+    h.stop_with("node drained for maintenance");
     let mut want = encode::withdraw(
         LOCAL_AS,
         Family::Ipv4Unicast,
@@ -443,7 +467,7 @@ async fn stop_withdraws_before_cease_with_message() {
     );
     peer.expect_updates(&want).await;
     let n = peer.recv_notification().await;
-    assert_eq!((n.code, n.subcode), (6, 2));
+    assert_eq!(n.code.wire(), (6, 2));
     assert_eq!(
         n.shutdown_message().as_deref(),
         Some("node drained for maintenance")
@@ -461,7 +485,7 @@ async fn garbage_gets_header_error_and_reconnect() {
     assert_eq!(f.msg_type, wire::MSG_OPEN);
     peer.send(&[0x42; 40]).await;
     let n = peer.recv_notification().await;
-    assert_eq!((n.code, n.subcode), (1, 1));
+    assert_eq!(n.code.wire(), (1, 1));
     peer.expect_closed().await;
     // Reconnects after the backoff.
     let mut again = h.accept().await;
@@ -476,8 +500,8 @@ async fn garbage_gets_header_error_and_reconnect() {
     m[16..18].copy_from_slice(&5000u16.to_be_bytes());
     again.send(&m).await;
     let n = again.recv_notification().await;
-    assert_eq!((n.code, n.subcode, n.data), (1, 2, vec![0x13, 0x88]));
-    h.stop.cancel();
+    assert_eq!((n.code.wire(), n.data), ((1, 2), vec![0x13, 0x88]));
+    h.stop();
     h.task.await.unwrap();
 }
 
@@ -490,11 +514,11 @@ async fn hold_timer_expiry_sends_4_0() {
         .await;
     let started = tokio::time::Instant::now();
     let n = peer.recv_notification_after_updates().await;
-    assert_eq!((n.code, n.subcode), (4, 0));
+    assert_eq!(n.code.wire(), (4, 0));
     assert!(started.elapsed() >= Duration::from_millis(250));
     let s = h.wait_status("failed", |s| s.last_error.is_some()).await;
     assert!(s.last_error.unwrap().contains("hold timer expired"));
-    h.stop.cancel();
+    h.stop();
     h.task.await.unwrap();
 }
 
@@ -517,10 +541,10 @@ async fn wrong_peer_as_gets_2_2() {
     peer.recv().await;
     peer.send(&open_msg(64999, 0, &frr_caps(64999))).await;
     let n = peer.recv_notification().await;
-    assert_eq!((n.code, n.subcode, n.data), (2, 2, vec![0xFD, 0xE7]));
+    assert_eq!((n.code.wire(), n.data), ((2, 2), vec![0xFD, 0xE7]));
     let s = h.wait_status("failed", |s| s.last_error.is_some()).await;
     assert!(s.last_error.unwrap().contains("64999"));
-    h.stop.cancel();
+    h.stop();
     h.task.await.unwrap();
 }
 
@@ -543,7 +567,7 @@ async fn peer_without_mp_caps_gets_ipv4_only() {
         .wait_status("2 prefixes", |s| s.prefixes_announced == 2)
         .await;
     assert_eq!(s.families, vec![Family::Ipv4Unicast]);
-    h.stop.cancel();
+    h.stop();
     h.task.await.unwrap();
 }
 
@@ -559,7 +583,7 @@ async fn no_ipv6_next_hop_skips_ipv6_routes() {
     peer.expect_updates(&want).await;
     h.wait_status("2 prefixes", |s| s.prefixes_announced == 2)
         .await;
-    h.stop.cancel();
+    h.stop();
     h.task.await.unwrap();
 }
 
@@ -575,7 +599,7 @@ async fn route_refresh_resends_that_family() {
     peer.expect_updates(&announce(&web_attrs(), v6_nh(), &["2001:db8:10::10/128"]))
         .await;
     peer.expect_silence(Duration::from_millis(200)).await;
-    h.stop.cancel();
+    h.stop();
     h.task.await.unwrap();
 }
 
@@ -598,7 +622,7 @@ async fn peer_notification_and_unexpected_open_end_the_session() {
     peer.send(&open_msg(REMOTE_AS, 0, &frr_caps(REMOTE_AS)))
         .await;
     let n = peer.recv_notification_after_updates().await;
-    assert_eq!((n.code, n.subcode), (5, 3));
+    assert_eq!(n.code.wire(), (5, 3));
     // OPEN instead of KEEPALIVE in OpenConfirm: 5/2.
     let mut peer = h.accept().await;
     peer.recv().await;
@@ -608,8 +632,8 @@ async fn peer_notification_and_unexpected_open_end_the_session() {
     peer.send(&open_msg(REMOTE_AS, 0, &frr_caps(REMOTE_AS)))
         .await;
     let n = peer.recv_notification().await;
-    assert_eq!((n.code, n.subcode), (5, 2));
-    h.stop.cancel();
+    assert_eq!(n.code.wire(), (5, 2));
+    h.stop();
     h.task.await.unwrap();
 }
 
@@ -618,10 +642,9 @@ async fn stop_before_established_sends_cease() {
     let h = start(initial(), None).await;
     let mut peer = h.accept().await;
     peer.recv().await;
-    *h.stop_message.lock().unwrap() = "bye".into();
-    h.stop.cancel();
+    h.stop_with("bye");
     let n = peer.recv_notification().await;
-    assert_eq!((n.code, n.subcode), (6, 2));
+    assert_eq!(n.code.wire(), (6, 2));
     assert_eq!(n.shutdown_message().as_deref(), Some("bye"));
     tokio::time::timeout(WAIT, h.task).await.unwrap().unwrap();
 }
@@ -641,7 +664,11 @@ async fn connect_refused_is_retried_and_reported() {
         e.contains("connect to 127.0.0.1:") && e.contains("refused"),
         "{e}"
     );
-    h.stop.cancel();
+    let kind = status.borrow().last_end.as_ref().map(EndReason::kind);
+    assert_eq!(kind, Some("connect_refused"));
+    let _ = h
+        .commands
+        .send(Command::Stop(StopReason::Shutdown(String::new())));
     tokio::time::timeout(WAIT, h.task).await.unwrap().unwrap();
 }
 
@@ -672,7 +699,7 @@ async fn keepalives_both_ways_keep_the_session_up() {
     assert!(ours >= 5, "only {ours} KEEPALIVEs in 1 s");
     assert_eq!(h.status.borrow().state, PeerState::Established);
     assert_eq!(h.status.borrow().connect_attempts, 1);
-    h.stop.cancel();
+    h.stop();
     h.task.await.unwrap();
 }
 
@@ -686,8 +713,8 @@ async fn malformed_update_lengths_get_3_1() {
     m.extend_from_slice(&[0, 23, wire::MSG_UPDATE, 0, 200, 0, 0]);
     peer.send(&m).await;
     let n = peer.recv_notification_after_updates().await;
-    assert_eq!((n.code, n.subcode), (3, 1));
-    h.stop.cancel();
+    assert_eq!(n.code.wire(), (3, 1));
+    h.stop();
     h.task.await.unwrap();
 }
 
@@ -704,6 +731,200 @@ async fn ipv6_transport_uses_local_v6_next_hop_and_skips_ipv4_without_next_hop_v
     want.push(encode::end_of_rib(Family::Ipv4Unicast));
     want.push(encode::end_of_rib(Family::Ipv6Unicast));
     peer.expect_updates(&want).await;
-    h.stop.cancel();
+    h.stop();
+    h.task.await.unwrap();
+}
+
+#[tokio::test]
+async fn hold_time_0_session_outlives_the_open_hold_timer() {
+    // The OpenSent hold timer is 2 s in test timing (240 s in production).
+    let mut h = start(initial(), None).await;
+    let mut peer = h.accept().await;
+    peer.establish().await;
+    h.wait_status("hold 0", |s| {
+        s.state == PeerState::Established && s.negotiated_hold_time == Some(0)
+    })
+    .await;
+    // Nothing at all may arrive: no KEEPALIVEs (hold 0), no 4/0 NOTIFICATION.
+    while let Ok(Some(Ok(f))) =
+        tokio::time::timeout(Duration::from_millis(300), peer.r.next()).await
+    {
+        assert_eq!(f.msg_type, wire::MSG_UPDATE, "{f:?}");
+    }
+    peer.expect_silence(Duration::from_millis(2500)).await;
+    assert_eq!(h.status.borrow().state, PeerState::Established);
+    assert_eq!(h.status.borrow().connect_attempts, 1);
+    h.stop();
+    h.task.await.unwrap();
+}
+
+async fn next_event(h: &mut Harness) -> RibInEvent {
+    tokio::time::timeout(WAIT, h.received.recv())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn received_updates_reach_the_consumer() {
+    let mut h = start(initial(), None).await;
+    let mut peer = h.accept().await;
+    peer.establish().await;
+    // No ADD-PATH send from this peer: no path ids.
+    assert!(matches!(
+        next_event(&mut h).await,
+        RibInEvent::Up {
+            add_path_v4: false,
+            add_path_v6: false,
+            ..
+        }
+    ));
+    let eor = encode::end_of_rib(Family::Ipv4Unicast);
+    peer.send(&eor).await;
+    let RibInEvent::Update { update, .. } = next_event(&mut h).await else {
+        panic!("expected an update")
+    };
+    assert_eq!(update.end_of_rib, Some(Family::Ipv4Unicast));
+    h.stop();
+    assert!(matches!(next_event(&mut h).await, RibInEvent::Down { .. }));
+    h.task.await.unwrap();
+}
+
+/// A peer that sends path ids (RFC 7911): the VIP's paths reach the fleet view with their ids,
+/// other prefixes are filtered out, and a duplicate MP_UNREACH resets with 3/1.
+#[tokio::test]
+async fn add_path_routes_for_vip_prefixes_reach_the_fleet_view() {
+    let mut h = start(initial(), None).await;
+    let mut peer = h.accept().await;
+    let mut caps = frr_caps(REMOTE_AS);
+    caps.push(cap(69, &[0, 1, 1, 2]));
+    let ours = peer.establish_with(&open_msg(REMOTE_AS, 0, &caps)).await;
+    assert_eq!(ours.add_path, vec![(1, 1, 1), (2, 1, 1)]);
+    assert!(matches!(
+        next_event(&mut h).await,
+        RibInEvent::Up {
+            add_path_v4: true,
+            add_path_v6: false,
+            ..
+        }
+    ));
+    // ORIGIN, AS_PATH 65000, NEXT_HOP; NLRI: path 7 -> 198.51.100.0/24 (not a VIP),
+    // path 9 -> 203.0.113.10/32.
+    let mut body = vec![0, 0];
+    let attrs = [
+        vec![0x40, 1, 1, 0],
+        vec![0x40, 2, 6, 2, 1, 0, 0, 0xFD, 0xE8],
+        vec![0x40, 3, 4, 192, 0, 2, 1],
+    ]
+    .concat();
+    body.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+    body.extend_from_slice(&attrs);
+    body.extend_from_slice(&[
+        0, 0, 0, 7, 24, 198, 51, 100, 0, 0, 0, 9, 32, 203, 0, 113, 10,
+    ]);
+    let mut msg = vec![0xFF; 16];
+    msg.extend_from_slice(&((19 + body.len()) as u16).to_be_bytes());
+    msg.push(2);
+    msg.extend_from_slice(&body);
+    peer.send(&msg).await;
+    let RibInEvent::Update { update, .. } = next_event(&mut h).await else {
+        panic!("expected an update")
+    };
+    assert_eq!(
+        update.announced,
+        vec![(
+            PathKey {
+                prefix: p("203.0.113.10/32"),
+                path_id: 9
+            },
+            Family::Ipv4Unicast
+        )],
+        "{update:?}"
+    );
+    assert_eq!(update.filtered_out, 1, "{update:?}");
+    // Two MP_UNREACH_NLRI: RFC 7606 3j, session reset with 3/1.
+    let mp = [0x80u8, 15, 3, 0, 2, 1];
+    let mut body = vec![0, 0, 0, 12];
+    body.extend_from_slice(&mp);
+    body.extend_from_slice(&mp);
+    let mut msg = vec![0xFF; 16];
+    msg.extend_from_slice(&((19 + body.len()) as u16).to_be_bytes());
+    msg.push(2);
+    msg.extend_from_slice(&body);
+    peer.send(&msg).await;
+    let n = peer.recv_notification_after_updates().await;
+    assert_eq!(n.code.wire(), (3, 1));
+    assert!(matches!(next_event(&mut h).await, RibInEvent::Down { .. }));
+    h.stop();
+    h.task.await.unwrap();
+}
+
+#[tokio::test]
+async fn reset_command_closes_with_cease_and_reconnects() {
+    let mut h = start(initial(), None).await;
+    let mut peer = h.accept().await;
+    peer.establish().await;
+    h.wait_status("Established", |s| s.state == PeerState::Established)
+        .await;
+    h.commands
+        .send(Command::Reset(StopReason::BfdDown))
+        .unwrap();
+    let n = peer.recv_notification_after_updates().await;
+    assert_eq!(n.code.wire(), (6, 10));
+    let s = h.wait_status("reset", |s| s.last_end.is_some()).await;
+    assert_eq!(s.last_end.as_ref().map(EndReason::kind), Some("admin_stop"));
+    // The task goes on: a new connection comes.
+    let mut peer = h.accept().await;
+    peer.establish().await;
+    h.stop();
+    h.task.await.unwrap();
+}
+
+#[tokio::test]
+async fn peer_cease_after_established_reconnects_at_the_minimum_backoff_every_time() {
+    // Backoff 100 ms .. 5 s: growing, the third retry would wait >= 1.2 s; at the minimum it
+    // waits <= 125 ms.
+    let t = Timing {
+        backoff_min: Duration::from_millis(100),
+        backoff_max: Duration::from_secs(5),
+        ..timing()
+    };
+    let h = start_timed(IpAddr::V4(Ipv4Addr::LOCALHOST), initial(), None, t).await;
+    for round in 0..5 {
+        let mut peer = h.accept().await;
+        peer.establish().await;
+        peer.send(&encode::cease(
+            super::error::Cease::AdministrativeReset,
+            "restart",
+        ))
+        .await;
+        // Read what we sent until we close, as a router does (dropping with unread data would
+        // send a RST, and our write would fail before the Cease is read).
+        let t = std::time::Instant::now();
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(WAIT, peer.r.next()).await {}
+        drop(peer);
+        let (s, _) = tokio::time::timeout(WAIT, h.listener.accept())
+            .await
+            .unwrap()
+            .unwrap();
+        let waited = t.elapsed();
+        assert!(
+            waited < Duration::from_millis(600),
+            "round {round}: reconnect after {waited:?}: {:?}",
+            h.status.borrow()
+        );
+        drop(s);
+        // That connection is closed unanswered (an OPEN failure): the backoff may grow again,
+        // but the next Cease resets it.
+        let s2 = h.status.clone();
+        let _ = tokio::time::timeout(WAIT, async {
+            let mut s2 = s2;
+            s2.wait_for(|s| s.last_end.as_ref().map(EndReason::kind) == Some("peer_closed"))
+                .await
+                .map(|_| ())
+        })
+        .await;
+    }
+    h.stop();
     h.task.await.unwrap();
 }

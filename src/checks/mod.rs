@@ -12,7 +12,7 @@ mod net;
 mod schedule;
 mod tcp;
 mod tls;
-mod url;
+pub(crate) mod url;
 
 #[cfg(test)]
 mod testutil;
@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 use crate::config::{CheckConfig, CheckKind};
 
 pub use schedule::spawn_checks;
+// For doctor and probe: fetch a server's certificate the way https checks connect.
+pub(crate) use tls::{client_config as tls_client_config, server_name as tls_server_name};
 
 /// The outcome of one probe.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -10,7 +10,7 @@ mod validate;
 
 pub use model::*;
 pub use signals::values_of as signal_values;
-pub use summary::summary;
+pub use summary::{check_target, is_local_by_config, summary};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -172,4 +172,5 @@ pub enum SignalKind {
     TcpStats(TcpStatsConfig),
     Conntrack(ConntrackConfig),
     Prometheus(PrometheusConfig),
+    Handshakes(crate::signals::handshakes::HandshakesConfig),
 }

@@ -69,6 +69,8 @@ pub struct RawSignal {
     pub url: Option<String>,
     pub timeout: Option<Value>,
     pub values: Option<serde_yaml::Mapping>,
+    // handshakes
+    pub addresses: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Debug)]

@@ -2,6 +2,7 @@
 //! `dampening`, `on_missing`).
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use super::model::*;
 use super::problems::{duration, name, required, Problems};
 use super::raw::*;
 use crate::engine::{BaselineSpec, ConditionSpec, DampeningSpec, OnMissing, Threshold, Unit};
+use crate::signals::handshakes::{AddrMatch, HandshakesConfig};
 use crate::signals::{
     AccessLogConfig, ConntrackConfig, Derive, FollowOptions, JsonFields, LatencyUnit, LogFormat,
     PrometheusConfig, RegexFormat, Selector, StatusSet, TcpStatsConfig,
@@ -33,6 +35,7 @@ const TCP_STATS_VALUES: &[(&str, Unit, bool)] = &[
     ("TCPReqQFullDrop", Unit::Plain, false),
     ("TCPAbortOnData", Unit::Plain, false),
     ("TCPTimeouts", Unit::Plain, false),
+    ("IPReversePathFilter", Unit::Plain, false),
     ("AttemptFails", Unit::Plain, false),
     ("EstabResets", Unit::Plain, false),
     ("OutRsts", Unit::Plain, false),
@@ -40,6 +43,14 @@ const TCP_STATS_VALUES: &[(&str, Unit, bool)] = &[
     ("CurrEstab", Unit::Plain, false),
     ("accept_queue_fill", Unit::Ratio, false),
     ("accept_queue_fill_max", Unit::Ratio, false),
+];
+
+const HANDSHAKES_VALUES: &[(&str, Unit, bool)] = &[
+    ("half_open", Unit::Plain, false),
+    ("synack_retrans", Unit::Plain, false),
+    ("oldest_half_open", Unit::Plain, false),
+    ("completed_rate", Unit::Plain, false),
+    ("stalled_ratio", Unit::Ratio, false),
 ];
 
 const CONNTRACK_VALUES: &[(&str, Unit, bool)] = &[
@@ -56,6 +67,7 @@ pub fn values_of(kind: &SignalKind) -> Vec<(String, Unit, bool)> {
         SignalKind::AccessLog(_) => fixed(ACCESS_LOG_VALUES),
         SignalKind::TcpStats(_) => fixed(TCP_STATS_VALUES),
         SignalKind::Conntrack(_) => fixed(CONNTRACK_VALUES),
+        SignalKind::Handshakes(_) => fixed(HANDSHAKES_VALUES),
         SignalKind::Prometheus(prom) => prom
             .values
             .iter()
@@ -77,7 +89,7 @@ pub fn signal(p: &mut Problems, path: &str, r: &RawSignal) -> Option<SignalConfi
         p,
         &kind_path,
         &r.kind,
-        "access_log, tcp_stats, prometheus or conntrack",
+        "access_log, tcp_stats, prometheus, conntrack or handshakes",
     )?
     .as_str();
     let allowed: &[&str] = match kind_name {
@@ -92,9 +104,10 @@ pub fn signal(p: &mut Problems, path: &str, r: &RawSignal) -> Option<SignalConfi
         ],
         "tcp_stats" => &["interval", "window", "ports"],
         "conntrack" => &["interval"],
+        "handshakes" => &["interval", "window", "ports", "addresses"],
         "prometheus" => &["url", "interval", "timeout", "window", "values"],
         other => {
-            p.add(kind_path.as_str(), format!("{kind_path} \"{other}\" is unknown (known: access_log, tcp_stats, prometheus, conntrack)"));
+            p.add(kind_path.as_str(), format!("{kind_path} \"{other}\" is unknown (known: access_log, tcp_stats, prometheus, conntrack, handshakes)"));
             return None;
         }
     };
@@ -111,6 +124,7 @@ pub fn signal(p: &mut Problems, path: &str, r: &RawSignal) -> Option<SignalConfi
         ("url", r.url.is_some()),
         ("timeout", r.timeout.is_some()),
         ("values", r.values.is_some()),
+        ("addresses", r.addresses.is_some()),
     ];
     for (key, set) in present {
         if set && !allowed.contains(&key) {
@@ -157,6 +171,7 @@ pub fn signal(p: &mut Problems, path: &str, r: &RawSignal) -> Option<SignalConfi
             window,
             ports: r.ports.clone().unwrap_or_default(),
         }),
+        "handshakes" => SignalKind::Handshakes(handshakes(p, path, r, interval, window)?),
         "conntrack" => SignalKind::Conntrack(ConntrackConfig {
             interval,
             ..Default::default()
@@ -207,6 +222,63 @@ pub fn signal(p: &mut Problems, path: &str, r: &RawSignal) -> Option<SignalConfi
         }
     };
     Some(SignalConfig { name: name?, kind })
+}
+
+fn handshakes(
+    p: &mut Problems,
+    path: &str,
+    r: &RawSignal,
+    interval: Duration,
+    window: Duration,
+) -> Option<HandshakesConfig> {
+    let mut addresses = Vec::new();
+    for (i, a) in r.addresses.iter().flatten().enumerate() {
+        match a.parse::<IpAddr>() {
+            Ok(ip) => addresses.push(AddrMatch::host(ip)),
+            Err(_) => p.add(
+                format!("{path}.addresses[{i}]"),
+                format!("{path}.addresses[{i}] \"{a}\" is not an IP address"),
+            ),
+        }
+    }
+    let ports = r.ports.clone().unwrap_or_default();
+    if ports.is_empty() {
+        p.add(
+            format!("{path}.ports"),
+            format!("{path}.ports is required: the service's listening ports, e.g. [80, 443]"),
+        );
+        return None;
+    }
+    // The ratio compares what is pending now with what completed recently: a short window.
+    let window = if r.window.is_none() {
+        Duration::from_secs(10)
+    } else {
+        window
+    };
+    Some(HandshakesConfig {
+        interval,
+        window,
+        ports,
+        addresses,
+    })
+}
+
+/// `handshakes` signals without `addresses:` watch every VIP prefix.
+pub fn default_vip_addresses(signals: &mut [SignalConfig], vips: &[VipConfig]) {
+    for s in signals {
+        if let SignalKind::Handshakes(h) = &mut s.kind {
+            if h.addresses.is_empty() {
+                h.addresses = vips
+                    .iter()
+                    .flat_map(|v| &v.spec.prefixes)
+                    .map(|pfx| AddrMatch {
+                        addr: pfx.addr(),
+                        len: pfx.len(),
+                    })
+                    .collect();
+            }
+        }
+    }
 }
 
 fn latency_unit(p: &mut Problems, path: &str, v: Option<&str>) -> LatencyUnit {
@@ -727,6 +799,52 @@ pub fn table<'a>(raw: &'a [RawSignal], valid: &'a [SignalConfig]) -> SignalTable
 mod tests {
     use super::*;
     use crate::signals::WindowSnapshot;
+
+    const HS: &str = r#"router_id: 198.51.100.2
+local_as: 65101
+peers: [{name: tor1, address: 198.51.100.1, remote_as: 65000, next_hop_v6: "2001:db8:1::2"}]
+checks: [{name: web, type: tcp, target: "203.0.113.10:80"}]
+signals:
+  - {name: hs, type: handshakes, ports: [80, 443], interval: 1s}
+  - {name: hs2, type: handshakes, ports: [80], addresses: [203.0.113.10], window: 5s}
+vips:
+  - name: web
+    prefixes: [203.0.113.10/32, 2001:db8:10::10/128]
+    checks: [web]
+    withdraw_when:
+      - {signal: hs.stalled_ratio, above: 0.5, for: 5s}
+      - {signal: hs2.half_open, above: 20, for: 5s}
+"#;
+
+    #[test]
+    fn handshakes_default_to_the_vip_prefixes() {
+        let c = crate::config::parse(std::path::Path::new("vw.yaml"), HS).unwrap();
+        let SignalKind::Handshakes(h) = &c.signals[0].kind else {
+            panic!("not handshakes")
+        };
+        assert_eq!(h.ports, [80, 443]);
+        assert_eq!(h.window, Duration::from_secs(10));
+        let a: Vec<String> = h
+            .addresses
+            .iter()
+            .map(|a| format!("{}/{}", a.addr, a.len))
+            .collect();
+        assert_eq!(a, ["203.0.113.10/32", "2001:db8:10::10/128"]);
+        let SignalKind::Handshakes(h2) = &c.signals[1].kind else {
+            panic!("not handshakes")
+        };
+        assert_eq!(h2.addresses.len(), 1);
+        assert_eq!(h2.window, Duration::from_secs(5));
+        let bad = HS.replace(
+            "ports: [80], addresses: [203.0.113.10]",
+            "addresses: [nope]",
+        );
+        let e = crate::config::parse(std::path::Path::new("vw.yaml"), &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("signals[1].ports is required"), "{e}");
+        assert!(e.contains("\"nope\" is not an IP address"), "{e}");
+    }
 
     /// Config must offer exactly the values the access-log window can produce.
     #[test]

@@ -1,6 +1,7 @@
 //! The one-screen summary `check-config` prints.
 
 use std::fmt::Write;
+use std::net::IpAddr;
 
 use super::model::*;
 use super::validate::fmt_d;
@@ -63,6 +64,12 @@ pub fn summary(c: &Config) -> String {
         if let Some(i) = &ch.interface {
             let _ = write!(s, " interface {i}");
         }
+        if let Some((ip, _)) = check_target(ch).filter(|(ip, _)| is_local_by_config(c, *ip)) {
+            let _ = write!(
+                s,
+                "  [local: does not cross the fabric ({ip} is on this host)]"
+            );
+        }
         s.push('\n');
     }
     if !c.signals.is_empty() {
@@ -83,6 +90,20 @@ pub fn summary(c: &Config) -> String {
                 t.ports
             ),
             SignalKind::Conntrack(c) => format!("conntrack every {}", fmt_d(c.interval)),
+            SignalKind::Handshakes(h) => {
+                let addrs: Vec<String> = h
+                    .addresses
+                    .iter()
+                    .map(|a| format!("{}/{}", a.addr, a.len))
+                    .collect();
+                format!(
+                    "handshakes every {} window {} ports {:?} addresses [{}]",
+                    fmt_d(h.interval),
+                    fmt_d(h.window),
+                    h.ports,
+                    addrs.join(", ")
+                )
+            }
             SignalKind::Prometheus(pr) => {
                 let names: Vec<&str> = pr.values.iter().map(|(n, _)| n.as_str()).collect();
                 format!(
@@ -152,6 +173,34 @@ pub fn summary(c: &Config) -> String {
     s
 }
 
+/// The address and port a tcp or http(s) check connects to, when its target is an IP literal.
+pub fn check_target(ch: &CheckConfig) -> Option<(IpAddr, u16)> {
+    match &ch.kind {
+        CheckKind::Tcp { target } => Some((target.ip(), target.port())),
+        CheckKind::Http(h) => {
+            let t = crate::checks::url::parse(&h.url).ok()?;
+            Some((t.host.parse().ok()?, t.port))
+        }
+        CheckKind::Exec { .. } => None,
+    }
+}
+
+/// An address that the configuration itself says is on this host: loopback, a VIP (announced
+/// from here, so on this host's loopback) or a session's local address. A connection to it never
+/// leaves the host, so it says nothing about the path clients take.
+pub fn is_local_by_config(c: &Config, ip: IpAddr) -> bool {
+    ip.is_loopback()
+        || ip.is_unspecified()
+        || c.vips.iter().flat_map(|v| &v.spec.prefixes).any(|p| {
+            crate::signals::handshakes::AddrMatch {
+                addr: p.addr(),
+                len: p.len(),
+            }
+            .contains(ip)
+        })
+        || c.peers.iter().any(|p| p.local_address == Some(ip))
+}
+
 fn describe_condition(c: &ConditionSpec) -> String {
     let u = c.unit;
     let mut out = match &c.threshold {
@@ -180,4 +229,32 @@ fn describe_condition(c: &ConditionSpec) -> String {
         out += &format!(" (min {n} requests)");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    #[test]
+    fn checks_on_this_host_are_marked_local() {
+        let text = r#"router_id: 198.51.100.2
+local_as: 65101
+peers: [{name: tor1, address: 198.51.100.1, remote_as: 65000, local_address: 198.51.100.2}]
+checks:
+  - {name: vip, type: tcp, target: "203.0.113.10:80"}
+  - {name: lo, type: http, url: "http://127.0.0.1:8080/healthz"}
+  - {name: far, type: tcp, target: "192.0.2.50:80"}
+vips: [{name: web, prefixes: [203.0.113.10/32], checks: [vip, lo, far]}]
+"#;
+        let c = crate::config::parse(Path::new("vw.yaml"), text).unwrap();
+        let s = super::summary(&c);
+        let line = |name: &str| {
+            s.lines()
+                .find(|l| l.trim_start().starts_with(name))
+                .unwrap()
+        };
+        assert!(line("vip ").contains("local: does not cross the fabric"));
+        assert!(line("lo ").contains("local: does not cross the fabric"));
+        assert!(!line("far ").contains("local"));
+    }
 }

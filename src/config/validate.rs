@@ -93,7 +93,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
         .collect::<Vec<_>>()
         .join(", ");
 
-    let signals: Vec<SignalConfig> = raw
+    let mut signals: Vec<SignalConfig> = raw
         .signals
         .iter()
         .enumerate()
@@ -120,6 +120,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
     }
     unique(&mut p, "vips", raw.vips.iter().map(|r| r.name.as_deref()));
     prefixes_once(&mut p, &raw.vips);
+    super::signals::default_vip_addresses(&mut signals, &vips);
     next_hops_formable(&mut p, &peers, &vips);
 
     let fleet = fleet_and_guards(&mut p, &raw, &mut vips, local_as, router_id);

@@ -38,6 +38,10 @@ impl SignalBoard {
                     Feed::Values(rx),
                     signals::conntrack::spawn(c.clone(), tx, stop.clone()),
                 ),
+                SignalKind::Handshakes(c) => (
+                    Feed::Values(rx),
+                    signals::handshakes::spawn(c.clone(), tx, stop.clone()),
+                ),
                 SignalKind::Prometheus(c) => (
                     Feed::Values(rx),
                     signals::prometheus::spawn(c.clone(), tx, stop.clone()),

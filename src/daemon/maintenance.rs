@@ -1,6 +1,7 @@
 //! Operator intent that outlives the process: persisted drains, disable files, and the hooks that
 //! tell other systems about state changes.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +23,8 @@ pub struct Maintenance {
     disable_stop: CancellationToken,
     hooks: HookRunner,
     global_hook: Option<Arc<HookSpec>>,
-    vip_hooks: Vec<(String, Arc<HookSpec>)>,
+    /// VIP name -> its own hooks (a map: with 100k VIPs a decision must not scan them all).
+    vip_hooks: HashMap<String, Vec<Arc<HookSpec>>>,
     /// Problems to show in status until they are resolved (state file unusable or unwritable).
     pub errors: Vec<String>,
 }
@@ -39,7 +41,7 @@ fn disable_files(config: &Config) -> DisableFiles {
 }
 
 /// The global hook and the per-VIP ones.
-type Hooks = (Option<Arc<HookSpec>>, Vec<(String, Arc<HookSpec>)>);
+type Hooks = (Option<Arc<HookSpec>>, HashMap<String, Vec<Arc<HookSpec>>>);
 
 fn hooks(config: &Config) -> Hooks {
     let spec = |argv: &Vec<String>| {
@@ -49,15 +51,15 @@ fn hooks(config: &Config) -> Hooks {
         })
     };
     let global = config.on_change.as_ref().map(spec);
-    let per_vip = config
-        .vips
-        .iter()
-        .filter_map(|v| {
-            v.on_change
-                .as_ref()
-                .map(|a| (v.spec.name.to_string(), spec(a)))
-        })
-        .collect();
+    let mut per_vip: HashMap<String, Vec<Arc<HookSpec>>> = HashMap::new();
+    for v in &config.vips {
+        if let Some(a) = &v.on_change {
+            per_vip
+                .entry(v.spec.name.to_string())
+                .or_default()
+                .push(spec(a));
+        }
+    }
     (global, per_vip)
 }
 
@@ -162,9 +164,17 @@ impl Maintenance {
         }
     }
 
-    /// Runs the configured hooks for route-state changes (never waits for them).
+    /// Runs the configured hooks for route-state changes (never waits for them). O(1) per
+    /// decision; `prefixes` is asked only for VIPs that have a hook.
     pub fn notify(&self, decisions: &[Decision], prefixes: impl Fn(&str) -> Vec<String>) {
+        if self.global_hook.is_none() && self.vip_hooks.is_empty() {
+            return;
+        }
         for d in decisions {
+            let own = self.vip_hooks.get(&*d.vip);
+            if self.global_hook.is_none() && own.is_none() {
+                continue;
+            }
             let ev = HookEvent {
                 vip: d.vip.to_string(),
                 state: d.to,
@@ -175,7 +185,7 @@ impl Maintenance {
             if let Some(h) = &self.global_hook {
                 self.hooks.fire(h.clone(), ev.clone());
             }
-            for (_, h) in self.vip_hooks.iter().filter(|(v, _)| *v == *d.vip) {
+            for h in own.into_iter().flatten() {
                 self.hooks.fire(h.clone(), ev.clone());
             }
         }

@@ -44,6 +44,10 @@ use crate::route::DesiredRoutes;
 const POLICY_TICK: Duration = Duration::from_secs(1);
 /// Decisions kept for `GET /v1/events`.
 const EVENTS_KEPT: usize = 512;
+/// How long the loop takes check results off the queue before it publishes the routes once and
+/// yields, so a flood of results (100k VIPs coming up) costs one route snapshot per slice instead
+/// of one per result, and sessions keep sending KEEPALIVEs in between.
+const SAMPLE_SLICE: Duration = Duration::from_millis(20);
 
 /// Everything the daemon needs to start.
 pub struct Options {
@@ -197,7 +201,10 @@ impl Daemon {
                     self.sync_maintenance();
                     self.publish_status();
                 }
-                Some(sample) = self.checks.rx.recv() => self.on_sample(&sample),
+                Some(sample) = self.checks.rx.recv() => {
+                    self.on_samples(sample);
+                    tokio::task::yield_now().await;
+                }
                 Some(ev) = self.rib_in_rx.recv() => self.on_rib_in(ev),
                 _ = tick.tick() => {
                     self.on_tick();
@@ -220,9 +227,24 @@ impl Daemon {
         Ok(())
     }
 
-    fn on_sample(&mut self, sample: &CheckSample) {
+    /// Feeds `first` and whatever else is queued (for at most `SAMPLE_SLICE`), then applies the
+    /// decisions once.
+    fn on_samples(&mut self, first: CheckSample) {
+        let started = Instant::now();
+        let mut decisions = self.on_sample(&first);
+        while started.elapsed() < SAMPLE_SLICE {
+            let Ok(sample) = self.checks.rx.try_recv() else {
+                break;
+            };
+            decisions.extend(self.on_sample(&sample));
+        }
+        self.apply(decisions);
+    }
+
+    /// Feeds one check result to the engine and logs the check's own change.
+    fn on_sample(&mut self, sample: &CheckSample) -> Vec<Decision> {
         let Some(check) = self.config.checks.get(sample.check) else {
-            return;
+            return Vec::new();
         };
         self.status.record_check(sample);
         let was_up = self.engine.checks()[sample.check].rise_fall.is_up();
@@ -246,7 +268,7 @@ impl Daemon {
             }
             _ => debug!(check = %name, ok = obs.ok, "check {name}: {}", obs.detail),
         }
-        self.apply(decisions);
+        decisions
     }
 
     /// A session came up or went down, or received routes for VIP prefixes.
@@ -418,9 +440,7 @@ impl Daemon {
         let engine = &self.engine;
         self.maint.notify(&decisions, |vip| {
             engine
-                .vips()
-                .iter()
-                .find(|v| &*v.name == vip)
+                .vip(vip)
                 .map(|v| v.prefixes.iter().map(|p| p.to_string()).collect())
                 .unwrap_or_default()
         });

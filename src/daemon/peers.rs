@@ -1,17 +1,18 @@
 //! The set of BGP sessions, one task per peer, and how a reload changes it: a peer whose
 //! parameters did not change keeps its session (the router's uptime keeps counting); a changed or
-//! removed one withdraws, closes with Cease and, if still configured, starts again.
+//! removed one withdraws and closes with Cease (6/6 Other Configuration Change, or 6/3 Peer
+//! De-configured, RFC 4486); a changed one starts again only once the old session has closed, so
+//! the router never sees two connections from us at once.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::bgp::rib_in::RibInSender;
-use crate::bgp::{self, PeerState, PeerStatus, SessionSetup};
+use crate::bgp::{self, Command, PeerIo, PeerState, PeerStatus, SessionSetup, StopReason};
 use crate::config::{Config, PeerConfig};
 use crate::route::DesiredRoutes;
 
@@ -22,56 +23,64 @@ pub struct PeerRuntime {
     pub cfg: PeerConfig,
     pub status: watch::Receiver<PeerStatus>,
     local: (u32, std::net::Ipv4Addr),
-    stop: CancellationToken,
-    message: Arc<Mutex<String>>,
+    commands: mpsc::UnboundedSender<Command>,
     task: JoinHandle<()>,
 }
 
 pub struct Peers {
     pub list: Vec<PeerRuntime>,
-    /// Where sessions send the routes they receive for VIP prefixes (the fleet view).
+    /// Where sessions send their up/down and the routes they receive for VIP prefixes.
     rib_in: Option<RibInSender>,
 }
 
+/// Starts a peer task; with `after`, it connects only once that task (the peer's previous
+/// session) has ended, or `STOP_GRACE` has passed.
 fn spawn(
     config: &Config,
     peer: &PeerConfig,
     desired: &watch::Receiver<Arc<DesiredRoutes>>,
+    after: Option<JoinHandle<()>>,
     rib_in: Option<RibInSender>,
 ) -> PeerRuntime {
     let (status_tx, status) = watch::channel(PeerStatus::default());
-    let stop = CancellationToken::new();
-    let message = Arc::new(Mutex::new(String::new()));
+    let (commands, commands_rx) = mpsc::unbounded_channel();
     let setup = SessionSetup {
         local_as: config.local_as,
         router_id: config.router_id,
         peer: peer.clone(),
-        rib_in,
     };
-    let task = tokio::spawn(bgp::run_peer(
-        setup,
-        desired.clone(),
-        status_tx,
-        stop.clone(),
-        message.clone(),
-    ));
+    let io = PeerIo {
+        desired: desired.clone(),
+        status: status_tx,
+        commands: commands_rx,
+        received: rib_in,
+    };
+    let task = tokio::spawn(async move {
+        if let Some(old) = after {
+            let _ = tokio::time::timeout(STOP_GRACE, old).await;
+        }
+        bgp::run_peer(setup, io).await
+    });
     PeerRuntime {
         cfg: peer.clone(),
         status,
         local: (config.local_as, config.router_id),
-        stop,
-        message,
+        commands,
         task,
     }
 }
 
 impl PeerRuntime {
-    fn close(self, why: &str) -> JoinHandle<()> {
-        if let Ok(mut m) = self.message.lock() {
-            *m = why.to_string();
-        }
-        self.stop.cancel();
+    fn close(self, why: StopReason) -> JoinHandle<()> {
+        // A task that already ended has dropped its receiver; nothing to tell it.
+        let _ = self.commands.send(Command::Stop(why));
         self.task
+    }
+
+    /// Closes the current session at once with Cease (e.g. BFD down); the task reconnects.
+    #[allow(dead_code)] // the seam for the BFD coupling (issue 10), exercised in bgp::session_tests
+    pub fn reset(&self, why: StopReason) {
+        let _ = self.commands.send(Command::Reset(why));
     }
 }
 
@@ -85,7 +94,7 @@ impl Peers {
             list: config
                 .peers
                 .iter()
-                .map(|p| spawn(config, p, desired, rib_in.clone()))
+                .map(|p| spawn(config, p, desired, None, rib_in.clone()))
                 .collect(),
             rib_in,
         }
@@ -98,6 +107,8 @@ impl Peers {
         desired: &watch::Receiver<Arc<DesiredRoutes>>,
     ) -> usize {
         let mut kept = Vec::new();
+        // Closing sessions of peers still configured: their successors wait for them.
+        let mut closing: Vec<(Arc<str>, JoinHandle<()>)> = Vec::new();
         for rt in std::mem::take(&mut self.list) {
             let same = new.peers.contains(&rt.cfg) && rt.local == (new.local_as, new.router_id);
             if same {
@@ -106,21 +117,30 @@ impl Peers {
             }
             let still_configured = new.peers.iter().any(|p| p.name == rt.cfg.name);
             let why = if still_configured {
-                "peer configuration changed"
+                StopReason::ConfigChanged
             } else {
-                "peer removed from configuration"
+                StopReason::Deconfigured
             };
             info!(peer = %rt.cfg.name, "{why}: withdrawing and closing its session");
             // Closing (withdraw, drain, Cease) runs on its own; the decision loop goes on.
+            let name = rt.cfg.name.clone();
             let task = rt.close(why);
-            tokio::spawn(async move {
-                let _ = tokio::time::timeout(STOP_GRACE, task).await;
-            });
+            if still_configured {
+                closing.push((name, task));
+            } else {
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(STOP_GRACE, task).await;
+                });
+            }
         }
         let n_kept = kept.len();
         for p in &new.peers {
             if !kept.iter().any(|rt| rt.cfg.name == p.name) {
-                kept.push(spawn(new, p, desired, self.rib_in.clone()));
+                let after = closing
+                    .iter()
+                    .position(|(n, _)| *n == p.name)
+                    .map(|i| closing.swap_remove(i).1);
+                kept.push(spawn(new, p, desired, after, self.rib_in.clone()));
             }
         }
         // Keep the config's order for status output.
@@ -155,7 +175,7 @@ impl Peers {
         let mut names = Vec::new();
         for rt in self.list {
             names.push((rt.cfg.name.clone(), rt.status.clone()));
-            tasks.push(rt.close(why));
+            tasks.push(rt.close(StopReason::Shutdown(why.to_string())));
         }
         let all = futures_util::future::join_all(tasks);
         if tokio::time::timeout(STOP_GRACE, all).await.is_err() {

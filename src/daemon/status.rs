@@ -104,6 +104,9 @@ impl Tracker {
                     updates_received: st.updates_received,
                     connect_attempts: st.connect_attempts,
                     last_error: st.last_error.clone(),
+                    last_end: st.last_end.as_ref().map(|e| e.kind().to_string()),
+                    session_ends: st.ends.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
+                    route_refresh_received: st.route_refresh_received,
                 }
             })
             .collect();

@@ -21,7 +21,7 @@ pub use spec::{CheckSpec, Depreference, OnMissing, Require, VipSpec};
 pub use vip::{ChecksVerdict, Vip};
 pub use vip_state::VipState;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -71,6 +71,10 @@ pub struct Engine {
     /// The other announcers of our VIP prefixes (an input like check results), when a fleet
     /// guard is configured.
     fleet: Option<FleetView>,
+    /// VIP name -> index into `vips`, so per-VIP lookups cost O(1) with 100k VIPs.
+    by_name: HashMap<Arc<str>, usize>,
+    /// Check index -> the VIPs that use it, so a check result touches only its own VIPs.
+    by_check: Vec<Vec<usize>>,
 }
 
 impl Engine {
@@ -122,12 +126,32 @@ impl Engine {
                     marking: false,
                 }
             })
+            .collect::<Vec<Vip>>();
+        let by_name = vips
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.name.clone(), i))
             .collect();
+        let mut by_check = vec![Vec::new(); checks.len()];
+        for (i, v) in vips.iter().enumerate() {
+            for &c in &v.checks {
+                if let Some(list) = by_check.get_mut(c) {
+                    list.push(i);
+                }
+            }
+        }
         Engine {
             checks,
             vips,
+            by_name,
+            by_check,
             fleet: None,
         }
+    }
+
+    /// One VIP by name.
+    pub fn vip(&self, name: &str) -> Option<&Vip> {
+        self.by_name.get(name).map(|&i| &self.vips[i])
     }
 
     /// Gives the engine a fleet view (needed by VIPs with a guard; without one they are blind).
@@ -228,11 +252,8 @@ impl Engine {
         let step = describe_step(check, obs);
 
         let mut decisions = Vec::new();
-        for vip in self
-            .vips
-            .iter_mut()
-            .filter(|v| v.checks.contains(&obs.check))
-        {
+        for &i in self.by_check.get(obs.check).into_iter().flatten() {
+            let vip = &mut self.vips[i];
             let (up, total) = count_up(&self.checks, &vip.checks);
             let trigger = if total > 1 {
                 format!("{step} (require {}: {up}/{total} checks up)", vip.require)
@@ -278,31 +299,6 @@ impl Engine {
         decisions
     }
 
-    /// Puts one VIP (or all) in maintenance (`Some(reason)`) or takes it out (`None`).
-    /// Err names an unknown VIP; nothing changes then.
-    pub fn set_maintenance(
-        &mut self,
-        vip: Option<&str>,
-        reason: Option<String>,
-        now: Instant,
-    ) -> Result<Vec<Decision>, String> {
-        if let Some(name) = vip {
-            if !self.vips.iter().any(|v| &*v.name == name) {
-                return Err(name.to_string());
-            }
-        }
-        let mut decisions = Vec::new();
-        for v in self
-            .vips
-            .iter_mut()
-            .filter(|v| vip.is_none_or(|n| &*v.name == n))
-        {
-            v.life.maintenance.clone_from(&reason);
-            settle(v, self.fleet.as_ref(), now, &mut decisions);
-        }
-        Ok(decisions)
-    }
-
     /// Sets every VIP's maintenance to what `reason` says (persisted drains, disable files);
     /// returns the resulting changes.
     pub fn sync_maintenance(
@@ -322,7 +318,7 @@ impl Engine {
     }
 
     pub fn has_vip(&self, name: &str) -> bool {
-        self.vips.iter().any(|v| &*v.name == name)
+        self.by_name.contains_key(name)
     }
 
     /// A planned stop: every VIP drains per its `shutdown` strategy. Keep calling `tick` until
@@ -340,8 +336,10 @@ impl Engine {
     /// for checks, their rise/fall), so a reload does not restart every VIP from "down". VIPs
     /// are then re-evaluated against their (possibly new) checks; returns the resulting changes.
     pub fn carry_over(&mut self, old: &Engine, now: Instant) -> Vec<Decision> {
+        let old_checks: HashMap<&str, &CheckState> =
+            old.checks.iter().map(|c| (&*c.name, c)).collect();
         for c in &mut self.checks {
-            if let Some(o) = old.checks.iter().find(|o| o.name == c.name) {
+            if let Some(&o) = old_checks.get(&*c.name) {
                 if (o.rise_fall.rise(), o.rise_fall.fall())
                     == (c.rise_fall.rise(), c.rise_fall.fall())
                 {
@@ -351,7 +349,7 @@ impl Engine {
         }
         let mut decisions = Vec::new();
         for v in &mut self.vips {
-            let Some(o) = old.vips.iter().find(|o| o.name == v.name) else {
+            let Some(o) = old.vip(&v.name) else {
                 continue;
             };
             v.healthy = o.healthy;
@@ -438,6 +436,7 @@ impl Engine {
             routes,
             reasons,
             vip_prefixes,
+            ..DesiredRoutes::default()
         }
     }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::route::Prefix;
 use std::time::Duration;
 
 /// Engine inputs built directly (no YAML): checks named with their rise/fall, one VIP "web".
@@ -413,13 +414,10 @@ fn a_graceful_drain_publishes_graceful_shutdown_and_de_preference_then_withdraws
     let t0 = Instant::now();
     let s = |x| t0 + Duration::from_secs(x);
     let mut e = graceful_engine(t0);
-    let d = e
-        .set_maintenance(
-            Some("web"),
-            Some("drained via API: kernel upgrade".into()),
-            s(1),
-        )
-        .unwrap();
+    let d = e.sync_maintenance(
+        &|v| (v == "web").then(|| "drained via API: kernel upgrade".into()),
+        s(1),
+    );
     assert_eq!(
         (d[0].from, d[0].to),
         (VipState::Announced, VipState::Draining)
@@ -450,7 +448,7 @@ fn a_graceful_drain_publishes_graceful_shutdown_and_de_preference_then_withdraws
     assert!(e.desired().routes.is_empty());
     // Checks keep running in maintenance; undrain announces at once with plain attributes.
     e.observe(&obs(0, true), s(32));
-    let d = e.set_maintenance(None, None, s(40)).unwrap();
+    let d = e.sync_maintenance(&|_| None, s(40));
     assert_eq!(d[0].to, VipState::Announced);
     assert_eq!(
         e.desired().routes.values().next().unwrap().attrs.med,
@@ -462,11 +460,52 @@ fn a_graceful_drain_publishes_graceful_shutdown_and_de_preference_then_withdraws
 fn unknown_vip_changes_nothing() {
     let t0 = Instant::now();
     let mut e = graceful_engine(t0);
-    assert_eq!(
-        e.set_maintenance(Some("nope"), Some("x".into()), t0),
-        Err("nope".into())
-    );
+    assert!(e.vip("nope").is_none() && !e.has_vip("nope"));
+    assert!(e.vip("web").is_some() && e.has_vip("web"));
+    assert!(e
+        .sync_maintenance(&|v| (v == "nope").then(|| "x".into()), t0)
+        .is_empty());
     assert_eq!(e.desired().routes.len(), 1);
+}
+
+/// Cost must grow with the work: each check result touches only its own VIPs, lookups are by
+/// name. 100k VIPs with a check each come up in one pass; the quadratic version took minutes.
+#[test]
+fn a_hundred_thousand_vips_come_up_in_linear_time() {
+    const N: usize = 100_000;
+    let t0 = Instant::now();
+    let checks: Vec<CheckSpec> = (0..N)
+        .map(|i| CheckSpec {
+            name: format!("c{i}").into(),
+            kind: "tcp",
+            rise: 1,
+            fall: 1,
+        })
+        .collect();
+    let vips: Vec<VipSpec> = (0..N)
+        .map(|i| {
+            let a = std::net::Ipv4Addr::from(0x0a00_0000u32 + i as u32);
+            VipSpec::new(
+                &format!("v{i}"),
+                vec![Prefix::new(a.into(), 32).unwrap()],
+                vec![i],
+            )
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let mut e = Engine::new(&checks, &vips, t0);
+    let mut decisions = 0;
+    for i in 0..N {
+        decisions += e.observe(&obs(i, true), t0).len();
+    }
+    assert_eq!(decisions, N);
+    assert!(e
+        .vip("v99999")
+        .is_some_and(|v| v.life.state == VipState::Announced));
+    assert_eq!(e.desired().routes.len(), N);
+    let took = started.elapsed();
+    // Debug build on a loaded 2-core machine: ~1 s; quadratic work would take minutes.
+    assert!(took < Duration::from_secs(20), "took {took:?}");
 }
 
 #[test]
@@ -500,8 +539,7 @@ fn planned_stop_drains_then_everything_is_withdrawn() {
 fn reload_carries_state_so_unchanged_vips_do_not_move() {
     let t0 = Instant::now();
     let mut old = graceful_engine(t0);
-    old.set_maintenance(Some("web"), Some("ops".into()), t0)
-        .unwrap();
+    old.sync_maintenance(&|_| Some("ops".into()), t0);
     let mut c = config(&[("web", 1, 1)], &["web"], Require::All);
     c.vips[0].attrs.med = Some(200);
     let mut new = c.engine(t0);
@@ -511,7 +549,7 @@ fn reload_carries_state_so_unchanged_vips_do_not_move() {
 
     // Adding a check that has not proven itself withdraws the VIP (require all), with the reason.
     let mut up = graceful_engine(t0);
-    up.set_maintenance(None, None, t0).unwrap();
+    up.sync_maintenance(&|_| None, t0);
     let c2 = config(&[("web", 1, 1), ("db", 2, 2)], &["web", "db"], Require::All);
     let mut new = c2.engine(t0);
     let d = new.carry_over(&up, t0);

@@ -10,6 +10,7 @@
 pub mod access_log;
 pub mod conntrack;
 pub mod follow;
+pub mod handshakes;
 pub mod lines;
 pub mod logformat;
 pub mod prometheus;

@@ -5,10 +5,10 @@
 //! fixed layout, so they are encoded and decoded here by hand: no netlink crates, and every reply
 //! is bounds-checked, so a short or odd reply is an error, never a panic.
 
-use std::io::{self, Read};
-use std::time::Duration;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use socket2::{Domain, Protocol, Socket, Type};
+use crate::netlink::{self, Message, NlSocket, NLM_F_DUMP};
 
 /// One listening socket as the kernel reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,166 +30,138 @@ impl Listener {
     }
 }
 
-const NLMSG_HDR_LEN: usize = 16;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
+/// TCP states as the kernel numbers them (include/net/tcp_states.h).
+pub const TCP_ESTABLISHED: u8 = 1;
+pub const TCP_SYN_RECV: u8 = 3;
+pub const TCP_LISTEN: u8 = 10;
+
+/// One socket of a dump (`struct inet_diag_msg`). For a request socket (SYN_RECV) `retrans` is
+/// the SYN-ACKs retransmitted so far and `expires_ms` the time until the next one; for a listener
+/// `rqueue` is the accept queue and `wqueue` the backlog.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DiagSocket {
+    pub family: u8,
+    pub state: u8,
+    pub retrans: u8,
+    pub local: IpAddr,
+    pub local_port: u16,
+    pub remote: IpAddr,
+    pub remote_port: u16,
+    pub expires_ms: u32,
+    pub rqueue: u32,
+    pub wqueue: u32,
+}
+
+impl DiagSocket {
+    pub fn as_listener(&self) -> Listener {
+        Listener {
+            family: self.family,
+            port: self.local_port,
+            queued: self.rqueue,
+            backlog: self.wqueue,
+        }
+    }
+}
+
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_DUMP: u16 = 0x300;
-const TCP_LISTEN: u32 = 10;
 /// sizeof(struct inet_diag_msg): family, state, timer, retrans, 48-byte sockid, then
 /// expires, rqueue, wqueue, uid, inode (u32 each).
 const INET_DIAG_MSG_LEN: usize = 72;
-/// Stops a dump that never ends (it cannot, but a bug must not spin forever).
-const MAX_DATAGRAMS: usize = 10_000;
 
-/// The request for a dump of all TCP sockets of `family` in LISTEN state.
-fn dump_request(family: u8, seq: u32) -> [u8; 72] {
-    let mut req = [0u8; 72];
-    req[0..4].copy_from_slice(&72u32.to_ne_bytes());
-    req[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-    req[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-    req[8..12].copy_from_slice(&seq.to_ne_bytes());
-    // pid 0: the kernel fills in our port id. Then struct inet_diag_req_v2:
-    req[16] = family;
-    req[17] = libc::IPPROTO_TCP as u8;
+/// The `inet_diag_req_v2` payload for a dump of TCP sockets of `family` in `states` (bitmask of
+/// 1 << state).
+fn dump_request(family: u8, states: u32) -> [u8; 56] {
+    let mut req = [0u8; 56];
+    req[0] = family;
+    req[1] = libc::IPPROTO_TCP as u8;
     // idiag_ext = 0 (no extra attributes), pad, idiag_states bitmask, zeroed sockid.
-    req[20..24].copy_from_slice(&(1u32 << TCP_LISTEN).to_ne_bytes());
+    req[4..8].copy_from_slice(&states.to_ne_bytes());
     req
 }
 
-fn u16_ne(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_ne_bytes(b.get(at..at + 2)?.try_into().ok()?))
-}
-
-fn u32_ne(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
-/// What one datagram of a dump reply said.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Chunk {
-    More,
-    Done,
-}
-
-fn bad(msg: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, msg.into())
-}
-
-/// Decodes one datagram of the reply to request `seq`, appending listeners to `out`. Messages
-/// with another sequence number (left over from an earlier, failed dump) are skipped.
-pub(crate) fn decode_datagram(buf: &[u8], seq: u32, out: &mut Vec<Listener>) -> io::Result<Chunk> {
-    let mut at = 0;
-    while at < buf.len() {
-        let rest = &buf[at..];
-        let len = u32_ne(rest, 0).ok_or_else(|| bad("truncated netlink header"))? as usize;
-        let kind = u16_ne(rest, 4).ok_or_else(|| bad("truncated netlink header"))?;
-        if len < NLMSG_HDR_LEN || len > rest.len() {
-            return Err(bad(format!("netlink message length {len} out of bounds")));
-        }
-        let body = &rest[NLMSG_HDR_LEN..len];
-        // Messages are 4-byte aligned within a datagram.
-        at += (len + 3) & !3;
-        if u32_ne(rest, 8) != Some(seq) {
-            continue;
-        }
-        match kind {
-            NLMSG_DONE => return Ok(Chunk::Done),
-            NLMSG_ERROR => {
-                let errno = i32::from_ne_bytes(
-                    body.get(0..4)
-                        .and_then(|b| b.try_into().ok())
-                        .unwrap_or([0; 4]),
-                );
-                // An error with code 0 is an ACK; a dump does not send those, treat as done.
-                if errno == 0 {
-                    return Ok(Chunk::Done);
-                }
-                return Err(io::Error::from_raw_os_error(errno.wrapping_neg()));
-            }
-            SOCK_DIAG_BY_FAMILY => {
-                if body.len() < INET_DIAG_MSG_LEN {
-                    return Err(bad(format!("inet_diag_msg of {} bytes", body.len())));
-                }
-                // Port is big-endian on the wire; the queue fields are host order.
-                let port = u16::from_be_bytes([body[4], body[5]]);
-                out.push(Listener {
-                    family: body[0],
-                    port,
-                    queued: u32_ne(body, 56).unwrap_or(0),
-                    backlog: u32_ne(body, 60).unwrap_or(0),
-                });
-            }
-            _ => {} // NOOP and anything unknown: skip.
-        }
+fn addr(family: u8, raw: &[u8]) -> IpAddr {
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&raw[..16]);
+    if i32::from(family) == libc::AF_INET {
+        IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))
+    } else {
+        let v6 = Ipv6Addr::from(b);
+        // A v4 peer of a dual-stack listener shows as ::ffff:a.b.c.d.
+        v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
     }
-    Ok(Chunk::More)
+}
+
+/// Decodes one SOCK_DIAG_BY_FAMILY message body.
+pub fn decode_socket(body: &[u8]) -> io::Result<DiagSocket> {
+    if body.len() < INET_DIAG_MSG_LEN {
+        return Err(netlink::bad(format!(
+            "inet_diag_msg of {} bytes",
+            body.len()
+        )));
+    }
+    let family = body[0];
+    // Ports are big-endian on the wire; the other fields are host order.
+    Ok(DiagSocket {
+        family,
+        state: body[1],
+        retrans: body[3],
+        local_port: u16::from_be_bytes([body[4], body[5]]),
+        remote_port: u16::from_be_bytes([body[6], body[7]]),
+        local: addr(family, &body[8..24]),
+        remote: addr(family, &body[24..40]),
+        expires_ms: netlink::u32_ne(body, 52).unwrap_or(0),
+        rqueue: netlink::u32_ne(body, 56).unwrap_or(0),
+        wqueue: netlink::u32_ne(body, 60).unwrap_or(0),
+    })
+}
+
+/// Decodes the messages of a dump reply; other message types are skipped.
+pub fn decode_sockets(msgs: &[Message]) -> io::Result<Vec<DiagSocket>> {
+    msgs.iter()
+        .filter(|m| m.kind == SOCK_DIAG_BY_FAMILY)
+        .map(|m| decode_socket(&m.body))
+        .collect()
 }
 
 /// A NETLINK_SOCK_DIAG socket, reused across samples.
 pub struct SockDiag {
-    sock: Socket,
-    seq: u32,
-    buf: Vec<u8>,
+    sock: NlSocket,
 }
 
 impl SockDiag {
     pub fn open() -> io::Result<Self> {
-        let sock = Socket::new(
-            Domain::from(libc::AF_NETLINK),
-            Type::RAW.cloexec(),
-            Some(Protocol::from(libc::NETLINK_SOCK_DIAG)),
-        )?;
-        // The kernel answers at once; the timeout only keeps a wedged socket from hanging a thread.
-        sock.set_read_timeout(Some(Duration::from_secs(2)))?;
         Ok(Self {
-            sock,
-            seq: 0,
-            buf: vec![0; 32 * 1024],
+            sock: NlSocket::open(libc::NETLINK_SOCK_DIAG)?,
         })
     }
 
     /// All TCP listeners (IPv4 and IPv6) of this network namespace.
     pub fn listeners(&mut self) -> io::Result<Vec<Listener>> {
-        let mut out = Vec::new();
-        self.dump(libc::AF_INET as u8, &mut out)?;
-        match self.dump(libc::AF_INET6 as u8, &mut out) {
-            // A kernel built without IPv6 has no inet6 diag handler: no IPv6 listeners then.
+        Ok(self
+            .sockets(1 << TCP_LISTEN)?
+            .iter()
+            .map(DiagSocket::as_listener)
+            .collect())
+    }
+
+    /// All TCP sockets (IPv4 and IPv6) whose state is in `states` (bitmask of 1 << state).
+    pub fn sockets(&mut self, states: u32) -> io::Result<Vec<DiagSocket>> {
+        let mut out = self.dump(libc::AF_INET as u8, states)?;
+        match self.dump(libc::AF_INET6 as u8, states) {
+            // A kernel built without IPv6 has no inet6 diag handler: no IPv6 sockets then.
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-            r => r?,
+            r => out.extend(r?),
         }
         Ok(out)
     }
 
-    fn dump(&mut self, family: u8, out: &mut Vec<Listener>) -> io::Result<()> {
-        self.seq = self.seq.wrapping_add(1);
-        // Unconnected and unaddressed: netlink sends to the kernel (port id 0) by default.
-        self.sock.send(&dump_request(family, self.seq))?;
-        for _ in 0..MAX_DATAGRAMS {
-            let n = (&self.sock).read(&mut self.buf)?;
-            if n == 0 {
-                return Err(bad("empty netlink datagram"));
-            }
-            let res = decode_datagram(&self.buf[..n.min(self.buf.len())], self.seq, out);
-            match res {
-                Ok(Chunk::Done) => return Ok(()),
-                Ok(Chunk::More) => {}
-                Err(e) => {
-                    // Leave no half-read dump behind to confuse the next request.
-                    self.drain();
-                    return Err(e);
-                }
-            }
-        }
-        self.drain();
-        Err(bad("netlink dump did not end"))
-    }
-
-    fn drain(&mut self) {
-        let _ = self.sock.set_nonblocking(true);
-        while matches!((&self.sock).read(&mut self.buf), Ok(n) if n > 0) {}
-        let _ = self.sock.set_nonblocking(false);
+    fn dump(&mut self, family: u8, states: u32) -> io::Result<Vec<DiagSocket>> {
+        let msgs = self.sock.request(
+            SOCK_DIAG_BY_FAMILY,
+            NLM_F_DUMP,
+            &dump_request(family, states),
+        )?;
+        decode_sockets(&msgs)
     }
 }
 
@@ -208,32 +180,20 @@ pub fn max_fill(listeners: &[Listener], ports: &[u16]) -> Option<f64> {
 pub(crate) mod tests {
     use super::*;
 
+    use crate::netlink::tests::msg;
+    use crate::netlink::{decode_datagram, Chunk, NLMSG_DONE};
+    use proptest::prelude::*;
+    use socket2::{Domain, Socket, Type};
+    use std::time::Duration;
+
     const SEQ: u32 = 7;
-
-    fn msg(kind: u16, body: &[u8]) -> Vec<u8> {
-        msg_seq(kind, SEQ, body)
-    }
-
-    fn msg_seq(kind: u16, seq: u32, body: &[u8]) -> Vec<u8> {
-        let len = NLMSG_HDR_LEN + body.len();
-        let mut m = Vec::new();
-        m.extend_from_slice(&(len as u32).to_ne_bytes());
-        m.extend_from_slice(&kind.to_ne_bytes());
-        m.extend_from_slice(&[0; 2]);
-        m.extend_from_slice(&seq.to_ne_bytes());
-        m.extend_from_slice(&[0; 4]);
-        m.extend_from_slice(body);
-        while m.len() % 4 != 0 {
-            m.push(0);
-        }
-        m
-    }
 
     fn diag(port: u16, queued: u32, backlog: u32) -> Vec<u8> {
         let mut b = vec![0u8; INET_DIAG_MSG_LEN];
         b[0] = libc::AF_INET as u8;
-        b[1] = TCP_LISTEN as u8;
+        b[1] = TCP_LISTEN;
         b[4..6].copy_from_slice(&port.to_be_bytes());
+        b[8..12].copy_from_slice(&[203, 0, 113, 10]);
         b[56..60].copy_from_slice(&queued.to_ne_bytes());
         b[60..64].copy_from_slice(&backlog.to_ne_bytes());
         // A trailing attribute, as the kernel may add: must be ignored.
@@ -241,55 +201,60 @@ pub(crate) mod tests {
         b
     }
 
+    fn decode_all(d: &[u8]) -> io::Result<(Chunk, Vec<DiagSocket>)> {
+        let mut msgs = Vec::new();
+        let c = decode_datagram(d, SEQ, false, &mut msgs)?;
+        Ok((c, decode_sockets(&msgs)?))
+    }
+
     #[test]
     fn decodes_listeners_then_done() {
-        let mut d = msg(SOCK_DIAG_BY_FAMILY, &diag(8080, 3, 128));
-        d.extend(msg(SOCK_DIAG_BY_FAMILY, &diag(443, 0, 4096)));
-        let mut out = Vec::new();
-        assert_eq!(decode_datagram(&d, SEQ, &mut out).unwrap(), Chunk::More);
+        let mut d = msg(SOCK_DIAG_BY_FAMILY, SEQ, &diag(8080, 3, 128));
+        d.extend(msg(SOCK_DIAG_BY_FAMILY, SEQ, &diag(443, 0, 4096)));
+        let (c, out) = decode_all(&d).unwrap();
+        assert_eq!(c, Chunk::More);
         assert_eq!(out.len(), 2);
-        assert_eq!(out[0].port, 8080);
-        assert_eq!((out[0].queued, out[0].backlog), (3, 128));
+        assert_eq!(out[0].local_port, 8080);
+        assert_eq!(out[0].local, "203.0.113.10".parse::<IpAddr>().unwrap());
+        assert_eq!((out[0].rqueue, out[0].wqueue), (3, 128));
         assert_eq!(
-            decode_datagram(&msg(NLMSG_DONE, &[0; 4]), SEQ, &mut out).unwrap(),
+            decode_all(&msg(NLMSG_DONE, SEQ, &[0; 4])).unwrap().0,
             Chunk::Done
         );
     }
 
     #[test]
-    fn malformed_replies_are_errors_not_panics() {
-        let good = msg(SOCK_DIAG_BY_FAMILY, &diag(80, 1, 1));
-        let mut out = Vec::new();
-        // Every truncation of a valid datagram.
-        for cut in 1..good.len() {
-            let _ = decode_datagram(&good[..cut], SEQ, &mut out);
-        }
-        assert!(decode_datagram(&good[..good.len() - 12], SEQ, &mut out).is_err());
-        // Declared length shorter than a header, and a body too short for inet_diag_msg.
-        let mut zero = good.clone();
-        zero[0..4].copy_from_slice(&0u32.to_ne_bytes());
-        assert!(decode_datagram(&zero, SEQ, &mut out).is_err());
-        assert!(decode_datagram(&msg(SOCK_DIAG_BY_FAMILY, &[0; 20]), SEQ, &mut out).is_err());
-        // A kernel error is reported with its errno.
-        let err = decode_datagram(
-            &msg(NLMSG_ERROR, &(-libc::EPERM).to_ne_bytes()),
-            SEQ,
-            &mut out,
-        )
-        .unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::EPERM));
-        let min = decode_datagram(&msg(NLMSG_ERROR, &i32::MIN.to_ne_bytes()), SEQ, &mut out);
-        assert!(min.is_err());
+    fn v4_mapped_addresses_read_as_v4() {
+        let mut b = vec![0u8; INET_DIAG_MSG_LEN];
+        b[0] = libc::AF_INET6 as u8;
+        b[1] = TCP_SYN_RECV;
+        b[3] = 2;
+        b[8..24].copy_from_slice(&"::ffff:203.0.113.10".parse::<Ipv6Addr>().unwrap().octets());
+        b[24..40].copy_from_slice(&"2001:db8::1".parse::<Ipv6Addr>().unwrap().octets());
+        let s = decode_socket(&b).unwrap();
+        assert_eq!(s.local, "203.0.113.10".parse::<IpAddr>().unwrap());
+        assert_eq!(s.remote, "2001:db8::1".parse::<IpAddr>().unwrap());
+        assert_eq!((s.state, s.retrans), (TCP_SYN_RECV, 2));
     }
 
     #[test]
-    fn stale_replies_of_an_earlier_dump_are_skipped() {
-        let mut d = msg_seq(SOCK_DIAG_BY_FAMILY, SEQ - 1, &diag(1, 1, 1));
-        d.extend(msg_seq(NLMSG_DONE, SEQ - 1, &[0; 4]));
-        d.extend(msg(SOCK_DIAG_BY_FAMILY, &diag(2, 1, 1)));
-        let mut out = Vec::new();
-        assert_eq!(decode_datagram(&d, SEQ, &mut out).unwrap(), Chunk::More);
-        assert_eq!(out.iter().map(|l| l.port).collect::<Vec<_>>(), [2]);
+    fn malformed_replies_are_errors_not_panics() {
+        let good = msg(SOCK_DIAG_BY_FAMILY, SEQ, &diag(80, 1, 1));
+        for cut in 1..good.len() {
+            let _ = decode_all(&good[..cut]);
+        }
+        assert!(decode_all(&good[..good.len() - 12]).is_err());
+        assert!(decode_all(&msg(SOCK_DIAG_BY_FAMILY, SEQ, &[0; 20])).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn any_body_decodes_or_errs(body in proptest::collection::vec(any::<u8>(), 0..160)) {
+            match decode_socket(&body) {
+                Ok(_) => prop_assert!(body.len() >= INET_DIAG_MSG_LEN),
+                Err(_) => prop_assert!(body.len() < INET_DIAG_MSG_LEN),
+            }
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-pub use proc_net::{parse, TcpSample, CURR_ESTAB, RATE_NAMES};
+pub use proc_net::{parse, section, TcpSample, CURR_ESTAB, RATE_NAMES};
 pub use rates::{CounterRates, WindowMax};
 
 use super::snapshot::{MissingLog, SourceSnapshot, Ticker};
@@ -47,7 +47,7 @@ impl Default for TcpStatsConfig {
 #[derive(Debug)]
 pub struct TcpStats {
     ports: Vec<u16>,
-    counters: CounterRates<9>,
+    counters: CounterRates<10>,
     fill: WindowMax,
 }
 
@@ -122,6 +122,11 @@ fn read_small(path: &Path) -> Result<String, String> {
         .and_then(|f| f.take(MAX_PROC_FILE).read_to_string(&mut text))
         .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(text)
+}
+
+/// Reads a small proc file (bounded), with the path in the error.
+pub fn read_proc(path: &Path) -> Result<String, String> {
+    read_small(path)
 }
 
 /// Reads both counter files under `proc_net` (normally /proc/net, i.e. our own namespace).

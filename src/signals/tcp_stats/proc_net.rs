@@ -2,19 +2,21 @@
 //! values, both prefixed with `Section:`. Values are parsed as i64 (`Tcp: MaxConn` is -1).
 
 /// Counters reported as per-second rates, named as the kernel names them.
-pub const RATE_NAMES: [&str; 9] = [
+pub const RATE_NAMES: [&str; 10] = [
     "ListenOverflows",
     "ListenDrops",
     "TCPReqQFullDrop",
     "TCPAbortOnData",
     "TCPTimeouts",
+    // Packets dropped by a strict reverse-path filter: replies or requests on the wrong uplink.
+    "IPReversePathFilter",
     "AttemptFails",
     "EstabResets",
     "OutRsts",
     "RetransSegs",
 ];
 /// How many of [`RATE_NAMES`] come from TcpExt in /proc/net/netstat; the rest are Tcp in snmp.
-const FROM_NETSTAT: usize = 5;
+const FROM_NETSTAT: usize = 6;
 /// The gauge reported as is.
 pub const CURR_ESTAB: &str = "CurrEstab";
 
@@ -22,7 +24,7 @@ pub const CURR_ESTAB: &str = "CurrEstab";
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TcpSample {
     /// In the order of [`RATE_NAMES`].
-    pub counters: [i64; 9],
+    pub counters: [i64; 10],
     pub curr_estab: i64,
 }
 
@@ -70,7 +72,7 @@ fn pick(fields: &[(&str, i64)], section: &str, name: &str) -> Result<i64, String
 pub fn parse(netstat: &str, snmp: &str) -> Result<TcpSample, String> {
     let ext = section(netstat, "TcpExt").map_err(|e| format!("netstat: {e}"))?;
     let tcp = section(snmp, "Tcp").map_err(|e| format!("snmp: {e}"))?;
-    let mut counters = [0i64; 9];
+    let mut counters = [0i64; 10];
     for (i, name) in RATE_NAMES.iter().enumerate() {
         counters[i] = if i < FROM_NETSTAT {
             pick(&ext, "TcpExt", name)?
@@ -90,8 +92,8 @@ pub(crate) mod tests {
 
     // Trimmed from a 6.x kernel: same layout, fewer columns.
     pub(crate) const NETSTAT: &str = "\
-TcpExt: SyncookiesSent SyncookiesRecv ListenOverflows ListenDrops TCPTimeouts TCPAbortOnData TCPReqQFullDrop TCPReqQFullDoCookies
-TcpExt: 0 0 7 9 120 3 0 0
+TcpExt: SyncookiesSent SyncookiesRecv ListenOverflows ListenDrops TCPTimeouts TCPAbortOnData TCPReqQFullDrop TCPReqQFullDoCookies IPReversePathFilter
+TcpExt: 0 0 7 9 120 3 0 0 6
 IpExt: InNoRoutes InTruncatedPkts InMcastPkts
 IpExt: 0 0 12
 ";
@@ -107,7 +109,7 @@ Udp: 5 6
     #[test]
     fn parses_kernel_layout() {
         let s = parse(NETSTAT, SNMP).unwrap();
-        assert_eq!(s.counters, [7, 9, 0, 3, 120, 4, 5, 44, 33]);
+        assert_eq!(s.counters, [7, 9, 0, 3, 120, 6, 4, 5, 44, 33]);
         assert_eq!(s.curr_estab, 17);
         let tcp = section(SNMP, "Tcp").unwrap();
         assert_eq!(pick(&tcp, "Tcp", "MaxConn"), Ok(-1));
@@ -126,10 +128,10 @@ Udp: 5 6
         let cut = NETSTAT.lines().next().unwrap();
         assert!(parse(cut, SNMP).unwrap_err().contains("no values line"));
         // Values line truncated mid-way.
-        let short = NETSTAT.replace("0 0 7 9 120 3 0 0", "0 0 7 9");
+        let short = NETSTAT.replace("0 0 7 9 120 3 0 0 6", "0 0 7 9");
         assert!(parse(&short, SNMP)
             .unwrap_err()
-            .contains("8 names but 4 values"));
+            .contains("9 names but 4 values"));
         // Garbage value.
         let bad = SNMP.replace(" 44 ", " 4x4 ");
         assert!(parse(NETSTAT, &bad)

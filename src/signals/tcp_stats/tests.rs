@@ -10,9 +10,9 @@ fn cfg(ports: &[u16]) -> TcpStatsConfig {
 }
 
 fn sample(overflows: i64, estab: i64) -> Result<TcpSample, String> {
-    let mut counters = [0; 9];
+    let mut counters = [0; 10];
     counters[0] = overflows;
-    counters[8] = 2 * overflows;
+    counters[9] = 2 * overflows;
     Ok(TcpSample {
         counters,
         curr_estab: estab,

@@ -1,0 +1,232 @@
+//! The gatherer: asks the host (rtnetlink, sock_diag, /proc, the https checks' servers, the
+//! daemon's API) and fills `Facts`. Decides nothing; every failure becomes a reason string in the
+//! facts so the evaluator can say what it could not check.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+
+use super::evaluate::vip_addresses;
+use super::facts::{Facts, Lookup, PeerPath};
+use super::rtnl::Rtnl;
+use super::x509::{self, CertInfo};
+use crate::config::{check_target, CheckKind, Config};
+use crate::signals::sockdiag::{SockDiag, TCP_LISTEN};
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Addresses standing for clients beyond the fabric (replies to them are looked up).
+    pub clients: Vec<IpAddr>,
+    /// How long to watch IPReversePathFilter.
+    pub rpf_wait: Duration,
+    pub proc_root: PathBuf,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            // Documentation addresses: routed like any client beyond the fabric (by the default
+            // route), never connected. A lookup sends nothing.
+            clients: vec![
+                IpAddr::from([192, 0, 2, 1]),
+                "2001:db8::1".parse().expect("literal"),
+            ],
+            rpf_wait: Duration::from_secs(1),
+            proc_root: PathBuf::from("/proc"),
+        }
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+fn lookup(rt: &mut Option<Rtnl>, dst: IpAddr, src: Option<IpAddr>) -> Lookup {
+    let route = match rt {
+        Some(r) => r.route_get(dst, src).map_err(err),
+        None => Err("no rtnetlink socket".into()),
+    };
+    Lookup { dst, src, route }
+}
+
+fn read_sysctl(proc_root: &Path, key: &str) -> Result<i64, String> {
+    let path = proc_root.join("sys").join(key.replace('.', "/"));
+    let text = crate::signals::tcp_stats::read_proc(&path)?;
+    text.trim()
+        .parse()
+        .map_err(|_| format!("{}: not a number", path.display()))
+}
+
+fn rpf_counter(proc_root: &Path) -> Result<i64, String> {
+    let text = crate::signals::tcp_stats::read_proc(&proc_root.join("net/netstat"))?;
+    crate::signals::tcp_stats::section(&text, "TcpExt")?
+        .into_iter()
+        .find(|(n, _)| *n == "IPReversePathFilter")
+        .map(|(_, v)| v)
+        .ok_or_else(|| "TcpExt has no IPReversePathFilter".into())
+}
+
+/// Everything that is a blocking syscall or file read.
+pub fn gather_host(cfg: &Config, opts: &Options) -> Facts {
+    let mut f = Facts::default();
+    let vips = vip_addresses(cfg);
+    let mut rt = Rtnl::open().ok();
+    match rt.as_mut() {
+        Some(r) => {
+            f.links = r.links().unwrap_or_default();
+            f.addrs = r.addrs().map_err(err);
+            f.rules = r.rules().map_err(err);
+            f.routes = r.routes().map_err(err);
+        }
+        None => {
+            let e = Rtnl::open()
+                .err()
+                .map_or_else(String::new, |e| e.to_string());
+            f.addrs = Err(format!("cannot open rtnetlink: {e}"));
+            f.rules = Err(format!("cannot open rtnetlink: {e}"));
+            f.routes = Err(format!("cannot open rtnetlink: {e}"));
+        }
+    }
+    f.listeners = SockDiag::open()
+        .and_then(|mut d| d.sockets(1 << TCP_LISTEN))
+        .map_err(|e| format!("sock_diag: {e}"));
+    for p in &cfg.peers {
+        let session = lookup(&mut rt, p.address, p.local_address);
+        let from_vips = vips
+            .iter()
+            .filter(|v| v.is_ipv4() == p.address.is_ipv4())
+            .map(|&v| lookup(&mut rt, p.address, Some(v)))
+            .collect();
+        f.peers.push(PeerPath {
+            name: p.name.to_string(),
+            session,
+            from_vips,
+        });
+    }
+    for &v in &vips {
+        for &c in opts.clients.iter().filter(|c| c.is_ipv4() == v.is_ipv4()) {
+            let l = lookup(&mut rt, c, Some(v));
+            f.replies.push(l);
+        }
+    }
+    let mut keys = vec!["net.core.somaxconn".to_string()];
+    for dev in std::iter::once("all".to_string()).chain(f.links.iter().map(|l| l.name.clone())) {
+        for k in ["rp_filter", "arp_ignore", "arp_announce"] {
+            keys.push(format!("net.ipv4.conf.{dev}.{k}"));
+        }
+    }
+    f.sysctl = keys
+        .into_iter()
+        .map(|k| {
+            let v = read_sysctl(&opts.proc_root, &k);
+            (k, v)
+        })
+        .collect::<BTreeMap<_, _>>();
+    f.rpf_counter = rpf_counter(&opts.proc_root).and_then(|a| {
+        let t = std::time::Instant::now();
+        std::thread::sleep(opts.rpf_wait);
+        let b = rpf_counter(&opts.proc_root)?;
+        Ok((a, b, t.elapsed().as_secs_f64()))
+    });
+    f.conntrack = crate::signals::conntrack::read(&opts.proc_root).map_err(|e| match e {
+        crate::signals::conntrack::ReadError::NotLoaded => {
+            crate::signals::conntrack::NOT_LOADED.to_string()
+        }
+        crate::signals::conntrack::ReadError::Other(s) => s,
+    });
+    f.now_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    f
+}
+
+/// The certificate `addr` serves for `sni`, without verifying it (doctor reports on it).
+pub async fn fetch_cert(
+    addr: SocketAddr,
+    sni: &str,
+    timeout: Duration,
+) -> Result<(CertInfo, String), String> {
+    let cfg = crate::checks::tls_client_config(None, true)?;
+    let name = crate::checks::tls_server_name(sni)?;
+    let work = async {
+        let tcp = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect {addr}: {e}"))?;
+        let tls = tokio_rustls::TlsConnector::from(Arc::clone(&cfg))
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS handshake with {addr}: {e}"))?;
+        let (_, conn) = tls.get_ref();
+        let proto = conn
+            .protocol_version()
+            .map_or_else(|| "?".to_string(), |v| format!("{v:?}"));
+        let der = conn
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .ok_or_else(|| "server sent no certificate".to_string())?;
+        let info =
+            x509::parse(der).ok_or_else(|| "certificate is not parseable DER".to_string())?;
+        Ok((info, proto))
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .map_err(|_| format!("no TLS answer from {addr} within {timeout:?}"))?
+}
+
+/// SNI for an https check: its `host:` override, else the URL's host.
+pub fn sni_of(url: &str, host: Option<&str>) -> String {
+    host.map(|h| h.split(':').next().unwrap_or(h).to_string())
+        .or_else(|| crate::checks::url::parse(url).ok().map(|t| t.host))
+        .unwrap_or_default()
+}
+
+async fn sessions(cfg: &Config) -> Result<Vec<(String, String)>, String> {
+    let target = crate::api::client::ApiTarget {
+        addr: cfg.api.listen,
+        token: None,
+    };
+    let body = tokio::time::timeout(
+        Duration::from_secs(3),
+        crate::api::client::status(&target, true),
+    )
+    .await
+    .map_err(|_| format!("no answer from the API at {} within 3 s", cfg.api.listen))?
+    .map_err(|e| format!("daemon API at {} not reachable ({e:#})", cfg.api.listen))?;
+    let view: crate::control::StatusView =
+        serde_json::from_str(&body).map_err(|e| format!("status JSON: {e}"))?;
+    Ok(view.peers.into_iter().map(|p| (p.name, p.state)).collect())
+}
+
+/// Gathers everything: the host part on a blocking thread, then certificates and the API.
+pub async fn gather(cfg: &Config, opts: &Options) -> Facts {
+    let (c, o) = (cfg.clone(), opts.clone());
+    let mut f = tokio::task::spawn_blocking(move || gather_host(&c, &o))
+        .await
+        .unwrap_or_default();
+    for ch in &cfg.checks {
+        let CheckKind::Http(h) = &ch.kind else {
+            continue;
+        };
+        if !h.tls {
+            continue;
+        }
+        let res = match check_target(ch) {
+            Some((ip, port)) => {
+                fetch_cert(
+                    SocketAddr::new(ip, port),
+                    &sni_of(&h.url, h.host.as_deref()),
+                    Duration::from_secs(3),
+                )
+                .await
+            }
+            None => Err("target is not an IP literal".into()),
+        };
+        f.certs.push((ch.name.to_string(), res.map(|(c, _)| c)));
+    }
+    f.sessions = sessions(cfg).await;
+    f
+}

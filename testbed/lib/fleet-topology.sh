@@ -198,6 +198,7 @@ router_id: $(vw_fleet_router_id "$i")
 local_as: $VW_LOCAL_AS
 api:
   listen: 127.0.0.1:9180
+  token_file: $VW_RUN_DIR/api-token
 peers:
   - name: tor-bird
     address: $(vw_fleet_tor_bird "$i")
@@ -236,6 +237,9 @@ EOF
 vw_fleet_vipwarden_start() {
   local i=$1 bin conf=$VW_RUN_DIR/vipwarden$1.yaml
   bin=$(vw_vipwarden_bin)
+  if [[ ! -s $VW_RUN_DIR/api-token ]]; then
+    (umask 077 && head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$VW_RUN_DIR/api-token")
+  fi
   vw_fleet_vipwarden_config "$i" >"$conf"
   "$bin" check-config --config "$conf" >"$VW_RUN_DIR/check-config$i.log" 2>&1 ||
     { cat "$VW_RUN_DIR/check-config$i.log" >&2; vw_die "check-config rejected $conf"; }

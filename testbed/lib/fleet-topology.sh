@@ -199,6 +199,8 @@ local_as: $VW_LOCAL_AS
 api:
   listen: 127.0.0.1:9180
   token_file: $VW_RUN_DIR/api-token
+# Per node and per run: drains must not leak into another node or run.
+state_dir: $VW_RUN_DIR/state$i
 peers:
   - name: tor-bird
     address: $(vw_fleet_tor_bird "$i")

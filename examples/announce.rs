@@ -111,6 +111,8 @@ async fn main() {
             hold_time: Duration::from_secs(args.hold),
             next_hop_v4: args.next_hop_v4,
             next_hop_v6: args.next_hop_v6,
+            auth: Default::default(),
+            ttl_security: false,
         },
     };
     let (dtx, drx) = watch::channel(Arc::new(snapshot(1, &args, true, "example announces")));

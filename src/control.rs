@@ -59,6 +59,9 @@ pub struct PeerView {
     pub updates_received: u64,
     pub connect_attempts: u64,
     pub last_error: Option<String>,
+    /// Established sessions that ended since the daemon started.
+    #[serde(default)]
+    pub flaps: u64,
     /// Why the last session or attempt ended, as a stable label (`hold_timer_expired`,
     /// `connect_refused`, `peer_cease`, ...; see `bgp::EndReason::kind`).
     #[serde(default)]
@@ -139,6 +142,37 @@ pub struct CheckView {
     /// Totals since start, for metrics.
     pub passes: u64,
     pub failures: u64,
+    /// Every probe's duration since start, for `vipwarden_check_duration_seconds`.
+    #[serde(default)]
+    pub durations: DurationHistogram,
+}
+
+/// Upper bounds (seconds) of the check-duration histogram; a last `+Inf` bucket is implied.
+pub const CHECK_DURATION_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Counts per bucket of [`CHECK_DURATION_BUCKETS`] (not cumulative; one more for `+Inf`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DurationHistogram {
+    pub buckets: Vec<u64>,
+    pub sum_secs: f64,
+    pub count: u64,
+}
+
+impl DurationHistogram {
+    pub fn observe(&mut self, secs: f64) {
+        if self.buckets.len() != CHECK_DURATION_BUCKETS.len() + 1 {
+            self.buckets = vec![0; CHECK_DURATION_BUCKETS.len() + 1];
+        }
+        let i = CHECK_DURATION_BUCKETS
+            .iter()
+            .position(|&b| secs <= b)
+            .unwrap_or(CHECK_DURATION_BUCKETS.len());
+        self.buckets[i] += 1;
+        self.sum_secs += secs;
+        self.count += 1;
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -149,6 +183,12 @@ pub struct ConditionView {
     /// clear | tripping | active | clearing
     pub phase: String,
     pub description: String,
+    /// The thresholds in force: trips above `trip_above`, restores below `restore_below`
+    /// (for a baseline condition, the factors times the current baseline; None while learning).
+    #[serde(default)]
+    pub trip_above: Option<f64>,
+    #[serde(default)]
+    pub restore_below: Option<f64>,
 }
 
 /// One decision, as `GET /v1/events` lists them (newest last).
@@ -196,6 +236,11 @@ pub enum CommandError {
         healthy: usize,
         min_healthy_others: u32,
         announcers: Vec<String>,
+        reason: String,
+    },
+    /// A planned stop is under way: routes are being withdrawn, commands can no longer take
+    /// effect. `reason` says which stop ("vipwarden stopping (SIGTERM)").
+    Stopping {
         reason: String,
     },
 }

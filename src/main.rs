@@ -3,53 +3,132 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+
+/// `vipwarden --version`: the release, the git commit and the build date (see build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("VIPWARDEN_GIT_COMMIT"),
+    ", built ",
+    env!("VIPWARDEN_BUILD_DATE"),
+    ")"
+);
+
+const EXIT_AND_ENV: &str = "\
+Exit status:
+  0  success
+  1  failure: invalid configuration, the daemon refused the request, or it could not be reached
+     (`status --check` has its own codes: see `vipwarden status --help`)
+  2  command-line usage error
+
+Environment:
+  RUST_LOG   refines `run`'s log level per module, e.g. RUST_LOG=vipwarden::bgp=trace
+  NOTIFY_SOCKET, WATCHDOG_USEC   set by systemd for `run` (Type=notify, watchdog)
+  SOURCE_DATE_EPOCH   (build time) the build date shown by --version
+
+Files:
+  /etc/vipwarden/vipwarden.yaml   default configuration (--config)
+  api.token_file                  bearer token the CLI sends for drain/undrain
+
+Examples:
+  vipwarden check-config -c /etc/vipwarden/vipwarden.yaml
+  vipwarden status
+  vipwarden drain web --reason 'kernel upgrade, OPS-1234'
+  vipwarden completions bash > /usr/share/bash-completion/completions/vipwarden";
 
 #[derive(Parser)]
 #[command(
     name = "vipwarden",
-    version,
+    version = VERSION,
     about = "Announce anycast VIPs over BGP while the local service is healthy; withdraw them when it is not",
     long_about = "vipwarden runs on each backend server of an anycast service. It keeps a BGP session to each \
 top-of-rack router (connecting out; configure the routers passive), runs active checks against the \
 local service and announces the configured VIP prefixes only while the checks pass. A planned stop \
-withdraws every route before closing the sessions."
+withdraws every route before closing the sessions.",
+    after_long_help = EXIT_AND_ENV
 )]
 struct Cli {
-    /// Log format: text for people, json for log shippers
-    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
-    log_format: LogFormat,
-    /// More logging (-v: debug, -vv: trace)
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    verbose: u8,
-    /// Less logging (-q: warnings and errors only)
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
-    quiet: bool,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Logging options: only `run` logs, so only `run` takes them.
+#[derive(clap::Args)]
+struct LogArgs {
+    /// Log format: text for people, json for log shippers (one object per line)
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// More logging (-v: debug, -vv: trace)
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Less logging (-q: warnings and errors only)
+    #[arg(short, long, conflicts_with = "verbose")]
+    quiet: bool,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run the daemon in the foreground (SIGTERM/SIGINT: withdraw all routes, close sessions, exit 0)
+    #[command(after_long_help = "\
+Signals:
+  SIGHUP           re-read and validate the config, apply it as a diff (an invalid file changes
+                   nothing); re-reads api.token_file and api.tls, moves api.listen
+  SIGTERM, SIGINT  drain per `shutdown`, withdraw every route, close sessions with Cease, exit 0;
+                   a second one withdraws at once
+
+Exit status: 0 after a planned stop; 1 when the config is invalid or the runtime cannot start.
+
+Example:
+  vipwarden run -c /etc/vipwarden/vipwarden.yaml --log-format json")]
     Run {
         /// Path to the YAML configuration
         #[arg(short, long, default_value = "/etc/vipwarden/vipwarden.yaml")]
         config: PathBuf,
+        #[command(flatten)]
+        log: LogArgs,
     },
     /// Validate a configuration and print a one-screen summary; exit 1 and print file:line:column
     /// for every problem when it is invalid
+    #[command(after_long_help = "\
+Checks what the daemon checks, including the api.token_file rules (mode, owner, contents).
+
+Exit status: 0 valid; 1 invalid (every problem printed as file:line:column: what).
+
+Example:
+  vipwarden check-config -c /etc/vipwarden/vipwarden.yaml && systemctl reload vipwarden")]
     CheckConfig {
         /// Path to the YAML configuration
         #[arg(short, long, default_value = "/etc/vipwarden/vipwarden.yaml")]
         config: PathBuf,
     },
     /// Show sessions and VIPs with their reasons, like a router's `show protocols`
+    #[command(after_long_help = "\
+Exit status:
+  without --check: 0 the daemon answered; 1 it could not be reached or refused
+  with --check (for monitoring, e.g. a Nagios/Icinga check or a pre-reboot script):
+    0  every VIP announced
+    1  some VIP withdrawn, draining or in maintenance (one line names each, with its reason)
+    2  the daemon could not be reached (or refused the request)
+
+Examples:
+  vipwarden status
+  vipwarden status --json | jq '.vips[] | {name, state, reason}'
+  vipwarden status --check || echo \"not fully in service\"")]
     Status {
+        /// Print one line and exit 0 (all announced), 1 (some not) or 2 (daemon unreachable)
+        #[arg(long, conflicts_with = "json")]
+        check: bool,
         #[command(flatten)]
         api: ApiArgs,
     },
     /// Put a VIP (or all) in maintenance: drained per its `drain` strategy, kept across restarts
+    #[command(after_long_help = "\
+Sends the token from api.token_file. Exit status: 0 done; 1 refused or daemon unreachable.
+
+Examples:
+  vipwarden drain web --reason 'kernel upgrade, OPS-1234'
+  vipwarden drain --all --reason 'rack maintenance'")]
     Drain {
         /// The VIP to drain
         #[arg(required_unless_present = "all", conflicts_with = "all")]
@@ -67,17 +146,30 @@ enum Command {
         api: ApiArgs,
     },
     /// Take a VIP (or all) out of maintenance; it is announced again once its checks pass
+    #[command(after_long_help = "\
+Exit status: 0 done; 1 refused or daemon unreachable.
+
+Example:
+  vipwarden undrain web")]
     Undrain {
+        /// The VIP to undrain
         #[arg(required_unless_present = "all", conflicts_with = "all")]
         vip: Option<String>,
+        /// Undrain every VIP
         #[arg(long)]
         all: bool,
+        /// Why, for the logs
         #[arg(long)]
         reason: Option<String>,
         #[command(flatten)]
         api: ApiArgs,
     },
     /// Recent route decisions with their reasons
+    #[command(after_long_help = "\
+Exit status: 0 the daemon answered; 1 it could not be reached or refused.
+
+Example:
+  vipwarden events --limit 20")]
     Events {
         /// How many (newest last)
         #[arg(long)]
@@ -87,6 +179,17 @@ enum Command {
     },
     /// Run a recorded access log through the configured signals and policy on the log's own
     /// timestamps, and print when each VIP would have been withdrawn and restored, and why
+    #[command(after_long_help = "\
+Prints each simulated route change with its reason, then per condition how close it came to its
+trip threshold (\"near miss: web_log.error_ratio peaked at 0.043 vs above 0.050 at ...\"), and
+warns when a condition needs a field the log lacks (latency from nginx `combined`).
+
+Exit status: 0 replayed; 1 invalid config, unreadable log, or a log most of whose lines are not in
+the signal's format (the replay would otherwise say \"fine\" having understood nothing).
+
+Examples:
+  vipwarden replay -c /etc/vipwarden/vipwarden.yaml --log /var/log/nginx/access.log.1
+  zcat access.log.2.gz | vipwarden replay --log - --csv > series.csv")]
     Replay {
         /// Path to the YAML configuration
         #[arg(short, long, default_value = "/etc/vipwarden/vipwarden.yaml")]
@@ -97,6 +200,36 @@ enum Command {
         /// Which access_log signal the log belongs to (needed when there are several)
         #[arg(long)]
         signal: Option<String>,
+        /// Print every tick's condition values, thresholds and route state as CSV instead
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+        /// Print the series and decisions as one JSON document instead
+        #[arg(long)]
+        json: bool,
+        /// Also write a self-contained picture (values vs thresholds, route state, decisions):
+        /// FILE.svg or FILE.html
+        #[arg(long, value_name = "FILE")]
+        plot: Option<PathBuf>,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(after_long_help = "\
+Examples:
+  vipwarden completions bash > /usr/share/bash-completion/completions/vipwarden
+  vipwarden completions zsh > /usr/share/zsh/vendor-completions/_vipwarden
+  vipwarden completions fish > /usr/share/fish/vendor_completions.d/vipwarden.fish")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to standard output, or write one page per command into --dir
+    #[command(after_long_help = "\
+Examples:
+  vipwarden man | man -l -
+  vipwarden man --dir /usr/share/man/man1   # vipwarden.1, vipwarden-status.1, ...")]
+    Man {
+        /// Write vipwarden.1 and vipwarden-COMMAND.1 into this directory
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
     /// Host preflight: VIP placement, listeners, session and return paths, policy rules,
     /// rp_filter, ARP, hairpin checks, backlog, conntrack, certificates, sessions. Each finding
@@ -136,7 +269,7 @@ enum Command {
 /// How the CLI finds the daemon: the `api:` section of the config (and its token file).
 #[derive(clap::Args)]
 struct ApiArgs {
-    /// Path to the YAML configuration (for api.listen and api.token_file)
+    /// Path to the YAML configuration (for api.listen, api.token_file and api.tls)
     #[arg(short, long, default_value = "/etc/vipwarden/vipwarden.yaml")]
     config: PathBuf,
     /// Print the API's JSON instead of text
@@ -150,7 +283,7 @@ enum LogFormat {
     Json,
 }
 
-fn init_logging(cli: &Cli) {
+fn init_logging(cli: &LogArgs) {
     let level = match (cli.quiet, cli.verbose) {
         (true, _) => "warn",
         (false, 0) => "info",
@@ -178,6 +311,16 @@ fn main() -> ExitCode {
         Command::CheckConfig { config } => match vipwarden::config::load(config) {
             Ok(c) => {
                 print!("{}", vipwarden::config::summary(&c));
+                // The daemon's own token-file rules (mode, owner, contents), so a file it would
+                // refuse fails here first.
+                if let Some(Err(e)) = c.api.token_file.as_deref().map(vipwarden::api::load_token) {
+                    eprintln!("{}: {e}", config.display());
+                    eprintln!(
+                        "{}: configuration is invalid (1 problem(s))",
+                        config.display()
+                    );
+                    return ExitCode::FAILURE;
+                }
                 println!("{}: configuration is valid", config.display());
                 ExitCode::SUCCESS
             }
@@ -195,10 +338,20 @@ fn main() -> ExitCode {
             config,
             log,
             signal,
-        } => replay(config, log, signal.as_deref()),
-        Command::Status { api } => client(api, |t, json| async move {
+            csv,
+            json,
+            plot,
+        } => replay(config, log, signal.as_deref(), *csv, *json, plot.as_deref()),
+        Command::Status { api, check: true } => status_check(api),
+        Command::Status { api, check: false } => client(api, |t, json| async move {
             vipwarden::api::client::status(&t, json).await
         }),
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(*shell, &mut cmd, "vipwarden", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man { dir } => man(dir.as_deref()),
         Command::Events { limit, api } => {
             let limit = *limit;
             client(api, move |t, json| async move {
@@ -244,8 +397,8 @@ fn main() -> ExitCode {
             timeout,
             json,
         } => probe(target, config.as_deref(), *watch, *timeout, *json),
-        Command::Run { config } => {
-            init_logging(&cli);
+        Command::Run { config, log } => {
+            init_logging(log);
             let cfg = match vipwarden::config::load(config) {
                 Ok(c) => c,
                 Err(e) => {
@@ -354,7 +507,14 @@ fn probe(
     ExitCode::from(u8::from(report.failed()))
 }
 
-fn replay(config: &std::path::Path, log: &std::path::Path, signal: Option<&str>) -> ExitCode {
+fn replay(
+    config: &std::path::Path,
+    log: &std::path::Path,
+    signal: Option<&str>,
+    csv: bool,
+    json: bool,
+    plot: Option<&std::path::Path>,
+) -> ExitCode {
     use std::io::BufReader;
     let fail = |msg: String| {
         eprintln!("{msg}");
@@ -377,13 +537,43 @@ fn replay(config: &std::path::Path, log: &std::path::Path, signal: Option<&str>)
         }
     };
     let started = std::time::Instant::now();
-    let report = match vipwarden::offline::run(&cfg, &sig, reader) {
+    let html = match plot.map(|p| p.extension().and_then(|e| e.to_str())) {
+        None => false,
+        Some(Some("svg")) => false,
+        Some(Some("html" | "htm")) => true,
+        Some(_) => return fail("--plot needs a FILE.svg or FILE.html".to_string()),
+    };
+    let series = csv || json || plot.is_some();
+    let report = match vipwarden::offline::run_with(&cfg, &sig, reader, series) {
         Ok(r) => r,
         Err(e) => return fail(format!("{}: {e:#}", log.display())),
     };
     let secs = started.elapsed().as_secs_f64();
     let mut out = std::io::stdout().lock();
-    if let Err(e) = vipwarden::offline::print(&report, &mut out) {
+    if let Some(path) = plot {
+        let markup = if html {
+            vipwarden::offline::plot::html(&report)
+        } else {
+            vipwarden::offline::plot::svg(&report)
+        };
+        if let Err(e) = std::fs::write(path, markup) {
+            return fail(format!("{}: cannot write the plot: {e}", path.display()));
+        }
+        eprintln!("plot written to {}", path.display());
+    }
+    let written = if csv || json {
+        for w in &report.warnings {
+            eprintln!("WARNING: {w}");
+        }
+        if csv {
+            vipwarden::offline::write_csv(&report, &mut out)
+        } else {
+            vipwarden::offline::write_json(&report, &mut out)
+        }
+    } else {
+        vipwarden::offline::print(&report, &mut out)
+    };
+    if let Err(e) = written {
         return fail(format!("writing the report: {e}"));
     }
     eprintln!(
@@ -405,15 +595,9 @@ where
     if let Some(n) = note {
         eprintln!("note: {n}");
     }
-    // Reads work without the token; mutating calls say so if it is missing.
-    let token = api
-        .token_file
-        .as_deref()
-        .and_then(|p| vipwarden::api::load_token(p).ok());
-    let target = vipwarden::api::client::ApiTarget {
-        addr: api.listen,
-        token,
-    };
+    // Reads work without the token; mutating calls say why if it is missing.
+    let target =
+        vipwarden::api::client::ApiTarget::from_config(api.listen, api.token_file.as_deref());
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -436,5 +620,100 @@ where
             eprintln!("{e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `vipwarden status --check`: one line, exit 0 all announced / 1 some not / 2 unreachable.
+fn status_check(args: &ApiArgs) -> ExitCode {
+    let (api, note) = vipwarden::config::api_section(&args.config);
+    if let Some(n) = note {
+        eprintln!("note: {n}");
+    }
+    let target = vipwarden::api::client::ApiTarget::from_api_config(&api);
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            println!("UNKNOWN: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(vipwarden::api::client::check(&target)) {
+        Ok((code, line)) => {
+            println!("{line}");
+            ExitCode::from(code)
+        }
+        Err(e) => {
+            println!("CRITICAL: vipwarden unreachable: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `vipwarden man [--dir DIR]`.
+fn man(dir: Option<&std::path::Path>) -> ExitCode {
+    let cmd = Cli::command();
+    let result = match dir {
+        None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()),
+        Some(d) => clap_mangen::generate_to(cmd, d),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("writing the man page: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn log_options_belong_to_run_only() {
+        assert!(Cli::try_parse_from(["vipwarden", "run", "-v", "--log-format", "json"]).is_ok());
+        assert!(Cli::try_parse_from(["vipwarden", "status", "-v"]).is_err());
+        assert!(Cli::try_parse_from(["vipwarden", "-q", "status"]).is_err());
+        assert!(Cli::try_parse_from(["vipwarden", "status", "--check", "--json"]).is_err());
+    }
+
+    #[test]
+    fn version_names_commit_and_date() {
+        assert!(VERSION.starts_with(env!("CARGO_PKG_VERSION")), "{VERSION}");
+        assert!(
+            VERSION.contains("commit ") && VERSION.contains(", built 20"),
+            "{VERSION}"
+        );
+    }
+
+    #[test]
+    fn man_page_and_completions_render() {
+        let mut out = Vec::new();
+        clap_mangen::Man::new(Cli::command())
+            .render(&mut out)
+            .unwrap();
+        let man = String::from_utf8(out).unwrap();
+        assert!(man.contains(".TH vipwarden"), "{man}");
+        assert!(man.contains("Exit status"), "{man}");
+        let mut out = Vec::new();
+        clap_complete::generate(
+            clap_complete::Shell::Bash,
+            &mut Cli::command(),
+            "vipwarden",
+            &mut out,
+        );
+        let bash = String::from_utf8(out).unwrap();
+        assert!(
+            bash.contains("check-config") && bash.contains("--reason"),
+            "{bash}"
+        );
     }
 }

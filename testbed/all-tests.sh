@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every test, from a fresh Debian machine as root: installs what is missing, then formatting, lints,
-# unit and property tests, and the lab against real BIRD 2 and FRR in network namespaces.
+# unit and property tests, and the lab against real BIRD 2, FRR and GoBGP in network namespaces.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,8 +28,15 @@ cargo clippy --locked --all-targets -- -D warnings
 step "unit and property tests"
 cargo test --locked
 
+step "deploy/: Prometheus alert rules (promtool check + unit tests of every alert)"
+promtool check rules deploy/prometheus/vipwarden-alerts.yml
+(cd deploy/prometheus && promtool test rules vipwarden-alerts.test.yml)
+
 step "release build"
 cargo build --locked --release
 
-step "lab: real BIRD 2 and FRR in network namespaces"
+step "Debian package: build (cargo-deb), install, check-config, purge"
+bash testbed/package-test.sh
+
+step "lab: real BIRD 2, FRR and GoBGP in network namespaces"
 VIPWARDEN_BIN="$PWD/target/release/vipwarden" bash testbed/run-tests.sh

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Run every lab scenario (testbed/tests/NN-*.sh) against BIRD and FRR.
-#   run-tests.sh [-r bird|frr]... [-t PATTERN] [-T]
+# Run every lab scenario (testbed/tests/NN-*.sh) against BIRD, FRR and GoBGP.
+#   run-tests.sh [-r bird|frr|gobgp]... [-t PATTERN] [-T]
 # First validates the lab itself with gobgpd (validate-topology.sh; -T skips
 # it), so a broken lab is told apart from a vipwarden failure.
-# Prints one PASS/FAIL line per (scenario, router), the measured times, and
-# finally exactly "lab: N passed, N failed". Exits non-zero on any failure.
+# Prints one PASS/FAIL/SKIP line per (scenario, router), the measured times,
+# and finally exactly "lab: N passed, N failed, N skipped". A scenario that
+# cannot run on a router exits 77 with a "SKIP ...: reason" line. Exits
+# non-zero on any failure.
 # Full output of each run: $VW_TEST_LOG_DIR (default /tmp/vw-test-logs).
 set -euo pipefail
 TESTBED=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -19,10 +21,10 @@ while getopts 'r:t:Th' opt; do
     r) routers+=("$OPTARG") ;;
     t) pattern=$OPTARG ;;
     T) topology=0 ;;
-    *) sed -n '2,9p' "$0"; exit 2 ;;
+    *) sed -n '2,12p' "$0"; exit 2 ;;
   esac
 done
-((${#routers[@]})) || routers=(bird frr)
+((${#routers[@]})) || routers=(bird frr gobgp)
 
 main() {
   trap 'exit 130' INT
@@ -36,7 +38,7 @@ main() {
   local logdir=${VW_TEST_LOG_DIR:-/tmp/vw-test-logs}
   rm -rf "$logdir"
   mkdir -p "$logdir"
-  local passed=0 failed=0 t r name out rc failures=() measurements=()
+  local passed=0 failed=0 skipped=0 t r name out rc failures=() measurements=()
   if ((topology)); then
     out=$logdir/00-topology.gobgpd.log
     if bash "$TESTBED/validate-topology.sh" >"$out" 2>&1; then
@@ -63,7 +65,10 @@ main() {
         echo "interrupted during $name [$r]; the scenario cleaned up after itself"
         exit "$rc"
       fi
-      if ((rc == 0)); then
+      if ((rc == 77)); then
+        skipped=$((skipped + 1))
+        grep -m1 '^SKIP ' "$out" || echo "SKIP $name [$r]: (no reason given)"
+      elif ((rc == 0)); then
         passed=$((passed + 1))
         grep -m1 '^PASS ' "$out" || echo "PASS $name [$r]"
       else
@@ -82,7 +87,7 @@ main() {
     echo "failures:"
     printf '  %s\n' "${failures[@]}"
   fi
-  echo "lab: $passed passed, $failed failed"
+  echo "lab: $passed passed, $failed failed, $skipped skipped"
   ((failed == 0))
 }
 

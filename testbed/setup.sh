@@ -19,6 +19,11 @@ REQUIRED=(
   "jq:jq"
   "curl:curl"
   "ps:procps"
+  "nft:nftables"
+  # promtool: `promtool check metrics` on /metrics and `check rules` on deploy/ (unit tests, lab 81).
+  "promtool:prometheus"
+  # chromium: the replay plot is rendered headless in a unit test (offline.rs).
+  "chromium:chromium"
 )
 
 log() { printf '%s setup: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }

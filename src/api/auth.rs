@@ -3,7 +3,7 @@
 
 use std::io::Read;
 use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use subtle::ConstantTimeEq;
@@ -11,52 +11,156 @@ use subtle::ConstantTimeEq;
 /// A token longer than this is almost certainly the wrong file (a key, a log), not a token.
 const MAX_TOKEN_BYTES: u64 = 4096;
 
+/// Why a token file was refused. `Access` (mode, owner, or the OS refusing to open it) gets its
+/// own kind so the CLI can tell an operator that the file's permissions, not their user, are the
+/// problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenError {
+    pub kind: TokenErrorKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenErrorKind {
+    /// The file's mode or owner is unsafe (others may read or plant a token).
+    UnsafeMode,
+    /// This process may not open it (EACCES).
+    PermissionDenied,
+    /// Missing, not a regular file, empty, too large, not a token.
+    Invalid,
+}
+
+impl std::fmt::Display for TokenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for TokenError {}
+
+fn err(kind: TokenErrorKind, message: String) -> TokenError {
+    TokenError { kind, message }
+}
+
 /// Reads the API bearer token from `path`.
 ///
-/// Refused: a file others can read (`mode & 0o004`), anything but a regular file, an empty file,
-/// more than 4 KiB, or characters that cannot travel in an `Authorization` header. Surrounding
-/// whitespace (the trailing newline of `echo secret > file`) is trimmed.
-pub fn load_token(path: &Path) -> Result<String, String> {
+/// Refused: a file others can read (`mode & 0o004`), a file anyone but its owner can write
+/// (group- or world-writable: any such user could plant a token), a file owned by someone other
+/// than root or this process's user, anything but a regular file, an empty file, more than 4 KiB,
+/// or characters that cannot travel in an `Authorization` header. Surrounding whitespace (the
+/// trailing newline of `echo secret > file`) is trimmed. `check-config` runs the same function.
+pub fn load_token(path: &Path) -> Result<String, TokenError> {
+    read_token(path, Some(effective_uid()))
+}
+
+/// The CLI's reading of the same file: every rule of [`load_token`] except the owner, which is
+/// checked against the daemon's user, not the (often root) user running the CLI.
+pub fn load_token_for_client(path: &Path) -> Result<String, TokenError> {
+    read_token(path, None)
+}
+
+fn read_token(path: &Path, owner_rule: Option<u32>) -> Result<String, TokenError> {
+    use TokenErrorKind::*;
     let shown = path.display();
-    let mut file = std::fs::File::open(path)
-        .map_err(|e| format!("api token file {shown}: cannot open: {e}"))?;
+    let mut file = std::fs::File::open(path).map_err(|e| {
+        let kind = if e.kind() == std::io::ErrorKind::PermissionDenied {
+            PermissionDenied
+        } else {
+            Invalid
+        };
+        err(kind, format!("api token file {shown}: cannot open: {e}"))
+    })?;
     let meta = file
         .metadata()
-        .map_err(|e| format!("api token file {shown}: cannot stat: {e}"))?;
+        .map_err(|e| err(Invalid, format!("api token file {shown}: cannot stat: {e}")))?;
     if !meta.is_file() {
-        return Err(format!("api token file {shown}: not a regular file"));
-    }
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o004 != 0 {
-        return Err(format!(
-            "api token file {shown} is world-readable (mode {mode:04o}); run `chmod o-r {shown}` \
-             so only the daemon's user and group can read it"
+        return Err(err(
+            Invalid,
+            format!("api token file {shown}: not a regular file"),
         ));
     }
+    check_owner_and_mode(path, meta.uid(), meta.permissions().mode(), owner_rule)?;
     if meta.len() > MAX_TOKEN_BYTES {
-        return Err(format!(
+        return Err(err(Invalid, format!(
             "api token file {shown} is {} bytes; a token is at most {MAX_TOKEN_BYTES} bytes (wrong file?)",
             meta.len()
-        ));
+        )));
     }
     let mut raw = Vec::new();
     // take(): the file may grow between stat and read.
     (&mut file)
         .take(MAX_TOKEN_BYTES + 1)
         .read_to_end(&mut raw)
-        .map_err(|e| format!("api token file {shown}: cannot read: {e}"))?;
-    let text = String::from_utf8(raw)
-        .map_err(|_| format!("api token file {shown}: not valid UTF-8 text"))?;
+        .map_err(|e| err(Invalid, format!("api token file {shown}: cannot read: {e}")))?;
+    let text = String::from_utf8(raw).map_err(|_| {
+        err(
+            Invalid,
+            format!("api token file {shown}: not valid UTF-8 text"),
+        )
+    })?;
     let token = text.trim();
     if token.is_empty() {
-        return Err(format!("api token file {shown} is empty; put a random token in it, e.g. `openssl rand -hex 32 > {shown}`"));
+        return Err(err(Invalid, format!("api token file {shown} is empty; put a random token in it, e.g. `openssl rand -hex 32 > {shown}`")));
     }
     if let Some(bad) = token.chars().find(|c| !c.is_ascii_graphic()) {
-        return Err(format!(
+        return Err(err(Invalid, format!(
             "api token file {shown}: the token contains {bad:?}; only printable ASCII without spaces can be sent in an Authorization header"
-        ));
+        )));
     }
     Ok(token.to_string())
+}
+
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// The mode/owner rules of [`load_token`], apart so tests can use any owner.
+/// `me`: the uid that may own the file besides root; None skips the owner rule.
+fn check_owner_and_mode(
+    path: &Path,
+    owner: u32,
+    mode: u32,
+    me: Option<u32>,
+) -> Result<(), TokenError> {
+    let shown = path.display();
+    let mode = mode & 0o7777;
+    let unsafe_mode = |what: &str, fix: String| {
+        err(
+            TokenErrorKind::UnsafeMode,
+            format!(
+                "api token file {shown} is {what} (mode {mode:04o}); run `{fix}` so only its \
+                 owner can write it and only the daemon's user and group can read it"
+            ),
+        )
+    };
+    if mode & 0o002 != 0 {
+        return Err(unsafe_mode(
+            "world-writable: any local user could plant a token",
+            format!("chmod 0640 {shown}"),
+        ));
+    }
+    if mode & 0o020 != 0 {
+        return Err(unsafe_mode(
+            "group-writable: any member of its group could plant a token",
+            format!("chmod g-w {shown}"),
+        ));
+    }
+    if mode & 0o004 != 0 {
+        return Err(unsafe_mode("world-readable", format!("chmod o-r {shown}")));
+    }
+    let Some(me) = me else { return Ok(()) };
+    if owner != 0 && owner != me {
+        return Err(err(
+            TokenErrorKind::UnsafeMode,
+            format!(
+                "api token file {shown} is owned by uid {owner}, neither root nor this process's \
+                 user (uid {me}); whoever owns it can change the token: `chown root {shown}` \
+                 (and `chgrp` the daemon's group with mode 0640)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Whether `addr` only accepts connections from this host. The daemon refuses a non-loopback
@@ -67,6 +171,33 @@ pub fn is_loopback(addr: &SocketAddr) -> bool {
         // ::ffff:127.0.0.1 is loopback too; to_ipv4_mapped keeps ::1 out of the v4 branch.
         SocketAddr::V6(a) => {
             a.ip().is_loopback() || a.ip().to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+/// What requests are checked against; replaced whole when SIGHUP re-reads the `api:` section.
+#[derive(Clone, Default)]
+pub(crate) struct Credentials {
+    /// `api.tls` is set: connections are TLS with `tls`; while it could not be loaded (None),
+    /// connections are closed rather than served in clear text.
+    pub tls_required: bool,
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// The bearer token for changes (and reads when `for_reads`).
+    pub token: Option<String>,
+    /// Why there is no token although `api.token_file` is set (the file was refused).
+    pub refused: Option<String>,
+    /// `api.read_token`: reads need the token too.
+    pub for_reads: bool,
+    /// What the operator must see in `/v1/status` errors (token file, listener).
+    pub problems: Vec<String>,
+}
+
+impl Credentials {
+    #[cfg(test)]
+    pub fn with_token(token: Option<&str>) -> Self {
+        Credentials {
+            token: token.map(String::from),
+            ..Credentials::default()
         }
     }
 }
@@ -135,21 +266,51 @@ mod tests {
     fn token_file_world_readable_is_refused_with_the_fix() {
         let p = temp_file("world", b"s3cret\n", 0o644);
         let e = load_token(&p).unwrap_err();
-        assert!(e.contains("world-readable (mode 0644)"), "{e}");
-        assert!(e.contains("chmod o-r"), "{e}");
+        assert_eq!(e.kind, TokenErrorKind::UnsafeMode);
+        assert!(e.message.contains("world-readable (mode 0644)"), "{e}");
+        assert!(e.message.contains("chmod o-r"), "{e}");
     }
 
     #[test]
     fn token_file_empty_missing_or_spaced_is_refused() {
         let p = temp_file("empty", b" \n", 0o600);
-        assert!(load_token(&p).unwrap_err().contains("is empty"));
+        assert!(load_token(&p).unwrap_err().message.contains("is empty"));
         let p = temp_file("space", b"two words\n", 0o600);
-        assert!(load_token(&p).unwrap_err().contains("contains ' '"));
+        assert!(load_token(&p).unwrap_err().message.contains("contains ' '"));
         let e = load_token(Path::new("/nonexistent/vipwarden/token")).unwrap_err();
-        assert!(e.contains("cannot open"), "{e}");
+        assert!(e.message.contains("cannot open"), "{e}");
+        assert_eq!(e.kind, TokenErrorKind::Invalid);
         let dir = temp_file("dir", b"x", 0o600);
         let e = load_token(dir.parent().unwrap()).unwrap_err();
-        assert!(e.contains("not a regular file"), "{e}");
+        assert!(e.message.contains("not a regular file"), "{e}");
+    }
+
+    #[test]
+    fn token_file_writable_by_others_is_refused() {
+        for (mode, what) in [(0o602, "world-writable"), (0o620, "group-writable")] {
+            let p = temp_file(&format!("w{mode:o}"), b"s3cret\n", mode);
+            let e = load_token(&p).unwrap_err();
+            assert_eq!(e.kind, TokenErrorKind::UnsafeMode, "{e}");
+            assert!(e.message.contains(what), "{mode:o}: {e}");
+        }
+        // 0640 and 0600 are fine.
+        let p = temp_file("g-r", b"s3cret\n", 0o640);
+        assert_eq!(load_token(&p).unwrap(), "s3cret");
+    }
+
+    #[test]
+    fn token_file_owner_must_be_root_or_us() {
+        let p = Path::new("/etc/vipwarden/token");
+        assert!(check_owner_and_mode(p, 0, 0o100640, Some(999)).is_ok());
+        assert!(check_owner_and_mode(p, 999, 0o100600, Some(999)).is_ok());
+        let e = check_owner_and_mode(p, 1234, 0o100600, Some(999)).unwrap_err();
+        assert_eq!(e.kind, TokenErrorKind::UnsafeMode);
+        assert!(e.message.contains("owned by uid 1234"), "{e}");
+        // Root running the CLI: a file owned by another user is refused too.
+        assert!(check_owner_and_mode(p, 1234, 0o100600, Some(0)).is_err());
+        // The CLI's reading skips the owner (it cannot know the daemon's user).
+        assert!(check_owner_and_mode(p, 1234, 0o100600, None).is_ok());
+        assert!(check_owner_and_mode(p, 1234, 0o100604, None).is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! (401, 404...) comes back as an error carrying the daemon's message.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
@@ -12,15 +13,57 @@ use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, USER_AGENT};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
+use tokio_rustls::TlsConnector;
 
+use super::auth::{load_token_for_client, TokenError, TokenErrorKind};
 use super::render;
 use crate::control::{EventView, StatusView, VipState};
 
 /// Where the daemon's API listens and the token for changes (from the config's `api:` section).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ApiTarget {
     pub addr: SocketAddr,
     pub token: Option<String>,
+    /// Why `token` is None although a token file is configured (shown when the daemon refuses).
+    pub token_error: Option<TokenError>,
+    /// `api.tls`: connect with TLS, trusting exactly `api.tls.cert_file`; Err: why not possible.
+    pub tls: Option<Result<TlsConnector, String>>,
+}
+
+impl ApiTarget {
+    /// The target for `api.listen`, with the token read from `token_file` (if any) by the same
+    /// rules as the daemon's, except the owner (the CLI does not know the daemon's user).
+    pub fn from_config(addr: SocketAddr, token_file: Option<&Path>) -> ApiTarget {
+        let (token, token_error) = match token_file.map(load_token_for_client) {
+            None => (None, None),
+            Some(Ok(t)) => (Some(t), None),
+            Some(Err(e)) => (None, Some(e)),
+        };
+        ApiTarget {
+            addr,
+            token,
+            token_error,
+            tls: None,
+        }
+    }
+
+    /// The target for an `api:` section: address, token, TLS.
+    pub fn from_api_config(api: &crate::config::ApiConfig) -> ApiTarget {
+        let mut t = ApiTarget::from_config(api.listen, api.token_file.as_deref());
+        t.tls = api
+            .tls
+            .as_ref()
+            .map(|tls| super::tls::pinned_connector(&tls.cert_file));
+        t
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
 }
 
 /// Connect plus request plus response; the daemon answers from memory, so this is generous.
@@ -36,6 +79,15 @@ pub async fn status(api: &ApiTarget, json: bool) -> anyhow::Result<String> {
     }
     let view: StatusView = decode(&body, "/v1/status")?;
     Ok(render::status(&view, unix_now()))
+}
+
+/// `vipwarden status --check`: (exit code, one line). 0: every VIP announced; 1: some VIP is
+/// not (each named with its state and reason). Errors (daemon unreachable, refused) are the
+/// caller's exit 2.
+pub async fn check(api: &ApiTarget) -> anyhow::Result<(u8, String)> {
+    let body = get(api, "/v1/status").await?;
+    let view: StatusView = decode(&body, "/v1/status")?;
+    Ok(render::check_line(&view))
 }
 
 /// `vipwarden events [--limit N]`: recent decisions, newest last.
@@ -130,7 +182,7 @@ async fn get(api: &ApiTarget, path: &str) -> anyhow::Result<Bytes> {
 }
 
 async fn send(api: &ApiTarget, method: Method, path: &str, body: Vec<u8>) -> anyhow::Result<Bytes> {
-    let what = format!("{method} http://{}{path}", api.addr);
+    let what = format!("{method} {}://{}{path}", api.scheme(), api.addr);
     let (status, bytes) = tokio::time::timeout(TIMEOUT, exchange(api, method.clone(), path, body))
         .await
         .map_err(|_| anyhow!("{what}: no answer within {TIMEOUT:?}"))?
@@ -163,7 +215,16 @@ fn refusal(api: &ApiTarget, status: StatusCode, body: &[u8]) -> String {
     };
     let mut msg = format!("vipwarden API: {status}: {detail}");
     if status == StatusCode::UNAUTHORIZED && api.token.is_none() {
-        msg.push_str(" (this command found no token: it reads api.token_file from the config; run it as a user who can read that file)");
+        msg.push_str(&match &api.token_error {
+            None => " (this command sent no token: api.token_file is not set in the config it read)".to_string(),
+            Some(e) if e.kind == TokenErrorKind::UnsafeMode => format!(
+                " (this command sent no token because the file's mode or owner is unsafe, not because of who you are: {e}; the daemon refuses such a file too, so fix it and reload the daemon)"
+            ),
+            Some(e) if e.kind == TokenErrorKind::PermissionDenied => format!(
+                " (this command sent no token: {e}; run it as root or as a member of the file's group)"
+            ),
+            Some(e) => format!(" (this command sent no token: {e})"),
+        });
     }
     msg
 }
@@ -177,6 +238,29 @@ async fn exchange(
     let stream = tokio::net::TcpStream::connect(api.addr)
         .await
         .context("connect")?;
+    match &api.tls {
+        None => exchange_on(stream, api, method, path, body).await,
+        Some(Err(e)) => bail!("api.tls: {e}"),
+        Some(Ok(connector)) => {
+            let tls = connector
+                .connect(super::tls::sni(), stream)
+                .await
+                .context("TLS handshake")?;
+            exchange_on(tls, api, method, path, body).await
+        }
+    }
+}
+
+async fn exchange_on<S>(
+    stream: S,
+    api: &ApiTarget,
+    method: Method,
+    path: &str,
+    body: Vec<u8>,
+) -> anyhow::Result<(StatusCode, Bytes)>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .context("HTTP handshake")?;

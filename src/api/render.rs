@@ -6,8 +6,43 @@ use std::fmt::Write;
 
 use crate::control::{EventView, StatusView, VipState, VipView};
 
-/// Free-text fields (reasons, details, errors) are cut here to keep one line per row.
+/// Free-text fields (details, errors) are cut here to keep one line per row. A VIP's reason is
+/// never cut (it may be an operator's drain reason): a long one goes on wrapped lines below.
 const MAX_FIELD_CHARS: usize = 72;
+/// Width of the wrapped reason lines under a VIP (after their indent).
+const WRAP_CHARS: usize = 96;
+
+/// Splits `text` into lines of at most `width` characters at spaces; a longer word is split.
+pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let mut word: Vec<char> = word.chars().collect();
+        loop {
+            let used = line.chars().count();
+            let sep = usize::from(used > 0);
+            if used + sep + word.len() <= width {
+                if sep == 1 {
+                    line.push(' ');
+                }
+                line.extend(word.iter());
+                break;
+            }
+            if used > 0 {
+                lines.push(std::mem::take(&mut line));
+                continue;
+            }
+            // A word longer than a line: hard split.
+            let rest = word.split_off(width);
+            lines.push(word.iter().collect());
+            word = rest;
+        }
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
 
 /// `45s`, `5m07s`, `1h02m`, `3d04h`: two units, like router uptimes.
 pub(crate) fn duration(secs: u64) -> String {
@@ -158,11 +193,16 @@ pub(crate) fn status(s: &StatusView, now: u64) -> String {
         .map(String::from)
         .to_vec()];
     for v in &s.vips {
+        let fits = v.reason.chars().count() <= MAX_FIELD_CHARS;
         vips.push(vec![
             v.name.clone(),
             v.state.to_string(),
             since(now, Some(v.since)),
-            cut(&v.reason),
+            if fits {
+                v.reason.clone()
+            } else {
+                "(reason below)".to_string()
+            },
         ]);
     }
     let vip_lines = table(&vips, "");
@@ -173,6 +213,12 @@ pub(crate) fn status(s: &StatusView, now: u64) -> String {
     for (v, line) in s.vips.iter().zip(vip_lines.iter().skip(1)) {
         out.push_str(line);
         out.push('\n');
+        if v.reason.chars().count() > MAX_FIELD_CHARS {
+            for (i, l) in wrap(&v.reason, WRAP_CHARS).iter().enumerate() {
+                let head = if i == 0 { "reason: " } else { "        " };
+                let _ = writeln!(out, "    {head}{l}");
+            }
+        }
         for l in table(&vip_details(v), "    ") {
             out.push_str(&l);
             out.push('\n');
@@ -196,6 +242,31 @@ pub(crate) fn status(s: &StatusView, now: u64) -> String {
         }
     }
     out
+}
+
+/// `status --check`: exit code and one line for monitoring.
+pub(crate) fn check_line(s: &StatusView) -> (u8, String) {
+    let total = s.vips.len();
+    let out: Vec<String> = s
+        .vips
+        .iter()
+        .filter(|v| v.state != VipState::Announced)
+        .map(|v| format!("{} {} ({})", v.name, v.state, v.reason))
+        .collect();
+    let up = s.peers.iter().filter(|p| p.state == "established").count();
+    let sessions = format!("{up}/{} sessions established", s.peers.len());
+    if out.is_empty() {
+        (0, format!("OK: {total}/{total} VIPs announced; {sessions}"))
+    } else {
+        (
+            1,
+            format!(
+                "WARNING: {}/{total} VIPs not announced: {}; {sessions}",
+                out.len(),
+                out.join("; ")
+            ),
+        )
+    }
 }
 
 /// Rows under a VIP: each check (name, up/down, last detail), then each traffic condition
@@ -307,15 +378,61 @@ ERRORS
         let mut s = sample_status();
         s.config.last_reload_error = Some("vipwarden.yaml:3:1: bad".into());
         s.vips[0].reason = "x".repeat(200);
+        s.vips[1].reason = format!(
+            "drained via API: {}",
+            "kernel upgrade, ticket OPS-1234; ".repeat(6)
+        );
+        s.peers[1].last_error = Some("y".repeat(200));
         let text = status(&s, NOW);
+        // The reason is never cut: every word is there, on wrapped lines under the VIP.
+        let shown: String = text
+            .lines()
+            .filter(|l| l.starts_with("    reason: ") || l.starts_with("            "))
+            .map(|l| l.trim_start().trim_start_matches("reason: "))
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(shown.contains(s.vips[1].reason.trim()), "{text}");
+        assert_eq!(shown.matches('x').count(), 200, "{text}");
+        assert!(
+            text.contains("api  maintenance  3m05s  (reason below)"),
+            "{text}"
+        );
         assert!(
             text.contains(
                 "config reload refused, still running config #3: vipwarden.yaml:3:1: bad"
             ),
             "{text}"
         );
-        assert!(text.lines().all(|l| l.chars().count() < 120), "{text}");
+        assert!(text.lines().all(|l| l.chars().count() < 130), "{text}");
         assert!(text.contains('…'));
+    }
+
+    #[test]
+    fn check_line_and_code() {
+        let mut s = sample_status();
+        assert_eq!(
+            check_line(&s),
+            (
+                1,
+                "WARNING: 1/2 VIPs not announced: api maintenance (drained via API: kernel upgrade); 1/2 sessions established".into()
+            )
+        );
+        s.vips[1].state = VipState::Announced;
+        assert_eq!(
+            check_line(&s),
+            (0, "OK: 2/2 VIPs announced; 1/2 sessions established".into())
+        );
+    }
+
+    #[test]
+    fn wrap_keeps_every_character() {
+        assert_eq!(wrap("a bb ccc", 4), ["a bb", "ccc"]);
+        assert_eq!(wrap("abcdefghij", 4), ["abcd", "efgh", "ij"]);
+        assert_eq!(wrap("", 4), Vec::<String>::new());
+        let text = "one two three four five six seven eight nine ten";
+        let lines = wrap(text, 9);
+        assert!(lines.iter().all(|l| l.chars().count() <= 9));
+        assert_eq!(lines.join(" "), text);
     }
 
     #[test]

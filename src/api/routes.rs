@@ -8,14 +8,15 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{
-    HeaderValue, ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE,
+    HeaderValue, ACCEPT, ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE,
 };
 use hyper::{Method, Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::oneshot;
+use std::sync::Arc;
+use tokio::sync::{oneshot, watch};
 
-use super::auth::{check_bearer, AuthFailure};
+use super::auth::{check_bearer, AuthFailure, Credentials};
 use crate::control::{Command, CommandError, CommandOutcome, ControlHandle, VipState};
 
 /// Per-request bounds; the server sets them, tests shorten them.
@@ -42,7 +43,8 @@ impl Default for RequestLimits {
 const MAX_REASON_CHARS: usize = 512;
 
 pub(crate) struct Api {
-    pub token: Option<String>,
+    /// Swapped by the supervisor on SIGHUP; read per request, so a new token works at once.
+    pub auth: watch::Receiver<Arc<Credentials>>,
     pub handle: ControlHandle,
     pub limits: RequestLimits,
 }
@@ -247,10 +249,20 @@ impl Api {
             )
             .header(ALLOW, allow));
         }
+        let creds = self.auth.borrow().clone();
+        if creds.for_reads && route.method().0 == Method::GET {
+            self.authorize(&creds, req.headers().get(AUTHORIZATION), peer)?;
+        }
         match route {
             Route::Status => {
                 let status = self.handle.status.borrow().clone();
-                Ok(json_response(StatusCode::OK, &*status))
+                if creds.problems.is_empty() {
+                    return Ok(json_response(StatusCode::OK, &*status));
+                }
+                // The API's own problems (token file, listener) belong with the daemon's.
+                let mut status = (*status).clone();
+                status.errors.extend(creds.problems.iter().cloned());
+                Ok(json_response(StatusCode::OK, &status))
             }
             Route::Events => {
                 let limit = events_limit(req.uri().query())?;
@@ -259,29 +271,38 @@ impl Api {
                 Ok(json_response(StatusCode::OK, &events[skip..]))
             }
             Route::Metrics => {
+                let format = super::metrics::negotiate(
+                    req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()),
+                );
                 let status = self.handle.status.borrow().clone();
-                let mut resp =
-                    Response::new(Full::new(Bytes::from(super::metrics::render(&status))));
+                // /proc reads off the runtime thread.
+                let process = tokio::task::spawn_blocking(super::procstat::read)
+                    .await
+                    .ok()
+                    .flatten();
+                let text = super::metrics::render_as(&status, process.as_ref(), format);
+                let mut resp = Response::new(Full::new(Bytes::from(text)));
                 resp.headers_mut().insert(
                     CONTENT_TYPE,
-                    HeaderValue::from_static(super::metrics::CONTENT_TYPE),
+                    HeaderValue::from_static(format.content_type()),
                 );
                 Ok(resp)
             }
-            Route::Drain { vip } => self.command(req, peer, true, vip).await,
-            Route::Undrain { vip } => self.command(req, peer, false, vip).await,
+            Route::Drain { vip } => self.command(&creds, req, peer, true, vip).await,
+            Route::Undrain { vip } => self.command(&creds, req, peer, false, vip).await,
         }
     }
 
     async fn command(
         &self,
+        creds: &Credentials,
         req: Request<Incoming>,
         peer: SocketAddr,
         drain: bool,
         vip: Option<String>,
     ) -> Result<Response<Full<Bytes>>, ApiError> {
         // Auth before reading the body: an unauthenticated client gets nothing buffered.
-        self.authorize(req.headers().get(AUTHORIZATION), peer)?;
+        self.authorize(creds, req.headers().get(AUTHORIZATION), peer)?;
         let body = self.read_body(req).await?;
         let reason = parse_reason(&body)?;
         let force = parse_force(&body);
@@ -314,8 +335,13 @@ impl Api {
         Ok(json_response(StatusCode::OK, &CommandResponse { changed }))
     }
 
-    fn authorize(&self, header: Option<&HeaderValue>, peer: SocketAddr) -> Result<(), ApiError> {
-        let failure = match check_bearer(self.token.as_deref(), header.map(|h| h.as_bytes())) {
+    fn authorize(
+        &self,
+        creds: &Credentials,
+        header: Option<&HeaderValue>,
+        peer: SocketAddr,
+    ) -> Result<(), ApiError> {
+        let failure = match check_bearer(creds.token.as_deref(), header.map(|h| h.as_bytes())) {
             Ok(()) => return Ok(()),
             Err(f) => f,
         };
@@ -323,12 +349,23 @@ impl Api {
             tracing::warn!(%peer, "API request refused: {failure:?} bearer token");
         }
         Err(match failure {
-            AuthFailure::NotConfigured => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "no_token_configured",
-                "changes over the API are disabled: set api.token_file in the config to a file \
-                 (not world-readable) holding a bearer token, then reload",
-            ),
+            AuthFailure::NotConfigured => match &creds.refused {
+                Some(why) => ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "token_file_refused",
+                    format!(
+                        "the API has no usable token: {why}; fix the file, then reload \
+                         (SIGHUP, no restart needed)"
+                    ),
+                ),
+                None => ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "no_token_configured",
+                    "the API has no token: set api.token_file in the config to a file (mode 0600 \
+                     or 0640, owned by root or the daemon's user) holding a bearer token, then \
+                     reload (SIGHUP, no restart needed)",
+                ),
+            },
             AuthFailure::Missing => ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
@@ -429,6 +466,12 @@ impl Api {
             .with("healthy", healthy as u64)
             .with("min_healthy_others", min_healthy_others as u64)
             .with("announcers", announcers)),
+            Ok(Ok(Err(CommandError::Stopping { reason }))) => Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "stopping",
+                format!("{reason}: routes are being withdrawn, nothing was changed"),
+            )
+            .with("reason", reason)),
             Ok(Ok(Err(CommandError::StateNotSaved { detail }))) => Err(ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "state_not_saved",

@@ -9,11 +9,12 @@ use anyhow::Context;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::auth::Credentials;
 use super::routes::{Api, RequestLimits};
 use crate::control::ControlHandle;
 
@@ -74,22 +75,27 @@ impl ApiServer {
     }
 
     /// Serves until `stop` is cancelled, then lets in-flight requests finish for a moment.
-    /// `token`: the bearer token for drain/undrain; None refuses them (403).
-    pub async fn run(
+    /// `auth`: the token and rules, read per request (the supervisor swaps them on SIGHUP).
+    pub(crate) async fn run(
         self,
-        token: Option<String>,
+        auth: watch::Receiver<Arc<Credentials>>,
         handle: ControlHandle,
         stop: CancellationToken,
     ) -> anyhow::Result<()> {
         let limits = self.limits;
         let api = Arc::new(Api {
-            token,
+            auth: auth.clone(),
             handle,
             limits: limits.request,
         });
         let slots = Arc::new(Semaphore::new(limits.max_connections));
         let tasks = TaskTracker::new();
-        tracing::info!("API listening on http://{}", self.local_addr);
+        let scheme = if auth.borrow().tls_required {
+            "https"
+        } else {
+            "http"
+        };
+        tracing::info!("API listening on {scheme}://{}", self.local_addr);
         loop {
             // Take a slot before accepting, so over the limit the kernel queues the client.
             let permit = tokio::select! {
@@ -111,14 +117,28 @@ impl ApiServer {
                     }
                 },
             };
-            tasks.spawn(serve_connection(
-                stream,
-                peer,
-                api.clone(),
-                limits,
-                stop.clone(),
-                permit,
-            ));
+            let (api, stop) = (api.clone(), stop.clone());
+            let (tls_required, tls) = {
+                let c = auth.borrow();
+                (c.tls_required, c.tls.clone())
+            };
+            match tls {
+                None if tls_required => {
+                    // The certificate could not be loaded: never fall back to clear text.
+                    drop(stream);
+                    continue;
+                }
+                None => tasks.spawn(serve_connection(stream, peer, api, limits, stop, permit)),
+                Some(tls) => tasks.spawn(async move {
+                    // The handshake counts against the header timeout: a stalled client
+                    // holds its slot no longer than one sending half a header.
+                    match tokio::time::timeout(limits.header_timeout, tls.accept(stream)).await {
+                        Ok(Ok(s)) => serve_connection(s, peer, api, limits, stop, permit).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, "API TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!(%peer, "API TLS handshake timed out"),
+                    }
+                }),
+            };
         }
         drop(self.listener);
         tasks.close();
@@ -132,27 +152,32 @@ impl ApiServer {
     }
 }
 
-/// Binds `listen` and serves the API until `stop` is cancelled. Bind errors return at once.
+/// Binds `listen` and serves the API with a fixed token until `stop` is cancelled (no reload;
+/// the daemon uses [`super::supervise`]). Bind errors return at once.
 pub async fn serve(
     listen: SocketAddr,
     token: Option<String>,
     handle: ControlHandle,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
-    ApiServer::bind(listen)
-        .await?
-        .run(token, handle, stop)
-        .await
+    let creds = Credentials {
+        token,
+        ..Credentials::default()
+    };
+    let (_keep, auth) = watch::channel(Arc::new(creds));
+    ApiServer::bind(listen).await?.run(auth, handle, stop).await
 }
 
-async fn serve_connection(
-    stream: TcpStream,
+async fn serve_connection<S>(
+    stream: S,
     peer: SocketAddr,
     api: Arc<Api>,
     limits: Limits,
     stop: CancellationToken,
     _slot: OwnedSemaphorePermit,
-) {
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let service = service_fn(move |req| {
         let api = api.clone();
         async move { Ok::<_, Infallible>(api.handle(req, peer).await) }

@@ -9,6 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
+use super::auth::Credentials;
 use super::client::{self, ApiTarget};
 use super::server::{ApiServer, Limits};
 use super::testutil::{fake_daemon, FakeDaemon};
@@ -32,6 +33,8 @@ impl Harness {
         ApiTarget {
             addr: self.addr,
             token: token.map(String::from),
+            token_error: None,
+            tls: None,
         }
     }
 }
@@ -45,7 +48,8 @@ async fn start_with(token: Option<&str>, limits: Limits, handle: Option<ControlH
     let addr = server.local_addr();
     let stop = CancellationToken::new();
     let handle = handle.unwrap_or_else(|| daemon.handle.clone());
-    let server = tokio::spawn(server.run(token.map(String::from), handle, stop.clone()));
+    let (_, auth) = tokio::sync::watch::channel(Arc::new(Credentials::with_token(token)));
+    let server = tokio::spawn(server.run(auth, handle, stop.clone()));
     Harness {
         addr,
         daemon,
@@ -157,12 +161,26 @@ async fn read_endpoints_serve_status_events_and_metrics() {
     );
     assert_eq!(get(h.addr, "/v1/events?limit=x").await.status, 400);
 
-    let m = get(h.addr, "/metrics").await;
+    // Plain clients (curl, promtool) get text 0.0.4; Prometheus asks for OpenMetrics.
+    let plain = get(h.addr, "/metrics").await;
+    assert_eq!(
+        plain.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    assert!(!plain.body.contains("# EOF"), "{}", plain.body);
+    assert!(plain.body.contains("\nprocess_open_fds "), "{}", plain.body);
+    let m = raw(
+        h.addr,
+        "GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        b"",
+    )
+    .await;
     assert_eq!(m.status, 200);
     assert_eq!(
         m.header("content-type"),
         Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
     );
+    assert!(m.body.ends_with("# EOF\n"), "{}", m.body);
     assert!(
         m.body
             .lines()
@@ -597,12 +615,388 @@ async fn cli_functions_print_what_operators_read() {
         format!("{e}").starts_with("vipwarden API: 401 Unauthorized: missing"),
         "{e}"
     );
-    assert!(format!("{e}").contains("found no token"), "{e}");
+    assert!(format!("{e}").contains("api.token_file is not set"), "{e}");
 
     let dead = ApiTarget {
         addr: "127.0.0.1:1".parse().unwrap(),
         token: None,
+        token_error: None,
+        tls: None,
     };
     let e = client::status(&dead, false).await.unwrap_err();
     assert!(format!("{e:#}").contains("is the daemon running"), "{e:#}");
+}
+
+// --- The daemon's API lifecycle: token and listener reload (SIGHUP) ---
+
+mod reload {
+    use super::*;
+    use crate::config::ApiConfig;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::{Path, PathBuf};
+    use tokio::sync::watch;
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    fn write_token(path: &Path, token: &str, mode: u32) {
+        std::fs::write(path, format!("{token}\n")).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    struct Live {
+        tx: watch::Sender<ApiConfig>,
+        stop: CancellationToken,
+        task: tokio::task::JoinHandle<()>,
+        daemon: FakeDaemon,
+        _dir: tempfile::TempDir,
+        token_file: PathBuf,
+    }
+
+    async fn start_live(token: Option<(&str, u32)>, listen: SocketAddr) -> Live {
+        let dir = tempfile::tempdir().unwrap();
+        let token_file = dir.path().join("token");
+        if let Some((t, mode)) = token {
+            write_token(&token_file, t, mode);
+        }
+        let cfg = ApiConfig {
+            listen,
+            token_file: Some(token_file.clone()),
+            ..ApiConfig::loopback_default()
+        };
+        let (tx, rx) = watch::channel(cfg.clone());
+        let daemon = fake_daemon();
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(crate::api::supervise(
+            cfg,
+            rx,
+            daemon.handle.clone(),
+            stop.clone(),
+        ));
+        wait_up(listen).await;
+        Live {
+            tx,
+            stop,
+            task,
+            daemon,
+            _dir: dir,
+            token_file,
+        }
+    }
+
+    async fn wait_up(addr: SocketAddr) {
+        let t0 = Instant::now();
+        while TcpStream::connect(addr).await.is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "API never came up on {addr}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    impl Live {
+        /// SIGHUP as the daemon sends it: the applied config's api section, and a moment to apply.
+        async fn reload(&self, cfg: ApiConfig) {
+            self.tx.send_replace(cfg);
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+
+        fn cfg(&self, listen: SocketAddr) -> ApiConfig {
+            ApiConfig {
+                listen,
+                token_file: Some(self.token_file.clone()),
+                ..ApiConfig::loopback_default()
+            }
+        }
+
+        async fn finish(self) {
+            self.stop.cancel();
+            tokio::time::timeout(Duration::from_secs(5), self.task)
+                .await
+                .expect("supervisor stops")
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_token_works_after_reload_and_the_old_one_stops() {
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let live = start_live(Some(("old-token", 0o600)), addr).await;
+        assert_eq!(
+            post(addr, "/v1/vips/web/drain", Some("old-token"), "")
+                .await
+                .status,
+            200
+        );
+        write_token(&live.token_file, "new-token", 0o600);
+        // Before the reload the running token is still the old one (nothing changes silently).
+        assert_eq!(
+            post(addr, "/v1/vips/web/drain", Some("new-token"), "")
+                .await
+                .status,
+            401
+        );
+        live.reload(live.cfg(addr)).await;
+        assert_eq!(
+            post(addr, "/v1/vips/web/drain", Some("new-token"), "")
+                .await
+                .status,
+            200
+        );
+        assert_eq!(
+            post(addr, "/v1/vips/web/drain", Some("old-token"), "")
+                .await
+                .status,
+            401
+        );
+        // The CLI, which reads the file, can drain again.
+        let target = ApiTarget::from_config(addr, Some(&live.token_file));
+        let out = client::drain(&target, Some("web"), Some("rotated"), false)
+            .await
+            .unwrap();
+        assert!(out.contains("web"), "{out}");
+        assert_eq!(live.daemon.commands.lock().unwrap().len(), 3);
+        live.finish().await;
+    }
+
+    #[tokio::test]
+    async fn a_token_file_fixed_from_0644_to_0600_works_after_reload() {
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let live = start_live(Some(("tok", 0o644)), addr).await;
+        let r = post(addr, "/v1/vips/web/drain", Some("tok"), "").await;
+        assert_eq!(r.status, 403);
+        assert_eq!(r.json()["error"], "token_file_refused");
+        let msg = r.json()["message"].as_str().unwrap().to_string();
+        assert!(
+            msg.contains("world-readable") && msg.contains("SIGHUP"),
+            "{msg}"
+        );
+        // The refusal is in the status errors too.
+        let st = get(addr, "/v1/status").await.json();
+        assert!(
+            st["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e.as_str().unwrap().contains("world-readable")),
+            "{st}"
+        );
+        // The CLI says the mode is the problem, not the user.
+        let target = ApiTarget::from_config(addr, Some(&live.token_file));
+        let e = client::drain(&target, Some("web"), None, false)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("403"), "{e}");
+        assert_eq!(
+            target.token_error.as_ref().unwrap().kind,
+            crate::api::TokenErrorKind::UnsafeMode
+        );
+        // Against a daemon that wants a token (401), the CLI names the mode as the cause.
+        let h = start(Some("tok")).await;
+        let t2 = ApiTarget {
+            addr: h.addr,
+            ..target.clone()
+        };
+        let e = client::drain(&t2, Some("web"), None, false)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("mode or owner is unsafe, not because of who you are"),
+            "{e}"
+        );
+        std::fs::set_permissions(&live.token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        live.reload(live.cfg(addr)).await;
+        assert_eq!(
+            post(addr, "/v1/vips/web/drain", Some("tok"), "")
+                .await
+                .status,
+            200
+        );
+        let st = get(addr, "/v1/status").await.json();
+        assert_eq!(
+            st["errors"].as_array().unwrap().len(),
+            1,
+            "only the fixture's error: {st}"
+        );
+        live.finish().await;
+    }
+
+    #[tokio::test]
+    async fn a_token_file_broken_on_reload_keeps_the_working_token() {
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let live = start_live(Some(("good", 0o600)), addr).await;
+        write_token(&live.token_file, "planted", 0o666);
+        live.reload(live.cfg(addr)).await;
+        assert_eq!(
+            post(addr, "/v1/vips/web/drain", Some("good"), "")
+                .await
+                .status,
+            200
+        );
+        assert_eq!(
+            post(addr, "/v1/vips/web/drain", Some("planted"), "")
+                .await
+                .status,
+            401
+        );
+        let st = get(addr, "/v1/status").await.json();
+        let errs = st["errors"].to_string();
+        assert!(
+            errs.contains("world-writable") && errs.contains("previous token stays"),
+            "{errs}"
+        );
+        live.finish().await;
+    }
+
+    #[tokio::test]
+    async fn a_new_listen_address_moves_the_api_without_a_restart() {
+        let a: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let live = start_live(Some(("tok", 0o600)), a).await;
+        // Another loopback address, another port.
+        let b: SocketAddr = format!("127.0.0.2:{}", free_port()).parse().unwrap();
+        live.reload(live.cfg(b)).await;
+        wait_up(b).await;
+        assert_eq!(get(b, "/v1/status").await.status, 200);
+        assert!(
+            TcpStream::connect(a).await.is_err(),
+            "old listener still open"
+        );
+        // The same port on the wildcard address collides with our own socket: handled.
+        let c: SocketAddr = format!("0.0.0.0:{}", b.port()).parse().unwrap();
+        live.reload(live.cfg(c)).await;
+        let via_lo: SocketAddr = format!("127.0.0.1:{}", b.port()).parse().unwrap();
+        wait_up(via_lo).await;
+        assert_eq!(
+            post(via_lo, "/v1/vips/web/drain", Some("tok"), "")
+                .await
+                .status,
+            200
+        );
+        live.finish().await;
+    }
+
+    #[tokio::test]
+    async fn a_busy_listen_address_on_reload_keeps_the_old_listener_and_says_so() {
+        let a: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let live = start_live(Some(("tok", 0o600)), a).await;
+        let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let busy = squatter.local_addr().unwrap();
+        live.reload(live.cfg(busy)).await;
+        let st = get(a, "/v1/status").await.json();
+        let errs = st["errors"].to_string();
+        assert!(errs.contains(&format!("keeps listening on {a}")), "{errs}");
+        assert_eq!(
+            post(a, "/v1/vips/web/drain", Some("tok"), "").await.status,
+            200
+        );
+        live.finish().await;
+    }
+
+    fn self_signed(dir: &Path, name: &str) -> crate::config::ApiTls {
+        let ck = rcgen::generate_simple_self_signed(vec!["vipwarden-api".into()]).unwrap();
+        let cert_file = dir.join(format!("{name}.crt"));
+        let key_file = dir.join(format!("{name}.key"));
+        std::fs::write(&cert_file, ck.cert.pem()).unwrap();
+        std::fs::write(&key_file, ck.key_pair.serialize_pem()).unwrap();
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        crate::config::ApiTls {
+            cert_file,
+            key_file,
+        }
+    }
+
+    #[tokio::test]
+    async fn read_token_guards_status_events_and_metrics() {
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let live = start_live(Some(("tok", 0o600)), addr).await;
+        assert_eq!(
+            get(addr, "/v1/status").await.status,
+            200,
+            "open by default on loopback"
+        );
+        let mut cfg = live.cfg(addr);
+        cfg.read_token = true;
+        live.reload(cfg).await;
+        for path in ["/v1/status", "/v1/events", "/metrics"] {
+            let r = get(addr, path).await;
+            assert_eq!(r.status, 401, "{path}");
+            let r = raw(
+                addr,
+                &format!("GET {path} HTTP/1.1\r\nAuthorization: Bearer tok"),
+                b"",
+            )
+            .await;
+            assert_eq!(r.status, 200, "{path}: {}", r.body);
+        }
+        // The CLI sends the token on reads too.
+        let target = ApiTarget::from_config(addr, Some(&live.token_file));
+        client::status(&target, false).await.unwrap();
+        live.finish().await;
+    }
+
+    #[tokio::test]
+    async fn tls_listener_serves_https_only_and_the_cli_pins_the_certificate() {
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let live = start_live(Some(("tok", 0o600)), addr).await;
+        let tls = self_signed(live._dir.path(), "api");
+        let mut cfg = live.cfg(addr);
+        cfg.tls = Some(tls.clone());
+        live.reload(cfg.clone()).await;
+        // Plain HTTP gets no HTTP answer from a TLS listener.
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+        assert!(
+            !buf.starts_with(b"HTTP/1.1 200"),
+            "clear-text answer from a TLS listener"
+        );
+        // The CLI over TLS: reads and an authorised drain.
+        let target = ApiTarget::from_api_config(&cfg);
+        let out = client::status(&target, false).await.unwrap();
+        assert!(out.contains("web"), "{out}");
+        client::drain(&target, Some("web"), Some("tls"), false)
+            .await
+            .unwrap();
+        assert_eq!(live.daemon.commands.lock().unwrap().len(), 1);
+        // A CLI that pins another certificate refuses to talk (and sends no token).
+        let other = self_signed(live._dir.path(), "other");
+        let mut wrong = cfg.clone();
+        wrong.tls = Some(other);
+        let e = client::status(&ApiTarget::from_api_config(&wrong), false)
+            .await
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("TLS handshake"), "{e:#}");
+        live.finish().await;
+    }
+
+    #[tokio::test]
+    async fn a_tls_key_readable_by_everyone_is_refused_and_nothing_is_served_in_clear() {
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let live = start_live(Some(("tok", 0o600)), addr).await;
+        let tls = self_signed(live._dir.path(), "api");
+        std::fs::set_permissions(&tls.key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut cfg = live.cfg(addr);
+        cfg.tls = Some(tls);
+        live.reload(cfg.clone()).await;
+        // Connections are closed at once: no clear-text fallback.
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let _ = s
+            .write_all(b"GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await;
+        let mut buf = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+        assert!(buf.is_empty(), "{}", String::from_utf8_lossy(&buf));
+        live.finish().await;
+    }
 }

@@ -6,7 +6,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::control::{
     CheckView, Command, CommandError, CommandOutcome, ConditionView, ConfigView, ControlHandle,
-    EventView, PeerView, RouteChangeCount, StatusView, VipState, VipView,
+    DurationHistogram, EventView, PeerView, RouteChangeCount, StatusView, VipState, VipView,
 };
 
 /// "Now" for the status fixture, so rendered durations are fixed.
@@ -22,6 +22,13 @@ pub fn check(name: &str, up: bool, detail: &str, ms: f64) -> CheckView {
         last_duration_ms: Some(ms),
         passes: 120,
         failures: 4,
+        durations: {
+            let mut h = DurationHistogram::default();
+            for secs in [0.0003, 0.0004, 0.002, 0.7] {
+                h.observe(secs);
+            }
+            h
+        },
     }
 }
 
@@ -50,6 +57,7 @@ pub fn sample_status() -> StatusView {
                 updates_received: 2,
                 connect_attempts: 1,
                 last_error: None,
+                flaps: 0,
                 ..PeerView::default()
             },
             PeerView {
@@ -64,6 +72,7 @@ pub fn sample_status() -> StatusView {
                 updates_received: 0,
                 connect_attempts: 14,
                 last_error: Some("connect: connection refused".into()),
+                flaps: 2,
                 last_end: Some("connect_refused".into()),
                 session_ends: [("connect_refused".to_string(), 13)].into_iter().collect(),
                 ..PeerView::default()
@@ -82,6 +91,8 @@ pub fn sample_status() -> StatusView {
                     value: Some(0.012),
                     phase: "clear".into(),
                     description: "5xx ratio above 0.05".into(),
+                    trip_above: Some(0.05),
+                    restore_below: Some(0.01),
                 }],
                 fleet: None,
             },

@@ -191,6 +191,7 @@ impl Conn<'_> {
                     Input::Desired(self.links.desired.borrow_and_update().clone())
                 }
                 Event::Frame(None) => Input::Closed,
+                Event::Frame(Some(Err(ReadError::Io(e)))) if is_reset(&e) => Input::Reset,
                 Event::Frame(Some(Err(ReadError::Io(e)))) => Input::ReadFailed(e.to_string()),
                 Event::Frame(Some(Err(ReadError::Protocol(e)))) => Input::BadFrame(e),
                 Event::Frame(Some(Ok(f))) => Input::Frame(f),
@@ -336,6 +337,9 @@ impl Conn<'_> {
         };
         match tokio::time::timeout(limit, self.writer.write_all(bytes)).await {
             Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) if is_reset(&e) => Err(EndReason::PeerReset {
+                state: self.fsm.state(),
+            }),
             Ok(Err(e)) => Err(EndReason::Io(format!("write failed: {e}"))),
             Err(_) => Err(EndReason::WriteBlocked { after: limit }),
         }
@@ -369,6 +373,13 @@ impl Conn<'_> {
         })
         .await;
     }
+}
+
+fn is_reset(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+    )
 }
 
 /// Waits until the kernel send queue is empty (everything sent and acknowledged by the peer's

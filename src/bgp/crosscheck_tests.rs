@@ -196,3 +196,37 @@ fn open_keepalive_notification_decode_independently() {
     want.extend_from_slice(b"maintenance");
     assert_eq!(n.data, want);
 }
+
+#[test]
+fn as_trans_and_as4_path_decode_independently_for_a_2_octet_peer() {
+    let seq = |path: &bgpkit_parser::models::AsPath| -> Vec<u32> {
+        match &path.segments[..] {
+            [AsPathSegment::AsSequence(asns)] => asns.iter().map(|a| a.to_u32()).collect(),
+            s => panic!("expected one AS_SEQUENCE, got {s:?}"),
+        }
+    };
+    let params = PathParams {
+        local_as: 4_200_000_001,
+        ibgp: false,
+        four_octet_as: false,
+    };
+    let ms = encode::announce(
+        &params,
+        &attrs(),
+        NextHop::V4(Ipv4Addr::new(192, 0, 2, 10)),
+        &[p("203.0.113.10/32")],
+    )
+    .unwrap();
+    let mut b = Bytes::copy_from_slice(&ms[0]);
+    let m = parse_bgp_message(&mut b, false, &AsnLength::Bits16).expect("2-octet decode");
+    let BgpMessage::Update(u) = m else {
+        panic!("not an UPDATE: {m:?}")
+    };
+    assert_eq!(seq(u.attributes.as_path().unwrap()), vec![23456, 23456]);
+    assert_eq!(
+        seq(u.attributes.as4_path().expect("AS4_PATH")),
+        vec![4_200_000_001, 4_200_000_001]
+    );
+    let merged = u.attributes.effective_as_path().unwrap();
+    assert_eq!(seq(&merged), vec![4_200_000_001, 4_200_000_001]);
+}

@@ -271,7 +271,8 @@ impl BgpError {
     /// Bad Message Length (1/2) for a message whose body has `body_len` bytes; the data is the
     /// erroneous length field.
     pub fn bad_length(body_len: usize, what: impl Into<String>) -> BgpError {
-        let total = (body_len + super::wire::HEADER_LEN).min(u16::MAX as usize) as u16;
+        // 19: the message header (error.rs sits below wire.rs and does not import it).
+        let total = (body_len + 19).min(u16::MAX as usize) as u16;
         BgpError::header(
             HeaderError::BadMessageLength,
             total.to_be_bytes().to_vec(),

@@ -100,6 +100,8 @@ pub enum Input {
     BadFrame(BgpError),
     /// The peer closed TCP.
     Closed,
+    /// The peer's TCP reset the connection (read or write).
+    Reset,
     /// Reading the socket failed.
     ReadFailed(String),
     Timer(Timer),
@@ -264,6 +266,7 @@ impl Fsm {
             Input::Frame(f) => self.frame(f),
             Input::BadFrame(e) => self.fail(e),
             Input::Closed => self.close(None, false, EndReason::PeerClosed { state: self.state }),
+            Input::Reset => self.close(None, false, EndReason::PeerReset { state: self.state }),
             Input::ReadFailed(e) => {
                 self.close(None, false, EndReason::Io(format!("read failed: {e}")))
             }

@@ -32,6 +32,8 @@ fn setup(local_as: u32, hold: u64) -> SessionSetup {
             hold_time: Duration::from_secs(hold),
             next_hop_v4: None,
             next_hop_v6: None,
+            auth: Default::default(),
+            ttl_security: false,
         },
     }
 }

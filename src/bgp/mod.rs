@@ -4,6 +4,7 @@
 //! - `error`: typed NOTIFICATION codes, RFC 7606 actions, [`BgpError`].
 //! - `wire`: everything we receive (framing, OPEN/UPDATE/NOTIFICATION/ROUTE-REFRESH parsing).
 //! - `encode`: everything we send.
+//! - `transport`: the connecting socket with TCP-MD5/TCP-AO/GTSM (imports nothing of the crate).
 //! - `rib_out`: Adj-RIB-Out diffing; `sync`: Adj-RIB-Out changes into UPDATEs.
 //! - `status`: peer state, status snapshot, typed end and stop reasons, commands.
 //! - `fsm`: one connection's pure state machine (events in, actions out).
@@ -19,6 +20,7 @@ mod rib_out;
 pub mod session;
 pub mod status;
 mod sync;
+pub mod transport;
 pub mod wire;
 
 #[cfg(test)]

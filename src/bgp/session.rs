@@ -2,16 +2,16 @@
 //! with backoff, until told to stop. Active side only: the ToR is configured passive, so there is
 //! no collision handling.
 //!
-//! The socket is built in [`connect`]: socket options that must be set before `connect(2)`
-//! (TCP-MD5, GTSM) belong there.
+//! The socket is built by `transport::connect`, with the options that must be set before
+//! `connect(2)` (TCP-MD5, TCP-AO, GTSM).
 
 use std::collections::HashSet;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
@@ -19,6 +19,7 @@ use super::conn::{self, Links, Timing};
 use super::fsm::SessionSetup;
 use super::rib_in::RibInEvent;
 use super::status::{Command, EndReason, PeerState, PeerStatus, StopReason};
+use super::transport::{self, ConnectError};
 use crate::config::PeerConfig;
 use crate::route::{DesiredRoutes, Family};
 
@@ -141,54 +142,34 @@ async fn until_stop<T>(
     }
 }
 
-/// TCP connect with optional source address, bounded in time, Nagle off (small BGP messages).
+/// TCP connect with the peer's TCP-MD5/TCP-AO/GTSM options set before the SYN (see `transport`),
+/// optional source address, bounded in time, Nagle off (small BGP messages).
 async fn connect(peer: &PeerConfig, timeout: Duration) -> Result<TcpStream, EndReason> {
     let remote = SocketAddr::new(peer.address, peer.port);
-    let sock = socket(peer)?;
-    let stream = match tokio::time::timeout(timeout, sock.connect(remote)).await {
-        Err(_) => {
-            return Err(EndReason::ConnectTimeout {
-                remote,
-                after: timeout,
-            })
-        }
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-            return Err(EndReason::ConnectRefused {
-                remote,
-                detail: e.to_string(),
-            })
-        }
-        Ok(Err(e)) => {
-            let from = peer
-                .local_address
-                .map(|a| format!(" from {a}"))
-                .unwrap_or_default();
-            return Err(EndReason::ConnectFailed(format!(
-                "connect to {remote}{from} failed: {e}"
-            )));
-        }
-        Ok(Ok(s)) => s,
+    let opts = transport::Options {
+        auth: peer.auth.clone(),
+        ttl_security: peer.ttl_security,
+        timeout,
     };
-    stream
-        .set_nodelay(true)
-        .map_err(|e| EndReason::ConnectFailed(format!("cannot set TCP_NODELAY: {e}")))?;
-    Ok(stream)
-}
-
-/// The connecting socket, before `connect(2)`: the place for options that must be set first
-/// (source address today; TCP-MD5 and GTSM plug in here).
-fn socket(peer: &PeerConfig) -> Result<TcpSocket, EndReason> {
-    let sock = match peer.address {
-        IpAddr::V4(_) => TcpSocket::new_v4(),
-        IpAddr::V6(_) => TcpSocket::new_v6(),
-    }
-    .map_err(|e| EndReason::ConnectFailed(format!("cannot create socket: {e}")))?;
-    if let Some(local) = peer.local_address {
-        sock.bind(SocketAddr::new(local, 0)).map_err(|e| {
-            EndReason::ConnectFailed(format!("cannot bind local address {local}: {e}"))
-        })?;
-    }
-    Ok(sock)
+    transport::connect(remote, peer.local_address, &opts)
+        .await
+        .map_err(|e| match e {
+            // The text says what a silent drop most likely means (key, GTSM, dead address).
+            ConnectError::TimedOut { after, .. } => EndReason::ConnectTimeout {
+                remote,
+                after,
+                detail: e.to_string(),
+            },
+            ConnectError::Failed { ref source, .. }
+                if source.kind() == std::io::ErrorKind::ConnectionRefused =>
+            {
+                EndReason::ConnectRefused {
+                    remote,
+                    detail: source.to_string(),
+                }
+            }
+            e => EndReason::ConnectFailed(e.to_string()),
+        })
 }
 
 /// Exponential backoff with +-25 % jitter, so that many nodes behind one ToR do not reconnect in

@@ -162,6 +162,8 @@ async fn start_timed(
             hold_time: Duration::from_secs(3),
             next_hop_v4: None,
             next_hop_v6,
+            auth: Default::default(),
+            ttl_security: false,
         },
     };
     let (dtx, drx) = watch::channel(Arc::new(d));

@@ -101,8 +101,13 @@ pub enum Command {
 pub enum EndReason {
     /// TCP connect answered with a reset.
     ConnectRefused { remote: SocketAddr, detail: String },
-    /// No TCP answer within the connect timeout.
-    ConnectTimeout { remote: SocketAddr, after: Duration },
+    /// No TCP answer within the connect timeout. `detail` says what the silence most likely
+    /// means (a key or GTSM mismatch when the address answers other traffic; see `transport`).
+    ConnectTimeout {
+        remote: SocketAddr,
+        after: Duration,
+        detail: String,
+    },
     /// Any other local socket failure before the connection was up (bind, unreachable, ...).
     ConnectFailed(String),
     /// Nothing from the peer within the hold time (we sent 4/0).
@@ -113,6 +118,8 @@ pub enum EndReason {
     PeerNotification(Notification),
     /// The peer closed TCP without a NOTIFICATION.
     PeerClosed { state: PeerState },
+    /// The peer's TCP reset the connection (e.g. the router process was killed).
+    PeerReset { state: PeerState },
     /// Reading or writing the socket failed.
     Io(String),
     /// The peer stopped reading: a write did not complete within the limit.
@@ -135,6 +142,7 @@ impl EndReason {
             EndReason::PeerNotification(n) if n.is_cease() => "peer_cease",
             EndReason::PeerNotification(_) => "peer_notification",
             EndReason::PeerClosed { .. } => "peer_closed",
+            EndReason::PeerReset { .. } => "peer_reset",
             EndReason::Io(_) => "io_error",
             EndReason::WriteBlocked { .. } => "write_blocked",
             EndReason::Stopped(_) => "admin_stop",
@@ -153,12 +161,13 @@ impl EndReason {
         }
     }
 
-    /// The peer ended an orderly session (Cease or a plain close), e.g. because the router
-    /// restarts: reconnecting soon is right, backing off further is not.
+    /// The peer ended the session (Cease, a plain close, or a TCP reset when its process
+    /// died), e.g. because the router restarts: reconnecting soon is right, backing off further
+    /// is not.
     pub fn closed_by_peer(&self) -> bool {
         match self {
             EndReason::PeerNotification(n) => n.is_cease(),
-            EndReason::PeerClosed { .. } => true,
+            EndReason::PeerClosed { .. } | EndReason::PeerReset { .. } => true,
             _ => false,
         }
     }
@@ -170,11 +179,7 @@ impl fmt::Display for EndReason {
             EndReason::ConnectRefused { remote, detail } => {
                 write!(f, "connect to {remote} failed: {detail}")
             }
-            EndReason::ConnectTimeout { remote, after } => write!(
-                f,
-                "connect to {remote} timed out after {} s",
-                after.as_secs_f64()
-            ),
+            EndReason::ConnectTimeout { detail, .. } => f.write_str(detail),
             EndReason::ConnectFailed(s) | EndReason::Io(s) | EndReason::Local(s) => f.write_str(s),
             EndReason::HoldTimerExpired { state, after } => {
                 if *state == PeerState::OpenSent {
@@ -195,6 +200,9 @@ impl fmt::Display for EndReason {
             EndReason::PeerNotification(n) => write!(f, "peer sent NOTIFICATION {n}"),
             EndReason::PeerClosed { state } => {
                 write!(f, "peer closed the connection in {state}")
+            }
+            EndReason::PeerReset { state } => {
+                write!(f, "peer reset the connection in {state}")
             }
             EndReason::WriteBlocked { after } => write!(
                 f,

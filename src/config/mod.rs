@@ -1,5 +1,6 @@
 //! Configuration: YAML in, validated `Config` out, with file:line on every error.
 
+mod keys;
 mod locate;
 mod model;
 mod problems;
@@ -61,10 +62,7 @@ impl std::error::Error for ConfigErrors {}
 /// still works when the rest of the file is being edited (that is when a refused reload must be
 /// visible). Problems reading it fall back to the defaults and are returned as a note.
 pub fn api_section(path: &Path) -> (ApiConfig, Option<String>) {
-    let default = ApiConfig {
-        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9180)),
-        token_file: None,
-    };
+    let default = ApiConfig::loopback_default();
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
@@ -109,7 +107,38 @@ pub fn api_section(path: &Path) -> (ApiConfig, Option<String>) {
         .and_then(|a| a.get("token_file"))
         .and_then(|t| t.as_str())
         .map(PathBuf::from);
-    (ApiConfig { listen, token_file }, None)
+    let read_token = api
+        .and_then(|a| a.get("read_token"))
+        .and_then(|t| t.as_bool())
+        .unwrap_or(
+            !ApiConfig {
+                listen,
+                ..ApiConfig::loopback_default()
+            }
+            .listen_is_loopback(),
+        );
+    let tls_file = |k: &str| {
+        api.and_then(|a| a.get("tls"))
+            .and_then(|t| t.get(k))
+            .and_then(|f| f.as_str())
+            .map(PathBuf::from)
+    };
+    let tls = match (tls_file("cert_file"), tls_file("key_file")) {
+        (Some(cert_file), Some(key_file)) => Some(ApiTls {
+            cert_file,
+            key_file,
+        }),
+        _ => None,
+    };
+    (
+        ApiConfig {
+            listen,
+            token_file,
+            read_token,
+            tls,
+        },
+        None,
+    )
 }
 
 /// Reads and validates a config file.

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::bgp::transport::Auth;
 use crate::engine::{CheckSpec, VipSpec};
 use crate::signals::{AccessLogConfig, ConntrackConfig, PrometheusConfig, TcpStatsConfig};
 
@@ -42,6 +43,38 @@ pub struct ApiConfig {
     pub listen: SocketAddr,
     /// Bearer token for mutating requests; without it they are refused.
     pub token_file: Option<PathBuf>,
+    /// Reads (status, events, metrics) need the token too. Default: true off loopback.
+    pub read_token: bool,
+    /// HTTPS for the API; required off loopback, so the token never crosses a network in clear.
+    pub tls: Option<ApiTls>,
+}
+
+impl ApiConfig {
+    /// The defaults: loopback, no token, plain HTTP.
+    pub fn loopback_default() -> ApiConfig {
+        ApiConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9180)),
+            token_file: None,
+            read_token: false,
+            tls: None,
+        }
+    }
+
+    /// Whether `listen` only accepts connections from this host (::ffff:127.0.0.1 included).
+    pub fn listen_is_loopback(&self) -> bool {
+        match self.listen.ip() {
+            IpAddr::V4(a) => a.is_loopback(),
+            IpAddr::V6(a) => a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v| v.is_loopback()),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiTls {
+    /// PEM certificate chain, leaf first.
+    pub cert_file: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +90,10 @@ pub struct PeerConfig {
     pub next_hop_v4: Option<Ipv4Addr>,
     /// NEXT_HOP for IPv6 prefixes; default: the session's local IPv6 address (IPv6 transport only).
     pub next_hop_v6: Option<Ipv6Addr>,
+    /// TCP-MD5 or TCP-AO key for the session (`password_file` / `tcp_ao`); keys never print.
+    pub auth: Auth,
+    /// GTSM: send TTL 255, accept only TTL >= 254.
+    pub ttl_security: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -46,6 +46,15 @@ pub struct RawGuard {
 pub struct RawApi {
     pub listen: Option<String>,
     pub token_file: Option<String>,
+    pub read_token: Option<bool>,
+    pub tls: Option<RawApiTls>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawApiTls {
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -118,6 +127,20 @@ pub struct RawPeer {
     pub hold_time: Option<Value>,
     pub next_hop_v4: Option<String>,
     pub next_hop_v6: Option<String>,
+    /// TCP-MD5 (RFC 2385) key file.
+    pub password_file: Option<String>,
+    pub tcp_ao: Option<RawTcpAo>,
+    /// GTSM (RFC 5082).
+    pub ttl_security: Option<bool>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawTcpAo {
+    pub key_file: Option<String>,
+    pub send_id: Option<u64>,
+    pub recv_id: Option<u64>,
+    pub algorithm: Option<String>,
 }
 
 #[derive(Deserialize, Debug)]

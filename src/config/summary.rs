@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use super::model::*;
 use super::validate::fmt_d;
+use crate::bgp::transport::Auth;
 use crate::engine::{ConditionSpec, Threshold};
 
 pub fn summary(c: &Config) -> String {
@@ -34,6 +35,17 @@ pub fn summary(c: &Config) -> String {
         }
         if let Some(n) = p.next_hop_v6 {
             let _ = write!(s, " next_hop_v6 {n}");
+        }
+        // What protects the session, never the key.
+        match &p.auth {
+            Auth::None => {}
+            Auth::Md5(_) => s.push_str(" tcp-md5"),
+            Auth::Ao(k) => {
+                let _ = write!(s, " tcp-ao (send_id {} recv_id {})", k.send_id, k.recv_id);
+            }
+        }
+        if p.ttl_security {
+            s.push_str(" ttl-security");
         }
         s.push('\n');
     }

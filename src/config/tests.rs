@@ -417,11 +417,28 @@ fn operations_keys() {
         e.contains("not a loopback address: set api.token_file"),
         "{e}"
     );
-    parse(
+    // Off loopback: TLS is required, and reads need the token by default.
+    let e = one_err(&format!(
+        "{GOOD}api: {{listen: '0.0.0.0:9180', token_file: /etc/vipwarden/token}}\n"
+    ));
+    assert!(e.contains("set api.tls {cert_file, key_file}"), "{e}");
+    let c = parse(
         Path::new("x"),
-        &format!("{GOOD}api: {{listen: '0.0.0.0:9180', token_file: /etc/vipwarden/token}}\n"),
+        &format!("{GOOD}api: {{listen: '0.0.0.0:9180', token_file: /etc/vipwarden/token, tls: {{cert_file: /etc/vipwarden/api.crt, key_file: /etc/vipwarden/api.key}}}}\n"),
     )
     .unwrap();
+    assert!(c.api.read_token);
+    assert_eq!(
+        c.api.tls.unwrap().key_file,
+        std::path::PathBuf::from("/etc/vipwarden/api.key")
+    );
+    assert!(!parse(Path::new("x"), GOOD).unwrap().api.read_token);
+    let e = one_err(&format!("{GOOD}api: {{read_token: true}}\n"));
+    assert!(e.contains("read_token: true needs api.token_file"), "{e}");
+    let e = one_err(&format!(
+        "{GOOD}api: {{token_file: /t, tls: {{cert_file: /c}}}}\n"
+    ));
+    assert!(e.contains("api.tls needs key_file"), "{e}");
     let e = one_err(&format!("{GOOD}disable_file: disable\n"));
     assert!(
         e.contains("disable_file \"disable\" must be an absolute path"),
@@ -468,4 +485,118 @@ fn the_cli_finds_the_api_even_in_an_invalid_file() {
     assert_eq!(api.listen.port(), 9180);
     assert!(note.unwrap().contains("not YAML"));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+mod peer_auth {
+    use super::*;
+    use crate::bgp::transport::{self, Auth};
+    use std::os::unix::fs::PermissionsExt;
+
+    fn key_file(dir: &tempfile::TempDir, name: &str, body: &str, mode: u32) -> String {
+        let path = dir.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path.display().to_string()
+    }
+
+    /// GOOD with extra keys under peers[0] (line 8 is the first of them).
+    fn with_peer_keys(extra: &str) -> String {
+        GOOD.replace(
+            "    next_hop_v6: 2001:db8:1::2\n",
+            &format!("    next_hop_v6: 2001:db8:1::2\n{extra}"),
+        )
+    }
+
+    #[test]
+    fn password_file_loads_the_key_without_its_newline_and_never_prints_it() {
+        let d = tempfile::tempdir().unwrap();
+        let f = key_file(&d, "tor1.key", "Sw0rdf1sh-md5\n", 0o640);
+        let text = with_peer_keys(&format!("    password_file: {f}\n    ttl_security: true\n"));
+        let c = parse(Path::new("vw.yaml"), &text).unwrap();
+        match &c.peers[0].auth {
+            Auth::Md5(k) => assert_eq!(k.expose(), b"Sw0rdf1sh-md5"),
+            other => panic!("{other:?}"),
+        }
+        assert!(c.peers[0].ttl_security);
+        let shown = format!("{c:?}\n{}", summary(&c));
+        assert!(!shown.contains("Sw0rdf1sh"), "{shown}");
+        assert!(
+            summary(&c).contains("tcp-md5 ttl-security"),
+            "{}",
+            summary(&c)
+        );
+    }
+
+    #[test]
+    fn missing_world_readable_or_relative_password_file_is_an_error_at_its_line() {
+        let d = tempfile::tempdir().unwrap();
+        let open = key_file(&d, "open.key", "secret\n", 0o644);
+        let e = one_err(&with_peer_keys(&format!("    password_file: {open}\n")));
+        assert!(e.starts_with("vw.yaml:8:"), "{e}");
+        assert!(
+            e.contains("world-readable (mode 0644)") && e.contains("chmod o-r"),
+            "{e}"
+        );
+        assert!(!e.contains("secret\n"));
+
+        let missing = d.path().join("nope.key").display().to_string();
+        let e = one_err(&with_peer_keys(&format!("    password_file: {missing}\n")));
+        assert!(
+            e.starts_with("vw.yaml:8:") && e.contains("cannot open"),
+            "{e}"
+        );
+
+        let e = one_err(&with_peer_keys("    password_file: tor1.key\n"));
+        assert!(
+            e.starts_with("vw.yaml:8:") && e.contains("absolute path"),
+            "{e}"
+        );
+
+        let long = key_file(&d, "long.key", &"x".repeat(81), 0o600);
+        let e = one_err(&with_peer_keys(&format!("    password_file: {long}\n")));
+        assert!(e.contains("81 bytes; the kernel takes 1-80"), "{e}");
+    }
+
+    #[test]
+    fn tcp_ao_is_refused_on_a_kernel_without_it_and_checked_otherwise() {
+        let d = tempfile::tempdir().unwrap();
+        let f = key_file(&d, "ao.key", "ao-secret\n", 0o600);
+        let text = with_peer_keys(&format!(
+            "    tcp_ao: {{key_file: {f}, send_id: 1, recv_id: 2, algorithm: hmac-sha-256}}\n"
+        ));
+        match transport::tcp_ao_supported() {
+            Err(_) => {
+                let e = one_err(&text);
+                assert!(e.starts_with("vw.yaml:8:"), "{e}");
+                assert!(e.contains("this kernel has no TCP-AO"), "{e}");
+            }
+            Ok(()) => {
+                let c = parse(Path::new("vw.yaml"), &text).unwrap();
+                assert!(
+                    matches!(&c.peers[0].auth, Auth::Ao(k) if k.send_id == 1 && k.recv_id == 2)
+                );
+            }
+        }
+        let e = errs(&with_peer_keys(&format!(
+            "    tcp_ao: {{key_file: {f}, send_id: 300, algorithm: hmac-md5}}\n"
+        )))
+        .join("\n");
+        assert!(e.contains("send_id 300 is out of range"), "{e}");
+        assert!(e.contains("recv_id is required"), "{e}");
+        assert!(e.contains("\"hmac-md5\" is not supported"), "{e}");
+    }
+
+    #[test]
+    fn md5_and_ao_together_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let f = key_file(&d, "k", "k\n", 0o600);
+        let e = errs(&with_peer_keys(&format!(
+            "    password_file: {f}\n    tcp_ao: {{key_file: {f}, send_id: 1, recv_id: 1}}\n"
+        )))
+        .join("\n");
+        assert!(
+            e.contains("sets both password_file (TCP-MD5) and tcp_ao"),
+            "{e}"
+        );
+    }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_yaml::Value;
 
+use super::keys;
 use super::model::*;
 pub(super) use super::problems::{duration, name, required, Problem, Problems};
 use super::raw::*;
@@ -375,6 +376,7 @@ fn peer(p: &mut Problems, path: &str, r: &RawPeer) -> Option<PeerConfig> {
             }
         }
     });
+    let auth = keys::peer_auth(p, path, r);
     Some(PeerConfig {
         name: name?,
         address: address?,
@@ -384,6 +386,8 @@ fn peer(p: &mut Problems, path: &str, r: &RawPeer) -> Option<PeerConfig> {
         hold_time,
         next_hop_v4,
         next_hop_v6,
+        auth,
+        ttl_security: r.ttl_security.unwrap_or(false),
     })
 }
 
@@ -759,13 +763,54 @@ fn api(p: &mut Problems, raw: Option<&RawApi>) -> ApiConfig {
         "api.token_file",
         raw.and_then(|a| a.token_file.as_deref()),
     );
-    if !listen.ip().is_loopback() && token_file.is_none() {
+    let loopback = ApiConfig {
+        listen,
+        ..ApiConfig::loopback_default()
+    }
+    .listen_is_loopback();
+    let read_token = raw.and_then(|a| a.read_token).unwrap_or(!loopback);
+    if read_token && token_file.is_none() && loopback {
         p.add(
-            "api.listen",
-            format!("api.listen {listen} is not a loopback address: set api.token_file, or anyone who reaches it could drain this node"),
+            "api.read_token",
+            "api.read_token: true needs api.token_file (the token reads must carry)".to_string(),
         );
     }
-    ApiConfig { listen, token_file }
+    let tls = raw.and_then(|a| a.tls.as_ref()).and_then(|t| {
+        let cert = abs_path(p, "api.tls.cert_file", t.cert_file.as_deref());
+        let key = abs_path(p, "api.tls.key_file", t.key_file.as_deref());
+        for (k, v) in [("cert_file", &t.cert_file), ("key_file", &t.key_file)] {
+            if v.is_none() {
+                p.add(format!("api.tls.{k}"), format!("api.tls needs {k} (PEM)"));
+            }
+        }
+        Some(ApiTls {
+            cert_file: cert?,
+            key_file: key?,
+        })
+    });
+    let tls_missing = raw.and_then(|a| a.tls.as_ref()).is_none();
+    if !loopback && (token_file.is_none() || tls_missing) {
+        let mut need = Vec::new();
+        if token_file.is_none() {
+            need.push("api.token_file, or anyone who reaches it could drain this node");
+        }
+        if tls_missing {
+            need.push("api.tls {cert_file, key_file}, so the bearer token never crosses the network in clear text");
+        }
+        p.add(
+            "api.listen",
+            format!(
+                "api.listen {listen} is not a loopback address: set {}",
+                need.join("; and ")
+            ),
+        );
+    }
+    ApiConfig {
+        listen,
+        token_file,
+        read_token,
+        tls,
+    }
 }
 
 fn strategy(

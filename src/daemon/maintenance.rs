@@ -109,10 +109,12 @@ impl Maintenance {
     pub fn reconfigure(&mut self, config: &Config) {
         self.disable_stop.cancel();
         self.disable_stop = CancellationToken::new();
-        let (rx, _task) = disable::spawn_poller(
+        let current = self.disabled.borrow().clone();
+        let (rx, _task) = disable::respawn_poller(
             disable_files(config),
             disable::POLL_INTERVAL,
             self.disable_stop.clone(),
+            current,
         );
         self.disabled = rx;
         (self.global_hook, self.vip_hooks) = hooks(config);
@@ -134,21 +136,40 @@ impl Maintenance {
         crate::ops::maintenance_reason(vip, &self.state, &self.disabled.borrow())
     }
 
-    /// Persists a drain or undrain; the in-memory state changes only if the file was written.
-    pub fn set(
-        &mut self,
+    /// What the persisted state becomes after a drain (`Some(mark)`) or undrain; `None` when it
+    /// would not change (nothing to write).
+    pub fn plan(
+        &self,
         vip: Option<&str>,
         drain: Option<Mark>,
         configured: &[&str],
-    ) -> Result<(), String> {
-        let r = self.store.apply(&mut self.state, |s| match drain {
-            Some(mark) => s.drain(vip, mark),
+    ) -> Option<MaintenanceState> {
+        let mut next = self.state.clone();
+        match drain {
+            Some(mark) => next.drain(vip, mark),
             None => {
-                s.undrain(vip, configured);
+                next.undrain(vip, configured);
             }
-        });
-        match r {
-            Ok(_) => {
+        }
+        (next != self.state).then_some(next)
+    }
+
+    /// The store, for writing `plan`'s result on a blocking thread (write + fsync must not run
+    /// on the runtime).
+    pub fn store(&self) -> StateStore {
+        self.store.clone()
+    }
+
+    /// Takes the result of saving `next`: the in-memory state changes only if the file was
+    /// written.
+    pub fn saved(
+        &mut self,
+        next: MaintenanceState,
+        result: Result<(), String>,
+    ) -> Result<(), String> {
+        match result {
+            Ok(()) => {
+                self.state = next;
                 self.errors
                     .retain(|e| !e.starts_with("maintenance state not saved"));
                 Ok(())

@@ -21,7 +21,7 @@ use anyhow::Context;
 use crate::bgp::rib_in::RibInEvent;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinError, JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -30,14 +30,14 @@ use maintenance::Maintenance;
 use peers::Peers;
 
 use crate::checks::{self, CheckSample};
-use crate::config::Config;
+use crate::config::{Config, ConfigErrors};
 use crate::control::{
     Command, CommandError, CommandOutcome, CommandReply, ControlHandle, EventView, StatusView,
     VipState,
 };
 use crate::engine::{Decision, Engine, Observation, Reading};
 use crate::ops::sdnotify::{self, Notifier};
-use crate::ops::state::Mark;
+use crate::ops::state::{MaintenanceState, Mark};
 use crate::route::DesiredRoutes;
 
 /// How often traffic conditions, hold-downs, drains and dampening are evaluated.
@@ -48,6 +48,13 @@ const EVENTS_KEPT: usize = 512;
 /// yields, so a flood of results (100k VIPs coming up) costs one route snapshot per slice instead
 /// of one per result, and sessions keep sending KEEPALIVEs in between.
 const SAMPLE_SLICE: Duration = Duration::from_millis(20);
+/// A route snapshot costs O(VIPs) here and in every session. While decisions keep coming, the next
+/// snapshot waits this many times the last one's cost, so a flood (100k VIPs over 100 checks)
+/// spends at most a fifth of its time on snapshots; with few VIPs the wait is microseconds.
+const PUBLISH_COST_FACTOR: u32 = 4;
+/// The status view also costs O(VIPs) (~1 s for 100k in a debug build); it is rebuilt at most
+/// once per this many times its last cost, so it never takes more than a tenth of the thread.
+const STATUS_COST_FACTOR: u32 = 10;
 
 /// Everything the daemon needs to start.
 pub struct Options {
@@ -63,6 +70,18 @@ pub struct Daemon {
     engine: Engine,
     generation: u64,
     desired_tx: watch::Sender<Arc<DesiredRoutes>>,
+    /// When the last route snapshot went out and what it cost to build.
+    published_at: Instant,
+    publish_cost: Duration,
+    /// Set while decisions are waiting for the next snapshot.
+    publish_due: Option<Instant>,
+    /// When the status view was last built and what it cost.
+    status_at: Instant,
+    status_cost: Duration,
+    /// The command whose state file is being written, if any.
+    saving: Option<Saving>,
+    /// The config being read after SIGHUP, if any.
+    reloading: Option<JoinHandle<Result<Config, ConfigErrors>>>,
     peers: Peers,
     board: SignalBoard,
     checks: CheckRuntime,
@@ -77,6 +96,8 @@ pub struct Daemon {
     last_notify_status: String,
     /// Routes the sessions received for VIP prefixes, for the engine's fleet view.
     rib_in_rx: mpsc::Receiver<RibInEvent>,
+    /// The `api:` section of each applied config, for the API supervisor (token/listen reload).
+    api_tx: watch::Sender<crate::config::ApiConfig>,
 }
 
 /// The running check tasks of one config generation; samples from older generations are dropped
@@ -103,9 +124,18 @@ impl CheckRuntime {
     }
 }
 
+/// A drain/undrain whose state file is being written on a blocking thread.
+struct Saving {
+    task: JoinHandle<Result<(), String>>,
+    next: MaintenanceState,
+    reply: oneshot::Sender<CommandReply>,
+}
+
 /// A handle for the HTTP API, plus the receiving end of its commands.
 pub struct Control {
     pub handle: ControlHandle,
+    /// Every applied config's `api:` section (sent on each successful reload).
+    pub api_config: watch::Receiver<crate::config::ApiConfig>,
     pub commands: mpsc::Receiver<(Command, oneshot::Sender<CommandReply>)>,
 }
 
@@ -126,6 +156,7 @@ impl Daemon {
         let (events_tx, events_rx) = watch::channel(Arc::new(Vec::new()));
         let (cmd_tx, cmd_rx) = mpsc::channel(16);
         let maint = Maintenance::start(&config);
+        let (api_tx, api_rx) = watch::channel(config.api.clone());
         let notifier = Notifier::from_env();
         if let Some(p) = notifier.problem() {
             warn!("systemd notification disabled: {p}");
@@ -145,6 +176,13 @@ impl Daemon {
             engine,
             generation: 0,
             desired_tx,
+            published_at: now,
+            publish_cost: Duration::ZERO,
+            publish_due: None,
+            status_at: now,
+            status_cost: Duration::ZERO,
+            saving: None,
+            reloading: None,
             peers,
             board,
             checks,
@@ -158,6 +196,7 @@ impl Daemon {
             notifier,
             last_notify_status: String::new(),
             rib_in_rx,
+            api_tx,
         };
         daemon.sync_maintenance();
         daemon.publish_status();
@@ -171,6 +210,7 @@ impl Daemon {
                 commands: cmd_tx,
             },
             commands: cmd_rx,
+            api_config: api_rx,
         };
         (daemon, control)
     }
@@ -199,31 +239,39 @@ impl Daemon {
                 }
                 Ok(()) = disabled.changed() => {
                     self.sync_maintenance();
-                    self.publish_status();
+                    self.status_changed();
                 }
-                Some(sample) = self.checks.rx.recv() => {
-                    self.on_samples(sample);
-                    tokio::task::yield_now().await;
+                _ = sleep_until(self.publish_due), if self.publish_due.is_some() => {
+                    self.publish_routes();
                 }
+                Some(sample) = self.checks.rx.recv() => self.on_samples(sample),
                 Some(ev) = self.rib_in_rx.recv() => self.on_rib_in(ev),
                 _ = tick.tick() => {
                     self.on_tick();
-                    self.publish_status();
+                    self.status_changed();
                 }
-                Some((cmd, reply)) = commands.recv() => {
-                    let r = self.on_command(cmd);
-                    let _ = reply.send(r);
-                    self.publish_status();
+                // One command at a time: the next waits until this one's state file is written.
+                r = join(self.saving.as_mut().map(|s| &mut s.task)), if self.saving.is_some() => {
+                    self.command_saved(r);
+                    self.status_changed();
                 }
-                _ = sighup.recv() => {
-                    self.reload();
-                    self.publish_status();
+                Some((cmd, reply)) = commands.recv(), if self.saving.is_none() => {
+                    self.on_command(cmd, reply);
+                    self.status_changed();
+                }
+                _ = sighup.recv(), if self.reloading.is_none() => self.begin_reload(),
+                r = join(self.reloading.as_mut()), if self.reloading.is_some() => {
+                    self.finish_reload(r);
+                    self.status_changed();
                 }
                 _ = sigterm.recv() => break "SIGTERM",
                 _ = sigint.recv() => break "SIGINT",
             }
+            // Sessions and the API run between any two pieces of work, even when the next one
+            // is already waiting (a branch that is ready does not yield by itself).
+            tokio::task::yield_now().await;
         };
-        self.stop(why, &mut sigterm, &mut sigint).await;
+        self.stop(why, commands, &mut sigterm, &mut sigint).await;
         Ok(())
     }
 
@@ -331,7 +379,9 @@ impl Daemon {
         self.apply(decisions);
     }
 
-    fn on_command(&mut self, cmd: Command) -> CommandReply {
+    /// Answers at once when nothing needs writing; otherwise starts writing the state file on a
+    /// blocking thread (`command_saved` answers when it is done).
+    fn on_command(&mut self, cmd: Command, reply: oneshot::Sender<CommandReply>) {
         info!(?cmd, "control command");
         let (vip, mark) = match cmd {
             Command::Drain { vip, reason, force } => {
@@ -340,27 +390,46 @@ impl Daemon {
                 } else {
                     reason
                 };
-                self.guard_drain(vip.as_deref(), force)?;
+                if let Err(e) = self.guard_drain(vip.as_deref(), force) {
+                    let _ = reply.send(Err(e));
+                    return;
+                }
                 (vip, Some(Mark::now(reason, "api")))
             }
             Command::Undrain { vip, .. } => (vip, None),
         };
         if let Some(v) = &vip {
             if !self.engine.has_vip(v) {
-                return Err(CommandError::UnknownVip { vip: v.clone() });
+                let _ = reply.send(Err(CommandError::UnknownVip { vip: v.clone() }));
+                return;
             }
         }
         let names: Vec<&str> = self.config.vips.iter().map(|v| &*v.spec.name).collect();
-        self.maint
-            .set(vip.as_deref(), mark, &names)
-            .map_err(|detail| CommandError::StateNotSaved { detail })?;
-        let decisions = self.sync_maintenance();
-        Ok(CommandOutcome {
-            changed: decisions
-                .iter()
-                .map(|d| (d.vip.to_string(), d.to))
-                .collect(),
-        })
+        match self.maint.plan(vip.as_deref(), mark, &names) {
+            None => {
+                let decisions = self.sync_maintenance();
+                let _ = reply.send(Ok(outcome(&decisions)));
+            }
+            Some(next) => {
+                let store = self.maint.store();
+                let state = next.clone();
+                let task = tokio::task::spawn_blocking(move || store.save(&state));
+                self.saving = Some(Saving { task, next, reply });
+            }
+        }
+    }
+
+    /// The state file of the pending command is written (or failed): apply and answer.
+    fn command_saved(&mut self, written: Result<Result<(), String>, JoinError>) {
+        let Some(s) = self.saving.take() else {
+            return;
+        };
+        let written = written.unwrap_or_else(|e| Err(format!("state writer failed: {e}")));
+        let r = match self.maint.saved(s.next, written) {
+            Ok(()) => Ok(outcome(&self.sync_maintenance())),
+            Err(detail) => Err(CommandError::StateNotSaved { detail }),
+        };
+        let _ = s.reply.send(r);
     }
 
     /// The fleet guard's word on an operator drain: refused (unless forced) when it would leave
@@ -432,9 +501,7 @@ impl Daemon {
                 reason: d.reason.clone(),
             });
         }
-        self.generation += 1;
-        self.desired_tx
-            .send_replace(Arc::new(with_generation(&self.engine, self.generation)));
+        self.routes_changed();
         self.events_tx
             .send_replace(Arc::new(self.events.iter().cloned().collect()));
         let engine = &self.engine;
@@ -446,23 +513,57 @@ impl Daemon {
         });
     }
 
-    /// SIGHUP: validate the file; apply it as a diff, or keep everything and say why.
-    fn reload(&mut self) {
-        let _ = self.notifier.reloading();
-        self.reload_config();
-        let _ = self.notifier.ready("configuration reloaded");
+    /// Publishes the routes now, or arms `publish_due` if the last snapshot was too recent.
+    fn routes_changed(&mut self) {
+        let due = self.published_at + self.publish_cost * PUBLISH_COST_FACTOR;
+        if Instant::now() >= due {
+            self.publish_routes();
+        } else {
+            self.publish_due.get_or_insert(due);
+        }
     }
 
-    fn reload_config(&mut self) {
-        let new = match crate::config::load(&self.config_path) {
-            Ok(c) => c,
-            Err(e) => {
+    /// Builds and sends a new route snapshot.
+    fn publish_routes(&mut self) {
+        let started = Instant::now();
+        self.generation += 1;
+        self.desired_tx
+            .send_replace(Arc::new(with_generation(&self.engine, self.generation)));
+        self.publish_due = None;
+        self.published_at = Instant::now();
+        self.publish_cost = self.published_at - started;
+    }
+
+    /// SIGHUP: reads and validates the file on a blocking thread (a slow or hung file system
+    /// must not stop the sessions); `finish_reload` applies it.
+    fn begin_reload(&mut self) {
+        let _ = self.notifier.reloading();
+        let path = self.config_path.clone();
+        self.reloading = Some(tokio::task::spawn_blocking(move || {
+            crate::config::load(&path)
+        }));
+    }
+
+    /// Applies the reloaded config as a diff, or keeps everything and says why.
+    fn finish_reload(&mut self, loaded: Result<Result<Config, ConfigErrors>, JoinError>) {
+        self.reloading = None;
+        match loaded {
+            Ok(Ok(new)) => self.apply_config(new),
+            Ok(Err(e)) => {
                 let msg = e.to_string();
                 warn!("SIGHUP: configuration not reloaded, the running one stays:\n{msg}");
                 self.status.reload_failed(msg);
-                return;
             }
-        };
+            Err(e) => {
+                let msg = format!("reading the configuration failed: {e}");
+                warn!("SIGHUP: {msg}; the running one stays");
+                self.status.reload_failed(msg);
+            }
+        }
+        let _ = self.notifier.ready("configuration reloaded");
+    }
+
+    fn apply_config(&mut self, new: Config) {
         let now = Instant::now();
         let mut engine = new.engine(now);
         let decisions = engine.carry_over(&self.engine, now);
@@ -490,11 +591,11 @@ impl Daemon {
         );
         self.status.reloaded(&new);
         self.maint.reconfigure(&new);
+        // Always sent, even unchanged: the API re-reads the token file on every reload.
+        self.api_tx.send_replace(new.api.clone());
         self.config = new;
         // Routes change only where the config changed: sessions diff the new set against theirs.
-        self.generation += 1;
-        self.desired_tx
-            .send_replace(Arc::new(with_generation(&self.engine, self.generation)));
+        self.publish_routes();
         self.apply(decisions);
         self.sync_maintenance();
     }
@@ -503,15 +604,35 @@ impl Daemon {
     async fn stop(
         mut self,
         why: &str,
+        mut commands: mpsc::Receiver<(Command, oneshot::Sender<CommandReply>)>,
         sigterm: &mut tokio::signal::unix::Signal,
         sigint: &mut tokio::signal::unix::Signal,
     ) {
         let reason = format!("vipwarden stopping ({why})");
         info!("{why}: draining and withdrawing all routes before closing sessions");
+        // Commands can no longer take effect: answer them at once, with the reason, for as long as
+        // the process lives, instead of letting the API time out.
+        let pending = self.saving.take().map(|s| s.reply);
+        let stopping = reason.clone();
+        tokio::spawn(async move {
+            let refuse = |r: oneshot::Sender<CommandReply>, reason: &str| {
+                let _ = r.send(Err(CommandError::Stopping {
+                    reason: reason.to_string(),
+                }));
+            };
+            if let Some(r) = pending {
+                refuse(r, &format!("{stopping} (the drain state write was still running and may have been saved)"));
+            }
+            while let Some((_, r)) = commands.recv().await {
+                refuse(r, &stopping);
+            }
+        });
         let _ = self.notifier.stopping("withdrawing routes");
         self.checks.stop.cancel();
         let decisions = self.engine.begin_shutdown(&reason, Instant::now());
         self.apply(decisions);
+        // A planned stop does not coalesce: every change goes out at once.
+        self.publish_routes();
         if self.engine.stop_pending() {
             match self.engine.stop_deadline() {
                 Some(deadline) => {
@@ -526,7 +647,10 @@ impl Daemon {
                     _ = tick.tick() => {
                         let d = self.engine.tick(&|_: &str| Reading { value: None, requests: None }, Instant::now());
                         self.apply(d);
-                        self.publish_status();
+                        if self.publish_due.is_some() {
+                            self.publish_routes();
+                        }
+                        self.status_changed();
                         if !self.engine.stop_pending() {
                             break;
                         }
@@ -535,6 +659,9 @@ impl Daemon {
                     // announcer appears.
                     Some(ev) = self.rib_in_rx.recv() => {
                         self.on_rib_in(ev);
+                        if self.publish_due.is_some() {
+                            self.publish_routes();
+                        }
                         if !self.engine.stop_pending() {
                             break;
                         }
@@ -564,7 +691,16 @@ impl Daemon {
         info!("stopped");
     }
 
+    /// Publishes the status now, unless the last one was built too recently for its cost (then
+    /// the next tick does).
+    fn status_changed(&mut self) {
+        if Instant::now() >= self.status_at + self.status_cost * STATUS_COST_FACTOR {
+            self.publish_status();
+        }
+    }
+
     fn publish_status(&mut self) {
+        let started = Instant::now();
         let mut view = self.status.view(
             &self.config,
             &self.engine,
@@ -580,6 +716,8 @@ impl Daemon {
             let _ = self.notifier.status(&line);
             self.last_notify_status = line;
         }
+        self.status_at = Instant::now();
+        self.status_cost = self.status_at - started;
     }
 }
 
@@ -588,40 +726,18 @@ impl Daemon {
 /// mistake, rolled out fleet-wide, would withdraw every node at once.
 pub async fn run(opts: Options) -> anyhow::Result<()> {
     let api = opts.config.api.clone();
-    let (mut daemon, control) = Daemon::start(opts);
+    let (daemon, control) = Daemon::start(opts);
     let stop_api = CancellationToken::new();
-    let token = match api
-        .token_file
-        .as_deref()
-        .map(crate::api::load_token)
-        .transpose()
-    {
-        Ok(t) => t,
-        Err(e) => {
-            let msg = format!("API token not loaded, mutating requests are refused: {e}");
-            warn!("{msg}");
-            daemon.maint.errors.push(msg);
-            None
-        }
-    };
-    let api_task = match crate::api::ApiServer::bind(api.listen).await {
-        Ok(server) => Some(tokio::spawn(server.run(
-            token,
-            control.handle,
-            stop_api.clone(),
-        ))),
-        Err(e) => {
-            let msg = format!("{e:#}");
-            warn!("{msg}; running without the API");
-            daemon.maint.errors.push(msg);
-            None
-        }
-    };
+    // The API supervisor logs and shows its own problems (token file, port) in /v1/status.
+    let api_task = tokio::spawn(crate::api::supervise(
+        api,
+        control.api_config,
+        control.handle,
+        stop_api.clone(),
+    ));
     let result = daemon.run(control.commands).await;
     stop_api.cancel();
-    if let Some(t) = api_task {
-        let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
-    }
+    let _ = tokio::time::timeout(Duration::from_secs(4), api_task).await;
     result
 }
 
@@ -640,6 +756,32 @@ fn systemd_status(v: &StatusView) -> String {
     )
 }
 
+/// Awaits a background task; never completes without one (the caller's `if` guard keeps that
+/// branch off).
+async fn join<T>(task: Option<&mut JoinHandle<T>>) -> Result<T, JoinError> {
+    match task {
+        Some(t) => t.await,
+        None => std::future::pending().await,
+    }
+}
+
+fn outcome(decisions: &[Decision]) -> CommandOutcome {
+    CommandOutcome {
+        changed: decisions
+            .iter()
+            .map(|d| (d.vip.to_string(), d.to))
+            .collect(),
+    }
+}
+
+/// Sleeps until `due` (forever without one; the caller's `if` guard keeps that branch off).
+async fn sleep_until(due: Option<Instant>) {
+    match due {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
 fn with_generation(engine: &Engine, generation: u64) -> DesiredRoutes {
     let mut d = engine.desired();
     d.generation = generation;
@@ -651,3 +793,6 @@ pub(crate) fn unix_ms(t: SystemTime) -> u64 {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests;

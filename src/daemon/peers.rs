@@ -185,3 +185,90 @@ impl Peers {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::path::Path;
+
+    use futures_util::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio_util::codec::FramedRead;
+
+    use super::*;
+    use crate::bgp::{encode, wire};
+
+    const YAML: &str = "router_id: 192.0.2.10
+local_as: 65101
+peers:
+  - name: tor1
+    address: 127.0.0.1
+    remote_as: 65000
+checks:
+  - name: web
+    type: tcp
+    target: 203.0.113.10:80
+vips:
+  - name: web
+    prefixes: [203.0.113.10/32]
+    checks: [web]
+";
+
+    type Peer = FramedRead<TcpStream, wire::BgpCodec>;
+
+    async fn next(p: &mut Peer) -> Option<wire::Message> {
+        match tokio::time::timeout(Duration::from_secs(5), p.next()).await {
+            Ok(Some(Ok(f))) => Some(wire::parse(&f).unwrap()),
+            _ => None,
+        }
+    }
+
+    async fn accept_and_establish(l: &TcpListener) -> Peer {
+        let (s, _) = tokio::time::timeout(Duration::from_secs(5), l.accept())
+            .await
+            .expect("no connection")
+            .unwrap();
+        let mut p = FramedRead::new(s, wire::BgpCodec);
+        assert!(matches!(next(&mut p).await, Some(wire::Message::Open(_))));
+        let open = encode::open(65000, 90, Ipv4Addr::new(192, 0, 2, 1)).unwrap();
+        p.get_mut().write_all(&open).await.unwrap();
+        assert_eq!(next(&mut p).await, Some(wire::Message::Keepalive));
+        p.get_mut().write_all(&encode::keepalive()).await.unwrap();
+        p
+    }
+
+    #[tokio::test]
+    async fn changed_peer_closes_with_6_6_and_reconnects_only_after_the_old_session_closed() {
+        let listener = TcpListener::bind((IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
+            .await
+            .unwrap();
+        let mut cfg = crate::config::parse(Path::new("vw.yaml"), YAML).unwrap();
+        cfg.peers[0].port = listener.local_addr().unwrap().port();
+        let (_dtx, drx) = watch::channel(Arc::new(DesiredRoutes::default()));
+        let mut peers = Peers::start(&cfg, &drx, None);
+        let mut old = accept_and_establish(&listener).await;
+
+        let mut new = cfg.clone();
+        new.peers[0].hold_time = Duration::from_secs(30);
+        assert_eq!(peers.reconcile(&new, &drx), 0);
+        // The old session ends with Cease / Other Configuration Change...
+        let n = loop {
+            match next(&mut old).await {
+                Some(wire::Message::Notification(n)) => break n,
+                Some(_) => {}
+                None => panic!("no NOTIFICATION on the old session"),
+            }
+        };
+        assert_eq!(n.code.wire(), (6, 6));
+        // ... and while it is still open, no second connection comes.
+        let early = tokio::time::timeout(Duration::from_millis(400), listener.accept()).await;
+        assert!(
+            early.is_err(),
+            "new session connected before the old one closed"
+        );
+        drop(old);
+        let _new = accept_and_establish(&listener).await;
+        peers.stop_all("test done").await;
+    }
+}

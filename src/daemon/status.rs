@@ -10,16 +10,17 @@ use super::peers::Peers;
 use crate::checks::CheckSample;
 use crate::config::Config;
 use crate::control::{
-    CheckView, ConditionView, ConfigView, FleetAnnouncerView, FleetPeerView, FleetPrefixView,
-    FleetVipView, PeerView, RouteChangeCount, StatusView, VipState, VipView,
+    CheckView, ConditionView, ConfigView, DurationHistogram, FleetAnnouncerView, FleetPeerView,
+    FleetPrefixView, FleetVipView, PeerView, RouteChangeCount, StatusView, VipState, VipView,
 };
 use crate::engine::{Engine, Phase};
 
-#[derive(Default, Clone, Copy)]
+#[derive(Default, Clone)]
 struct CheckTotals {
     passes: u64,
     failures: u64,
     last_duration_ms: Option<f64>,
+    durations: DurationHistogram,
 }
 
 pub struct Tracker {
@@ -27,6 +28,9 @@ pub struct Tracker {
     checks: HashMap<Arc<str>, CheckTotals>,
     /// Names of checks by index, for samples (rebuilt on reload).
     check_names: Vec<Arc<str>>,
+    /// Per peer: the Established-since last seen and the sessions that ended since start. A
+    /// session that ends and comes back between two views shows a new since time: still counted.
+    flaps: HashMap<Arc<str>, (Option<SystemTime>, u64)>,
 }
 
 fn unix_s(t: SystemTime) -> u64 {
@@ -46,6 +50,7 @@ impl Tracker {
             },
             checks: HashMap::new(),
             check_names: config.checks.iter().map(|c| c.name.clone()).collect(),
+            flaps: HashMap::new(),
         }
     }
 
@@ -60,6 +65,7 @@ impl Tracker {
             t.failures += 1;
         }
         t.last_duration_ms = Some(s.result.elapsed.as_secs_f64() * 1000.0);
+        t.durations.observe(s.result.elapsed.as_secs_f64());
     }
 
     pub fn reloaded(&mut self, config: &Config) {
@@ -74,7 +80,7 @@ impl Tracker {
     }
 
     pub fn view(
-        &self,
+        &mut self,
         config: &Config,
         engine: &Engine,
         peers: &Peers,
@@ -89,6 +95,12 @@ impl Tracker {
             .map(|rt| {
                 let st = rt.status.borrow();
                 let est = st.established_since.map(unix_s);
+                let seen = self.flaps.entry(rt.cfg.name.clone()).or_default();
+                if seen.0.is_some() && seen.0 != st.established_since {
+                    seen.1 += 1;
+                }
+                seen.0 = st.established_since;
+                let flaps = seen.1;
                 PeerView {
                     name: rt.cfg.name.to_string(),
                     address: rt.cfg.address.to_string(),
@@ -104,6 +116,7 @@ impl Tracker {
                     updates_received: st.updates_received,
                     connect_attempts: st.connect_attempts,
                     last_error: st.last_error.clone(),
+                    flaps,
                     last_end: st.last_end.as_ref().map(|e| e.kind().to_string()),
                     session_ends: st.ends.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
                     route_refresh_received: st.route_refresh_received,
@@ -128,7 +141,7 @@ impl Tracker {
                     .iter()
                     .filter_map(|&i| engine.checks().get(i))
                     .map(|c| {
-                        let t = self.checks.get(&c.name).copied().unwrap_or_default();
+                        let t = self.checks.get(&c.name).cloned().unwrap_or_default();
                         CheckView {
                             name: c.name.to_string(),
                             kind: c.kind.to_string(),
@@ -138,6 +151,7 @@ impl Tracker {
                             last_duration_ms: t.last_duration_ms,
                             passes: t.passes,
                             failures: t.failures,
+                            durations: t.durations,
                         }
                     })
                     .collect(),
@@ -155,6 +169,8 @@ impl Tracker {
                         }
                         .to_string(),
                         description: c.describe(),
+                        trip_above: c.thresholds().map(|t| t.0),
+                        restore_below: c.thresholds().map(|t| t.1),
                     })
                     .collect(),
                 fleet: fleet_view(engine, v),

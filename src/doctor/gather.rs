@@ -185,10 +185,8 @@ pub fn sni_of(url: &str, host: Option<&str>) -> String {
 }
 
 async fn sessions(cfg: &Config) -> Result<Vec<(String, String)>, String> {
-    let target = crate::api::client::ApiTarget {
-        addr: cfg.api.listen,
-        token: None,
-    };
+    // Token and TLS as the CLI uses them (reads may need the token: api.read_token).
+    let target = crate::api::client::ApiTarget::from_api_config(&cfg.api);
     let body = tokio::time::timeout(
         Duration::from_secs(3),
         crate::api::client::status(&target, true),

@@ -133,6 +133,11 @@ impl Condition {
         self.phase = Phase::Clear;
     }
 
+    /// The thresholds in force now, (trip above, restore below), for status and metrics.
+    pub fn thresholds(&self) -> Option<(f64, f64)> {
+        self.limits().ok()
+    }
+
     /// The thresholds in force now: (trip above, restore below), or why there are none.
     fn limits(&self) -> Result<(f64, f64), NoEvidence> {
         match &self.spec.threshold {

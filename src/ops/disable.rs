@@ -73,7 +73,10 @@ pub fn probe(path: &Path) -> io::Result<bool> {
 /// Polls the disable files every `interval` and publishes the disabled set whenever it changes.
 /// The first evaluation happens before this returns, so the receiver's initial value is already
 /// true at start-up (a node must not announce for a second while its disable file exists).
-/// Rebuild it on config reload (cancel the old one).
+/// Rebuild it on config reload with [`respawn_poller`] (cancel the old one).
+///
+/// Every later evaluation runs on a blocking thread: an `lstat` on a hung NFS mount must not stop
+/// the runtime (KEEPALIVEs, the API). While one hangs, the set simply stays as it was.
 pub fn spawn_poller(
     files: DisableFiles,
     interval: Duration,
@@ -83,27 +86,67 @@ pub fn spawn_poller(
     let first = evaluate(&files, |p| errors.check(p));
     log_changes(&Disabled::new(), &first);
     let (tx, rx) = watch::channel(first);
-    let task = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            let now = evaluate(&files, |p| errors.check(p));
-            tx.send_if_modified(|old| {
-                if *old == now {
-                    return false;
-                }
-                log_changes(old, &now);
-                *old = now;
-                true
-            });
-        }
-    });
+    let task = tokio::spawn(poll(files, interval, cancel, tx, errors, false));
     (rx, task)
+}
+
+/// After a reload: starts from `current` (what the old poller last saw) and evaluates the new
+/// files at once, off the runtime, so a reload never waits on a disable file either.
+pub fn respawn_poller(
+    files: DisableFiles,
+    interval: Duration,
+    cancel: CancellationToken,
+    current: Disabled,
+) -> (watch::Receiver<Disabled>, JoinHandle<()>) {
+    let (tx, rx) = watch::channel(current);
+    let task = tokio::spawn(poll(files, interval, cancel, tx, ErrorLog::default(), true));
+    (rx, task)
+}
+
+async fn poll(
+    files: DisableFiles,
+    interval: Duration,
+    cancel: CancellationToken,
+    tx: watch::Sender<Disabled>,
+    mut errors: ErrorLog,
+    at_once: bool,
+) {
+    let files = std::sync::Arc::new(files);
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    if !at_once {
+        tick.tick().await;
+    }
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let f = files.clone();
+        let job = tokio::task::spawn_blocking(move || {
+            let now = evaluate(&f, |p| errors.check(p));
+            (now, errors)
+        });
+        let (now, back) = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = job => match r {
+                Ok(r) => r,
+                Err(e) => {
+                    warn!("disable file check failed: {e}; keeping the last result");
+                    (tx.borrow().clone(), ErrorLog::default())
+                }
+            },
+        };
+        errors = back;
+        tx.send_if_modified(|old| {
+            if *old == now {
+                return false;
+            }
+            log_changes(old, &now);
+            *old = now;
+            true
+        });
+    }
 }
 
 fn log_changes(old: &Disabled, new: &Disabled) {

@@ -124,6 +124,17 @@ pub enum LogFormat {
 }
 
 impl LogFormat {
+    /// The config's name of the format, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Nginx => "nginx",
+            Self::Envoy => "envoy",
+            Self::Haproxy => "haproxy",
+            Self::Json(_) => "json",
+            Self::Regex(_) => "regex",
+        }
+    }
+
     /// The formats that need no further settings: `nginx`, `envoy`, `haproxy`.
     pub fn builtin(name: &str) -> Option<Self> {
         match name {

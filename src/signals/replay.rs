@@ -44,6 +44,10 @@ pub struct ReplaySummary {
     pub late: u64,
     /// The window at the last line's time.
     pub last: Option<WindowSnapshot>,
+    /// Records that carried a latency (a latency condition needs some).
+    pub with_latency: u64,
+    /// The first line that did not parse (at most 200 bytes), to show what went wrong.
+    pub first_malformed: Option<String>,
 }
 
 /// Replays `reader` and calls `on_tick(tick_ms, &snapshot)` at each multiple of `opts.tick` in log
@@ -110,6 +114,10 @@ impl Replayer<'_> {
             Ok(r) if r.time_ms.is_some() => r,
             _ => {
                 self.sum.malformed += 1;
+                if self.sum.first_malformed.is_none() {
+                    let shown = &line[..line.len().min(200)];
+                    self.sum.first_malformed = Some(String::from_utf8_lossy(shown).into_owned());
+                }
                 // Before the first timestamp there is no "now" to file it under.
                 if let Some(t) = self.sum.last_ms {
                     self.stats.record_malformed(t);
@@ -121,6 +129,7 @@ impl Replayer<'_> {
         self.advance_ticks(t, on_tick);
         self.stats.record(&rec, t);
         self.sum.records += 1;
+        self.sum.with_latency += u64::from(rec.latency_us.is_some());
         self.sum.errors += u64::from(self.errors.contains(rec.status));
         self.sum.first_ms.get_or_insert(t);
         self.sum.last_ms = Some(t);

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Normalise BIRD (birdc text) and FRR (vtysh JSON) answers for the lab.
+"""Normalise BIRD (birdc text), FRR (vtysh JSON) and GoBGP (gobgp -j) answers for the lab.
 
 Usage (router output on stdin):
   route_query.py bird-route PREFIX     # birdc show route PREFIX all
   route_query.py frr-route PREFIX      # vtysh show bgp <af> unicast PREFIX json
   route_query.py bird-session PEER     # birdc show protocols all node1
   route_query.py frr-session PEER      # vtysh show bgp neighbors PEER json
+  route_query.py gobgp-route PREFIX    # gobgp global rib -a <af> PREFIX -j
+  route_query.py gobgp-session PEER    # gobgp neighbor PEER -j
   route_query.py format-route PREFIX   # one line for people, from the JSON above
 
 Route output: {"present", "as_path": [[seg_type, [asn..]]..], "as_path_str",
@@ -146,6 +148,55 @@ def frr_session(text, peer):
     return {"state": state, "uptime_ms": uptime}
 
 
+# GoBGP path attribute type codes (RFC 4271, 1997, 4760, 8092) and session states (its FSM enum).
+GOBGP_STATES = {1: "Idle", 2: "Connect", 3: "Active", 4: "OpenSent", 5: "OpenConfirm",
+                6: "Established"}
+
+
+def gobgp_route(text, prefix):
+    out = empty_route()
+    try:
+        paths = json.loads(text).get(prefix, [])
+    except (ValueError, AttributeError):
+        return out
+    if not paths:
+        return out
+    best = next((p for p in paths if p.get("best")), paths[0])
+    out["present"] = True
+    for a in best.get("attrs", []):
+        t = a.get("type")
+        if t == 2:
+            out["as_path"] = [["as-set" if s.get("segment_type") == 1 else "as-sequence",
+                               s.get("asns", [])] for s in a.get("as_paths", [])]
+        elif t == 3:
+            out["next_hop"] = a.get("nexthop", "")
+        elif t == 4:
+            out["med"] = a.get("metric", "")
+        elif t == 8:
+            out["communities"] = sorted(f"{c >> 16}:{c & 0xFFFF}" for c in a.get("communities", []))
+        elif t == 32:
+            out["large_communities"] = sorted(
+                f"{v['ASN']}:{v['LocalData1']}:{v['LocalData2']}" for v in a.get("value", []))
+        elif t == 14 and not out["next_hop"]:
+            out["next_hop"] = a.get("nexthop", "")
+    out["as_path_str"] = as_path_str(out["as_path"])
+    return out
+
+
+def gobgp_session(text, _peer):
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = {}
+    state = GOBGP_STATES.get(data.get("state", {}).get("session_state"), "")
+    uptime = None
+    if state == "Established":
+        since = data.get("timers", {}).get("state", {}).get("uptime", {}).get("seconds")
+        if since:
+            uptime = int(time.time() * 1000) - int(since) * 1000
+    return {"state": state, "uptime_ms": uptime}
+
+
 def format_route(text, prefix):
     """One human-readable line from a normalised route (JSON on stdin)."""
     r = json.loads(text)
@@ -159,6 +210,7 @@ def main():
     text = sys.stdin.read()
     fn = {"bird-route": bird_route, "frr-route": frr_route,
           "bird-session": bird_session, "frr-session": frr_session,
+          "gobgp-route": gobgp_route, "gobgp-session": gobgp_session,
           "format-route": format_route}[mode]
     out = fn(text, arg)
     print(out if isinstance(out, str) else json.dumps(out))

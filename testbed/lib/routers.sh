@@ -1,7 +1,15 @@
 # shellcheck shell=bash
-# The two top-of-rack routers: BIRD 2 and FRR bgpd, each in its own namespace
-# with its own config, control socket, pid file and log under $VW_RUN_DIR.
-# Query helpers take a router name: bird | frr.
+# The top-of-rack routers: BIRD 2, FRR bgpd and GoBGP (gobgpd), each in its
+# own namespace with its own config, control socket, pid file and log under
+# $VW_RUN_DIR. Query helpers take a router name: bird | frr | gobgp.
+#
+# Session security for the auth scenarios (set before the router starts):
+#  VW_ROUTER_PASSWORD=S  TCP-MD5 password for the node's session
+#  VW_ROUTER_GTSM=1      GTSM (BIRD "ttl security on", FRR "ttl-security
+#                        hops 1", GoBGP ttl-security ttl-min 255)
+#  VW_ROUTER_MULTIHOP=N  eBGP multihop N (BIRD "multihop N", FRR
+#                        "ebgp-multihop N"): eBGP otherwise sends with TTL 1
+#                        and the node must be directly connected
 #
 # Sourced by lib.sh (topology constants come from lib/topology.sh).
 
@@ -58,6 +66,7 @@ protocol bgp node1 {
   connect retry time 2;
   error wait time 1, 5;
   error forget time 10;
+$(vw_bird_security)
   debug { states, routes, events };
   ipv4 {
     import all;
@@ -99,6 +108,13 @@ vw_bird_static_routes() {
   echo "protocol static export6 { ipv6;"
   vw_export_prefixes_v6 | sed 's/.*/  route & blackhole;/'
   echo "}"
+}
+
+vw_bird_security() {
+  if [[ -n ${VW_ROUTER_PASSWORD:-} ]]; then printf '  password "%s";\n' "$VW_ROUTER_PASSWORD"; fi
+  if [[ ${VW_ROUTER_GTSM:-0} == 1 ]]; then printf '  ttl security on;\n'; fi
+  if [[ -n ${VW_ROUTER_MULTIHOP:-} ]]; then printf '  multihop %s;\n' "$VW_ROUTER_MULTIHOP"; fi
+  return 0
 }
 
 vw_bird_start() {
@@ -152,6 +168,7 @@ router bgp $VW_TOR_AS
  neighbor $VW_NODE_FRR_V4 description vipwarden on vw-node1
  neighbor $VW_NODE_FRR_V4 passive
  neighbor $VW_NODE_FRR_V4 timers $((VW_HOLD_TIME / 3)) $VW_HOLD_TIME
+$(vw_frr_security)
  !
  no bgp network import-check
  address-family ipv4 unicast
@@ -165,6 +182,13 @@ $(if ((VW_ROUTER_EXPORT > 0)); then vw_export_prefixes_v6 | sed 's/^/  network /
  exit-address-family
 !
 EOF
+}
+
+vw_frr_security() {
+  if [[ -n ${VW_ROUTER_PASSWORD:-} ]]; then printf ' neighbor %s password %s\n' "$VW_NODE_FRR_V4" "$VW_ROUTER_PASSWORD"; fi
+  if [[ ${VW_ROUTER_GTSM:-0} == 1 ]]; then printf ' neighbor %s ttl-security hops 1\n' "$VW_NODE_FRR_V4"; fi
+  if [[ -n ${VW_ROUTER_MULTIHOP:-} ]]; then printf ' neighbor %s ebgp-multihop %s\n' "$VW_NODE_FRR_V4" "$VW_ROUTER_MULTIHOP"; fi
+  return 0
 }
 
 VW_FRR_ZEBRA=${VW_FRR_ZEBRA:-1}
@@ -202,12 +226,112 @@ vw_vtysh() {
   vtysh --vty_socket "$VW_RUN_DIR/frr" -d bgpd "$@"
 }
 
+# ------------------------------------------------------------------ GoBGP --
+
+# Key choices:
+#  - passive-mode: vipwarden connects out, as with BIRD and FRR.
+#  - idle-hold-time-after-reset 1: after a session error gobgpd otherwise
+#    refuses the peer for 30 s; the lab wants it back within a second.
+#  - ipv4 + ipv6 unicast on the one IPv4 session (MP-BGP).
+#  - gobgpd does not program the kernel FIB (that needs zebra): the client
+#    cannot be served through it, so the traffic scenario skips it.
+#  - debug log (JSON lines): "received update" lines carry NLRI and
+#    withdrawals, read by the SIGTERM order check.
+#  - the gRPC API on the namespace's loopback, port VW_GOBGP_TOR_API.
+VW_GOBGP_TOR_API=${VW_GOBGP_TOR_API:-50070}
+
+vw_gobgp_tor_config() {
+  cat <<EOF
+# vipwarden lab: tor-gobgp (AS $VW_TOR_AS)
+[global.config]
+  as = $VW_TOR_AS
+  router-id = "$VW_GOBGP_V4"
+  port = 179
+  local-address-list = ["$VW_GOBGP_V4"]
+
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "$VW_NODE_GOBGP_V4"
+    peer-as = $VW_LOCAL_AS
+    description = "vipwarden on vw-node1"
+$(if [[ -n ${VW_ROUTER_PASSWORD:-} ]]; then printf '    auth-password = "%s"\n' "$VW_ROUTER_PASSWORD"; fi)
+  [neighbors.transport.config]
+    passive-mode = true
+    local-address = "$VW_GOBGP_V4"
+  [neighbors.timers.config]
+    hold-time = $VW_HOLD_TIME
+    keepalive-interval = $((VW_HOLD_TIME / 3))
+    connect-retry = 1
+    idle-hold-time-after-reset = 1
+$(if [[ ${VW_ROUTER_GTSM:-0} == 1 ]]; then printf '  [neighbors.ttl-security.config]\n    enabled = true\n    ttl-min = 255\n'; fi)
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv4-unicast"
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv6-unicast"
+EOF
+}
+
+vw_gobgp_tor_start() {
+  local dir=$VW_RUN_DIR/gobgp
+  mkdir -p "$dir"
+  vw_gobgp_tor_config >"$dir/gobgpd.toml"
+  vw_spawn gobgp "$VW_NS_GOBGP" "$dir/gobgpd.log" \
+    gobgpd -f "$dir/gobgpd.toml" --pprof-disable --api-hosts "127.0.0.1:$VW_GOBGP_TOR_API" --log-level debug
+  vw_wait_until now 5000 vw_gobgp_tor_cli global >/dev/null ||
+    vw_die "gobgpd did not start (see $dir/gobgpd.log)"
+  if ((VW_ROUTER_EXPORT > 0)); then vw_gobgp_tor_export; fi
+  vw_info "gobgpd up in $VW_NS_GOBGP (PID $(vw_pid_of gobgp), API 127.0.0.1:$VW_GOBGP_TOR_API)"
+}
+
+vw_gobgp_tor_cli() {
+  vw_in "$VW_NS_GOBGP" gobgp -u 127.0.0.1 -p "$VW_GOBGP_TOR_API" "$@"
+}
+
+# VW_ROUTER_EXPORT for GoBGP: gobgpd has no static routes in its config and a
+# CLI call per route takes ~10 ms, so the table goes in as one MRT
+# TABLE_DUMP_V2 file (lib/mrt_table.py) through `gobgp mrt inject global`.
+vw_gobgp_tor_export() {
+  local t0 mrt=$VW_RUN_DIR/gobgp/export.mrt
+  t0=$(vw_now_ms)
+  { vw_export_prefixes_v4; vw_export_prefixes_v6; } |
+    python3 "$VW_TESTBED_DIR/lib/mrt_table.py" "$mrt" "$VW_TOR_AS" "$VW_GOBGP_V4" "$VW_GOBGP_V6" ||
+    vw_die "cannot write $mrt"
+  # gobgp 3.10's inject exits before the tail of its stream reaches gobgpd
+  # (mrt_table.py writes the table twice for that); check the RIB holds the
+  # whole table, and inject again if not (same paths: no duplicates).
+  local want=$((256 + VW_ROUTER_EXPORT)) have=0 try
+  for try in 1 2 3 4 5; do
+    vw_gobgp_tor_cli mrt inject global "$mrt" >"$VW_RUN_DIR/gobgp/inject.log" 2>&1 ||
+      vw_die "gobgp mrt inject failed (see $VW_RUN_DIR/gobgp/inject.log)"
+    [[ ! -s $VW_RUN_DIR/gobgp/inject.log ]] ||
+      vw_die "gobgp mrt inject complained: $(head -n 3 "$VW_RUN_DIR/gobgp/inject.log")"
+    vw_wait_until now 3000 vw_gobgp_tor_rib_has "$want" >/dev/null && break
+  done
+  have=$(vw_gobgp_tor_rib_count)
+  ((have >= want)) || vw_die "gobgpd holds $have of $want export routes after $try injects"
+  vw_info "gobgpd: export table ($want routes) injected in $(($(vw_now_ms) - t0)) ms ($try inject(s))"
+}
+
+# Routes in gobgpd's global RIB, both families.
+vw_gobgp_tor_rib_count() {
+  local af n total=0
+  for af in ipv4 ipv6; do
+    n=$(vw_gobgp_tor_cli global rib -a "$af" summary | sed -n 's/.*Destination: \([0-9]*\).*/\1/p')
+    total=$((total + ${n:-0}))
+  done
+  echo "$total"
+}
+vw_gobgp_tor_rib_has() { (($(vw_gobgp_tor_rib_count) >= $1)); }
+
 # ----------------------------------------------------------- both routers --
 
 vw_router_start() {
   case $1 in
     bird) vw_bird_start ;;
     frr) vw_frr_start ;;
+    gobgp) vw_gobgp_tor_start ;;
     *) vw_die "unknown router $1" ;;
   esac
 }
@@ -223,16 +347,32 @@ vw_router_log() {
   case $1 in
     bird) printf '%s\n' "$VW_RUN_DIR/bird/bird.log" ;;
     frr) printf '%s\n' "$VW_RUN_DIR/frr/bgpd.log" ;;
+    gobgp) printf '%s\n' "$VW_RUN_DIR/gobgp/gobgpd.log" ;;
   esac
 }
 
 vw_router_label() {
-  case $1 in bird) echo "BIRD" ;; frr) echo "FRR" ;; *) echo "$1" ;; esac
+  case $1 in bird) echo "BIRD" ;; frr) echo "FRR" ;; gobgp) echo "GoBGP" ;; *) echo "$1" ;; esac
 }
 
 # The node's address as seen by router R.
 vw_router_peer_addr() {
-  case $1 in bird) echo "$VW_NODE_BIRD_V4" ;; frr) echo "$VW_NODE_FRR_V4" ;; esac
+  case $1 in bird) echo "$VW_NODE_BIRD_V4" ;; frr) echo "$VW_NODE_FRR_V4" ;; gobgp) echo "$VW_NODE_GOBGP_V4" ;; esac
+}
+
+# The node's IPv6 address on the link to router R (its IPv6 next hop).
+vw_router_peer_addr6() {
+  case $1 in bird) echo "$VW_NODE_BIRD_V6" ;; frr) echo "$VW_NODE_FRR_V6" ;; gobgp) echo "$VW_NODE_GOBGP_V6" ;; esac
+}
+
+# Router R's own address on the link to the node.
+vw_router_addr() {
+  case $1 in bird) echo "$VW_BIRD_V4" ;; frr) echo "$VW_FRR_V4" ;; gobgp) echo "$VW_GOBGP_V4" ;; esac
+}
+
+# Router R's namespace.
+vw_router_ns() {
+  case $1 in bird) echo "$VW_NS_BIRD" ;; frr) echo "$VW_NS_FRR" ;; gobgp) echo "$VW_NS_GOBGP" ;; esac
 }
 
 # vw_router_route_json ROUTER PREFIX: normalized JSON for PREFIX at ROUTER:
@@ -245,6 +385,7 @@ vw_router_route_json() {
   case $r in
     bird) vw_birdc show route "$p" all 2>&1 | python3 "$VW_TESTBED_DIR/lib/route_query.py" bird-route "$p" ;;
     frr) vw_vtysh -c "show bgp $af unicast $p json" 2>&1 | python3 "$VW_TESTBED_DIR/lib/route_query.py" frr-route "$p" ;;
+    gobgp) vw_gobgp_tor_cli global rib -a "$af" "$p" -j 2>&1 | python3 "$VW_TESTBED_DIR/lib/route_query.py" gobgp-route "$p" ;;
     *) vw_die "unknown router $r" ;;
   esac
 }
@@ -271,6 +412,10 @@ router_has_prefix() {
       out=$(vw_vtysh -c "show bgp $af unicast $p json" 2>/dev/null) || return 1
       grep -q '"paths"' <<<"$out" && grep -q '"valid":true' <<<"$(tr -d ' \n' <<<"$out")"
       ;;
+    gobgp)
+      out=$(vw_gobgp_tor_cli global rib -a "$af" "$p" -j 2>/dev/null) || return 1
+      grep -q "\"$p\":\[{" <<<"$out"
+      ;;
     *) vw_die "unknown router $r" ;;
   esac
 }
@@ -292,6 +437,7 @@ vw_router_session_json() {
   case $r in
     bird) vw_birdc show protocols all node1 2>&1 | python3 "$VW_TESTBED_DIR/lib/route_query.py" bird-session "$peer" ;;
     frr) vw_vtysh -c "show bgp neighbors $peer json" 2>&1 | python3 "$VW_TESTBED_DIR/lib/route_query.py" frr-session "$peer" ;;
+    gobgp) vw_gobgp_tor_cli neighbor "$peer" -j 2>&1 | python3 "$VW_TESTBED_DIR/lib/route_query.py" gobgp-session "$peer" ;;
   esac
 }
 
@@ -334,6 +480,12 @@ router_peer_advertised_gr() {
 d = next(iter(json.load(sys.stdin).values()))
 gr = d.get("neighborCapabilities", {}).get("gracefulRestartCapability", "")
 sys.exit(0 if "eceived" in gr else 1)'
+      ;;
+    gobgp)
+      vw_gobgp_tor_cli neighbor "$peer" -j | python3 -c 'import json,sys
+d = json.load(sys.stdin)
+caps = d.get("state", {}).get("remote_cap", []) or []
+sys.exit(0 if any("GracefulRestart" in c.get("type_url", "") for c in caps) else 1)'
       ;;
   esac
 }

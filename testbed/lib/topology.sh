@@ -9,12 +9,17 @@
 #            2001:db8:1::2/64                        2001:db8:2::2/64
 #   vw-node1 (vipwarden AS 65101, nginx on the VIPs bound to lo:
 #             203.0.113.10/32, 2001:db8:10::10/128)
+#        |
+#    n1-gobgp 198.51.100.10/30, 2001:db8:3::2/64   (only when the lab runs gobgp)
+#    gobgp-n1 198.51.100.9/30,  2001:db8:3::1/64
+#   vw-tor-gobgp (gobgpd, AS 65000; no FIB: gobgpd does not program the kernel)
 #
 # Sourced by lib.sh.
 
 VW_NS_NODE=vw-node1
 VW_NS_BIRD=vw-tor-bird
 VW_NS_FRR=vw-tor-frr
+VW_NS_GOBGP=vw-tor-gobgp
 
 VW_LOCAL_AS=65101
 VW_TOR_AS=65000
@@ -27,6 +32,10 @@ VW_NODE_FRR_V4=198.51.100.6
 VW_NODE_FRR_V6=2001:db8:2::2
 VW_FRR_V4=198.51.100.5
 VW_FRR_V6=2001:db8:2::1
+VW_NODE_GOBGP_V4=198.51.100.10
+VW_NODE_GOBGP_V6=2001:db8:3::2
+VW_GOBGP_V4=198.51.100.9
+VW_GOBGP_V6=2001:db8:3::1
 
 # Client behind both ToRs (traffic through the announced routes).
 VW_NS_CLIENT=vw-client
@@ -67,6 +76,15 @@ vw_topology_up() {
   vw_addr "$VW_NS_NODE" n1-frr "$VW_NODE_FRR_V6/64"
   vw_addr "$VW_NS_FRR" frr-n1 "$VW_FRR_V4/30"
   vw_addr "$VW_NS_FRR" frr-n1 "$VW_FRR_V6/64"
+
+  if [[ " ${VW_LAB_ROUTERS:-} " == *" gobgp "* ]]; then
+    vw_netns_create "$VW_NS_GOBGP"
+    vw_link "$VW_NS_NODE" n1-gobgp "$VW_NS_GOBGP" gobgp-n1
+    vw_addr "$VW_NS_NODE" n1-gobgp "$VW_NODE_GOBGP_V4/30"
+    vw_addr "$VW_NS_NODE" n1-gobgp "$VW_NODE_GOBGP_V6/64"
+    vw_addr "$VW_NS_GOBGP" gobgp-n1 "$VW_GOBGP_V4/30"
+    vw_addr "$VW_NS_GOBGP" gobgp-n1 "$VW_GOBGP_V6/64"
+  fi
 
   # The VIPs live on the node's loopback, as on a real anycast backend.
   vw_addr "$VW_NS_NODE" lo "$VW_VIP4/32"
@@ -121,9 +139,11 @@ vw_router_fib_has() {
 }
 
 # vw_lab_up [ROUTERS...]: topology + routers (default: bird frr) + nginx.
+# BIRD's and FRR's namespaces always exist; gobgp's only when it is listed.
 vw_lab_up() {
   local routers=("$@") r
   ((${#routers[@]})) || routers=(bird frr)
+  VW_LAB_ROUTERS="${routers[*]}"
   vw_topology_up
   for r in "${routers[@]}"; do vw_router_start "$r"; done
   vw_nginx_start
@@ -247,12 +267,13 @@ vw_vipwarden_bin() {
 }
 
 # vw_vipwarden_config [KEY=VALUE...] > FILE. Keys: prepend, interval, timeout,
-# rise, fall, hold, peers (bird,frr), check_type (tcp|http), med,
+# rise, fall, hold, peers (bird,frr,gobgp; default $VW_PEERS or bird,frr),
+# peer_extra (YAML lines appended to every peer, indented 4 spaces), check_type (tcp|http), med,
 # vip_extra (YAML lines appended to the VIP, indented 4 spaces),
 # top_extra (YAML lines appended at the top level).
 vw_vipwarden_config() {
   local prepend=0 interval=1s timeout=500ms rise=2 fall=2 hold=${VW_HOLD_TIME}s
-  local peers=bird,frr check_type=tcp med=100 vip_extra='' top_extra='' kv
+  local peers=${VW_PEERS:-bird,frr} check_type=tcp med=100 vip_extra='' top_extra='' peer_extra='' kv
   for kv in "$@"; do
     case $kv in
       prepend=*) prepend=${kv#*=} ;;
@@ -262,6 +283,7 @@ vw_vipwarden_config() {
       fall=*) fall=${kv#*=} ;;
       hold=*) hold=${kv#*=} ;;
       peers=*) peers=${kv#*=} ;;
+      peer_extra=*) peer_extra=${kv#*=} ;;
       check_type=*) check_type=${kv#*=} ;;
       med=*) med=${kv#*=} ;;
       vip_extra=*) vip_extra=${kv#*=} ;;
@@ -275,26 +297,19 @@ router_id: $VW_NODE_BIRD_V4
 local_as: $VW_LOCAL_AS
 peers:
 EOF
-  if [[ ,$peers, == *,bird,* ]]; then
+  local r
+  for r in bird frr gobgp; do
+    [[ ,$peers, == *,$r,* ]] || continue
     cat <<EOF
-  - name: tor-bird
-    address: $VW_BIRD_V4
+  - name: tor-$r
+    address: $(vw_router_addr "$r")
     remote_as: $VW_TOR_AS
-    local_address: $VW_NODE_BIRD_V4
+    local_address: $(vw_router_peer_addr "$r")
     hold_time: $hold
-    next_hop_v6: $VW_NODE_BIRD_V6
+    next_hop_v6: $(vw_router_peer_addr6 "$r")
 EOF
-  fi
-  if [[ ,$peers, == *,frr,* ]]; then
-    cat <<EOF
-  - name: tor-frr
-    address: $VW_FRR_V4
-    remote_as: $VW_TOR_AS
-    local_address: $VW_NODE_FRR_V4
-    hold_time: $hold
-    next_hop_v6: $VW_NODE_FRR_V6
-EOF
-  fi
+    if [[ -n $peer_extra ]]; then printf '%s\n' "$peer_extra"; fi
+  done
   cat <<EOF
 checks:
   - name: web

@@ -8,7 +8,7 @@ vw_test_begin "IPv6 VIP over the IPv4 session (MP-BGP)"
 vw_start_vipwarden_and_wait
 peer=$(vw_router_peer_addr "$VW_ROUTER")
 vw_assert "session address $peer is IPv4" test "${peer//[0-9.]/}" = ""
-case $VW_ROUTER in bird) want_nh=$VW_NODE_BIRD_V6 ;; frr) want_nh=$VW_NODE_FRR_V6 ;; esac
+want_nh=$(vw_router_peer_addr6 "$VW_ROUTER")
 nh=$(router_next_hop "$VW_ROUTER" "$VW_VIP6_PREFIX")
 vw_info "$VW_VIP6_PREFIX at $VW_RLABEL: next hop $nh, as_path $(router_as_path "$VW_ROUTER" "$VW_VIP6_PREFIX")"
 [[ $nh == "$want_nh" ]] || vw_fail "IPv6 next hop is '$nh', expected $want_nh"

@@ -12,17 +12,33 @@ vw_test_begin "router sends $VW_ROUTER_EXPORT IPv6 + 256 IPv4 routes to the node
 
 vw_start_vipwarden_and_wait
 peer=$(vw_router_peer_addr "$VW_ROUTER")
-case $VW_ROUTER in
-  bird) sent=$(vw_birdc show protocols all node1 | awk '/exported/ {for (i = 1; i <= NF; i++) if ($(i + 1) ~ /^exported/) s += $i} END {print s + 0}') ;;
-  frr)
-    sent=0
-    for af in ipv4 ipv6; do
-      n=$(vw_vtysh -c "show bgp $af unicast neighbors $peer advertised-routes json" |
-        python3 -c 'import json,sys; print(json.load(sys.stdin).get("totalPrefixCounter", 0))')
-      sent=$((sent + n))
-    done
-    ;;
-esac
+# Routes the router has sent to the node (gobgpd may still be loading its
+# injected table when the session comes up: wait for the whole table).
+count_sent() {
+  local sent n af
+  case $VW_ROUTER in
+    bird) sent=$(vw_birdc show protocols all node1 | awk '/exported/ {for (i = 1; i <= NF; i++) if ($(i + 1) ~ /^exported/) s += $i} END {print s + 0}') ;;
+    frr)
+      sent=0
+      for af in ipv4 ipv6; do
+        n=$(vw_vtysh -c "show bgp $af unicast neighbors $peer advertised-routes json" |
+          python3 -c 'import json,sys; print(json.load(sys.stdin).get("totalPrefixCounter", 0))')
+        sent=$((sent + n))
+      done
+      ;;
+    gobgp)
+      sent=0
+      for af in ipv4 ipv6; do
+        n=$(vw_gobgp_tor_cli neighbor "$peer" adj-out -a "$af" -j | python3 -c 'import json,sys; print(len(json.load(sys.stdin) or {}))')
+        sent=$((sent + n))
+      done
+      ;;
+  esac
+  echo "$sent"
+}
+whole_table_sent() { (($(count_sent) >= 256 + VW_ROUTER_EXPORT)); }
+vw_wait_until now 30000 whole_table_sent >/dev/null || true
+sent=$(count_sent)
 vw_info "$VW_RLABEL advertised $sent routes to the node"
 ((sent >= 256 + VW_ROUTER_EXPORT)) || vw_fail "$VW_RLABEL advertised only $sent routes"
 

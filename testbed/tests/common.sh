@@ -1,11 +1,13 @@
 # shellcheck shell=bash
 # Test harness sourced by every testbed/tests/NN-*.sh scenario.
 #
-# A scenario runs against one router, given as $1 (bird | frr): it builds a
-# fresh lab (both ToRs, nginx, vipwarden peering with both), injects one fault
+# A scenario runs against one router, given as $1 (bird | frr | gobgp): it
+# builds a fresh lab (two ToRs: BIRD and FRR, or GoBGP and BIRD; nginx;
+# vipwarden peering with both), injects one fault
 # and measures, at that router, the time from the fault to its effect.
 # Exit 0 = pass, 1 = fail. Lines starting with "measured:" are collected by
-# run-tests.sh for the summary.
+# run-tests.sh for the summary. A scenario that cannot run on a router says
+# why with vw_skip (a "SKIP" line, exit 77).
 
 set -euo pipefail
 # shellcheck source=../lib.sh
@@ -15,9 +17,11 @@ source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
 {
 VW_TEST_NAME=$(basename "$0" .sh)
 VW_ROUTER=${1:-${VW_ROUTER:-bird}}
-case $VW_ROUTER in bird | frr) ;; *) vw_die "usage: $0 bird|frr" ;; esac
+case $VW_ROUTER in bird | frr | gobgp) ;; *) vw_die "usage: $0 bird|frr|gobgp" ;; esac
 VW_OTHER_ROUTER=frr
-[[ $VW_ROUTER == frr ]] && VW_OTHER_ROUTER=bird
+[[ $VW_ROUTER == bird ]] || VW_OTHER_ROUTER=bird
+# vipwarden peers with the router under test and the other one.
+VW_PEERS=$VW_ROUTER,$VW_OTHER_ROUTER
 VW_RLABEL=$(vw_router_label "$VW_ROUTER")
 
 # Check timing used by every scenario unless it says otherwise.
@@ -29,11 +33,11 @@ VW_FALL=2
 
 vw_test_on_exit() {
   local rc=$1
-  if ((rc != 0)); then
+  if ((rc != 0 && rc != VW_SKIP_RC)); then
     vw_test_dump_logs
     printf 'FAIL %s [%s]\n' "$VW_TEST_NAME" "$VW_ROUTER"
   fi
-  vw_cleanup "$rc"
+  if ((rc == VW_SKIP_RC)); then vw_cleanup 0; else vw_cleanup "$rc"; fi
 }
 
 # Tail of every log of the run, to make a CI failure diagnosable.
@@ -56,7 +60,21 @@ vw_test_begin() {
   trap 'vw_test_on_exit $?' EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
-  vw_lab_up bird frr
+  vw_lab_up "$VW_ROUTER" "$VW_OTHER_ROUTER"
+}
+
+# vw_skip REASON: this scenario cannot run on this router (say why).
+VW_SKIP_RC=77
+vw_skip() {
+  printf 'SKIP %s [%s]: %s\n' "$VW_TEST_NAME" "$VW_ROUTER" "$*"
+  exit "$VW_SKIP_RC"
+}
+
+# vw_skip_on ROUTER REASON: vw_skip when the router under test is ROUTER.
+vw_skip_on() {
+  [[ $VW_ROUTER == "$1" ]] || return 0
+  shift
+  vw_skip "$@"
 }
 
 vw_pass() {
@@ -262,9 +280,14 @@ vw_assert_withdrawn_before_cease() {
       w6=$(line_of "rcvd UPDATE about $VW_VIP6_PREFIX .*withdrawn")
       cease=$(line_of "NOTIFICATION: received from neighbor .* 6/2 ")
       ;;
+    gobgp)
+      w4=$(line_of "\"withdrawals\":\\[[^]]*\"${VW_VIP4_PREFIX//./\\.}\"")
+      w6=$(line_of "\"type\":15,[^]]*\"$VW_VIP6_PREFIX\".*received update")
+      cease=$(line_of "$VW_GOBGP_CEASE_RE")
+      ;;
   esac
   vw_info "router log after SIGTERM (line numbers): withdraw v4=${w4:-none} v6=${w6:-none} cease=${cease:-none}"
-  grep -E 'removed|withdrawn|NOTIFICATION|Received|closed|ADJCHANGE' "$after" | head -n 8 >&2 || true
+  grep -E 'removed|withdrawn|NOTIFICATION|Received|closed|ADJCHANGE|received notification|Peer Down' "$after" | head -n 8 >&2 || true
   [[ -n $cease ]] || vw_fail "router logged no Cease/Administrative Shutdown NOTIFICATION"
   [[ -n $w4 && $w4 -lt $cease ]] || vw_fail "IPv4 VIP not withdrawn before the NOTIFICATION (withdraw line ${w4:-none}, cease line $cease)"
   [[ -n $w6 && $w6 -lt $cease ]] || vw_fail "IPv6 VIP not withdrawn before the NOTIFICATION (withdraw line ${w6:-none}, cease line $cease)"
@@ -273,3 +296,19 @@ vw_assert_withdrawn_before_cease() {
   # shellcheck disable=SC2034 # read by the calling test (timestamps)
   VW_CEASE_LINE=$cease
 }
+
+# ------------------------------------------------------------------ GoBGP --
+# GoBGP runs the core scenarios (rise, fall, recover, IPv6, attributes,
+# SIGTERM, router restart, a full table to the node) and the session-security
+# ones; the rest test router-independent vipwarden behaviour that BIRD and FRR
+# already cover, so they skip on GoBGP to keep CI time down. A scenario that
+# needs GoBGP adds its number here.
+VW_GOBGP_SCENARIOS=${VW_GOBGP_SCENARIOS:-"01 02 03 04 05 08 09 12 14 15 16 17 18"}
+# GoBGP's "Peer Down" line for a received Cease / Administrative Shutdown.
+VW_GOBGP_CEASE_RE='"Code":6,.*"Subcode":2|notification-received code 6\(cease\) subcode 2'
+if [[ $VW_ROUTER == gobgp && " $VW_GOBGP_SCENARIOS " != *" ${VW_TEST_NAME%%-*} "* ]]; then
+  case ${VW_TEST_NAME%%-*} in
+    10) vw_skip "gobgpd does not install routes in the kernel FIB (that needs zebra), so no client traffic can flow through it" ;;
+    *) vw_skip "router-independent vipwarden behaviour, covered on BIRD and FRR; GoBGP runs the core set ($VW_GOBGP_SCENARIOS) to keep CI time down" ;;
+  esac
+fi

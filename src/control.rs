@@ -117,6 +117,52 @@ pub struct VipView {
     pub since: u64,
     pub checks: Vec<CheckView>,
     pub conditions: Vec<ConditionView>,
+    /// The fleet guard's view and verdict, when the VIP has a guard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetVipView>,
+}
+
+/// A guarded VIP's fleet view: the other announcers each ToR shows, and the guard's verdict.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct FleetVipView {
+    /// idle | marked | held | left
+    pub guard: String,
+    pub min_healthy_others: u32,
+    /// leave | hold
+    pub when_blind: String,
+    /// Per prefix: distinct healthy / marked other announcers over all ToRs.
+    pub prefixes: Vec<FleetPrefixView>,
+    pub peers: Vec<FleetPeerView>,
+    /// What limits the view (no ADD-PATH, sessions down), with the router-side line to add.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct FleetPrefixView {
+    pub prefix: String,
+    pub healthy: Vec<String>,
+    pub marked: Vec<String>,
+    /// No peer shows every path of this prefix.
+    pub blind: bool,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct FleetPeerView {
+    pub peer: String,
+    /// down | partial | loading | full | disabled
+    pub view: String,
+    pub announcers: Vec<FleetAnnouncerView>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct FleetAnnouncerView {
+    pub prefix: String,
+    /// Router id from the identity community, or "path N" without one.
+    pub node: String,
+    pub path_id: u32,
+    pub next_hop: Option<String>,
+    /// healthy | marked
+    pub health: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -197,6 +243,8 @@ pub enum Command {
     Drain {
         vip: Option<String>,
         reason: String,
+        /// Drain even where the fleet guard refuses (logged as forced).
+        force: bool,
     },
     Undrain {
         vip: Option<String>,
@@ -213,6 +261,16 @@ pub enum CommandError {
     /// The state could not be persisted; nothing changed.
     StateNotSaved {
         detail: String,
+    },
+    /// The fleet guard refuses the drain: it would leave fewer than `min_healthy_others` other
+    /// healthy announcers of `prefix`. Nothing changed; `force` overrides.
+    GuardRefused {
+        vip: String,
+        prefix: String,
+        healthy: usize,
+        min_healthy_others: u32,
+        announcers: Vec<String>,
+        reason: String,
     },
     /// A planned stop is under way: routes are being withdrawn, commands can no longer take
     /// effect. `reason` says which stop ("vipwarden stopping (SIGTERM)").

@@ -49,6 +49,7 @@ pub mod control;
 pub mod daemon;
 pub mod doctor;
 pub mod engine;
+pub mod fleet;
 pub mod netlink;
 pub mod offline;
 pub mod ops;

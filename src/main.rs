@@ -139,6 +139,9 @@ Examples:
         /// Why, for the logs, status and hooks
         #[arg(long)]
         reason: Option<String>,
+        /// Drain even if the fleet guard refuses (it would leave too few healthy announcers)
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -380,11 +383,22 @@ fn main() -> ExitCode {
             })
         }
         Command::Drain {
-            vip, reason, api, ..
+            vip,
+            reason,
+            force,
+            api,
+            ..
         } => {
-            let (vip, reason) = (vip.clone(), reason.clone());
+            let (vip, reason, force) = (vip.clone(), reason.clone(), *force);
             client(api, move |t, json| async move {
-                vipwarden::api::client::drain(&t, vip.as_deref(), reason.as_deref(), json).await
+                vipwarden::api::client::drain_with(
+                    &t,
+                    vip.as_deref(),
+                    reason.as_deref(),
+                    force,
+                    json,
+                )
+                .await
             })
         }
         Command::Undrain {

@@ -114,11 +114,12 @@ type IntFamily = Family<Labels, Gauge>;
 type FloatFamily = Family<Labels, Gauge<f64, AtomicU64>>;
 type CounterFamily = Family<Labels, Counter>;
 
-const VIP_STATES: [VipState; 4] = [
+const VIP_STATES: [VipState; 5] = [
     VipState::Announced,
     VipState::Draining,
     VipState::Withdrawn,
     VipState::Maintenance,
+    VipState::Held,
 ];
 const PEER_STATES: [&str; 5] = ["idle", "connect", "opensent", "openconfirm", "established"];
 
@@ -226,6 +227,7 @@ pub fn render_at(status: &StatusView, process: Option<&ProcessStats>, now: u64) 
     );
 
     register_vips(&mut reg, status, now);
+    register_fleet(&mut reg, status);
     register_peers(&mut reg, status);
     register_bfd(&mut reg, status);
     register_checks(&mut reg, status);
@@ -414,6 +416,64 @@ fn register_vips(reg: &mut Registry, status: &StatusView, now: u64) {
         "route_changes",
         "VIP state changes since start, by new state",
         changes,
+    );
+}
+
+/// The fleet guard: announcers of each VIP prefix per ToR by health, held VIPs, blind views.
+fn register_fleet(reg: &mut Registry, status: &StatusView) {
+    let announcers = IntFamily::default();
+    let held = int(to_i64(
+        status
+            .vips
+            .iter()
+            .filter(|v| v.state == VipState::Held)
+            .count(),
+    ));
+    let blind = IntFamily::default();
+    let mut any = false;
+    for vip in &status.vips {
+        let Some(f) = &vip.fleet else { continue };
+        any = true;
+        for peer in &f.peers {
+            for prefix in &vip.prefixes {
+                for health in ["healthy", "marked"] {
+                    let n = peer
+                        .announcers
+                        .iter()
+                        .filter(|a| &a.prefix == prefix && a.health == health)
+                        .count();
+                    let labels = vec![
+                        ("vip", vip.name.clone()),
+                        ("prefix", prefix.clone()),
+                        ("peer", peer.peer.clone()),
+                        ("health", health.to_string()),
+                    ];
+                    announcers.get_or_create(&labels).set(to_i64(n));
+                }
+            }
+        }
+        for p in &f.prefixes {
+            let labels = vec![("vip", vip.name.clone()), ("prefix", p.prefix.clone())];
+            blind.get_or_create(&labels).set(i64::from(p.blind));
+        }
+    }
+    if !any {
+        return;
+    }
+    reg.register(
+        "fleet_announcers",
+        "Other announcers of a VIP prefix that a peer shows (ADD-PATH), by health",
+        announcers,
+    );
+    reg.register(
+        "fleet_held",
+        "VIPs the fleet guard keeps announced (marked) because too few healthy announcers remain",
+        held,
+    );
+    reg.register(
+        "fleet_blind",
+        "1 while no peer shows every announcer of the prefix (no ADD-PATH, sessions down)",
+        blind,
     );
 }
 

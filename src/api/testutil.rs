@@ -94,6 +94,7 @@ pub fn sample_status() -> StatusView {
                     trip_above: Some(0.05),
                     restore_below: Some(0.01),
                 }],
+                fleet: None,
             },
             VipView {
                 name: "api".into(),
@@ -103,6 +104,7 @@ pub fn sample_status() -> StatusView {
                 since: NOW - 185,
                 checks: vec![check("web_tcp", true, "connected in 0.3 ms", 0.3)],
                 conditions: vec![],
+                fleet: None,
             },
         ],
         errors: vec![

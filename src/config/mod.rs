@@ -205,4 +205,6 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigErrors> {
 }
 
 #[cfg(test)]
+mod fleet_tests;
+#[cfg(test)]
 mod tests;

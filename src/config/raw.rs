@@ -23,6 +23,22 @@ pub struct RawConfig {
     pub disable_file: Option<String>,
     pub on_change: Option<Vec<String>>,
     pub on_change_timeout: Option<Value>,
+    pub fleet: Option<RawFleet>,
+}
+
+/// Fleet guard settings shared by every VIP (issue 8).
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawFleet {
+    pub unhealthy_community: Option<String>,
+    pub settle: Option<Value>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawGuard {
+    pub min_healthy_others: Option<u32>,
+    pub when_blind: Option<String>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -199,6 +215,7 @@ pub struct RawVip {
     pub depreference: Option<RawDepreference>,
     pub disable_file: Option<String>,
     pub on_change: Option<Vec<String>>,
+    pub guard: Option<RawGuard>,
 }
 
 #[derive(Deserialize, Debug)]

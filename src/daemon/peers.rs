@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use super::bfd::BfdRuntime;
+use crate::bgp::rib_in::RibInSender;
 use crate::bgp::{self, Command, PeerIo, PeerState, PeerStatus, SessionSetup, StopReason};
 use crate::config::{Config, PeerConfig};
 use crate::route::DesiredRoutes;
@@ -29,6 +30,8 @@ pub struct PeerRuntime {
 
 pub struct Peers {
     pub list: Vec<PeerRuntime>,
+    /// Where sessions send their up/down and the routes they receive for VIP prefixes.
+    rib_in: Option<RibInSender>,
 }
 
 /// Starts a peer task; with `after`, it connects only once that task (the peer's previous
@@ -39,6 +42,7 @@ fn spawn(
     desired: &watch::Receiver<Arc<DesiredRoutes>>,
     after: Option<JoinHandle<()>>,
     bfd: &BfdRuntime,
+    rib_in: Option<RibInSender>,
 ) -> PeerRuntime {
     let (status_tx, status) = watch::channel(PeerStatus::default());
     let (commands, commands_rx) = mpsc::unbounded_channel();
@@ -53,7 +57,7 @@ fn spawn(
         desired: bfd.routes_for(peer, desired),
         status: status_tx,
         commands: commands_rx,
-        received: None,
+        received: rib_in,
     };
     let reset = commands.clone();
     bfd.on_failure(peer, move || {
@@ -93,13 +97,15 @@ impl Peers {
         config: &Config,
         desired: &watch::Receiver<Arc<DesiredRoutes>>,
         bfd: &BfdRuntime,
+        rib_in: Option<RibInSender>,
     ) -> Peers {
         Peers {
             list: config
                 .peers
                 .iter()
-                .map(|p| spawn(config, p, desired, None, bfd))
+                .map(|p| spawn(config, p, desired, None, bfd, rib_in.clone()))
                 .collect(),
+            rib_in,
         }
     }
 
@@ -144,7 +150,7 @@ impl Peers {
                     .iter()
                     .position(|(n, _)| *n == p.name)
                     .map(|i| closing.swap_remove(i).1);
-                kept.push(spawn(new, p, desired, after, bfd));
+                kept.push(spawn(new, p, desired, after, bfd, self.rib_in.clone()));
             }
         }
         // Keep the config's order for status output.
@@ -251,7 +257,7 @@ vips:
         cfg.peers[0].port = listener.local_addr().unwrap().port();
         let (_dtx, drx) = watch::channel(Arc::new(DesiredRoutes::default()));
         let bfd = BfdRuntime::start(&cfg);
-        let mut peers = Peers::start(&cfg, &drx, &bfd);
+        let mut peers = Peers::start(&cfg, &drx, &bfd, None);
         let mut old = accept_and_establish(&listener).await;
 
         let mut new = cfg.clone();

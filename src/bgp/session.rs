@@ -18,9 +18,9 @@ use tracing::{info, warn};
 use super::conn::{self, Links, Timing};
 use super::fsm::SessionSetup;
 use super::rib_in::RibInEvent;
+use super::spec::PeerSpec;
 use super::status::{Command, EndReason, PeerState, PeerStatus, StopReason};
 use super::transport::{self, ConnectError};
-use crate::config::PeerConfig;
 use crate::route::{DesiredRoutes, Family};
 
 /// A peer task's channels.
@@ -144,7 +144,7 @@ async fn until_stop<T>(
 
 /// TCP connect with the peer's TCP-MD5/TCP-AO/GTSM options set before the SYN (see `transport`),
 /// optional source address, bounded in time, Nagle off (small BGP messages).
-async fn connect(peer: &PeerConfig, timeout: Duration) -> Result<TcpStream, EndReason> {
+async fn connect(peer: &PeerSpec, timeout: Duration) -> Result<TcpStream, EndReason> {
     let remote = SocketAddr::new(peer.address, peer.port);
     let opts = transport::Options {
         auth: peer.auth.clone(),

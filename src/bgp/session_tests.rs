@@ -18,9 +18,9 @@ use super::encode::{self, NextHop, PathParams};
 use super::fsm::{FsmTiming, SessionSetup};
 use super::rib_in::{PathKey, RibInEvent};
 use super::session::{run_peer_with, PeerIo};
+use super::spec::PeerSpec;
 use super::status::{Command, EndReason, PeerState, PeerStatus, StopReason};
 use super::wire::{self, BgpCodec, Frame, Message};
-use crate::config::PeerConfig;
 use crate::route::{
     Community, DesiredRoute, DesiredRoutes, Family, LargeCommunity, Prefix, RouteAttrs,
 };
@@ -153,7 +153,7 @@ async fn start_timed(
     let setup = SessionSetup {
         local_as: LOCAL_AS,
         router_id: Ipv4Addr::new(192, 0, 2, 10),
-        peer: PeerConfig {
+        peer: PeerSpec {
             name: Arc::from("tor1"),
             address: addr,
             remote_as: REMOTE_AS,
@@ -162,7 +162,6 @@ async fn start_timed(
             hold_time: Duration::from_secs(3),
             next_hop_v4: None,
             next_hop_v6,
-            bfd: None,
             auth: Default::default(),
             ttl_security: false,
         },

@@ -1,12 +1,12 @@
 //! Validated configuration. Everything here has passed `config::load`: names are unique, references
 //! resolve, prefixes are clean. Code downstream never re-validates.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::bgp::transport::Auth;
+use crate::bgp::PeerSpec;
 use crate::engine::{CheckSpec, VipSpec};
 use crate::signals::{AccessLogConfig, ConntrackConfig, PrometheusConfig, TcpStatsConfig};
 
@@ -79,21 +79,8 @@ pub struct ApiTls {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerConfig {
-    pub name: Arc<str>,
-    pub address: IpAddr,
-    pub remote_as: u32,
-    pub local_address: Option<IpAddr>,
-    pub port: u16,
-    /// Hold time we offer in OPEN; the session uses min(ours, theirs).
-    pub hold_time: Duration,
-    /// NEXT_HOP for IPv4 prefixes; default: the session's local IPv4 address.
-    pub next_hop_v4: Option<Ipv4Addr>,
-    /// NEXT_HOP for IPv6 prefixes; default: the session's local IPv6 address (IPv6 transport only).
-    pub next_hop_v6: Option<Ipv6Addr>,
-    /// TCP-MD5 or TCP-AO key for the session (`password_file` / `tcp_ao`); keys never print.
-    pub auth: Auth,
-    /// GTSM: send TTL 255, accept only TTL >= 254.
-    pub ttl_security: bool,
+    /// Everything the BGP session needs (name, addresses, ASN, hold time, auth, GTSM).
+    pub spec: PeerSpec,
     /// BFD with the router (RFC 5880/5881); None: off.
     pub bfd: Option<BfdConfig>,
 }

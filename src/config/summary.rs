@@ -13,7 +13,7 @@ pub fn summary(c: &Config) -> String {
     let _ = writeln!(s, "router_id {}  local_as {}", c.router_id, c.local_as);
     let _ = writeln!(s, "peers ({}):", c.peers.len());
     for p in &c.peers {
-        let ibgp = if p.remote_as == c.local_as {
+        let ibgp = if p.spec.remote_as == c.local_as {
             "iBGP"
         } else {
             "eBGP"
@@ -21,30 +21,30 @@ pub fn summary(c: &Config) -> String {
         let _ = write!(
             s,
             "  {:<12} {} port {} AS {} ({ibgp}) hold {}",
-            p.name,
-            p.address,
-            p.port,
-            p.remote_as,
-            fmt_d(p.hold_time)
+            p.spec.name,
+            p.spec.address,
+            p.spec.port,
+            p.spec.remote_as,
+            fmt_d(p.spec.hold_time)
         );
-        if let Some(l) = p.local_address {
+        if let Some(l) = p.spec.local_address {
             let _ = write!(s, " from {l}");
         }
-        if let Some(n) = p.next_hop_v4 {
+        if let Some(n) = p.spec.next_hop_v4 {
             let _ = write!(s, " next_hop_v4 {n}");
         }
-        if let Some(n) = p.next_hop_v6 {
+        if let Some(n) = p.spec.next_hop_v6 {
             let _ = write!(s, " next_hop_v6 {n}");
         }
         // What protects the session, never the key.
-        match &p.auth {
+        match &p.spec.auth {
             Auth::None => {}
             Auth::Md5(_) => s.push_str(" tcp-md5"),
             Auth::Ao(k) => {
                 let _ = write!(s, " tcp-ao (send_id {} recv_id {})", k.send_id, k.recv_id);
             }
         }
-        if p.ttl_security {
+        if p.spec.ttl_security {
             s.push_str(" ttl-security");
         }
         s.push('\n');
@@ -221,7 +221,7 @@ pub fn is_local_by_config(c: &Config, ip: IpAddr) -> bool {
             }
             .contains(ip)
         })
-        || c.peers.iter().any(|p| p.local_address == Some(ip))
+        || c.peers.iter().any(|p| p.spec.local_address == Some(ip))
 }
 
 fn describe_condition(c: &ConditionSpec) -> String {

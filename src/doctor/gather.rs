@@ -95,14 +95,14 @@ pub fn gather_host(cfg: &Config, opts: &Options) -> Facts {
         .and_then(|mut d| d.sockets(1 << TCP_LISTEN))
         .map_err(|e| format!("sock_diag: {e}"));
     for p in &cfg.peers {
-        let session = lookup(&mut rt, p.address, p.local_address);
+        let session = lookup(&mut rt, p.spec.address, p.spec.local_address);
         let from_vips = vips
             .iter()
-            .filter(|v| v.is_ipv4() == p.address.is_ipv4())
-            .map(|&v| lookup(&mut rt, p.address, Some(v)))
+            .filter(|v| v.is_ipv4() == p.spec.address.is_ipv4())
+            .map(|&v| lookup(&mut rt, p.spec.address, Some(v)))
             .collect();
         f.peers.push(PeerPath {
-            name: p.name.to_string(),
+            name: p.spec.name.to_string(),
             session,
             from_vips,
         });

@@ -311,8 +311,8 @@ fn session_paths(
         let peer_addr = cfg
             .peers
             .iter()
-            .find(|c| *c.name == *p.name)
-            .map_or(p.session.dst, |c| c.address);
+            .find(|c| *c.spec.name == *p.name)
+            .map_or(p.session.dst, |c| c.spec.address);
         let sess_if = oif(&p.session);
         match &p.session.route {
             Ok(r) => out.push(

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use super::model::*;
 use super::validate::fmt_d;
 use crate::bgp::transport::Auth;
+use crate::checks::check_target;
 use crate::engine::{ConditionSpec, Threshold};
 
 pub fn summary(c: &Config) -> String {
@@ -190,22 +191,6 @@ pub fn summary(c: &Config) -> String {
         }
     }
     s
-}
-
-/// The address and port a tcp or http(s) check connects to, when its target is an IP literal.
-pub fn check_target(ch: &CheckConfig) -> Option<(IpAddr, u16)> {
-    match &ch.kind {
-        CheckKind::Tcp { target } => Some((target.ip(), target.port())),
-        CheckKind::Http(h) => {
-            let t = crate::checks::url::parse(&h.url).ok()?;
-            Some((t.host.parse().ok()?, t.port))
-        }
-        // These connect nowhere: listener/process/unit read local kernel or systemd state.
-        CheckKind::Exec { .. }
-        | CheckKind::Listener { .. }
-        | CheckKind::Process { .. }
-        | CheckKind::Unit { .. } => None,
-    }
 }
 
 /// An address that the configuration itself says is on this host: loopback, a VIP (announced

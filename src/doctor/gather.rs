@@ -14,7 +14,8 @@ use super::evaluate::vip_addresses;
 use super::facts::{Facts, Lookup, PeerPath};
 use super::rtnl::Rtnl;
 use super::x509::{self, CertInfo};
-use crate::config::{check_target, CheckKind, Config};
+use crate::checks::check_target;
+use crate::config::{CheckKind, Config};
 use crate::signals::sockdiag::{SockDiag, TCP_LISTEN};
 
 #[derive(Clone, Debug)]

@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use super::facts::{Facts, Lookup};
 use super::rtnl::Route;
-use crate::config::{check_target, is_local_by_config, CheckKind, Config, SignalKind};
+use crate::checks::check_target;
+use crate::config::{is_local_by_config, CheckKind, Config, SignalKind};
 use crate::signals::sockdiag::TCP_LISTEN;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]

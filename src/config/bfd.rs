@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::model::BfdConfig;
 use super::raw::RawBfd;
-use super::validate::{duration, Problems};
+use super::problems::{duration, Problems};
 
 const DEFAULT_INTERVAL: Duration = Duration::from_millis(300);
 /// Below 10 ms a user-space speaker on a busy host would flap; above 60 s BFD is pointless.

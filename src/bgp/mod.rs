@@ -26,11 +26,7 @@ pub mod transport;
 pub mod wire;
 
 #[cfg(test)]
-mod crosscheck_tests;
-#[cfg(test)]
-mod fsm_tests;
-#[cfg(test)]
-mod session_tests;
+mod tests;
 
 pub use error::{BgpError, ErrorCode};
 pub use fsm::{ReceivedUpdate, SessionSetup};

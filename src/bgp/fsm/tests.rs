@@ -10,11 +10,11 @@ use bytes::BytesMut;
 use proptest::prelude::*;
 use tokio_util::codec::Decoder;
 
-use super::encode;
-use super::fsm::{Action, Fsm, FsmTiming, Input, Level, SessionSetup, Timer};
-use super::spec::PeerSpec;
-use super::status::{EndReason, PeerState, StopReason};
-use super::wire::{self, BgpCodec, Frame, Message};
+use super::super::encode;
+use super::super::fsm::{Action, Fsm, FsmTiming, Input, Level, SessionSetup, Timer};
+use super::super::spec::PeerSpec;
+use super::super::status::{EndReason, PeerState, StopReason};
+use super::super::wire::{self, BgpCodec, Frame, Message};
 use crate::route::{DesiredRoute, DesiredRoutes, Prefix, RouteAttrs};
 
 const REMOTE_AS: u32 = 65000;

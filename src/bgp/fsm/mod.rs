@@ -688,3 +688,6 @@ impl Fsm {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -94,6 +94,9 @@ pub fn sample_status() -> StatusView {
                     trip_above: Some(0.05),
                     restore_below: Some(0.01),
                 }],
+                drain_connections: None,
+                drain_note: None,
+                draining_for_s: None,
             },
             VipView {
                 name: "api".into(),
@@ -103,6 +106,9 @@ pub fn sample_status() -> StatusView {
                 since: NOW - 185,
                 checks: vec![check("web_tcp", true, "connected in 0.3 ms", 0.3)],
                 conditions: vec![],
+                drain_connections: None,
+                drain_note: None,
+                draining_for_s: None,
             },
         ],
         errors: vec![

@@ -397,6 +397,7 @@ fn graceful_engine(t0: Instant) -> Engine {
         drain_period: Duration::from_secs(30),
         on_unhealthy: OnUnhealthy::Withdraw,
         shutdown: DrainStrategy::Graceful,
+        ..LifecycleSpec::default()
     };
     c.vips[0].attrs.med = Some(100);
     c.vips[0].depreference = Depreference {

@@ -105,6 +105,7 @@ fn check_from(args: &Args) -> Result<CheckConfig, String> {
         source: args.source,
         interface: args.interface.clone(),
         interval: args.interval,
+        fast_interval: args.interval / 5,
         timeout: args.timeout,
         rise: 1,
         fall: 1,

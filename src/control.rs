@@ -1,6 +1,9 @@
 //! The daemon's control surface: what it shows (status, events) and what it accepts (drain,
 //! undrain). The HTTP API serves these as JSON; the CLI reads them back over HTTP. The daemon is
 //! the only writer; the API only reads snapshots and sends commands.
+//!
+//! Owns only these types (no logic, no I/O): both the daemon and the API import it, it imports
+//! only `engine::VipState`.
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};

@@ -343,6 +343,10 @@ fn main() -> ExitCode {
                     );
                     return ExitCode::FAILURE;
                 }
+                // Valid, but will not pass on this node (e.g. a listener address that is not local).
+                for w in vipwarden::checks::config_warnings(&c.checks) {
+                    println!("warning: {w}");
+                }
                 println!("{}: configuration is valid", config.display());
                 ExitCode::SUCCESS
             }

@@ -1,4 +1,5 @@
-//! Routes as the decision core produces them and the BGP sessions consume them.
+//! Routes as the decision core produces them and the BGP sessions consume them. A leaf: imports
+//! nothing of ours, so both sides can depend on it.
 //!
 //! The core publishes a complete `DesiredRoutes` snapshot; every session diffs it against its own
 //! Adj-RIB-Out. Snapshots are immutable and shared (`Arc`), so a session never sees a half-made set.

@@ -19,6 +19,7 @@ REQUIRED=(
   "jq:jq"
   "curl:curl"
   "ps:procps"
+  "dbus-daemon:dbus-daemon"
   "nft:nftables"
   # promtool: `promtool check metrics` on /metrics and `check rules` on deploy/ (unit tests, lab 81).
   "promtool:prometheus"

@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 use vipwarden::doctor::{rtnl, x509};
 use vipwarden::netlink::{attrs, decode_datagram};
-use vipwarden::signals::sockdiag::{decode_socket, decode_sockets};
+use vipwarden::signals::sockdiag::{decode_socket, decode_sockets, v6only};
 
 fuzz_target!(|data: &[u8]| {
     // As a datagram: framing, then every body through the socket decoder.
@@ -16,10 +16,12 @@ fuzz_target!(|data: &[u8]| {
         let _ = decode_sockets(&msgs);
         for m in &msgs {
             rtnl::decode_any(&m.body);
+            let _ = v6only(&m.body);
         }
     }
     // As bodies, past the framing.
     let _ = decode_socket(data);
+    let _ = v6only(data);
     rtnl::decode_any(data);
     let _ = attrs(data).count();
     if let Some(c) = x509::parse(data) {

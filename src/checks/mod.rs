@@ -1,17 +1,23 @@
-//! Active checks: tcp, http(s), exec.
+//! Active checks: tcp, http(s), exec, and local-state checks: listener (sock_diag), process
+//! (pidfd), unit (systemd over D-Bus).
 //!
 //! A [`Prober`] is built once per configured check (it holds the parsed URL and the TLS client
-//! config) and probes on demand; [`spawn_checks`] runs one task per check on a fixed schedule and
-//! sends each result as a [`CheckSample`]. Probes never panic on what the network or a child
-//! process does, and never outlive `timeout`: every failure becomes `ok: false` with a reason.
+//! config, the netlink socket, the pidfd) and probes on demand; [`spawn_checks`] runs one task per
+//! check on a fixed schedule, re-probes at once when the check reports an event (a process exit),
+//! and sends each result as a [`CheckSample`]. Probes never panic on what the network, the kernel
+//! or a child process does, and never outlive `timeout`: every failure becomes `ok: false` with a
+//! reason.
 
 mod detail;
 mod exec;
 mod http;
+mod listener;
 mod net;
+mod process;
 mod schedule;
 mod tcp;
 mod tls;
+mod unit;
 pub(crate) mod url;
 
 #[cfg(test)]
@@ -55,11 +61,14 @@ enum Kind {
     Tcp(tcp::TcpProbe),
     Http(Box<http::HttpProbe>),
     Exec(exec::ExecProbe),
+    Listener(listener::ListenerProbe),
+    Process(process::ProcessProbe),
+    Unit(unit::UnitProbe),
 }
 
 impl Prober {
     /// Prepares `check`. Fails on what would make every probe fail (bad URL, unreadable
-    /// `ca_file`), with the reason to report.
+    /// `ca_file`, no netlink), with the reason to report. Must be called inside a tokio runtime.
     pub fn new(check: &CheckConfig) -> Result<Prober, String> {
         let kind = match &check.kind {
             CheckKind::Tcp { target } => Kind::Tcp(tcp::TcpProbe::new(*target, check)),
@@ -70,6 +79,18 @@ impl Prober {
                     tracing::warn!(check = %check.name, "source/interface do not apply to exec checks; ignored");
                 }
                 Kind::Exec(exec::ExecProbe::new(command)?)
+            }
+            CheckKind::Listener { address, port } => {
+                if let Some(w) = listener::not_local_warning(check) {
+                    tracing::warn!(check = %check.name, "{w}");
+                }
+                Kind::Listener(listener::ListenerProbe::new(*address, *port)?)
+            }
+            CheckKind::Process { pid_file } => {
+                Kind::Process(process::ProcessProbe::new(pid_file.clone()))
+            }
+            CheckKind::Unit { unit } => {
+                Kind::Unit(unit::UnitProbe::new(unit.clone(), unit::Bus::System))
             }
         };
         Ok(Prober {
@@ -87,6 +108,9 @@ impl Prober {
             Kind::Exec(p) => p.run(self.timeout).await,
             Kind::Tcp(p) => self.bounded(p.run(start)).await,
             Kind::Http(p) => self.bounded(p.run(start)).await,
+            Kind::Listener(p) => self.bounded(p.run()).await,
+            Kind::Process(p) => self.bounded(p.run()).await,
+            Kind::Unit(p) => self.bounded(p.run()).await,
         };
         let elapsed = start.elapsed();
         match outcome {
@@ -103,6 +127,17 @@ impl Prober {
         }
     }
 
+    /// Resolves when the checked thing changed on its own (a watched process exited), so the
+    /// scheduler probes at once instead of at the next interval. Pending forever for checks
+    /// that only learn by probing. Cancel-safe.
+    pub async fn event(&self) {
+        match &self.kind {
+            Kind::Process(p) => p.event().await,
+            Kind::Unit(p) => p.event().await,
+            _ => std::future::pending().await,
+        }
+    }
+
     async fn bounded(
         &self,
         fut: impl std::future::Future<Output = Result<String, String>>,
@@ -111,6 +146,15 @@ impl Prober {
             .await
             .unwrap_or_else(|_| Err(detail::timed_out(self.timeout)))
     }
+}
+
+/// Warnings about checks that are valid but cannot pass on this node (a listener address that is
+/// not local), for `check-config`.
+pub fn config_warnings(checks: &[CheckConfig]) -> Vec<String> {
+    checks
+        .iter()
+        .filter_map(listener::not_local_warning)
+        .collect()
 }
 
 /// Runs one probe of `check`, enforcing `check.timeout`; never panics, never hangs past the

@@ -1,4 +1,7 @@
-//! Runs every check on its own fixed schedule and streams the results.
+//! Runs every check on its own schedule and streams the results: a fixed grid of `interval` in
+//! the steady state, `fast_interval` while a change is being confirmed (between the first
+//! failure and `fall`, and between the first pass and `rise`), and at once when the check
+//! reports an event (a watched process exited).
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{CheckSample, ProbeResult, Prober};
 use crate::config::CheckConfig;
+use crate::engine::RiseFall;
 
 /// Bounds on the interval actually used. Config validation should keep intervals sane; these
 /// keep a slip there from becoming a busy loop (zero) or an Instant overflow panic (huge).
@@ -17,8 +21,10 @@ const MAX_INTERVAL: Duration = Duration::from_secs(86_400);
 
 /// One task per check: first run after a random jitter in [0, interval) so checks do not fire
 /// together, then every `interval` on a fixed grid (no drift; a probe that overruns skips the
-/// slots it missed: it never overlaps, nor runs back to back with, the next). Stops when `stop` is cancelled (an
-/// in-flight probe is dropped, which kills an exec check's processes) or the receiver is gone.
+/// slots it missed: it never overlaps, nor runs back to back with, the next), every
+/// `fast_interval` after the probe while confirming a change, and at once on an event. Stops
+/// when `stop` is cancelled (an in-flight probe is dropped, which kills an exec check's
+/// processes) or the receiver is gone.
 ///
 /// Must be called inside a tokio runtime.
 pub fn spawn_checks(
@@ -38,6 +44,42 @@ pub fn spawn_checks(
         .collect()
 }
 
+/// When the next probe runs, given the results so far. Mirrors the engine's rise/fall (the same
+/// [`RiseFall`], fed the same results), so "confirming" means exactly what the engine counts.
+struct Cadence {
+    interval: Duration,
+    fast: Duration,
+    rise_fall: RiseFall,
+    /// The steady grid; fast probes do not move it.
+    grid: tokio::time::Instant,
+}
+
+impl Cadence {
+    fn new(check: &CheckConfig, first: tokio::time::Instant) -> Cadence {
+        let interval = check.interval.clamp(MIN_INTERVAL, MAX_INTERVAL);
+        Cadence {
+            interval,
+            fast: check.fast_interval.clamp(MIN_INTERVAL, interval),
+            rise_fall: RiseFall::new(check.rise, check.fall),
+            grid: first,
+        }
+    }
+
+    /// The instant of the next probe after a result `ok` that finished at `now`.
+    fn after(&mut self, ok: bool, now: tokio::time::Instant) -> tokio::time::Instant {
+        self.rise_fall.observe(ok);
+        if self.grid <= now {
+            self.grid = next_slot(self.grid, self.interval, now);
+        }
+        if ok != self.rise_fall.is_up() {
+            // A change is under way and not yet confirmed: confirm (or refute) it quickly.
+            (now + self.fast).min(self.grid)
+        } else {
+            self.grid
+        }
+    }
+}
+
 async fn run_check(
     index: usize,
     check: CheckConfig,
@@ -53,17 +95,22 @@ async fn run_check(
     let interval = check.interval.clamp(MIN_INTERVAL, MAX_INTERVAL);
     let jitter = rand::thread_rng().gen_range(Duration::ZERO..interval);
     let mut next = tokio::time::Instant::now() + jitter;
+    let mut cadence = Cadence::new(&check, next);
     loop {
         tokio::select! {
             biased;
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep_until(next) => {}
+            _ = event(&prober) => {
+                tracing::debug!(check = %check.name, "check event: probing now");
+            }
         }
         let result = tokio::select! {
             biased;
             _ = stop.cancelled() => return,
             r = probe(&prober) => r,
         };
+        let ok = result.ok;
         let sample = CheckSample {
             check: index,
             result,
@@ -74,7 +121,14 @@ async fn run_check(
             _ = stop.cancelled() => return,
             sent = tx.send(sample) => if sent.is_err() { return },
         }
-        next = next_slot(next, interval, tokio::time::Instant::now());
+        next = cadence.after(ok, tokio::time::Instant::now());
+    }
+}
+
+async fn event(prober: &Result<Prober, String>) {
+    match prober {
+        Ok(p) => p.event().await,
+        Err(_) => std::future::pending().await,
     }
 }
 
@@ -275,6 +329,104 @@ mod tests {
                 s.result
             );
         }
+        stop.cancel();
+    }
+
+    /// Feeds `results` to a cadence (each probe finishing 1 ms after it started) and returns
+    /// the gaps between probe starts, in ms.
+    fn gaps_for(check: &CheckConfig, results: &[bool]) -> Vec<u64> {
+        let t0 = tokio::time::Instant::now();
+        let mut c = Cadence::new(check, t0);
+        let mut at = t0;
+        results
+            .iter()
+            .map(|&ok| {
+                let next = c.after(ok, at + Duration::from_millis(1));
+                let gap = (next - at).as_millis() as u64;
+                at = next;
+                gap
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fast_interval_between_first_change_and_rise_or_fall() {
+        let mut check = exec_check(&["true"]);
+        check.interval = Duration::from_millis(1000);
+        check.fast_interval = Duration::from_millis(200);
+        check.rise = 3;
+        check.fall = 2;
+        // Down at start: passes 1 and 2 confirm the rise fast; up after the 3rd: steady grid.
+        // Then a failure (fast), a pass (refuted: steady), a failure (fast) and a second one
+        // (down: steady).
+        let results = [true, true, true, true, false, true, false, false, false];
+        assert_eq!(
+            gaps_for(&check, &results),
+            [201, 201, 598, 1000, 201, 799, 201, 799, 1000]
+        );
+        // Failing while down costs no more than the steady interval.
+        assert_eq!(gaps_for(&check, &[false; 4]), [1000; 4]);
+    }
+
+    #[test]
+    fn fast_probes_never_pass_the_next_grid_slot() {
+        let mut check = exec_check(&["true"]);
+        check.interval = Duration::from_millis(100);
+        check.fast_interval = Duration::from_millis(80);
+        check.rise = 5;
+        assert_eq!(gaps_for(&check, &[true; 3]), [81, 19, 81]);
+    }
+
+    #[test]
+    fn rise_and_fall_of_one_stay_on_the_grid() {
+        let mut check = exec_check(&["true"]);
+        check.interval = Duration::from_millis(50);
+        check.fast_interval = Duration::from_millis(10);
+        assert_eq!(gaps_for(&check, &[true, false, true]), [50, 50, 50]);
+    }
+
+    #[tokio::test]
+    async fn a_process_exit_is_probed_at_once_and_confirmed_fast() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("svc.pid");
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        std::fs::write(&pid_file, format!("{}\n", child.id())).unwrap();
+        let mut check = super::super::testutil::check(crate::config::CheckKind::Process {
+            pid_file: pid_file.clone(),
+        });
+        check.interval = Duration::from_secs(5);
+        check.fast_interval = Duration::from_millis(100);
+        check.rise = 1;
+        check.fall = 2;
+        let (tx, mut rx) = mpsc::channel(16);
+        let stop = CancellationToken::new();
+        let _h = spawn_checks(&[check], tx, stop.clone());
+        // First probe within the jitter (< 5 s); then nothing until the exit.
+        let first = tokio::time::timeout(Duration::from_secs(6), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(first.result.ok, "{:?}", first.result);
+        let killed = Instant::now();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let exit = rx.recv().await.unwrap();
+        assert!(!exit.result.ok);
+        let seen = exit.at - killed;
+        assert!(
+            seen < Duration::from_millis(100),
+            "exit seen after {seen:?}"
+        );
+        let confirm = rx.recv().await.unwrap();
+        assert!(!confirm.result.ok);
+        let gap = confirm.at - exit.at;
+        assert!(
+            gap >= Duration::from_millis(95) && gap < Duration::from_millis(250),
+            "second failure after {gap:?}"
+        );
         stop.cancel();
     }
 

@@ -12,6 +12,7 @@ pub(crate) fn check(kind: CheckKind) -> CheckConfig {
         source: None,
         interface: None,
         interval: Duration::from_secs(1),
+        fast_interval: Duration::from_millis(200),
         timeout: Duration::from_secs(2),
         rise: 1,
         fall: 1,

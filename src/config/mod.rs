@@ -1,4 +1,7 @@
 //! Configuration: YAML in, validated `Config` out, with file:line on every error.
+//!
+//! Owns the YAML contract and its validation, and builds the other modules' input types (e.g.
+//! `engine::VipSpec`). Nothing here runs anything; no module it imports may import it back.
 
 mod keys;
 mod locate;

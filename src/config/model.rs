@@ -95,6 +95,9 @@ pub struct CheckConfig {
     /// Bind the probe to an interface (SO_BINDTODEVICE, Linux).
     pub interface: Option<String>,
     pub interval: Duration,
+    /// Probe spacing between the first failure and `fall`, and between the first pass and
+    /// `rise`, so a real change is confirmed quickly (default interval/5).
+    pub fast_interval: Duration,
     pub timeout: Duration,
     /// Consecutive passes before the check is up.
     pub rise: u32,
@@ -104,9 +107,41 @@ pub struct CheckConfig {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum CheckKind {
-    Tcp { target: SocketAddr },
+    Tcp {
+        target: SocketAddr,
+    },
     Http(HttpCheck),
-    Exec { command: Vec<String> },
+    Exec {
+        command: Vec<String>,
+    },
+    /// A LISTEN socket on `port` (and `address`, or a wildcard covering it) exists.
+    Listener {
+        address: Option<IpAddr>,
+        port: u16,
+    },
+    /// The process named by `pid_file` runs; its exit is an event (pidfd).
+    Process {
+        pid_file: PathBuf,
+    },
+    /// A systemd unit's ActiveState is `active` (D-Bus).
+    Unit {
+        unit: String,
+    },
+}
+
+impl CheckKind {
+    /// The `type:` this kind was configured as.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            CheckKind::Tcp { .. } => "tcp",
+            CheckKind::Http(h) if h.tls => "https",
+            CheckKind::Http(_) => "http",
+            CheckKind::Exec { .. } => "exec",
+            CheckKind::Listener { .. } => "listener",
+            CheckKind::Process { .. } => "process",
+            CheckKind::Unit { .. } => "unit",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -139,12 +174,7 @@ impl CheckConfig {
     pub fn spec(&self) -> CheckSpec {
         CheckSpec {
             name: self.name.clone(),
-            kind: match &self.kind {
-                CheckKind::Tcp { .. } => "tcp",
-                CheckKind::Http(h) if h.tls => "https",
-                CheckKind::Http(_) => "http",
-                CheckKind::Exec { .. } => "exec",
-            },
+            kind: self.kind.type_name(),
             rise: self.rise,
             fall: self.fall,
         }

@@ -144,10 +144,18 @@ pub struct RawCheck {
     pub insecure: Option<bool>,
     // exec
     pub command: Option<Vec<String>>,
+    // listener
+    pub address: Option<String>,
+    pub port: Option<u16>,
+    // process
+    pub pid_file: Option<String>,
+    // unit
+    pub unit: Option<String>,
     // all
     pub source: Option<String>,
     pub interface: Option<String>,
     pub interval: Option<Value>,
+    pub fast_interval: Option<Value>,
     pub timeout: Option<Value>,
     pub rise: Option<u32>,
     pub fall: Option<u32>,

@@ -60,12 +60,19 @@ pub fn summary(c: &Config) -> String {
                 h.expect_status
             ),
             CheckKind::Exec { command } => format!("exec {}", command.join(" ")),
+            CheckKind::Listener { address, port } => match address {
+                Some(a) => format!("listener {}", std::net::SocketAddr::new(*a, *port)),
+                None => format!("listener *:{port}"),
+            },
+            CheckKind::Process { pid_file } => format!("process {}", pid_file.display()),
+            CheckKind::Unit { unit } => format!("unit {unit}"),
         };
         let _ = write!(
             s,
-            "  {:<12} {what}  every {} timeout {} rise {} fall {}",
+            "  {:<12} {what}  every {} (fast {}) timeout {} rise {} fall {}",
             ch.name,
             fmt_d(ch.interval),
+            fmt_d(ch.fast_interval),
             fmt_d(ch.timeout),
             ch.rise,
             ch.fall
@@ -193,7 +200,11 @@ pub fn check_target(ch: &CheckConfig) -> Option<(IpAddr, u16)> {
             let t = crate::checks::url::parse(&h.url).ok()?;
             Some((t.host.parse().ok()?, t.port))
         }
-        CheckKind::Exec { .. } => None,
+        // These connect nowhere: listener/process/unit read local kernel or systemd state.
+        CheckKind::Exec { .. }
+        | CheckKind::Listener { .. }
+        | CheckKind::Process { .. }
+        | CheckKind::Unit { .. } => None,
     }
 }
 

@@ -177,7 +177,7 @@ fn check_type_keys_are_checked() {
     assert!(e.contains("checks[0].url is not used by type tcp"), "{e}");
     let e = one_err(&GOOD.replace("type: tcp", "type: icmp"));
     assert!(
-        e.contains("\"icmp\" is unknown (known: tcp, http, https, exec)"),
+        e.contains("\"icmp\" is unknown (known: tcp, http, https, exec, listener, process, unit)"),
         "{e}"
     );
 }
@@ -499,6 +499,130 @@ fn the_cli_finds_the_api_even_in_an_invalid_file() {
     assert_eq!(api.listen.port(), 9180);
     assert!(note.unwrap().contains("not YAML"));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn local_state_checks_parse_with_their_defaults() {
+    let text = GOOD.replace(
+        "checks:\n",
+        "checks:
+  - {name: lis, type: listener, address: 203.0.113.10, port: 80}
+  - {name: any, type: listener, port: 443, fall: 1}
+  - {name: star, type: listener, address: '*', port: 8080, interval: 20ms, fast_interval: 10ms, timeout: 5ms}
+  - {name: proc, type: process, pid_file: /run/nginx.pid}
+  - {name: unit, type: unit, unit: nginx.service}
+",
+    );
+    let c = parse(Path::new("vw.yaml"), &text).unwrap();
+    let ms = std::time::Duration::from_millis;
+    assert_eq!(
+        c.checks[0].kind,
+        CheckKind::Listener {
+            address: Some("203.0.113.10".parse().unwrap()),
+            port: 80
+        }
+    );
+    assert_eq!(
+        (
+            c.checks[0].interval,
+            c.checks[0].fast_interval,
+            c.checks[0].timeout
+        ),
+        (ms(50), ms(10), ms(25))
+    );
+    assert_eq!(
+        c.checks[1].kind,
+        CheckKind::Listener {
+            address: None,
+            port: 443
+        }
+    );
+    assert_eq!(
+        c.checks[2].kind,
+        CheckKind::Listener {
+            address: None,
+            port: 8080
+        }
+    );
+    assert_eq!(c.checks[2].interval, ms(20));
+    assert_eq!(
+        c.checks[3].kind,
+        CheckKind::Process {
+            pid_file: "/run/nginx.pid".into()
+        }
+    );
+    assert_eq!(
+        (c.checks[3].interval, c.checks[3].fast_interval),
+        (ms(250), ms(50))
+    );
+    assert_eq!(
+        c.checks[4].kind,
+        CheckKind::Unit {
+            unit: "nginx.service".into()
+        }
+    );
+    // tcp keeps today's defaults; fast_interval is interval/5.
+    assert_eq!(
+        (
+            c.checks[5].interval,
+            c.checks[5].fast_interval,
+            c.checks[5].timeout
+        ),
+        (ms(1000), ms(200), ms(500))
+    );
+    let s = summary(&c);
+    assert!(
+        s.contains("listener 203.0.113.10:80  every 50ms (fast 10ms)"),
+        "{s}"
+    );
+    assert!(s.contains("listener *:443"), "{s}");
+    assert!(s.contains("process /run/nginx.pid"), "{s}");
+    assert!(s.contains("unit nginx.service"), "{s}");
+}
+
+#[test]
+fn local_state_check_errors() {
+    let with = |check: &str| GOOD.replace("checks:\n", &format!("checks:\n  - {check}\n"));
+    let e = one_err(&with("{name: l, type: listener, address: 203.0.113.10}"));
+    assert!(e.contains("checks[0].port is required"), "{e}");
+    let e = one_err(&with(
+        "{name: l, type: listener, address: nowhere, port: 80}",
+    ));
+    assert!(
+        e.contains("checks[0].address \"nowhere\" is not an IP address"),
+        "{e}"
+    );
+    let e = one_err(&with("{name: l, type: listener, port: 0}"));
+    assert!(e.contains("port must be 1-65535"), "{e}");
+    let e = one_err(&with("{name: l, type: listener, port: 80, interval: 5ms}"));
+    assert!(
+        e.contains("interval 5ms is below the 10ms minimum for type listener"),
+        "{e}"
+    );
+    let e = one_err(&with(
+        "{name: l, type: tcp, target: '203.0.113.10:80', interval: 50ms, timeout: 20ms}",
+    ));
+    assert!(e.contains("below the 100ms minimum for type tcp"), "{e}");
+    let e = one_err(&with(
+        "{name: l, type: listener, port: 80, target: '203.0.113.10:80'}",
+    ));
+    assert!(
+        e.contains("checks[0].target is not used by type listener"),
+        "{e}"
+    );
+    let e = one_err(&with("{name: p, type: process, pid_file: run/nginx.pid}"));
+    assert!(e.contains("must be an absolute path"), "{e}");
+    let e = one_err(&with("{name: p, type: process}"));
+    assert!(e.contains("checks[0].pid_file is required"), "{e}");
+    let e = one_err(&with("{name: u, type: unit, unit: 'nginx service'}"));
+    assert!(e.contains("is not a systemd unit name"), "{e}");
+    let e = one_err(&with(
+        "{name: t, type: tcp, target: '203.0.113.10:80', fast_interval: 2s}",
+    ));
+    assert!(
+        e.contains("fast_interval 2s must be between 10ms and interval 1s"),
+        "{e}"
+    );
 }
 
 mod peer_auth {

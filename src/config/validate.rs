@@ -310,20 +310,25 @@ const TYPE_KEYS: &[(&str, &[&str])] = &[
         ],
     ),
     ("exec", &["command"]),
+    ("listener", &["address", "port"]),
+    ("process", &["pid_file"]),
+    ("unit", &["unit"]),
 ];
+
+const KNOWN_TYPES: &str = "tcp, http, https, exec, listener, process, unit";
 
 fn check(p: &mut Problems, path: &str, r: &RawCheck) -> Option<CheckConfig> {
     let name = name(p, path, &r.name);
     let kind_path = format!("{path}.type");
-    let kind_name = required(p, &kind_path, &r.kind, "tcp, http, https or exec")?.as_str();
+    let kind_name = required(p, &kind_path, &r.kind, KNOWN_TYPES)?.as_str();
     let Some((_, own_keys)) = TYPE_KEYS.iter().find(|(t, _)| *t == kind_name) else {
         p.add(
             kind_path.as_str(),
-            format!("{kind_path} \"{kind_name}\" is unknown (known: tcp, http, https, exec)"),
+            format!("{kind_path} \"{kind_name}\" is unknown (known: {KNOWN_TYPES})"),
         );
         return None;
     };
-    let present: [(&str, bool); 8] = [
+    let present: [(&str, bool); 12] = [
         ("target", r.target.is_some()),
         ("url", r.url.is_some()),
         ("expect_status", r.expect_status.is_some()),
@@ -332,6 +337,10 @@ fn check(p: &mut Problems, path: &str, r: &RawCheck) -> Option<CheckConfig> {
         ("ca_file", r.ca_file.is_some()),
         ("insecure", r.insecure.is_some()),
         ("command", r.command.is_some()),
+        ("address", r.address.is_some()),
+        ("port", r.port.is_some()),
+        ("pid_file", r.pid_file.is_some()),
+        ("unit", r.unit.is_some()),
     ];
     for (key, is_set) in present {
         if is_set && !own_keys.contains(&key) {
@@ -431,6 +440,73 @@ fn check(p: &mut Problems, path: &str, r: &RawCheck) -> Option<CheckConfig> {
                 insecure: r.insecure.unwrap_or(false),
             })
         }
+        "listener" => {
+            let port = *required(
+                p,
+                &format!("{path}.port"),
+                &r.port,
+                "the listening port, e.g. 80",
+            )?;
+            if port == 0 {
+                p.add(
+                    format!("{path}.port"),
+                    format!("{path}.port must be 1-65535"),
+                );
+            }
+            // No address, or "*": any listener on the port.
+            let address = match r.address.as_deref().map(str::trim) {
+                None | Some("*") => None,
+                Some(a) => Some(ip(p, &format!("{path}.address"), a)?),
+            };
+            if source.is_some() || r.interface.is_some() {
+                p.add(format!("{path}.source"), format!("{path}: source and interface do not apply to listener checks (nothing is sent)"));
+            }
+            CheckKind::Listener { address, port }
+        }
+        "process" => {
+            let f = required(
+                p,
+                &format!("{path}.pid_file"),
+                &r.pid_file,
+                "absolute path, e.g. /run/nginx.pid",
+            )?;
+            let pid_file = abs_path(p, &format!("{path}.pid_file"), Some(f.as_str()))?;
+            if source.is_some() || r.interface.is_some() {
+                p.add(
+                    format!("{path}.source"),
+                    format!("{path}: source and interface do not apply to process checks"),
+                );
+            }
+            CheckKind::Process { pid_file }
+        }
+        "unit" => {
+            let unit = required(
+                p,
+                &format!("{path}.unit"),
+                &r.unit,
+                "a systemd unit name, e.g. nginx.service",
+            )?;
+            if unit.is_empty()
+                || unit.len() > 255
+                || !unit.contains('.')
+                || unit.contains('/')
+                || unit.contains(char::is_whitespace)
+            {
+                p.add(
+                    format!("{path}.unit"),
+                    format!(
+                        "{path}.unit \"{unit}\" is not a systemd unit name (e.g. nginx.service)"
+                    ),
+                );
+            }
+            if source.is_some() || r.interface.is_some() {
+                p.add(
+                    format!("{path}.source"),
+                    format!("{path}: source and interface do not apply to unit checks"),
+                );
+            }
+            CheckKind::Unit { unit: unit.clone() }
+        }
         _ => {
             let command = required(
                 p,
@@ -453,22 +529,55 @@ fn check(p: &mut Problems, path: &str, r: &RawCheck) -> Option<CheckConfig> {
         }
     };
 
+    // A listener check is one netlink round trip and process/unit checks mostly wait for events,
+    // so they can afford short intervals; probes that open connections or run programs cannot.
+    let (default_interval, min_interval) = match &kind {
+        CheckKind::Listener { .. } => (Duration::from_millis(50), Duration::from_millis(10)),
+        CheckKind::Process { .. } => (Duration::from_millis(250), Duration::from_millis(10)),
+        CheckKind::Unit { .. } => (Duration::from_secs(1), Duration::from_millis(10)),
+        _ => (Duration::from_secs(1), Duration::from_millis(100)),
+    };
     let interval = duration(
         p,
         &format!("{path}.interval"),
         r.interval.as_ref(),
-        Duration::from_secs(1),
+        default_interval,
     );
+    // Default: 500ms, but always shorter than the interval.
     let timeout = duration(
         p,
         &format!("{path}.timeout"),
         r.timeout.as_ref(),
-        Duration::from_millis(500),
+        Duration::from_millis(500).min(interval / 2),
     );
-    if interval < Duration::from_millis(100) {
+    if interval < min_interval {
         p.add(
             format!("{path}.interval"),
-            format!("{path}.interval {interval:?} is below the 100ms minimum"),
+            format!(
+                "{path}.interval {} is below the {} minimum for type {kind_name}",
+                fmt_d(interval),
+                fmt_d(min_interval)
+            ),
+        );
+    }
+    let fast_interval = duration(
+        p,
+        &format!("{path}.fast_interval"),
+        r.fast_interval.as_ref(),
+        (interval / 5).max(Duration::from_millis(10)).min(interval),
+    );
+    // The default is clamped into range; only a configured value can be out of it. A probe
+    // slower than fast_interval just delays the next one (the scheduler never overlaps them).
+    if r.fast_interval.is_some()
+        && (fast_interval < Duration::from_millis(10) || fast_interval > interval)
+    {
+        p.add(
+            format!("{path}.fast_interval"),
+            format!(
+                "{path}.fast_interval {} must be between 10ms and interval {}",
+                fmt_d(fast_interval),
+                fmt_d(interval)
+            ),
         );
     }
     if timeout.is_zero() {
@@ -511,6 +620,7 @@ fn check(p: &mut Problems, path: &str, r: &RawCheck) -> Option<CheckConfig> {
         source,
         interface: r.interface.clone(),
         interval,
+        fast_interval,
         timeout,
         rise,
         fall,

@@ -1,10 +1,12 @@
-//! The daemon's view of the passive signal sources: spawns one task per configured signal and
-//! answers `SIGNAL.VALUE` reads for the engine from the latest published snapshots.
+//! The daemon's view of the passive signal sources: spawns one task per configured signal,
+//! answers `SIGNAL.VALUE` reads for the engine from the latest published snapshots, and wakes the
+//! daemon ([`SignalBoard::changed`]) when any source publishes, so conditions are evaluated at
+//! once rather than at the next tick.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -21,12 +23,26 @@ enum Feed {
 pub struct SignalBoard {
     sources: HashMap<Arc<str>, Feed>,
     tasks: Vec<JoinHandle<()>>,
+    changed: Arc<Notify>,
+}
+
+/// Wakes `changed` whenever `rx` sees a new value; ends with the source.
+fn forward<T: Send + Sync + 'static>(
+    mut rx: watch::Receiver<T>,
+    changed: Arc<Notify>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        while rx.changed().await.is_ok() {
+            changed.notify_one();
+        }
+    })
 }
 
 impl SignalBoard {
     pub fn spawn(configs: &[SignalConfig], stop: &CancellationToken) -> SignalBoard {
         let mut sources = HashMap::new();
         let mut tasks = Vec::new();
+        let changed = Arc::new(Notify::new());
         for sig in configs {
             let (tx, rx) = watch::channel(SourceSnapshot::default());
             let (feed, task) = match &sig.kind {
@@ -51,10 +67,24 @@ impl SignalBoard {
                     (Feed::AccessLog(rx), task)
                 }
             };
+            tasks.push(match &feed {
+                Feed::Values(rx) => forward(rx.clone(), changed.clone()),
+                Feed::AccessLog(rx) => forward(rx.clone(), changed.clone()),
+            });
             sources.insert(sig.name.clone(), feed);
             tasks.push(task);
         }
-        SignalBoard { sources, tasks }
+        SignalBoard {
+            sources,
+            tasks,
+            changed,
+        }
+    }
+
+    /// Resolves when a source has published since the last call (a publication in between is
+    /// kept as a permit, so none is lost). Pending forever without sources.
+    pub async fn changed(&self) {
+        self.changed.notified().await;
     }
 
     /// The current reading of `SIGNAL.VALUE`; no data when the source has none.

@@ -1,6 +1,10 @@
 //! Wiring: checks and signals -> engine -> desired routes -> per-peer sessions, plus the control
 //! surface (status, events, drain commands), config reload and the planned stop.
 //!
+//! Owns the one loop and the order of effects. Owns no policy (that is the engine's) and no
+//! protocol (the sessions'); blocking work (state file, config read, disable files) runs on
+//! blocking threads, never on this loop. Nothing imports `daemon`.
+//!
 //! The daemon loop is the only writer of `DesiredRoutes` (the engine computes it; a planned stop
 //! publishes the final empty set); sessions only read it. A planned stop drains
 //! every VIP per its `shutdown` strategy (graceful: GRACEFUL_SHUTDOWN for `drain_period`), then
@@ -48,6 +52,9 @@ const EVENTS_KEPT: usize = 512;
 /// yields, so a flood of results (100k VIPs coming up) costs one route snapshot per slice instead
 /// of one per result, and sessions keep sending KEEPALIVEs in between.
 const SAMPLE_SLICE: Duration = Duration::from_millis(20);
+/// Signal sources wake the loop when they publish; under heavy load (a busy access log) at most
+/// one evaluation runs per this much time, however often they publish.
+const SIGNAL_COALESCE: Duration = Duration::from_millis(20);
 /// A route snapshot costs O(VIPs) here and in every session. While decisions keep coming, the next
 /// snapshot waits this many times the last one's cost, so a flood (100k VIPs over 100 checks)
 /// spends at most a fifth of its time on snapshots; with few VIPs the wait is microseconds.
@@ -230,8 +237,20 @@ impl Daemon {
         );
         let watchdog_on = sdnotify::watchdog_interval().is_some();
         let mut disabled = self.maint.disabled.clone();
+        // A signal-driven evaluation is due then (coalesced); and when the last one ran.
+        let mut eval_due: Option<Instant> = None;
+        let mut last_eval = Instant::now();
+        // The earliest end of a pending `for` dwell. Conditions move only when evaluated (tick,
+        // signals) or on reload, so it is recomputed there, not on every turn (O(VIPs)).
+        let mut dwell_end = self.engine.next_deadline();
 
         let why = loop {
+            // Evaluate when sources published (coalesced) and exactly when a `for` dwell ends.
+            let dwell_due = dwell_end.map(|d| d.max(last_eval + SIGNAL_COALESCE));
+            let wake = match (eval_due, dwell_due) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             tokio::select! {
                 _ = watchdog.tick(), if watchdog_on => {
                     let _ = self.notifier.watchdog();
@@ -246,7 +265,19 @@ impl Daemon {
                 Some(sample) = self.checks.rx.recv() => self.on_samples(sample),
                 _ = tick.tick() => {
                     self.on_tick();
+                    dwell_end = self.engine.next_deadline();
                     self.status_changed();
+                }
+                _ = self.board.changed(), if eval_due.is_none() => {
+                    eval_due = Some(Instant::now().max(last_eval + SIGNAL_COALESCE));
+                }
+                _ = sleep_until(wake), if wake.is_some() => {
+                    eval_due = None;
+                    last_eval = Instant::now();
+                    if self.on_signals() {
+                        self.status_changed();
+                    }
+                    dwell_end = self.engine.next_deadline();
                 }
                 // One command at a time: the next waits until this one's state file is written.
                 r = join(self.saving.as_mut().map(|s| &mut s.task)), if self.saving.is_some() => {
@@ -260,6 +291,7 @@ impl Daemon {
                 _ = sighup.recv(), if self.reloading.is_none() => self.begin_reload(),
                 r = join(self.reloading.as_mut()), if self.reloading.is_some() => {
                     self.finish_reload(r);
+                    dwell_end = self.engine.next_deadline();
                     self.status_changed();
                 }
                 _ = sigterm.recv() => break "SIGTERM",
@@ -321,6 +353,17 @@ impl Daemon {
             _ => debug!(check = %name, ok = obs.ok, "check {name}: {}", obs.detail),
         }
         decisions
+    }
+
+    /// Evaluates the VIPs with traffic conditions on fresh readings; true if a route moved.
+    fn on_signals(&mut self) -> bool {
+        let board = &self.board;
+        let decisions = self
+            .engine
+            .evaluate_signals(&|s: &str| -> Reading { board.read(s) }, Instant::now());
+        let moved = !decisions.is_empty();
+        self.apply(decisions);
+        moved
     }
 
     fn on_tick(&mut self) {

@@ -211,6 +211,12 @@ pub fn judge_arrival(
             format!("clients' SYNs reach the node ({stalled} new connections stalled half-open), but the handshakes do not complete: our SYN-ACKs do not reach them"),
             Some("the return path: replies from the VIP leave by the wrong uplink or are dropped on the way back (host routing first: run `vipwarden doctor`; then the network team with this evidence)".to_string()),
         )
+    } else if first.is_empty() && done > 0 {
+        (
+            Level::Ok,
+            format!("nothing half-open on {target}; {done} handshakes completed on this host in {secs:.1} s (PassiveOpens counts every listener)"),
+            None,
+        )
     } else if done > 0 || new > 0 {
         (
             Level::Ok,

@@ -128,6 +128,16 @@ impl Condition {
         matches!(self.phase, Phase::Active { .. } | Phase::Clearing { .. })
     }
 
+    /// When a pending dwell completes if the value stays where it is: the instant to evaluate
+    /// again so a `for`/`restore_for` takes exactly its duration, not up to a tick more.
+    pub fn deadline(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Tripping { since } => since.checked_add(self.spec.trip_after),
+            Phase::Clearing { since } => since.checked_add(self.spec.clear_after),
+            Phase::Clear | Phase::Active { .. } => None,
+        }
+    }
+
     /// Forgets an active state, as if the condition had cleared (probation after hold-down).
     pub fn reset(&mut self) {
         self.phase = Phase::Clear;
@@ -393,6 +403,22 @@ mod tests {
             Change::Cleared { .. }
         ));
         assert!(!c.is_active());
+    }
+
+    #[test]
+    fn deadline_is_the_end_of_the_pending_dwell() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut c = Condition::new(spec(0.1, 0.05, 5, 3, None));
+        assert_eq!(c.deadline(), None);
+        c.evaluate(r(0.5, 100), t0 + Duration::from_millis(1234));
+        assert_eq!(c.deadline(), Some(t0 + Duration::from_millis(6234)));
+        // Evaluating exactly at the deadline trips: no extra tick.
+        let ch = c.evaluate(r(0.5, 100), t0 + Duration::from_millis(6234));
+        assert!(matches!(ch, Change::Tripped { .. }), "{ch:?}");
+        assert_eq!(c.deadline(), None);
+        c.evaluate(r(0.01, 100), t0 + s(10));
+        assert_eq!(c.deadline(), Some(t0 + s(13)));
     }
 
     #[test]

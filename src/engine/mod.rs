@@ -1,5 +1,8 @@
 //! Pure decision core: check results, signal readings and an injected clock in, route decisions
 //! out. No I/O, no tokio, no wall clock, so hours of input replay deterministically in tests.
+//!
+//! Owns VIP health and route state (rise/fall, conditions, hold-down, dampening, drains). Its
+//! inputs are its own `spec` types; it imports only `route`, never `config` or `control`.
 
 mod condition;
 mod dampening;
@@ -190,8 +193,36 @@ impl Engine {
     /// Time passes: evaluates traffic conditions with fresh readings, hold-down expiry and
     /// dampening release. Call it on a steady tick (e.g. every second).
     pub fn tick(&mut self, read: &dyn Fn(&str) -> Reading, now: Instant) -> Vec<Decision> {
+        self.evaluate(read, now, false)
+    }
+
+    /// Fresh signal readings (or a dwell's deadline): evaluates the VIPs that have traffic
+    /// conditions, the only ones readings can move. Call it as soon as a source publishes.
+    pub fn evaluate_signals(
+        &mut self,
+        read: &dyn Fn(&str) -> Reading,
+        now: Instant,
+    ) -> Vec<Decision> {
+        self.evaluate(read, now, true)
+    }
+
+    /// The earliest instant a pending `for`/`restore_for` dwell completes: evaluate then, so a
+    /// condition trips `for` after its crossing, not at the next tick after that.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.vips.iter().filter_map(Vip::next_deadline).min()
+    }
+
+    fn evaluate(
+        &mut self,
+        read: &dyn Fn(&str) -> Reading,
+        now: Instant,
+        only_with_conditions: bool,
+    ) -> Vec<Decision> {
         let mut decisions = Vec::new();
         for vip in &mut self.vips {
+            if only_with_conditions && vip.conditions.is_empty() {
+                continue;
+            }
             let changes = vip.observe_signals(read, now);
             let trigger = changes.iter().find_map(|c| match c {
                 Change::Tripped { reason } => Some(reason.clone()),

@@ -68,6 +68,11 @@ impl Vip {
         changes
     }
 
+    /// The earliest end of a pending `for`/`restore_for` dwell among the conditions.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.conditions.iter().filter_map(Condition::deadline).min()
+    }
+
     /// The first reason traffic says "withdraw", if any.
     fn blocking(&self) -> Option<String> {
         for c in &self.conditions {

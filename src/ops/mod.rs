@@ -1,6 +1,6 @@
 //! Operational pieces around the daemon: persistent maintenance state, disable files, on_change
 //! hooks and systemd notification. Each module has one job and no knowledge of the engine; the
-//! daemon wires them in.
+//! daemon wires them in. Imports only `control` (for `VipState`) and `process`.
 
 pub mod disable;
 pub mod hooks;

@@ -2,6 +2,10 @@
 //! state on a watch channel. Live mode files records under their arrival time on a monotonic
 //! clock, not the time in the line: the window then never sees time go backwards, and a logger
 //! with a skewed clock or a request-start timestamp cannot hide fresh errors.
+//!
+//! The task reads when inotify says the log's directory changed (at most once per
+//! [`MIN_STEP_GAP`], so a busy log costs a bounded number of wake-ups), with a slow poll as a
+//! safety net; without inotify (limits reached) it polls every `poll_interval` as before.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -11,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::follow::{FollowOptions, LogFollower};
 use super::logformat::LogFormat;
+use super::wake::{self, DirWatch};
 use super::window::{StatusSet, WindowSnapshot, WindowStats};
 
 /// A validated `type: access_log` signal.
@@ -23,6 +28,12 @@ pub struct AccessLogConfig {
     pub errors: StatusSet,
     pub follow: FollowOptions,
 }
+
+/// Under heavy write load, at most one read-and-publish per this much time.
+pub const MIN_STEP_GAP: Duration = Duration::from_millis(20);
+/// With inotify, the poll that still runs in case an event was missed (e.g. the directory was
+/// replaced).
+const SAFETY_POLL: Duration = Duration::from_secs(1);
 
 /// What the engine reads.
 #[derive(Clone, Debug, PartialEq)]
@@ -102,9 +113,18 @@ impl AccessLogSource {
         let (tx, rx) = watch::channel(pipeline.state(now_ms()));
         let interval = cfg.follow.poll_interval;
         let name = cfg.name;
+        let path = cfg.path.clone();
         let task = tokio::spawn(async move {
             let mut slot = Some(pipeline);
+            let mut watch = match DirWatch::new(&path) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    wake::log_fallback(&name, &e);
+                    None
+                }
+            };
             loop {
+                let stepped = tokio::time::Instant::now();
                 let mut p = slot.take().unwrap_or_else(&new_pipeline);
                 let job = tokio::task::spawn_blocking(move || {
                     let now = now_ms();
@@ -129,14 +149,34 @@ impl AccessLogSource {
                 if tx.is_closed() {
                     break;
                 }
-                let pause = if more { Duration::ZERO } else { interval };
+                let pause = match (&watch, more) {
+                    (_, true) => Duration::ZERO,
+                    (Some(_), false) => SAFETY_POLL.max(interval),
+                    (None, false) => interval,
+                };
                 tokio::select! {
                     _ = cancel.cancelled() => break,
                     _ = tokio::time::sleep(pause) => {}
+                    r = changed(&watch) => if let Err(e) = r {
+                        wake::log_fallback(&name, &e);
+                        watch = None;
+                    },
+                }
+                // Coalesce: a log written continuously is read at most once per MIN_STEP_GAP.
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep_until(stepped + MIN_STEP_GAP) => {}
                 }
             }
         });
         (rx, task)
+    }
+}
+
+async fn changed(watch: &Option<DirWatch>) -> std::io::Result<()> {
+    match watch {
+        Some(w) => w.changed().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -146,6 +186,79 @@ mod tests {
 
     use super::*;
     use crate::signals::follow::tests::TempDir;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn inotify_reads_new_lines_at_once_despite_a_slow_poll() {
+        let dir = TempDir::new("source-inotify");
+        let path = dir.join("access.log");
+        std::fs::write(&path, "").unwrap();
+        let cfg = AccessLogConfig {
+            name: "web_log".into(),
+            path: path.clone(),
+            format: LogFormat::Nginx,
+            window: Duration::from_secs(30),
+            errors: StatusSet::default(),
+            follow: FollowOptions {
+                poll_interval: Duration::from_secs(30),
+                ..FollowOptions::default()
+            },
+        };
+        let cancel = CancellationToken::new();
+        let (mut rx, _task) = AccessLogSource::spawn(cfg, cancel.clone());
+        // Let the task start and settle into its wait.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        let t0 = Instant::now();
+        writeln!(
+            f,
+            "1.2.3.4 - - [22/Nov/2026:13:45:01 +0000] \"GET / HTTP/1.1\" 503 1 \"-\" \"ua\" 0.010"
+        )
+        .unwrap();
+        tokio::time::timeout(
+            Duration::from_secs(2),
+            rx.wait_for(|s| s.snapshot.requests == 1),
+        )
+        .await
+        .expect("line seen without waiting for the 30 s poll")
+        .unwrap();
+        let took = t0.elapsed();
+        assert!(took < Duration::from_millis(500), "{took:?}");
+        // A burst of writes is read in few steps: publications are coalesced.
+        let mut versions = 0u32;
+        let counter = {
+            let mut rx = rx.clone();
+            tokio::spawn(async move {
+                let mut n = 0u32;
+                while rx.changed().await.is_ok() {
+                    n += 1;
+                    if rx.borrow().snapshot.requests >= 2001 {
+                        break;
+                    }
+                }
+                n
+            })
+        };
+        let t1 = Instant::now();
+        for _ in 0..2000 {
+            writeln!(
+                f,
+                "1.2.3.4 - - [22/Nov/2026:13:45:01 +0000] \"GET / HTTP/1.1\" 200 1 \"-\" \"ua\" 0.010"
+            )
+            .unwrap();
+        }
+        versions += tokio::time::timeout(Duration::from_secs(5), counter)
+            .await
+            .unwrap()
+            .unwrap();
+        let span = t1.elapsed();
+        // At most one publication per 20 ms (+1 for the edges).
+        let bound = (span.as_millis() / 20) as u32 + 2;
+        assert!(versions <= bound, "{versions} publications in {span:?}");
+        cancel.cancel();
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn follows_a_live_log_and_reports_missing() {

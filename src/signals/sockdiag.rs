@@ -63,7 +63,13 @@ impl DiagSocket {
     }
 }
 
-const SOCK_DIAG_BY_FAMILY: u16 = 20;
+pub const SOCK_DIAG_BY_FAMILY: u16 = 20;
+/// Attribute of the request carrying a filter program (struct inet_diag_bc_op list).
+const INET_DIAG_REQ_BYTECODE: u16 = 1;
+/// Reply attribute: an IPv6 listener's V6ONLY flag (u8).
+const INET_DIAG_SKV6ONLY: u16 = 11;
+const INET_DIAG_BC_S_GE: u8 = 2;
+const INET_DIAG_BC_S_LE: u8 = 3;
 /// sizeof(struct inet_diag_msg): family, state, timer, retrans, 48-byte sockid, then
 /// expires, rqueue, wqueue, uid, inode (u32 each).
 const INET_DIAG_MSG_LEN: usize = 72;
@@ -77,6 +83,41 @@ fn dump_request(family: u8, states: u32) -> [u8; 56] {
     // idiag_ext = 0 (no extra attributes), pad, idiag_states bitmask, zeroed sockid.
     req[4..8].copy_from_slice(&states.to_ne_bytes());
     req
+}
+
+/// The request payload for the TCP listeners of `family` on local `port` only. The kernel runs
+/// the filter (source port >= P, then <= P: ops every kernel since 2.6 knows), so the reply holds
+/// only the matching sockets however many the host has.
+pub fn listeners_on_port_request(family: u8, port: u16) -> [u8; 76] {
+    let mut req = [0u8; 76];
+    req[..56].copy_from_slice(&dump_request(family, 1 << TCP_LISTEN));
+    // nlattr header: length (4 + 16 bytes of program), type.
+    req[56..58].copy_from_slice(&20u16.to_ne_bytes());
+    req[58..60].copy_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
+    // struct inet_diag_bc_op { u8 code; u8 yes; u16 no; }: `yes`/`no` are byte offsets to jump
+    // by; landing exactly on the end accepts, jumping past it (4 beyond) rejects. A comparison's
+    // operand is the `no` field of the op after it.
+    let ops: [(u8, u8, u16); 4] = [
+        (INET_DIAG_BC_S_GE, 8, 20),
+        (0, 0, port),
+        (INET_DIAG_BC_S_LE, 8, 12),
+        (0, 0, port),
+    ];
+    for (i, (code, yes, no)) in ops.into_iter().enumerate() {
+        let at = 60 + 4 * i;
+        req[at] = code;
+        req[at + 1] = yes;
+        req[at + 2..at + 4].copy_from_slice(&no.to_ne_bytes());
+    }
+    req
+}
+
+/// The V6ONLY flag in the attributes after an IPv6 listener's inet_diag_msg (the kernel adds it
+/// for listening sockets); None when absent or malformed.
+pub fn v6only(body: &[u8]) -> Option<bool> {
+    netlink::attrs(body.get(INET_DIAG_MSG_LEN..)?)
+        .find(|(kind, _)| *kind == INET_DIAG_SKV6ONLY)
+        .and_then(|(_, v)| v.first().map(|b| *b != 0))
 }
 
 fn addr(family: u8, raw: &[u8]) -> IpAddr {
@@ -348,6 +389,58 @@ pub(crate) mod tests {
         drop((c1, c2));
         drop(l);
         assert_eq!(on_port(&mut diag), 0);
+    }
+
+    #[test]
+    fn v6only_attribute_is_found_or_unknown() {
+        let body = |attrs: &[u8]| {
+            let mut b = vec![0u8; INET_DIAG_MSG_LEN];
+            b.extend_from_slice(attrs);
+            b
+        };
+        assert_eq!(v6only(&body(&[5, 0, 11, 0, 1, 0, 0, 0])), Some(true));
+        // Another attribute first, then V6ONLY = 0.
+        assert_eq!(
+            v6only(&body(&[8, 0, 1, 0, 9, 9, 9, 9, 5, 0, 11, 0, 0, 0, 0, 0])),
+            Some(false)
+        );
+        assert_eq!(v6only(&body(&[])), None);
+        assert_eq!(v6only(&[0; 10]), None, "short body");
+        assert_eq!(
+            v6only(&body(&[200, 0, 11, 0, 1])),
+            None,
+            "length past the end"
+        );
+        assert_eq!(v6only(&body(&[4, 0, 11, 0])), None, "no payload");
+    }
+
+    /// Sends `payload` as a SOCK_DIAG_BY_FAMILY dump and collects the sockets.
+    fn ask(payload: &[u8]) -> Vec<(DiagSocket, Option<bool>)> {
+        let mut s = NlSocket::open(libc::NETLINK_SOCK_DIAG).unwrap();
+        let msgs = s.request(SOCK_DIAG_BY_FAMILY, NLM_F_DUMP, payload).unwrap();
+        msgs.iter()
+            .map(|m| (decode_socket(&m.body).unwrap(), v6only(&m.body)))
+            .collect()
+    }
+
+    #[test]
+    fn port_filter_runs_in_the_kernel() {
+        let (_a, a) = small_listener("127.0.0.1");
+        let (_b, b) = small_listener("127.0.0.1");
+        let (_c, c) = small_listener("[::1]");
+        let got = ask(&listeners_on_port_request(libc::AF_INET as u8, a.port()));
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!((got[0].0.local, got[0].0.local_port), (a.ip(), a.port()));
+        assert_eq!(got[0].1, None, "no V6ONLY for IPv4");
+        assert_ne!(a.port(), b.port());
+        let got = ask(&listeners_on_port_request(libc::AF_INET6 as u8, c.port()));
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].0.local, c.ip());
+        // The kernel reports the flag; binding a specific IPv6 address sets it.
+        assert_eq!(got[0].1, Some(true));
+        // A port nobody listens on: empty, not an error.
+        drop(_b);
+        assert!(ask(&listeners_on_port_request(libc::AF_INET as u8, b.port())).is_empty());
     }
 
     /// A listener with backlog 4 on `ip`, nothing accepting.

@@ -98,26 +98,27 @@ def session(s):
         return
 
 
-def bgp():
+def accept_forever(port, backlog, handle):
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", a.port))
-    ls.listen(8)
+    ls.bind(("127.0.0.1", port))
+    ls.listen(backlog)
     while True:
-        c, _ = ls.accept()
-        with lock:
-            st["sessions"] += 1
-        threading.Thread(target=session, args=(c,), daemon=True).start()
+        handle(ls.accept()[0])
+
+
+def new_session(c):
+    with lock:
+        st["sessions"] += 1
+    threading.Thread(target=session, args=(c,), daemon=True).start()
+
+
+def bgp():
+    accept_forever(a.port, 8, new_session)
 
 
 def service():
-    ls = socket.socket()
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", a.service_port))
-    ls.listen(1024)
-    while True:
-        c, _ = ls.accept()
-        c.close()
+    accept_forever(a.service_port, 1024, lambda c: c.close())
 
 
 threading.Thread(target=bgp, daemon=True).start()

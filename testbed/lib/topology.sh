@@ -268,7 +268,8 @@ vw_vipwarden_bin() {
 
 # vw_vipwarden_config [KEY=VALUE...] > FILE. Keys: prepend, interval, timeout,
 # rise, fall, hold, peers (bird,frr,gobgp; default $VW_PEERS or bird,frr),
-# peer_extra (YAML lines appended to every peer, indented 4 spaces), check_type (tcp|http), med,
+# peer_extra (YAML lines appended to every peer, indented 4 spaces),
+# check_type (tcp|http|listener|process), med,
 # vip_extra (YAML lines appended to the VIP, indented 4 spaces),
 # top_extra (YAML lines appended at the top level).
 vw_vipwarden_config() {
@@ -315,11 +316,12 @@ checks:
   - name: web
     type: $check_type
 EOF
-  if [[ $check_type == http ]]; then
-    printf '    url: http://%s/healthz\n' "$VW_VIP4"
-  else
-    printf '    target: %s:80\n' "$VW_VIP4"
-  fi
+  case $check_type in
+    http) printf '    url: http://%s/healthz\n' "$VW_VIP4" ;;
+    listener) printf '    address: %s\n    port: 80\n' "$VW_VIP4" ;;
+    process) printf '    pid_file: %s/nginx/nginx.pid\n' "$VW_RUN_DIR" ;;
+    *) printf '    target: %s:80\n' "$VW_VIP4" ;;
+  esac
   cat <<EOF
     interval: $interval
     timeout: $timeout

@@ -7,8 +7,8 @@
 #   ToR A: vw-tor-bird or vw-tor-frr (BGP with the node, installs the VIP route; clients come in here)
 #                 | 198.51.100.0/30 (bird) or .4/30 (frr)
 #   vw-node1: VIP 203.0.113.10/32 on lo, nginx on VIP:80 and VIP:443 (TLS), vipwarden
-#                 | uplink B: n1-b 198.51.100.10/30
-#   vw-upl-b 198.51.100.9/30: the main table's default route points here; it drops every packet
+#                 | uplink B: n1-b 198.51.100.14/30
+#   vw-upl-b 198.51.100.13/30: the main table's default route points here; it drops every packet
 #             from the VIP (nftables), like a next hop that has no route back or filters by source.
 #
 # Broken: replies from the VIP follow the default route out of uplink B and die. Fix (what doctor
@@ -16,8 +16,8 @@
 # 203.0.113.10/32 table 100 priority 100`.
 
 VW_NS_UPLB=vw-upl-b
-VW_UPLB_GW=198.51.100.9
-VW_NODE_UPLB=198.51.100.10
+VW_UPLB_GW=198.51.100.13
+VW_NODE_UPLB=198.51.100.14
 VW_RT_TABLE=100
 
 # Per router: node side, router side, client side addresses and link names.

@@ -111,6 +111,7 @@ async fn main() {
             hold_time: Duration::from_secs(args.hold),
             next_hop_v4: args.next_hop_v4,
             next_hop_v6: args.next_hop_v6,
+            bfd: None,
             auth: Default::default(),
             ttl_security: false,
         },

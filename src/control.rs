@@ -74,6 +74,37 @@ pub struct PeerView {
     pub session_ends: std::collections::BTreeMap<String, u64>,
     #[serde(default)]
     pub route_refresh_received: u64,
+    /// BFD with this peer, when configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bfd: Option<BfdView>,
+}
+
+/// One peer's BFD session (RFC 5880 terms).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BfdView {
+    /// admindown | down | init | up
+    pub state: String,
+    pub remote_state: String,
+    /// Our address and source port.
+    pub local: Option<String>,
+    pub local_discriminator: u32,
+    pub remote_discriminator: u32,
+    /// Negotiated transmit interval (before jitter).
+    pub tx_interval_ms: Option<f64>,
+    /// Silence after which we declare the session Down.
+    pub detect_time_ms: f64,
+    pub remote_multiplier: u8,
+    /// Why the session last left Up.
+    pub last_diagnostic: Option<String>,
+    pub remote_diagnostic: String,
+    pub state_changes: u64,
+    pub packets_received: u64,
+    pub packets_sent: u64,
+    /// Discarded packets by reason (RFC 5880 6.8.6 checks, TTL below 255).
+    pub discarded: std::collections::BTreeMap<String, u64>,
+    pub send_errors: u64,
+    /// Why the session has no sockets yet.
+    pub setup_error: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -95,6 +126,52 @@ pub struct VipView {
     /// Seconds the running drain has lasted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub draining_for_s: Option<f64>,
+    /// The fleet guard's view and verdict, when the VIP has a guard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetVipView>,
+}
+
+/// A guarded VIP's fleet view: the other announcers each ToR shows, and the guard's verdict.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct FleetVipView {
+    /// idle | marked | held | left
+    pub guard: String,
+    pub min_healthy_others: u32,
+    /// leave | hold
+    pub when_blind: String,
+    /// Per prefix: distinct healthy / marked other announcers over all ToRs.
+    pub prefixes: Vec<FleetPrefixView>,
+    pub peers: Vec<FleetPeerView>,
+    /// What limits the view (no ADD-PATH, sessions down), with the router-side line to add.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct FleetPrefixView {
+    pub prefix: String,
+    pub healthy: Vec<String>,
+    pub marked: Vec<String>,
+    /// No peer shows every path of this prefix.
+    pub blind: bool,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct FleetPeerView {
+    pub peer: String,
+    /// down | partial | loading | full | disabled
+    pub view: String,
+    pub announcers: Vec<FleetAnnouncerView>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct FleetAnnouncerView {
+    pub prefix: String,
+    /// Router id from the identity community, or "path N" without one.
+    pub node: String,
+    pub path_id: u32,
+    pub next_hop: Option<String>,
+    /// healthy | marked
+    pub health: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -175,6 +252,8 @@ pub enum Command {
     Drain {
         vip: Option<String>,
         reason: String,
+        /// Drain even where the fleet guard refuses (logged as forced).
+        force: bool,
     },
     Undrain {
         vip: Option<String>,
@@ -191,6 +270,16 @@ pub enum CommandError {
     /// The state could not be persisted; nothing changed.
     StateNotSaved {
         detail: String,
+    },
+    /// The fleet guard refuses the drain: it would leave fewer than `min_healthy_others` other
+    /// healthy announcers of `prefix`. Nothing changed; `force` overrides.
+    GuardRefused {
+        vip: String,
+        prefix: String,
+        healthy: usize,
+        min_healthy_others: u32,
+        announcers: Vec<String>,
+        reason: String,
     },
     /// A planned stop is under way: routes are being withdrawn, commands can no longer take
     /// effect. `reason` says which stop ("vipwarden stopping (SIGTERM)").

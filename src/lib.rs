@@ -41,6 +41,7 @@
 //! End-to-end daemon tests are in `tests/` (one binary per scenario).
 
 pub mod api;
+pub mod bfd;
 pub mod bgp;
 pub mod checks;
 pub mod config;
@@ -48,6 +49,7 @@ pub mod control;
 pub mod daemon;
 pub mod doctor;
 pub mod engine;
+pub mod fleet;
 pub mod netlink;
 pub mod offline;
 pub mod ops;

@@ -144,6 +144,9 @@ Examples:
         /// gone or drain_period ran out
         #[arg(long)]
         wait: bool,
+        /// Drain even if the fleet guard refuses (it would leave too few healthy announcers)
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -387,15 +390,21 @@ fn main() -> ExitCode {
         Command::Drain {
             vip,
             reason,
+            force,
             wait,
             api,
             ..
         } => {
-            let (vip, reason, wait) = (vip.clone(), reason.clone(), *wait);
+            let (vip, reason, force, wait) = (vip.clone(), reason.clone(), *force, *wait);
             client(api, move |t, json| async move {
-                let out =
-                    vipwarden::api::client::drain(&t, vip.as_deref(), reason.as_deref(), json)
-                        .await?;
+                let out = vipwarden::api::client::drain_with(
+                    &t,
+                    vip.as_deref(),
+                    reason.as_deref(),
+                    force,
+                    json,
+                )
+                .await?;
                 if !wait {
                     return Ok(out);
                 }

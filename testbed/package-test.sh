@@ -26,12 +26,15 @@ for f in ./usr/bin/vipwarden ./lib/systemd/system/vipwarden.service ./etc/vipwar
   ./usr/share/bash-completion/completions/vipwarden ./usr/share/zsh/vendor-completions/_vipwarden; do
   grep -q " $f\$" <<<"$contents" || fail "$f not in the package"
 done
-dpkg-deb --info "$deb" | grep -q 'Depends:.*adduser' || fail "no Depends on adduser"
+# (Captured first: `grep -q` closing a pipe early would fail it under pipefail.)
+info=$(dpkg-deb --info "$deb")
+grep -q 'Depends:.*adduser' <<<"$info" || fail "no Depends on adduser"
+ctrl=$(dpkg-deb --ctrl-tarfile "$deb" | tar -tf -)
 for s in postinst prerm postrm; do
-  dpkg-deb --ctrl-tarfile "$deb" | tar -tf - | grep -q "^\./$s\$" || fail "no $s in the package"
+  grep -q "^\./$s\$" <<<"$ctrl" || fail "no $s in the package"
 done
-grep -q '^ExecStart=/usr/bin/vipwarden run' <(dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./lib/systemd/system/vipwarden.service) ||
-  fail "the packaged unit does not run /usr/bin/vipwarden"
+unit=$(dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./lib/systemd/system/vipwarden.service)
+grep -q '^ExecStart=/usr/bin/vipwarden run' <<<"$unit" || fail "the packaged unit does not run /usr/bin/vipwarden"
 
 cleanup() { dpkg --purge vipwarden >/dev/null 2>&1 || true; }
 trap cleanup EXIT
@@ -42,8 +45,10 @@ id vipwarden >/dev/null || fail "no vipwarden user after install"
 out=$(setpriv --reuid=vipwarden --regid=vipwarden --init-groups /usr/bin/vipwarden check-config -c /etc/vipwarden/vipwarden.yaml 2>&1) ||
   fail "check-config on the packaged example (as vipwarden): $out"
 echo "package: check-config as user vipwarden: $(tail -n1 <<<"$out")"
-/usr/bin/vipwarden --version | grep -q '(commit ' || fail "--version has no commit"
-zcat /usr/share/man/man1/vipwarden.1.gz | grep -q '^\.TH vipwarden' || fail "man page is not roff"
+version=$(/usr/bin/vipwarden --version)
+[[ $version == *"(commit "* ]] || fail "--version has no commit: $version"
+man=$(zcat /usr/share/man/man1/vipwarden.1.gz)
+grep -q '^\.TH vipwarden' <<<"$man" || fail "man page is not roff"
 bash -c 'source /usr/share/bash-completion/completions/vipwarden && complete -p vipwarden' >/dev/null ||
   fail "bash completion does not load"
 dpkg --purge vipwarden >/dev/null || fail "dpkg --purge failed"

@@ -54,7 +54,10 @@ main() {
   for t in "$TESTBED"/tests/[0-9]*.sh; do
     name=$(basename "$t" .sh)
     [[ -z $pattern || $name == *$pattern* ]] || continue
-    for r in "${routers[@]}"; do
+    # A scenario that needs both ToRs at once (e.g. the fleet lab) runs once.
+    local run_on=("${routers[@]}")
+    if grep -q '^# lab-routers: both' "$t"; then run_on=(both); fi
+    for r in "${run_on[@]}"; do
       out=$logdir/$name.$r.log
       rc=0
       bash "$t" "$r" >"$out" 2>&1 || rc=$?

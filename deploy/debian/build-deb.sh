@@ -16,5 +16,5 @@ gzip -9n "$assets"/man/*.1
 "$bin" completions zsh >"$assets/completions/_vipwarden"
 "$bin" completions fish >"$assets/completions/vipwarden.fish"
 sed 's#/usr/local/bin/vipwarden#/usr/bin/vipwarden#g' config/vipwarden.service >"$assets/vipwarden.service"
-cargo deb --no-build --no-strip --target-dir "$target" --output target/debian/ 2>&1 | tail -n 1 >&2
+cargo deb --no-build --no-strip --output target/debian/ 2>&1 | tail -n 1 >&2
 ls -1t target/debian/vipwarden_*.deb | head -n 1

@@ -111,7 +111,18 @@ pub async fn drain(
     reason: Option<&str>,
     json: bool,
 ) -> anyhow::Result<String> {
-    command(api, "drain", vip, reason, json).await
+    drain_with(api, vip, reason, false, json).await
+}
+
+/// `vipwarden drain ... [--force]`: `force` drains even where the fleet guard refuses.
+pub async fn drain_with(
+    api: &ApiTarget,
+    vip: Option<&str>,
+    reason: Option<&str>,
+    force: bool,
+    json: bool,
+) -> anyhow::Result<String> {
+    command(api, "drain", vip, reason, force, json).await
 }
 
 /// `vipwarden drain --wait`: polls the status until the VIP (or every VIP) has left `draining`,
@@ -150,7 +161,7 @@ pub async fn undrain(
     reason: Option<&str>,
     json: bool,
 ) -> anyhow::Result<String> {
-    command(api, "undrain", vip, reason, json).await
+    command(api, "undrain", vip, reason, false, json).await
 }
 
 #[derive(Deserialize)]
@@ -169,15 +180,18 @@ async fn command(
     verb: &str,
     vip: Option<&str>,
     reason: Option<&str>,
+    force: bool,
     json: bool,
 ) -> anyhow::Result<String> {
     let path = match vip {
         Some(v) => format!("/v1/vips/{}/{verb}", encode_segment(v)),
         None => format!("/v1/vips/{verb}"),
     };
-    let body = match reason {
-        Some(r) => serde_json::to_vec(&serde_json::json!({ "reason": r }))?,
-        None => Vec::new(),
+    let body = match (reason, force) {
+        (Some(r), false) => serde_json::to_vec(&serde_json::json!({ "reason": r }))?,
+        (Some(r), true) => serde_json::to_vec(&serde_json::json!({ "reason": r, "force": true }))?,
+        (None, true) => serde_json::to_vec(&serde_json::json!({ "force": true }))?,
+        (None, false) => Vec::new(),
     };
     let resp = send(api, Method::POST, &path, body).await?;
     if json {

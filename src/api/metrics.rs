@@ -114,11 +114,12 @@ type IntFamily = Family<Labels, Gauge>;
 type FloatFamily = Family<Labels, Gauge<f64, AtomicU64>>;
 type CounterFamily = Family<Labels, Counter>;
 
-const VIP_STATES: [VipState; 4] = [
+const VIP_STATES: [VipState; 5] = [
     VipState::Announced,
     VipState::Draining,
     VipState::Withdrawn,
     VipState::Maintenance,
+    VipState::Held,
 ];
 const PEER_STATES: [&str; 5] = ["idle", "connect", "opensent", "openconfirm", "established"];
 
@@ -226,7 +227,9 @@ pub fn render_at(status: &StatusView, process: Option<&ProcessStats>, now: u64) 
     );
 
     register_vips(&mut reg, status, now);
+    register_fleet(&mut reg, status);
     register_peers(&mut reg, status);
+    register_bfd(&mut reg, status);
     register_checks(&mut reg, status);
 
     // The process's own metrics keep their conventional unprefixed `process_` names.
@@ -427,6 +430,64 @@ fn register_vips(reg: &mut Registry, status: &StatusView, now: u64) {
     );
 }
 
+/// The fleet guard: announcers of each VIP prefix per ToR by health, held VIPs, blind views.
+fn register_fleet(reg: &mut Registry, status: &StatusView) {
+    let announcers = IntFamily::default();
+    let held = int(to_i64(
+        status
+            .vips
+            .iter()
+            .filter(|v| v.state == VipState::Held)
+            .count(),
+    ));
+    let blind = IntFamily::default();
+    let mut any = false;
+    for vip in &status.vips {
+        let Some(f) = &vip.fleet else { continue };
+        any = true;
+        for peer in &f.peers {
+            for prefix in &vip.prefixes {
+                for health in ["healthy", "marked"] {
+                    let n = peer
+                        .announcers
+                        .iter()
+                        .filter(|a| &a.prefix == prefix && a.health == health)
+                        .count();
+                    let labels = vec![
+                        ("vip", vip.name.clone()),
+                        ("prefix", prefix.clone()),
+                        ("peer", peer.peer.clone()),
+                        ("health", health.to_string()),
+                    ];
+                    announcers.get_or_create(&labels).set(to_i64(n));
+                }
+            }
+        }
+        for p in &f.prefixes {
+            let labels = vec![("vip", vip.name.clone()), ("prefix", p.prefix.clone())];
+            blind.get_or_create(&labels).set(i64::from(p.blind));
+        }
+    }
+    if !any {
+        return;
+    }
+    reg.register(
+        "fleet_announcers",
+        "Other announcers of a VIP prefix that a peer shows (ADD-PATH), by health",
+        announcers,
+    );
+    reg.register(
+        "fleet_held",
+        "VIPs the fleet guard keeps announced (marked) because too few healthy announcers remain",
+        held,
+    );
+    reg.register(
+        "fleet_blind",
+        "1 while no peer shows every announcer of the prefix (no ADD-PATH, sessions down)",
+        blind,
+    );
+}
+
 fn register_peers(reg: &mut Registry, status: &StatusView) {
     let up = IntFamily::default();
     let state = IntFamily::default();
@@ -498,6 +559,62 @@ fn register_peers(reg: &mut Registry, status: &StatusView) {
     );
 }
 
+const BFD_STATES: [&str; 4] = ["admindown", "down", "init", "up"];
+
+/// BFD per peer (only peers with `bfd:` configured appear).
+fn register_bfd(reg: &mut Registry, status: &StatusView) {
+    let up = IntFamily::default();
+    let state = IntFamily::default();
+    let tx = FloatFamily::default();
+    let detect = FloatFamily::default();
+    let changes = CounterFamily::default();
+    let discarded = CounterFamily::default();
+    for p in &status.peers {
+        let Some(b) = &p.bfd else { continue };
+        let peer = vec![("peer", p.name.clone())];
+        up.get_or_create(&peer).set(i64::from(b.state == "up"));
+        for s in BFD_STATES {
+            let labels = vec![("peer", p.name.clone()), ("state", s.to_string())];
+            state.get_or_create(&labels).set(i64::from(b.state == s));
+        }
+        if let Some(t) = b.tx_interval_ms {
+            tx.get_or_create(&peer).set(t / 1000.0);
+        }
+        detect.get_or_create(&peer).set(b.detect_time_ms / 1000.0);
+        changes.get_or_create(&peer).inc_by(b.state_changes);
+        for (reason, n) in &b.discarded {
+            let labels = vec![("peer", p.name.clone()), ("reason", reason.clone())];
+            discarded.get_or_create(&labels).inc_by(*n);
+        }
+    }
+    reg.register("bfd_up", "1 while the peer's BFD session is Up", up);
+    reg.register(
+        "bfd_state",
+        "1 for the BFD session's current state, 0 for the others",
+        state,
+    );
+    reg.register(
+        "bfd_tx_interval_seconds",
+        "Negotiated BFD transmit interval (before jitter)",
+        tx,
+    );
+    reg.register(
+        "bfd_detect_time_seconds",
+        "BFD detection time for the router's packets",
+        detect,
+    );
+    reg.register(
+        "bfd_state_changes",
+        "BFD session state changes since start",
+        changes,
+    );
+    reg.register(
+        "bfd_discarded_packets",
+        "BFD packets discarded, by RFC 5880 6.8.6 check or TTL",
+        discarded,
+    );
+}
+
 fn register_checks(reg: &mut Registry, status: &StatusView) {
     let up = IntFamily::default();
     let results = CounterFamily::default();
@@ -544,6 +661,37 @@ fn register_checks(reg: &mut Registry, status: &StatusView) {
 mod tests {
     use super::*;
     use crate::api::testutil::sample_status;
+
+    #[test]
+    fn bfd_metrics_only_for_peers_with_bfd() {
+        let mut s = sample_status();
+        s.peers[0].bfd = Some(crate::control::BfdView {
+            state: "up".into(),
+            remote_state: "up".into(),
+            tx_interval_ms: Some(300.0),
+            detect_time_ms: 900.0,
+            state_changes: 3,
+            discarded: [("ttl_not_255".to_string(), 2)].into(),
+            ..Default::default()
+        });
+        let text = render(&s);
+        for line in [
+            r#"vipwarden_bfd_up{peer="tor1"} 1"#,
+            r#"vipwarden_bfd_state{peer="tor1",state="down"} 0"#,
+            r#"vipwarden_bfd_tx_interval_seconds{peer="tor1"} 0.3"#,
+            r#"vipwarden_bfd_detect_time_seconds{peer="tor1"} 0.9"#,
+            r#"vipwarden_bfd_state_changes_total{peer="tor1"} 3"#,
+            r#"vipwarden_bfd_discarded_packets_total{peer="tor1",reason="ttl_not_255"} 2"#,
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in:\n{text}"
+            );
+        }
+        assert!(!text.contains(r#"vipwarden_bfd_up{peer="tor2"}"#));
+        let r = crate::api::render::status(&s, crate::api::testutil::NOW);
+        assert!(r.contains("BFD PEER") && r.contains("900ms"), "{r}");
+    }
 
     #[test]
     fn metrics_have_the_documented_lines() {

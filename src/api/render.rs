@@ -187,6 +187,7 @@ pub(crate) fn status(s: &StatusView, now: u64) -> String {
             out.push('\n');
         });
     }
+    bfd_table(&mut out, s);
 
     out.push('\n');
     let mut vips = vec![["VIP", "STATE", "SINCE", "REASON"]
@@ -327,6 +328,45 @@ pub(crate) fn outcome(verb: &str, changed: &[(String, VipState)]) -> String {
         .map(|(v, s)| vec![v.clone(), format!("-> {s}")])
         .collect();
     table(&rows, "").into_iter().map(|l| l + "\n").collect()
+}
+
+/// BFD sessions, when any peer has `bfd:`.
+fn bfd_table(out: &mut String, s: &StatusView) {
+    let mut rows = vec![[
+        "BFD PEER",
+        "STATE",
+        "REMOTE",
+        "TX",
+        "DETECT",
+        "CHANGES",
+        "LAST DIAG",
+        "DISCARDED",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for p in &s.peers {
+        let Some(b) = &p.bfd else { continue };
+        let discarded: u64 = b.discarded.values().sum();
+        rows.push(vec![
+            p.name.clone(),
+            b.setup_error
+                .as_ref()
+                .map_or(b.state.clone(), |e| format!("no socket: {}", cut(e))),
+            b.remote_state.clone(),
+            b.tx_interval_ms.map_or("-".into(), |t| format!("{t:.0}ms")),
+            format!("{:.0}ms", b.detect_time_ms),
+            b.state_changes.to_string(),
+            b.last_diagnostic.clone().unwrap_or_else(|| "-".into()),
+            discarded.to_string(),
+        ]);
+    }
+    if rows.len() > 1 {
+        out.push('\n');
+        table(&rows, "").iter().for_each(|l| {
+            out.push_str(l);
+            out.push('\n');
+        });
+    }
 }
 
 #[cfg(test)]

@@ -194,6 +194,8 @@ fn vip_name(raw: &str) -> Result<String, ApiError> {
 #[serde(deny_unknown_fields)]
 struct CommandBody {
     reason: Option<String>,
+    /// Drain even where the fleet guard refuses.
+    force: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -303,6 +305,7 @@ impl Api {
         self.authorize(creds, req.headers().get(AUTHORIZATION), peer)?;
         let body = self.read_body(req).await?;
         let reason = parse_reason(&body)?;
+        let force = parse_force(&body);
         if let Some(name) = &vip {
             // Refuse names the daemon does not know without bothering it; the daemon still has
             // the last word (a reload may race this check).
@@ -315,8 +318,11 @@ impl Api {
         let verb = if drain { "drain" } else { "undrain" };
         let reason = reason.unwrap_or_else(|| format!("{verb}ed via API"));
         tracing::info!(client = %peer, vip = vip.as_deref().unwrap_or("*"), "API {verb}: {reason}");
+        if force {
+            tracing::warn!(client = %peer, vip = vip.as_deref().unwrap_or("*"), "API {verb} with force: the fleet guard is overridden");
+        }
         let cmd = if drain {
-            Command::Drain { vip, reason }
+            Command::Drain { vip, reason, force }
         } else {
             Command::Undrain { vip, reason }
         };
@@ -439,6 +445,27 @@ impl Api {
         match tokio::time::timeout(wait, rx).await {
             Ok(Ok(Ok(outcome))) => Ok(outcome),
             Ok(Ok(Err(CommandError::UnknownVip { vip }))) => Err(unknown_vip(&vip, &[])),
+            Ok(Ok(Err(CommandError::GuardRefused {
+                vip,
+                prefix,
+                healthy,
+                min_healthy_others,
+                announcers,
+                reason,
+            }))) => Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "guard_refused",
+                format!(
+                    "drain of {vip} refused by the fleet guard: {reason}; announcers of {prefix}: {}; \
+                     add --force (API: {{\"force\": true}}) to drain anyway",
+                    if announcers.is_empty() { "none other".to_string() } else { announcers.join(", ") }
+                ),
+            )
+            .with("vip", vip)
+            .with("prefix", prefix)
+            .with("healthy", healthy as u64)
+            .with("min_healthy_others", min_healthy_others as u64)
+            .with("announcers", announcers)),
             Ok(Ok(Err(CommandError::Stopping { reason }))) => Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "stopping",
@@ -492,6 +519,14 @@ fn events_limit(query: Option<&str>) -> Result<Option<usize>, ApiError> {
 }
 
 /// The optional `{"reason": "..."}` body. Empty (or blank) body: no reason.
+/// `"force": true` in a (valid) command body.
+fn parse_force(body: &[u8]) -> bool {
+    serde_json::from_slice::<CommandBody>(body)
+        .ok()
+        .and_then(|b| b.force)
+        .unwrap_or(false)
+}
+
 fn parse_reason(body: &[u8]) -> Result<Option<String>, ApiError> {
     if body.trim_ascii().is_empty() {
         return Ok(None);

@@ -241,7 +241,8 @@ async fn drain_and_undrain_send_the_right_commands() {
         vec![
             Command::Drain {
                 vip: Some("web".into()),
-                reason: "kernel upgrade".into()
+                reason: "kernel upgrade".into(),
+                force: false,
             },
             Command::Undrain {
                 vip: Some("web".into()),
@@ -249,7 +250,8 @@ async fn drain_and_undrain_send_the_right_commands() {
             },
             Command::Drain {
                 vip: None,
-                reason: "drained via API".into()
+                reason: "drained via API".into(),
+                force: false,
             },
             Command::Undrain {
                 vip: None,
@@ -594,7 +596,8 @@ async fn cli_functions_print_what_operators_read() {
         h.commands()[0],
         Command::Drain {
             vip: Some("web".into()),
-            reason: "disk swap".into()
+            reason: "disk swap".into(),
+            force: false,
         }
     );
 

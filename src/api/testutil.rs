@@ -97,6 +97,7 @@ pub fn sample_status() -> StatusView {
                 drain_connections: None,
                 drain_note: None,
                 draining_for_s: None,
+                fleet: None,
             },
             VipView {
                 name: "api".into(),
@@ -109,6 +110,7 @@ pub fn sample_status() -> StatusView {
                 drain_connections: None,
                 drain_note: None,
                 draining_for_s: None,
+                fleet: None,
             },
         ],
         errors: vec![

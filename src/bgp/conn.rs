@@ -18,6 +18,7 @@ use tokio_util::codec::FramedRead;
 use tracing::{debug, info, warn};
 
 use super::fsm::{Action, Fsm, FsmTiming, Input, Level, ReceivedUpdate, SessionSetup, Timer};
+use super::rib_in::RibInEvent;
 use super::status::{Command, EndReason, PeerState, PeerStatus, StopReason};
 use super::wire::{self, BgpCodec, Frame, ReadError};
 use crate::route::{DesiredRoutes, Family};
@@ -60,8 +61,9 @@ pub(crate) struct Links<'a> {
     pub status: &'a watch::Sender<PeerStatus>,
     pub desired: &'a mut watch::Receiver<Arc<DesiredRoutes>>,
     pub commands: &'a mut mpsc::UnboundedReceiver<Command>,
-    /// Where received UPDATEs go (the fleet view), if anyone listens.
-    pub received: Option<&'a mpsc::Sender<ReceivedUpdate>>,
+    /// Where session up/down and received routes for VIP prefixes go (the fleet view), if
+    /// anyone listens.
+    pub received: Option<&'a mpsc::Sender<RibInEvent>>,
 }
 
 pub(crate) struct Outcome {
@@ -139,6 +141,12 @@ pub(crate) async fn run(
         Err(e) => EndReason::ConnectFailed(format!("cannot read the socket's local address: {e}")),
         Ok(local) => c.serve(local).await,
     };
+    if c.established_at.is_some() {
+        c.feed(RibInEvent::Down {
+            peer: c.name.clone(),
+        })
+        .await;
+    }
     if c.dropped_updates > 0 {
         warn!(peer = %c.name, "{} received UPDATEs from {} were not passed on (consumer behind)", c.dropped_updates, c.name);
     }
@@ -235,11 +243,27 @@ impl Conn<'_> {
                     self.deadlines[slot(t)] = Some(tokio::time::Instant::now() + d)
                 }
                 Action::Cancel(t) => self.deadlines[slot(t)] = None,
-                Action::State(s) => self.state_changed(s),
+                Action::State(s) => {
+                    self.state_changed(s);
+                    if s == PeerState::Established {
+                        let rx = self.fsm.rx();
+                        self.feed(RibInEvent::Up {
+                            peer: self.name.clone(),
+                            add_path_v4: rx.add_path_v4,
+                            add_path_v6: rx.add_path_v6,
+                        })
+                        .await;
+                    }
+                }
                 Action::Received(u) => {
                     updates_received += 1;
-                    if let Some(tx) = self.links.received {
-                        if tx.try_send(u).is_err() {
+                    let ReceivedUpdate { routes, .. } = u;
+                    if let (Some(tx), true) = (self.links.received, routes.is_relevant()) {
+                        let ev = RibInEvent::Update {
+                            peer: self.name.clone(),
+                            update: routes,
+                        };
+                        if tx.try_send(ev).is_err() {
                             self.dropped_updates += 1;
                         }
                     }
@@ -270,6 +294,14 @@ impl Conn<'_> {
             s.route_refresh_resends = resends;
         });
         end
+    }
+
+    /// Session up/down for the fleet view: waits for room (rare events; the daemon always reads
+    /// the channel), so the view never misses a session boundary.
+    async fn feed(&self, ev: RibInEvent) {
+        if let Some(tx) = self.links.received {
+            let _ = tx.send(ev).await;
+        }
     }
 
     fn state_changed(&mut self, state: PeerState) {

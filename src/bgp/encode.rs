@@ -73,7 +73,7 @@ fn z_encode(msg: &impl z::BgpMessage, local_as: u32, msg_type: u8) -> Result<Vec
     with_header(msg_type, &buf[..n])
 }
 
-/// Our OPEN: MP IPv4 + IPv6 unicast, route refresh, 4-octet AS. Never graceful restart (a ToR
+/// Our OPEN: MP IPv4 + IPv6 unicast, route refresh, 4-octet AS, ADD-PATH receive. Never graceful restart (a ToR
 /// would keep a dead node's routes as stale) and never FQDN (zettabgp encodes it wrongly).
 pub fn open(local_as: u32, hold_time: u16, router_id: Ipv4Addr) -> Result<Vec<u8>, EncodeError> {
     let msg = z::BgpOpenMessage {
@@ -86,6 +86,22 @@ pub fn open(local_as: u32, hold_time: u16, router_id: Ipv4Addr) -> Result<Vec<u8
             z::BgpCapability::SafiIPv6u,
             z::BgpCapability::CapRR,
             z::BgpCapability::CapASN32(local_as),
+            // RFC 7911: we receive path ids for both families (the fleet view sees every
+            // announcer); we never send them.
+            z::BgpCapability::CapAddPath(vec![
+                z::BgpCapAddPath {
+                    afi: 1,
+                    safi: 1,
+                    send: false,
+                    receive: true,
+                },
+                z::BgpCapAddPath {
+                    afi: 2,
+                    safi: 1,
+                    send: false,
+                    receive: true,
+                },
+            ]),
         ],
     };
     let m = z_encode(&msg, local_as, MSG_OPEN)?;
@@ -451,12 +467,14 @@ mod tests {
     #[test]
     fn open_bytes() {
         let m = open(65101, 90, Ipv4Addr::new(192, 0, 2, 10)).unwrap();
-        let mut want = hdr(57, 1);
-        want.extend_from_slice(&[4, 0xFE, 0x4D, 0, 90, 192, 0, 2, 10, 28]);
+        let mut want = hdr(69, 1);
+        want.extend_from_slice(&[4, 0xFE, 0x4D, 0, 90, 192, 0, 2, 10, 40]);
         want.extend_from_slice(&[2, 6, 1, 4, 0, 1, 0, 1]); // MP IPv4 unicast
         want.extend_from_slice(&[2, 6, 1, 4, 0, 2, 0, 1]); // MP IPv6 unicast
         want.extend_from_slice(&[2, 2, 2, 0]); // route refresh
         want.extend_from_slice(&[2, 6, 65, 4, 0, 0, 0xFE, 0x4D]); // 4-octet AS
+                                                                  // ADD-PATH (RFC 7911 4): IPv4 and IPv6 unicast, send/receive 1 = receive only.
+        want.extend_from_slice(&[2, 10, 69, 8, 0, 1, 1, 1, 0, 2, 1, 1]);
         assert_eq!(m, want);
         // Round trip through our parser.
         let Message::Open(o) = wire::parse(&frame(&m)).unwrap() else {
@@ -465,6 +483,7 @@ mod tests {
         assert_eq!(o.peer_as(), 65101);
         assert_eq!(o.families(), vec![Family::Ipv4Unicast, Family::Ipv6Unicast]);
         assert!(o.route_refresh && o.other_capabilities.is_empty());
+        assert_eq!(o.add_path, vec![(1, 1, 1), (2, 1, 1)]);
     }
 
     #[test]

@@ -17,13 +17,14 @@ use bytes::Bytes;
 
 use super::encode::{self, PathParams};
 use super::error::{BgpError, ErrorCode, FsmError, OpenError};
+use super::rib_in::{self, RibInUpdate, RxParams};
 use super::rib_out::RibOut;
 use super::status::{EndReason, PeerState, StopReason};
 pub use super::sync::Level;
 use super::sync::{Batch, NextHops, Sync};
 use super::wire::{self, Frame, Message, Open, RouteRefresh};
 use crate::config::PeerConfig;
-use crate::route::{DesiredRoutes, Family};
+use crate::route::{DesiredRoutes, Family, Prefix};
 
 /// What a peer task needs to know about its peer.
 #[derive(Clone, Debug)]
@@ -83,6 +84,8 @@ impl Timer {
 pub struct ReceivedUpdate {
     pub body: Bytes,
     pub summary: wire::Update,
+    /// The paths it announces and withdraws for VIP prefixes (`bgp::rib_in`).
+    pub routes: Box<RibInUpdate>,
 }
 
 #[derive(Clone, Debug)]
@@ -158,6 +161,8 @@ pub struct Fsm {
     sent: bool,
     closed: bool,
     out: Vec<Action>,
+    /// What received UPDATEs carry (RFC 7911 path ids, AS width), from the OPENs.
+    rx: RxParams,
 }
 
 impl Fsm {
@@ -197,6 +202,7 @@ impl Fsm {
             sent: false,
             closed: false,
             out: Vec::new(),
+            rx: RxParams::default(),
         }
     }
 
@@ -229,6 +235,11 @@ impl Fsm {
 
     pub fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// How to read this session's UPDATEs (set once the peer's OPEN is accepted).
+    pub fn rx(&self) -> RxParams {
+        self.rx
     }
 
     pub fn into_explained(self) -> HashSet<Family> {
@@ -462,7 +473,10 @@ impl Fsm {
             Message::Keepalive => self.restart_hold_timer(),
             Message::Update(u) => {
                 self.restart_hold_timer();
-                if let Some(why) = &u.malformed {
+                // With RFC 7911 path ids wire's plain prefix walk misreads the NLRI; rib_in reads
+                // such UPDATEs and reports its own errors.
+                let add_path = self.rx.add_path_v4 || self.rx.add_path_v6;
+                if let (Some(why), false) = (&u.malformed, add_path) {
                     let msg = format!(
                         "malformed UPDATE from {} ignored (RFC 7606 treat-as-withdraw): {why}",
                         self.name
@@ -472,9 +486,35 @@ impl Fsm {
                     let msg = format!("End-of-RIB from {} for AFI {afi} SAFI {safi}", self.name);
                     self.log(Level::Debug, msg);
                 }
+                // Our own reader of received routes (fleet view): VIP prefixes only, so memory
+                // does not follow the router's table. RFC 7606 session resets happen here.
+                let desired = &self.desired;
+                let parsed = rib_in::parse_update(&f.body, &self.rx, &|p: &Prefix| {
+                    desired.vip_of(p).is_some()
+                });
+                let routes = match parsed {
+                    Ok(r) => r,
+                    Err(e) => return self.fail(e.to_bgp_error()),
+                };
+                if let Some(why) = &routes.treat_as_withdraw {
+                    let msg = format!(
+                        "malformed UPDATE from {}: treated as withdraw (RFC 7606): {why}",
+                        self.name
+                    );
+                    self.log(Level::Warn, msg);
+                }
+                for (fam, why) in &routes.disable {
+                    let msg = format!(
+                        "malformed UPDATE from {}: its {fam} routes are dropped and ignored until \
+                         the session restarts (RFC 7606): {why}",
+                        self.name
+                    );
+                    self.log(Level::Warn, msg);
+                }
                 self.out.push(Action::Received(ReceivedUpdate {
                     body: f.body,
                     summary: u,
+                    routes: Box::new(routes),
                 }));
             }
             Message::RouteRefresh(rr) => {
@@ -503,6 +543,7 @@ impl Fsm {
             return self.fail(e);
         }
         self.sync.path.four_octet_as = o.four_octet_as.is_some();
+        self.rx = RxParams::negotiate(&o.add_path, self.sync.path.four_octet_as);
         let theirs = o.families();
         self.sync.families = [Family::Ipv4Unicast, Family::Ipv6Unicast]
             .into_iter()

@@ -34,6 +34,7 @@ fn setup(local_as: u32, hold: u64) -> SessionSetup {
             next_hop_v6: None,
             auth: Default::default(),
             ttl_security: false,
+            bfd: None,
         },
     }
 }

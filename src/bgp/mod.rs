@@ -15,6 +15,7 @@ mod conn;
 pub mod encode;
 pub mod error;
 pub mod fsm;
+pub mod rib_in;
 mod rib_out;
 pub mod session;
 pub mod status;

@@ -16,7 +16,8 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use super::conn::{self, Links, Timing};
-use super::fsm::{ReceivedUpdate, SessionSetup};
+use super::fsm::SessionSetup;
+use super::rib_in::RibInEvent;
 use super::status::{Command, EndReason, PeerState, PeerStatus, StopReason};
 use super::transport::{self, ConnectError};
 use crate::config::PeerConfig;
@@ -30,7 +31,7 @@ pub struct PeerIo {
     /// Stop or reset from outside; the channel closing counts as a stop.
     pub commands: mpsc::UnboundedReceiver<Command>,
     /// UPDATEs the peer sends (for the fleet view); full channel: dropped and counted.
-    pub received: Option<mpsc::Sender<ReceivedUpdate>>,
+    pub received: Option<mpsc::Sender<RibInEvent>>,
 }
 
 /// Runs one peer until stopped: connect, establish, keep the peer's Adj-RIB-Out equal to

@@ -15,7 +15,8 @@ use tokio_util::codec::FramedRead;
 
 use super::conn::Timing;
 use super::encode::{self, NextHop, PathParams};
-use super::fsm::{FsmTiming, ReceivedUpdate, SessionSetup};
+use super::fsm::{FsmTiming, SessionSetup};
+use super::rib_in::{PathKey, RibInEvent};
 use super::session::{run_peer_with, PeerIo};
 use super::status::{Command, EndReason, PeerState, PeerStatus, StopReason};
 use super::wire::{self, BgpCodec, Frame, Message};
@@ -129,7 +130,7 @@ struct Harness {
     desired: watch::Sender<Arc<DesiredRoutes>>,
     status: watch::Receiver<PeerStatus>,
     commands: mpsc::UnboundedSender<Command>,
-    received: mpsc::Receiver<ReceivedUpdate>,
+    received: mpsc::Receiver<RibInEvent>,
     task: JoinHandle<()>,
 }
 
@@ -161,6 +162,7 @@ async fn start_timed(
             hold_time: Duration::from_secs(3),
             next_hop_v4: None,
             next_hop_v6,
+            bfd: None,
             auth: Default::default(),
             ttl_security: false,
         },
@@ -759,19 +761,103 @@ async fn hold_time_0_session_outlives_the_open_hold_timer() {
     h.task.await.unwrap();
 }
 
+async fn next_event(h: &mut Harness) -> RibInEvent {
+    tokio::time::timeout(WAIT, h.received.recv())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn received_updates_reach_the_consumer() {
     let mut h = start(initial(), None).await;
     let mut peer = h.accept().await;
     peer.establish().await;
+    // No ADD-PATH send from this peer: no path ids.
+    assert!(matches!(
+        next_event(&mut h).await,
+        RibInEvent::Up {
+            add_path_v4: false,
+            add_path_v6: false,
+            ..
+        }
+    ));
     let eor = encode::end_of_rib(Family::Ipv4Unicast);
     peer.send(&eor).await;
-    let u = tokio::time::timeout(WAIT, h.received.recv())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(&u.body[..], &eor[19..]);
-    assert_eq!(u.summary.end_of_rib, Some((1, 1)));
+    let RibInEvent::Update { update, .. } = next_event(&mut h).await else {
+        panic!("expected an update")
+    };
+    assert_eq!(update.end_of_rib, Some(Family::Ipv4Unicast));
+    h.stop();
+    assert!(matches!(next_event(&mut h).await, RibInEvent::Down { .. }));
+    h.task.await.unwrap();
+}
+
+/// A peer that sends path ids (RFC 7911): the VIP's paths reach the fleet view with their ids,
+/// other prefixes are filtered out, and a duplicate MP_UNREACH resets with 3/1.
+#[tokio::test]
+async fn add_path_routes_for_vip_prefixes_reach_the_fleet_view() {
+    let mut h = start(initial(), None).await;
+    let mut peer = h.accept().await;
+    let mut caps = frr_caps(REMOTE_AS);
+    caps.push(cap(69, &[0, 1, 1, 2]));
+    let ours = peer.establish_with(&open_msg(REMOTE_AS, 0, &caps)).await;
+    assert_eq!(ours.add_path, vec![(1, 1, 1), (2, 1, 1)]);
+    assert!(matches!(
+        next_event(&mut h).await,
+        RibInEvent::Up {
+            add_path_v4: true,
+            add_path_v6: false,
+            ..
+        }
+    ));
+    // ORIGIN, AS_PATH 65000, NEXT_HOP; NLRI: path 7 -> 198.51.100.0/24 (not a VIP),
+    // path 9 -> 203.0.113.10/32.
+    let mut body = vec![0, 0];
+    let attrs = [
+        vec![0x40, 1, 1, 0],
+        vec![0x40, 2, 6, 2, 1, 0, 0, 0xFD, 0xE8],
+        vec![0x40, 3, 4, 192, 0, 2, 1],
+    ]
+    .concat();
+    body.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+    body.extend_from_slice(&attrs);
+    body.extend_from_slice(&[
+        0, 0, 0, 7, 24, 198, 51, 100, 0, 0, 0, 9, 32, 203, 0, 113, 10,
+    ]);
+    let mut msg = vec![0xFF; 16];
+    msg.extend_from_slice(&((19 + body.len()) as u16).to_be_bytes());
+    msg.push(2);
+    msg.extend_from_slice(&body);
+    peer.send(&msg).await;
+    let RibInEvent::Update { update, .. } = next_event(&mut h).await else {
+        panic!("expected an update")
+    };
+    assert_eq!(
+        update.announced,
+        vec![(
+            PathKey {
+                prefix: p("203.0.113.10/32"),
+                path_id: 9
+            },
+            Family::Ipv4Unicast
+        )],
+        "{update:?}"
+    );
+    assert_eq!(update.filtered_out, 1, "{update:?}");
+    // Two MP_UNREACH_NLRI: RFC 7606 3j, session reset with 3/1.
+    let mp = [0x80u8, 15, 3, 0, 2, 1];
+    let mut body = vec![0, 0, 0, 12];
+    body.extend_from_slice(&mp);
+    body.extend_from_slice(&mp);
+    let mut msg = vec![0xFF; 16];
+    msg.extend_from_slice(&((19 + body.len()) as u16).to_be_bytes());
+    msg.push(2);
+    msg.extend_from_slice(&body);
+    peer.send(&msg).await;
+    let n = peer.recv_notification_after_updates().await;
+    assert_eq!(n.code.wire(), (3, 1));
+    assert!(matches!(next_event(&mut h).await, RibInEvent::Down { .. }));
     h.stop();
     h.task.await.unwrap();
 }

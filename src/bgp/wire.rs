@@ -189,6 +189,8 @@ pub struct Open {
     pub four_octet_as: Option<u32>,
     /// Codes of capabilities we skipped, for logs.
     pub other_capabilities: Vec<u8>,
+    /// RFC 7911 ADD-PATH: (AFI, SAFI, send/receive: 1 receive, 2 send, 3 both) per family.
+    pub add_path: Vec<(u16, u8, u8)>,
 }
 
 impl Open {
@@ -280,6 +282,7 @@ pub fn parse_open(b: &[u8]) -> Result<Open, BgpError> {
         enhanced_route_refresh: false,
         four_octet_as: None,
         other_capabilities: Vec::new(),
+        add_path: Vec::new(),
     };
 
     // RFC 9072: a length octet of 255 followed by a type octet of 255 announces a 2-octet length.
@@ -394,7 +397,15 @@ fn parse_capabilities(mut c: &[u8], open: &mut Open) -> Result<(), BgpError> {
                 }
                 open.four_octet_as = Some(u32::from_be_bytes([v[0], v[1], v[2], v[3]]));
             }
-            // Everything else (FQDN 73, extended message 6, graceful restart 64, add-path 69,
+            // ADD-PATH (RFC 7911): a list of AFI(2) SAFI(1) send/receive(1); a malformed one is
+            // ignored like an unknown capability (we then read no path ids).
+            69 if len % 4 == 0 => {
+                for e in v.chunks_exact(4) {
+                    open.add_path
+                        .push((u16::from_be_bytes([e[0], e[1]]), e[2], e[3]));
+                }
+            }
+            // Everything else (FQDN 73, extended message 6, graceful restart 64,
             // software version 75, ...) is fine to ignore: RFC 5492 lets us not use it.
             other => open.other_capabilities.push(other),
         }
@@ -748,7 +759,8 @@ mod tests {
         assert_eq!(o.router_id, Ipv4Addr::new(192, 0, 2, 1));
         assert_eq!(o.families(), vec![Family::Ipv4Unicast, Family::Ipv6Unicast]);
         assert!(o.route_refresh && !o.enhanced_route_refresh);
-        assert_eq!(o.other_capabilities, vec![128, 6, 69, 73, 64, 75]);
+        assert_eq!(o.other_capabilities, vec![128, 6, 73, 64, 75]);
+        assert_eq!(o.add_path, vec![(1, 1, 1)]);
         assert!(o
             .check_peer(70000, 65001, Ipv4Addr::new(192, 0, 2, 2))
             .is_ok());

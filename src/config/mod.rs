@@ -3,6 +3,7 @@
 //! Owns the YAML contract and its validation, and builds the other modules' input types (e.g.
 //! `engine::VipSpec`). Nothing here runs anything; no module it imports may import it back.
 
+mod bfd;
 mod keys;
 mod locate;
 mod model;
@@ -203,5 +204,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigErrors> {
     })
 }
 
+#[cfg(test)]
+mod fleet_tests;
 #[cfg(test)]
 mod tests;

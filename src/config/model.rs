@@ -26,6 +26,16 @@ pub struct Config {
     /// Run on every VIP state change (argv, no shell).
     pub on_change: Option<Vec<String>>,
     pub on_change_timeout: Duration,
+    /// Fleet view and guard settings; Some when a `fleet:` section or any VIP guard exists.
+    pub fleet: Option<FleetConfig>,
+}
+
+/// `fleet:`: how this node marks routes it keeps only for reachability, and how long a leaving
+/// VIP stays marked before it counts the others.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FleetConfig {
+    pub unhealthy_community: crate::route::Community,
+    pub settle: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,6 +94,16 @@ pub struct PeerConfig {
     pub auth: Auth,
     /// GTSM: send TTL 255, accept only TTL >= 254.
     pub ttl_security: bool,
+    /// BFD with the router (RFC 5880/5881); None: off.
+    pub bfd: Option<BfdConfig>,
+}
+
+/// `peers[].bfd`: our Desired Min TX, Required Min RX and Detect Mult.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BfdConfig {
+    pub min_tx: Duration,
+    pub min_rx: Duration,
+    pub multiplier: u8,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -189,6 +209,28 @@ impl Config {
 
     pub fn vip_specs(&self) -> impl Iterator<Item = &VipSpec> {
         self.vips.iter().map(|v| &v.spec)
+    }
+
+    /// An empty fleet view for the engine when `fleet:` or a guard is configured.
+    pub fn fleet_view(&self) -> Option<crate::fleet::FleetView> {
+        let f = self.fleet.as_ref()?;
+        Some(crate::fleet::FleetView::new(
+            self.router_id,
+            f.unhealthy_community,
+            f.settle,
+            self.vips
+                .iter()
+                .flat_map(|v| v.spec.prefixes.iter().copied()),
+        ))
+    }
+
+    /// The engine for this configuration, with its fleet view.
+    pub fn engine(&self, now: std::time::Instant) -> crate::engine::Engine {
+        let mut e = crate::engine::Engine::new(&self.check_specs(), self.vip_specs(), now);
+        if let Some(v) = self.fleet_view() {
+            e.set_fleet(v);
+        }
+        e
     }
 }
 

@@ -23,6 +23,22 @@ pub struct RawConfig {
     pub disable_file: Option<String>,
     pub on_change: Option<Vec<String>>,
     pub on_change_timeout: Option<Value>,
+    pub fleet: Option<RawFleet>,
+}
+
+/// Fleet guard settings shared by every VIP (issue 8).
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawFleet {
+    pub unhealthy_community: Option<String>,
+    pub settle: Option<Value>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawGuard {
+    pub min_healthy_others: Option<u32>,
+    pub when_blind: Option<String>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -116,6 +132,7 @@ pub struct RawPeer {
     pub tcp_ao: Option<RawTcpAo>,
     /// GTSM (RFC 5082).
     pub ttl_security: Option<bool>,
+    pub bfd: Option<RawBfd>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -125,6 +142,15 @@ pub struct RawTcpAo {
     pub send_id: Option<u64>,
     pub recv_id: Option<u64>,
     pub algorithm: Option<String>,
+}
+
+/// `peers[].bfd` (issue 10).
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawBfd {
+    pub min_tx: Option<Value>,
+    pub min_rx: Option<Value>,
+    pub multiplier: Option<u64>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -191,6 +217,7 @@ pub struct RawVip {
     pub depreference: Option<RawDepreference>,
     pub disable_file: Option<String>,
     pub on_change: Option<Vec<String>>,
+    pub guard: Option<RawGuard>,
 }
 
 #[derive(Deserialize, Debug)]

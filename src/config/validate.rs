@@ -13,6 +13,7 @@ use super::model::*;
 pub(super) use super::problems::{duration, name, required, Problem, Problems};
 use super::raw::*;
 use crate::engine::{Depreference, DrainStrategy, LifecycleSpec, OnUnhealthy, Require, VipSpec};
+use crate::fleet::{GuardSpec, WhenBlind};
 use crate::route::{Community, LargeCommunity, Prefix, RouteAttrs};
 
 /// AS_TRANS (RFC 6793) may not be configured as a real ASN.
@@ -106,7 +107,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
     );
     let signal_table = super::signals::table(&raw.signals, &signals);
 
-    let vips: Vec<VipConfig> = raw
+    let mut vips: Vec<VipConfig> = raw
         .vips
         .iter()
         .enumerate()
@@ -123,6 +124,8 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
     super::signals::default_vip_addresses(&mut signals, &vips);
     next_hops_formable(&mut p, &peers, &vips);
     local_pref_needs_ibgp(&mut p, local_as, &peers, &vips);
+
+    let fleet = fleet_and_guards(&mut p, &raw, &mut vips, local_as, router_id);
 
     let api = api(&mut p, raw.api.as_ref());
     let state_dir = abs_path(&mut p, "state_dir", raw.state_dir.as_deref())
@@ -154,6 +157,101 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
         disable_file,
         on_change,
         on_change_timeout,
+        fleet,
+    })
+}
+
+/// Default `fleet.settle`: long enough for a route change to reach every node through the ToRs.
+pub const DEFAULT_SETTLE: Duration = Duration::from_secs(3);
+
+/// `fleet:` and every `vips[].guard`. A guard without `fleet:` uses the defaults (unhealthy
+/// community `local_as:666`, settle 3s). With a fleet, every VIP carries this node's identity
+/// community so that the other nodes can count it.
+fn fleet_and_guards(
+    p: &mut Problems,
+    raw: &RawConfig,
+    vips: &mut [VipConfig],
+    local_as: u32,
+    router_id: Ipv4Addr,
+) -> Option<FleetConfig> {
+    let mut guards = Vec::new();
+    for (i, r) in raw.vips.iter().enumerate() {
+        let Some(g) = &r.guard else { continue };
+        let path = format!("vips[{i}].guard");
+        let when_blind = match g.when_blind.as_deref() {
+            None | Some("leave") => WhenBlind::Leave,
+            Some("hold") => WhenBlind::Hold,
+            Some(o) => {
+                p.add(
+                    format!("{path}.when_blind"),
+                    format!("{path}.when_blind \"{o}\" must be leave or hold"),
+                );
+                WhenBlind::Leave
+            }
+        };
+        guards.push((
+            r.name.clone(),
+            g.min_healthy_others.unwrap_or(1),
+            when_blind,
+        ));
+    }
+    let any_guard = guards.iter().any(|(_, min, _)| *min > 0);
+    if raw.fleet.is_none() && !any_guard {
+        return None;
+    }
+    let rf = raw.fleet.as_ref();
+    let settle = duration(
+        p,
+        "fleet.settle",
+        rf.and_then(|f| f.settle.as_ref()),
+        DEFAULT_SETTLE,
+    );
+    if settle > Duration::from_secs(600) {
+        p.add("fleet.settle", "fleet.settle is more than 10m");
+    }
+    let unhealthy_community = match rf.and_then(|f| f.unhealthy_community.as_deref()) {
+        Some(s) => s.parse::<Community>().unwrap_or_else(|e| {
+            p.add(
+                "fleet.unhealthy_community",
+                format!("fleet.unhealthy_community: {e}"),
+            );
+            Community(0)
+        }),
+        None if local_as <= 65535 => Community((local_as << 16) | 666),
+        None => {
+            p.add(
+                "fleet.unhealthy_community",
+                format!("fleet.unhealthy_community is required when local_as {local_as} does not fit a 16-bit community"),
+            );
+            Community(0)
+        }
+    };
+    let identity = crate::fleet::identity_community(local_as, router_id);
+    for v in vips.iter_mut() {
+        if !v.spec.attrs.large_communities.contains(&identity) {
+            v.spec.attrs.large_communities.push(identity);
+        }
+        let Some((_, min, when_blind)) = guards
+            .iter()
+            .find(|(n, ..)| n.as_deref() == Some(&*v.spec.name))
+        else {
+            continue;
+        };
+        let lc = &v.spec.lifecycle;
+        let drain = if lc.drain == DrainStrategy::Graceful {
+            lc.drain_period
+        } else {
+            Duration::ZERO
+        };
+        v.spec.guard = Some(GuardSpec {
+            min_healthy_others: *min,
+            when_blind: *when_blind,
+            settle: settle.max(drain),
+        });
+    }
+    Some(FleetConfig {
+        unhealthy_community,
+        settle,
     })
 }
 
@@ -289,6 +387,7 @@ fn peer(p: &mut Problems, path: &str, r: &RawPeer) -> Option<PeerConfig> {
         hold_time,
         next_hop_v4,
         next_hop_v6,
+        bfd: r.bfd.as_ref().map(|b| super::bfd::validate(p, path, b)),
         auth,
         ttl_security: r.ttl_security.unwrap_or(false),
     })
@@ -735,6 +834,7 @@ fn vip(
             dampening: policy.dampening,
             lifecycle: lifecycle(p, path, r),
             depreference: depreference(p, path, r, as_path_prepend),
+            guard: None,
         },
         disable_file: abs_path(
             p,

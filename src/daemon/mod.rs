@@ -11,6 +11,7 @@
 //! withdraws, and only then tells the sessions to close with NOTIFICATION Cease/Administrative
 //! Shutdown, so the routers never lose the session before they have the withdrawal.
 
+mod bfd;
 mod board;
 mod drain_count;
 mod maintenance;
@@ -23,12 +24,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
+
+use crate::bgp::rib_in::RibInEvent;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::{JoinError, JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use bfd::BfdRuntime;
 use board::SignalBoard;
 use maintenance::Maintenance;
 use peers::Peers;
@@ -90,6 +94,7 @@ pub struct Daemon {
     /// The config being read after SIGHUP, if any.
     reloading: Option<JoinHandle<Result<Config, ConfigErrors>>>,
     peers: Peers,
+    bfd: BfdRuntime,
     board: SignalBoard,
     checks: CheckRuntime,
     stop_sources: CancellationToken,
@@ -103,6 +108,8 @@ pub struct Daemon {
     maint: Maintenance,
     notifier: Notifier,
     last_notify_status: String,
+    /// Routes the sessions received for VIP prefixes, for the engine's fleet view.
+    rib_in_rx: mpsc::Receiver<RibInEvent>,
     /// The `api:` section of each applied config, for the API supervisor (token/listen reload).
     api_tx: watch::Sender<crate::config::ApiConfig>,
 }
@@ -151,9 +158,11 @@ impl Daemon {
     pub fn start(opts: Options) -> (Daemon, Control) {
         let now = Instant::now();
         let config = opts.config;
-        let engine = Engine::new(&config.check_specs(), config.vip_specs(), now);
+        let engine = config.engine(now);
         let (desired_tx, desired_rx) = watch::channel(Arc::new(with_generation(&engine, 0)));
-        let peers = Peers::start(&config, &desired_rx);
+        let bfd = BfdRuntime::start(&config);
+        let (rib_in_tx, rib_in_rx) = mpsc::channel(1024);
+        let peers = Peers::start(&config, &desired_rx, &bfd, Some(rib_in_tx));
         let stop_sources = CancellationToken::new();
         let board = SignalBoard::spawn(&config.signals, &stop_sources);
         let checks = CheckRuntime::spawn(&config);
@@ -190,6 +199,7 @@ impl Daemon {
             saving: None,
             reloading: None,
             peers,
+            bfd,
             board,
             checks,
             stop_sources,
@@ -202,6 +212,7 @@ impl Daemon {
             maint,
             notifier,
             last_notify_status: String::new(),
+            rib_in_rx,
             api_tx,
         };
         daemon.sync_maintenance();
@@ -263,6 +274,7 @@ impl Daemon {
                     self.publish_routes();
                 }
                 Some(sample) = self.checks.rx.recv() => self.on_samples(sample),
+                Some(ev) = self.rib_in_rx.recv() => self.on_rib_in(ev),
                 _ = tick.tick() => {
                     self.on_tick();
                     dwell_end = self.engine.next_deadline();
@@ -366,6 +378,58 @@ impl Daemon {
         moved
     }
 
+    /// A session came up or went down, or received routes for VIP prefixes.
+    fn on_rib_in(&mut self, ev: RibInEvent) {
+        let now = Instant::now();
+        let decisions = match ev {
+            RibInEvent::Up {
+                peer,
+                add_path_v4,
+                add_path_v6,
+            } => {
+                if self.config.fleet.is_some() {
+                    self.warn_partial_view(&peer, add_path_v4, add_path_v6);
+                }
+                self.engine
+                    .fleet_peer_up(&peer, add_path_v4, add_path_v6, now)
+            }
+            RibInEvent::Down { peer } => self.engine.fleet_peer_down(&peer, now),
+            RibInEvent::Update { peer, update } => {
+                debug!(peer = %peer, "fleet view: {} announced, {} withdrawn", update.announced.len(), update.withdrawn.len());
+                self.engine.fleet_update(&peer, &update, now)
+            }
+        };
+        self.apply(decisions);
+    }
+
+    /// A peer that does not send every path gives only a partial view: say what to add on the
+    /// router.
+    fn warn_partial_view(&self, peer: &str, v4: bool, v6: bool) {
+        let prefixes = self.config.vips.iter().flat_map(|v| v.spec.prefixes.iter());
+        let (mut need4, mut need6) = (false, false);
+        for p in prefixes {
+            if p.is_ipv4() {
+                need4 |= !v4;
+            } else {
+                need6 |= !v6;
+            }
+        }
+        if !(need4 || need6) {
+            return;
+        }
+        let fams = match (need4, need6) {
+            (true, true) => "IPv4 and IPv6",
+            (true, false) => "IPv4",
+            _ => "IPv6",
+        };
+        warn!(
+            peer = %peer,
+            "fleet view from {peer} is partial for {fams}: it sends only its best path (no ADD-PATH). \
+             On the router add: BIRD `add paths tx;` in the channel; FRR `neighbor <node> addpath-tx-all-paths` \
+             in the address family; GoBGP `[neighbors.add-paths.config] send-max = 8`"
+        );
+    }
+
     fn on_tick(&mut self) {
         let board = &self.board;
         let decisions = self
@@ -391,7 +455,7 @@ impl Daemon {
     /// blocking thread (`command_saved` answers when it is done).
     fn on_command(&mut self, cmd: Command, reply: oneshot::Sender<CommandReply>) {
         let (verb, target, why) = match &cmd {
-            Command::Drain { vip, reason } => ("drain", vip.as_deref(), reason.as_str()),
+            Command::Drain { vip, reason, .. } => ("drain", vip.as_deref(), reason.as_str()),
             Command::Undrain { vip, reason } => ("undrain", vip.as_deref(), reason.as_str()),
         };
         let target = target.unwrap_or("*");
@@ -402,12 +466,16 @@ impl Daemon {
             "control command: {verb} {target}: {why}"
         );
         let (vip, mark) = match cmd {
-            Command::Drain { vip, reason } => {
+            Command::Drain { vip, reason, force } => {
                 let reason = if reason.is_empty() {
                     "no reason given".to_string()
                 } else {
                     reason
                 };
+                if let Err(e) = self.guard_drain(vip.as_deref(), force) {
+                    let _ = reply.send(Err(e));
+                    return;
+                }
                 (vip, Some(Mark::now(reason, "api")))
             }
             Command::Undrain { vip, .. } => (vip, None),
@@ -444,6 +512,42 @@ impl Daemon {
             Err(detail) => Err(CommandError::StateNotSaved { detail }),
         };
         let _ = s.reply.send(r);
+    }
+
+    /// The fleet guard's word on an operator drain: refused (unless forced) when it would leave
+    /// fewer than `min_healthy_others` healthy announcers. Both outcomes are logged.
+    fn guard_drain(&self, vip: Option<&str>, force: bool) -> Result<(), CommandError> {
+        let now = Instant::now();
+        for v in self.config.vips.iter().map(|v| &*v.spec.name) {
+            if vip.is_some_and(|n| n != v) {
+                continue;
+            }
+            let Err(r) = self.engine.drain_check(v, now) else {
+                continue;
+            };
+            if force {
+                warn!(
+                    vip = v,
+                    "forced drain: the fleet guard would refuse it: {}", r.reason
+                );
+                continue;
+            }
+            warn!(
+                vip = v,
+                "drain refused by the fleet guard: {} (announcers: {})",
+                r.reason,
+                r.announcers.join(", ")
+            );
+            return Err(CommandError::GuardRefused {
+                vip: v.to_string(),
+                prefix: r.prefix.to_string(),
+                healthy: r.healthy,
+                min_healthy_others: r.min_healthy_others,
+                announcers: r.announcers,
+                reason: r.reason,
+            });
+        }
+        Ok(())
     }
 
     /// Brings the engine's maintenance in line with persisted drains and disable files.
@@ -552,7 +656,7 @@ impl Daemon {
 
     fn apply_config(&mut self, new: Config) {
         let now = Instant::now();
-        let mut engine = Engine::new(&new.check_specs(), new.vip_specs(), now);
+        let mut engine = new.engine(now);
         let decisions = engine.carry_over(&self.engine, now);
         self.engine = engine;
 
@@ -567,7 +671,10 @@ impl Daemon {
             );
             old.abort();
         }
-        let kept = self.peers.reconcile(&new, &self.desired_tx.subscribe());
+        self.bfd.reconcile(&new);
+        let kept = self
+            .peers
+            .reconcile(&new, &self.desired_tx.subscribe(), &self.bfd);
         info!(
             sessions_kept = kept,
             "SIGHUP: configuration {} applied ({} peers, {} checks, {} vips)",
@@ -620,9 +727,14 @@ impl Daemon {
         self.apply(decisions);
         // A planned stop does not coalesce: every change goes out at once.
         self.publish_routes();
-        if let Some(deadline) = self.engine.stop_deadline() {
-            let wait = deadline.saturating_duration_since(Instant::now());
-            info!("graceful drain: routes stay de-preferred for {}; a second SIGTERM/SIGINT withdraws at once", crate::engine::format_duration(Duration::from_secs(wait.as_secs_f64().round() as u64)));
+        if self.engine.stop_pending() {
+            match self.engine.stop_deadline() {
+                Some(deadline) => {
+                    let wait = deadline.saturating_duration_since(Instant::now());
+                    info!("graceful drain: routes stay de-preferred for {}; a second SIGTERM/SIGINT withdraws at once", crate::engine::format_duration(Duration::from_secs(wait.as_secs_f64().round() as u64)));
+                }
+                None => info!("fleet guard: routes stay marked until other healthy announcers are seen; a second SIGTERM/SIGINT withdraws at once"),
+            }
             let mut tick = tokio::time::interval(Duration::from_millis(250));
             loop {
                 tokio::select! {
@@ -634,7 +746,18 @@ impl Daemon {
                             self.publish_routes();
                         }
                         self.status_changed();
-                        if self.engine.stop_deadline().is_none() {
+                        if !self.engine.stop_pending() {
+                            break;
+                        }
+                    }
+                    // Sessions keep feeding the fleet view: a held VIP leaves when a healthy
+                    // announcer appears.
+                    Some(ev) = self.rib_in_rx.recv() => {
+                        self.on_rib_in(ev);
+                        if self.publish_due.is_some() {
+                            self.publish_routes();
+                        }
+                        if !self.engine.stop_pending() {
                             break;
                         }
                     }
@@ -656,9 +779,16 @@ impl Daemon {
         self.checks.shutdown();
         self.stop_sources.cancel();
         self.board.abort();
+        // BFD AdminDown after the Cease, not before: BIRD 2.0.12 takes a neighbour's AdminDown
+        // as "BFD session down" and closes BGP with an error (RFC 5882 3.2 says it should not).
+        // Quiesced, our sessions cannot follow the fresh BFD session BIRD starts on the Cease;
+        // FRR's bfdd keeps its session and sees a planned "neighbor-down" instead of a
+        // detection-time expiry when we exit.
+        self.bfd.quiesce().await;
         self.peers
             .stop_all(&format!("vipwarden node shutdown ({why})"))
             .await;
+        self.bfd.admin_down_all().await;
         self.maint.finish(Duration::from_secs(15)).await;
         info!("stopped");
     }
@@ -682,6 +812,9 @@ impl Daemon {
             &self.route_changes,
         );
         view.errors.extend(self.maint.errors.iter().cloned());
+        for p in &mut view.peers {
+            p.bfd = self.bfd.view(&p.name);
+        }
         let line = systemd_status(&view);
         self.status_tx.send_replace(Arc::new(view));
         if line != self.last_notify_status {

@@ -11,6 +11,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use super::bfd::BfdRuntime;
+use crate::bgp::rib_in::RibInSender;
 use crate::bgp::{self, Command, PeerIo, PeerState, PeerStatus, SessionSetup, StopReason};
 use crate::config::{Config, PeerConfig};
 use crate::route::DesiredRoutes;
@@ -28,6 +30,8 @@ pub struct PeerRuntime {
 
 pub struct Peers {
     pub list: Vec<PeerRuntime>,
+    /// Where sessions send their up/down and the routes they receive for VIP prefixes.
+    rib_in: Option<RibInSender>,
 }
 
 /// Starts a peer task; with `after`, it connects only once that task (the peer's previous
@@ -37,6 +41,8 @@ fn spawn(
     peer: &PeerConfig,
     desired: &watch::Receiver<Arc<DesiredRoutes>>,
     after: Option<JoinHandle<()>>,
+    bfd: &BfdRuntime,
+    rib_in: Option<RibInSender>,
 ) -> PeerRuntime {
     let (status_tx, status) = watch::channel(PeerStatus::default());
     let (commands, commands_rx) = mpsc::unbounded_channel();
@@ -46,11 +52,17 @@ fn spawn(
         peer: peer.clone(),
     };
     let io = PeerIo {
-        desired: desired.clone(),
+        // BFD (issue 10): nothing announced while BFD is down after having been Up; a BFD
+        // failure closes the session at once with Cease 6/10 and it reconnects.
+        desired: bfd.routes_for(peer, desired),
         status: status_tx,
         commands: commands_rx,
-        received: None,
+        received: rib_in,
     };
+    let reset = commands.clone();
+    bfd.on_failure(peer, move || {
+        reset.send(Command::Reset(StopReason::BfdDown)).is_ok()
+    });
     let task = tokio::spawn(async move {
         if let Some(old) = after {
             let _ = tokio::time::timeout(STOP_GRACE, old).await;
@@ -81,13 +93,19 @@ impl PeerRuntime {
 }
 
 impl Peers {
-    pub fn start(config: &Config, desired: &watch::Receiver<Arc<DesiredRoutes>>) -> Peers {
+    pub fn start(
+        config: &Config,
+        desired: &watch::Receiver<Arc<DesiredRoutes>>,
+        bfd: &BfdRuntime,
+        rib_in: Option<RibInSender>,
+    ) -> Peers {
         Peers {
             list: config
                 .peers
                 .iter()
-                .map(|p| spawn(config, p, desired, None))
+                .map(|p| spawn(config, p, desired, None, bfd, rib_in.clone()))
                 .collect(),
+            rib_in,
         }
     }
 
@@ -96,6 +114,7 @@ impl Peers {
         &mut self,
         new: &Config,
         desired: &watch::Receiver<Arc<DesiredRoutes>>,
+        bfd: &BfdRuntime,
     ) -> usize {
         let mut kept = Vec::new();
         // Closing sessions of peers still configured: their successors wait for them.
@@ -131,7 +150,7 @@ impl Peers {
                     .iter()
                     .position(|(n, _)| *n == p.name)
                     .map(|i| closing.swap_remove(i).1);
-                kept.push(spawn(new, p, desired, after));
+                kept.push(spawn(new, p, desired, after, bfd, self.rib_in.clone()));
             }
         }
         // Keep the config's order for status output.
@@ -237,12 +256,13 @@ vips:
         let mut cfg = crate::config::parse(Path::new("vw.yaml"), YAML).unwrap();
         cfg.peers[0].port = listener.local_addr().unwrap().port();
         let (_dtx, drx) = watch::channel(Arc::new(DesiredRoutes::default()));
-        let mut peers = Peers::start(&cfg, &drx);
+        let bfd = BfdRuntime::start(&cfg);
+        let mut peers = Peers::start(&cfg, &drx, &bfd, None);
         let mut old = accept_and_establish(&listener).await;
 
         let mut new = cfg.clone();
         new.peers[0].hold_time = Duration::from_secs(30);
-        assert_eq!(peers.reconcile(&new, &drx), 0);
+        assert_eq!(peers.reconcile(&new, &drx, &bfd), 0);
         // The old session ends with Cease / Other Configuration Change...
         let n = loop {
             match next(&mut old).await {

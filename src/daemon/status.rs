@@ -10,8 +10,8 @@ use super::peers::Peers;
 use crate::checks::CheckSample;
 use crate::config::Config;
 use crate::control::{
-    CheckView, ConditionView, ConfigView, DurationHistogram, PeerView, RouteChangeCount,
-    StatusView, VipState, VipView,
+    CheckView, ConditionView, ConfigView, DurationHistogram, FleetAnnouncerView, FleetPeerView,
+    FleetPrefixView, FleetVipView, PeerView, RouteChangeCount, StatusView, VipState, VipView,
 };
 use crate::engine::{Engine, Phase};
 
@@ -116,6 +116,7 @@ impl Tracker {
                     updates_received: st.updates_received,
                     connect_attempts: st.connect_attempts,
                     last_error: st.last_error.clone(),
+                    bfd: None,
                     flaps,
                     last_end: st.last_end.as_ref().map(|e| e.kind().to_string()),
                     session_ends: st.ends.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
@@ -187,6 +188,7 @@ impl Tracker {
                         restore_below: c.thresholds().map(|t| t.1),
                     })
                     .collect(),
+                fleet: fleet_view(engine, v),
             })
             .collect();
         StatusView {
@@ -213,4 +215,74 @@ impl Tracker {
                 .collect(),
         }
     }
+}
+
+/// A guarded VIP's fleet view for status: per prefix the counts, per peer the announcers.
+fn fleet_view(engine: &Engine, v: &crate::engine::Vip) -> Option<FleetVipView> {
+    let (spec, guard) = v.guard.as_ref()?;
+    let now = std::time::Instant::now();
+    let mut out = FleetVipView {
+        guard: guard.phase_name().to_string(),
+        min_healthy_others: spec.min_healthy_others,
+        when_blind: spec.when_blind.as_str().to_string(),
+        ..FleetVipView::default()
+    };
+    let Some(view) = engine.fleet() else {
+        out.warnings
+            .push("no fleet view (no fleet: section loaded)".to_string());
+        return Some(out);
+    };
+    let mut peers: BTreeMap<String, FleetPeerView> = BTreeMap::new();
+    for p in &v.prefixes {
+        let c = crate::fleet::count_others(view, p, now);
+        out.prefixes.push(FleetPrefixView {
+            prefix: p.to_string(),
+            healthy: c.healthy.iter().map(ToString::to_string).collect(),
+            marked: c.marked.iter().map(ToString::to_string).collect(),
+            blind: c.blind(),
+        });
+        for snap in view.snapshot(p, now) {
+            let e = peers
+                .entry(snap.peer.to_string())
+                .or_insert_with(|| FleetPeerView {
+                    peer: snap.peer.to_string(),
+                    view: snap.state.as_str().to_string(),
+                    announcers: Vec::new(),
+                });
+            match &snap.state {
+                crate::fleet::ViewState::Partial => out.warnings.push(format!(
+                    "{}: no ADD-PATH for {}, the view is partial (best path only); on the router: \
+                     BIRD `add paths tx;`, FRR `neighbor <node> addpath-tx-all-paths`, GoBGP \
+                     add-paths send-max",
+                    snap.peer,
+                    p.family()
+                )),
+                crate::fleet::ViewState::Disabled(why) => out.warnings.push(format!(
+                    "{}: {} view dropped after a malformed UPDATE until the session restarts: {why}",
+                    snap.peer,
+                    p.family()
+                )),
+                crate::fleet::ViewState::Down => {
+                    out.warnings.push(format!("{}: session down, no view", snap.peer))
+                }
+                _ => {}
+            }
+            for a in snap.announcers {
+                e.announcers.push(FleetAnnouncerView {
+                    prefix: p.to_string(),
+                    node: a
+                        .identity
+                        .map(|i| i.to_string())
+                        .unwrap_or_else(|| format!("path {}", a.path_id)),
+                    path_id: a.path_id,
+                    next_hop: a.next_hop.map(|n| n.to_string()),
+                    health: if a.marked { "marked" } else { "healthy" }.to_string(),
+                });
+            }
+        }
+    }
+    out.warnings.sort();
+    out.warnings.dedup();
+    out.peers = peers.into_values().collect();
+    Some(out)
 }

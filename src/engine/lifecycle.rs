@@ -153,7 +153,7 @@ impl Lifecycle {
     pub fn routed(&self) -> Option<bool> {
         match self.state {
             VipState::Announced => Some(false),
-            VipState::Draining => Some(true),
+            VipState::Draining | VipState::Held => Some(true),
             VipState::Withdrawn | VipState::Maintenance => None,
         }
     }
@@ -275,6 +275,52 @@ impl Lifecycle {
             (_, Want::Gone(then)) => (then, self.cause(then, health_reason)),
         };
         Some(self.enter(to, reason, now))
+    }
+
+    /// Whether the inputs want the route gone in a way the fleet guard covers: ill health, or a
+    /// planned stop with `shutdown: graceful`; only while the route is still in the RIB. Operator
+    /// drains are checked when requested, not here; `shutdown: withdraw` leaves at once.
+    pub fn guarded_leave(&self, healthy: bool) -> bool {
+        self.routed().is_some()
+            && self.want(healthy) == Want::Gone(VipState::Withdrawn)
+            && (self.stopping.is_none() || self.spec.shutdown == DrainStrategy::Graceful)
+    }
+
+    /// The guard keeps the route announced and marked: its marked phase (`held` None, shown as
+    /// draining) or held. Returns the change of state, if any; a new held reason alone is kept
+    /// without a transition.
+    pub fn mark(
+        &mut self,
+        held: Option<&str>,
+        settle: Duration,
+        health_reason: &str,
+        now: Instant,
+    ) -> Option<Transition> {
+        let cause = self.cause(VipState::Withdrawn, health_reason);
+        let (to, reason) = match held {
+            Some(h) => (VipState::Held, format!("{h}; wanted to leave: {cause}")),
+            None => (
+                VipState::Draining,
+                format!(
+                    "marked unhealthy (fleet guard): counting the other announcers in {}: {cause}",
+                    format_duration(settle)
+                ),
+            ),
+        };
+        if self.state == to {
+            if to == VipState::Held {
+                self.reason = reason;
+            }
+            return None;
+        }
+        self.drain_until = None;
+        Some(self.enter(to, reason, now))
+    }
+
+    /// The guard let the VIP go: withdraw now (the marked phase already lasted the drain).
+    pub fn leave(&mut self, guard_reason: &str, health_reason: &str, now: Instant) -> Transition {
+        let cause = self.cause(VipState::Withdrawn, health_reason);
+        self.enter(VipState::Withdrawn, format!("{cause}; {guard_reason}"), now)
     }
 
     fn start_drain(

@@ -30,6 +30,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::bgp::rib_in::RibInUpdate;
+use crate::fleet::{DrainRefused, FleetView, Guard, GuardOutput};
 use crate::route::{Community, DesiredRoute, DesiredRoutes, RouteAttrs};
 
 /// One active-check result, as the engine sees it.
@@ -71,6 +73,9 @@ pub struct CheckState {
 pub struct Engine {
     checks: Vec<CheckState>,
     vips: Vec<Vip>,
+    /// The other announcers of our VIP prefixes (an input like check results), when a fleet
+    /// guard is configured.
+    fleet: Option<FleetView>,
     /// VIP name -> index into `vips`, so per-VIP lookups cost O(1) with 100k VIPs.
     by_name: HashMap<Arc<str>, usize>,
     /// Check index -> the VIPs that use it, so a check result touches only its own VIPs.
@@ -122,6 +127,8 @@ impl Engine {
                     probation: false,
                     life: Lifecycle::new(v.lifecycle, waiting, now),
                     drain_attrs: drain_attrs(&v.attrs, &v.depreference),
+                    guard: v.guard.map(|g| (g, Guard::default())),
+                    marking: false,
                 }
             })
             .collect::<Vec<Vip>>();
@@ -143,12 +150,91 @@ impl Engine {
             vips,
             by_name,
             by_check,
+            fleet: None,
         }
     }
 
     /// One VIP by name.
     pub fn vip(&self, name: &str) -> Option<&Vip> {
         self.by_name.get(name).map(|&i| &self.vips[i])
+    }
+
+    /// Gives the engine a fleet view (needed by VIPs with a guard; without one they are blind).
+    pub fn set_fleet(&mut self, view: FleetView) {
+        self.fleet = Some(view);
+    }
+
+    pub fn fleet(&self) -> Option<&FleetView> {
+        self.fleet.as_ref()
+    }
+
+    /// A peer session reached Established (`add_path_*`: the peer sends path ids to us).
+    pub fn fleet_peer_up(
+        &mut self,
+        peer: &str,
+        add_path_v4: bool,
+        add_path_v6: bool,
+        now: Instant,
+    ) -> Vec<Decision> {
+        if let Some(f) = &mut self.fleet {
+            f.peer_up(peer, add_path_v4, add_path_v6, now);
+        }
+        self.reguard(now)
+    }
+
+    pub fn fleet_peer_down(&mut self, peer: &str, now: Instant) -> Vec<Decision> {
+        if let Some(f) = &mut self.fleet {
+            f.peer_down(peer);
+        }
+        self.reguard(now)
+    }
+
+    /// Routes received from a peer (parsed by `bgp::rib_in`, filtered to VIP prefixes).
+    pub fn fleet_update(&mut self, peer: &str, u: &RibInUpdate, now: Instant) -> Vec<Decision> {
+        let changed = match &mut self.fleet {
+            Some(f) => f.apply(peer, u),
+            None => false,
+        };
+        if changed {
+            self.reguard(now)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Re-evaluates every guarded VIP (the view changed).
+    fn reguard(&mut self, now: Instant) -> Vec<Decision> {
+        let mut decisions = Vec::new();
+        for v in self.vips.iter_mut().filter(|v| v.guard.is_some()) {
+            settle(v, self.fleet.as_ref(), now, &mut decisions);
+        }
+        decisions
+    }
+
+    /// Whether an operator may drain `vip` now: Err when that would leave fewer than its
+    /// `min_healthy_others` healthy announcers (the API answers 409 unless forced).
+    pub fn drain_check(&self, vip: &str, now: Instant) -> Result<(), DrainRefused> {
+        let Some(v) = self.vips.iter().find(|v| &*v.name == vip) else {
+            return Ok(());
+        };
+        let Some((spec, _)) = &v.guard else {
+            return Ok(());
+        };
+        let empty;
+        let view = match &self.fleet {
+            Some(f) => f,
+            None => {
+                empty = empty_view();
+                &empty
+            }
+        };
+        crate::fleet::drain_check(spec, view, &v.prefixes, now)
+    }
+
+    /// A planned stop is still in progress: a timed drain runs, or the guard keeps a VIP marked
+    /// (held VIPs stay until a healthy announcer appears or a second signal cuts the stop short).
+    pub fn stop_pending(&self) -> bool {
+        self.stop_deadline().is_some() || self.vips.iter().any(|v| v.marking)
     }
 
     pub fn checks(&self) -> &[CheckState] {
@@ -185,7 +271,7 @@ impl Engine {
                 event_failed: !obs.ok,
             };
             vip.decide(&verdict, None, now);
-            settle(vip, now, &mut decisions);
+            settle(vip, self.fleet.as_ref(), now, &mut decisions);
         }
         decisions
     }
@@ -241,7 +327,7 @@ impl Engine {
                 event_failed: false,
             };
             vip.decide(&verdict, trigger.as_deref(), now);
-            settle(vip, now, &mut decisions);
+            settle(vip, self.fleet.as_ref(), now, &mut decisions);
         }
         decisions
     }
@@ -258,7 +344,7 @@ impl Engine {
             let want = reason(&v.name);
             if want != v.life.maintenance {
                 v.life.maintenance = want;
-                settle(v, now, &mut decisions);
+                settle(v, self.fleet.as_ref(), now, &mut decisions);
             }
         }
         decisions
@@ -274,7 +360,7 @@ impl Engine {
         let mut decisions = Vec::new();
         for v in &mut self.vips {
             v.life.stopping = Some(why.to_string());
-            settle(v, now, &mut decisions);
+            settle(v, self.fleet.as_ref(), now, &mut decisions);
         }
         decisions
     }
@@ -313,6 +399,15 @@ impl Engine {
                 }
             }
             v.life.inherit(&o.life);
+            if let (Some((spec, g)), Some((ospec, og))) = (&mut v.guard, &o.guard) {
+                if spec == ospec {
+                    *g = og.clone();
+                }
+            }
+            v.marking = o.marking && v.guard.is_some();
+        }
+        if let (Some(new), Some(old)) = (&mut self.fleet, &old.fleet) {
+            new.take_peers(old);
         }
         for v in &mut self.vips {
             let (up, total) = count_up(&self.checks, &v.checks);
@@ -327,7 +422,7 @@ impl Engine {
                 event_failed: !ok,
             };
             v.decide(&verdict, None, now);
-            settle(v, now, &mut decisions);
+            settle(v, self.fleet.as_ref(), now, &mut decisions);
         }
         decisions
     }
@@ -352,7 +447,7 @@ impl Engine {
         let mut decisions = Vec::new();
         if let Some(v) = self.vips.iter_mut().find(|v| &*v.name == vip) {
             v.life.connections = count;
-            settle(v, now, &mut decisions);
+            settle(v, self.fleet.as_ref(), now, &mut decisions);
         }
         decisions
     }
@@ -369,20 +464,25 @@ impl Engine {
     pub fn desired(&self) -> DesiredRoutes {
         // Collected rather than inserted one by one: BTreeMap builds a sorted batch in bulk, which
         // matters at 100k VIPs (this runs for every published change).
+        let fleet = self.fleet.as_ref();
         let routes = self
             .vips
             .iter()
             .filter_map(|vip| {
-                let attrs = match vip.life.routed()? {
-                    true => &vip.drain_attrs,
-                    false => &vip.attrs,
+                let draining = vip.life.routed()?;
+                let attrs: std::borrow::Cow<'_, RouteAttrs> = if vip.marking {
+                    std::borrow::Cow::Owned(marked_attrs(&vip.drain_attrs, fleet))
+                } else if draining {
+                    std::borrow::Cow::Borrowed(&vip.drain_attrs)
+                } else {
+                    std::borrow::Cow::Borrowed(&vip.attrs)
                 };
                 Some(vip.prefixes.iter().map(move |p| {
                     (
                         *p,
                         DesiredRoute {
                             vip: vip.name.clone(),
-                            attrs: attrs.clone(),
+                            attrs: attrs.clone().into_owned(),
                         },
                     )
                 }))
@@ -409,8 +509,55 @@ impl Engine {
     }
 }
 
-/// Lets the lifecycle follow the health decision; records a route-state change.
-fn settle(vip: &mut Vip, now: Instant, out: &mut Vec<Decision>) {
+fn empty_view() -> FleetView {
+    FleetView::new(
+        std::net::Ipv4Addr::UNSPECIFIED,
+        Community(0),
+        std::time::Duration::ZERO,
+        [],
+    )
+}
+
+/// Lets the lifecycle follow the health decision, through the fleet guard when the VIP has one;
+/// records a route-state change.
+fn settle(vip: &mut Vip, fleet: Option<&FleetView>, now: Instant, out: &mut Vec<Decision>) {
+    if let Some((spec, guard)) = &mut vip.guard {
+        let wants_leave = vip.life.guarded_leave(vip.healthy);
+        let empty;
+        let view = match fleet {
+            Some(f) => f,
+            None => {
+                empty = empty_view();
+                &empty
+            }
+        };
+        let t = match guard.step(spec, wants_leave, view, &vip.prefixes, now) {
+            GuardOutput::Pass => {
+                vip.marking = false;
+                None
+            }
+            GuardOutput::Marked { held } => {
+                vip.marking = true;
+                vip.life
+                    .mark(held.as_deref(), spec.settle, &vip.reason, now)
+            }
+            GuardOutput::Leave(why) => {
+                vip.marking = false;
+                Some(vip.life.leave(&why, &vip.reason, now))
+            }
+        };
+        if vip.marking || t.is_some() {
+            if let Some(t) = t {
+                out.push(Decision {
+                    vip: vip.name.clone(),
+                    from: t.from,
+                    to: t.to,
+                    reason: t.reason,
+                });
+            }
+            return;
+        }
+    }
     if let Some(t) = vip.life.settle(vip.healthy, &vip.reason, now) {
         out.push(Decision {
             vip: vip.name.clone(),
@@ -434,6 +581,17 @@ fn drain_attrs(base: &RouteAttrs, depref: &Depreference) -> RouteAttrs {
         a.local_pref = depref.local_pref;
     }
     a.as_path_prepend = a.as_path_prepend.saturating_add(depref.as_path_prepend);
+    a
+}
+
+/// The guard's mark: the drain attributes plus the fleet's unhealthy community.
+fn marked_attrs(drain: &RouteAttrs, fleet: Option<&FleetView>) -> RouteAttrs {
+    let mut a = drain.clone();
+    if let Some(c) = fleet.map(FleetView::unhealthy) {
+        if !a.communities.contains(&c) {
+            a.communities.push(c);
+        }
+    }
     a
 }
 
@@ -475,5 +633,7 @@ fn waiting_reason<'a>(checks: impl Iterator<Item = &'a CheckState>) -> String {
     format!("starting: waiting for checks {}", names.join(", "))
 }
 
+#[cfg(test)]
+mod guard_tests;
 #[cfg(test)]
 mod tests;

@@ -40,6 +40,8 @@ pub struct VipSpec {
     /// How drains, ill health and stops move the route (announced/draining/withdrawn).
     pub lifecycle: LifecycleSpec,
     pub depreference: Depreference,
+    /// Fleet guard (never withdraw the last healthy announcer); None = off.
+    pub guard: Option<crate::fleet::GuardSpec>,
 }
 
 impl VipSpec {
@@ -57,6 +59,7 @@ impl VipSpec {
             dampening: None,
             lifecycle: LifecycleSpec::default(),
             depreference: Depreference::default(),
+            guard: None,
         }
     }
 }

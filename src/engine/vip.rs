@@ -39,6 +39,10 @@ pub struct Vip {
     pub life: super::lifecycle::Lifecycle,
     /// Attributes while draining: GRACEFUL_SHUTDOWN plus the configured de-preference.
     pub drain_attrs: RouteAttrs,
+    /// Fleet guard settings and state (None = guard off).
+    pub guard: Option<(crate::fleet::GuardSpec, crate::fleet::Guard)>,
+    /// The guard keeps the route announced with the unhealthy mark (marked phase or held).
+    pub marking: bool,
 }
 
 /// Inputs from the checks, computed by the engine.

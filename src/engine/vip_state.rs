@@ -12,6 +12,9 @@ pub enum VipState {
     Withdrawn,
     /// Drained by an operator (API, CLI, disable file); survives restarts.
     Maintenance,
+    /// Wants to leave, but the fleet guard keeps it announced, marked, because too few other
+    /// healthy announcers would remain (fail open).
+    Held,
 }
 
 impl std::fmt::Display for VipState {
@@ -21,6 +24,7 @@ impl std::fmt::Display for VipState {
             VipState::Draining => "draining",
             VipState::Withdrawn => "withdrawn",
             VipState::Maintenance => "maintenance",
+            VipState::Held => "held",
         })
     }
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context};
 
 use crate::config::{Config, SignalKind};
-use crate::engine::{Engine, Observation, Reading};
+use crate::engine::{Observation, Reading};
 use crate::signals::{replay, AccessLogConfig, ReplayOptions, ReplaySummary, WindowSnapshot};
 
 /// One route change the replay found.
@@ -124,7 +124,7 @@ pub fn run_with(
     series: bool,
 ) -> anyhow::Result<ReplayReport> {
     let base = Instant::now();
-    let mut engine = Engine::new(&config.check_specs(), config.vip_specs(), base);
+    let mut engine = config.engine(base);
     // Checks are taken as passing: feed each one `rise` passes at the start of log time.
     for (i, c) in config.checks.iter().enumerate() {
         for _ in 0..c.rise {

@@ -15,6 +15,28 @@
 
 VW_FRR_BGPD=${VW_FRR_BGPD:-/usr/lib/frr/bgpd}
 
+# VW_BFD=bird,frr (a list): those ToRs run BFD with the node (BIRD `protocol bfd` + `bfd on`,
+# FRR bfdd + `neighbor X bfd`), 300 ms x 3 as in the README. Empty (default): none.
+VW_BFD=${VW_BFD:-}
+vw_bfd_on() { [[ ,$VW_BFD, == *,$1,* ]]; }
+VW_BFD_INTERVAL_MS=${VW_BFD_INTERVAL_MS:-300}
+VW_BFD_MULT=${VW_BFD_MULT:-3}
+
+vw_bird_bfd_protocol() {
+  vw_bfd_on bird || return 0
+  cat <<EOF
+protocol bfd {
+  debug { states, events };
+  interface "bird-n1" {
+    min rx interval $VW_BFD_INTERVAL_MS ms;
+    min tx interval $VW_BFD_INTERVAL_MS ms;
+    idle tx interval 1000 ms;
+    multiplier $VW_BFD_MULT;
+  };
+}
+EOF
+}
+
 # ------------------------------------------------------------------- BIRD --
 
 # Key choices (see testbed/README.md):
@@ -54,8 +76,10 @@ protocol kernel kernel6 {
   ipv6 { import none; export all; };
 }
 
+$(vw_bird_bfd_protocol)
+
 protocol bgp node1 {
-  description "vipwarden on vw-node1";
+  description "vipwarden on vw-node1";$(vw_bfd_on bird && printf '\n  bfd on;')
   local $VW_BIRD_V4 as $VW_TOR_AS;
   neighbor $VW_NODE_BIRD_V4 as $VW_LOCAL_AS;
   passive on;
@@ -168,6 +192,7 @@ router bgp $VW_TOR_AS
  neighbor $VW_NODE_FRR_V4 description vipwarden on vw-node1
  neighbor $VW_NODE_FRR_V4 passive
  neighbor $VW_NODE_FRR_V4 timers $((VW_HOLD_TIME / 3)) $VW_HOLD_TIME
+$(vw_bfd_on frr && printf ' neighbor %s bfd profile node\n' "$VW_NODE_FRR_V4")
 $(vw_frr_security)
  !
  no bgp network import-check
@@ -203,6 +228,42 @@ vw_frr_zebra_start() {
     vw_die "FRR zebra did not start (see $dir/zebra.stdout.log)"
 }
 
+# bfdd (needs zebra: bgpd registers its BFD peers through zebra). Profile "node" carries the
+# lab's timers; bgpd creates the single-hop session for the neighbour.
+vw_frr_bfdd_start() {
+  local dir=$1
+  [[ $VW_FRR_ZEBRA == 1 ]] || vw_die "BFD with FRR needs zebra (VW_FRR_ZEBRA=1)"
+  cat >"$dir/bfdd.conf" <<EOF
+hostname tor-frr
+log file $dir/bfdd.log debugging
+log timestamp precision 3
+debug bfd peer
+debug bfd zebra
+!
+bfd
+ profile node
+  receive-interval $VW_BFD_INTERVAL_MS
+  transmit-interval $VW_BFD_INTERVAL_MS
+  detect-multiplier $VW_BFD_MULT
+ !
+!
+EOF
+  vw_spawn frr-bfdd "$VW_NS_FRR" "$dir/bfdd.stdout.log" \
+    "${VW_FRR_BGPD%/*}/bfdd" -f "$dir/bfdd.conf" -i "$dir/bfdd.pid" --vty_socket "$dir" \
+    -z "$dir/zserv.api" --bfdctl "$dir/bfdd.sock" -A 127.0.0.1 -P 0 -u frr -g frr
+  vw_wait_until now 10000 test -S "$dir/bfdd.vty" >/dev/null ||
+    vw_die "FRR bfdd did not start (see $dir/bfdd.stdout.log)"
+}
+
+# vw_bfd_router_state ROUTER: the router's BFD session state with the node (up, down, init, ...).
+vw_bfd_router_state() {
+  case $1 in
+    bird) vw_birdc show bfd sessions 2>/dev/null | awk -v a="$VW_NODE_BIRD_V4" '$1 == a { print tolower($3); exit }' ;;
+    frr) vtysh --vty_socket "$VW_RUN_DIR/frr" -d bfdd -c "show bfd peer $VW_NODE_FRR_V4 json" 2>/dev/null |
+      python3 -c 'import json,sys; print(json.load(sys.stdin).get("status",""))' 2>/dev/null ;;
+  esac
+}
+
 vw_frr_start() {
   local dir=$VW_RUN_DIR/frr zebra_opt=(--no_zebra)
   mkdir -p "$dir"
@@ -213,6 +274,7 @@ vw_frr_start() {
     vw_frr_zebra_start "$dir"
     zebra_opt=(-z "$dir/zserv.api")
   fi
+  if vw_bfd_on frr; then vw_frr_bfdd_start "$dir"; fi
   vw_spawn frr "$VW_NS_FRR" "$dir/stdout.log" \
     "$VW_FRR_BGPD" "${zebra_opt[@]}" --skip_runas \
     -f "$dir/bgpd.conf" -i "$dir/bgpd.pid" --vty_socket "$dir" \

@@ -270,11 +270,12 @@ vw_vipwarden_bin() {
 # rise, fall, hold, peers (bird,frr,gobgp; default $VW_PEERS or bird,frr),
 # peer_extra (YAML lines appended to every peer, indented 4 spaces),
 # check_type (tcp|http|listener|process), med,
+# bfd (flow YAML, set on the peers listed in $VW_BFD),
 # vip_extra (YAML lines appended to the VIP, indented 4 spaces),
 # top_extra (YAML lines appended at the top level).
 vw_vipwarden_config() {
   local prepend=0 interval=1s timeout=500ms rise=2 fall=2 hold=${VW_HOLD_TIME}s
-  local peers=${VW_PEERS:-bird,frr} check_type=tcp med=100 vip_extra='' top_extra='' peer_extra='' kv
+  local peers=${VW_PEERS:-bird,frr} check_type=tcp med=100 vip_extra='' top_extra='' peer_extra='' bfd='' kv
   for kv in "$@"; do
     case $kv in
       prepend=*) prepend=${kv#*=} ;;
@@ -289,6 +290,7 @@ vw_vipwarden_config() {
       med=*) med=${kv#*=} ;;
       vip_extra=*) vip_extra=${kv#*=} ;;
       top_extra=*) top_extra=${kv#*=} ;;
+      bfd=*) bfd=${kv#*=} ;;
       *) vw_die "vw_vipwarden_config: unknown key $kv" ;;
     esac
   done
@@ -309,6 +311,7 @@ EOF
     hold_time: $hold
     next_hop_v6: $(vw_router_peer_addr6 "$r")
 EOF
+    if [[ -n $bfd ]] && vw_bfd_on "$r"; then printf '    bfd: %s\n' "$bfd"; fi
     if [[ -n $peer_extra ]]; then printf '%s\n' "$peer_extra"; fi
   done
   cat <<EOF

@@ -1,0 +1,560 @@
+//! The BFD sessions' runtime: one dedicated OS thread with its own current-thread tokio runtime
+//! owns every socket and timer, so a busy or blocked main runtime (a stalled log write, a slow
+//! hook, an fsync) cannot delay a packet. It talks to the rest of the process only through
+//! unbounded channels (commands in, reports out) and never logs: the consumer of `Report`s does.
+//! Owns the demultiplexing of received packets to sessions and the per-peer counters.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::io::Interest;
+use tokio::sync::{mpsc, oneshot};
+
+use super::packet::{decode, encode, RxError, State};
+use super::session::{Action, Event, Session, Snapshot, StateChange, Timing};
+use super::sock;
+
+/// One BFD session to set up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerSpec {
+    /// The BGP peer's name: reports carry it.
+    pub name: Arc<str>,
+    pub peer: IpAddr,
+    /// Source address; None: the one the kernel routes from towards `peer`.
+    pub local: Option<IpAddr>,
+    pub timing: Timing,
+}
+
+/// What status and metrics show for one peer's BFD.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerStatus {
+    pub session: Option<Snapshot>,
+    /// Our sending socket (source address and port).
+    pub local: Option<SocketAddr>,
+    /// Discarded packets attributed to this peer (by source address), by `RxError::label`.
+    pub rx_errors: BTreeMap<&'static str, u64>,
+    pub send_errors: u64,
+    /// Why the session has no sockets yet (retried every second).
+    pub setup_error: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Report {
+    /// A state change, with the status right after it.
+    Changed {
+        peer: Arc<str>,
+        change: StateChange,
+        status: PeerStatus,
+    },
+    /// Counters and intervals, about once a second while they move.
+    Status { peer: Arc<str>, status: PeerStatus },
+    /// Packets that matched no peer, by error label.
+    Unattributed(BTreeMap<&'static str, u64>),
+}
+
+enum Cmd {
+    Add(PeerSpec),
+    Remove(Arc<str>),
+    /// Send AdminDown now (planned stop); the reply comes once the packet left.
+    AdminDown(Arc<str>, oneshot::Sender<()>),
+    /// Planned stop, before the BGP Cease: keep sending as before but ignore what arrives and
+    /// stop detecting, so a router that restarts its BFD session on the Cease cannot bring ours
+    /// back Up just before our AdminDown (BIRD 2.0.12 would log that as a BFD failure).
+    Quiesce(oneshot::Sender<()>),
+}
+
+/// Handle to the BFD thread. Dropping it stops the thread.
+pub struct Handle {
+    cmds: mpsc::UnboundedSender<Cmd>,
+}
+
+impl Handle {
+    /// Starts the thread on the standard port 3784.
+    pub fn start() -> io::Result<(Handle, mpsc::UnboundedReceiver<Report>)> {
+        Self::start_on_port(sock::PORT)
+    }
+
+    /// As `start`, on another UDP port (tests run beside a real BFD speaker).
+    pub fn start_on_port(port: u16) -> io::Result<(Handle, mpsc::UnboundedReceiver<Report>)> {
+        let (cmds, cmd_rx) = mpsc::unbounded_channel();
+        let (rep_tx, rep_rx) = mpsc::unbounded_channel();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("vipwarden-bfd".into())
+            .spawn(move || rt.block_on(Reactor::new(port, rep_tx).run(cmd_rx)))?;
+        Ok((Handle { cmds }, rep_rx))
+    }
+
+    pub fn add(&self, spec: PeerSpec) {
+        let _ = self.cmds.send(Cmd::Add(spec));
+    }
+
+    pub fn remove(&self, name: &Arc<str>) {
+        let _ = self.cmds.send(Cmd::Remove(name.clone()));
+    }
+
+    /// Planned stop, before the Cease: every session ignores received packets from now on and
+    /// stops detecting; transmission goes on. Waits at most `max`.
+    pub async fn quiesce(&self, max: Duration) {
+        let (tx, rx) = oneshot::channel();
+        if self.cmds.send(Cmd::Quiesce(tx)).is_ok() {
+            let _ = tokio::time::timeout(max, rx).await;
+        }
+    }
+
+    /// Sends AdminDown to the peer's router (planned stop) and waits, at most `max`, until it left.
+    pub async fn admin_down(&self, name: &Arc<str>, max: Duration) {
+        let (tx, rx) = oneshot::channel();
+        if self.cmds.send(Cmd::AdminDown(name.clone(), tx)).is_ok() {
+            let _ = tokio::time::timeout(max, rx).await;
+        }
+    }
+}
+
+struct Entry {
+    spec: PeerSpec,
+    local: IpAddr,
+    session: Session,
+    tx: tokio::net::UdpSocket,
+    tx_at: Option<Instant>,
+    detect_at: Option<Instant>,
+    status: PeerStatus,
+    reported: PeerStatus,
+}
+
+struct RxPacket {
+    local: IpAddr,
+    src: SocketAddr,
+    ttl: Option<u8>,
+    len: usize,
+    buf: [u8; 128],
+}
+
+struct Reactor {
+    port: u16,
+    reports: mpsc::UnboundedSender<Report>,
+    entries: Vec<Entry>,
+    /// Specs whose sockets could not be set up yet.
+    pending: Vec<PeerSpec>,
+    receivers: HashMap<IpAddr, tokio::task::JoinHandle<()>>,
+    pkt_tx: mpsc::UnboundedSender<RxPacket>,
+    pkt_rx: Option<mpsc::UnboundedReceiver<RxPacket>>,
+    unattributed: BTreeMap<&'static str, u64>,
+    unattributed_reported: BTreeMap<&'static str, u64>,
+    rng: StdRng,
+    quiet: bool,
+}
+
+async fn receive_loop(
+    sock: tokio::net::UdpSocket,
+    local: IpAddr,
+    out: mpsc::UnboundedSender<RxPacket>,
+) {
+    let fd = sock.as_raw_fd();
+    let mut buf = [0u8; 128];
+    loop {
+        if sock.readable().await.is_err() {
+            return;
+        }
+        match sock.try_io(Interest::READABLE, || sock::recv_with_ttl(fd, &mut buf)) {
+            Ok((len, src, ttl)) => {
+                let pkt = RxPacket {
+                    local,
+                    src,
+                    ttl,
+                    len: len.min(buf.len()),
+                    buf,
+                };
+                if out.send(pkt).is_err() {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            // ICMP errors and the like: the next datagram is independent.
+            Err(_) => {}
+        }
+    }
+}
+
+impl Reactor {
+    fn new(port: u16, reports: mpsc::UnboundedSender<Report>) -> Reactor {
+        let (pkt_tx, pkt_rx) = mpsc::unbounded_channel();
+        Reactor {
+            port,
+            reports,
+            entries: Vec::new(),
+            pending: Vec::new(),
+            receivers: HashMap::new(),
+            pkt_tx,
+            pkt_rx: Some(pkt_rx),
+            unattributed: BTreeMap::new(),
+            unattributed_reported: BTreeMap::new(),
+            rng: StdRng::from_entropy(),
+            quiet: false,
+        }
+    }
+
+    async fn run(mut self, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
+        let mut pkts = self.pkt_rx.take().expect("taken once");
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let next = self
+                .entries
+                .iter()
+                .flat_map(|e| [e.tx_at, e.detect_at])
+                .flatten()
+                .min();
+            let sleep = async move {
+                match next {
+                    Some(t) => tokio::time::sleep_until(t.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                () = sleep => self.fire_timers(),
+                Some(p) = pkts.recv() => self.on_packet(&p),
+                cmd = cmds.recv() => match cmd {
+                    None => break,
+                    Some(c) => self.on_cmd(c),
+                },
+                _ = tick.tick() => self.on_tick(),
+            }
+        }
+        for (_, h) in self.receivers.drain() {
+            h.abort();
+        }
+    }
+
+    fn on_cmd(&mut self, c: Cmd) {
+        match c {
+            Cmd::Add(spec) => {
+                self.remove(&spec.name);
+                self.try_add(spec);
+            }
+            Cmd::Remove(name) => self.remove(&name),
+            Cmd::Quiesce(done) => {
+                self.quiet = true;
+                for e in &mut self.entries {
+                    e.detect_at = None;
+                }
+                let _ = done.send(());
+            }
+            Cmd::AdminDown(name, done) => {
+                let now = Instant::now();
+                if let Some(i) = self.entries.iter().position(|e| e.spec.name == name) {
+                    self.event(i, Event::AdminDown, now);
+                }
+                let _ = done.send(());
+            }
+        }
+    }
+
+    fn remove(&mut self, name: &Arc<str>) {
+        self.pending.retain(|s| &s.name != name);
+        if let Some(i) = self.entries.iter().position(|e| &e.spec.name == name) {
+            let e = self.entries.remove(i);
+            if !self.entries.iter().any(|o| o.local == e.local) {
+                if let Some(h) = self.receivers.remove(&e.local) {
+                    h.abort();
+                }
+            }
+        }
+    }
+
+    fn try_add(&mut self, spec: PeerSpec) {
+        match self.setup(&spec) {
+            Ok(entry) => {
+                self.entries.push(entry);
+                let i = self.entries.len() - 1;
+                let _ = self.reports.send(Report::Status {
+                    peer: spec.name.clone(),
+                    status: self.entries[i].status.clone(),
+                });
+            }
+            Err(e) => {
+                let status = PeerStatus {
+                    setup_error: Some(e.to_string()),
+                    ..Default::default()
+                };
+                let _ = self.reports.send(Report::Status {
+                    peer: spec.name.clone(),
+                    status,
+                });
+                self.pending.push(spec);
+            }
+        }
+    }
+
+    fn setup(&mut self, spec: &PeerSpec) -> io::Result<Entry> {
+        let local = match spec.local {
+            Some(l) => l,
+            None => sock::source_for(spec.peer)?,
+        };
+        if !self.receivers.contains_key(&local) {
+            let rx = tokio::net::UdpSocket::from_std(sock::receiver(local, self.port)?)?;
+            let h = tokio::spawn(receive_loop(rx, local, self.pkt_tx.clone()));
+            self.receivers.insert(local, h);
+        }
+        let start: u16 = self.rng.gen();
+        let tx = sock::sender(local, SocketAddr::new(spec.peer, self.port), start)?;
+        let tx = tokio::net::UdpSocket::from_std(tx)?;
+        let discr = loop {
+            let d: u32 = self.rng.gen();
+            if d != 0 && !self.entries.iter().any(|e| e.session.local_discr() == d) {
+                break d;
+            }
+        };
+        let now = Instant::now();
+        let (session, actions) = Session::new(spec.timing, discr, now);
+        let status = PeerStatus {
+            session: Some(session.snapshot()),
+            local: tx.local_addr().ok(),
+            ..Default::default()
+        };
+        let mut e = Entry {
+            spec: spec.clone(),
+            local,
+            session,
+            tx,
+            tx_at: None,
+            detect_at: None,
+            reported: PeerStatus::default(),
+            status,
+        };
+        for a in actions {
+            if let Action::ArmTx(t) = a {
+                e.tx_at = Some(t);
+            }
+        }
+        Ok(e)
+    }
+
+    fn on_tick(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        for spec in pending {
+            self.try_add(spec);
+        }
+        for e in &mut self.entries {
+            e.status.session = Some(e.session.snapshot());
+            if e.status != e.reported {
+                e.reported = e.status.clone();
+                let _ = self.reports.send(Report::Status {
+                    peer: e.spec.name.clone(),
+                    status: e.status.clone(),
+                });
+            }
+        }
+        if self.unattributed != self.unattributed_reported {
+            self.unattributed_reported = self.unattributed.clone();
+            let _ = self
+                .reports
+                .send(Report::Unattributed(self.unattributed.clone()));
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        for i in 0..self.entries.len() {
+            if self.entries[i].detect_at.is_some_and(|t| t <= now) {
+                self.entries[i].detect_at = None;
+                self.event(i, Event::DetectTimer, now);
+            }
+            if self.entries[i].tx_at.is_some_and(|t| t <= now) {
+                self.entries[i].tx_at = None;
+                self.event(i, Event::TxTimer, now);
+            }
+        }
+    }
+
+    fn event(&mut self, i: usize, ev: Event, now: Instant) {
+        let e = &mut self.entries[i];
+        match e.session.handle(ev, now, &mut self.rng) {
+            Ok(actions) => {
+                for a in actions {
+                    match a {
+                        Action::Send(p) => {
+                            if e.tx.try_send(&encode(&p)).is_err() {
+                                e.status.send_errors += 1;
+                            }
+                        }
+                        Action::ArmTx(t) => e.tx_at = Some(t),
+                        Action::ArmDetect(t) => e.detect_at = if self.quiet { None } else { t },
+                        Action::StateChange(change) => {
+                            e.status.session = Some(e.session.snapshot());
+                            e.reported = e.status.clone();
+                            let _ = self.reports.send(Report::Changed {
+                                peer: e.spec.name.clone(),
+                                change,
+                                status: e.status.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+            Err(err) => *e.status.rx_errors.entry(err.label()).or_default() += 1,
+        }
+    }
+
+    fn count(&mut self, by_src: Option<usize>, err: RxError) {
+        match by_src {
+            Some(i) => {
+                *self.entries[i]
+                    .status
+                    .rx_errors
+                    .entry(err.label())
+                    .or_default() += 1
+            }
+            None => *self.unattributed.entry(err.label()).or_default() += 1,
+        }
+    }
+
+    fn on_packet(&mut self, p: &RxPacket) {
+        if self.quiet {
+            return;
+        }
+        let by_src = self
+            .entries
+            .iter()
+            .position(|e| e.local == p.local && e.spec.peer == p.src.ip());
+        // RFC 5881 5: without authentication the TTL / Hop Limit must be 255.
+        if p.ttl != Some(255) {
+            return self.count(by_src, RxError::TtlNot255 { ttl: p.ttl });
+        }
+        let pkt = match decode(&p.buf[..p.len]) {
+            Ok(pkt) => pkt,
+            Err(e) => return self.count(by_src, e),
+        };
+        let target = if pkt.your_discr != 0 {
+            match self
+                .entries
+                .iter()
+                .position(|e| e.session.local_discr() == pkt.your_discr)
+            {
+                Some(i) => i,
+                None => {
+                    return self.count(
+                        by_src,
+                        RxError::UnknownYourDiscr {
+                            your_discr: pkt.your_discr,
+                        },
+                    )
+                }
+            }
+        } else {
+            match by_src {
+                Some(i) => i,
+                None => return self.count(None, RxError::UnknownSource),
+            }
+        };
+        debug_assert!(pkt.state != State::Up || pkt.your_discr != 0);
+        self.event(target, Event::Packet(pkt), Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str, peer: &str, local: &str) -> PeerSpec {
+        PeerSpec {
+            name: name.into(),
+            peer: peer.parse().expect("ip"),
+            local: Some(local.parse().expect("ip")),
+            timing: Timing {
+                desired_min_tx: Duration::from_millis(50),
+                required_min_rx: Duration::from_millis(50),
+                detect_mult: 3,
+            },
+        }
+    }
+
+    async fn wait_state(
+        r: &mut mpsc::UnboundedReceiver<Report>,
+        want: State,
+        max: Duration,
+    ) -> StateChange {
+        let end = tokio::time::Instant::now() + max;
+        loop {
+            match tokio::time::timeout_at(end, r.recv()).await {
+                Ok(Some(Report::Changed { change, .. })) if change.to == want => return change,
+                Ok(Some(_)) => {}
+                _ => panic!("no change to {want} within {max:?}"),
+            }
+        }
+    }
+
+    /// Two BFD threads on 127.0.0.1 and 127.0.0.2 come Up; then the caller's runtime blocks its
+    /// only thread for 1 s (6x the 150 ms detection time) and neither side notices; then one side
+    /// sends AdminDown and the other goes Down without a failure.
+    #[test]
+    fn sessions_survive_a_blocked_main_runtime() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
+        rt.block_on(async {
+            let port = 20000 + (std::process::id() % 20000) as u16;
+            let (a, mut ra) = Handle::start_on_port(port).expect("a");
+            let (b, mut rb) = Handle::start_on_port(port).expect("b");
+            a.add(spec("b", "127.0.0.2", "127.0.0.1"));
+            b.add(spec("a", "127.0.0.1", "127.0.0.2"));
+            wait_state(&mut ra, State::Up, Duration::from_secs(5)).await;
+            wait_state(&mut rb, State::Up, Duration::from_secs(5)).await;
+            // Block this runtime's only thread: the BFD threads keep their own time.
+            std::thread::sleep(Duration::from_millis(1000));
+            let mut down = false;
+            while let Ok(r) = ra.try_recv() {
+                if let Report::Changed { change, .. } = r {
+                    down |= change.to != State::Up;
+                }
+            }
+            assert!(!down, "session went down while the caller was blocked");
+            a.admin_down(&"b".into(), Duration::from_secs(1)).await;
+            let c = wait_state(&mut rb, State::Down, Duration::from_secs(2)).await;
+            assert!(!c.is_failure(), "{c:?}");
+            // b's sender is still up, a is AdminDown: a ignores it; removing a leaves b to detect
+            // silence as a plain Down (no state change from Down).
+            a.remove(&"b".into());
+            drop(b);
+        });
+    }
+
+    /// Quiesced (planned stop), a session neither follows nor detects its peer: the peer going
+    /// silent brings no state change.
+    #[test]
+    fn quiesced_sessions_ignore_the_peer() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
+        rt.block_on(async {
+            let port = 20000 + ((std::process::id() + 7) % 20000) as u16;
+            let (a, mut ra) = Handle::start_on_port(port).expect("a");
+            let (b, mut rb) = Handle::start_on_port(port).expect("b");
+            a.add(spec("b", "127.0.0.4", "127.0.0.3"));
+            b.add(spec("a", "127.0.0.3", "127.0.0.4"));
+            wait_state(&mut ra, State::Up, Duration::from_secs(5)).await;
+            wait_state(&mut rb, State::Up, Duration::from_secs(5)).await;
+            b.quiesce(Duration::from_secs(1)).await;
+            a.admin_down(&"b".into(), Duration::from_secs(1)).await;
+            a.remove(&"b".into());
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            while let Ok(r) = rb.try_recv() {
+                assert!(
+                    !matches!(r, Report::Changed { .. }),
+                    "quiesced session changed: {r:?}"
+                );
+            }
+        });
+    }
+}

@@ -1,0 +1,717 @@
+//! Received routes: parses a peer's UPDATE body into the paths it announces and withdraws, for the
+//! fleet view (RFC 4271 4.3, RFC 4760 MP_REACH/MP_UNREACH, RFC 7911 path identifiers, RFC 6793
+//! 4-octet AS_PATH, RFC 1997/8092 communities), with RFC 7606 error handling.
+//!
+//! Owns: turning peer bytes into [`RibInUpdate`] or a typed [`RibInError`]. May not touch: the
+//! session, the fleet view, configuration. Our own bounds-checked code only (never zettabgp's
+//! decoder, see /work/shared/notes/zettabgp.md). Every loop advances by at least one byte over a
+//! body of at most 4077 bytes, so parsing is bounded; only prefixes the caller keeps are stored.
+//!
+//! Error handling, most severe first:
+//! - session reset ([`RibInError`]): duplicate MP_REACH/MP_UNREACH (RFC 7606 3j, 3/1), an
+//!   unrecognized well-known attribute (RFC 4271 6.3, 3/2), lengths that overrun the message (3/1);
+//! - family disable ([`RibInUpdate::disable`]): the NLRI of a family cannot be located reliably
+//!   (truncated MP attribute, next-hop length overrunning it, malformed prefix run: RFC 7606 5.3,
+//!   7.11, RFC 4760 7). The caller drops every path of that family from this peer and ignores the
+//!   family until the session restarts. The session stays up; the parseable paths are also listed
+//!   as withdrawn;
+//! - treat-as-withdraw ([`RibInUpdate::treat_as_withdraw`]): a malformed attribute (RFC 7606 7.x,
+//!   e.g. a bad MP_REACH next-hop length that still lets us find the NLRI, a missing mandatory
+//!   attribute): every announced path is moved to `withdrawn`;
+//! - attribute discard: repeated non-MP attributes keep the first (RFC 7606 3g).
+//!
+//! For the fleet guard each of these only ever removes paths from the view, so a malformed UPDATE
+//! can make the guard more careful (hold) but never less.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::route::{Community, Family, LargeCommunity, Prefix};
+
+const ORIGIN: u8 = 1;
+const AS_PATH: u8 = 2;
+const NEXT_HOP: u8 = 3;
+const MED: u8 = 4;
+const LOCAL_PREF: u8 = 5;
+const ATOMIC_AGGREGATE: u8 = 6;
+const AGGREGATOR: u8 = 7;
+const COMMUNITIES: u8 = 8;
+const MP_REACH: u8 = 14;
+const MP_UNREACH: u8 = 15;
+const LARGE_COMMUNITIES: u8 = 32;
+
+const FLAG_OPTIONAL: u8 = 0x80;
+const FLAG_EXTENDED: u8 = 0x10;
+
+/// Most AS numbers we keep from one AS_PATH (the rest are counted in `as_path_len`).
+pub const MAX_AS_PATH: usize = 64;
+
+/// What was negotiated for one session, as the parser needs it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RxParams {
+    /// RFC 7911: the peer sends path identifiers for IPv4 unicast.
+    pub add_path_v4: bool,
+    /// RFC 7911: the peer sends path identifiers for IPv6 unicast.
+    pub add_path_v6: bool,
+    /// RFC 6793: AS_PATH carries 4-octet AS numbers.
+    pub four_octet_as: bool,
+}
+
+impl RxParams {
+    /// What a session negotiated: we offer ADD-PATH receive for IPv4 and IPv6 unicast, so the
+    /// peer sends path ids for a family where its capability has the send bit (RFC 7911 4).
+    pub fn negotiate(peer_add_path: &[(u16, u8, u8)], four_octet_as: bool) -> RxParams {
+        let sends = |afi: u16| {
+            peer_add_path
+                .iter()
+                .any(|&(a, s, mode)| a == afi && s == 1 && mode & 2 != 0)
+        };
+        RxParams {
+            add_path_v4: sends(1),
+            add_path_v6: sends(2),
+            four_octet_as,
+        }
+    }
+
+    fn add_path(&self, f: Family) -> bool {
+        match f {
+            Family::Ipv4Unicast => self.add_path_v4,
+            Family::Ipv6Unicast => self.add_path_v6,
+        }
+    }
+}
+
+/// One path: a prefix and its RFC 7911 path identifier (0 when ADD-PATH is not in use).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PathKey {
+    pub prefix: Prefix,
+    pub path_id: u32,
+}
+
+/// The attributes of the announced paths that the fleet view needs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PathAttrs {
+    /// NEXT_HOP, or the MP_REACH next hop for MP paths (global address for IPv6).
+    pub next_hop: Option<IpAddr>,
+    /// AS numbers in order (sets flattened), at most [`MAX_AS_PATH`].
+    pub as_path: Vec<u32>,
+    /// The AS_PATH length as received (can exceed `as_path.len()`).
+    pub as_path_len: usize,
+    pub communities: Vec<Community>,
+    pub large_communities: Vec<LargeCommunity>,
+}
+
+/// The routes of one UPDATE.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RibInUpdate {
+    /// Paths to remove (withdrawn, or treated as withdrawn).
+    pub withdrawn: Vec<PathKey>,
+    /// Paths announced with `attrs`.
+    pub announced: Vec<(PathKey, Family)>,
+    pub attrs: PathAttrs,
+    /// Why the announcements were turned into withdrawals (RFC 7606 treat-as-withdraw).
+    pub treat_as_withdraw: Option<String>,
+    /// Families whose NLRI could not be located: drop and ignore them (RFC 7606 AFI/SAFI disable).
+    pub disable: Vec<(Family, String)>,
+    /// Prefixes the caller's filter did not keep (not VIP prefixes): counted, not stored.
+    pub filtered_out: usize,
+    /// MP attributes of families we do not speak, ignored.
+    pub other_families: usize,
+    /// This UPDATE is an End-of-RIB marker (RFC 4724 2).
+    pub end_of_rib: Option<Family>,
+}
+
+/// A received UPDATE that must reset the session, carrying what the NOTIFICATION says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RibInError {
+    /// Withdrawn Routes Length or Total Path Attribute Length overruns the body (3/1).
+    LengthOverrun {
+        field: &'static str,
+        len: usize,
+        body: usize,
+    },
+    /// MP_REACH_NLRI (14) or MP_UNREACH_NLRI (15) twice in one UPDATE (RFC 7606 3j, 3/1).
+    DuplicateMpAttribute { code: u8 },
+    /// A well-known (non-optional) attribute we do not recognize (RFC 4271 6.3, 3/2); data is the
+    /// attribute as received.
+    UnrecognizedWellKnown { code: u8, attribute: Vec<u8> },
+}
+
+impl RibInError {
+    /// The typed error the session closes with.
+    pub fn to_bgp_error(&self) -> super::error::BgpError {
+        use super::error::{BgpError, UpdateError};
+        let sub = match self {
+            RibInError::UnrecognizedWellKnown { .. } => UpdateError::UnrecognizedWellKnownAttribute,
+            _ => UpdateError::MalformedAttributeList,
+        };
+        BgpError::update(sub, self.notification().2, self.to_string())
+    }
+
+    /// (error code, subcode, data) of the NOTIFICATION this error owes the peer.
+    pub fn notification(&self) -> (u8, u8, Vec<u8>) {
+        match self {
+            RibInError::LengthOverrun { .. } | RibInError::DuplicateMpAttribute { .. } => {
+                (3, 1, Vec::new())
+            }
+            RibInError::UnrecognizedWellKnown { attribute, .. } => (3, 2, attribute.clone()),
+        }
+    }
+}
+
+impl fmt::Display for RibInError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RibInError::LengthOverrun { field, len, body } => {
+                write!(f, "{field} {len} overruns the {body}-byte UPDATE body")
+            }
+            RibInError::DuplicateMpAttribute { code } => {
+                write!(f, "attribute {code} (MP_REACH/MP_UNREACH) appears twice")
+            }
+            RibInError::UnrecognizedWellKnown { code, .. } => {
+                write!(f, "unrecognized well-known attribute {code}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RibInError {}
+
+/// Parses an UPDATE body (after the 19-byte header). `keep` selects the prefixes worth storing
+/// (the VIP prefixes); the others are only counted.
+pub fn parse_update(
+    b: &[u8],
+    rx: &RxParams,
+    keep: &dyn Fn(&Prefix) -> bool,
+) -> Result<RibInUpdate, RibInError> {
+    if b.len() < 4 {
+        return Err(RibInError::LengthOverrun {
+            field: "UPDATE of",
+            len: b.len(),
+            body: 4,
+        });
+    }
+    let wlen = u16::from_be_bytes([b[0], b[1]]) as usize;
+    if 2 + wlen + 2 > b.len() {
+        return Err(RibInError::LengthOverrun {
+            field: "withdrawn routes length",
+            len: wlen,
+            body: b.len(),
+        });
+    }
+    let apos = 2 + wlen;
+    let alen = u16::from_be_bytes([b[apos], b[apos + 1]]) as usize;
+    let attrs_start = apos + 2;
+    if attrs_start + alen > b.len() {
+        return Err(RibInError::LengthOverrun {
+            field: "total path attribute length",
+            len: alen,
+            body: b.len(),
+        });
+    }
+    let withdrawn_field = &b[2..2 + wlen];
+    let attrs = &b[attrs_start..attrs_start + alen];
+    let nlri_field = &b[attrs_start + alen..];
+
+    let mut u = RibInUpdate::default();
+    let mut out = Collect {
+        keep,
+        u: &mut u,
+        announced_v4: Vec::new(),
+    };
+    let v4 = Family::Ipv4Unicast;
+    out.walk(withdrawn_field, v4, rx, Dir::Withdraw, "withdrawn routes");
+
+    let seen = walk_attributes(attrs, rx, &mut out)?;
+    out.walk(nlri_field, v4, rx, Dir::Announce, "NLRI");
+
+    // RFC 7606 3d: mandatory attributes missing while there is something to announce.
+    let legacy_nlri = !nlri_field.is_empty();
+    let any_nlri = legacy_nlri || seen.mp_reach_nlri;
+    if any_nlri && out.u.treat_as_withdraw.is_none() {
+        let mut missing = Vec::new();
+        if !seen.origin {
+            missing.push("ORIGIN");
+        }
+        if !seen.as_path {
+            missing.push("AS_PATH");
+        }
+        if legacy_nlri && !seen.next_hop {
+            missing.push("NEXT_HOP");
+        }
+        if !missing.is_empty() {
+            out.u.treat_as_withdraw = Some(format!("missing {}", missing.join(", ")));
+        }
+    }
+    let announced_v4 = std::mem::take(&mut out.announced_v4);
+    if let Some(nh) = seen.legacy_next_hop {
+        if !announced_v4.is_empty() {
+            u.attrs.next_hop.get_or_insert(IpAddr::V4(nh));
+        }
+    }
+    u.announced
+        .extend(announced_v4.into_iter().map(|k| (k, v4)));
+    if u.treat_as_withdraw.is_some() || !u.disable.is_empty() {
+        let disabled: Vec<Family> = u.disable.iter().map(|(f, _)| *f).collect();
+        let all = u.treat_as_withdraw.is_some();
+        let mut kept = Vec::new();
+        for (k, f) in std::mem::take(&mut u.announced) {
+            if all || disabled.contains(&f) {
+                u.withdrawn.push(k);
+            } else {
+                kept.push((k, f));
+            }
+        }
+        u.announced = kept;
+    }
+
+    // RFC 4724 2: an empty UPDATE is End-of-RIB for IPv4 unicast; one holding only an empty
+    // MP_UNREACH_NLRI is End-of-RIB for that family.
+    if wlen == 0 && nlri_field.is_empty() && u.disable.is_empty() {
+        if alen == 0 {
+            u.end_of_rib = Some(v4);
+        } else if seen.count == 1 && seen.mp_unreach_empty.is_some() {
+            u.end_of_rib = seen.mp_unreach_empty;
+        }
+    }
+    Ok(u)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dir {
+    Announce,
+    Withdraw,
+}
+
+/// Where parsed prefixes go.
+struct Collect<'a> {
+    keep: &'a dyn Fn(&Prefix) -> bool,
+    u: &'a mut RibInUpdate,
+    /// Legacy NLRI, whose family (and next hop) is known only after the attributes.
+    announced_v4: Vec<PathKey>,
+}
+
+impl Collect<'_> {
+    /// Walks a run of NLRI entries; on a syntax error the family is disabled (RFC 7606 5.3).
+    fn walk(&mut self, field: &[u8], fam: Family, rx: &RxParams, dir: Dir, what: &str) {
+        let mut p = field;
+        let add_path = rx.add_path(fam);
+        let max = match fam {
+            Family::Ipv4Unicast => 32u8,
+            Family::Ipv6Unicast => 128u8,
+        };
+        while !p.is_empty() {
+            let path_id = if add_path {
+                if p.len() < 4 {
+                    self.disable(fam, format!("{what}: truncated path identifier"));
+                    return;
+                }
+                let id = u32::from_be_bytes([p[0], p[1], p[2], p[3]]);
+                p = &p[4..];
+                id
+            } else {
+                0
+            };
+            let Some((&bits, rest)) = p.split_first() else {
+                self.disable(fam, format!("{what}: path identifier without a prefix"));
+                return;
+            };
+            if bits > max {
+                self.disable(
+                    fam,
+                    format!("{what}: prefix length {bits} is longer than {max}"),
+                );
+                return;
+            }
+            let n = (bits as usize).div_ceil(8);
+            if rest.len() < n {
+                self.disable(fam, format!("{what}: prefix of length {bits} is truncated"));
+                return;
+            }
+            let octets = &rest[..n];
+            p = &rest[n..];
+            // Host bits set: RFC 4271 does not forbid them; normalise like routers do.
+            let prefix = match fam {
+                Family::Ipv4Unicast => {
+                    let mut a = [0u8; 4];
+                    a[..n].copy_from_slice(octets);
+                    masked(IpAddr::V4(Ipv4Addr::from(a)), bits)
+                }
+                Family::Ipv6Unicast => {
+                    let mut a = [0u8; 16];
+                    a[..n].copy_from_slice(octets);
+                    masked(IpAddr::V6(Ipv6Addr::from(a)), bits)
+                }
+            };
+            let Some(prefix) = prefix else { continue };
+            if !(self.keep)(&prefix) {
+                self.u.filtered_out += 1;
+                continue;
+            }
+            let key = PathKey { prefix, path_id };
+            match (dir, fam) {
+                (Dir::Withdraw, _) => self.u.withdrawn.push(key),
+                (Dir::Announce, Family::Ipv4Unicast) => self.announced_v4.push(key),
+                (Dir::Announce, f) => self.u.announced.push((key, f)),
+            }
+        }
+    }
+
+    fn disable(&mut self, fam: Family, why: String) {
+        if !self.u.disable.iter().any(|(f, _)| *f == fam) {
+            self.u.disable.push((fam, why));
+        }
+    }
+
+    fn treat_as_withdraw(&mut self, why: String) {
+        self.u.treat_as_withdraw.get_or_insert(why);
+    }
+}
+
+fn masked(addr: IpAddr, bits: u8) -> Option<Prefix> {
+    let a = match addr {
+        IpAddr::V4(a) => {
+            let m = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits as u32)
+            };
+            IpAddr::V4(Ipv4Addr::from(u32::from(a) & m))
+        }
+        IpAddr::V6(a) => {
+            let m = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits as u32)
+            };
+            IpAddr::V6(Ipv6Addr::from(u128::from(a) & m))
+        }
+    };
+    Prefix::new(a, bits).ok()
+}
+
+/// What the attribute walk found.
+#[derive(Default)]
+struct Seen {
+    count: usize,
+    origin: bool,
+    as_path: bool,
+    next_hop: bool,
+    legacy_next_hop: Option<Ipv4Addr>,
+    mp_reach: bool,
+    mp_unreach: bool,
+    mp_reach_nlri: bool,
+    /// An MP_UNREACH with no NLRI, for End-of-RIB.
+    mp_unreach_empty: Option<Family>,
+    communities: bool,
+    large_communities: bool,
+}
+
+fn family_of(afi: u16, safi: u8) -> Option<Family> {
+    match (afi, safi) {
+        (1, 1) => Some(Family::Ipv4Unicast),
+        (2, 1) => Some(Family::Ipv6Unicast),
+        _ => None,
+    }
+}
+
+fn walk_attributes(attrs: &[u8], rx: &RxParams, out: &mut Collect) -> Result<Seen, RibInError> {
+    let mut seen = Seen::default();
+    let mut pos = 0;
+    while pos < attrs.len() {
+        let rest = &attrs[pos..];
+        let hdr = if rest.len() >= 2 && rest[0] & FLAG_EXTENDED != 0 {
+            4
+        } else {
+            3
+        };
+        if rest.len() < hdr {
+            attribute_list_broken(out, "truncated path attribute header");
+            break;
+        }
+        let flags = rest[0];
+        let code = rest[1];
+        let len = if hdr == 4 {
+            u16::from_be_bytes([rest[2], rest[3]]) as usize
+        } else {
+            rest[2] as usize
+        };
+        if rest.len() - hdr < len {
+            attribute_list_broken(
+                out,
+                &format!("attribute {code} length {len} overruns the attribute list"),
+            );
+            break;
+        }
+        let v = &rest[hdr..hdr + len];
+        let whole = &rest[..hdr + len];
+        pos += hdr + len;
+        seen.count += 1;
+
+        let optional = flags & FLAG_OPTIONAL != 0;
+        let well_known = matches!(
+            code,
+            ORIGIN | AS_PATH | NEXT_HOP | LOCAL_PREF | ATOMIC_AGGREGATE
+        );
+        if !optional && !well_known && !is_known_optional(code) {
+            return Err(RibInError::UnrecognizedWellKnown {
+                code,
+                attribute: whole.to_vec(),
+            });
+        }
+        if code == MP_REACH || code == MP_UNREACH {
+            let dup = if code == MP_REACH {
+                std::mem::replace(&mut seen.mp_reach, true)
+            } else {
+                std::mem::replace(&mut seen.mp_unreach, true)
+            };
+            if dup {
+                return Err(RibInError::DuplicateMpAttribute { code });
+            }
+        }
+        // RFC 7606 3c: flags in conflict with the attribute's kind -> treat-as-withdraw (MP
+        // attributes excepted: their NLRI must still be read).
+        if well_known == optional && code != MP_REACH && code != MP_UNREACH {
+            out.treat_as_withdraw(format!("attribute {code} has flags {flags:#04x}"));
+            continue;
+        }
+        match code {
+            ORIGIN => {
+                if std::mem::replace(&mut seen.origin, true) {
+                    continue;
+                }
+                if len != 1 || v[0] > 2 {
+                    out.treat_as_withdraw(format!("malformed ORIGIN ({len} bytes)"));
+                }
+            }
+            AS_PATH => {
+                if std::mem::replace(&mut seen.as_path, true) {
+                    continue;
+                }
+                match parse_as_path(v, rx.four_octet_as) {
+                    Ok((path, n)) => {
+                        out.u.attrs.as_path = path;
+                        out.u.attrs.as_path_len = n;
+                    }
+                    Err(e) => out.treat_as_withdraw(format!("malformed AS_PATH: {e}")),
+                }
+            }
+            NEXT_HOP => {
+                if std::mem::replace(&mut seen.next_hop, true) {
+                    continue;
+                }
+                if len == 4 {
+                    seen.legacy_next_hop = Some(Ipv4Addr::new(v[0], v[1], v[2], v[3]));
+                } else {
+                    out.treat_as_withdraw(format!("NEXT_HOP of {len} bytes"));
+                }
+            }
+            COMMUNITIES => {
+                if std::mem::replace(&mut seen.communities, true) {
+                    continue;
+                }
+                if len % 4 != 0 {
+                    out.treat_as_withdraw(format!("COMMUNITIES of {len} bytes"));
+                } else {
+                    out.u.attrs.communities = v
+                        .chunks_exact(4)
+                        .map(|c| Community(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
+                        .collect();
+                }
+            }
+            LARGE_COMMUNITIES => {
+                if std::mem::replace(&mut seen.large_communities, true) {
+                    continue;
+                }
+                if len % 12 != 0 {
+                    out.treat_as_withdraw(format!("LARGE_COMMUNITIES of {len} bytes"));
+                } else {
+                    let w = |c: &[u8], i: usize| {
+                        u32::from_be_bytes([c[i], c[i + 1], c[i + 2], c[i + 3]])
+                    };
+                    out.u.attrs.large_communities = v
+                        .chunks_exact(12)
+                        .map(|c| LargeCommunity {
+                            global: w(c, 0),
+                            local1: w(c, 4),
+                            local2: w(c, 8),
+                        })
+                        .collect();
+                }
+            }
+            MP_REACH => mp_reach(v, rx, out, &mut seen),
+            MP_UNREACH => mp_unreach(v, rx, out, &mut seen),
+            _ => {}
+        }
+    }
+    Ok(seen)
+}
+
+fn is_known_optional(code: u8) -> bool {
+    matches!(
+        code,
+        MED | AGGREGATOR
+            | COMMUNITIES
+            | 9
+            | 10
+            | MP_REACH
+            | MP_UNREACH
+            | 16
+            | 17
+            | 18
+            | LARGE_COMMUNITIES
+    )
+}
+
+/// The attribute list cannot be walked to its end: what follows (possibly an MP attribute)
+/// cannot be located, so every family is disabled (RFC 7606 4, 5.3).
+fn attribute_list_broken(out: &mut Collect, why: &str) {
+    out.treat_as_withdraw(why.to_string());
+    for f in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
+        out.disable(f, why.to_string());
+    }
+}
+
+fn mp_reach(v: &[u8], rx: &RxParams, out: &mut Collect, seen: &mut Seen) {
+    if v.len() < 5 {
+        // Not even AFI/SAFI/next-hop length/reserved: nothing can be located.
+        let why = format!("MP_REACH_NLRI of {} bytes", v.len());
+        out.treat_as_withdraw(why.clone());
+        match (v.len() >= 3).then(|| family_of(u16::from_be_bytes([v[0], v[1]]), v[2])) {
+            Some(Some(f)) => out.disable(f, why),
+            Some(None) => out.u.other_families += 1,
+            None => {
+                for f in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
+                    out.disable(f, why.clone());
+                }
+            }
+        }
+        return;
+    }
+    let Some(fam) = family_of(u16::from_be_bytes([v[0], v[1]]), v[2]) else {
+        out.u.other_families += 1;
+        return;
+    };
+    let nh_len = v[3] as usize;
+    if 4 + nh_len + 1 > v.len() {
+        out.disable(
+            fam,
+            format!(
+                "MP_REACH_NLRI next-hop length {nh_len} overruns the {}-byte attribute",
+                v.len()
+            ),
+        );
+        return;
+    }
+    let nh = &v[4..4 + nh_len];
+    let nlri = &v[4 + nh_len + 1..];
+    seen.mp_reach_nlri |= !nlri.is_empty();
+    let next_hop = match (fam, nh_len) {
+        (Family::Ipv4Unicast, 4) => Some(IpAddr::V4(Ipv4Addr::new(nh[0], nh[1], nh[2], nh[3]))),
+        (Family::Ipv6Unicast, 16) | (Family::Ipv6Unicast, 32) => {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(&nh[..16]);
+            Some(IpAddr::V6(Ipv6Addr::from(a)))
+        }
+        _ => None,
+    };
+    match next_hop {
+        Some(nh) => out.u.attrs.next_hop = Some(nh),
+        // RFC 7606 7.11 asks for AFI/SAFI disable, but here the NLRI is still locatable, so the
+        // lighter treat-as-withdraw is exact.
+        None => out.treat_as_withdraw(format!("MP_REACH_NLRI next-hop length {nh_len} for {fam}")),
+    }
+    out.walk(nlri, fam, rx, Dir::Announce, "MP_REACH_NLRI");
+}
+
+fn mp_unreach(v: &[u8], rx: &RxParams, out: &mut Collect, seen: &mut Seen) {
+    if v.len() < 3 {
+        let why = format!("MP_UNREACH_NLRI of {} bytes", v.len());
+        out.treat_as_withdraw(why.clone());
+        for f in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
+            out.disable(f, why.clone());
+        }
+        return;
+    }
+    let Some(fam) = family_of(u16::from_be_bytes([v[0], v[1]]), v[2]) else {
+        out.u.other_families += 1;
+        return;
+    };
+    if v.len() == 3 {
+        seen.mp_unreach_empty = Some(fam);
+    }
+    out.walk(&v[3..], fam, rx, Dir::Withdraw, "MP_UNREACH_NLRI");
+}
+
+/// AS_PATH segments (RFC 4271 4.3, RFC 6793): returns up to [`MAX_AS_PATH`] ASNs and the total.
+fn parse_as_path(mut v: &[u8], four: bool) -> Result<(Vec<u32>, usize), String> {
+    let w = if four { 4 } else { 2 };
+    let mut out = Vec::new();
+    let mut total = 0usize;
+    while !v.is_empty() {
+        if v.len() < 2 {
+            return Err("truncated segment header".into());
+        }
+        let (t, n) = (v[0], v[1] as usize);
+        if !(1..=4).contains(&t) {
+            return Err(format!("segment type {t}"));
+        }
+        if n == 0 {
+            return Err("empty segment".into());
+        }
+        let body = &v[2..];
+        if body.len() < n * w {
+            return Err(format!("segment of {n} ASNs is truncated"));
+        }
+        for c in body[..n * w].chunks_exact(w) {
+            let asn = if four {
+                u32::from_be_bytes([c[0], c[1], c[2], c[3]])
+            } else {
+                u16::from_be_bytes([c[0], c[1]]) as u32
+            };
+            if out.len() < MAX_AS_PATH {
+                out.push(asn);
+            }
+        }
+        total += n;
+        v = &body[n * w..];
+    }
+    Ok((out, total))
+}
+
+/// What a session tells the fleet view, in order: up (with what ADD-PATH gave us), the routes
+/// received for VIP prefixes, down.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RibInEvent {
+    Up {
+        peer: std::sync::Arc<str>,
+        add_path_v4: bool,
+        add_path_v6: bool,
+    },
+    Update {
+        peer: std::sync::Arc<str>,
+        update: Box<RibInUpdate>,
+    },
+    Down {
+        peer: std::sync::Arc<str>,
+    },
+}
+
+/// Channel from the sessions to the daemon (bounded: a flooding peer is slowed by TCP, never
+/// buffered without limit).
+pub type RibInSender = tokio::sync::mpsc::Sender<RibInEvent>;
+
+impl RibInUpdate {
+    /// Worth passing to the fleet view: it touches a VIP prefix, is malformed, or ends the table.
+    pub fn is_relevant(&self) -> bool {
+        !self.announced.is_empty()
+            || !self.withdrawn.is_empty()
+            || !self.disable.is_empty()
+            || self.treat_as_withdraw.is_some()
+            || self.end_of_rib.is_some()
+    }
+}
+
+#[cfg(test)]
+#[path = "rib_in_tests.rs"]
+mod tests;

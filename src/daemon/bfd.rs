@@ -1,0 +1,405 @@
+//! The daemon's side of BFD: starts the BFD thread when a peer wants BFD, keeps its sessions in
+//! step with the config, logs state changes, keeps the per-peer status, and publishes a
+//! `bfd::Gate` per peer for its BGP session. Runs on the main runtime; the BFD thread only ever
+//! sends to it (never the other way round but for commands), so nothing here can delay a packet.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tracing::{info, warn};
+
+use crate::bfd::driver::{Handle, PeerSpec, PeerStatus, Report};
+use crate::bfd::{Gate, Timing};
+use crate::config::{Config, PeerConfig};
+use crate::control::BfdView;
+use crate::route::DesiredRoutes;
+
+type Views = Arc<Mutex<BTreeMap<Arc<str>, BfdView>>>;
+type Gates = Arc<Mutex<HashMap<Arc<str>, watch::Sender<Gate>>>>;
+
+pub struct BfdRuntime {
+    handle: Option<Handle>,
+    specs: HashMap<Arc<str>, PeerSpec>,
+    views: Views,
+    gates: Gates,
+}
+
+fn spec(p: &PeerConfig) -> Option<PeerSpec> {
+    let b = p.bfd?;
+    Some(PeerSpec {
+        name: p.name.clone(),
+        peer: p.address,
+        local: p.local_address,
+        timing: Timing {
+            desired_min_tx: b.min_tx,
+            required_min_rx: b.min_rx,
+            detect_mult: b.multiplier,
+        },
+    })
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn view(s: &PeerStatus) -> BfdView {
+    let mut v = BfdView {
+        local: s.local.map(|a| a.to_string()),
+        discarded: s
+            .rx_errors
+            .iter()
+            .map(|(k, n)| (k.to_string(), *n))
+            .collect(),
+        send_errors: s.send_errors,
+        setup_error: s.setup_error.clone(),
+        state: "down".into(),
+        remote_state: "down".into(),
+        ..Default::default()
+    };
+    if let Some(x) = &s.session {
+        v.state = x.state.as_str().to_lowercase();
+        v.remote_state = x.remote_state.as_str().to_lowercase();
+        v.local_discriminator = x.local_discr;
+        v.remote_discriminator = x.remote_discr;
+        v.tx_interval_ms = x.tx_interval.map(ms);
+        v.detect_time_ms = ms(x.detect_time);
+        v.remote_multiplier = x.remote_detect_mult;
+        v.last_diagnostic = x.last_down_diag.map(|d| d.to_string());
+        v.remote_diagnostic = x.remote_diag.to_string();
+        v.state_changes = x.state_changes;
+        v.packets_received = x.rx_packets;
+        v.packets_sent = x.tx_packets;
+    }
+    v
+}
+
+async fn consume(mut reports: mpsc::UnboundedReceiver<Report>, views: Views, gates: Gates) {
+    while let Some(r) = reports.recv().await {
+        match r {
+            Report::Changed {
+                peer,
+                change,
+                status,
+            } => {
+                let v = view(&status);
+                let detail = format!(
+                    "tx {} ms, detect {} ms, remote state {}",
+                    v.tx_interval_ms.map_or("-".into(), |t| format!("{t:.0}")),
+                    v.detect_time_ms.round(),
+                    change.remote_state
+                );
+                if change.is_failure() {
+                    warn!(peer = %peer, "BFD {peer}: {} -> {} ({}): the path to the router failed; closing the BGP session", change.from, change.to, change.diag);
+                } else {
+                    info!(peer = %peer, "BFD {peer}: {} -> {} ({}; {detail})", change.from, change.to, change.diag);
+                }
+                if let Ok(mut g) = gates.lock() {
+                    if let Some(tx) = g.get_mut(&peer) {
+                        tx.send_modify(|g| {
+                            let up = change.to == crate::bfd::State::Up;
+                            g.up = up || change.remote_state == crate::bfd::State::AdminDown;
+                            g.ever_up |= up;
+                            if change.is_failure() {
+                                g.failures += 1;
+                            }
+                        });
+                    }
+                }
+                if let Ok(mut m) = views.lock() {
+                    m.insert(peer, v);
+                }
+            }
+            Report::Status { peer, status } => {
+                if let Some(e) = &status.setup_error {
+                    let first = views
+                        .lock()
+                        .map(|m| {
+                            m.get(&peer).and_then(|v| v.setup_error.clone()) != Some(e.clone())
+                        })
+                        .unwrap_or(false);
+                    if first {
+                        warn!(peer = %peer, "BFD {peer}: cannot open its sockets ({e}); retrying every second");
+                    }
+                }
+                if let Ok(mut m) = views.lock() {
+                    m.insert(peer, view(&status));
+                }
+            }
+            Report::Unattributed(counts) => {
+                warn!(
+                    ?counts,
+                    "BFD: discarded packets that match no peer (counts so far)"
+                );
+            }
+        }
+    }
+}
+
+impl BfdRuntime {
+    pub fn start(config: &Config) -> BfdRuntime {
+        let mut rt = BfdRuntime {
+            handle: None,
+            specs: HashMap::new(),
+            views: Views::default(),
+            gates: Gates::default(),
+        };
+        rt.reconcile(config);
+        rt
+    }
+
+    /// Adds, changes and removes BFD sessions to match `config`.
+    pub fn reconcile(&mut self, config: &Config) {
+        let want: HashMap<Arc<str>, PeerSpec> = config
+            .peers
+            .iter()
+            .filter_map(spec)
+            .map(|s| (s.name.clone(), s))
+            .collect();
+        if let Ok(mut g) = self.gates.lock() {
+            g.retain(|name, _| config.peers.iter().any(|p| &p.name == name));
+            for p in &config.peers {
+                let configured = p.bfd.is_some();
+                let tx = g
+                    .entry(p.name.clone())
+                    .or_insert_with(|| watch::channel(Gate::default()).0);
+                tx.send_if_modified(|g| {
+                    let changed = g.configured != configured;
+                    g.configured = configured;
+                    if !configured {
+                        g.up = false;
+                    }
+                    changed
+                });
+            }
+        }
+        if self.handle.is_none() && !want.is_empty() {
+            match Handle::start() {
+                Ok((h, reports)) => {
+                    tokio::spawn(consume(reports, self.views.clone(), self.gates.clone()));
+                    self.handle = Some(h);
+                }
+                Err(e) => warn!("BFD: cannot start its thread: {e}; BFD is off"),
+            }
+        }
+        let Some(h) = &self.handle else { return };
+        for (name, old) in &self.specs {
+            if want.get(name) != Some(old) {
+                h.remove(name);
+                if let Ok(mut m) = self.views.lock() {
+                    m.remove(name);
+                }
+                if let Ok(g) = self.gates.lock() {
+                    if let Some(tx) = g.get(name) {
+                        tx.send_modify(|g| g.up = false);
+                    }
+                }
+            }
+        }
+        for (name, s) in &want {
+            if self.specs.get(name) != Some(s) {
+                info!(peer = %name, "BFD {name}: session to {} ({} x {} ms)", s.peer, s.timing.detect_mult, s.timing.required_min_rx.as_millis());
+                h.add(s.clone());
+            }
+        }
+        self.specs = want;
+    }
+
+    /// What the peer's BGP session announces: `desired`, gated by BFD when the peer has it.
+    pub fn routes_for(
+        &self,
+        peer: &PeerConfig,
+        desired: &watch::Receiver<Arc<DesiredRoutes>>,
+    ) -> watch::Receiver<Arc<DesiredRoutes>> {
+        if peer.bfd.is_none() {
+            return desired.clone();
+        }
+        gated(peer.name.clone(), desired.clone(), self.gate(&peer.name))
+    }
+
+    /// Calls `reset` on every BFD failure of the peer (Up -> Down, not AdminDown) until it
+    /// returns false (the session is gone).
+    pub fn on_failure(&self, peer: &PeerConfig, reset: impl Fn() -> bool + Send + 'static) {
+        if peer.bfd.is_none() {
+            return;
+        }
+        let mut g = self.gate(&peer.name);
+        tokio::spawn(async move {
+            let mut seen = g.borrow_and_update().failures;
+            while g.changed().await.is_ok() {
+                let n = g.borrow_and_update().failures;
+                if n != seen {
+                    seen = n;
+                    if !reset() {
+                        return;
+                    }
+                }
+            }
+        });
+    }
+
+    /// The gate a peer's BGP session follows (BFD off: always open).
+    fn gate(&self, peer: &Arc<str>) -> watch::Receiver<Gate> {
+        let mut g = self.gates.lock().unwrap_or_else(|e| e.into_inner());
+        g.entry(peer.clone())
+            .or_insert_with(|| watch::channel(Gate::default()).0)
+            .subscribe()
+    }
+
+    pub fn view(&self, peer: &str) -> Option<BfdView> {
+        if !self.specs.contains_key(peer) {
+            return None;
+        }
+        let m = self.views.lock().ok()?;
+        Some(m.get(peer).cloned().unwrap_or_else(|| BfdView {
+            state: "down".into(),
+            remote_state: "down".into(),
+            ..Default::default()
+        }))
+    }
+
+    /// Planned stop, before the Cease: our sessions stop following the routers (see
+    /// `Cmd::Quiesce`); packets keep going out until `admin_down_all`.
+    pub async fn quiesce(&self) {
+        if let Some(h) = &self.handle {
+            h.quiesce(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Planned stop: AdminDown to every router (after the Cease; see `Daemon::stop`), so none
+    /// sees our BFD packets stop as a failure.
+    pub async fn admin_down_all(&self) {
+        let Some(h) = &self.handle else { return };
+        for name in self.specs.keys() {
+            h.admin_down(name, Duration::from_millis(200)).await;
+            info!(peer = %name, "BFD {name}: sent AdminDown (planned stop)");
+        }
+    }
+}
+
+/// What a peer's BGP session is given to announce: `desired` while BFD allows it, else nothing,
+/// with the reason on every VIP so the session's withdraw log says why.
+pub fn gate_routes(peer: &str, desired: &Arc<DesiredRoutes>, gate: Gate) -> Arc<DesiredRoutes> {
+    if gate.allows_routes() {
+        return desired.clone();
+    }
+    let why = format!("BFD with {peer} is not Up (routes wait for it)");
+    Arc::new(DesiredRoutes {
+        generation: desired.generation,
+        routes: Default::default(),
+        reasons: desired
+            .vip_prefixes
+            .keys()
+            .map(|v| (v.clone(), why.clone()))
+            .collect(),
+        vip_prefixes: desired.vip_prefixes.clone(),
+        prefix_vip: Default::default(),
+    })
+}
+
+/// A per-peer view of `desired` that follows the peer's BFD gate (kube-router's window: a BGP
+/// session that comes back before BFD must not announce over a path BFD has not confirmed).
+/// The task ends when the session drops its receiver or the daemon drops `desired`.
+pub fn gated(
+    peer: Arc<str>,
+    mut desired: watch::Receiver<Arc<DesiredRoutes>>,
+    mut gate: watch::Receiver<Gate>,
+) -> watch::Receiver<Arc<DesiredRoutes>> {
+    let first = gate_routes(
+        &peer,
+        &desired.borrow_and_update(),
+        *gate.borrow_and_update(),
+    );
+    let (tx, rx) = watch::channel(first);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                r = desired.changed() => if r.is_err() { return },
+                r = gate.changed() => if r.is_err() { return },
+                () = tx.closed() => return,
+            }
+            let d = desired.borrow_and_update().clone();
+            let g = *gate.borrow_and_update();
+            tx.send_replace(gate_routes(&peer, &d, g));
+        }
+    });
+    rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desired() -> Arc<DesiredRoutes> {
+        let p: crate::route::Prefix = "203.0.113.10/32".parse().expect("prefix");
+        let mut d = DesiredRoutes {
+            generation: 7,
+            ..Default::default()
+        };
+        let route = crate::route::DesiredRoute {
+            vip: "web".into(),
+            attrs: Default::default(),
+        };
+        d.routes.insert(p, route);
+        d.vip_prefixes.insert("web".into(), vec![p]);
+        d.reasons
+            .insert("web".into(), "check web passed 2/2".into());
+        Arc::new(d)
+    }
+
+    #[test]
+    fn routes_wait_for_bfd_up_only_when_configured() {
+        let d = desired();
+        let off = Gate::default();
+        assert!(Arc::ptr_eq(&gate_routes("tor1", &d, off), &d));
+        let never = Gate {
+            configured: true,
+            ..Default::default()
+        };
+        assert!(
+            Arc::ptr_eq(&gate_routes("tor1", &d, never), &d),
+            "never Up: not gated"
+        );
+        let down = Gate {
+            configured: true,
+            up: false,
+            ever_up: true,
+            failures: 0,
+        };
+        let g = gate_routes("tor1", &d, down);
+        assert!(g.routes.is_empty());
+        assert_eq!(g.generation, 7);
+        assert!(
+            g.reason_for("web").contains("BFD with tor1 is not Up"),
+            "{}",
+            g.reason_for("web")
+        );
+        assert_eq!(g.vip_prefixes, d.vip_prefixes);
+        let up = Gate { up: true, ..down };
+        assert!(Arc::ptr_eq(&gate_routes("tor1", &d, up), &d));
+    }
+
+    #[tokio::test]
+    async fn gated_view_follows_the_gate() {
+        let (dtx, drx) = watch::channel(desired());
+        let (gtx, grx) = watch::channel(Gate {
+            configured: true,
+            up: false,
+            ever_up: true,
+            failures: 0,
+        });
+        let mut v = gated("tor1".into(), drx, grx);
+        assert!(v.borrow().routes.is_empty());
+        gtx.send_modify(|g| g.up = true);
+        v.changed().await.expect("changed");
+        assert_eq!(v.borrow_and_update().routes.len(), 1);
+        gtx.send_modify(|g| {
+            g.up = false;
+            g.failures += 1;
+        });
+        v.changed().await.expect("changed");
+        assert!(v.borrow_and_update().routes.is_empty());
+        drop(dtx);
+    }
+}

@@ -1,0 +1,195 @@
+//! The fleet guard inside the engine: health says leave, the view decides when.
+
+use super::*;
+use crate::bgp::rib_in::{PathAttrs, PathKey};
+use crate::fleet::{identity_community, GuardSpec, WhenBlind};
+use crate::route::{Family, Prefix};
+use std::time::Duration;
+
+fn vip() -> Prefix {
+    "203.0.113.10/32".parse().unwrap()
+}
+
+fn engine(t0: Instant, shutdown: DrainStrategy) -> Engine {
+    let checks = [CheckSpec {
+        name: "web".into(),
+        kind: "tcp",
+        rise: 1,
+        fall: 1,
+    }];
+    let mut v = VipSpec::new("web", vec![vip()], vec![0]);
+    v.lifecycle.shutdown = shutdown;
+    v.guard = Some(GuardSpec {
+        min_healthy_others: 1,
+        when_blind: WhenBlind::Hold,
+        settle: Duration::from_secs(3),
+    });
+    let mut e = Engine::new(&checks, &[v], t0);
+    e.set_fleet(FleetView::new(
+        "10.0.0.1".parse().unwrap(),
+        "65101:666".parse().unwrap(),
+        Duration::from_secs(3),
+        [vip()],
+    ));
+    e.fleet_peer_up("tor1", true, true, t0);
+    e
+}
+
+fn other(id: u32, node: &str, marked: bool) -> RibInUpdate {
+    RibInUpdate {
+        announced: vec![(
+            PathKey {
+                prefix: vip(),
+                path_id: id,
+            },
+            Family::Ipv4Unicast,
+        )],
+        attrs: PathAttrs {
+            communities: if marked {
+                vec!["65101:666".parse().unwrap()]
+            } else {
+                vec![]
+            },
+            large_communities: vec![identity_community(65101, node.parse().unwrap())],
+            ..PathAttrs::default()
+        },
+        ..RibInUpdate::default()
+    }
+}
+
+fn check(ok: bool) -> Observation {
+    Observation {
+        check: 0,
+        ok,
+        detail: if ok { "connected" } else { "connect refused" }.into(),
+    }
+}
+
+fn tick(e: &mut Engine, at: Instant) -> Vec<Decision> {
+    e.tick(
+        &|_: &str| Reading {
+            value: None,
+            requests: None,
+        },
+        at,
+    )
+}
+
+fn communities(e: &Engine) -> Vec<String> {
+    e.desired().routes[&vip()]
+        .attrs
+        .communities
+        .iter()
+        .map(|c| c.to_string())
+        .collect()
+}
+
+#[test]
+fn leaves_after_settle_when_another_healthy_announcer_remains() {
+    let t0 = Instant::now();
+    let mut e = engine(t0, DrainStrategy::Withdraw);
+    e.fleet_update("tor1", &other(7, "10.0.0.2", false), t0);
+    e.observe(&check(true), t0);
+    let d = e.observe(&check(false), t0 + Duration::from_secs(1));
+    assert_eq!(d[0].to, VipState::Draining);
+    assert!(
+        d[0].reason.starts_with("marked unhealthy"),
+        "{}",
+        d[0].reason
+    );
+    assert!(communities(&e).contains(&"65101:666".to_string()));
+    assert!(communities(&e).contains(&"65535:0".to_string()));
+    assert!(tick(&mut e, t0 + Duration::from_secs(3)).is_empty());
+    let d = tick(&mut e, t0 + Duration::from_secs(4));
+    assert_eq!(d[0].to, VipState::Withdrawn);
+    assert!(
+        d[0].reason
+            .contains("1 healthy announcers of 203.0.113.10/32 remain (10.0.0.2)"),
+        "{}",
+        d[0].reason
+    );
+    assert!(e.desired().routes.is_empty());
+}
+
+#[test]
+fn held_when_the_others_are_marked_then_leaves_when_one_recovers() {
+    let t0 = Instant::now();
+    let mut e = engine(t0, DrainStrategy::Withdraw);
+    e.fleet_update("tor1", &other(7, "10.0.0.2", true), t0);
+    e.fleet_update("tor1", &other(8, "10.0.0.3", true), t0);
+    e.observe(&check(true), t0);
+    e.observe(&check(false), t0);
+    let d = tick(&mut e, t0 + Duration::from_secs(3));
+    assert_eq!(d[0].to, VipState::Held);
+    assert!(
+        d[0].reason.starts_with(
+            "held: withdrawing would leave 0 healthy announcers of 203.0.113.10/32 (2 others marked unhealthy"
+        ),
+        "{}",
+        d[0].reason
+    );
+    assert!(e.stop_pending());
+    assert!(communities(&e).contains(&"65101:666".to_string()));
+    // Still held much later (fail open).
+    assert!(tick(&mut e, t0 + Duration::from_secs(60)).is_empty());
+    assert_eq!(e.desired().routes.len(), 1);
+    // Node 10.0.0.3 recovers: its route loses the mark; we leave at once.
+    let d = e.fleet_update(
+        "tor1",
+        &other(8, "10.0.0.3", false),
+        t0 + Duration::from_secs(61),
+    );
+    assert_eq!(d[0].to, VipState::Withdrawn);
+    assert!(!e.stop_pending());
+}
+
+#[test]
+fn recovering_while_held_announces_unmarked() {
+    let t0 = Instant::now();
+    let mut e = engine(t0, DrainStrategy::Withdraw);
+    e.observe(&check(true), t0);
+    e.observe(&check(false), t0);
+    tick(&mut e, t0 + Duration::from_secs(3));
+    assert_eq!(e.vips()[0].life.state, VipState::Held);
+    let d = e.observe(&check(true), t0 + Duration::from_secs(5));
+    assert_eq!(d[0].to, VipState::Announced);
+    assert!(!communities(&e).contains(&"65101:666".to_string()));
+}
+
+#[test]
+fn never_announced_vip_is_not_marked() {
+    let t0 = Instant::now();
+    let mut e = engine(t0, DrainStrategy::Withdraw);
+    assert!(e.observe(&check(false), t0).is_empty());
+    assert!(tick(&mut e, t0 + Duration::from_secs(10)).is_empty());
+    assert!(e.desired().routes.is_empty());
+}
+
+#[test]
+fn planned_stop_goes_through_the_guard_unless_shutdown_withdraw() {
+    let t0 = Instant::now();
+    let mut e = engine(t0, DrainStrategy::Graceful);
+    e.observe(&check(true), t0);
+    let d = e.begin_shutdown("vipwarden stopping (SIGTERM)", t0);
+    assert_eq!(d[0].to, VipState::Draining);
+    tick(&mut e, t0 + Duration::from_secs(3));
+    assert_eq!(e.vips()[0].life.state, VipState::Held);
+    assert!(e.stop_pending());
+
+    let mut e = engine(t0, DrainStrategy::Withdraw);
+    e.observe(&check(true), t0);
+    let d = e.begin_shutdown("vipwarden stopping (SIGTERM)", t0);
+    assert_eq!(d[0].to, VipState::Withdrawn);
+    assert!(!e.stop_pending());
+}
+
+#[test]
+fn drain_check_needs_a_healthy_other() {
+    let t0 = Instant::now();
+    let mut e = engine(t0, DrainStrategy::Withdraw);
+    let r = e.drain_check("web", t0).unwrap_err();
+    assert_eq!(r.healthy, 0);
+    e.fleet_update("tor1", &other(7, "10.0.0.2", false), t0);
+    assert!(e.drain_check("web", t0).is_ok());
+    assert!(e.drain_check("other", t0).is_ok());
+}

@@ -1,0 +1,518 @@
+//! The fleet view: per ToR (peer) and per VIP prefix, the other announcers the ToR shows us.
+//!
+//! Owns the received-path store. Inputs: session up (with what ADD-PATH gave us), session down,
+//! parsed UPDATEs, the clock. Only exact VIP prefixes are stored (everything else is counted and
+//! dropped, so memory does not follow the router's table), at most [`MAX_PATHS_PER_PREFIX`] paths
+//! per prefix per peer (the excess is counted). Our own routes reflected back are recognised by
+//! the identity large community and never stored.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::bgp::rib_in::{PathKey, RibInUpdate};
+use crate::route::{Community, Family, LargeCommunity, Prefix};
+
+/// Paths kept per VIP prefix per peer; a peer announcing more is counted, never stored.
+pub const MAX_PATHS_PER_PREFIX: usize = 1024;
+
+/// Local-data-1 of the identity large community `local_as:IDENTITY_TAG:router_id`, which every
+/// node attaches to its routes so that nodes sharing one ASN behind next-hop-self ToRs can be told
+/// apart (ASCII "VW" = 0x5657).
+pub const IDENTITY_TAG: u32 = 0x5657;
+
+/// The identity community a node with this router id attaches.
+pub fn identity_community(local_as: u32, router_id: std::net::Ipv4Addr) -> LargeCommunity {
+    LargeCommunity {
+        global: local_as,
+        local1: IDENTITY_TAG,
+        local2: u32::from(router_id),
+    }
+}
+
+/// Who an announcer is: its identity community, or (for nodes that do not attach one) the path
+/// as one ToR shows it, which cannot be matched across ToRs.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AnnouncerId {
+    /// Router id from the identity community.
+    Node(std::net::Ipv4Addr),
+    /// No identity: peer name and path id.
+    Path(Arc<str>, u32),
+}
+
+impl std::fmt::Display for AnnouncerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AnnouncerId::Node(id) => write!(f, "{id}"),
+            AnnouncerId::Path(peer, id) => write!(f, "{peer}/path {id}"),
+        }
+    }
+}
+
+/// One other announcer of a VIP prefix, as one ToR shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Announcer {
+    pub path_id: u32,
+    pub next_hop: Option<IpAddr>,
+    pub as_path: Vec<u32>,
+    pub communities: Vec<Community>,
+    pub large_communities: Vec<LargeCommunity>,
+    /// Router id from the identity community, if the route carries one.
+    pub identity: Option<std::net::Ipv4Addr>,
+    /// Carries the unhealthy community or GRACEFUL_SHUTDOWN: it is leaving or held.
+    pub marked: bool,
+}
+
+/// How much a peer shows us.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ViewState {
+    /// Session not established: nothing known.
+    Down,
+    /// Established without ADD-PATH for this family: the router's best path only. It can prove
+    /// that a healthy announcer exists, never that none does.
+    Partial,
+    /// ADD-PATH negotiated, but the table may still be arriving (no End-of-RIB yet and the
+    /// settle time since Established has not passed).
+    Loading,
+    /// ADD-PATH negotiated and the table is in: every announcer the router has.
+    Full,
+    /// ADD-PATH negotiated, but a malformed UPDATE made us drop this family until the session
+    /// restarts (RFC 7606 AFI/SAFI disable).
+    Disabled(String),
+}
+
+impl ViewState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ViewState::Down => "down",
+            ViewState::Partial => "partial",
+            ViewState::Loading => "loading",
+            ViewState::Full => "full",
+            ViewState::Disabled(_) => "disabled",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct FamilyState {
+    add_path: bool,
+    end_of_rib: bool,
+    disabled: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+struct PeerView {
+    up_since: Option<Instant>,
+    v4: FamilyState,
+    v6: FamilyState,
+    paths: BTreeMap<Prefix, BTreeMap<u32, Announcer>>,
+}
+
+impl PeerView {
+    fn fam(&mut self, f: Family) -> &mut FamilyState {
+        match f {
+            Family::Ipv4Unicast => &mut self.v4,
+            Family::Ipv6Unicast => &mut self.v6,
+        }
+    }
+
+    fn fam_ref(&self, f: Family) -> &FamilyState {
+        match f {
+            Family::Ipv4Unicast => &self.v4,
+            Family::Ipv6Unicast => &self.v6,
+        }
+    }
+}
+
+/// Counters for status and metrics; they only grow.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ViewCounters {
+    /// Received prefixes that are not VIP prefixes (dropped).
+    pub filtered: u64,
+    /// Paths beyond [`MAX_PATHS_PER_PREFIX`] (dropped).
+    pub excess: u64,
+    /// Our own routes reflected back (dropped).
+    pub own: u64,
+    /// UPDATEs treated as withdraw (RFC 7606).
+    pub treat_as_withdraw: u64,
+    /// Families disabled after a malformed UPDATE.
+    pub disabled: u64,
+}
+
+/// What one peer shows for one prefix, for status and metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerSnapshot {
+    pub peer: Arc<str>,
+    pub state: ViewState,
+    pub announcers: Vec<Announcer>,
+}
+
+/// Every peer's view of the VIP prefixes.
+#[derive(Clone, Debug)]
+pub struct FleetView {
+    me: std::net::Ipv4Addr,
+    unhealthy: Community,
+    /// A peer's table counts as complete this long after Established even without End-of-RIB.
+    settle: Duration,
+    vip_prefixes: BTreeSet<Prefix>,
+    peers: BTreeMap<Arc<str>, PeerView>,
+    pub counters: ViewCounters,
+    /// Grows on every change that can alter a count (the guard re-evaluates on it).
+    pub generation: u64,
+}
+
+impl FleetView {
+    pub fn new(
+        me: std::net::Ipv4Addr,
+        unhealthy: Community,
+        settle: Duration,
+        vip_prefixes: impl IntoIterator<Item = Prefix>,
+    ) -> FleetView {
+        FleetView {
+            me,
+            unhealthy,
+            settle,
+            vip_prefixes: vip_prefixes.into_iter().collect(),
+            peers: BTreeMap::new(),
+            counters: ViewCounters::default(),
+            generation: 0,
+        }
+    }
+
+    /// Whether a received prefix is worth keeping (the parser's filter).
+    pub fn wants(&self, p: &Prefix) -> bool {
+        self.vip_prefixes.contains(p)
+    }
+
+    /// The community that marks a route kept only so the VIP stays reachable.
+    pub fn unhealthy(&self) -> Community {
+        self.unhealthy
+    }
+
+    /// After a reload: takes over what `old` learned from the peers (sessions stay up across a
+    /// reload), keeping only this view's VIP prefixes.
+    pub fn take_peers(&mut self, old: &FleetView) {
+        self.peers = old.peers.clone();
+        self.counters = old.counters.clone();
+        for pv in self.peers.values_mut() {
+            pv.paths.retain(|p, _| self.vip_prefixes.contains(p));
+        }
+        self.generation = old.generation + 1;
+    }
+
+    pub fn vip_prefixes(&self) -> &BTreeSet<Prefix> {
+        &self.vip_prefixes
+    }
+
+    /// New VIP set (reload): paths of prefixes no longer configured are dropped.
+    pub fn set_vip_prefixes(&mut self, ps: impl IntoIterator<Item = Prefix>) {
+        self.vip_prefixes = ps.into_iter().collect();
+        for pv in self.peers.values_mut() {
+            pv.paths.retain(|p, _| self.vip_prefixes.contains(p));
+        }
+        self.generation += 1;
+    }
+
+    /// A session reached Established; `add_path_*` say whether the peer sends path ids.
+    pub fn peer_up(&mut self, peer: &str, add_path_v4: bool, add_path_v6: bool, now: Instant) {
+        let pv = PeerView {
+            up_since: Some(now),
+            v4: FamilyState {
+                add_path: add_path_v4,
+                ..FamilyState::default()
+            },
+            v6: FamilyState {
+                add_path: add_path_v6,
+                ..FamilyState::default()
+            },
+            paths: BTreeMap::new(),
+        };
+        self.peers.insert(peer.into(), pv);
+        self.generation += 1;
+    }
+
+    /// The session closed: everything it showed is gone.
+    pub fn peer_down(&mut self, peer: &str) {
+        if let Some(pv) = self.peers.get_mut(peer) {
+            *pv = PeerView {
+                up_since: None,
+                v4: FamilyState::default(),
+                v6: FamilyState::default(),
+                paths: BTreeMap::new(),
+            };
+            self.generation += 1;
+        }
+    }
+
+    /// Forgets a peer removed from the configuration.
+    pub fn remove_peer(&mut self, peer: &str) {
+        if self.peers.remove(peer).is_some() {
+            self.generation += 1;
+        }
+    }
+
+    /// Applies one parsed UPDATE from `peer`. Returns whether the view changed.
+    pub fn apply(&mut self, peer: &str, u: &RibInUpdate) -> bool {
+        self.counters.filtered += u.filtered_out as u64;
+        if u.treat_as_withdraw.is_some() {
+            self.counters.treat_as_withdraw += 1;
+        }
+        let Some(pv) = self.peers.get_mut(peer) else {
+            return false;
+        };
+        let mut changed = false;
+        for (fam, why) in &u.disable {
+            let fs = pv.fam(*fam);
+            if fs.disabled.is_none() {
+                fs.disabled = Some(why.clone());
+                self.counters.disabled += 1;
+                changed = true;
+            }
+            let before = pv.paths.len();
+            pv.paths.retain(|p, _| p.family() != *fam);
+            changed |= before != pv.paths.len();
+        }
+        if let Some(f) = u.end_of_rib {
+            let fs = pv.fam(f);
+            changed |= !std::mem::replace(&mut fs.end_of_rib, true);
+        }
+        for k in &u.withdrawn {
+            changed |= remove(pv, k);
+        }
+        let identity = u
+            .attrs
+            .large_communities
+            .iter()
+            .find(|c| c.local1 == IDENTITY_TAG)
+            .map(|c| std::net::Ipv4Addr::from(c.local2));
+        let marked = u.attrs.communities.contains(&self.unhealthy)
+            || u.attrs.communities.contains(&Community::GRACEFUL_SHUTDOWN);
+        for (k, fam) in &u.announced {
+            if pv.fam_ref(*fam).disabled.is_some() || !self.vip_prefixes.contains(&k.prefix) {
+                continue;
+            }
+            if identity == Some(self.me) {
+                self.counters.own += 1;
+                // A path id we stored for someone else may now carry our route.
+                changed |= remove(pv, k);
+                continue;
+            }
+            let a = Announcer {
+                path_id: k.path_id,
+                next_hop: u.attrs.next_hop,
+                as_path: u.attrs.as_path.clone(),
+                communities: u.attrs.communities.clone(),
+                large_communities: u.attrs.large_communities.clone(),
+                identity,
+                marked,
+            };
+            let paths = pv.paths.entry(k.prefix).or_default();
+            if !paths.contains_key(&k.path_id) && paths.len() >= MAX_PATHS_PER_PREFIX {
+                self.counters.excess += 1;
+                continue;
+            }
+            if paths.get(&k.path_id) != Some(&a) {
+                paths.insert(k.path_id, a);
+                changed = true;
+            }
+        }
+        if changed {
+            self.generation += 1;
+        }
+        changed
+    }
+
+    /// What a peer shows for a family now.
+    pub fn state(&self, peer: &str, fam: Family, now: Instant) -> ViewState {
+        let Some(pv) = self.peers.get(peer) else {
+            return ViewState::Down;
+        };
+        let Some(since) = pv.up_since else {
+            return ViewState::Down;
+        };
+        let fs = pv.fam_ref(fam);
+        if let Some(why) = &fs.disabled {
+            return ViewState::Disabled(why.clone());
+        }
+        if !fs.add_path {
+            return ViewState::Partial;
+        }
+        if fs.end_of_rib || now.saturating_duration_since(since) >= self.settle {
+            ViewState::Full
+        } else {
+            ViewState::Loading
+        }
+    }
+
+    /// Peers known to the view (configured and seen at least once).
+    pub fn peers(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.peers.keys()
+    }
+
+    /// Every peer's announcers of `prefix`.
+    pub fn snapshot(&self, prefix: &Prefix, now: Instant) -> Vec<PeerSnapshot> {
+        self.peers
+            .iter()
+            .map(|(name, pv)| PeerSnapshot {
+                peer: name.clone(),
+                state: self.state(name, prefix.family(), now),
+                announcers: pv
+                    .paths
+                    .get(prefix)
+                    .map(|m| m.values().cloned().collect())
+                    .unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    /// Paths stored in total (memory bound check for tests and status).
+    pub fn stored_paths(&self) -> usize {
+        self.peers
+            .values()
+            .map(|p| p.paths.values().map(BTreeMap::len).sum::<usize>())
+            .sum()
+    }
+}
+
+fn remove(pv: &mut PeerView, k: &PathKey) -> bool {
+    let Some(m) = pv.paths.get_mut(&k.prefix) else {
+        return false;
+    };
+    let gone = m.remove(&k.path_id).is_some();
+    if m.is_empty() {
+        pv.paths.remove(&k.prefix);
+    }
+    gone
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bgp::rib_in::PathAttrs;
+
+    fn t0() -> Instant {
+        Instant::now()
+    }
+
+    fn vip() -> Prefix {
+        "203.0.113.10/32".parse().unwrap()
+    }
+
+    fn view() -> FleetView {
+        FleetView::new(
+            "10.0.0.1".parse().unwrap(),
+            "65101:666".parse().unwrap(),
+            Duration::from_secs(3),
+            [vip()],
+        )
+    }
+
+    fn announce(id: u32, node: &str, marked: bool) -> RibInUpdate {
+        let mut communities = vec![];
+        if marked {
+            communities.push("65101:666".parse().unwrap());
+        }
+        RibInUpdate {
+            announced: vec![(
+                PathKey {
+                    prefix: vip(),
+                    path_id: id,
+                },
+                Family::Ipv4Unicast,
+            )],
+            attrs: PathAttrs {
+                communities,
+                large_communities: vec![identity_community(65101, node.parse().unwrap())],
+                ..PathAttrs::default()
+            },
+            ..RibInUpdate::default()
+        }
+    }
+
+    #[test]
+    fn stores_others_skips_own_and_tracks_marks() {
+        let now = t0();
+        let mut v = view();
+        v.peer_up("tor1", true, true, now);
+        assert_eq!(
+            v.state("tor1", Family::Ipv4Unicast, now),
+            ViewState::Loading
+        );
+        assert!(v.apply("tor1", &announce(1, "10.0.0.2", false)));
+        assert!(!v.apply("tor1", &announce(1, "10.0.0.2", false)));
+        v.apply("tor1", &announce(2, "10.0.0.1", false));
+        assert_eq!(v.counters.own, 1);
+        assert_eq!(v.stored_paths(), 1);
+        assert!(v.apply("tor1", &announce(1, "10.0.0.2", true)));
+        let s = v.snapshot(&vip(), now);
+        assert!(s[0].announcers[0].marked);
+        assert_eq!(
+            v.state("tor1", Family::Ipv4Unicast, now + Duration::from_secs(3)),
+            ViewState::Full
+        );
+        v.peer_down("tor1");
+        assert_eq!(v.stored_paths(), 0);
+        assert_eq!(v.state("tor1", Family::Ipv4Unicast, now), ViewState::Down);
+    }
+
+    #[test]
+    fn end_of_rib_completes_and_no_add_path_is_partial() {
+        let now = t0();
+        let mut v = view();
+        v.peer_up("tor1", true, false, now);
+        v.apply(
+            "tor1",
+            &RibInUpdate {
+                end_of_rib: Some(Family::Ipv4Unicast),
+                ..RibInUpdate::default()
+            },
+        );
+        assert_eq!(v.state("tor1", Family::Ipv4Unicast, now), ViewState::Full);
+        assert_eq!(
+            v.state("tor1", Family::Ipv6Unicast, now),
+            ViewState::Partial
+        );
+    }
+
+    #[test]
+    fn bounded_per_prefix_and_filtered() {
+        let now = t0();
+        let mut v = view();
+        v.peer_up("tor1", true, true, now);
+        for id in 0..(MAX_PATHS_PER_PREFIX as u32 + 500) {
+            v.apply("tor1", &announce(id, "10.0.0.9", false));
+        }
+        assert_eq!(v.stored_paths(), MAX_PATHS_PER_PREFIX);
+        assert_eq!(v.counters.excess, 500);
+        let mut other = announce(1, "10.0.0.9", false);
+        other.announced[0].0.prefix = "198.51.100.0/24".parse().unwrap();
+        other.filtered_out = 3;
+        v.apply("tor1", &other);
+        assert_eq!(v.stored_paths(), MAX_PATHS_PER_PREFIX);
+        assert_eq!(v.counters.filtered, 3);
+    }
+
+    #[test]
+    fn disable_drops_the_family_until_the_session_restarts() {
+        let now = t0();
+        let mut v = view();
+        v.peer_up("tor1", true, true, now);
+        v.apply("tor1", &announce(1, "10.0.0.2", false));
+        let bad = RibInUpdate {
+            disable: vec![(Family::Ipv4Unicast, "prefix length 33".into())],
+            ..RibInUpdate::default()
+        };
+        assert!(v.apply("tor1", &bad));
+        assert_eq!(v.stored_paths(), 0);
+        v.apply("tor1", &announce(1, "10.0.0.2", false));
+        assert_eq!(v.stored_paths(), 0);
+        assert!(matches!(
+            v.state("tor1", Family::Ipv4Unicast, now),
+            ViewState::Disabled(_)
+        ));
+        v.peer_up("tor1", true, true, now);
+        v.apply("tor1", &announce(1, "10.0.0.2", false));
+        assert_eq!(v.stored_paths(), 1);
+    }
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# lab-routers: both
+# Fleet guard and operator drains: nodes 2 and 3 fail (and leave, each
+# counting node 1 healthy); draining node 1, the last healthy announcer, is
+# refused (API 409, CLI exit 1) and changes nothing; with --force it drains,
+# and the daemon logs it as forced.
+# shellcheck source=fleet-common.sh
+source "$(dirname "$0")/fleet-common.sh"
+vw_fleet_begin "an operator drain of the last healthy node is refused; --force drains it"
+
+t0=$(vw_now_ms)
+vw_fleet_nginx_kill 2
+vw_fleet_nginx_kill 3
+ms=$(vw_wait_until "$t0" 15000 vw_fleet_counts_are "1 0" "1 0") ||
+  vw_fail "nodes 2 and 3 did not leave ($(vw_fleet_show_counts))"
+vw_measured "nginx stopped on nodes 2 and 3 -> only node 1 left at both routers" "$ms"
+vw_fleet_show_counts
+
+rc=0
+out=$(vw_fleet_cli 1 drain web --reason "lab: drain the last one" 2>&1) || rc=$?
+echo "drain without --force (exit $rc): $out"
+((rc != 0)) || vw_fail "drain of the last healthy announcer was accepted"
+[[ $out == *"refused by the fleet guard"* && $out == *"0 healthy announcers of 203.0.113.10/32"* ]] ||
+  vw_fail "refusal does not give the count: $out"
+sleep 1
+vw_fleet_counts_are "1 0" "1 0" || vw_fail "a refused drain changed the routes: $(vw_fleet_show_counts)"
+[[ $(vw_fleet_state 1) == announced ]] || vw_fail "node 1 is $(vw_fleet_state 1) after a refused drain"
+
+t1=$(vw_now_ms)
+out=$(vw_fleet_cli 1 drain web --reason "lab: forced" --force 2>&1) || vw_fail "forced drain failed: $out"
+echo "drain --force: $out"
+ms=$(vw_wait_until "$t1" 5000 vw_fleet_counts_are "0 0" "0 0") ||
+  vw_fail "forced drain did not withdraw ($(vw_fleet_show_counts))"
+vw_measured "drain --force -> VIP gone at both routers" "$ms"
+vw_fleet_show_counts
+sed 's/\x1b\[[0-9;]*m//g' "$VW_RUN_DIR/vipwarden1.log" | grep -E "drain refused by the fleet guard|forced drain" ||
+  vw_fail "refusal and forced drain are not both logged"
+vw_pass "drain refused (exit $rc) with the count; --force withdrew node 1 from both routers in ${ms} ms"

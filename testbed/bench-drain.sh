@@ -11,9 +11,12 @@
 #   graceful   `vipwarden drain web`, drain: graceful, drain_period 2s (timed), MED 1000
 #   conn-aware `vipwarden drain web`, drain: graceful, drain_until_connections 0, drain_min 1s, drain_period 10s
 #   sigterm    SIGTERM to vipwarden, shutdown: graceful with the conn-aware settings
+# Then the same five on a resilient nexthop group (`ip nexthop ... type resilient`): BIRD exports
+# to kernel table 100 and a follower mirrors its ECMP set into the group (neither BIRD 2.0.12 nor
+# FRR 8.4 can install one themselves); VW_BENCH_RESILIENT=0 skips it.
 # Prints failed requests, connections reset on node 1 / on the other nodes, new connections failed,
 # time until node 1 left the ToR's kernel ECMP route and until BGP withdrew it.
-#   bash testbed/bench-drain.sh        (root; takes the lab lock; ~3 min)
+#   bash testbed/bench-drain.sh        (root; takes the lab lock; ~3.5 min)
 # Knobs: VW_BENCH_LOAD_S (8), VW_BENCH_KA (12), VW_BENCH_CASES (abrupt,op-withdraw,graceful,conn-aware,sigterm)
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -29,8 +32,23 @@ ROWS=()
 
 N1_VIA=$(vw_fleet_node_bird 1)
 # Nexthops of the VIP in the BIRD ToR's kernel, and whether node 1 is one of them.
-kernel_nh() { vw_in "$VW_NS_BIRD" ip route show "$VW_VIP4" | grep -c 'via ' || true; }
-n1_in_kernel() { vw_in "$VW_NS_BIRD" ip route show "$VW_VIP4" | grep -qw "via $N1_VIA"; }
+# Resilient fabric: BIRD exports to kernel table 100 and lib's follower (below) mirrors that set into
+# resilient nexthop group 100 (members 901-903 = nodes 1-3), which the main table's route uses.
+FABRIC=hash
+kernel_nh() {
+  if [[ $FABRIC == resilient ]]; then
+    vw_in "$VW_NS_BIRD" ip nexthop show id 100 2>/dev/null | grep -o 'group [0-9/]*' | tr '/' '\n' | grep -c . || true
+  else
+    vw_in "$VW_NS_BIRD" ip route show "$VW_VIP4" | grep -c 'via ' || true
+  fi
+}
+n1_in_kernel() {
+  if [[ $FABRIC == resilient ]]; then
+    vw_in "$VW_NS_BIRD" ip nexthop show id 100 2>/dev/null | grep -qE 'group ([0-9]+/)*901(/|$| )'
+  else
+    vw_in "$VW_NS_BIRD" ip route show "$VW_VIP4" | grep -qw "via $N1_VIA"
+  fi
+}
 n1_in_bgp() { vw_birdc show route "$VW_VIP4_PREFIX" protocol node1 2>/dev/null | grep -q 'unicast \[node1'; }
 all_three() { [[ $(kernel_nh) == 3 ]]; }
 
@@ -166,14 +184,14 @@ run_case() {
   ms_b=$(vw_wait_until "$t0" 15000 vw_not n1_in_bgp) || ms_b=">$ms_b"
   vw_wait_pid_exit "$(vw_pid_of "load-$c")" $(((LOAD_S + 10) * 1000)) || vw_die "load client did not finish"
   out=$(tail -n 1 "$VW_RUN_DIR/load-$c.log")
-  ROWS+=("$(python3 - "$c" "$ms_k" "$ms_b" "$out" <<'PY'
+  ROWS+=("$(python3 - "$c" "$ms_k" "$ms_b" "$out" "$FABRIC" <<'PY'
 import json, sys
 c, k, b, d = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
 r, t = d["reset_by_node"], d["timeout_by_node"]
 n1 = r.get("vw-node1", 0) + t.get("vw-node1", 0)
 oth = sum(v for n, v in list(r.items()) + list(t.items()) if n != "vw-node1")
 tot = d["req_ok"] + d["req_fail"]
-print(f"| {c} | {d['req_fail']} / {tot} | {n1} | {oth} | {d['new_fail']} | {d['non2xx']} | {k} | {b} |")
+print(f"| {c} | {sys.argv[5]} | {d['req_fail']} / {tot} | {n1} | {oth} | {d['new_fail']} | {d['non2xx']} | {k} | {b} |")
 PY
 )")
   vw_info "${ROWS[-1]}"
@@ -190,6 +208,41 @@ resilient_probe() {
   for i in 1 2 3; do vw_in "$ns" ip nexthop del id $((900 + i)) >/dev/null 2>&1 || true; done
 }
 
+# Switch the ToR to a resilient nexthop group: BIRD's ECMP set goes to table 100, a follower (10 ms
+# poll) mirrors it into group 100 (type resilient, 64 buckets) used by the main table's VIP route.
+resilient_up() {
+  local i conf=$VW_RUN_DIR/bird/bird.conf
+  for i in 1 2 3; do
+    vw_in "$VW_NS_BIRD" ip nexthop replace id $((900 + i)) via "$(vw_fleet_node_bird "$i")" dev "bird-n$i"
+  done
+  sed -i 's/^  merge paths on;$/  kernel table 100;\n  merge paths on;/' "$conf"
+  vw_birdc configure >/dev/null
+  vw_in "$VW_NS_BIRD" ip route del "$VW_VIP4" 2>/dev/null || true
+  cat >"$VW_RUN_DIR/follow.py" <<'PY'
+import subprocess, sys, time
+vip, vias = sys.argv[1], sys.argv[2].split(",")
+ids = {v: str(901 + i) for i, v in enumerate(vias)}
+cur = None
+end = time.monotonic() + float(sys.argv[3])
+while time.monotonic() < end:
+    out = subprocess.run(["ip", "route", "show", vip, "table", "100"], capture_output=True, text=True).stdout
+    members = sorted(ids[v] for v in vias if f"via {v} " in out)
+    if members != cur:
+        if members:
+            subprocess.run(["ip", "nexthop", "replace", "id", "100", "group", "/".join(members),
+                            "type", "resilient", "buckets", "64", "idle_timer", "0"], check=False)
+            subprocess.run(["ip", "route", "replace", vip, "nhid", "100"], check=False)
+        else:
+            subprocess.run(["ip", "route", "del", vip], check=False)
+        print(time.time(), members, flush=True)
+        cur = members
+    time.sleep(0.01)
+PY
+  vw_spawn follow "$VW_NS_BIRD" "$VW_RUN_DIR/follow.log" python3 "$VW_RUN_DIR/follow.py" "$VW_VIP4" \
+    "$(vw_fleet_node_bird 1),$(vw_fleet_node_bird 2),$(vw_fleet_node_bird 3)" 600
+  FABRIC=resilient
+}
+
 vw_run_dir_init
 vw_install_cleanup_trap
 vw_fleet_up
@@ -199,17 +252,22 @@ for i in 2 3; do vw_fleet_vipwarden_start "$i"; done
 write_client
 IFS=, read -r -a case_list <<<"$CASES"
 for c in "${case_list[@]}"; do run_case "$c"; done
-if res=$(resilient_probe 2>&1); then
-  RES="kernel accepts 'ip nexthop ... type resilient'; BIRD 2.0.12 installs its ECMP routes as RTA_MULTIPATH (no nexthop objects) and FRR 8.4 zebra only hash-threshold groups: neither ToR daemon can use it, not measured"
+RES="not measured"
+if [[ ${VW_BENCH_RESILIENT:-1} == 1 ]] && res=$(resilient_probe 2>&1); then
+  resilient_up
+  for c in "${case_list[@]}"; do run_case "$c"; done
+  RES="measured above (ToR: BIRD's ECMP set mirrored into 'ip nexthop ... type resilient buckets 64' by the bench, since BIRD 2.0.12 installs RTA_MULTIPATH routes and FRR 8.4 zebra hash-threshold groups for BGP multipath: neither asks for a resilient group)"
+elif res=$(resilient_probe 2>&1); then
+  RES="kernel accepts 'ip nexthop ... type resilient'; BIRD 2.0.12 installs its ECMP routes as RTA_MULTIPATH (no nexthop objects) and FRR 8.4 zebra hash-threshold groups for BGP multipath: not measured, not measured"
 else
   RES="kernel refuses a resilient nexthop group: ${res:-error}"
 fi
 
 echo
-echo "ECMP ToR: BIRD 2.0.12, kernel multipath (hash-threshold), fib_multipath_hash_policy=1; load ${LOAD_S}s/case, $KA keep-alive conns (2-4 s each) + 20 new conns/s; node 1 leaves at 2 s"
+echo "ECMP ToR: BIRD 2.0.12, kernel multipath (hash = hash-threshold; resilient = nexthop group type resilient), fib_multipath_hash_policy=1; load ${LOAD_S}s/case, $KA keep-alive conns (2-4 s each) + 20 new conns/s; node 1 leaves at 2 s"
 echo
-echo "| case | failed requests | conns reset/timed out on node 1 | on other nodes | new conns failed | non-2xx | out of ECMP (ms) | BGP withdrawn (ms) |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| case | ToR hashing | failed requests | conns reset/timed out on node 1 | on other nodes | new conns failed | non-2xx | out of ECMP (ms) | BGP withdrawn (ms) |"
+echo "|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"
 echo
 echo "resilient nexthop group: $RES"

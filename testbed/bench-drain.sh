@@ -258,7 +258,7 @@ if [[ ${VW_BENCH_RESILIENT:-1} == 1 ]] && res=$(resilient_probe 2>&1); then
   for c in "${case_list[@]}"; do run_case "$c"; done
   RES="measured above (ToR: BIRD's ECMP set mirrored into 'ip nexthop ... type resilient buckets 64' by the bench, since BIRD 2.0.12 installs RTA_MULTIPATH routes and FRR 8.4 zebra hash-threshold groups for BGP multipath: neither asks for a resilient group)"
 elif res=$(resilient_probe 2>&1); then
-  RES="kernel accepts 'ip nexthop ... type resilient'; BIRD 2.0.12 installs its ECMP routes as RTA_MULTIPATH (no nexthop objects) and FRR 8.4 zebra hash-threshold groups for BGP multipath: not measured, not measured"
+  RES="kernel accepts 'ip nexthop ... type resilient'; BIRD 2.0.12 installs its ECMP routes as RTA_MULTIPATH (no nexthop objects) and FRR 8.4 zebra hash-threshold groups for BGP multipath: not measured"
 else
   RES="kernel refuses a resilient nexthop group: ${res:-error}"
 fi

@@ -133,6 +133,15 @@ pub struct VipView {
     pub since: u64,
     pub checks: Vec<CheckView>,
     pub conditions: Vec<ConditionView>,
+    /// Connection-aware drain in progress: established connections left (None: not counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_connections: Option<u32>,
+    /// Why connections are not counted during a connection-aware drain (falls back to the period).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_note: Option<String>,
+    /// Seconds the running drain has lasted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draining_for_s: Option<f64>,
     /// The fleet guard's view and verdict, when the VIP has a guard.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fleet: Option<FleetVipView>,

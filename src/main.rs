@@ -128,7 +128,8 @@ Sends the token from api.token_file. Exit status: 0 done; 1 refused or daemon un
 
 Examples:
   vipwarden drain web --reason 'kernel upgrade, OPS-1234'
-  vipwarden drain --all --reason 'rack maintenance'")]
+  vipwarden drain --all --reason 'rack maintenance'
+  vipwarden drain web --wait && systemctl stop nginx   # returns once out and connections gone")]
     Drain {
         /// The VIP to drain
         #[arg(required_unless_present = "all", conflicts_with = "all")]
@@ -139,6 +140,10 @@ Examples:
         /// Why, for the logs, status and hooks
         #[arg(long)]
         reason: Option<String>,
+        /// Return only once the route is out and (connection-aware drain) the connections are
+        /// gone or drain_period ran out
+        #[arg(long)]
+        wait: bool,
         /// Drain even if the fleet guard refuses (it would leave too few healthy announcers)
         #[arg(long)]
         force: bool,
@@ -386,19 +391,25 @@ fn main() -> ExitCode {
             vip,
             reason,
             force,
+            wait,
             api,
             ..
         } => {
-            let (vip, reason, force) = (vip.clone(), reason.clone(), *force);
+            let (vip, reason, force, wait) = (vip.clone(), reason.clone(), *force, *wait);
             client(api, move |t, json| async move {
-                vipwarden::api::client::drain_with(
+                let out = vipwarden::api::client::drain_with(
                     &t,
                     vip.as_deref(),
                     reason.as_deref(),
                     force,
                     json,
                 )
-                .await
+                .await?;
+                if !wait {
+                    return Ok(out);
+                }
+                let done = vipwarden::api::client::wait_drained(&t, vip.as_deref()).await?;
+                Ok(format!("{out}{done}"))
             })
         }
         Command::Undrain {

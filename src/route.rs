@@ -43,6 +43,11 @@ impl Prefix {
         self.len
     }
 
+    /// Whether `ip` lies in this prefix (same family only).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        ip.is_ipv4() == self.addr.is_ipv4() && mask(ip, self.len) == self.addr
+    }
+
     pub fn is_ipv4(&self) -> bool {
         self.addr.is_ipv4()
     }

@@ -125,6 +125,35 @@ pub async fn drain_with(
     command(api, "drain", vip, reason, force, json).await
 }
 
+/// `vipwarden drain --wait`: polls the status until the VIP (or every VIP) has left `draining`,
+/// i.e. its route is out and, for a connection-aware drain, its connections are gone or
+/// `drain_period` ran out; returns one line per VIP with the reason (which says which).
+pub async fn wait_drained(api: &ApiTarget, vip: Option<&str>) -> anyhow::Result<String> {
+    loop {
+        let body = get(api, "/v1/status").await?;
+        let view: StatusView = decode(&body, "/v1/status")?;
+        let targets: Vec<_> = view
+            .vips
+            .iter()
+            .filter(|v| vip.is_none_or(|n| v.name == n))
+            .collect();
+        if targets.is_empty() {
+            anyhow::bail!("no VIP {} in the daemon's status", vip.unwrap_or("at all"));
+        }
+        if let Some(v) = targets.iter().find(|v| v.state == VipState::Draining) {
+            if let Some(n) = v.drain_connections {
+                tracing::debug!("{}: draining, {n} connections left", v.name);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        }
+        return Ok(targets
+            .iter()
+            .map(|v| format!("{} {}: {}\n", v.name, v.state, v.reason))
+            .collect());
+    }
+}
+
 /// `vipwarden undrain VIP|--all [--reason TEXT]`; `vip` None undrains every VIP.
 pub async fn undrain(
     api: &ApiTarget,

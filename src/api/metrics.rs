@@ -346,7 +346,13 @@ fn register_vips(reg: &mut Registry, status: &StatusView, now: u64) {
     let threshold = FloatFamily::default();
     let changed_at = IntFamily::default();
     let in_state = IntFamily::default();
+    let drain_conns = IntFamily::default();
     for vip in &status.vips {
+        if let Some(n) = vip.drain_connections {
+            drain_conns
+                .get_or_create(&vec![("vip", vip.name.clone())])
+                .set(i64::from(n));
+        }
         for s in VIP_STATES {
             let labels = vec![("vip", vip.name.clone()), ("state", s.to_string())];
             state.get_or_create(&labels).set(i64::from(vip.state == s));
@@ -385,6 +391,11 @@ fn register_vips(reg: &mut Registry, status: &StatusView, now: u64) {
         "Time since the VIP's last state change",
         Unit::Seconds,
         in_state,
+    );
+    reg.register(
+        "vip_drain_connections",
+        "Established connections left on a VIP in a connection-aware drain (only while one runs)",
+        drain_conns,
     );
     reg.register(
         "condition_threshold",

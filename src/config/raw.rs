@@ -210,6 +210,8 @@ pub struct RawVip {
     pub dampening: Option<RawDampening>,
     pub drain: Option<String>,
     pub drain_period: Option<Value>,
+    pub drain_until_connections: Option<u32>,
+    pub drain_min: Option<Value>,
     pub on_unhealthy: Option<String>,
     pub shutdown: Option<String>,
     pub depreference: Option<RawDepreference>,

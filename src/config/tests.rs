@@ -459,6 +459,20 @@ fn operations_keys() {
         "shutdown follows drain"
     );
     assert_eq!(v.spec.depreference.med, Some(1000));
+    assert_eq!(
+        v.spec.lifecycle.drain_until_connections, None,
+        "timed by default"
+    );
+    let c = parse(
+        Path::new("x"),
+        &format!("{GOOD}    drain: graceful\n    drain_until_connections: 0\n    drain_min: 2s\n"),
+    )
+    .unwrap();
+    let l = &c.vips[0].spec.lifecycle;
+    assert_eq!(l.drain_until_connections, Some(0));
+    assert_eq!(l.drain_min, std::time::Duration::from_secs(2));
+    let e = one_err(&format!("{GOOD}    drain_period: 5s\n    drain_min: 10s\n"));
+    assert!(e.contains("drain_min is longer than drain_period"), "{e}");
     let e = one_err(&format!("{GOOD}    drain: slowly\n"));
     assert!(
         e.contains("drain \"slowly\" must be graceful or withdraw"),

@@ -987,11 +987,21 @@ fn lifecycle(p: &mut Problems, path: &str, r: &RawVip) -> LifecycleSpec {
     };
     // A stop drains like a manual drain unless told otherwise.
     let shutdown = strategy(p, &format!("{path}.shutdown"), r.shutdown.as_deref(), drain);
+    let min_path = format!("{path}.drain_min");
+    let drain_min = duration(p, &min_path, r.drain_min.as_ref(), Duration::ZERO);
+    if drain_min > drain_period {
+        p.add(
+            min_path.as_str(),
+            format!("{min_path} is longer than drain_period ({drain_period:?})"),
+        );
+    }
     LifecycleSpec {
         drain,
         drain_period,
         on_unhealthy,
         shutdown,
+        drain_until_connections: r.drain_until_connections,
+        drain_min: drain_min.min(drain_period),
     }
 }
 

@@ -13,6 +13,7 @@
 
 mod bfd;
 mod board;
+mod drain_count;
 mod maintenance;
 mod peers;
 mod status;
@@ -99,6 +100,8 @@ pub struct Daemon {
     stop_sources: CancellationToken,
     events: VecDeque<EventView>,
     route_changes: BTreeMap<(String, VipState), u64>,
+    /// Connection counts for connection-aware drains.
+    drain_count: drain_count::DrainCounter,
     status: status::Tracker,
     status_tx: watch::Sender<Arc<StatusView>>,
     events_tx: watch::Sender<Arc<Vec<EventView>>>,
@@ -202,6 +205,7 @@ impl Daemon {
             stop_sources,
             events: VecDeque::new(),
             route_changes: BTreeMap::new(),
+            drain_count: drain_count::DrainCounter::default(),
             status,
             status_tx,
             events_tx,
@@ -432,6 +436,19 @@ impl Daemon {
             .engine
             .tick(&|s: &str| -> Reading { board.read(s) }, Instant::now());
         self.apply(decisions);
+        self.count_connections();
+    }
+
+    /// Feeds finished connection counts to the engine and starts the next one if a
+    /// connection-aware drain is running.
+    fn count_connections(&mut self) {
+        let done = self.drain_count.poll(self.engine.counting_connections());
+        let now = Instant::now();
+        let mut decisions = Vec::new();
+        for (vip, c) in done {
+            decisions.extend(self.engine.observe_connections(&vip, c, now));
+        }
+        self.apply(decisions);
     }
 
     /// Answers at once when nothing needs writing; otherwise starts writing the state file on a
@@ -551,6 +568,15 @@ impl Daemon {
         let at_ms = unix_ms(SystemTime::now());
         for d in &decisions {
             log_decision(d);
+            if d.from == VipState::Draining && !d.announce() {
+                if let Some(end) = self
+                    .engine
+                    .vip(&d.vip)
+                    .and_then(|v| v.life.drain_end.as_deref())
+                {
+                    info!(vip = %d.vip, "withdrew {} after drain: {end}", d.vip);
+                }
+            }
             *self
                 .route_changes
                 .entry((d.vip.to_string(), d.to))
@@ -715,6 +741,7 @@ impl Daemon {
                     _ = tick.tick() => {
                         let d = self.engine.tick(&|_: &str| Reading { value: None, requests: None }, Instant::now());
                         self.apply(d);
+                        self.count_connections();
                         if self.publish_due.is_some() {
                             self.publish_routes();
                         }

@@ -143,6 +143,20 @@ impl Tracker {
                 state: v.life.state,
                 reason: v.life.reason.clone(),
                 since: wall(v.life.since),
+                drain_connections: match &v.life.connections {
+                    crate::engine::Connections::Count(n) if v.life.counts_connections() => Some(*n),
+                    _ => None,
+                },
+                drain_note: match &v.life.connections {
+                    crate::engine::Connections::Unavailable(why) if v.life.counts_connections() => {
+                        Some(why.clone())
+                    }
+                    _ => None,
+                },
+                draining_for_s: v
+                    .life
+                    .drained_for(std::time::Instant::now())
+                    .map(|d| d.as_secs_f64()),
                 checks: v
                     .checks
                     .iter()

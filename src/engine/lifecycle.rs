@@ -5,6 +5,11 @@
 //! optional de-preference attributes) so routers move traffic away before the withdrawal; a
 //! withdraw drain removes it at once. Maintenance (operator drain) outranks health; a planned stop
 //! outranks both.
+//!
+//! Connection-aware drains (`drain_until_connections` set): the established connections on the
+//! VIP are an input like a check result (`observe_connections`); the drain ends when they fall to
+//! the threshold (not before `drain_min`) or at `drain_period`, whichever is first. Without a
+//! count (sock_diag unavailable) it is a timed drain, and the reason says why.
 
 use std::time::{Duration, Instant};
 
@@ -35,6 +40,21 @@ pub struct LifecycleSpec {
     pub drain_period: Duration,
     pub on_unhealthy: OnUnhealthy,
     pub shutdown: DrainStrategy,
+    /// End a graceful drain early once at most this many connections remain (None: timed only).
+    pub drain_until_connections: Option<u32>,
+    /// The shortest connection-aware drain, so routers converge before the route goes.
+    pub drain_min: Duration,
+}
+
+/// The established connections on a VIP, as last counted.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum Connections {
+    /// Not counted (yet).
+    #[default]
+    Unknown,
+    Count(u32),
+    /// Counting is not possible; the drain runs for `drain_period`.
+    Unavailable(String),
 }
 
 impl Default for LifecycleSpec {
@@ -44,6 +64,8 @@ impl Default for LifecycleSpec {
             drain_period: Duration::from_secs(30),
             on_unhealthy: OnUnhealthy::Withdraw,
             shutdown: DrainStrategy::Withdraw,
+            drain_until_connections: None,
+            drain_min: Duration::ZERO,
         }
     }
 }
@@ -69,6 +91,12 @@ pub struct Lifecycle {
     /// While draining toward removal: when the route goes, and into which state.
     drain_until: Option<Instant>,
     drain_then: VipState,
+    /// When the running timed drain started.
+    drain_started: Option<Instant>,
+    /// The last connection count (connection-aware drains).
+    pub connections: Connections,
+    /// How the last drain ended, e.g. "0 connections left after 12.4 s" (for the log).
+    pub drain_end: Option<String>,
 }
 
 /// A state change with its reason.
@@ -90,6 +118,9 @@ impl Lifecycle {
             stopping: None,
             drain_until: None,
             drain_then: VipState::Withdrawn,
+            drain_started: None,
+            connections: Connections::Unknown,
+            drain_end: None,
         }
     }
 
@@ -102,6 +133,20 @@ impl Lifecycle {
         self.stopping.clone_from(&old.stopping);
         self.drain_until = old.drain_until;
         self.drain_then = old.drain_then;
+        self.drain_started = old.drain_started;
+        self.connections.clone_from(&old.connections);
+    }
+
+    /// Whether a running drain wants its connections counted.
+    pub fn counts_connections(&self) -> bool {
+        self.spec.drain_until_connections.is_some() && self.drain_deadline().is_some()
+    }
+
+    /// How long the running drain has lasted.
+    pub fn drained_for(&self, now: Instant) -> Option<Duration> {
+        self.drain_started
+            .filter(|_| self.drain_deadline().is_some())
+            .map(|t| now.saturating_duration_since(t))
     }
 
     /// Whether the route is still in the RIB, and whether it carries the de-preference.
@@ -184,11 +229,40 @@ impl Lifecycle {
                 // Was de-preferred for ill health; now it must go: drain from here.
                 None => self.start_drain(then, health_reason, now)?,
                 Some(until) if now >= until => {
+                    let left = match (&self.connections, self.spec.drain_until_connections) {
+                        (Connections::Count(n), Some(_)) => {
+                            format!(", {n} connections left at drain_period")
+                        }
+                        (Connections::Unavailable(why), Some(_)) => {
+                            format!(", connections not counted: {why}")
+                        }
+                        _ => String::new(),
+                    };
+                    self.drain_end = Some(match self.connections {
+                        Connections::Count(n) => format!("{n} left at drain_period"),
+                        _ => format!(
+                            "drain period {} over",
+                            format_duration(self.spec.drain_period)
+                        ),
+                    });
                     let why = format!(
-                        "{} (drain period {} over)",
+                        "{} (drain period {} over{left})",
                         self.cause(then, health_reason),
                         format_duration(self.spec.drain_period)
                     );
+                    (then, why)
+                }
+                Some(_) if self.connections_done(now) => {
+                    let n = match self.connections {
+                        Connections::Count(n) => n,
+                        _ => 0,
+                    };
+                    let after = self
+                        .drain_started
+                        .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+                    let end = format!("{n} connections left after {:.1} s", after.as_secs_f64());
+                    let why = format!("{} (drain: {end})", self.cause(then, health_reason));
+                    self.drain_end = Some(end);
                     (then, why)
                 }
                 Some(_) => {
@@ -259,6 +333,9 @@ impl Lifecycle {
         if self.strategy() == DrainStrategy::Graceful && !self.spec.drain_period.is_zero() {
             self.drain_until = Some(now + self.spec.drain_period);
             self.drain_then = then;
+            self.drain_started = Some(now);
+            self.connections = Connections::Unknown;
+            self.drain_end = None;
             Some((
                 VipState::Draining,
                 format!(
@@ -271,9 +348,22 @@ impl Lifecycle {
         }
     }
 
+    /// A connection-aware drain whose count fell to the threshold after `drain_min`.
+    fn connections_done(&self, now: Instant) -> bool {
+        let (Some(limit), Connections::Count(n), Some(t0)) = (
+            self.spec.drain_until_connections,
+            &self.connections,
+            self.drain_started,
+        ) else {
+            return false;
+        };
+        *n <= limit && now.saturating_duration_since(t0) >= self.spec.drain_min
+    }
+
     fn enter(&mut self, to: VipState, reason: String, now: Instant) -> Transition {
         if to != VipState::Draining {
             self.drain_until = None;
+            self.drain_started = None;
         }
         let from = self.state;
         self.state = to;
@@ -293,7 +383,95 @@ mod tests {
             drain_period: Duration::from_secs(period),
             on_unhealthy: OnUnhealthy::Withdraw,
             shutdown: DrainStrategy::Graceful,
+            drain_until_connections: None,
+            drain_min: Duration::ZERO,
         }
+    }
+
+    fn aware(period: u64, min: u64, until: u32) -> LifecycleSpec {
+        LifecycleSpec {
+            drain_until_connections: Some(until),
+            drain_min: Duration::from_secs(min),
+            ..graceful(period)
+        }
+    }
+
+    #[test]
+    fn connection_aware_drain_ends_when_connections_are_gone_after_drain_min() {
+        let t0 = Instant::now();
+        let ms = |x| t0 + Duration::from_millis(x);
+        let mut l = up(aware(30, 2, 0), t0);
+        l.maintenance = Some("ops".into());
+        assert_eq!(l.settle(true, "ok", t0).unwrap().to, VipState::Draining);
+        assert!(l.counts_connections());
+        l.connections = Connections::Count(5);
+        assert_eq!(l.settle(true, "ok", ms(1000)), None);
+        // Gone, but drain_min (2 s) is the floor.
+        l.connections = Connections::Count(0);
+        assert_eq!(l.settle(true, "ok", ms(1500)), None);
+        let t = l.settle(true, "ok", ms(12_400)).unwrap();
+        assert_eq!(t.to, VipState::Maintenance);
+        assert_eq!(
+            t.reason,
+            "maintenance: ops (drain: 0 connections left after 12.4 s)"
+        );
+        assert!(!l.counts_connections());
+        assert_eq!(l.drained_for(ms(13_000)), None);
+        assert_eq!(
+            l.drain_end.as_deref(),
+            Some("0 connections left after 12.4 s")
+        );
+    }
+
+    #[test]
+    fn a_connection_that_never_closes_cannot_hold_the_drain_past_the_period() {
+        let t0 = Instant::now();
+        let s = |x| t0 + Duration::from_secs(x);
+        let mut l = up(aware(30, 0, 2), t0);
+        l.stopping = Some("vipwarden stopping (SIGTERM)".into());
+        l.settle(true, "ok", t0);
+        l.connections = Connections::Count(37);
+        assert_eq!(l.settle(true, "ok", s(29)), None);
+        assert_eq!(l.drained_for(s(29)), Some(Duration::from_secs(29)));
+        let t = l.settle(true, "ok", s(30)).unwrap();
+        assert_eq!(t.to, VipState::Withdrawn);
+        assert_eq!(
+            t.reason,
+            "vipwarden stopping (SIGTERM) (drain period 30s over, 37 connections left at drain_period)"
+        );
+        assert_eq!(l.drain_end.as_deref(), Some("37 left at drain_period"));
+        // The threshold counts: 2 left is enough.
+        let mut l = up(aware(30, 0, 2), t0);
+        l.maintenance = Some("ops".into());
+        l.settle(true, "ok", t0);
+        l.connections = Connections::Count(2);
+        assert_eq!(
+            l.settle(true, "ok", s(1)).unwrap().to,
+            VipState::Maintenance
+        );
+    }
+
+    #[test]
+    fn without_a_count_the_drain_is_timed_and_says_why() {
+        let t0 = Instant::now();
+        let s = |x| t0 + Duration::from_secs(x);
+        let mut l = up(aware(10, 0, 0), t0);
+        assert_eq!(l.settle(false, "bad", t0).unwrap().to, VipState::Draining);
+        // Unknown (never counted) does not end the drain.
+        assert_eq!(l.settle(false, "bad", s(5)), None);
+        l.connections = Connections::Unavailable("sock_diag: permission denied".into());
+        assert_eq!(l.settle(false, "bad", s(9)), None);
+        let t = l.settle(false, "bad", s(10)).unwrap();
+        assert_eq!(
+            t.reason,
+            "bad (drain period 10s over, connections not counted: sock_diag: permission denied)"
+        );
+        // A timed (not connection-aware) drain ignores counts.
+        let mut l = up(graceful(10), t0);
+        l.settle(false, "bad", t0);
+        l.connections = Connections::Count(0);
+        assert!(!l.counts_connections());
+        assert_eq!(l.settle(false, "bad", s(1)), None);
     }
 
     fn up(spec: LifecycleSpec, t0: Instant) -> Lifecycle {

@@ -18,7 +18,9 @@ pub use condition::{
 };
 pub use dampening::{Dampening, DampeningSpec};
 pub use fmt::format_duration;
-pub use lifecycle::{DrainStrategy, Lifecycle, LifecycleSpec, OnUnhealthy, Transition};
+pub use lifecycle::{
+    Connections, DrainStrategy, Lifecycle, LifecycleSpec, OnUnhealthy, Transition,
+};
 pub use risefall::{RiseFall, Step};
 pub use spec::{CheckSpec, Depreference, OnMissing, Require, VipSpec};
 pub use vip::{ChecksVerdict, Vip};
@@ -428,6 +430,31 @@ impl Engine {
                 event_failed: !ok,
             };
             v.decide(&verdict, None, now);
+            settle(v, self.fleet.as_ref(), now, &mut decisions);
+        }
+        decisions
+    }
+
+    /// The VIPs whose running drain ends on their connections, with their prefixes (what the
+    /// daemon counts and feeds back through `observe_connections`).
+    pub fn counting_connections(&self) -> Vec<(Arc<str>, Vec<crate::route::Prefix>)> {
+        self.vips
+            .iter()
+            .filter(|v| v.life.counts_connections())
+            .map(|v| (v.name.clone(), v.prefixes.clone()))
+            .collect()
+    }
+
+    /// A connection count for a draining VIP; may end its drain.
+    pub fn observe_connections(
+        &mut self,
+        vip: &str,
+        count: Connections,
+        now: Instant,
+    ) -> Vec<Decision> {
+        let mut decisions = Vec::new();
+        if let Some(v) = self.vips.iter_mut().find(|v| &*v.name == vip) {
+            v.life.connections = count;
             settle(v, self.fleet.as_ref(), now, &mut decisions);
         }
         decisions

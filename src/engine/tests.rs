@@ -432,6 +432,7 @@ fn graceful_engine(t0: Instant) -> Engine {
         drain_period: Duration::from_secs(30),
         on_unhealthy: OnUnhealthy::Withdraw,
         shutdown: DrainStrategy::Graceful,
+        ..LifecycleSpec::default()
     };
     c.vips[0].attrs.med = Some(100);
     c.vips[0].depreference = Depreference {
@@ -442,6 +443,45 @@ fn graceful_engine(t0: Instant) -> Engine {
     let mut e = c.engine(t0);
     e.observe(&obs(0, true), t0);
     e
+}
+
+#[test]
+fn a_connection_aware_stop_asks_for_counts_and_ends_on_them() {
+    let t0 = Instant::now();
+    let ms = |x| t0 + Duration::from_millis(x);
+    let mut c = config(&[("web", 1, 1)], &["web"], Require::All);
+    c.vips[0].lifecycle = LifecycleSpec {
+        drain: DrainStrategy::Graceful,
+        shutdown: DrainStrategy::Graceful,
+        drain_until_connections: Some(0),
+        ..LifecycleSpec::default()
+    };
+    let mut e = c.engine(t0);
+    e.observe(&obs(0, true), t0);
+    assert!(e.counting_connections().is_empty(), "nothing drains yet");
+    let d = e.begin_shutdown("vipwarden stopping (SIGTERM)", ms(0));
+    assert_eq!(d[0].to, VipState::Draining);
+    let want = e.counting_connections();
+    assert_eq!(want.len(), 1);
+    assert_eq!(&*want[0].0, "web");
+    assert!(e
+        .observe_connections("web", Connections::Count(3), ms(500))
+        .is_empty());
+    assert!(e.stop_deadline().is_some());
+    assert!(e
+        .observe_connections("nope", Connections::Count(0), ms(600))
+        .is_empty());
+    let d = e.observe_connections("web", Connections::Count(0), ms(2300));
+    assert_eq!(d[0].to, VipState::Withdrawn);
+    assert!(
+        d[0].reason
+            .ends_with("(drain: 0 connections left after 2.3 s)"),
+        "{}",
+        d[0].reason
+    );
+    assert_eq!(e.stop_deadline(), None, "the stop need not wait any longer");
+    assert!(e.desired().routes.is_empty());
+    assert!(e.counting_connections().is_empty());
 }
 
 #[test]

@@ -217,6 +217,23 @@ pub fn max_fill(listeners: &[Listener], ports: &[u16]) -> Option<f64> {
         })
 }
 
+/// Established connections served on `prefixes`: local address in one of them and local port one
+/// that a listener has (so connections this host opened from a VIP address are not counted).
+/// A listener on a wildcard or VIP address counts; one on another specific address does not.
+pub fn count_served(sockets: &[DiagSocket], prefixes: &[crate::route::Prefix]) -> u32 {
+    let on_vip = |ip: IpAddr| prefixes.iter().any(|p| p.contains(ip));
+    let ports: Vec<u16> = sockets
+        .iter()
+        .filter(|s| s.state == TCP_LISTEN && (s.local.is_unspecified() || on_vip(s.local)))
+        .map(|s| s.local_port)
+        .collect();
+    let n = sockets
+        .iter()
+        .filter(|s| s.state == TCP_ESTABLISHED && on_vip(s.local) && ports.contains(&s.local_port))
+        .count();
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -312,6 +329,66 @@ pub(crate) mod tests {
         let ls = [l(80, 1, 9), l(443, 5, 9), l(22, 10, 9)];
         assert_eq!(max_fill(&ls, &[80, 443]), Some(0.5));
         assert_eq!(max_fill(&ls, &[8080]), None);
+    }
+
+    #[test]
+    fn count_served_needs_a_vip_address_and_a_listening_port() {
+        let sock = |state, local: &str, port| DiagSocket {
+            family: 2,
+            state,
+            retrans: 0,
+            local: local.parse().unwrap(),
+            local_port: port,
+            remote: "198.51.100.7".parse().unwrap(),
+            remote_port: 40000,
+            expires_ms: 0,
+            rqueue: 0,
+            wqueue: 0,
+        };
+        let vip = [crate::route::Prefix::new("203.0.113.10".parse().unwrap(), 32).unwrap()];
+        let socks = [
+            sock(TCP_LISTEN, "0.0.0.0", 80),
+            sock(TCP_LISTEN, "203.0.113.10", 443),
+            sock(TCP_LISTEN, "192.0.2.1", 8080),
+            sock(TCP_ESTABLISHED, "203.0.113.10", 80),
+            sock(TCP_ESTABLISHED, "203.0.113.10", 80),
+            sock(TCP_ESTABLISHED, "203.0.113.10", 443),
+            // Listener on another address: not served on the VIP.
+            sock(TCP_ESTABLISHED, "203.0.113.10", 8080),
+            // Outgoing from the VIP address (ephemeral port), another address, not established.
+            sock(TCP_ESTABLISHED, "203.0.113.10", 51234),
+            sock(TCP_ESTABLISHED, "192.0.2.1", 80),
+            sock(TCP_SYN_RECV, "203.0.113.10", 80),
+        ];
+        assert_eq!(count_served(&socks, &vip), 3);
+        assert_eq!(count_served(&socks, &[]), 0);
+        let v6 = [crate::route::Prefix::new("2001:db8::".parse().unwrap(), 64).unwrap()];
+        assert_eq!(count_served(&socks, &v6), 0, "families do not mix");
+    }
+
+    #[test]
+    fn live_count_of_served_connections() {
+        let mut diag = SockDiag::open().unwrap();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let lo = [crate::route::Prefix::new("127.0.0.1".parse().unwrap(), 32).unwrap()];
+        let states = (1 << TCP_LISTEN) | (1 << TCP_ESTABLISHED);
+        let on_port = |d: &mut SockDiag| {
+            let s: Vec<DiagSocket> = d
+                .sockets(states)
+                .unwrap()
+                .into_iter()
+                .filter(|s| s.local_port == addr.port())
+                .collect();
+            count_served(&s, &lo)
+        };
+        assert_eq!(on_port(&mut diag), 0);
+        let c1 = std::net::TcpStream::connect(addr).unwrap();
+        let c2 = std::net::TcpStream::connect(addr).unwrap();
+        assert_eq!(on_port(&mut diag), 2);
+        drop((c1, c2));
+        drop(l);
+        assert_eq!(on_port(&mut diag), 0);
     }
 
     #[test]

@@ -13,8 +13,8 @@ use std::time::Duration;
 use clap::Parser;
 use tokio::sync::{mpsc, watch};
 
+use vipwarden::bgp::PeerSpec;
 use vipwarden::bgp::{run_peer, Command, PeerIo, PeerStatus, SessionSetup, StopReason};
-use vipwarden::config::PeerConfig;
 use vipwarden::route::{
     Community, DesiredRoute, DesiredRoutes, LargeCommunity, Prefix, RouteAttrs,
 };
@@ -102,7 +102,7 @@ async fn main() {
     let setup = SessionSetup {
         local_as: args.local_as,
         router_id: args.router_id,
-        peer: PeerConfig {
+        peer: PeerSpec {
             name: Arc::from(format!("peer {}", args.peer)),
             address: args.peer,
             remote_as: args.remote_as,
@@ -111,7 +111,6 @@ async fn main() {
             hold_time: Duration::from_secs(args.hold),
             next_hop_v4: args.next_hop_v4,
             next_hop_v6: args.next_hop_v6,
-            bfd: None,
             auth: Default::default(),
             ttl_security: false,
         },

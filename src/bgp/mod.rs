@@ -6,6 +6,7 @@
 //! - `encode`: everything we send.
 //! - `transport`: the connecting socket with TCP-MD5/TCP-AO/GTSM (imports nothing of the crate).
 //! - `rib_out`: Adj-RIB-Out diffing; `sync`: Adj-RIB-Out changes into UPDATEs.
+//! - `spec`: the peer as config hands it over ([`PeerSpec`]).
 //! - `status`: peer state, status snapshot, typed end and stop reasons, commands.
 //! - `fsm`: one connection's pure state machine (events in, actions out).
 //! - `conn`: the async driver of one connection (socket, framing, timers).
@@ -18,20 +19,18 @@ pub mod fsm;
 pub mod rib_in;
 mod rib_out;
 pub mod session;
+mod spec;
 pub mod status;
 mod sync;
 pub mod transport;
 pub mod wire;
 
 #[cfg(test)]
-mod crosscheck_tests;
-#[cfg(test)]
-mod fsm_tests;
-#[cfg(test)]
-mod session_tests;
+mod tests;
 
 pub use error::{BgpError, ErrorCode};
 pub use fsm::{ReceivedUpdate, SessionSetup};
 pub use session::{run_peer, PeerIo};
+pub use spec::PeerSpec;
 pub use status::{Command, EndReason, PeerState, PeerStatus, StopReason};
 pub use wire::Notification;

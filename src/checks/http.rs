@@ -18,7 +18,7 @@ use super::detail::{self, chain, io_reason};
 use super::net::{self, Bind};
 use super::tls;
 use super::url::{self, Target};
-use crate::config::{CheckConfig, HttpCheck};
+use super::{CheckConfig, HttpCheck};
 
 /// Only this much of the body is searched for `expect_body`: health pages are small, and a
 /// misbehaving endpoint must not make us buffer without bound.

@@ -13,7 +13,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::Mutex;
 
-use crate::config::{CheckConfig, CheckKind};
+use super::{CheckConfig, CheckKind};
 use crate::netlink::{decode_datagram, Chunk, NLMSG_HDR_LEN, NLM_F_DUMP, NLM_F_REQUEST};
 use crate::signals::sockdiag::{
     decode_socket, listeners_on_port_request, v6only, DiagSocket, SOCK_DIAG_BY_FAMILY,

@@ -15,6 +15,7 @@ mod listener;
 mod net;
 mod process;
 mod schedule;
+mod spec;
 mod tcp;
 mod tls;
 mod unit;
@@ -25,9 +26,8 @@ mod testutil;
 
 use std::time::{Duration, Instant};
 
-use crate::config::{CheckConfig, CheckKind};
-
 pub use schedule::spawn_checks;
+pub use spec::{check_target, CheckConfig, CheckKind, HttpCheck};
 // For doctor and probe: fetch a server's certificate the way https checks connect.
 pub(crate) use tls::{client_config as tls_client_config, server_name as tls_server_name};
 

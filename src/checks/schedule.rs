@@ -10,8 +10,8 @@ use tokio::sync::mpsc::Sender;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::CheckConfig;
 use super::{CheckSample, ProbeResult, Prober};
-use crate::config::CheckConfig;
 use crate::engine::RiseFall;
 
 /// Bounds on the interval actually used. Config validation should keep intervals sane; these
@@ -394,7 +394,7 @@ mod tests {
             .spawn()
             .unwrap();
         std::fs::write(&pid_file, format!("{}\n", child.id())).unwrap();
-        let mut check = super::super::testutil::check(crate::config::CheckKind::Process {
+        let mut check = super::super::testutil::check(super::super::CheckKind::Process {
             pid_file: pid_file.clone(),
         });
         check.interval = Duration::from_secs(5);

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::detail;
 use super::net::{self, Bind};
-use crate::config::CheckConfig;
+use super::CheckConfig;
 
 pub(crate) struct TcpProbe {
     target: SocketAddr,

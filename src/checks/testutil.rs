@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::config::{CheckConfig, CheckKind, HttpCheck};
+use super::{CheckConfig, CheckKind, HttpCheck};
 
 pub(crate) fn check(kind: CheckKind) -> CheckConfig {
     CheckConfig {

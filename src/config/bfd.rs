@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use super::model::BfdConfig;
+use super::problems::{duration, Problems};
 use super::raw::RawBfd;
-use super::validate::{duration, Problems};
 
 const DEFAULT_INTERVAL: Duration = Duration::from_millis(300);
 /// Below 10 ms a user-space speaker on a busy host would flap; above 60 s BFD is pointless.

@@ -16,7 +16,7 @@ mod yaml_hints;
 
 pub use model::*;
 pub use signals::values_of as signal_values;
-pub use summary::{check_target, is_local_by_config, summary};
+pub use summary::{is_local_by_config, summary};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -1,12 +1,13 @@
 //! Validated configuration. Everything here has passed `config::load`: names are unique, references
 //! resolve, prefixes are clean. Code downstream never re-validates.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::bgp::transport::Auth;
+use crate::bgp::PeerSpec;
+pub use crate::checks::{CheckConfig, CheckKind, HttpCheck};
 use crate::engine::{CheckSpec, VipSpec};
 use crate::signals::{AccessLogConfig, ConntrackConfig, PrometheusConfig, TcpStatsConfig};
 
@@ -79,21 +80,8 @@ pub struct ApiTls {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerConfig {
-    pub name: Arc<str>,
-    pub address: IpAddr,
-    pub remote_as: u32,
-    pub local_address: Option<IpAddr>,
-    pub port: u16,
-    /// Hold time we offer in OPEN; the session uses min(ours, theirs).
-    pub hold_time: Duration,
-    /// NEXT_HOP for IPv4 prefixes; default: the session's local IPv4 address.
-    pub next_hop_v4: Option<Ipv4Addr>,
-    /// NEXT_HOP for IPv6 prefixes; default: the session's local IPv6 address (IPv6 transport only).
-    pub next_hop_v6: Option<Ipv6Addr>,
-    /// TCP-MD5 or TCP-AO key for the session (`password_file` / `tcp_ao`); keys never print.
-    pub auth: Auth,
-    /// GTSM: send TTL 255, accept only TTL >= 254.
-    pub ttl_security: bool,
+    /// Everything the BGP session needs (name, addresses, ASN, hold time, auth, GTSM).
+    pub spec: PeerSpec,
     /// BFD with the router (RFC 5880/5881); None: off.
     pub bfd: Option<BfdConfig>,
 }
@@ -104,79 +92,6 @@ pub struct BfdConfig {
     pub min_tx: Duration,
     pub min_rx: Duration,
     pub multiplier: u8,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct CheckConfig {
-    pub name: Arc<str>,
-    pub kind: CheckKind,
-    /// Bind the probe's source address (return-path testing).
-    pub source: Option<IpAddr>,
-    /// Bind the probe to an interface (SO_BINDTODEVICE, Linux).
-    pub interface: Option<String>,
-    pub interval: Duration,
-    /// Probe spacing between the first failure and `fall`, and between the first pass and
-    /// `rise`, so a real change is confirmed quickly (default interval/5).
-    pub fast_interval: Duration,
-    pub timeout: Duration,
-    /// Consecutive passes before the check is up.
-    pub rise: u32,
-    /// Consecutive failures before the check is down.
-    pub fall: u32,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum CheckKind {
-    Tcp {
-        target: SocketAddr,
-    },
-    Http(HttpCheck),
-    Exec {
-        command: Vec<String>,
-    },
-    /// A LISTEN socket on `port` (and `address`, or a wildcard covering it) exists.
-    Listener {
-        address: Option<IpAddr>,
-        port: u16,
-    },
-    /// The process named by `pid_file` runs; its exit is an event (pidfd).
-    Process {
-        pid_file: PathBuf,
-    },
-    /// A systemd unit's ActiveState is `active` (D-Bus).
-    Unit {
-        unit: String,
-    },
-}
-
-impl CheckKind {
-    /// The `type:` this kind was configured as.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            CheckKind::Tcp { .. } => "tcp",
-            CheckKind::Http(h) if h.tls => "https",
-            CheckKind::Http(_) => "http",
-            CheckKind::Exec { .. } => "exec",
-            CheckKind::Listener { .. } => "listener",
-            CheckKind::Process { .. } => "process",
-            CheckKind::Unit { .. } => "unit",
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct HttpCheck {
-    /// Full URL; its scheme says http or https.
-    pub url: String,
-    pub tls: bool,
-    pub expect_status: Vec<u16>,
-    pub expect_body: Option<String>,
-    /// Host header override (default: the URL's authority).
-    pub host: Option<String>,
-    /// Extra CA bundle (PEM) for https.
-    pub ca_file: Option<PathBuf>,
-    /// Skip certificate verification (https).
-    pub insecure: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use super::model::*;
 use super::validate::fmt_d;
 use crate::bgp::transport::Auth;
+use crate::checks::check_target;
 use crate::engine::{ConditionSpec, Threshold};
 
 pub fn summary(c: &Config) -> String {
@@ -13,7 +14,7 @@ pub fn summary(c: &Config) -> String {
     let _ = writeln!(s, "router_id {}  local_as {}", c.router_id, c.local_as);
     let _ = writeln!(s, "peers ({}):", c.peers.len());
     for p in &c.peers {
-        let ibgp = if p.remote_as == c.local_as {
+        let ibgp = if p.spec.remote_as == c.local_as {
             "iBGP"
         } else {
             "eBGP"
@@ -21,30 +22,30 @@ pub fn summary(c: &Config) -> String {
         let _ = write!(
             s,
             "  {:<12} {} port {} AS {} ({ibgp}) hold {}",
-            p.name,
-            p.address,
-            p.port,
-            p.remote_as,
-            fmt_d(p.hold_time)
+            p.spec.name,
+            p.spec.address,
+            p.spec.port,
+            p.spec.remote_as,
+            fmt_d(p.spec.hold_time)
         );
-        if let Some(l) = p.local_address {
+        if let Some(l) = p.spec.local_address {
             let _ = write!(s, " from {l}");
         }
-        if let Some(n) = p.next_hop_v4 {
+        if let Some(n) = p.spec.next_hop_v4 {
             let _ = write!(s, " next_hop_v4 {n}");
         }
-        if let Some(n) = p.next_hop_v6 {
+        if let Some(n) = p.spec.next_hop_v6 {
             let _ = write!(s, " next_hop_v6 {n}");
         }
         // What protects the session, never the key.
-        match &p.auth {
+        match &p.spec.auth {
             Auth::None => {}
             Auth::Md5(_) => s.push_str(" tcp-md5"),
             Auth::Ao(k) => {
                 let _ = write!(s, " tcp-ao (send_id {} recv_id {})", k.send_id, k.recv_id);
             }
         }
-        if p.ttl_security {
+        if p.spec.ttl_security {
             s.push_str(" ttl-security");
         }
         s.push('\n');
@@ -192,22 +193,6 @@ pub fn summary(c: &Config) -> String {
     s
 }
 
-/// The address and port a tcp or http(s) check connects to, when its target is an IP literal.
-pub fn check_target(ch: &CheckConfig) -> Option<(IpAddr, u16)> {
-    match &ch.kind {
-        CheckKind::Tcp { target } => Some((target.ip(), target.port())),
-        CheckKind::Http(h) => {
-            let t = crate::checks::url::parse(&h.url).ok()?;
-            Some((t.host.parse().ok()?, t.port))
-        }
-        // These connect nowhere: listener/process/unit read local kernel or systemd state.
-        CheckKind::Exec { .. }
-        | CheckKind::Listener { .. }
-        | CheckKind::Process { .. }
-        | CheckKind::Unit { .. } => None,
-    }
-}
-
 /// An address that the configuration itself says is on this host: loopback, a VIP (announced
 /// from here, so on this host's loopback) or a session's local address. A connection to it never
 /// leaves the host, so it says nothing about the path clients take.
@@ -221,7 +206,7 @@ pub fn is_local_by_config(c: &Config, ip: IpAddr) -> bool {
             }
             .contains(ip)
         })
-        || c.peers.iter().any(|p| p.local_address == Some(ip))
+        || c.peers.iter().any(|p| p.spec.local_address == Some(ip))
 }
 
 fn describe_condition(c: &ConditionSpec) -> String {

@@ -37,8 +37,8 @@ fn one_err(text: &str) -> String {
 fn good_config_loads_with_defaults() {
     let c = parse(Path::new("vw.yaml"), GOOD).unwrap();
     assert_eq!(c.local_as, 65101);
-    assert_eq!(c.peers[0].port, 179);
-    assert_eq!(c.peers[0].hold_time, std::time::Duration::from_secs(9));
+    assert_eq!(c.peers[0].spec.port, 179);
+    assert_eq!(c.peers[0].spec.hold_time, std::time::Duration::from_secs(9));
     assert_eq!(c.checks[0].rise, 2);
     assert_eq!(c.checks[0].fall, 2);
     assert_eq!(c.vips[0].spec.require, crate::engine::Require::All);
@@ -651,11 +651,11 @@ mod peer_auth {
         let f = key_file(&d, "tor1.key", "Sw0rdf1sh-md5\n", 0o640);
         let text = with_peer_keys(&format!("    password_file: {f}\n    ttl_security: true\n"));
         let c = parse(Path::new("vw.yaml"), &text).unwrap();
-        match &c.peers[0].auth {
+        match &c.peers[0].spec.auth {
             Auth::Md5(k) => assert_eq!(k.expose(), b"Sw0rdf1sh-md5"),
             other => panic!("{other:?}"),
         }
-        assert!(c.peers[0].ttl_security);
+        assert!(c.peers[0].spec.ttl_security);
         let shown = format!("{c:?}\n{}", summary(&c));
         assert!(!shown.contains("Sw0rdf1sh"), "{shown}");
         assert!(
@@ -711,7 +711,7 @@ mod peer_auth {
             Ok(()) => {
                 let c = parse(Path::new("vw.yaml"), &text).unwrap();
                 assert!(
-                    matches!(&c.peers[0].auth, Auth::Ao(k) if k.send_id == 1 && k.recv_id == 2)
+                    matches!(&c.peers[0].spec.auth, Auth::Ao(k) if k.send_id == 1 && k.recv_id == 2)
                 );
             }
         }

@@ -12,6 +12,7 @@ use super::keys;
 use super::model::*;
 pub(super) use super::problems::{duration, name, required, Problem, Problems};
 use super::raw::*;
+use crate::bgp::PeerSpec;
 use crate::engine::{Depreference, DrainStrategy, LifecycleSpec, OnUnhealthy, Require, VipSpec};
 use crate::fleet::{GuardSpec, WhenBlind};
 use crate::route::{Community, LargeCommunity, Prefix, RouteAttrs};
@@ -61,7 +62,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
     unique(&mut p, "peers", raw.peers.iter().map(|r| r.name.as_deref()));
     let mut seen_addr = HashMap::new();
     for (i, peer) in peers.iter().enumerate() {
-        if let Some(first) = seen_addr.insert((peer.address, peer.port), i) {
+        if let Some(first) = seen_addr.insert((peer.spec.address, peer.spec.port), i) {
             p.add(
                 format!("peers[{i}].address"),
                 format!("peers[{i}] has the same address and port as peers[{first}]"),
@@ -378,18 +379,23 @@ fn peer(p: &mut Problems, path: &str, r: &RawPeer) -> Option<PeerConfig> {
         }
     });
     let auth = keys::peer_auth(p, path, r);
+    // As before the split: a peer without a name or address stops here, before its BFD block.
+    let (name, address) = (name?, address?);
+    let bfd = r.bfd.as_ref().map(|b| super::bfd::validate(p, path, b));
     Some(PeerConfig {
-        name: name?,
-        address: address?,
-        remote_as,
-        local_address,
-        port,
-        hold_time,
-        next_hop_v4,
-        next_hop_v6,
-        bfd: r.bfd.as_ref().map(|b| super::bfd::validate(p, path, b)),
-        auth,
-        ttl_security: r.ttl_security.unwrap_or(false),
+        spec: PeerSpec {
+            name,
+            address,
+            remote_as,
+            local_address,
+            port,
+            hold_time,
+            next_hop_v4,
+            next_hop_v6,
+            auth,
+            ttl_security: r.ttl_security.unwrap_or(false),
+        },
+        bfd,
     })
 }
 
@@ -1083,7 +1089,7 @@ fn local_pref_needs_ibgp(
     peers: &[PeerConfig],
     vips: &[VipConfig],
 ) {
-    if peers.is_empty() || peers.iter().any(|peer| peer.remote_as == local_as) {
+    if peers.is_empty() || peers.iter().any(|peer| peer.spec.remote_as == local_as) {
         return;
     }
     for (i, v) in vips.iter().enumerate() {
@@ -1111,18 +1117,24 @@ fn next_hops_formable(p: &mut Problems, peers: &[PeerConfig], vips: &[VipConfig]
         .any(|v| v.spec.prefixes.iter().any(|x| !x.is_ipv4()));
     let mut reported = HashSet::new();
     for (i, peer) in peers.iter().enumerate() {
-        if has_v6 && peer.address.is_ipv4() && peer.next_hop_v6.is_none() && reported.insert((i, 6))
+        if has_v6
+            && peer.spec.address.is_ipv4()
+            && peer.spec.next_hop_v6.is_none()
+            && reported.insert((i, 6))
         {
             p.add(
                 format!("peers[{i}]"),
-                format!("peers[{i}] ({}) is an IPv4 session but VIPs have IPv6 prefixes: set next_hop_v6 (an IPv6 address of this node on the link to the router)", peer.name),
+                format!("peers[{i}] ({}) is an IPv4 session but VIPs have IPv6 prefixes: set next_hop_v6 (an IPv6 address of this node on the link to the router)", peer.spec.name),
             );
         }
-        if has_v4 && peer.address.is_ipv6() && peer.next_hop_v4.is_none() && reported.insert((i, 4))
+        if has_v4
+            && peer.spec.address.is_ipv6()
+            && peer.spec.next_hop_v4.is_none()
+            && reported.insert((i, 4))
         {
             p.add(
                 format!("peers[{i}]"),
-                format!("peers[{i}] ({}) is an IPv6 session but VIPs have IPv4 prefixes: set next_hop_v4 (an IPv4 address of this node on the link to the router)", peer.name),
+                format!("peers[{i}] ({}) is an IPv6 session but VIPs have IPv4 prefixes: set next_hop_v4 (an IPv4 address of this node on the link to the router)", peer.spec.name),
             );
         }
     }

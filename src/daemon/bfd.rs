@@ -29,9 +29,9 @@ pub struct BfdRuntime {
 fn spec(p: &PeerConfig) -> Option<PeerSpec> {
     let b = p.bfd?;
     Some(PeerSpec {
-        name: p.name.clone(),
-        peer: p.address,
-        local: p.local_address,
+        name: p.spec.name.clone(),
+        peer: p.spec.address,
+        local: p.spec.local_address,
         timing: Timing {
             desired_min_tx: b.min_tx,
             required_min_rx: b.min_rx,
@@ -158,11 +158,11 @@ impl BfdRuntime {
             .map(|s| (s.name.clone(), s))
             .collect();
         if let Ok(mut g) = self.gates.lock() {
-            g.retain(|name, _| config.peers.iter().any(|p| &p.name == name));
+            g.retain(|name, _| config.peers.iter().any(|p| &p.spec.name == name));
             for p in &config.peers {
                 let configured = p.bfd.is_some();
                 let tx = g
-                    .entry(p.name.clone())
+                    .entry(p.spec.name.clone())
                     .or_insert_with(|| watch::channel(Gate::default()).0);
                 tx.send_if_modified(|g| {
                     let changed = g.configured != configured;
@@ -215,7 +215,11 @@ impl BfdRuntime {
         if peer.bfd.is_none() {
             return desired.clone();
         }
-        gated(peer.name.clone(), desired.clone(), self.gate(&peer.name))
+        gated(
+            peer.spec.name.clone(),
+            desired.clone(),
+            self.gate(&peer.spec.name),
+        )
     }
 
     /// Calls `reset` on every BFD failure of the peer (Up -> Down, not AdminDown) until it
@@ -224,7 +228,7 @@ impl BfdRuntime {
         if peer.bfd.is_none() {
             return;
         }
-        let mut g = self.gate(&peer.name);
+        let mut g = self.gate(&peer.spec.name);
         tokio::spawn(async move {
             let mut seen = g.borrow_and_update().failures;
             while g.changed().await.is_ok() {

@@ -49,7 +49,7 @@ fn spawn(
     let setup = SessionSetup {
         local_as: config.local_as,
         router_id: config.router_id,
-        peer: peer.clone(),
+        peer: peer.spec.clone(),
     };
     let io = PeerIo {
         // BFD (issue 10): nothing announced while BFD is down after having been Up; a BFD
@@ -125,15 +125,15 @@ impl Peers {
                 kept.push(rt);
                 continue;
             }
-            let still_configured = new.peers.iter().any(|p| p.name == rt.cfg.name);
+            let still_configured = new.peers.iter().any(|p| p.spec.name == rt.cfg.spec.name);
             let why = if still_configured {
                 StopReason::ConfigChanged
             } else {
                 StopReason::Deconfigured
             };
-            info!(peer = %rt.cfg.name, "{why}: withdrawing and closing its session");
+            info!(peer = %rt.cfg.spec.name, "{why}: withdrawing and closing its session");
             // Closing (withdraw, drain, Cease) runs on its own; the decision loop goes on.
-            let name = rt.cfg.name.clone();
+            let name = rt.cfg.spec.name.clone();
             let task = rt.close(why);
             if still_configured {
                 closing.push((name, task));
@@ -145,16 +145,20 @@ impl Peers {
         }
         let n_kept = kept.len();
         for p in &new.peers {
-            if !kept.iter().any(|rt| rt.cfg.name == p.name) {
+            if !kept.iter().any(|rt| rt.cfg.spec.name == p.spec.name) {
                 let after = closing
                     .iter()
-                    .position(|(n, _)| *n == p.name)
+                    .position(|(n, _)| *n == p.spec.name)
                     .map(|i| closing.swap_remove(i).1);
                 kept.push(spawn(new, p, desired, after, bfd, self.rib_in.clone()));
             }
         }
         // Keep the config's order for status output.
-        kept.sort_by_key(|rt| new.peers.iter().position(|p| p.name == rt.cfg.name));
+        kept.sort_by_key(|rt| {
+            new.peers
+                .iter()
+                .position(|p| p.spec.name == rt.cfg.spec.name)
+        });
         self.list = kept;
         n_kept
     }
@@ -184,7 +188,7 @@ impl Peers {
         let mut tasks = Vec::new();
         let mut names = Vec::new();
         for rt in self.list {
-            names.push((rt.cfg.name.clone(), rt.status.clone()));
+            names.push((rt.cfg.spec.name.clone(), rt.status.clone()));
             tasks.push(rt.close(StopReason::Shutdown(why.to_string())));
         }
         let all = futures_util::future::join_all(tasks);
@@ -254,14 +258,14 @@ vips:
             .await
             .unwrap();
         let mut cfg = crate::config::parse(Path::new("vw.yaml"), YAML).unwrap();
-        cfg.peers[0].port = listener.local_addr().unwrap().port();
+        cfg.peers[0].spec.port = listener.local_addr().unwrap().port();
         let (_dtx, drx) = watch::channel(Arc::new(DesiredRoutes::default()));
         let bfd = BfdRuntime::start(&cfg);
         let mut peers = Peers::start(&cfg, &drx, &bfd, None);
         let mut old = accept_and_establish(&listener).await;
 
         let mut new = cfg.clone();
-        new.peers[0].hold_time = Duration::from_secs(30);
+        new.peers[0].spec.hold_time = Duration::from_secs(30);
         assert_eq!(peers.reconcile(&new, &drx, &bfd), 0);
         // The old session ends with Cease / Other Configuration Change...
         let n = loop {

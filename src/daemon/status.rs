@@ -101,16 +101,16 @@ impl Tracker {
             .map(|rt| {
                 let st = rt.status.borrow();
                 let est = st.established_since.map(unix_s);
-                let seen = self.flaps.entry(rt.cfg.name.clone()).or_default();
+                let seen = self.flaps.entry(rt.cfg.spec.name.clone()).or_default();
                 if seen.0.is_some() && seen.0 != st.established_since {
                     seen.1 += 1;
                 }
                 seen.0 = st.established_since;
                 let flaps = seen.1;
                 PeerView {
-                    name: rt.cfg.name.to_string(),
-                    address: rt.cfg.address.to_string(),
-                    remote_as: rt.cfg.remote_as,
+                    name: rt.cfg.spec.name.to_string(),
+                    address: rt.cfg.spec.address.to_string(),
+                    remote_as: rt.cfg.spec.remote_as,
                     state: st.state.to_string().to_lowercase(),
                     established_since: est,
                     uptime_secs: st

@@ -14,7 +14,8 @@ use super::evaluate::vip_addresses;
 use super::facts::{Facts, Lookup, PeerPath};
 use super::rtnl::Rtnl;
 use super::x509::{self, CertInfo};
-use crate::config::{check_target, CheckKind, Config};
+use crate::checks::check_target;
+use crate::config::{CheckKind, Config};
 use crate::signals::sockdiag::{SockDiag, TCP_LISTEN};
 
 #[derive(Clone, Debug)]
@@ -95,14 +96,14 @@ pub fn gather_host(cfg: &Config, opts: &Options) -> Facts {
         .and_then(|mut d| d.sockets(1 << TCP_LISTEN))
         .map_err(|e| format!("sock_diag: {e}"));
     for p in &cfg.peers {
-        let session = lookup(&mut rt, p.address, p.local_address);
+        let session = lookup(&mut rt, p.spec.address, p.spec.local_address);
         let from_vips = vips
             .iter()
-            .filter(|v| v.is_ipv4() == p.address.is_ipv4())
-            .map(|&v| lookup(&mut rt, p.address, Some(v)))
+            .filter(|v| v.is_ipv4() == p.spec.address.is_ipv4())
+            .map(|&v| lookup(&mut rt, p.spec.address, Some(v)))
             .collect();
         f.peers.push(PeerPath {
-            name: p.name.to_string(),
+            name: p.spec.name.to_string(),
             session,
             from_vips,
         });

@@ -106,7 +106,7 @@ pub fn options_for(
             let crate::config::CheckKind::Http(h) = &ch.kind else {
                 return None;
             };
-            let (ip, p) = crate::config::check_target(ch)?;
+            let (ip, p) = crate::checks::check_target(ch)?;
             (ip == vip && port.is_none_or(|want| want == p)).then_some((h, p))
         })
     });

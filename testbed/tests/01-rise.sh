@@ -2,9 +2,10 @@
 # Route appears after rise x interval once nginx is up.
 # vipwarden starts while nginx is down: the session comes up but nothing is
 # announced. Then nginx starts (t0); the VIP must reach the router after
-# `rise` consecutive passing checks: between (rise-1) x interval (the first
-# pass can land just after t0) and rise x interval + 1 s (check phase and
-# propagation).
+# `rise` consecutive passing checks: between (rise-1) x fast_interval (the
+# first pass can land just after t0; after it the check re-probes every
+# fast_interval, default interval/5, to confirm) and rise x interval + 1 s
+# (check phase and propagation).
 # shellcheck source=common.sh
 source "$(dirname "$0")/common.sh"
 vw_test_begin "route appears after rise x interval once nginx is up"
@@ -32,7 +33,7 @@ t0=$(vw_now_ms)
 vw_nginx_start
 ms=$(vw_wait_until "$t0" 15000 has_both) || vw_fail "VIP not announced to $VW_RLABEL ${ms} ms after nginx start"
 vw_measured "nginx up -> route at router (rise=$VW_RISE x ${VW_INTERVAL_MS}ms)" "$ms"
-vw_expect_within "rise" $(((VW_RISE - 1) * VW_INTERVAL_MS - 100)) $((VW_RISE * VW_INTERVAL_MS + 1000)) "$ms"
+vw_expect_within "rise" $(((VW_RISE - 1) * VW_INTERVAL_MS / 5 - 100)) $((VW_RISE * VW_INTERVAL_MS + 1000)) "$ms"
 vw_vipwarden_route_log | tail -n 4
 vw_expect_route_log announced
 vw_pass "route at $VW_RLABEL ${ms} ms after nginx came up"

@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use super::facts::{Facts, Lookup};
 use super::rtnl::Route;
-use crate::config::{check_target, is_local_by_config, CheckKind, Config, SignalKind};
+use crate::checks::check_target;
+use crate::config::{is_local_by_config, CheckKind, Config, SignalKind};
 use crate::signals::sockdiag::TCP_LISTEN;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -311,8 +312,8 @@ fn session_paths(
         let peer_addr = cfg
             .peers
             .iter()
-            .find(|c| *c.name == *p.name)
-            .map_or(p.session.dst, |c| c.address);
+            .find(|c| *c.spec.name == *p.name)
+            .map_or(p.session.dst, |c| c.spec.address);
         let sess_if = oif(&p.session);
         match &p.session.route {
             Ok(r) => out.push(

@@ -19,11 +19,11 @@ use super::encode::{self, PathParams};
 use super::error::{BgpError, ErrorCode, FsmError, OpenError};
 use super::rib_in::{self, RibInUpdate, RxParams};
 use super::rib_out::RibOut;
+use super::spec::PeerSpec;
 use super::status::{EndReason, PeerState, StopReason};
 pub use super::sync::Level;
 use super::sync::{Batch, NextHops, Sync};
 use super::wire::{self, Frame, Message, Open, RouteRefresh};
-use crate::config::PeerConfig;
 use crate::route::{DesiredRoutes, Family, Prefix};
 
 /// What a peer task needs to know about its peer.
@@ -31,7 +31,7 @@ use crate::route::{DesiredRoutes, Family, Prefix};
 pub struct SessionSetup {
     pub local_as: u32,
     pub router_id: Ipv4Addr,
-    pub peer: PeerConfig,
+    pub peer: PeerSpec,
 }
 
 /// Durations the FSM hands to the driver.
@@ -693,3 +693,6 @@ impl Fsm {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -713,5 +713,4 @@ impl RibInUpdate {
 }
 
 #[cfg(test)]
-#[path = "rib_in_tests.rs"]
 mod tests;

@@ -10,11 +10,11 @@ use bytes::BytesMut;
 use proptest::prelude::*;
 use tokio_util::codec::Decoder;
 
-use super::encode;
-use super::fsm::{Action, Fsm, FsmTiming, Input, Level, SessionSetup, Timer};
-use super::status::{EndReason, PeerState, StopReason};
-use super::wire::{self, BgpCodec, Frame, Message};
-use crate::config::PeerConfig;
+use super::super::encode;
+use super::super::fsm::{Action, Fsm, FsmTiming, Input, Level, SessionSetup, Timer};
+use super::super::spec::PeerSpec;
+use super::super::status::{EndReason, PeerState, StopReason};
+use super::super::wire::{self, BgpCodec, Frame, Message};
 use crate::route::{DesiredRoute, DesiredRoutes, Prefix, RouteAttrs};
 
 const REMOTE_AS: u32 = 65000;
@@ -23,7 +23,7 @@ fn setup(local_as: u32, hold: u64) -> SessionSetup {
     SessionSetup {
         local_as,
         router_id: Ipv4Addr::new(192, 0, 2, 10),
-        peer: PeerConfig {
+        peer: PeerSpec {
             name: Arc::from("tor1"),
             address: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
             remote_as: REMOTE_AS,
@@ -34,7 +34,6 @@ fn setup(local_as: u32, hold: u64) -> SessionSetup {
             next_hop_v6: None,
             auth: Default::default(),
             ttl_security: false,
-            bfd: None,
         },
     }
 }

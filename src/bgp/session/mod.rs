@@ -18,9 +18,9 @@ use tracing::{info, warn};
 use super::conn::{self, Links, Timing};
 use super::fsm::SessionSetup;
 use super::rib_in::RibInEvent;
+use super::spec::PeerSpec;
 use super::status::{Command, EndReason, PeerState, PeerStatus, StopReason};
 use super::transport::{self, ConnectError};
-use crate::config::PeerConfig;
 use crate::route::{DesiredRoutes, Family};
 
 /// A peer task's channels.
@@ -144,7 +144,7 @@ async fn until_stop<T>(
 
 /// TCP connect with the peer's TCP-MD5/TCP-AO/GTSM options set before the SYN (see `transport`),
 /// optional source address, bounded in time, Nagle off (small BGP messages).
-async fn connect(peer: &PeerConfig, timeout: Duration) -> Result<TcpStream, EndReason> {
+async fn connect(peer: &PeerSpec, timeout: Duration) -> Result<TcpStream, EndReason> {
     let remote = SocketAddr::new(peer.address, peer.port);
     let opts = transport::Options {
         auth: peer.auth.clone(),
@@ -215,32 +215,4 @@ impl Backoff {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_to_the_cap_with_jitter_and_resets() {
-        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
-        let ds: Vec<f64> = (0..8).map(|_| b.next_delay().as_secs_f64()).collect();
-        for (d, nominal) in ds.iter().zip([1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]) {
-            assert!(*d >= nominal * 0.75 && *d <= nominal * 1.25, "{ds:?}");
-        }
-        b.reset();
-        assert!(b.next_delay() <= Duration::from_millis(1250));
-    }
-
-    #[test]
-    fn fast_retry_stays_at_the_minimum_within_the_window_then_grows() {
-        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
-        for _ in 0..5 {
-            b.next_delay();
-        }
-        b.fast_retry(Duration::from_secs(60));
-        for _ in 0..10 {
-            assert!(b.next_delay() <= Duration::from_millis(1250));
-        }
-        b.fast_retry(Duration::ZERO);
-        let ds: Vec<f64> = (0..3).map(|_| b.next_delay().as_secs_f64()).collect();
-        assert!(ds[2] >= 3.0, "{ds:?}");
-    }
-}
+mod tests;

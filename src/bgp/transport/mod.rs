@@ -478,5 +478,4 @@ pub(crate) fn set_gtsm(fd: RawFd, peer: IpAddr, ttl: u32, min: u32) -> Result<()
 }
 
 #[cfg(test)]
-#[path = "transport_tests.rs"]
 mod tests;

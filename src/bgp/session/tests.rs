@@ -13,14 +13,14 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::codec::FramedRead;
 
-use super::conn::Timing;
-use super::encode::{self, NextHop, PathParams};
-use super::fsm::{FsmTiming, SessionSetup};
-use super::rib_in::{PathKey, RibInEvent};
-use super::session::{run_peer_with, PeerIo};
-use super::status::{Command, EndReason, PeerState, PeerStatus, StopReason};
-use super::wire::{self, BgpCodec, Frame, Message};
-use crate::config::PeerConfig;
+use super::super::conn::Timing;
+use super::super::encode::{self, NextHop, PathParams};
+use super::super::fsm::{FsmTiming, SessionSetup};
+use super::super::rib_in::{PathKey, RibInEvent};
+use super::super::session::{run_peer_with, PeerIo};
+use super::super::spec::PeerSpec;
+use super::super::status::{Command, EndReason, PeerState, PeerStatus, StopReason};
+use super::super::wire::{self, BgpCodec, Frame, Message};
 use crate::route::{
     Community, DesiredRoute, DesiredRoutes, Family, LargeCommunity, Prefix, RouteAttrs,
 };
@@ -153,7 +153,7 @@ async fn start_timed(
     let setup = SessionSetup {
         local_as: LOCAL_AS,
         router_id: Ipv4Addr::new(192, 0, 2, 10),
-        peer: PeerConfig {
+        peer: PeerSpec {
             name: Arc::from("tor1"),
             address: addr,
             remote_as: REMOTE_AS,
@@ -162,7 +162,6 @@ async fn start_timed(
             hold_time: Duration::from_secs(3),
             next_hop_v4: None,
             next_hop_v6,
-            bfd: None,
             auth: Default::default(),
             ttl_security: false,
         },
@@ -897,7 +896,7 @@ async fn peer_cease_after_established_reconnects_at_the_minimum_backoff_every_ti
         let mut peer = h.accept().await;
         peer.establish().await;
         peer.send(&encode::cease(
-            super::error::Cease::AdministrativeReset,
+            super::super::error::Cease::AdministrativeReset,
             "restart",
         ))
         .await;
@@ -930,4 +929,35 @@ async fn peer_cease_after_established_reconnects_at_the_minimum_backoff_every_ti
     }
     h.stop();
     h.task.await.unwrap();
+}
+
+/// The reconnect backoff (was an inline test module in session.rs).
+mod backoff {
+    use super::super::*;
+
+    #[test]
+    fn backoff_doubles_to_the_cap_with_jitter_and_resets() {
+        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+        let ds: Vec<f64> = (0..8).map(|_| b.next_delay().as_secs_f64()).collect();
+        for (d, nominal) in ds.iter().zip([1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]) {
+            assert!(*d >= nominal * 0.75 && *d <= nominal * 1.25, "{ds:?}");
+        }
+        b.reset();
+        assert!(b.next_delay() <= Duration::from_millis(1250));
+    }
+
+    #[test]
+    fn fast_retry_stays_at_the_minimum_within_the_window_then_grows() {
+        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+        for _ in 0..5 {
+            b.next_delay();
+        }
+        b.fast_retry(Duration::from_secs(60));
+        for _ in 0..10 {
+            assert!(b.next_delay() <= Duration::from_millis(1250));
+        }
+        b.fast_retry(Duration::ZERO);
+        let ds: Vec<f64> = (0..3).map(|_| b.next_delay().as_secs_f64()).collect();
+        assert!(ds[2] >= 3.0, "{ds:?}");
+    }
 }

@@ -35,7 +35,8 @@
 //!   goes to blocking threads; nothing imports `daemon`.
 //! - `offline`: `vipwarden replay`: signals + engine on a recorded log's own clock. No network.
 //! - `doctor`: host preflight and path probe; reads config, signals and the API. Changes nothing.
-//! - `netlink`, `process`: leaf helpers (netlink framing; running a child process safely).
+//! - `netlink`, `process`, `civil_time`: leaf helpers (netlink framing; running a child process
+//!   safely; UTC calendar arithmetic).
 //!
 //! Layout: a module with submodules is `foo/mod.rs`; its unit tests are `foo/tests.rs`.
 //! End-to-end daemon tests are in `tests/` (one binary per scenario).
@@ -44,6 +45,7 @@ pub mod api;
 pub mod bfd;
 pub mod bgp;
 pub mod checks;
+pub mod civil_time;
 pub mod config;
 pub mod control;
 pub mod daemon;

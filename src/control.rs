@@ -26,6 +26,22 @@ pub struct StatusView {
     /// the daemon because the bounded event list undercounts (and would shrink) once it wraps.
     #[serde(default)]
     pub route_changes: Vec<RouteChangeCount>,
+    /// Per access-log signal: how much of its window is in its format.
+    #[serde(default)]
+    pub signals: Vec<LogSignalView>,
+}
+
+/// An access-log signal's window: lines, malformed lines and a sample of one.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogSignalView {
+    pub name: String,
+    pub format: String,
+    pub lines: u64,
+    pub malformed: u64,
+    pub malformed_ratio: Option<f64>,
+    pub malformed_sample: Option<String>,
+    /// More than half the window's lines are not in the format.
+    pub not_understood: bool,
 }
 
 /// How many times a VIP entered a state since the daemon started.

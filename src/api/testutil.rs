@@ -121,6 +121,7 @@ pub fn sample_status() -> StatusView {
             to: VipState::Withdrawn,
             count: 3,
         }],
+        signals: vec![],
     }
 }
 

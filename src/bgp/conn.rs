@@ -273,6 +273,7 @@ impl Conn<'_> {
                     Level::Info => info!(peer = %self.name, "{s}"),
                     Level::Warn => warn!(peer = %self.name, "{s}"),
                 },
+                Action::RouteLog(vip, s) => info!(peer = %self.name, vip = %vip, "{s}"),
                 Action::Close {
                     notification,
                     drain,

@@ -118,14 +118,15 @@ pub(crate) fn target(
         .collect()
 }
 
-/// One log line per VIP and kind of change, with the core's reason.
+/// One log line per VIP and kind of change, with the core's reason; with the VIP, for the log's
+/// `vip` field.
 pub(crate) fn change_log(
     peer: &str,
     kind: ChangeKind,
     items: &[(Prefix, Arc<str>)],
     desired: &DesiredRoutes,
-) -> Vec<String> {
-    let mut by_vip: BTreeMap<&str, Vec<Prefix>> = BTreeMap::new();
+) -> Vec<(Arc<str>, String)> {
+    let mut by_vip: BTreeMap<&Arc<str>, Vec<Prefix>> = BTreeMap::new();
     for (p, vip) in items {
         by_vip.entry(vip).or_default().push(*p);
     }
@@ -135,13 +136,14 @@ pub(crate) fn change_log(
             let list = crate::route::prefix_list(&ps);
             let reason = desired.reason_for(vip);
             let sep = if reason.is_empty() { "" } else { ": " };
-            match kind {
+            let line = match kind {
                 ChangeKind::Announced => format!("announced {vip} ({list}) to {peer}{sep}{reason}"),
                 ChangeKind::Changed => {
                     format!("updated {vip} ({list}) on {peer}, attributes changed{sep}{reason}")
                 }
                 ChangeKind::Withdrew => format!("withdrew {vip} ({list}) from {peer}{sep}{reason}"),
-            }
+            };
+            (vip.clone(), line)
         })
         .collect()
 }
@@ -238,12 +240,15 @@ mod tests {
         ];
         assert_eq!(
             change_log("tor1", ChangeKind::Announced, &items, &d),
-            vec!["announced web (203.0.113.10/32, 2001:db8:10::10/128) to tor1: check web passed 2/2"]
+            vec![(Arc::from("web"), "announced web (203.0.113.10/32, 2001:db8:10::10/128) to tor1: check web passed 2/2".to_string())]
         );
         let items = vec![(p("203.0.113.53/32"), Arc::from("dns"))];
         assert_eq!(
             change_log("tor1", ChangeKind::Withdrew, &items, &d),
-            vec!["withdrew dns (203.0.113.53/32) from tor1"]
+            vec![(
+                Arc::from("dns"),
+                "withdrew dns (203.0.113.53/32) from tor1".to_string()
+            )]
         );
     }
 }

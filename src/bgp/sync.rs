@@ -27,6 +27,8 @@ pub enum Level {
 pub struct Batch {
     pub messages: Vec<Vec<u8>>,
     pub logs: Vec<(Level, String)>,
+    /// Per-VIP route lines (info), with the VIP for the log's `vip` field.
+    pub route_logs: Vec<(Arc<str>, String)>,
 }
 
 impl Batch {
@@ -41,9 +43,8 @@ impl Batch {
         items: &[(Prefix, Arc<str>)],
         d: &DesiredRoutes,
     ) {
-        for line in rib_out::change_log(peer, kind, items, d) {
-            self.logs.push((Level::Info, line));
-        }
+        self.route_logs
+            .extend(rib_out::change_log(peer, kind, items, d));
     }
 }
 
@@ -265,7 +266,10 @@ mod tests {
         let d2 = snapshot(&[("web", "203.0.113.10/32", None)]);
         let b = s.sync(&d2);
         assert_eq!(b.messages.len(), 2, "one withdraw per family");
-        assert!(b.logs.iter().any(|(_, l)| l.contains("withdrew dns")));
+        assert!(b
+            .route_logs
+            .iter()
+            .any(|(v, l)| &**v == "dns" && l.contains("withdrew dns")));
         let b = s.withdraw_everything(&d2, "shutting down: bye");
         assert_eq!(
             b.messages,
@@ -277,9 +281,9 @@ mod tests {
             .unwrap()
         );
         assert_eq!(
-            b.logs,
+            b.route_logs,
             vec![(
-                Level::Info,
+                Arc::from("web"),
                 "withdrew web (203.0.113.10/32) from tor1: shutting down: bye".to_string()
             )]
         );

@@ -188,6 +188,11 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigErrors> {
             loc.as_ref().map(|l| l.line()),
             loc.as_ref().map(|l| l.column()),
         );
+        // Nothing after this point was read, so its problems cannot be listed yet.
+        let msg = format!(
+            "{msg} (this stops parsing: fix it, and every other problem in the file is then \
+             reported at once)"
+        );
         ConfigErrors(vec![err(line, column, msg)])
     })?;
     validate::validate(raw).map_err(|problems| {

@@ -753,3 +753,39 @@ fn local_pref_on_an_ebgp_only_node_and_a_missing_ca_file_are_errors() {
         );
     }
 }
+
+#[test]
+fn a_semantic_error_does_not_hide_another() {
+    // A bad target and `rise: 0` in the same file: both are reported, each with its line.
+    let text = GOOD
+        .replace("target: 203.0.113.10:80", "target: 203.0.113.10")
+        .replace("    timeout: 500ms\n", "    timeout: 500ms\n    rise: 0\n");
+    let e = errs(&text);
+    assert_eq!(e.len(), 2, "{e:#?}");
+    assert!(e.iter().any(|e| e.contains("checks[0].target")), "{e:#?}");
+    assert!(
+        e.iter()
+            .any(|e| e.contains("checks[0].rise must be at least 1")),
+        "{e:#?}"
+    );
+}
+
+#[test]
+fn a_yaml_syntax_error_says_that_it_stops_parsing() {
+    let e = one_err(&format!("{GOOD}  - name: [unclosed\n"));
+    assert!(e.contains("this stops parsing"), "{e}");
+    assert!(e.starts_with("vw.yaml:"), "{e}");
+}
+
+#[test]
+fn depreference_local_pref_on_an_ebgp_only_node_is_an_error() {
+    let e = one_err(&format!("{GOOD}    depreference: {{local_pref: 50}}\n"));
+    assert!(
+        e.contains("vips[0].depreference.local_pref 50: every peer is eBGP"),
+        "{e}"
+    );
+    // With an iBGP peer it is sent, so it is fine.
+    let ibgp = GOOD.replace("remote_as: 65000", "remote_as: 65101");
+    let text = format!("{ibgp}    depreference: {{local_pref: 50}}\n");
+    assert!(parse(Path::new("vw.yaml"), &text).is_ok());
+}

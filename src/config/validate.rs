@@ -460,186 +460,190 @@ fn check(p: &mut Problems, path: &str, r: &RawCheck) -> Option<CheckConfig> {
         .source
         .as_deref()
         .and_then(|s| ip(p, &format!("{path}.source"), s));
-    let kind = match kind_name {
-        "tcp" => {
-            let t = required(
-                p,
-                &format!("{path}.target"),
-                &r.target,
-                "ADDRESS:PORT, e.g. 203.0.113.10:80",
-            )?;
-            match t.trim().parse::<SocketAddr>() {
-                Ok(target) => {
-                    if let Some(s) = source {
-                        if s.is_ipv4() != target.is_ipv4() {
-                            p.add(format!("{path}.source"), format!("{path}.source {s} and target {target} are of different IP families"));
+    // A bad kind-specific key must not hide the common keys' problems (rise, interval...):
+    // the kind is settled in a closure so its early returns end only that part.
+    let kind = (|| -> Option<CheckKind> {
+        Some(match kind_name {
+            "tcp" => {
+                let t = required(
+                    p,
+                    &format!("{path}.target"),
+                    &r.target,
+                    "ADDRESS:PORT, e.g. 203.0.113.10:80",
+                )?;
+                match t.trim().parse::<SocketAddr>() {
+                    Ok(target) => {
+                        if let Some(s) = source {
+                            if s.is_ipv4() != target.is_ipv4() {
+                                p.add(format!("{path}.source"), format!("{path}.source {s} and target {target} are of different IP families"));
+                            }
                         }
+                        CheckKind::Tcp { target }
                     }
-                    CheckKind::Tcp { target }
-                }
-                Err(_) => {
-                    p.add(
-                        format!("{path}.target"),
-                        format!(
+                    Err(_) => {
+                        p.add(
+                            format!("{path}.target"),
+                            format!(
                             "{path}.target \"{t}\" is not ADDRESS:PORT (IPv6 as [2001:db8::1]:80)"
                         ),
-                    );
-                    return None;
+                        );
+                        return None;
+                    }
                 }
             }
-        }
-        "http" | "https" => {
-            let url = required(
-                p,
-                &format!("{path}.url"),
-                &r.url,
-                "e.g. http://203.0.113.10/healthz",
-            )?;
-            let tls = kind_name == "https";
-            let want = if tls { "https://" } else { "http://" };
-            if !url.starts_with(want) {
-                p.add(
-                    format!("{path}.url"),
-                    format!("{path}.url \"{url}\" must start with {want} for type {kind_name}"),
-                );
-            } else if url
-                .parse::<hyper::Uri>()
-                .map(|u| u.host().is_none())
-                .unwrap_or(true)
-            {
-                p.add(
-                    format!("{path}.url"),
-                    format!("{path}.url \"{url}\" is not a valid URL"),
-                );
-            }
-            let expect_status = r.expect_status.clone().unwrap_or_else(|| vec![200]);
-            for (i, s) in expect_status.iter().enumerate() {
-                if !(100..=599).contains(s) {
+            "http" | "https" => {
+                let url = required(
+                    p,
+                    &format!("{path}.url"),
+                    &r.url,
+                    "e.g. http://203.0.113.10/healthz",
+                )?;
+                let tls = kind_name == "https";
+                let want = if tls { "https://" } else { "http://" };
+                if !url.starts_with(want) {
                     p.add(
-                        format!("{path}.expect_status[{i}]"),
-                        format!("{path}.expect_status {s} is not an HTTP status (100-599)"),
+                        format!("{path}.url"),
+                        format!("{path}.url \"{url}\" must start with {want} for type {kind_name}"),
+                    );
+                } else if url
+                    .parse::<hyper::Uri>()
+                    .map(|u| u.host().is_none())
+                    .unwrap_or(true)
+                {
+                    p.add(
+                        format!("{path}.url"),
+                        format!("{path}.url \"{url}\" is not a valid URL"),
                     );
                 }
-            }
-            if expect_status.is_empty() {
-                p.add(
-                    format!("{path}.expect_status"),
-                    format!("{path}.expect_status must list at least one status"),
-                );
-            }
-            CheckKind::Http(HttpCheck {
-                url: url.clone(),
-                tls,
-                expect_status,
-                expect_body: r.expect_body.clone(),
-                host: r.host.clone(),
-                ca_file: r.ca_file.as_ref().map(PathBuf::from).inspect(|f| {
-                    // A missing CA bundle would fail every probe later; say so now, with file:line.
-                    if let Err(e) = std::fs::metadata(f) {
+                let expect_status = r.expect_status.clone().unwrap_or_else(|| vec![200]);
+                for (i, s) in expect_status.iter().enumerate() {
+                    if !(100..=599).contains(s) {
                         p.add(
-                            format!("{path}.ca_file"),
-                            format!("{path}.ca_file {}: cannot read it: {e}", f.display()),
+                            format!("{path}.expect_status[{i}]"),
+                            format!("{path}.expect_status {s} is not an HTTP status (100-599)"),
                         );
                     }
-                }),
-                insecure: r.insecure.unwrap_or(false),
-            })
-        }
-        "listener" => {
-            let port = *required(
-                p,
-                &format!("{path}.port"),
-                &r.port,
-                "the listening port, e.g. 80",
-            )?;
-            if port == 0 {
-                p.add(
-                    format!("{path}.port"),
-                    format!("{path}.port must be 1-65535"),
-                );
+                }
+                if expect_status.is_empty() {
+                    p.add(
+                        format!("{path}.expect_status"),
+                        format!("{path}.expect_status must list at least one status"),
+                    );
+                }
+                CheckKind::Http(HttpCheck {
+                    url: url.clone(),
+                    tls,
+                    expect_status,
+                    expect_body: r.expect_body.clone(),
+                    host: r.host.clone(),
+                    ca_file: r.ca_file.as_ref().map(PathBuf::from).inspect(|f| {
+                        // A missing CA bundle would fail every probe later; say so now, with file:line.
+                        if let Err(e) = std::fs::metadata(f) {
+                            p.add(
+                                format!("{path}.ca_file"),
+                                format!("{path}.ca_file {}: cannot read it: {e}", f.display()),
+                            );
+                        }
+                    }),
+                    insecure: r.insecure.unwrap_or(false),
+                })
             }
-            // No address, or "*": any listener on the port.
-            let address = match r.address.as_deref().map(str::trim) {
-                None | Some("*") => None,
-                Some(a) => Some(ip(p, &format!("{path}.address"), a)?),
-            };
-            if source.is_some() || r.interface.is_some() {
-                p.add(format!("{path}.source"), format!("{path}: source and interface do not apply to listener checks (nothing is sent)"));
+            "listener" => {
+                let port = *required(
+                    p,
+                    &format!("{path}.port"),
+                    &r.port,
+                    "the listening port, e.g. 80",
+                )?;
+                if port == 0 {
+                    p.add(
+                        format!("{path}.port"),
+                        format!("{path}.port must be 1-65535"),
+                    );
+                }
+                // No address, or "*": any listener on the port.
+                let address = match r.address.as_deref().map(str::trim) {
+                    None | Some("*") => None,
+                    Some(a) => Some(ip(p, &format!("{path}.address"), a)?),
+                };
+                if source.is_some() || r.interface.is_some() {
+                    p.add(format!("{path}.source"), format!("{path}: source and interface do not apply to listener checks (nothing is sent)"));
+                }
+                CheckKind::Listener { address, port }
             }
-            CheckKind::Listener { address, port }
-        }
-        "process" => {
-            let f = required(
-                p,
-                &format!("{path}.pid_file"),
-                &r.pid_file,
-                "absolute path, e.g. /run/nginx.pid",
-            )?;
-            let pid_file = abs_path(p, &format!("{path}.pid_file"), Some(f.as_str()))?;
-            if source.is_some() || r.interface.is_some() {
-                p.add(
-                    format!("{path}.source"),
-                    format!("{path}: source and interface do not apply to process checks"),
-                );
+            "process" => {
+                let f = required(
+                    p,
+                    &format!("{path}.pid_file"),
+                    &r.pid_file,
+                    "absolute path, e.g. /run/nginx.pid",
+                )?;
+                let pid_file = abs_path(p, &format!("{path}.pid_file"), Some(f.as_str()))?;
+                if source.is_some() || r.interface.is_some() {
+                    p.add(
+                        format!("{path}.source"),
+                        format!("{path}: source and interface do not apply to process checks"),
+                    );
+                }
+                CheckKind::Process { pid_file }
             }
-            CheckKind::Process { pid_file }
-        }
-        "unit" => {
-            let unit = required(
-                p,
-                &format!("{path}.unit"),
-                &r.unit,
-                "a systemd unit name, e.g. nginx.service",
-            )?;
-            if unit.is_empty()
-                || unit.len() > 255
-                || !unit.contains('.')
-                || unit.contains('/')
-                || unit.contains(char::is_whitespace)
-            {
-                p.add(
-                    format!("{path}.unit"),
-                    format!(
+            "unit" => {
+                let unit = required(
+                    p,
+                    &format!("{path}.unit"),
+                    &r.unit,
+                    "a systemd unit name, e.g. nginx.service",
+                )?;
+                if unit.is_empty()
+                    || unit.len() > 255
+                    || !unit.contains('.')
+                    || unit.contains('/')
+                    || unit.contains(char::is_whitespace)
+                {
+                    p.add(
+                        format!("{path}.unit"),
+                        format!(
                         "{path}.unit \"{unit}\" is not a systemd unit name (e.g. nginx.service)"
                     ),
-                );
+                    );
+                }
+                if source.is_some() || r.interface.is_some() {
+                    p.add(
+                        format!("{path}.source"),
+                        format!("{path}: source and interface do not apply to unit checks"),
+                    );
+                }
+                CheckKind::Unit { unit: unit.clone() }
             }
-            if source.is_some() || r.interface.is_some() {
-                p.add(
-                    format!("{path}.source"),
-                    format!("{path}: source and interface do not apply to unit checks"),
-                );
+            _ => {
+                let command = required(
+                    p,
+                    &format!("{path}.command"),
+                    &r.command,
+                    "argv list, e.g. [/usr/local/bin/check, --fast]",
+                )?;
+                if command.is_empty() || command[0].is_empty() {
+                    p.add(
+                        format!("{path}.command"),
+                        format!("{path}.command must name a program"),
+                    );
+                }
+                if source.is_some() || r.interface.is_some() {
+                    p.add(format!("{path}.source"), format!("{path}: source and interface do not apply to exec checks (the program opens its own sockets)"));
+                }
+                CheckKind::Exec {
+                    command: command.clone(),
+                }
             }
-            CheckKind::Unit { unit: unit.clone() }
-        }
-        _ => {
-            let command = required(
-                p,
-                &format!("{path}.command"),
-                &r.command,
-                "argv list, e.g. [/usr/local/bin/check, --fast]",
-            )?;
-            if command.is_empty() || command[0].is_empty() {
-                p.add(
-                    format!("{path}.command"),
-                    format!("{path}.command must name a program"),
-                );
-            }
-            if source.is_some() || r.interface.is_some() {
-                p.add(format!("{path}.source"), format!("{path}: source and interface do not apply to exec checks (the program opens its own sockets)"));
-            }
-            CheckKind::Exec {
-                command: command.clone(),
-            }
-        }
-    };
+        })
+    })();
 
     // A listener check is one netlink round trip and process/unit checks mostly wait for events,
     // so they can afford short intervals; probes that open connections or run programs cannot.
     let (default_interval, min_interval) = match &kind {
-        CheckKind::Listener { .. } => (Duration::from_millis(50), Duration::from_millis(10)),
-        CheckKind::Process { .. } => (Duration::from_millis(250), Duration::from_millis(10)),
-        CheckKind::Unit { .. } => (Duration::from_secs(1), Duration::from_millis(10)),
+        Some(CheckKind::Listener { .. }) => (Duration::from_millis(50), Duration::from_millis(10)),
+        Some(CheckKind::Process { .. }) => (Duration::from_millis(250), Duration::from_millis(10)),
+        Some(CheckKind::Unit { .. }) => (Duration::from_secs(1), Duration::from_millis(10)),
         _ => (Duration::from_secs(1), Duration::from_millis(100)),
     };
     let interval = duration(
@@ -721,7 +725,7 @@ fn check(p: &mut Problems, path: &str, r: &RawCheck) -> Option<CheckConfig> {
     }
     Some(CheckConfig {
         name: name?,
-        kind,
+        kind: kind?,
         source,
         interface: r.interface.clone(),
         interval,
@@ -1093,6 +1097,12 @@ fn local_pref_needs_ibgp(
             p.add(
                 format!("vips[{i}].local_pref"),
                 format!("vips[{i}].local_pref {lp}: every peer is eBGP (remote_as differs from local_as {local_as}) and LOCAL_PREF is only sent over iBGP; remove it, or steer with med or as_path_prepend"),
+            );
+        }
+        if let Some(lp) = v.spec.depreference.local_pref {
+            p.add(
+                format!("vips[{i}].depreference.local_pref"),
+                format!("vips[{i}].depreference.local_pref {lp}: every peer is eBGP (remote_as differs from local_as {local_as}) and LOCAL_PREF is only sent over iBGP, so draining would not de-prefer; use depreference.med or depreference.as_path_prepend"),
             );
         }
     }

@@ -17,7 +17,16 @@ use crate::signals::{self, AccessLogSource, AccessLogState, SourceSnapshot};
 /// A source's latest state: access logs publish their window, the others a value map.
 enum Feed {
     Values(watch::Receiver<SourceSnapshot>),
-    AccessLog(watch::Receiver<AccessLogState>),
+    /// With the format's name, for messages.
+    AccessLog(watch::Receiver<AccessLogState>, &'static str),
+}
+
+/// One access-log signal's understanding of its log, over its window.
+pub struct LogHealth {
+    pub name: Arc<str>,
+    pub format: &'static str,
+    pub counts: signals::logcheck::LogCounts,
+    pub sample: Option<String>,
 }
 
 pub struct SignalBoard {
@@ -64,12 +73,12 @@ impl SignalBoard {
                 ),
                 SignalKind::AccessLog(c) => {
                     let (rx, task) = AccessLogSource::spawn(c.clone(), stop.clone());
-                    (Feed::AccessLog(rx), task)
+                    (Feed::AccessLog(rx, c.format.name()), task)
                 }
             };
             tasks.push(match &feed {
                 Feed::Values(rx) => forward(rx.clone(), changed.clone()),
-                Feed::AccessLog(rx) => forward(rx.clone(), changed.clone()),
+                Feed::AccessLog(rx, _) => forward(rx.clone(), changed.clone()),
             });
             sources.insert(sig.name.clone(), feed);
             tasks.push(task);
@@ -105,7 +114,7 @@ impl SignalBoard {
                     requests: snap.requests,
                 }
             }
-            Some(Feed::AccessLog(rx)) => {
+            Some(Feed::AccessLog(rx, _)) => {
                 let state = rx.borrow();
                 if state.missing.is_some() {
                     return none;
@@ -116,6 +125,28 @@ impl SignalBoard {
                 }
             }
         }
+    }
+
+    /// Every access-log signal's line counts over its window, by name.
+    pub fn log_health(&self) -> Vec<LogHealth> {
+        let mut out: Vec<LogHealth> = self
+            .sources
+            .iter()
+            .filter_map(|(name, feed)| match feed {
+                Feed::AccessLog(rx, format) => {
+                    let st = rx.borrow();
+                    Some(LogHealth {
+                        name: name.clone(),
+                        format,
+                        counts: signals::access_log::window_counts(&st.snapshot),
+                        sample: st.malformed_sample.clone(),
+                    })
+                }
+                Feed::Values(_) => None,
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
     }
 
     pub fn abort(self) {

@@ -567,7 +567,7 @@ impl Daemon {
         }
         let at_ms = unix_ms(SystemTime::now());
         for d in &decisions {
-            info!(vip = %d.vip, from = %d.from, to = %d.to, "vip {} {} -> {}: {}", d.vip, d.from, d.to, d.reason);
+            log_decision(d);
             if d.from == VipState::Draining && !d.announce() {
                 if let Some(end) = self
                     .engine
@@ -847,6 +847,27 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
 }
 
 /// One line for `systemctl status`: sessions up and VIP states.
+/// The route-change line: the text reason, and for a condition its figures as fields (values in
+/// the signal's unit: ratios, per second, latencies in microseconds; `for` in seconds).
+fn log_decision(d: &Decision) {
+    let c = d.cause.as_ref();
+    info!(
+        vip = %d.vip,
+        from = %d.from,
+        to = %d.to,
+        signal = c.map(|c| c.signal.as_str()),
+        value = c.map(|c| c.value),
+        threshold = c.map(|c| c.threshold),
+        "for" = c.map(|c| c.held_for.as_secs_f64()),
+        requests = c.and_then(|c| c.requests),
+        "vip {} {} -> {}: {}",
+        d.vip,
+        d.from,
+        d.to,
+        d.reason
+    );
+}
+
 fn systemd_status(v: &StatusView) -> String {
     let up = v.peers.iter().filter(|p| p.state == "established").count();
     let mut counts: BTreeMap<VipState, usize> = BTreeMap::new();
@@ -897,4 +918,81 @@ pub(crate) fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod log_tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::engine::{Cause, Unit};
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The decision line as `--log-format json` writes it.
+    fn json_line(d: &Decision) -> serde_json::Value {
+        let buf = Buf::default();
+        let w = buf.clone();
+        let sub = tracing_subscriber::fmt()
+            .with_writer(move || w.clone())
+            .json()
+            .flatten_event(true)
+            .finish();
+        tracing::subscriber::with_default(sub, || log_decision(d));
+        let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+    }
+
+    #[test]
+    fn json_decision_line_carries_the_figures_as_fields() {
+        let cause = Cause {
+            signal: "web_log.error_ratio".into(),
+            unit: Unit::Plain,
+            value: 0.124,
+            tripped: true,
+            threshold: 0.05,
+            baseline: None,
+            held_for: Duration::from_secs(10),
+            requests: Some(1843),
+        };
+        let d = Decision {
+            vip: "web".into(),
+            from: VipState::Announced,
+            to: VipState::Withdrawn,
+            reason: cause.to_string(),
+            cause: Some(cause),
+        };
+        let j = json_line(&d);
+        assert_eq!(j["vip"], "web", "{j}");
+        assert_eq!(j["signal"], "web_log.error_ratio", "{j}");
+        assert_eq!(j["value"], 0.124, "{j}");
+        assert_eq!(j["threshold"], 0.05, "{j}");
+        assert_eq!(j["for"], 10.0, "{j}");
+        assert_eq!(j["requests"], 1843, "{j}");
+        assert!(j["message"]
+            .as_str()
+            .unwrap()
+            .contains("web_log.error_ratio 0.124 > 0.050 for 10s (1843 requests)"));
+        // A check-caused change has no figures to give: no empty fields either.
+        let d = Decision {
+            cause: None,
+            reason: "check web failed 2/2: connect refused".into(),
+            ..d
+        };
+        let j = json_line(&d);
+        assert_eq!(j["vip"], "web");
+        assert!(j.get("signal").is_none() && j.get("value").is_none(), "{j}");
+    }
 }

@@ -5,15 +5,17 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::board::SignalBoard;
+use super::board::{LogHealth, SignalBoard};
 use super::peers::Peers;
 use crate::checks::CheckSample;
 use crate::config::Config;
 use crate::control::{
     CheckView, ConditionView, ConfigView, DurationHistogram, FleetAnnouncerView, FleetPeerView,
-    FleetPrefixView, FleetVipView, PeerView, RouteChangeCount, StatusView, VipState, VipView,
+    FleetPrefixView, FleetVipView, LogSignalView, PeerView, RouteChangeCount, StatusView, VipState,
+    VipView,
 };
 use crate::engine::{Engine, Phase};
+use crate::signals::logcheck;
 
 #[derive(Default, Clone)]
 struct CheckTotals {
@@ -31,6 +33,8 @@ pub struct Tracker {
     /// Per peer: the Established-since last seen and the sessions that ended since start. A
     /// session that ends and comes back between two views shows a new since time: still counted.
     flaps: HashMap<Arc<str>, (Option<SystemTime>, u64)>,
+    /// Log-signal problems already logged as WARN since start/the last reload.
+    warned: std::collections::HashSet<String>,
 }
 
 fn unix_s(t: SystemTime) -> u64 {
@@ -51,6 +55,7 @@ impl Tracker {
             checks: HashMap::new(),
             check_names: config.checks.iter().map(|c| c.name.clone()).collect(),
             flaps: HashMap::new(),
+            warned: Default::default(),
         }
     }
 
@@ -73,6 +78,7 @@ impl Tracker {
         self.config.loaded_at = unix_s(SystemTime::now());
         self.config.last_reload_error = None;
         self.check_names = config.checks.iter().map(|c| c.name.clone()).collect();
+        self.warned.clear();
     }
 
     pub fn reload_failed(&mut self, why: String) {
@@ -191,6 +197,22 @@ impl Tracker {
                 fleet: fleet_view(engine, v),
             })
             .collect();
+        let latency_conditions: Vec<(String, String)> = engine
+            .vips()
+            .iter()
+            .flat_map(|v| {
+                v.conditions
+                    .iter()
+                    .map(move |c| (v.name.to_string(), c.spec.signal.clone()))
+            })
+            .collect();
+        let (signals, log_problems) = log_signal_views(&board.log_health(), &latency_conditions);
+        for p in &log_problems {
+            // The source task repeats its own WARN each minute; this one is once per config.
+            if self.warned.insert(p.clone()) {
+                tracing::warn!("{p}");
+            }
+        }
         StatusView {
             version: env!("CARGO_PKG_VERSION").to_string(),
             router_id: config.router_id.to_string(),
@@ -204,7 +226,9 @@ impl Tracker {
                 .last_reload_error
                 .iter()
                 .map(|e| format!("last reload refused: {e}"))
+                .chain(log_problems)
                 .collect(),
+            signals,
             route_changes: route_changes
                 .iter()
                 .map(|((vip, to), count)| RouteChangeCount {
@@ -215,6 +239,52 @@ impl Tracker {
                 .collect(),
         }
     }
+}
+
+/// Per access-log signal its view, and the problems: a window mostly not in the format, and a
+/// latency condition (`(vip, SIGNAL.VALUE)`) on a log whose records carry no request time.
+fn log_signal_views(
+    health: &[LogHealth],
+    conditions: &[(String, String)],
+) -> (Vec<LogSignalView>, Vec<String>) {
+    let mut problems = Vec::new();
+    let views = health
+        .iter()
+        .map(|h| {
+            let not_understood = h.counts.mostly_malformed(logcheck::MIN_LINES_LIVE);
+            if not_understood {
+                problems.push(logcheck::malformed_message(
+                    &h.name,
+                    h.format,
+                    &h.counts,
+                    h.sample.as_deref(),
+                ));
+            }
+            if h.counts.lacks_latency() {
+                for (vip, sig) in conditions {
+                    if logcheck::is_latency_value(sig)
+                        && sig.split_once('.').is_some_and(|(s, _)| s == &*h.name)
+                    {
+                        problems.push(logcheck::latency_missing_message(
+                            vip,
+                            sig,
+                            h.counts.records,
+                        ));
+                    }
+                }
+            }
+            LogSignalView {
+                name: h.name.to_string(),
+                format: h.format.to_string(),
+                lines: h.counts.lines,
+                malformed: h.counts.malformed,
+                malformed_ratio: h.counts.malformed_ratio(),
+                malformed_sample: h.sample.clone(),
+                not_understood,
+            }
+        })
+        .collect();
+    (views, problems)
 }
 
 /// A guarded VIP's fleet view for status: per prefix the counts, per peer the announcers.
@@ -285,4 +355,66 @@ fn fleet_view(engine: &Engine, v: &crate::engine::Vip) -> Option<FleetVipView> {
     out.warnings.dedup();
     out.peers = peers.into_values().collect();
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signals::logcheck::LogCounts;
+
+    fn health(lines: u64, malformed: u64, with_latency: u64) -> LogHealth {
+        LogHealth {
+            name: "web_log".into(),
+            format: "haproxy",
+            counts: LogCounts {
+                lines,
+                malformed,
+                records: lines - malformed,
+                with_latency,
+            },
+            sample: Some(
+                "192.0.2.9 - - [22/Nov/2026:13:00:00 +0000] \"GET / HTTP/1.1\" 200".into(),
+            ),
+        }
+    }
+
+    #[test]
+    fn a_live_log_mostly_not_in_its_format_is_a_status_problem() {
+        let conds = vec![("web".to_string(), "web_log.error_ratio".to_string())];
+        let (views, problems) = log_signal_views(&[health(100, 90, 10)], &conds);
+        assert_eq!(views.len(), 1);
+        let v = &views[0];
+        assert!(v.not_understood);
+        assert_eq!((v.lines, v.malformed), (100, 90));
+        assert_eq!(v.malformed_ratio, Some(0.9));
+        assert!(v.malformed_sample.as_deref().unwrap().contains("GET /"));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0]
+                .contains("90 of 100 lines (90.0%) are not in signal web_log's format (haproxy)"),
+            "{problems:?}"
+        );
+        // A few bad lines among good ones, or too few lines to judge: no problem.
+        let (views, problems) = log_signal_views(&[health(100, 10, 90), health(5, 5, 0)], &conds);
+        assert!(
+            views.iter().all(|v| !v.not_understood) && problems.is_empty(),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn a_live_latency_condition_on_a_log_without_request_time_is_a_problem() {
+        let conds = vec![
+            ("web".to_string(), "web_log.latency_p95".to_string()),
+            ("web".to_string(), "web_log.error_ratio".to_string()),
+            ("api".to_string(), "other.latency_p95".to_string()),
+        ];
+        let (_, problems) = log_signal_views(&[health(50, 0, 0)], &conds);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("vip web: condition on web_log.latency_p95 needs a request time")
+        );
+        let (_, problems) = log_signal_views(&[health(50, 0, 50)], &conds);
+        assert!(problems.is_empty(), "{problems:?}");
+    }
 }

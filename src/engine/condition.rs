@@ -104,9 +104,49 @@ pub struct Condition {
 /// What one evaluation did.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
-    Tripped { reason: String },
-    Cleared { reason: String },
+    Tripped { cause: Cause },
+    Cleared { cause: Cause },
     None,
+}
+
+/// The figures behind a trip or a clear; the text reason is formatted from them, and logs for
+/// machines carry them as fields.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cause {
+    /// `SIGNAL.VALUE`.
+    pub signal: String,
+    pub unit: Unit,
+    pub value: f64,
+    /// True for a trip (`value > threshold`), false for a clear (`value < threshold`).
+    pub tripped: bool,
+    pub threshold: f64,
+    /// For a baseline threshold: its factor and the baseline.
+    pub baseline: Option<(f64, f64)>,
+    /// How long the value stayed past the threshold.
+    pub held_for: Duration,
+    pub requests: Option<u64>,
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let u = self.unit;
+        let op = if self.tripped { '>' } else { '<' };
+        write!(
+            f,
+            "{} {} {op} {}",
+            self.signal,
+            u.fmt(self.value),
+            u.fmt(self.threshold)
+        )?;
+        if let Some((factor, base)) = self.baseline {
+            write!(f, " ({factor}x baseline {})", u.fmt(base))?;
+        }
+        write!(f, " for {}", fmt_secs(self.held_for))?;
+        if let Some(n) = self.requests {
+            write!(f, " ({n} requests)")?;
+        }
+        Ok(())
+    }
 }
 
 impl Condition {
@@ -236,21 +276,20 @@ impl Condition {
             return Change::None;
         }
         self.phase = Phase::Active { since: now };
-        let u = self.spec.unit;
-        let value = r.value.unwrap_or(self.peak);
-        let mut reason = format!("{} {} > {}", self.spec.signal, u.fmt(value), u.fmt(above));
-        if let Threshold::Baseline(b) = &self.spec.threshold {
-            reason += &format!(
-                " ({}x baseline {})",
-                b.above_factor,
-                u.fmt(above / b.above_factor)
-            );
-        }
-        reason += &format!(" for {}", fmt_secs(self.spec.trip_after));
-        if let Some(n) = r.requests {
-            reason += &format!(" ({n} requests)");
-        }
-        Change::Tripped { reason }
+        let cause = Cause {
+            signal: self.spec.signal.clone(),
+            unit: self.spec.unit,
+            value: r.value.unwrap_or(self.peak),
+            tripped: true,
+            threshold: above,
+            baseline: match &self.spec.threshold {
+                Threshold::Baseline(b) => Some((b.above_factor, above / b.above_factor)),
+                Threshold::Fixed { .. } => None,
+            },
+            held_for: self.spec.trip_after,
+            requests: r.requests,
+        };
+        Change::Tripped { cause }
     }
 
     fn try_clear(&mut self, now: Instant, value: f64, restore_below: f64, r: Reading) -> Change {
@@ -261,18 +300,18 @@ impl Condition {
             return Change::None;
         }
         self.phase = Phase::Clear;
-        let u = self.spec.unit;
-        let mut reason = format!(
-            "{} {} < {} for {}",
-            self.spec.signal,
-            u.fmt(value),
-            u.fmt(restore_below),
-            fmt_secs(self.spec.clear_after)
-        );
-        if let Some(n) = r.requests {
-            reason += &format!(" ({n} requests)");
+        Change::Cleared {
+            cause: Cause {
+                signal: self.spec.signal.clone(),
+                unit: self.spec.unit,
+                value,
+                tripped: false,
+                threshold: restore_below,
+                baseline: None,
+                held_for: self.spec.clear_after,
+                requests: r.requests,
+            },
         }
-        Change::Cleared { reason }
     }
 
     /// A short account of the current state for status output.
@@ -383,9 +422,9 @@ mod tests {
         assert_eq!(c.evaluate(r(0.2, 1000), s(0)), Change::None);
         assert_eq!(c.evaluate(r(0.2, 1000), s(9)), Change::None);
         match c.evaluate(r(0.124, 1843), s(10)) {
-            Change::Tripped { reason } => {
+            Change::Tripped { cause } => {
                 assert_eq!(
-                    reason,
+                    cause.to_string(),
                     "web_log.error_ratio 0.124 > 0.050 for 10s (1843 requests)"
                 )
             }
@@ -490,7 +529,8 @@ mod tests {
         }
         let mut tripped_at = None;
         for x in 1200..1300 {
-            if let Change::Tripped { reason } = c.evaluate(r(200_000.0, 0), s(x)) {
+            if let Change::Tripped { cause } = c.evaluate(r(200_000.0, 0), s(x)) {
+                let reason = cause.to_string();
                 assert!(reason.contains("(3x baseline 50ms)"), "{reason}");
                 tripped_at = Some(x);
             }

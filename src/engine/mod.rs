@@ -14,7 +14,7 @@ mod vip;
 mod vip_state;
 
 pub use condition::{
-    BaselineSpec, Change, Condition, ConditionSpec, Phase, Reading, Threshold, Unit,
+    BaselineSpec, Cause, Change, Condition, ConditionSpec, Phase, Reading, Threshold, Unit,
 };
 pub use dampening::{Dampening, DampeningSpec};
 pub use fmt::format_duration;
@@ -45,12 +45,14 @@ pub struct Observation {
 }
 
 /// A change of a VIP's route state, with the reason and figures that caused it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Decision {
     pub vip: Arc<str>,
     pub from: VipState,
     pub to: VipState,
     pub reason: String,
+    /// The condition's figures when `reason` carries a condition's trip or clear.
+    pub cause: Option<Cause>,
 }
 
 impl Decision {
@@ -129,6 +131,7 @@ impl Engine {
                     drain_attrs: drain_attrs(&v.attrs, &v.depreference),
                     guard: v.guard.map(|g| (g, Guard::default())),
                     marking: false,
+                    cause: None,
                 }
             })
             .collect::<Vec<Vip>>();
@@ -311,22 +314,26 @@ impl Engine {
             }
             let changes = vip.observe_signals(read, now);
             let trigger = changes.iter().find_map(|c| match c {
-                Change::Tripped { reason } => Some(reason.clone()),
+                Change::Tripped { cause } => Some(cause.clone()),
                 _ => None,
             });
             let trigger = trigger.or_else(|| {
                 changes.iter().find_map(|c| match c {
-                    Change::Cleared { reason } => Some(reason.clone()),
+                    Change::Cleared { cause } => Some(cause.clone()),
                     _ => None,
                 })
             });
+            let text = trigger.as_ref().map(ToString::to_string);
+            if trigger.is_some() {
+                vip.cause = trigger;
+            }
             let (up, total) = count_up(&self.checks, &vip.checks);
             let verdict = ChecksVerdict {
                 ok: satisfied(vip.require, up, total),
                 event: None,
                 event_failed: false,
             };
-            vip.decide(&verdict, trigger.as_deref(), now);
+            vip.decide(&verdict, text.as_deref(), now);
             settle(vip, self.fleet.as_ref(), now, &mut decisions);
         }
         decisions
@@ -387,6 +394,7 @@ impl Engine {
             };
             v.healthy = o.healthy;
             v.reason.clone_from(&o.reason);
+            v.cause.clone_from(&o.cause);
             v.since = o.since;
             v.withdrawn_at = o.withdrawn_at;
             v.probation = o.probation;
@@ -553,6 +561,7 @@ fn settle(vip: &mut Vip, fleet: Option<&FleetView>, now: Instant, out: &mut Vec<
                     from: t.from,
                     to: t.to,
                     reason: t.reason,
+                    cause: current_cause(vip),
                 });
             }
             return;
@@ -564,8 +573,18 @@ fn settle(vip: &mut Vip, fleet: Option<&FleetView>, now: Instant, out: &mut Vec<
             from: t.from,
             to: t.to,
             reason: t.reason,
+            cause: current_cause(vip),
         });
     }
+}
+
+/// The last condition cause, while the VIP's health reason is still that cause's text (a check
+/// failure or a probation since then replaced it).
+fn current_cause(vip: &Vip) -> Option<Cause> {
+    vip.cause
+        .as_ref()
+        .filter(|c| vip.reason == c.to_string())
+        .cloned()
 }
 
 /// Draining attributes: RFC 8326 GRACEFUL_SHUTDOWN plus the configured de-preference.

@@ -65,7 +65,8 @@ fn nothing_is_announced_until_rise() {
             vip: "web".into(),
             from: VipState::Withdrawn,
             to: VipState::Announced,
-            reason: "check web passed 2/2".into()
+            reason: "check web passed 2/2".into(),
+            cause: None,
         }]
     );
     assert_eq!(e.desired().routes.len(), 1);
@@ -238,6 +239,30 @@ fn a_step_change_trips_within_for_plus_one_evaluation() {
                 d.reason,
                 "web_log.error_ratio 0.124 > 0.050 for 10s (1843 requests)"
             );
+            // The same figures, structured: the text is formatted from them.
+            let c = d
+                .cause
+                .as_ref()
+                .expect("a condition's withdrawal carries its cause");
+            assert_eq!(c.to_string(), d.reason);
+            assert_eq!(
+                (
+                    c.signal.as_str(),
+                    c.value,
+                    c.threshold,
+                    c.held_for,
+                    c.requests,
+                    c.tripped
+                ),
+                (
+                    "web_log.error_ratio",
+                    0.124,
+                    0.05,
+                    Duration::from_secs(10),
+                    Some(1843),
+                    true
+                )
+            );
             withdrawn_at.get_or_insert(s);
         }
     }
@@ -346,6 +371,16 @@ fn recovery_from_evidence_needs_restore_for_below_the_lower_threshold() {
             _ => 0.002,
         };
         for d in e.tick(&|_| reading(v, 400), t0 + Duration::from_secs(s)) {
+            if d.announce() {
+                let c = d
+                    .cause
+                    .clone()
+                    .expect("a restore by evidence carries its cause");
+                assert_eq!(
+                    (c.tripped, c.threshold, c.requests),
+                    (false, 0.01, Some(400))
+                );
+            }
             changes.push((s, d.announce(), d.reason));
         }
     }

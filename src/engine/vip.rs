@@ -43,6 +43,8 @@ pub struct Vip {
     pub guard: Option<(crate::fleet::GuardSpec, crate::fleet::Guard)>,
     /// The guard keeps the route announced with the unhealthy mark (marked phase or held).
     pub marking: bool,
+    /// The figures of the last condition trip or clear (see `Decision::cause`).
+    pub cause: Option<super::Cause>,
 }
 
 /// Inputs from the checks, computed by the engine.

@@ -15,7 +15,9 @@ use anyhow::{bail, Context};
 
 use crate::config::{Config, SignalKind};
 use crate::engine::{Observation, Reading};
-use crate::signals::{replay, AccessLogConfig, ReplayOptions, ReplaySummary, WindowSnapshot};
+use crate::signals::{
+    logcheck, replay, AccessLogConfig, ReplayOptions, ReplaySummary, WindowSnapshot,
+};
 
 /// One route change the replay found.
 #[derive(Clone, Debug, PartialEq)]
@@ -65,9 +67,6 @@ pub struct SeriesPoint {
     /// The simulated route: announced, draining, withdrawn, maintenance.
     pub route: String,
 }
-
-/// A log is refused when more than this share of its lines does not parse.
-const MAX_MALFORMED_SHARE: f64 = 0.5;
 
 /// Picks the access-log signal to replay: the named one, or the only one.
 pub fn pick_signal<'a>(
@@ -220,29 +219,31 @@ pub fn run_with(
     )
     .context("reading the log")?;
     let s = &summary;
-    if s.lines > 0 && s.malformed as f64 > MAX_MALFORMED_SHARE * s.lines as f64 {
+    let counts = logcheck::LogCounts {
+        lines: s.lines,
+        malformed: s.malformed,
+        records: s.records,
+        with_latency: s.with_latency,
+    };
+    if counts.mostly_malformed(1) {
         bail!(
-            "{} of {} lines ({:.1}%) are not in signal {}'s format ({}), so this replay would \
-             say nothing; wrong log or wrong --signal? First such line: {}",
-            s.malformed,
-            s.lines,
-            100.0 * s.malformed as f64 / s.lines as f64,
-            signal.name,
-            signal.format.name(),
-            s.first_malformed.as_deref().unwrap_or("-")
+            "{}, so this replay would say nothing (or wrong --signal?)",
+            logcheck::malformed_message(
+                &signal.name,
+                signal.format.name(),
+                &counts,
+                s.first_malformed.as_deref()
+            )
         );
     }
     let mut warnings = Vec::new();
-    if s.records > 0 && s.with_latency == 0 {
+    if counts.lacks_latency() {
         for p in peaks
             .iter()
             .filter(|p| p.unit == crate::engine::Unit::Latency && p.signal.starts_with(&prefix))
         {
-            warnings.push(format!(
-                "vip {}: condition on {} needs a request time, but none of the {} records has \
-                 one (nginx `combined` has no $request_time: end log_format with it); this \
-                 condition can never trip",
-                p.vip, p.signal, s.records
+            warnings.push(logcheck::latency_missing_message(
+                &p.vip, &p.signal, s.records,
             ));
         }
     }
@@ -574,7 +575,7 @@ vips:
             e.contains("2000 of 3200 lines (62.5%) are not in signal web_log's format"),
             "{e}"
         );
-        assert!(e.contains("First such line: Nov 22"), "{e}");
+        assert!(e.contains("Such a line: Nov 22"), "{e}");
     }
 
     #[test]

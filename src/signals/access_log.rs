@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::follow::{FollowOptions, LogFollower};
+use super::logcheck;
 use super::logformat::LogFormat;
 use super::wake::{self, DirWatch};
 use super::window::{StatusSet, WindowSnapshot, WindowStats};
@@ -44,7 +45,12 @@ pub struct AccessLogState {
     /// Lifetime totals, for metrics.
     pub lines_total: u64,
     pub malformed_total: u64,
+    /// The latest line not in the format (cut), for status.
+    pub malformed_sample: Option<String>,
 }
+
+/// A log not in its signal's format is logged at most this often.
+const MALFORMED_WARN_EVERY_MS: i64 = 60_000;
 
 /// Follower, parser and window: the synchronous part, moved into `spawn_blocking` for each poll.
 struct Pipeline {
@@ -52,6 +58,10 @@ struct Pipeline {
     format: LogFormat,
     stats: WindowStats,
     malformed_total: u64,
+    malformed_sample: Option<String>,
+    /// When the "not in the format" WARN was last logged.
+    warned_at: Option<i64>,
+    name: String,
 }
 
 impl Pipeline {
@@ -62,12 +72,20 @@ impl Pipeline {
             format,
             stats,
             malformed_total,
+            malformed_sample,
+            ..
         } = self;
+        let mut sampled = false;
         let report = follower.poll(&mut |line: &[u8]| match format.parse(line) {
             Ok(rec) => stats.record(&rec, now_ms),
             Err(_) => {
                 *malformed_total += 1;
                 stats.record_malformed(now_ms);
+                // One sample per poll (the first), not an allocation per bad line.
+                if !sampled {
+                    *malformed_sample = Some(logcheck::sample(line));
+                    sampled = true;
+                }
             }
         });
         let discarded = follower.take_discarded();
@@ -76,13 +94,52 @@ impl Pipeline {
         report.more_pending
     }
 
+    /// The WARN for a log mostly not in its format, judged on the window, at most once a minute.
+    fn warn_if_not_understood(&mut self, window: &WindowSnapshot, now_ms: i64) {
+        if self
+            .warned_at
+            .is_some_and(|t| now_ms.saturating_sub(t) < MALFORMED_WARN_EVERY_MS)
+        {
+            return;
+        }
+        let counts = window_counts(window);
+        if counts.mostly_malformed(logcheck::MIN_LINES_LIVE) {
+            self.warned_at = Some(now_ms);
+            tracing::warn!(
+                signal = %self.name,
+                malformed = counts.malformed,
+                lines = counts.lines,
+                "{}",
+                logcheck::malformed_message(
+                    &self.name,
+                    self.format.name(),
+                    &counts,
+                    self.malformed_sample.as_deref()
+                )
+            );
+        }
+    }
+
     fn state(&mut self, now_ms: i64) -> AccessLogState {
+        let snapshot = self.stats.snapshot(now_ms);
+        self.warn_if_not_understood(&snapshot, now_ms);
         AccessLogState {
-            snapshot: self.stats.snapshot(now_ms),
+            snapshot,
             missing: self.follower.missing().map(str::to_owned),
             lines_total: self.follower.counters().lines,
             malformed_total: self.malformed_total,
+            malformed_sample: self.malformed_sample.clone(),
         }
+    }
+}
+
+/// The window's line counts, for [`logcheck`].
+pub fn window_counts(w: &WindowSnapshot) -> logcheck::LogCounts {
+    logcheck::LogCounts {
+        lines: w.requests + w.malformed,
+        malformed: w.malformed,
+        records: w.requests,
+        with_latency: w.latency_samples,
     }
 }
 
@@ -103,6 +160,9 @@ impl AccessLogSource {
                 format: cfg.format.clone(),
                 stats: WindowStats::new(cfg.window, cfg.errors.clone()),
                 malformed_total: 0,
+                malformed_sample: None,
+                warned_at: None,
+                name: cfg.name.to_string(),
             }
         };
         let mut pipeline = new_pipeline();

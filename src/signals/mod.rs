@@ -12,6 +12,7 @@ pub mod conntrack;
 pub mod follow;
 pub mod handshakes;
 pub mod lines;
+pub mod logcheck;
 pub mod logformat;
 pub mod prometheus;
 pub mod replay;

@@ -115,8 +115,7 @@ impl Replayer<'_> {
             _ => {
                 self.sum.malformed += 1;
                 if self.sum.first_malformed.is_none() {
-                    let shown = &line[..line.len().min(200)];
-                    self.sum.first_malformed = Some(String::from_utf8_lossy(shown).into_owned());
+                    self.sum.first_malformed = Some(super::logcheck::sample(line));
                 }
                 // Before the first timestamp there is no "now" to file it under.
                 if let Some(t) = self.sum.last_ms {

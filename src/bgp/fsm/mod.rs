@@ -120,6 +120,8 @@ pub enum Action {
     State(PeerState),
     Received(ReceivedUpdate),
     Log(Level, String),
+    /// A per-peer route line (info) about one VIP.
+    RouteLog(Arc<str>, String),
     /// The session is over. The driver waits until what was sent has left the socket when
     /// `drain` (withdrawals before Cease), sends `notification` if any, then closes.
     Close {
@@ -312,6 +314,9 @@ impl Fsm {
         }
         for (level, s) in b.logs {
             self.log(level, s);
+        }
+        for (vip, s) in b.route_logs {
+            self.out.push(Action::RouteLog(vip, s));
         }
     }
 

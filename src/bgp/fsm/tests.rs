@@ -141,6 +141,7 @@ impl Sim {
                 Action::State(_) => {}
                 Action::Received(_) => self.received += 1,
                 Action::Log(l, s) => self.logs.push((l, s)),
+                Action::RouteLog(_, s) => self.logs.push((Level::Info, s)),
                 Action::Close {
                     notification,
                     drain,

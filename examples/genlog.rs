@@ -8,6 +8,8 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 
+use vipwarden::civil_time::civil_from_days;
+
 const START_S: i64 = 1_795_305_600; // 2026-11-22T00:00:00Z
 const PER_SECOND: u64 = 2000;
 const MONTHS: [&str; 12] = [
@@ -28,20 +30,6 @@ const AGENTS: [&str; 4] = [
     "Go-http-client/1.1",
 ];
 
-/// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil(days: i64) -> (i64, usize, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m as usize, d)
-}
-
 #[derive(Clone, Copy, PartialEq)]
 enum Format {
     Nginx,
@@ -50,10 +38,10 @@ enum Format {
 }
 
 fn date(t: i64, f: Format) -> String {
-    let (y, m, d) = civil(t.div_euclid(86_400));
+    let (y, m, d) = civil_from_days(t.div_euclid(86_400));
     let s = t.rem_euclid(86_400);
     let (hh, mm, ss) = (s / 3600, s / 60 % 60, s % 60);
-    let mon = MONTHS[m - 1];
+    let mon = MONTHS[m as usize - 1];
     match f {
         Format::Nginx => format!("{d:02}/{mon}/{y}:{hh:02}:{mm:02}:{ss:02} +0000"),
         Format::Haproxy => format!("{d:02}/{mon}/{y}:{hh:02}:{mm:02}:{ss:02}.000"),

@@ -35,7 +35,8 @@
 //!   goes to blocking threads; nothing imports `daemon`.
 //! - `offline`: `vipwarden replay`: signals + engine on a recorded log's own clock. No network.
 //! - `doctor`: host preflight and path probe; reads config, signals and the API. Changes nothing.
-//! - `netlink`, `process`: leaf helpers (netlink framing; running a child process safely).
+//! - `netlink`, `process`, `civil_time`, `pem`: leaf helpers (netlink framing; running a child
+//!   process safely; UTC calendar arithmetic; PEM certificates and the rustls provider).
 //!
 //! Layout: a module with submodules is `foo/mod.rs`; its unit tests are `foo/tests.rs`.
 //! End-to-end daemon tests are in `tests/` (one binary per scenario).
@@ -44,6 +45,7 @@ pub mod api;
 pub mod bfd;
 pub mod bgp;
 pub mod checks;
+pub mod civil_time;
 pub mod config;
 pub mod control;
 pub mod daemon;
@@ -53,6 +55,7 @@ pub mod fleet;
 pub mod netlink;
 pub mod offline;
 pub mod ops;
+pub mod pem;
 pub mod process;
 pub mod route;
 pub mod signals;

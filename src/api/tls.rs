@@ -19,22 +19,15 @@ use tokio_rustls::rustls::{
 };
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(crypto::ring::default_provider())
-}
+use crate::pem::{self, provider, PemError};
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let shown = path.display();
-    let pem = std::fs::read(path).map_err(|e| format!("api.tls.cert_file {shown}: {e}"))?;
-    let certs = rustls_pemfile::certs(&mut pem.as_slice())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("api.tls.cert_file {shown}: bad PEM: {e}"))?;
-    if certs.is_empty() {
-        return Err(format!(
-            "api.tls.cert_file {shown}: no PEM certificate in it"
-        ));
-    }
-    Ok(certs)
+    pem::read_certs(path).map_err(|e| match e {
+        PemError::Read(e) => format!("api.tls.cert_file {shown}: {e}"),
+        PemError::Bad(e) => format!("api.tls.cert_file {shown}: bad PEM: {e}"),
+        PemError::Empty => format!("api.tls.cert_file {shown}: no PEM certificate in it"),
+    })
 }
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {

@@ -13,11 +13,7 @@ use tokio_rustls::rustls::{
 };
 
 use super::detail::io_reason;
-
-/// ring, named explicitly so the choice never depends on which features other crates enable.
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(crypto::ring::default_provider())
-}
+use crate::pem::{self, provider, PemError};
 
 /// The system's roots, loaded once per process (it reads a directory of files).
 fn native_roots() -> &'static RootCertStore {
@@ -63,18 +59,12 @@ pub(crate) fn client_config(
 }
 
 fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let pem = std::fs::read(path)
-        .map_err(|e| format!("cannot read ca_file {}: {}", path.display(), io_reason(&e)))?;
-    let certs = rustls_pemfile::certs(&mut pem.as_slice())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("ca_file {}: bad PEM: {}", path.display(), io_reason(&e)))?;
-    if certs.is_empty() {
-        return Err(format!(
-            "ca_file {}: no PEM certificate in it",
-            path.display()
-        ));
-    }
-    Ok(certs)
+    let shown = path.display();
+    pem::read_certs(path).map_err(|e| match e {
+        PemError::Read(e) => format!("cannot read ca_file {shown}: {}", io_reason(&e)),
+        PemError::Bad(e) => format!("ca_file {shown}: bad PEM: {}", io_reason(&e)),
+        PemError::Empty => format!("ca_file {shown}: no PEM certificate in it"),
+    })
 }
 
 pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, String> {

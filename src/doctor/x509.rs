@@ -2,6 +2,8 @@
 //! finding and probe's TLS step). The certificate comes from the network: every length is
 //! checked, nothing is trusted, nothing panics.
 
+use crate::civil_time::{civil_from_days, days_from_civil};
+
 /// What doctor and probe print about a certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CertInfo {
@@ -48,28 +50,10 @@ fn digits(s: &[u8]) -> Option<i64> {
     std::str::from_utf8(s).ok()?.parse().ok()
 }
 
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC` (inverse of `days_from_civil`).
+/// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC`.
 pub fn utc(secs: i64) -> String {
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = civil_from_days(days);
     format!(
         "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
         rem / 3600,
@@ -96,7 +80,7 @@ fn time(tag: u8, v: &[u8]) -> Option<i64> {
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
         return None;
     }
-    Some(days_from_civil(year, mo, d) * 86_400 + h * 3600 + mi * 60 + s)
+    Some(days_from_civil(year, mo as u32, d as u32) * 86_400 + h * 3600 + mi * 60 + s)
 }
 
 fn subject(name: &[u8]) -> String {
@@ -169,7 +153,6 @@ mod tests {
 
     #[test]
     fn times_and_dates() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
         assert_eq!(utc(1_927_843_200), "2031-02-03 00:00:00 UTC");
         assert_eq!(utc(951_868_799), "2000-02-29 23:59:59 UTC");
         assert_eq!(time(0x17, b"491231235959Z"), Some(2_524_607_999));

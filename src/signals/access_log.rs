@@ -247,22 +247,30 @@ mod tests {
     use super::*;
     use crate::signals::follow::tests::TempDir;
 
+    /// The `web_log` nginx source the tests follow, 30 s window, default error statuses.
+    fn nginx_config(path: &std::path::Path, follow: FollowOptions) -> AccessLogConfig {
+        AccessLogConfig {
+            name: "web_log".into(),
+            path: path.to_path_buf(),
+            format: LogFormat::Nginx,
+            window: Duration::from_secs(30),
+            errors: StatusSet::default(),
+            follow,
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn inotify_reads_new_lines_at_once_despite_a_slow_poll() {
         let dir = TempDir::new("source-inotify");
         let path = dir.join("access.log");
         std::fs::write(&path, "").unwrap();
-        let cfg = AccessLogConfig {
-            name: "web_log".into(),
-            path: path.clone(),
-            format: LogFormat::Nginx,
-            window: Duration::from_secs(30),
-            errors: StatusSet::default(),
-            follow: FollowOptions {
+        let cfg = nginx_config(
+            &path,
+            FollowOptions {
                 poll_interval: Duration::from_secs(30),
                 ..FollowOptions::default()
             },
-        };
+        );
         let cancel = CancellationToken::new();
         let (mut rx, _task) = AccessLogSource::spawn(cfg, cancel.clone());
         // Let the task start and settle into its wait.
@@ -325,18 +333,14 @@ mod tests {
         let dir = TempDir::new("source");
         let path = dir.join("access.log");
         std::fs::write(&path, "old line before start\n").unwrap();
-        let cfg = AccessLogConfig {
-            name: "web_log".into(),
-            path: path.clone(),
-            format: LogFormat::Nginx,
-            window: Duration::from_secs(30),
-            errors: StatusSet::default(),
-            follow: FollowOptions {
+        let cfg = nginx_config(
+            &path,
+            FollowOptions {
                 poll_interval: Duration::from_millis(20),
                 vanish_grace: Duration::ZERO,
                 ..FollowOptions::default()
             },
-        };
+        );
         let cancel = CancellationToken::new();
         let (mut rx, task) = AccessLogSource::spawn(cfg, cancel.clone());
         let mut f = std::fs::OpenOptions::new()

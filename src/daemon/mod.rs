@@ -294,11 +294,13 @@ impl Daemon {
                 // One command at a time: the next waits until this one's state file is written.
                 r = join(self.saving.as_mut().map(|s| &mut s.task)), if self.saving.is_some() => {
                     self.command_saved(r);
-                    self.status_changed();
+                    // Always now, not coalesced: the API answers the command when this loop
+                    // yields, and a client that reads status after the answer must see its effect.
+                    self.publish_status();
                 }
                 Some((cmd, reply)) = commands.recv(), if self.saving.is_none() => {
                     self.on_command(cmd, reply);
-                    self.status_changed();
+                    self.publish_status();
                 }
                 _ = sighup.recv(), if self.reloading.is_none() => self.begin_reload(),
                 r = join(self.reloading.as_mut()), if self.reloading.is_some() => {

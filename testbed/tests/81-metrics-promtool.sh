@@ -12,8 +12,14 @@ command -v promtool >/dev/null || vw_fail "promtool missing (testbed/setup.sh in
 vw_start_vipwarden_and_wait top_extra="$(vw_api_yaml)"
 vw_wait_until now 5000 vw_cli status >/dev/null || vw_fail "vipwarden status: API not answering"
 
-code=$(vw_api_curl GET /metrics) || true
-[[ $code == 200 ]] || vw_fail "GET /metrics: HTTP $code"
+# The metrics come from the status view, refreshed on the daemon's 1 s tick: scrape until the
+# first check results are in it (bounded).
+for _ in $(seq 1 25); do
+  code=$(vw_api_curl GET /metrics) || true
+  [[ $code == 200 ]] || vw_fail "GET /metrics: HTTP $code"
+  grep -Eq '^vipwarden_check_duration_seconds_count\{check="[^"]+"\} [1-9]' "$VW_RUN_DIR/api-body" && break
+  sleep 0.2
+done
 plain=$VW_RUN_DIR/metrics.txt
 cp "$VW_RUN_DIR/api-body" "$plain"
 out=$(promtool check metrics <"$plain" 2>&1) || vw_fail "promtool check metrics: $out"

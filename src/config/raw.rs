@@ -210,8 +210,11 @@ pub struct RawVip {
     pub dampening: Option<RawDampening>,
     pub drain: Option<String>,
     pub drain_period: Option<Value>,
-    pub drain_until_connections: Option<u32>,
+    /// A count, or `off` for a timed drain.
+    pub drain_until_connections: Option<Value>,
     pub drain_min: Option<Value>,
+    /// A duration, or `off` (the default).
+    pub drain_idle: Option<Value>,
     pub on_unhealthy: Option<String>,
     pub shutdown: Option<String>,
     pub depreference: Option<RawDepreference>,

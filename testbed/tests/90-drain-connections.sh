@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Connection-aware graceful drain: keep-alive connections from vw-client to
 # the VIP stay open while `vipwarden drain web` runs (drain: graceful,
-# drain_period 20 s, drain_until_connections 0, drain_min 1 s); the route
+# drain_period 20 s, drain_min 1 s, drain_until_connections left at its
+# default, 0); the route
 # must stay (de-preferred) while they are open and leave the router once they
 # close (the client closes them after HOLD_MS), well before drain_period.
 # shellcheck source=common.sh
@@ -12,7 +13,6 @@ vw_test_begin "connection-aware drain: route withdrawn when keep-alive connectio
 
 vw_start_vipwarden_and_wait top_extra="$(vw_api_yaml)" vip_extra="    drain: graceful
     drain_period: $((DRAIN_PERIOD_MS / 1000))s
-    drain_until_connections: 0
     drain_min: 1s
     depreference: {med: 1000}
     shutdown: withdraw"

@@ -166,3 +166,45 @@ impl WaitTimeout for std::process::Child {
         None
     }
 }
+
+/// The README's example: the shipped passive-signals config is quiet, and the same file with
+/// `log_format: combined` warns about both latency conditions at their lines.
+#[test]
+fn the_shipped_example_is_quiet_and_its_combined_variant_warns() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/passive-signals.yaml");
+    let (code, out, err) = check_config(&example);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("warning:"), "{out}");
+    let text = std::fs::read_to_string(&example).unwrap();
+    let timed = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("log_format: '"))
+        .expect("the example gives a log_format");
+    assert!(timed.ends_with("$request_time'"), "{timed}");
+    let dir = tempfile::tempdir().unwrap();
+    let combined = dir.path().join("passive-signals.yaml");
+    std::fs::write(&combined, text.replace(timed, "    log_format: combined")).unwrap();
+    let (code, out, err) = check_config(&combined);
+    assert_eq!(code, 0, "{out}{err}");
+    let warnings: Vec<&str> = out.lines().filter(|l| l.starts_with("warning:")).collect();
+    assert_eq!(warnings.len(), 2, "{out}");
+    // Located at the condition's `signal:` value (the README shows these lines).
+    let at = |value: &str| {
+        let n = text
+            .lines()
+            .position(|l| {
+                l.trim_end()
+                    .ends_with(&format!("- signal: web_log.{value}"))
+            })
+            .unwrap();
+        format!(":{}:17: ", n + 1)
+    };
+    assert!(warnings[0].contains(&format!(
+        "{}vips[0].withdraw_when[1]: web_log.latency_p99 needs a request time",
+        at("latency_p99")
+    )));
+    assert!(warnings[1].contains(&format!(
+        "{}vips[0].withdraw_when[2]: web_log.latency_p95 needs a request time",
+        at("latency_p95")
+    )));
+}

@@ -47,7 +47,7 @@ pub(super) fn warnings(raw: &RawConfig, signals: &[SignalConfig]) -> Vec<Problem
                              log_format (a sample line gives \"{why}\"), so every line of signal \
                              {} would count as malformed; format nginx reads nginx `combined`, \
                              optionally followed by $request_time; for another layout use format: \
-                             regex",
+                             json (nginx escape=json) or regex",
                             a.name
                         ),
                     });

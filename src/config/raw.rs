@@ -72,6 +72,9 @@ pub struct RawSignal {
     pub json: Option<RawJsonFields>,
     pub regex: Option<String>,
     pub latency_unit: Option<String>,
+    /// nginx only: the `log_format` string nginx writes with (or `combined`), for the static
+    /// field check.
+    pub log_format: Option<String>,
     // tcp_stats
     pub ports: Option<Vec<u16>>,
     // prometheus

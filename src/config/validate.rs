@@ -22,7 +22,8 @@ const AS_TRANS: u64 = 23456;
 /// More prepends than this is a typo, not traffic engineering.
 const MAX_PREPEND: u8 = 16;
 
-pub fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
+/// The config, with warnings (located by the caller), or every problem found.
+pub fn validate(raw: RawConfig) -> Result<(Config, Vec<Problem>), Vec<Problem>> {
     let mut p = Problems::default();
 
     let router_id = match raw.router_id.as_deref() {
@@ -146,7 +147,8 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
     if !p.0.is_empty() {
         return Err(p.0);
     }
-    Ok(Config {
+    let warnings = super::fieldcheck::warnings(&raw, &signals);
+    let config = Config {
         router_id,
         local_as,
         peers,
@@ -159,7 +161,9 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
         on_change,
         on_change_timeout,
         fleet,
-    })
+        warnings: Vec::new(),
+    };
+    Ok((config, warnings))
 }
 
 /// Default `fleet.settle`: long enough for a route change to reach every node through the ToRs.

@@ -184,6 +184,7 @@ impl Daemon {
             "vipwarden {} started: nothing is announced until checks pass",
             env!("CARGO_PKG_VERSION")
         );
+        config_warnings(&config, "configuration");
         let mut daemon = Daemon {
             config,
             config_path: opts.config_path,
@@ -685,6 +686,7 @@ impl Daemon {
             new.checks.len(),
             new.vips.len()
         );
+        config_warnings(&new, "SIGHUP");
         self.status.reloaded(&new);
         self.maint.reconfigure(&new);
         // Always sent, even unchanged: the API re-reads the token file on every reload.
@@ -846,6 +848,14 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     stop_api.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(4), api_task).await;
     result
+}
+
+/// The config's warnings (loads, but cannot work as written), the same lines `check-config`
+/// prints, as WARN at start and on every reload.
+fn config_warnings(config: &Config, when: &str) {
+    for w in &config.warnings {
+        warn!("{when}: {w}");
+    }
 }
 
 /// One line for `systemctl status`: sessions up and VIP states.

@@ -858,7 +858,6 @@ fn config_warnings(config: &Config, when: &str) {
     }
 }
 
-/// One line for `systemctl status`: sessions up and VIP states.
 /// The route-change line: the text reason, and for a condition its figures as fields (values in
 /// the signal's unit: ratios, per second, latencies in microseconds; `for` in seconds).
 fn log_decision(d: &Decision) {

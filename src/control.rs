@@ -253,7 +253,8 @@ pub struct ConditionView {
     pub restore_below: Option<f64>,
 }
 
-/// One decision, as `GET /v1/events` lists them (newest last).
+/// One decision, as `GET /v1/events` lists them (newest last); `from` and `to` both `draining`
+/// is a connection-aware drain's progress (its count changed).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EventView {
     /// Unix milliseconds.

@@ -449,9 +449,40 @@ impl Daemon {
         let now = Instant::now();
         let mut decisions = Vec::new();
         for (vip, c) in done {
-            decisions.extend(self.engine.observe_connections(&vip, c, now));
+            let before = self.engine.vip(&vip).map(|v| v.life.connections.clone());
+            let changed = before.as_ref() != Some(&c);
+            let ended = self.engine.observe_connections(&vip, c, now);
+            if ended.is_empty() && changed {
+                self.drain_progress(&vip, now);
+            }
+            decisions.extend(ended);
         }
         self.apply(decisions);
+    }
+
+    /// A running drain's count changed: one log line and one event (from and to both
+    /// `draining`), so `vipwarden events` shows the connections going over time.
+    fn drain_progress(&mut self, vip: &str, now: Instant) {
+        let Some(progress) = self
+            .engine
+            .vip(vip)
+            .and_then(|v| v.life.drain_progress(now))
+        else {
+            return;
+        };
+        info!(vip, "vip {vip} draining: {progress}");
+        if self.events.len() == EVENTS_KEPT {
+            self.events.pop_front();
+        }
+        self.events.push_back(EventView {
+            at_ms: unix_ms(SystemTime::now()),
+            vip: vip.to_string(),
+            from: VipState::Draining,
+            to: VipState::Draining,
+            reason: format!("drain: {progress}"),
+        });
+        self.events_tx
+            .send_replace(Arc::new(self.events.iter().cloned().collect()));
     }
 
     /// Answers at once when nothing needs writing; otherwise starts writing the state file on a

@@ -162,6 +162,26 @@ impl Lifecycle {
         self.spec.drain_until_connections.is_some() && self.drain_deadline().is_some()
     }
 
+    /// A running connection-aware drain's progress for the log and the events: "12 connections
+    /// left after 3.0 s, 5 more silent for 2s+", or why it is timed. None when none runs or
+    /// nothing was counted yet.
+    pub fn drain_progress(&self, now: Instant) -> Option<String> {
+        if !self.counts_connections() {
+            return None;
+        }
+        let after = self.drained_for(now)?.as_secs_f64();
+        match &self.connections {
+            Connections::Unknown => None,
+            Connections::Count { holding, .. } => Some(format!(
+                "{holding} connections left after {after:.1} s{}",
+                self.connections.silent_note(self.spec.drain_idle)
+            )),
+            Connections::Unavailable(why) => {
+                Some(format!("connections not counted after {after:.1} s: {why}"))
+            }
+        }
+    }
+
     /// How long the running drain has lasted.
     pub fn drained_for(&self, now: Instant) -> Option<Duration> {
         self.drain_started
@@ -512,8 +532,13 @@ mod tests {
             holding: 0,
             silent: 16,
         };
+        assert_eq!(
+            l.drain_progress(ms(2500)).as_deref(),
+            Some("0 connections left after 2.5 s, 16 more silent for 2s+")
+        );
         let t = l.settle(true, "ok", ms(3200)).unwrap();
         assert_eq!(t.to, VipState::Maintenance);
+        assert_eq!(l.drain_progress(ms(3300)), None, "no drain runs");
         assert_eq!(
             l.drain_end.as_deref(),
             Some("0 connections left after 3.2 s, 16 more silent for 2s+")

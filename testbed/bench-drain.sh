@@ -98,17 +98,20 @@ def one(c):
     node = body.split(b"served by ")[-1].strip().decode() if b"served by" in body else "?"
     return ok, node
 
+def fresh_get():
+    """One GET on a new connection; True for a 2xx."""
+    c = socket.create_connection((vip, 80), timeout=1)
+    try:
+        return one(c)[0]
+    finally:
+        c.close()
+
 # What browsers, Go's net/http and most HTTP client libraries do: a request that fails on a
 # *reused* keep-alive connection before any byte of the answer came back is sent again once on a
 # new connection (RFC 9110 9.2.2: GET is idempotent). Counted apart, so both client kinds are seen.
 def retry_once():
     try:
-        c = socket.create_connection((vip, 80), timeout=1)
-        try:
-            ok, _ = one(c)
-        finally:
-            c.close()
-        bump("retried_ok" if ok else "retried_fail")
+        bump("retried_ok" if fresh_get() else "retried_fail")
     except (OSError, Midway):
         bump("retried_fail")
 
@@ -153,12 +156,7 @@ def keepalive():
 def newconns():
     while time.monotonic() < end:
         try:
-            c = socket.create_connection((vip, 80), timeout=1)
-            try:
-                ok, _ = one(c)
-            finally:
-                c.close()
-            if ok:
+            if fresh_get():
                 bump("req_ok"); bump("new_ok")
             else:
                 bump("req_fail"); bump("non2xx"); bump("new_fail")

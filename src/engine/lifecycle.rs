@@ -436,6 +436,18 @@ mod tests {
         }
     }
 
+    fn counted(holding: u32, silent: u32) -> Connections {
+        Connections::Count { holding, silent }
+    }
+
+    /// An announced VIP put in maintenance (an operator drain) at t0: its drain has begun.
+    fn drained_by_operator(spec: LifecycleSpec, t0: Instant) -> Lifecycle {
+        let mut l = up(spec, t0);
+        l.maintenance = Some("ops".into());
+        assert_eq!(l.settle(true, "ok", t0).unwrap().to, VipState::Draining);
+        l
+    }
+
     fn aware(period: u64, min: u64, until: u32) -> LifecycleSpec {
         LifecycleSpec {
             drain_until_connections: Some(until),
@@ -452,16 +464,10 @@ mod tests {
         l.maintenance = Some("ops".into());
         assert_eq!(l.settle(true, "ok", t0).unwrap().to, VipState::Draining);
         assert!(l.counts_connections());
-        l.connections = Connections::Count {
-            holding: 5,
-            silent: 0,
-        };
+        l.connections = counted(5, 0);
         assert_eq!(l.settle(true, "ok", ms(1000)), None);
         // Gone, but drain_min (2 s) is the floor.
-        l.connections = Connections::Count {
-            holding: 0,
-            silent: 0,
-        };
+        l.connections = counted(0, 0);
         assert_eq!(l.settle(true, "ok", ms(1500)), None);
         let t = l.settle(true, "ok", ms(12_400)).unwrap();
         assert_eq!(t.to, VipState::Maintenance);
@@ -484,10 +490,7 @@ mod tests {
         let mut l = up(aware(30, 0, 2), t0);
         l.stopping = Some("vipwarden stopping (SIGTERM)".into());
         l.settle(true, "ok", t0);
-        l.connections = Connections::Count {
-            holding: 37,
-            silent: 0,
-        };
+        l.connections = counted(37, 0);
         assert_eq!(l.settle(true, "ok", s(29)), None);
         assert_eq!(l.drained_for(s(29)), Some(Duration::from_secs(29)));
         let t = l.settle(true, "ok", s(30)).unwrap();
@@ -498,13 +501,8 @@ mod tests {
         );
         assert_eq!(l.drain_end.as_deref(), Some("37 left at drain_period"));
         // The threshold counts: 2 left is enough.
-        let mut l = up(aware(30, 0, 2), t0);
-        l.maintenance = Some("ops".into());
-        l.settle(true, "ok", t0);
-        l.connections = Connections::Count {
-            holding: 2,
-            silent: 0,
-        };
+        let mut l = drained_by_operator(aware(30, 0, 2), t0);
+        l.connections = counted(2, 0);
         assert_eq!(
             l.settle(true, "ok", s(1)).unwrap().to,
             VipState::Maintenance
@@ -519,19 +517,11 @@ mod tests {
             drain_idle: Some(Duration::from_secs(2)),
             ..aware(30, 1, 0)
         };
-        let mut l = up(idle, t0);
-        l.maintenance = Some("ops".into());
-        l.settle(true, "ok", t0);
+        let mut l = drained_by_operator(idle, t0);
         // Still live ones hold it; the silent are counted apart by the daemon.
-        l.connections = Connections::Count {
-            holding: 2,
-            silent: 14,
-        };
+        l.connections = counted(2, 14);
         assert_eq!(l.settle(true, "ok", ms(2000)), None);
-        l.connections = Connections::Count {
-            holding: 0,
-            silent: 16,
-        };
+        l.connections = counted(0, 16);
         assert_eq!(
             l.drain_progress(ms(2500)).as_deref(),
             Some("0 connections left after 2.5 s, 16 more silent for 2s+")
@@ -544,19 +534,14 @@ mod tests {
             Some("0 connections left after 3.2 s, 16 more silent for 2s+")
         );
         // At the period the silent ones are named too.
-        let mut l = up(
+        let mut l = drained_by_operator(
             LifecycleSpec {
                 drain_idle: Some(Duration::from_secs(2)),
                 ..aware(10, 0, 0)
             },
             t0,
         );
-        l.maintenance = Some("ops".into());
-        l.settle(true, "ok", t0);
-        l.connections = Connections::Count {
-            holding: 3,
-            silent: 5,
-        };
+        l.connections = counted(3, 5);
         let t = l.settle(true, "ok", ms(10_000)).unwrap();
         assert_eq!(
             t.reason,
@@ -582,10 +567,7 @@ mod tests {
         // A timed (not connection-aware) drain ignores counts.
         let mut l = up(graceful(10), t0);
         l.settle(false, "bad", t0);
-        l.connections = Connections::Count {
-            holding: 0,
-            silent: 0,
-        };
+        l.connections = counted(0, 0);
         assert!(!l.counts_connections());
         assert_eq!(l.settle(false, "bad", s(1)), None);
     }

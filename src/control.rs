@@ -90,6 +90,12 @@ pub struct PeerView {
     pub session_ends: std::collections::BTreeMap<String, u64>,
     #[serde(default)]
     pub route_refresh_received: u64,
+    /// Times the daemon fell behind this peer's UPDATEs and the session resent its whole table
+    /// of VIP paths to the fleet view (`fleet_deltas_replaced`: the deltas those resyncs covered).
+    #[serde(default)]
+    pub fleet_resyncs: u64,
+    #[serde(default)]
+    pub fleet_deltas_replaced: u64,
     /// BFD with this peer, when configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bfd: Option<BfdView>,

@@ -508,6 +508,8 @@ fn register_peers(reg: &mut Registry, status: &StatusView) {
     let flaps = CounterFamily::default();
     let ends = CounterFamily::default();
     let refresh = CounterFamily::default();
+    let resyncs = CounterFamily::default();
+    let replaced = CounterFamily::default();
     for p in &status.peers {
         for (reason, n) in &p.session_ends {
             let labels = vec![("peer", p.name.clone()), ("reason", reason.clone())];
@@ -531,6 +533,10 @@ fn register_peers(reg: &mut Registry, status: &StatusView) {
             .get_or_create(&peer)
             .set(to_i64(p.prefixes_announced));
         flaps.get_or_create(&peer).inc_by(p.flaps);
+        resyncs.get_or_create(&peer).inc_by(p.fleet_resyncs);
+        replaced
+            .get_or_create(&peer)
+            .inc_by(p.fleet_deltas_replaced);
     }
     reg.register(
         "peer_flaps",
@@ -567,6 +573,16 @@ fn register_peers(reg: &mut Registry, status: &StatusView) {
         "peer_route_refresh_received",
         "ROUTE-REFRESH requests received from the peer",
         refresh,
+    );
+    reg.register(
+        "fleet_resyncs",
+        "Times the daemon fell behind the peer's UPDATEs and the session resent its whole table of VIP paths to the fleet view",
+        resyncs,
+    );
+    reg.register(
+        "fleet_deltas_replaced",
+        "Received UPDATEs for VIP prefixes not passed to the fleet view one by one because the daemon was behind (a resync carried them)",
+        replaced,
     );
 }
 

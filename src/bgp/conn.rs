@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::codec::FramedRead;
 use tracing::{debug, info, warn};
 
+use super::feed::Feed;
 use super::fsm::{Action, Fsm, FsmTiming, Input, Level, ReceivedUpdate, SessionSetup, Timer};
 use super::rib_in::RibInEvent;
 use super::status::{Command, EndReason, PeerState, PeerStatus, StopReason};
@@ -63,7 +64,7 @@ pub(crate) struct Links<'a> {
     pub commands: &'a mut mpsc::UnboundedReceiver<Command>,
     /// Where session up/down and received routes for VIP prefixes go (the fleet view), if
     /// anyone listens.
-    pub received: Option<&'a mpsc::Sender<RibInEvent>>,
+    pub feed: Option<&'a mut Feed>,
 }
 
 pub(crate) struct Outcome {
@@ -80,6 +81,8 @@ enum Event {
     Timer(Timer),
     Desired(bool),
     Frame(Option<Result<Frame, ReadError>>),
+    /// The fleet feed is behind and the channel has room again.
+    Room(Option<tokio::sync::mpsc::OwnedPermit<RibInEvent>>),
 }
 
 struct Conn<'a> {
@@ -93,8 +96,6 @@ struct Conn<'a> {
     established_at: Option<Instant>,
     watching: bool,
     stop_task: bool,
-    /// Received UPDATEs dropped because the consumer was behind.
-    dropped_updates: u64,
 }
 
 fn slot(t: Timer) -> usize {
@@ -103,6 +104,14 @@ fn slot(t: Timer) -> usize {
         Timer::Keepalive => 1,
         Timer::Refresh => 2,
         Timer::RefreshLog => 3,
+    }
+}
+
+/// Waits for the future, or forever without one.
+async fn wait_opt<T>(f: Option<impl std::future::Future<Output = T>>) -> T {
+    match f {
+        Some(f) => f.await,
+        None => std::future::pending().await,
     }
 }
 
@@ -135,20 +144,13 @@ pub(crate) async fn run(
         established_at: None,
         watching: true,
         stop_task: false,
-        dropped_updates: 0,
     };
     let reason = match local {
         Err(e) => EndReason::ConnectFailed(format!("cannot read the socket's local address: {e}")),
         Ok(local) => c.serve(local).await,
     };
-    if c.established_at.is_some() {
-        c.feed(RibInEvent::Down {
-            peer: c.name.clone(),
-        })
-        .await;
-    }
-    if c.dropped_updates > 0 {
-        warn!(peer = %c.name, "{} received UPDATEs from {} were not passed on (consumer behind)", c.dropped_updates, c.name);
+    if let Some(f) = c.links.feed.as_deref_mut() {
+        f.down().await;
     }
     Outcome {
         reason,
@@ -195,6 +197,11 @@ impl Conn<'_> {
                 Event::Frame(Some(Err(ReadError::Io(e)))) => Input::ReadFailed(e.to_string()),
                 Event::Frame(Some(Err(ReadError::Protocol(e)))) => Input::BadFrame(e),
                 Event::Frame(Some(Ok(f))) => Input::Frame(f),
+                Event::Room(slot) => {
+                    self.catch_up(slot);
+                    actions = Vec::new();
+                    continue;
+                }
             };
             actions = self.fsm.handle(input);
         }
@@ -209,6 +216,10 @@ impl Conn<'_> {
             .min_by_key(|(d, _)| *d);
         let desired = &mut *self.links.desired;
         let commands = &mut *self.links.commands;
+        let room = match self.links.feed.as_deref() {
+            Some(f) if f.is_behind() => Some(f.room()),
+            _ => None,
+        };
         // Biased, in this order: commands always win; our KEEPALIVEs (and due re-sends) go out
         // even while the peer floods us; route changes are rare so they cannot starve reading;
         // the hold timer comes last so that a KEEPALIVE already buffered is read before the
@@ -218,6 +229,8 @@ impl Conn<'_> {
             c = commands.recv() => Event::Command(c),
             _ = sleep_opt(other.map(|(d, _)| d)) => Event::Timer(other.map_or(Timer::Keepalive, |(_, t)| t)),
             ok = desired.changed(), if self.watching => Event::Desired(ok.is_ok()),
+            // Catching up the fleet view before reading more: the resync then carries more.
+            slot = wait_opt(room) => Event::Room(slot),
             f = self.reader.next() => Event::Frame(f),
             _ = sleep_opt(hold) => Event::Timer(Timer::Hold),
         }
@@ -247,25 +260,16 @@ impl Conn<'_> {
                     self.state_changed(s);
                     if s == PeerState::Established {
                         let rx = self.fsm.rx();
-                        self.feed(RibInEvent::Up {
-                            peer: self.name.clone(),
-                            add_path_v4: rx.add_path_v4,
-                            add_path_v6: rx.add_path_v6,
-                        })
-                        .await;
+                        if let Some(f) = self.links.feed.as_deref_mut() {
+                            f.up(rx.add_path_v4, rx.add_path_v6);
+                        }
                     }
                 }
                 Action::Received(u) => {
                     updates_received += 1;
                     let ReceivedUpdate { routes, .. } = u;
-                    if let (Some(tx), true) = (self.links.received, routes.is_relevant()) {
-                        let ev = RibInEvent::Update {
-                            peer: self.name.clone(),
-                            update: routes,
-                        };
-                        if tx.try_send(ev).is_err() {
-                            self.dropped_updates += 1;
-                        }
+                    if let Some(f) = self.links.feed.as_deref_mut() {
+                        f.update(routes);
                     }
                 }
                 Action::Log(level, s) => match level {
@@ -287,6 +291,7 @@ impl Conn<'_> {
         }
         let announced = self.fsm.announced();
         let (rr, resends) = self.fsm.route_refresh_counts();
+        self.feed_counts();
         self.links.status.send_modify(|s| {
             s.updates_sent += updates_sent;
             s.updates_received += updates_received;
@@ -297,12 +302,30 @@ impl Conn<'_> {
         end
     }
 
-    /// Session up/down for the fleet view: waits for room (rare events; the daemon always reads
-    /// the channel), so the view never misses a session boundary.
-    async fn feed(&self, ev: RibInEvent) {
-        if let Some(tx) = self.links.received {
-            let _ = tx.send(ev).await;
+    /// The channel has room again while the fleet feed is behind.
+    fn catch_up(&mut self, slot: Option<tokio::sync::mpsc::OwnedPermit<RibInEvent>>) {
+        let (Some(f), Some(slot)) = (self.links.feed.as_deref_mut(), slot) else {
+            return;
+        };
+        if f.catch_up(slot) {
+            info!(peer = %self.name, "fleet view of {} resynced ({} paths) after the daemon fell behind; {} deltas replaced by resyncs so far",
+                self.name, f.table_len(), f.deltas_replaced);
         }
+        self.feed_counts();
+    }
+
+    /// The fleet feed's counters into the status (they only grow, across sessions).
+    fn feed_counts(&self) {
+        let Some(f) = self.links.feed.as_deref() else {
+            return;
+        };
+        let (resyncs, replaced) = (f.resyncs, f.deltas_replaced);
+        self.links.status.send_if_modified(|s| {
+            let changed = (s.fleet_resyncs, s.fleet_deltas_replaced) != (resyncs, replaced);
+            s.fleet_resyncs = resyncs;
+            s.fleet_deltas_replaced = replaced;
+            changed
+        });
     }
 
     fn state_changed(&mut self, state: PeerState) {

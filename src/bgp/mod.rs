@@ -9,12 +9,15 @@
 //! - `spec`: the peer as config hands it over ([`PeerSpec`]).
 //! - `status`: peer state, status snapshot, typed end and stop reasons, commands.
 //! - `fsm`: one connection's pure state machine (events in, actions out).
+//! - `feed`: received VIP routes to the fleet view (deltas, or a resync when the daemon fell
+//!   behind), never blocking a live session.
 //! - `conn`: the async driver of one connection (socket, framing, timers).
 //! - `session`: the per-peer task (connect, reconnect with backoff, public entry point).
 
 mod conn;
 pub mod encode;
 pub mod error;
+pub(crate) mod feed;
 pub mod fsm;
 pub mod rib_in;
 mod rib_out;

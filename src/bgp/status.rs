@@ -232,6 +232,10 @@ pub struct PeerStatus {
     /// ROUTE-REFRESH requests received, and full re-sends they caused (coalesced).
     pub route_refresh_received: u64,
     pub route_refresh_resends: u64,
+    /// Times the daemon fell behind this peer's UPDATEs and the session resent its whole table
+    /// of VIP paths to the fleet view, and the deltas those resyncs replaced.
+    pub fleet_resyncs: u64,
+    pub fleet_deltas_replaced: u64,
     /// Prefixes the peer currently holds from us.
     pub prefixes_announced: usize,
     pub connect_attempts: u64,

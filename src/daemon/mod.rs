@@ -401,6 +401,15 @@ impl Daemon {
                 debug!(peer = %peer, "fleet view: {} announced, {} withdrawn", update.announced.len(), update.withdrawn.len());
                 self.engine.fleet_update(&peer, &update, now)
             }
+            RibInEvent::Behind { peer } => {
+                warn!(peer = %peer, "fleet view of {peer} is behind: the daemon did not keep up with its UPDATEs; \
+                    none of its announcers count (the guard holds rather than leaves) until the session resends its table");
+                self.engine.fleet_peer_behind(&peer, now)
+            }
+            RibInEvent::Resync { peer, table } => {
+                info!(peer = %peer, "fleet view of {peer} resynced: {} paths", table.len());
+                self.engine.fleet_resync(&peer, &table, now)
+            }
         };
         self.apply(decisions);
     }

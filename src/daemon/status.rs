@@ -127,6 +127,8 @@ impl Tracker {
                     last_end: st.last_end.as_ref().map(|e| e.kind().to_string()),
                     session_ends: st.ends.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
                     route_refresh_received: st.route_refresh_received,
+                    fleet_resyncs: st.fleet_resyncs,
+                    fleet_deltas_replaced: st.fleet_deltas_replaced,
                 }
             })
             .collect();
@@ -347,6 +349,11 @@ fn fleet_view(engine: &Engine, v: &crate::engine::Vip) -> Option<FleetVipView> {
                 crate::fleet::ViewState::Down => {
                     out.warnings.push(format!("{}: session down, no view", snap.peer))
                 }
+                crate::fleet::ViewState::Behind => out.warnings.push(format!(
+                    "{}: the daemon fell behind its UPDATEs; its announcers do not count until \
+                     the session resends its table",
+                    snap.peer
+                )),
                 _ => {}
             }
             for a in snap.announcers {

@@ -30,7 +30,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::bgp::rib_in::RibInUpdate;
+use crate::bgp::rib_in::{PeerTable, RibInUpdate};
 use crate::fleet::{DrainRefused, FleetView, Guard, GuardOutput};
 use crate::route::{Community, DesiredRoute, DesiredRoutes, RouteAttrs};
 
@@ -197,6 +197,22 @@ impl Engine {
     pub fn fleet_peer_down(&mut self, peer: &str, now: Instant) -> Vec<Decision> {
         if let Some(f) = &mut self.fleet {
             f.peer_down(peer);
+        }
+        self.reguard(now)
+    }
+
+    /// The daemon fell behind `peer`'s UPDATEs: its view is stale until [`Engine::fleet_resync`].
+    pub fn fleet_peer_behind(&mut self, peer: &str, now: Instant) -> Vec<Decision> {
+        if let Some(f) = &mut self.fleet {
+            f.behind(peer);
+        }
+        self.reguard(now)
+    }
+
+    /// `peer`'s whole table after it was behind: replaces what the view held for it.
+    pub fn fleet_resync(&mut self, peer: &str, t: &PeerTable, now: Instant) -> Vec<Decision> {
+        if let Some(f) = &mut self.fleet {
+            f.resync(peer, t, now);
         }
         self.reguard(now)
     }

@@ -59,7 +59,8 @@ pub struct Count {
     pub marked: Vec<AnnouncerId>,
     /// Some peer shows every path of this prefix's family (ADD-PATH, table in).
     pub full_view: bool,
-    /// Some peer's ADD-PATH table is still arriving.
+    /// Some peer's ADD-PATH table is still arriving, or some peer is behind (waiting for a
+    /// resync: its announcers are not counted).
     pub loading: bool,
 }
 
@@ -72,6 +73,9 @@ impl Count {
 /// Counts the other announcers of `prefix`. An identified node counts once however many ToRs
 /// show it, and as marked if any ToR shows it marked (the safer reading of a route in flight).
 /// Paths without identity cannot be matched across ToRs: the largest per-peer number counts.
+/// A peer that is behind (`ViewState::Behind`) may show announcers that are gone or unmarked
+/// ones that are marked: none of them count, and it counts as loading, so a short count holds
+/// (never blind, which `when_blind: leave` would turn into a leave) until its resync.
 pub fn count_others(view: &FleetView, prefix: &Prefix, now: Instant) -> Count {
     use std::collections::BTreeMap;
     let mut nodes: BTreeMap<AnnouncerId, bool> = BTreeMap::new();
@@ -83,6 +87,10 @@ pub fn count_others(view: &FleetView, prefix: &Prefix, now: Instant) -> Count {
         match snap.state {
             ViewState::Full => full_view = true,
             ViewState::Loading => loading = true,
+            ViewState::Behind => {
+                loading = true;
+                continue;
+            }
             _ => {}
         }
         let (mut h, mut m) = (vec![], vec![]);
@@ -281,7 +289,7 @@ fn verdict(spec: &GuardSpec, counts: &[Count]) -> Result<String, String> {
     let loading = if c.full_view {
         ""
     } else {
-        ", a peer's table is still arriving"
+        ", a peer's table is still arriving or being resynced"
     };
     Err(format!(
         "held: withdrawing would leave {} healthy announcers of {} ({} others marked unhealthy{}; \

@@ -1,7 +1,8 @@
 //! Fleet safety: who else announces our VIP prefixes, and whether we may leave.
 //!
 //! - `view`: the other announcers of each VIP prefix as each ToR shows them (RFC 7911 ADD-PATH),
-//!   fed with parsed UPDATEs (`bgp::rib_in`) and session up/down events. Bounded in memory.
+//!   fed with parsed UPDATEs (`bgp::rib_in`) and session up/down events; a peer the daemon fell
+//!   behind on is marked behind (not counted) until its session resyncs it. Bounded in memory.
 //! - `guard`: the two-phase leave (mark, settle, count, then leave or hold) and the operator-drain
 //!   check, as pure functions of the view and an injected clock.
 //!
@@ -19,5 +20,7 @@ pub use view::{
     MAX_PATHS_PER_PREFIX,
 };
 
+#[cfg(test)]
+mod resync_tests;
 #[cfg(test)]
 mod sim_tests;

@@ -5,17 +5,26 @@
 //! dropped, so memory does not follow the router's table), at most [`MAX_PATHS_PER_PREFIX`] paths
 //! per prefix per peer (the excess is counted). Our own routes reflected back are recognised by
 //! the identity large community and never stored.
+//!
+//! When the daemon falls behind a session's UPDATEs, the session marks the peer *behind* at the
+//! exact point of the first delta it could not pass on and later resyncs it with its whole table
+//! (`bgp::feed`). A behind peer reports [`ViewState::Behind`]: the guard counts none of its
+//! (possibly stale) announcers and treats its table as still arriving, so it holds rather than
+//! leaves. [`FleetView::resync`] replaces the peer's paths wholesale.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::bgp::rib_in::{PathKey, RibInUpdate};
+use crate::bgp::rib_in::{PathAttrs, PathKey, PeerTable, RibInUpdate, MAX_TABLE_PATHS_PER_PREFIX};
 use crate::route::{Community, Family, LargeCommunity, Prefix};
 
 /// Paths kept per VIP prefix per peer; a peer announcing more is counted, never stored.
 pub const MAX_PATHS_PER_PREFIX: usize = 1024;
+
+// A resync can only restore what the session's table kept.
+const _: () = assert!(MAX_TABLE_PATHS_PER_PREFIX >= MAX_PATHS_PER_PREFIX);
 
 /// Local-data-1 of the identity large community `local_as:IDENTITY_TAG:router_id`, which every
 /// node attaches to its routes so that nodes sharing one ASN behind next-hop-self ToRs can be told
@@ -80,6 +89,9 @@ pub enum ViewState {
     /// ADD-PATH negotiated, but a malformed UPDATE made us drop this family until the session
     /// restarts (RFC 7606 AFI/SAFI disable).
     Disabled(String),
+    /// The daemon fell behind this peer's UPDATEs: what we hold may be stale until the session
+    /// resyncs its table. Its announcers are not counted; the guard holds as if loading.
+    Behind,
 }
 
 impl ViewState {
@@ -90,6 +102,7 @@ impl ViewState {
             ViewState::Loading => "loading",
             ViewState::Full => "full",
             ViewState::Disabled(_) => "disabled",
+            ViewState::Behind => "behind",
         }
     }
 }
@@ -107,9 +120,21 @@ struct PeerView {
     v4: FamilyState,
     v6: FamilyState,
     paths: BTreeMap<Prefix, BTreeMap<u32, Announcer>>,
+    /// Deltas were lost after this point: stale until a resync (or down/up).
+    behind: bool,
 }
 
 impl PeerView {
+    fn down() -> PeerView {
+        PeerView {
+            up_since: None,
+            v4: FamilyState::default(),
+            v6: FamilyState::default(),
+            paths: BTreeMap::new(),
+            behind: false,
+        }
+    }
+
     fn fam(&mut self, f: Family) -> &mut FamilyState {
         match f {
             Family::Ipv4Unicast => &mut self.v4,
@@ -138,6 +163,9 @@ pub struct ViewCounters {
     pub treat_as_withdraw: u64,
     /// Families disabled after a malformed UPDATE.
     pub disabled: u64,
+    /// Times a peer was marked behind, and resyncs applied.
+    pub behind: u64,
+    pub resyncs: u64,
 }
 
 /// What one peer shows for one prefix, for status and metrics.
@@ -227,6 +255,7 @@ impl FleetView {
                 ..FamilyState::default()
             },
             paths: BTreeMap::new(),
+            behind: false,
         };
         self.peers.insert(peer.into(), pv);
         self.generation += 1;
@@ -235,14 +264,61 @@ impl FleetView {
     /// The session closed: everything it showed is gone.
     pub fn peer_down(&mut self, peer: &str) {
         if let Some(pv) = self.peers.get_mut(peer) {
-            *pv = PeerView {
-                up_since: None,
-                v4: FamilyState::default(),
-                v6: FamilyState::default(),
-                paths: BTreeMap::new(),
-            };
+            *pv = PeerView::down();
             self.generation += 1;
         }
+    }
+
+    /// The session could not pass on a delta: everything held for `peer` may be stale until
+    /// [`FleetView::resync`]. Its session may even be up without our having seen it.
+    pub fn behind(&mut self, peer: &str) {
+        let pv = self.peers.entry(peer.into()).or_insert_with(PeerView::down);
+        if !std::mem::replace(&mut pv.behind, true) {
+            self.counters.behind += 1;
+            self.generation += 1;
+        }
+    }
+
+    /// Whether `peer` is behind (waiting for a resync).
+    pub fn is_behind(&self, peer: &str) -> bool {
+        self.peers.get(peer).is_some_and(|pv| pv.behind)
+    }
+
+    /// Replaces everything held for `peer` with its session's whole table, as if the peer had
+    /// come up and sent it (own routes, marks, VIP filter and per-prefix cap applied as in
+    /// [`FleetView::apply`]). A peer whose `Up` was not passed on counts as up from `now`.
+    pub fn resync(&mut self, peer: &str, t: &PeerTable, now: Instant) {
+        let fam = |f: Family| FamilyState {
+            add_path: t.add_path(f),
+            end_of_rib: t.end_of_rib(f),
+            disabled: t.disabled(f).map(str::to_string),
+        };
+        let up_since = self
+            .peers
+            .get(peer)
+            .and_then(|pv| pv.up_since)
+            .unwrap_or(now);
+        let mut pv = PeerView {
+            up_since: Some(up_since),
+            v4: fam(Family::Ipv4Unicast),
+            v6: fam(Family::Ipv6Unicast),
+            paths: BTreeMap::new(),
+            behind: false,
+        };
+        let filter = Filter {
+            me: self.me,
+            unhealthy: self.unhealthy,
+            vips: &self.vip_prefixes,
+        };
+        // Not counted again: these paths were counted when first announced, or the resync
+        // replaced deltas that would have been.
+        let mut ignored = ViewCounters::default();
+        for (k, f, attrs) in t.paths() {
+            filter.store(&mut pv, &k, f, attrs, &mut ignored);
+        }
+        self.peers.insert(peer.into(), pv);
+        self.counters.resyncs += 1;
+        self.generation += 1;
     }
 
     /// Forgets a peer removed from the configuration.
@@ -280,42 +356,13 @@ impl FleetView {
         for k in &u.withdrawn {
             changed |= remove(pv, k);
         }
-        let identity = u
-            .attrs
-            .large_communities
-            .iter()
-            .find(|c| c.local1 == IDENTITY_TAG)
-            .map(|c| std::net::Ipv4Addr::from(c.local2));
-        let marked = u.attrs.communities.contains(&self.unhealthy)
-            || u.attrs.communities.contains(&Community::GRACEFUL_SHUTDOWN);
+        let f = Filter {
+            me: self.me,
+            unhealthy: self.unhealthy,
+            vips: &self.vip_prefixes,
+        };
         for (k, fam) in &u.announced {
-            if pv.fam_ref(*fam).disabled.is_some() || !self.vip_prefixes.contains(&k.prefix) {
-                continue;
-            }
-            if identity == Some(self.me) {
-                self.counters.own += 1;
-                // A path id we stored for someone else may now carry our route.
-                changed |= remove(pv, k);
-                continue;
-            }
-            let a = Announcer {
-                path_id: k.path_id,
-                next_hop: u.attrs.next_hop,
-                as_path: u.attrs.as_path.clone(),
-                communities: u.attrs.communities.clone(),
-                large_communities: u.attrs.large_communities.clone(),
-                identity,
-                marked,
-            };
-            let paths = pv.paths.entry(k.prefix).or_default();
-            if !paths.contains_key(&k.path_id) && paths.len() >= MAX_PATHS_PER_PREFIX {
-                self.counters.excess += 1;
-                continue;
-            }
-            if paths.get(&k.path_id) != Some(&a) {
-                paths.insert(k.path_id, a);
-                changed = true;
-            }
+            changed |= f.store(pv, k, *fam, &u.attrs, &mut self.counters);
         }
         if changed {
             self.generation += 1;
@@ -328,6 +375,9 @@ impl FleetView {
         let Some(pv) = self.peers.get(peer) else {
             return ViewState::Down;
         };
+        if pv.behind {
+            return ViewState::Behind;
+        }
         let Some(since) = pv.up_since else {
             return ViewState::Down;
         };
@@ -372,6 +422,60 @@ impl FleetView {
             .values()
             .map(|p| p.paths.values().map(BTreeMap::len).sum::<usize>())
             .sum()
+    }
+}
+
+/// What decides whether and how an announced path is stored.
+struct Filter<'a> {
+    me: std::net::Ipv4Addr,
+    unhealthy: Community,
+    vips: &'a BTreeSet<Prefix>,
+}
+
+impl Filter<'_> {
+    /// Stores one announced path in `pv` (unless ours, not a VIP prefix, disabled or beyond the
+    /// cap). Returns whether `pv` changed.
+    fn store(
+        &self,
+        pv: &mut PeerView,
+        k: &PathKey,
+        fam: Family,
+        attrs: &PathAttrs,
+        counters: &mut ViewCounters,
+    ) -> bool {
+        if pv.fam_ref(fam).disabled.is_some() || !self.vips.contains(&k.prefix) {
+            return false;
+        }
+        let identity = attrs
+            .large_communities
+            .iter()
+            .find(|c| c.local1 == IDENTITY_TAG)
+            .map(|c| std::net::Ipv4Addr::from(c.local2));
+        if identity == Some(self.me) {
+            counters.own += 1;
+            // A path id we stored for someone else may now carry our route.
+            return remove(pv, k);
+        }
+        let a = Announcer {
+            path_id: k.path_id,
+            next_hop: attrs.next_hop,
+            as_path: attrs.as_path.clone(),
+            communities: attrs.communities.clone(),
+            large_communities: attrs.large_communities.clone(),
+            identity,
+            marked: attrs.communities.contains(&self.unhealthy)
+                || attrs.communities.contains(&Community::GRACEFUL_SHUTDOWN),
+        };
+        let paths = pv.paths.entry(k.prefix).or_default();
+        if !paths.contains_key(&k.path_id) && paths.len() >= MAX_PATHS_PER_PREFIX {
+            counters.excess += 1;
+            return false;
+        }
+        if paths.get(&k.path_id) != Some(&a) {
+            paths.insert(k.path_id, a);
+            return true;
+        }
+        false
     }
 }
 

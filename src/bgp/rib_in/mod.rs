@@ -2,7 +2,9 @@
 //! fleet view (RFC 4271 4.3, RFC 4760 MP_REACH/MP_UNREACH, RFC 7911 path identifiers, RFC 6793
 //! 4-octet AS_PATH, RFC 1997/8092 communities), with RFC 7606 error handling.
 //!
-//! Owns: turning peer bytes into [`RibInUpdate`] or a typed [`RibInError`]. May not touch: the
+//! Owns: turning peer bytes into [`RibInUpdate`] or a typed [`RibInError`]; the events a session
+//! sends the fleet view ([`RibInEvent`]); `table`: the per-session table of received VIP paths
+//! ([`PeerTable`]) a resync carries. May not touch: the
 //! session, the fleet view, configuration. Our own bounds-checked code only (never zettabgp's
 //! decoder, see /work/shared/notes/zettabgp.md). Every loop advances by at least one byte over a
 //! body of at most 4077 bytes, so parsing is bounded; only prefixes the caller keeps are stored.
@@ -680,7 +682,9 @@ fn parse_as_path(mut v: &[u8], four: bool) -> Result<(Vec<u32>, usize), String> 
 }
 
 /// What a session tells the fleet view, in order: up (with what ADD-PATH gave us), the routes
-/// received for VIP prefixes, down.
+/// received for VIP prefixes, down. When the daemon falls behind, a session sends `Behind` (on a
+/// channel slot it keeps in reserve for that) instead of the deltas it could not place, and later
+/// one `Resync` with its whole table; see `bgp::feed`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RibInEvent {
     Up {
@@ -694,6 +698,17 @@ pub enum RibInEvent {
     },
     Down {
         peer: std::sync::Arc<str>,
+    },
+    /// Deltas after this point were not passed on: what the view holds for this peer is stale
+    /// until the `Resync` (it may even be the session's `Up` that was not passed on).
+    Behind {
+        peer: std::sync::Arc<str>,
+    },
+    /// The session's whole table now (replaces everything the view holds for the peer; brings
+    /// it up if its `Up` was not passed on).
+    Resync {
+        peer: std::sync::Arc<str>,
+        table: Box<PeerTable>,
     },
 }
 
@@ -711,6 +726,9 @@ impl RibInUpdate {
             || self.end_of_rib.is_some()
     }
 }
+
+mod table;
+pub use table::{PeerTable, MAX_TABLE_PATHS_PER_PREFIX};
 
 #[cfg(test)]
 mod tests;

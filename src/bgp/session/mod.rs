@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use super::conn::{self, Links, Timing};
+use super::feed::Feed;
 use super::fsm::SessionSetup;
 use super::rib_in::RibInEvent;
 use super::spec::PeerSpec;
@@ -30,7 +31,9 @@ pub struct PeerIo {
     pub status: watch::Sender<PeerStatus>,
     /// Stop or reset from outside; the channel closing counts as a stop.
     pub commands: mpsc::UnboundedReceiver<Command>,
-    /// UPDATEs the peer sends (for the fleet view); full channel: dropped and counted.
+    /// Session up/down and UPDATEs the peer sends (for the fleet view). Never blocks a live
+    /// session: when the channel is full the view is told this peer is behind and later gets
+    /// the whole table again (`bgp::feed`).
     pub received: Option<mpsc::Sender<RibInEvent>>,
 }
 
@@ -52,6 +55,7 @@ pub(crate) async fn run_peer_with(setup: SessionSetup, io: PeerIo, timing: Timin
         received,
     } = io;
     let name = setup.peer.name.clone();
+    let mut feed = received.map(|tx| Feed::new(tx, name.clone()));
     let mut backoff = Backoff::new(timing.backoff_min, timing.backoff_max);
     // Families we already explained we cannot send to this peer (logged once per peer).
     let mut explained: HashSet<Family> = HashSet::new();
@@ -60,6 +64,11 @@ pub(crate) async fn run_peer_with(setup: SessionSetup, io: PeerIo, timing: Timin
             s.state = PeerState::Connect;
             s.connect_attempts += 1;
         });
+        if let Some(f) = &mut feed {
+            if until_stop(&mut commands, f.ready()).await.is_err() {
+                break;
+            }
+        }
         let connected =
             match until_stop(&mut commands, connect(&setup.peer, timing.connect_timeout)).await {
                 Err(_) => break,
@@ -77,7 +86,7 @@ pub(crate) async fn run_peer_with(setup: SessionSetup, io: PeerIo, timing: Timin
                     status: &status,
                     desired: &mut desired,
                     commands: &mut commands,
-                    received: received.as_ref(),
+                    feed: feed.as_mut(),
                 };
                 conn::run(
                     &setup,

@@ -148,6 +148,17 @@ async fn start_timed(
     next_hop_v6: Option<Ipv6Addr>,
     timing: Timing,
 ) -> Harness {
+    start_fed(addr, d, next_hop_v6, timing, 16).await
+}
+
+/// `capacity`: of the channel to the fleet view (one slot is the peer's reserve).
+async fn start_fed(
+    addr: IpAddr,
+    d: DesiredRoutes,
+    next_hop_v6: Option<Ipv6Addr>,
+    timing: Timing,
+    capacity: usize,
+) -> Harness {
     let listener = TcpListener::bind((addr, 0)).await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let setup = SessionSetup {
@@ -169,7 +180,7 @@ async fn start_timed(
     let (dtx, drx) = watch::channel(Arc::new(d));
     let (stx, srx) = watch::channel(PeerStatus::default());
     let (commands, crx) = mpsc::unbounded_channel();
-    let (rtx, received) = mpsc::channel(16);
+    let (rtx, received) = mpsc::channel(capacity);
     let io = PeerIo {
         desired: drx,
         status: stx,
@@ -960,4 +971,61 @@ mod backoff {
         let ds: Vec<f64> = (0..3).map(|_| b.next_delay().as_secs_f64()).collect();
         assert!(ds[2] >= 3.0, "{ds:?}");
     }
+}
+
+/// The daemon does not read the fleet channel (2 slots: the reserve and one). The session keeps
+/// its KEEPALIVEs going, the view is told at once that this peer is behind, and once the channel
+/// has room it gets the whole table, in which the withdrawal is not lost.
+#[tokio::test]
+async fn a_full_fleet_channel_neither_blocks_the_session_nor_loses_a_withdrawal() {
+    let addr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let mut h = start_fed(addr, initial(), None, timing(), 2).await;
+    let mut peer = h.accept().await;
+    peer.establish_with(&open_msg(REMOTE_AS, 3, &frr_caps(REMOTE_AS)))
+        .await;
+    h.wait_status("established", |s| s.state == PeerState::Established)
+        .await;
+    // The Up fills the channel. Announce the VIP (the marker takes the reserve), withdraw it
+    // and announce the DNS VIP: all three only change the session's table.
+    let vip: Prefix = p("203.0.113.10/32");
+    let dns: Prefix = p("203.0.113.53/32");
+    for m in announce(&med(5), v4_nh(), &["203.0.113.10/32"]) {
+        peer.send(&m).await;
+    }
+    for m in encode::withdraw(REMOTE_AS, Family::Ipv4Unicast, &[vip]).unwrap() {
+        peer.send(&m).await;
+    }
+    for m in announce(&med(5), v4_nh(), &["203.0.113.53/32"]) {
+        peer.send(&m).await;
+    }
+    // Hold 3 is 300 ms in test time: a second of KEEPALIVEs both ways while nobody reads.
+    let mut ours = 0;
+    let end = tokio::time::Instant::now() + Duration::from_secs(1);
+    while tokio::time::Instant::now() < end {
+        peer.send(&encode::keepalive()).await;
+        if let Ok(Some(Ok(f))) =
+            tokio::time::timeout(Duration::from_millis(100), peer.r.next()).await
+        {
+            ours += u32::from(f.msg_type == wire::MSG_KEEPALIVE);
+        }
+    }
+    assert!(ours >= 5, "only {ours} KEEPALIVEs in 1 s");
+    assert_eq!(h.status.borrow().state, PeerState::Established);
+    assert!(matches!(next_event(&mut h).await, RibInEvent::Up { .. }));
+    assert!(matches!(
+        next_event(&mut h).await,
+        RibInEvent::Behind { .. }
+    ));
+    let RibInEvent::Resync { table, .. } = next_event(&mut h).await else {
+        panic!("expected a resync")
+    };
+    let keys: Vec<Prefix> = table.paths().map(|(k, _, _)| k.prefix).collect();
+    assert_eq!(keys, vec![dns]);
+    h.wait_status("counted", |s| {
+        (s.fleet_resyncs, s.fleet_deltas_replaced) == (1, 3)
+    })
+    .await;
+    h.stop();
+    assert!(matches!(next_event(&mut h).await, RibInEvent::Down { .. }));
+    h.task.await.unwrap();
 }

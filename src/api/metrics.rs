@@ -739,6 +739,8 @@ mod tests {
         has(r#"vipwarden_peer_state{peer="tor2",state="established"} 0"#);
         has(r#"vipwarden_peer_updates_sent_total{peer="tor1"} 7"#);
         has(r#"vipwarden_peer_updates_received_total{peer="tor1"} 2"#);
+        has(r#"vipwarden_fleet_resyncs_total{peer="tor1"} 1"#);
+        has(r#"vipwarden_fleet_deltas_replaced_total{peer="tor1"} 40"#);
         has(r#"vipwarden_peer_prefixes_announced{peer="tor1"} 2"#);
         has(r#"vipwarden_peer_session_ends_total{peer="tor2",reason="connect_refused"} 13"#);
         has(r#"vipwarden_check_up{check="web_tcp"} 1"#);

@@ -58,6 +58,8 @@ pub fn sample_status() -> StatusView {
                 connect_attempts: 1,
                 last_error: None,
                 flaps: 0,
+                fleet_resyncs: 1,
+                fleet_deltas_replaced: 40,
                 ..PeerView::default()
             },
             PeerView {

@@ -1,5 +1,6 @@
 //! Thin async driver for one TCP connection: owns the socket, the framing and the timers, feeds
-//! the pure state machine (`fsm`) and carries out its actions; publishes status.
+//! the pure state machine (`fsm`) and carries out its actions; publishes status; hands received
+//! VIP routes to the peer's `feed` (never waiting on the daemon while the session is up).
 //!
 //! Reading goes through `FramedRead`, whose `next()` is cancel-safe inside `select!`. Writes are
 //! never raced against anything: each `select!` only picks the next event, and the actions it
@@ -304,7 +305,12 @@ impl Conn<'_> {
 
     /// The channel has room again while the fleet feed is behind.
     fn catch_up(&mut self, slot: Option<tokio::sync::mpsc::OwnedPermit<RibInEvent>>) {
-        let (Some(f), Some(slot)) = (self.links.feed.as_deref_mut(), slot) else {
+        let Some(f) = self.links.feed.as_deref_mut() else {
+            return;
+        };
+        let Some(slot) = slot else {
+            // Nobody reads any more (daemon shutting down): stop waiting for room.
+            f.closed();
             return;
         };
         if f.catch_up(slot) {

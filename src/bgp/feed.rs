@@ -97,6 +97,8 @@ impl Feed {
         match self.tx.try_send(ev) {
             Ok(()) | Err(TrySendError::Closed(_)) => {}
             Err(TrySendError::Full(_)) => {
+                // The reserve is always held here: taken before each connection, spent only on
+                // this marker (taken back before the resync) or on the session's Down.
                 self.behind = true;
                 self.deltas_replaced += 1;
                 if let Some(p) = self.spare.take() {
@@ -140,6 +142,11 @@ impl Feed {
         self.behind = false;
         self.resyncs += 1;
         true
+    }
+
+    /// The receiving side is gone: nothing to catch up with.
+    pub fn closed(&mut self) {
+        self.behind = false;
     }
 
     /// [`Feed::catch_up`] with whatever room there is now, without waiting.

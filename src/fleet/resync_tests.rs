@@ -402,3 +402,21 @@ fn own_paths(feed: &Feed) -> usize {
             .count()
     })
 }
+
+#[test]
+fn a_gone_daemon_ends_the_wait_for_room() {
+    use futures_util::FutureExt;
+    let (tx, rx) = mpsc::channel(2);
+    let mut feed = Feed::new(tx, Arc::from("tor1"));
+    assert!(feed.try_ready());
+    feed.up(true, true);
+    feed.update(Box::new(withdraw(v4(), 1)));
+    assert!(feed.is_behind());
+    drop(rx);
+    // The driver's wait resolves at once with no slot, and the feed stops waiting.
+    assert!(matches!(feed.room().now_or_never(), Some(None)));
+    feed.closed();
+    assert!(!feed.is_behind());
+    feed.update(Box::new(withdraw(v4(), 2)));
+    assert!(!feed.is_behind());
+}

@@ -201,9 +201,6 @@ cat >"$tmp/gobgpd.toml" <<EOF
     [neighbors.afi-safis.config]
       afi-safi-name = "ipv4-unicast"
 EOF
-gobgpd -f "$tmp/gobgpd.toml" --pprof-disable --api-hosts "$ROUTER_IP:$gobgp_api" --log-level debug \
-  >"$tmp/gobgpd.log" 2>&1 &
-gobgpd_pid=$!
 gobgp() { command gobgp -u "$ROUTER_IP" -p "$gobgp_api" "$@"; }
 # MED of the VIP in gobgpd's RIB, "none" when absent.
 med_at_peer() {
@@ -217,7 +214,18 @@ wait_for() { # wait_for TIMEOUT_MS CMD...: poll every 100 ms (CMD re-evaluated e
   shift
   while ! "$@"; do (($(now_ms) < until)) || return 1; sleep 0.1; done
 }
-wait_for 5000 gobgp global >/dev/null 2>&1 || fail "gobgpd did not start"
+# A fresh gobgpd for each round (after a Cease it would hold the next session back for a while).
+start_gobgpd() {
+  gobgpd -f "$tmp/gobgpd.toml" --pprof-disable --api-hosts "$ROUTER_IP:$gobgp_api" --log-level debug \
+    >"$tmp/gobgpd.log" 2>&1 &
+  gobgpd_pid=$!
+  wait_for 5000 gobgp global >/dev/null 2>&1 || fail "gobgpd did not start"
+}
+stop_gobgpd() {
+  kill -TERM "$gobgpd_pid" 2>/dev/null || true
+  wait "$gobgpd_pid" 2>/dev/null || true
+  gobgpd_pid=''
+}
 
 # The daemon's config in the root (replaces the example: this root is thrown away).
 write_config() { # write_config MED [EXTRA-CHECK-LINE]
@@ -235,14 +243,6 @@ vips:
   - {name: web, prefixes: [$VIP], checks: [ok], med: $1}
 EOF
 }
-write_config 100
-
-t=$(now_ms)
-# --register=no --keep-unit: no machined and no systemd on the host to register with or to
-# allocate a scope from (PID 1 here is not systemd). No --private-network: the host's network.
-SYSTEMD_LOG_COLOR=0 systemd-nspawn --quiet -D "$root" -M vw-pkg-test --boot --register=no --keep-unit \
-  --console=read-only >"$tmp/console.log" 2>&1 &
-nspawn_pid=$!
 # The container's PID 1: nspawn's child running systemd.
 find_leader() {
   local c kids
@@ -252,83 +252,143 @@ find_leader() {
   done
   return 1
 }
-boot_reason() {
-  kill -0 "$nspawn_pid" 2>/dev/null || { echo "systemd-nspawn exited: $(tr '\n' ' ' <"$tmp/console.log" | cut -c1-400)"; return; }
-  echo "no systemd in the container after 30 s: $(tail -n 3 "$tmp/console.log" | tr '\n' ' ')"
-}
-wait_for 30000 find_leader || skip "the container does not boot here: $(boot_reason)"
 in_ct() { nsenter --target "$leader" --mount --uts --ipc --pid -- "$@"; }
 state=''
 booted() {
   state=$(in_ct systemctl is-system-running 2>&1) || true
   [[ $state == running || $state == degraded ]]
 }
-wait_for 60000 booted ||
-  skip "the container's systemd did not finish booting within 60 s (is-system-running: ${state:-nothing}); console: $(tail -n 3 "$tmp/console.log" | tr '\n' ' ')"
-measured "container boot (systemd-nspawn --boot to is-system-running=$state)" "$(($(now_ms) - t))"
-if [[ $state == degraded ]]; then say "failed units in the container: $(in_ct systemctl --failed --no-legend --plain | cut -d' ' -f1 | tr '\n' ' ')"; fi
-say "container: $(in_ct systemctl --version | head -n1), cgroup fs $(in_ct stat -fc %T /sys/fs/cgroup)"
-
 show() { in_ct systemctl show -p "$1" --value vipwarden; }
-journal() { in_ct journalctl --no-pager -o cat -u vipwarden >"$tmp/journal.txt" 2>&1 || true; }
+journal() { in_ct journalctl --no-pager -o cat -b -u vipwarden >"$tmp/journal.txt" 2>&1 || true; }
 
-# start: Type=notify, so `systemctl start` returns once READY=1 arrived (or fails at
-# TimeoutStartSec without it).
-t=$(now_ms)
-in_ct timeout 60 systemctl start vipwarden || { journal; fail "systemctl start vipwarden failed: $(show ActiveState)/$(show Result)"; }
-start_ms=$(($(now_ms) - t))
-st="$(show ActiveState)/$(show SubState)"
-[[ $st == active/running ]] || { journal; fail "after start: $st"; }
-[[ $(show Type) == notify ]] || fail "unit Type is $(show Type)"
-pid1=$(show MainPID)
-say "systemctl start -> $st in ${start_ms} ms (Type=notify: READY=1 received); MainPID $pid1; status: $(show StatusText)"
-measured "systemctl start -> active (READY=1)" "$start_ms"
-wait_for 15000 med_is 100 || { journal; fail "VIP $VIP not at gobgpd with MED 100 (have: $(med_at_peer))"; }
-measured "systemctl start -> VIP in gobgpd's RIB" "$(($(now_ms) - t))"
-say "gobgpd RIB: $VIP MED $(med_at_peer)"
-# The unit as systemd read it, and nothing it complained about while starting it.
-journal
-say "unit: Type=$(show Type) NotifyAccess=$(show NotifyAccess) WatchdogUSec=$(show WatchdogUSec) User=$(show User)"
-# (vipwarden's own lines start with a timestamp; anything else but Starting/Started is systemd's.)
-if grep -v -E '^[0-9]{4}-[0-9]{2}-[0-9]{2}T|^Start(ing|ed) vipwarden' "$tmp/journal.txt" >"$tmp/complaints"; then
-  fail "systemd complained while starting the unit: $(head -n 3 "$tmp/complaints")"
-fi
+# boot_container UNIFIED: boots the root (UNIFIED=1: a pure cgroup2 container, as on a Debian 12
+# host; empty: nspawn follows the host's layout). Returns 1 with the reason in boot_error.
+boot_container() {
+  local t
+  t=$(now_ms)
+  leader='' boot_error=''
+  : >"$tmp/console.log"
+  # --register=no --keep-unit: no machined and no systemd on the host to register with or to
+  # allocate a scope from (PID 1 here is not systemd). No --private-network: the host's network.
+  SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=$1 SYSTEMD_LOG_COLOR=0 systemd-nspawn --quiet -D "$root" -M vw-pkg-test \
+    --boot --register=no --keep-unit --console=read-only >"$tmp/console.log" 2>&1 &
+  nspawn_pid=$!
+  if ! wait_for 30000 find_leader; then
+    if kill -0 "$nspawn_pid" 2>/dev/null; then
+      boot_error="no systemd in the container after 30 s: $(tail -n 3 "$tmp/console.log" | tr '\n' ' ')"
+    else
+      boot_error="systemd-nspawn exited: $(tr '\n' ' ' <"$tmp/console.log" | cut -c1-400)"
+    fi
+    return 1
+  fi
+  if ! wait_for 60000 booted; then
+    boot_error="systemd did not finish booting within 60 s (is-system-running: ${state:-nothing}); console: $(tail -n 3 "$tmp/console.log" | tr '\n' ' ')"
+    return 1
+  fi
+  measured "container boot (systemd-nspawn --boot to is-system-running=$state)" "$(($(now_ms) - t))"
+  if [[ $state == degraded ]]; then say "failed units in the container: $(in_ct systemctl --failed --no-legend --plain | cut -d' ' -f1 | tr '\n' ' ')"; fi
+}
 
-# reload, valid change: MED 100 -> 200.
-write_config 200
-in_ct systemctl reload vipwarden || { journal; fail "systemctl reload with a valid config failed"; }
-wait_for 10000 med_is 200 || { journal; fail "valid reload not applied: MED at gobgpd $(med_at_peer), expected 200"; }
-say "reload (valid, med 100 -> 200): applied, MED 200 at gobgpd"
+# halt_container: SIGTERM to nspawn halts the container in order (the cleanup trap forces it).
+halt_container() {
+  local i
+  kill -TERM "$nspawn_pid" 2>/dev/null || true
+  for ((i = 0; i < 150; i++)); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$nspawn_pid" 2>/dev/null && fail "the container did not halt within 15 s"
+  wait "$nspawn_pid" 2>/dev/null || true
+  nspawn_pid='' leader=''
+}
 
-# reload, broken config (rise: 0) with MED 300: ExecReload's check-config fails the reload, the
-# daemon never gets the SIGHUP, MED stays 200.
-write_config 300 "  - {name: bad, type: exec, command: [/bin/true], rise: 0}"
-if out=$(in_ct systemctl reload vipwarden 2>&1); then journal; fail "systemctl reload with a broken config succeeded"; fi
-sleep 1.5
-[[ $(show ActiveState) == active && $(show MainPID) == "$pid1" ]] || fail "after a failed reload: $(show ActiveState), MainPID $(show MainPID) (was $pid1)"
-[[ $(med_at_peer) == 200 ]] || fail "broken config reached the daemon: MED at gobgpd $(med_at_peer)"
-journal
-why=$(grep -m1 'vipwarden.yaml:[0-9]' "$tmp/journal.txt" || true)
-[[ -n $why ]] || fail "no file:line error from ExecReload in the journal"
-say "reload (broken, rise: 0): refused ($(head -n1 <<<"$out")); still active, same MainPID, MED 200 at gobgpd; journal: $why"
+# systemd_round: the packaged unit under the booted container's systemd.
+systemd_round() {
+  local t st pid1 out why mark w cease start_ms stop_ms
+  start_gobgpd
+  write_config 100
+  # start: Type=notify, so `systemctl start` returns once READY=1 arrived (or fails at
+  # TimeoutStartSec without it).
+  t=$(now_ms)
+  in_ct timeout 60 systemctl start vipwarden || { journal; fail "systemctl start vipwarden failed: $(show ActiveState)/$(show Result)"; }
+  start_ms=$(($(now_ms) - t))
+  st="$(show ActiveState)/$(show SubState)"
+  [[ $st == active/running ]] || { journal; fail "after start: $st"; }
+  [[ $(show Type) == notify ]] || fail "unit Type is $(show Type)"
+  pid1=$(show MainPID)
+  say "systemctl start -> $st in ${start_ms} ms (Type=notify: READY=1 received); MainPID $pid1; status: $(show StatusText)"
+  measured "systemctl start -> active (READY=1)" "$start_ms"
+  wait_for 15000 med_is 100 || { journal; fail "VIP $VIP not at gobgpd with MED 100 (have: $(med_at_peer))"; }
+  measured "systemctl start -> VIP in gobgpd's RIB" "$(($(now_ms) - t))"
+  say "gobgpd RIB: $VIP MED $(med_at_peer)"
+  # The unit as systemd read it, and nothing it complained about while starting it.
+  journal
+  say "unit: Type=$(show Type) NotifyAccess=$(show NotifyAccess) WatchdogUSec=$(show WatchdogUSec) User=$(show User)"
+  # (vipwarden's own lines start with a timestamp; anything else but Starting/Started is systemd's.)
+  if grep -v -E '^[0-9]{4}-[0-9]{2}-[0-9]{2}T|^Start(ing|ed) vipwarden' "$tmp/journal.txt" >"$tmp/complaints"; then
+    fail "systemd complained while starting the unit: $(head -n 3 "$tmp/complaints")"
+  fi
 
-# stop: withdraw before the Cease.
-mark=$(wc -l <"$tmp/gobgpd.log")
-t=$(now_ms)
-in_ct timeout 100 systemctl stop vipwarden || fail "systemctl stop failed"
-stop_ms=$(($(now_ms) - t))
-st="$(show ActiveState)/$(show Result)/exit $(show ExecMainStatus)"
-[[ $st == "inactive/success/exit 0" ]] || { journal; fail "after stop: $st"; }
-wait_for 5000 med_is none || fail "VIP still at gobgpd after stop"
-sleep 0.3
-tail -n +"$((mark + 1))" "$tmp/gobgpd.log" >"$tmp/gobgpd-after-stop.log"
-line_of() { grep -n -m1 -E "$1" "$tmp/gobgpd-after-stop.log" | cut -d: -f1; }
-w=$(line_of "\"withdrawals\":\\[[^]]*\"${VIP//./\\.}\"")
-cease=$(line_of '"Code":6,.*"Subcode":2|notification-received code 6\(cease\) subcode 2')
-[[ -n $cease ]] || fail "gobgpd logged no Cease/Administrative Shutdown after stop"
-[[ -n $w && $w -lt $cease ]] || fail "VIP not withdrawn before the Cease (withdraw line ${w:-none}, cease line $cease)"
-say "systemctl stop -> $st in ${stop_ms} ms; gobgpd log: withdrawal of $VIP (line $w) before the Cease (line $cease); RIB empty"
-measured "systemctl stop -> inactive" "$stop_ms"
-in_ct systemd-analyze security vipwarden 2>/dev/null | tail -n1 | sed 's/^/package-chroot: systemd-analyze security: /' || true
+  # reload, valid change: MED 100 -> 200.
+  write_config 200
+  in_ct systemctl reload vipwarden || { journal; fail "systemctl reload with a valid config failed"; }
+  wait_for 10000 med_is 200 || { journal; fail "valid reload not applied: MED at gobgpd $(med_at_peer), expected 200"; }
+  say "reload (valid, med 100 -> 200): applied, MED 200 at gobgpd"
+
+  # reload, broken config (rise: 0) with MED 300: ExecReload's check-config fails the reload,
+  # the daemon never gets the SIGHUP, MED stays 200.
+  write_config 300 "  - {name: bad, type: exec, command: [/bin/true], rise: 0}"
+  if out=$(in_ct systemctl reload vipwarden 2>&1); then journal; fail "systemctl reload with a broken config succeeded"; fi
+  sleep 1.5
+  [[ $(show ActiveState) == active && $(show MainPID) == "$pid1" ]] ||
+    fail "after a failed reload: $(show ActiveState), MainPID $(show MainPID) (was $pid1)"
+  [[ $(med_at_peer) == 200 ]] || fail "broken config reached the daemon: MED at gobgpd $(med_at_peer)"
+  journal
+  why=$(grep -m1 'vipwarden.yaml:[0-9]' "$tmp/journal.txt" || true)
+  [[ -n $why ]] || fail "no file:line error from ExecReload in the journal"
+  say "reload (broken, rise: 0): refused ($(head -n1 <<<"$out")); still active, same MainPID, MED 200 at gobgpd; journal: $why"
+
+  # stop: withdraw before the Cease.
+  mark=$(wc -l <"$tmp/gobgpd.log")
+  t=$(now_ms)
+  in_ct timeout 100 systemctl stop vipwarden || fail "systemctl stop failed"
+  stop_ms=$(($(now_ms) - t))
+  st="$(show ActiveState)/$(show Result)/exit $(show ExecMainStatus)"
+  [[ $st == "inactive/success/exit 0" ]] || { journal; fail "after stop: $st"; }
+  wait_for 5000 med_is none || fail "VIP still at gobgpd after stop"
+  sleep 0.3
+  tail -n +"$((mark + 1))" "$tmp/gobgpd.log" >"$tmp/gobgpd-after-stop.log"
+  line_of() { grep -n -m1 -E "$1" "$tmp/gobgpd-after-stop.log" | cut -d: -f1; }
+  w=$(line_of "\"withdrawals\":\\[[^]]*\"${VIP//./\\.}\"")
+  cease=$(line_of '"Code":6,.*"Subcode":2|notification-received code 6\(cease\) subcode 2')
+  [[ -n $cease ]] || fail "gobgpd logged no Cease/Administrative Shutdown after stop"
+  [[ -n $w && $w -lt $cease ]] || fail "VIP not withdrawn before the Cease (withdraw line ${w:-none}, cease line $cease)"
+  say "systemctl stop -> $st in ${stop_ms} ms; gobgpd log: withdrawal of $VIP (line $w) before the Cease (line $cease); RIB empty"
+  measured "systemctl stop -> inactive" "$stop_ms"
+  stop_gobgpd
+}
+
+# Two cgroup layouts: a pure cgroup2 container (what a Debian 12 host runs), and, when the host
+# is not pure cgroup2 itself (here: hybrid, v1 controllers + cgroup2 at /sys/fs/cgroup/unified),
+# nspawn's default that follows the host's layout.
+rounds=(1)
+[[ $(stat -fc %T /sys/fs/cgroup) == cgroup2fs ]] || rounds+=('')
+ran=() skipped=()
+for mode in "${rounds[@]}"; do
+  if ! boot_container "$mode"; then
+    echo "SKIP package-chroot: systemd (SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=${mode:-unset}): the container does not boot here: $boot_error"
+    skipped+=("${mode:-host}")
+    halt_container
+    continue
+  fi
+  cg=$(in_ct stat -fc %T /sys/fs/cgroup)
+  sysv=$(in_ct systemctl --version | head -n1 | cut -d' ' -f2)
+  say "container (SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=${mode:-unset}): systemd $sysv, /sys/fs/cgroup is $cg"
+  systemd_round
+  if ((${#ran[@]} == 0)); then
+    in_ct systemd-analyze security vipwarden 2>/dev/null | tail -n1 | sed 's/^/package-chroot: systemd-analyze security: /' || true
+  fi
+  ran+=("systemd $sysv on $cg")
+  halt_container
+done
 measured "package-chroot total" "$(($(now_ms) - T0))"
-echo "PASS package-chroot: clean Debian 12 install + purge; systemd $(in_ct systemctl --version | head -n1 | cut -d' ' -f2): start (notify), reload (valid applied, broken refused), stop (withdraw before Cease)"
+((${#ran[@]})) || skip "clean install checked, but no container booted (${skipped[*]}): the unit did not run under systemd"
+joined=$(printf '%s and ' "${ran[@]}")
+echo "PASS package-chroot: clean Debian 12 install + purge; ${joined% and }: start (notify), reload (valid applied, broken refused), stop (withdraw before Cease)"

@@ -39,6 +39,8 @@ say() { printf 'package-chroot: %s\n' "$*"; }
 measured() { printf 'measured: %s: %s ms\n' "$1" "$2"; }
 
 tmp=$(mktemp -d /tmp/vw-pkg-chroot.XXXXXX)
+# In RAM: a faster build, and removing ~200 MB of root at the end is one umount.
+mount -t tmpfs -o size=1g,mode=0755 vw-pkg-chroot "$tmp"
 root=$tmp/root
 nspawn_pid='' leader='' gobgpd_pid=''
 
@@ -70,6 +72,7 @@ cleanup() {
     sort -r <<<"$left" | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   fi
   if [[ -z $(mounts_below) ]]; then
+    if mountpoint -q "$tmp"; then umount "$tmp" || umount -l "$tmp"; fi
     rm -rf --one-file-system "$tmp"
   else
     echo "package-chroot: mounts left below $tmp, not removing it:" >&2
@@ -169,8 +172,8 @@ say "purged: none of its $(wc -l <<<"$files") paths left, nor /etc/vipwarden, /v
 measured "clean-root checks and purge" "$(($(now_ms) - t))"
 
 # ---------------------------------------------------------------- 2. systemd --
-cp "$deb" "$root/tmp/vipwarden.deb"
-in_root dpkg -i /tmp/vipwarden.deb >/dev/null || fail "dpkg -i after purge failed"
+# Installed again by each round inside the booted container (nspawn puts a tmpfs on /tmp).
+cp "$deb" "$root/root/vipwarden.deb"
 
 free_port() {
   python3 -c 'import socket,sys; s=socket.socket(); s.bind((sys.argv[1],0)); print(s.getsockname()[1])' "$1"
@@ -303,6 +306,8 @@ halt_container() {
 systemd_round() {
   local t st pid1 out why mark w cease start_ms stop_ms
   start_gobgpd
+  # Installed under a running systemd: postinst's daemon-reload branch.
+  in_ct dpkg -i /root/vipwarden.deb >"$tmp/install.log" 2>&1 || fail "dpkg -i under systemd: $(tail -n 3 "$tmp/install.log")"
   write_config 100
   # start: Type=notify, so `systemctl start` returns once READY=1 arrived (or fails at
   # TimeoutStartSec without it).
@@ -352,17 +357,40 @@ systemd_round() {
   stop_ms=$(($(now_ms) - t))
   st="$(show ActiveState)/$(show Result)/exit $(show ExecMainStatus)"
   [[ $st == "inactive/success/exit 0" ]] || { journal; fail "after stop: $st"; }
-  wait_for 5000 med_is none || fail "VIP still at gobgpd after stop"
-  sleep 0.3
-  tail -n +"$((mark + 1))" "$tmp/gobgpd.log" >"$tmp/gobgpd-after-stop.log"
-  line_of() { grep -n -m1 -E "$1" "$tmp/gobgpd-after-stop.log" | cut -d: -f1; }
-  w=$(line_of "\"withdrawals\":\\[[^]]*\"${VIP//./\\.}\"")
-  cease=$(line_of '"Code":6,.*"Subcode":2|notification-received code 6\(cease\) subcode 2')
-  [[ -n $cease ]] || fail "gobgpd logged no Cease/Administrative Shutdown after stop"
-  [[ -n $w && $w -lt $cease ]] || fail "VIP not withdrawn before the Cease (withdraw line ${w:-none}, cease line $cease)"
+  assert_withdrawn_before_cease "$mark" "systemctl stop"
   say "systemctl stop -> $st in ${stop_ms} ms; gobgpd log: withdrawal of $VIP (line $w) before the Cease (line $cease); RIB empty"
   measured "systemctl stop -> inactive" "$stop_ms"
+
+  if ((${#ran[@]} == 0)); then
+    in_ct systemd-analyze security vipwarden 2>/dev/null | tail -n1 | sed 's/^/package-chroot: systemd-analyze security: /' || true
+  fi
+
+  # Removing the package while the daemon runs: prerm stops the unit, so the routes go first.
+  write_config 100
   stop_gobgpd
+  start_gobgpd
+  in_ct timeout 60 systemctl start vipwarden || fail "second systemctl start failed"
+  wait_for 15000 med_is 100 || fail "VIP not back at gobgpd after the second start"
+  mark=$(wc -l <"$tmp/gobgpd.log")
+  in_ct dpkg --purge vipwarden >"$tmp/purge.log" 2>&1 || fail "dpkg --purge under systemd: $(tail -n 3 "$tmp/purge.log")"
+  assert_withdrawn_before_cease "$mark" "dpkg --purge"
+  [[ $(show LoadState) == not-found && ! -e $root/var/lib/vipwarden ]] ||
+    fail "after purge: unit $(show LoadState)/$(show ActiveState), /var/lib/vipwarden $(ls -d "$root/var/lib/vipwarden" 2>&1)"
+  say "dpkg --purge while active: prerm stopped the unit (withdrawal line $w before the Cease line $cease), unit $(show LoadState)"
+  stop_gobgpd
+}
+
+# assert_withdrawn_before_cease MARK WHAT: in gobgpd's log after line MARK, the VIP's withdrawal
+# comes before the Cease/Administrative Shutdown, and the RIB is empty. Sets w and cease.
+assert_withdrawn_before_cease() {
+  wait_for 5000 med_is none || fail "VIP still at gobgpd after $2"
+  sleep 0.3
+  tail -n +"$(($1 + 1))" "$tmp/gobgpd.log" >"$tmp/gobgpd-after.log"
+  line_of() { grep -n -m1 -E "$1" "$tmp/gobgpd-after.log" | cut -d: -f1; }
+  w=$(line_of "\"withdrawals\":\\[[^]]*\"${VIP//./\\.}\"")
+  cease=$(line_of '"Code":6,.*"Subcode":2|notification-received code 6\(cease\) subcode 2')
+  [[ -n $cease ]] || fail "gobgpd logged no Cease/Administrative Shutdown after $2"
+  [[ -n $w && $w -lt $cease ]] || fail "$2: VIP not withdrawn before the Cease (withdraw line ${w:-none}, cease line $cease)"
 }
 
 # Two cgroup layouts: a pure cgroup2 container (what a Debian 12 host runs), and, when the host
@@ -382,9 +410,6 @@ for mode in "${rounds[@]}"; do
   sysv=$(in_ct systemctl --version | head -n1 | cut -d' ' -f2)
   say "container (SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=${mode:-unset}): systemd $sysv, /sys/fs/cgroup is $cg"
   systemd_round
-  if ((${#ran[@]} == 0)); then
-    in_ct systemd-analyze security vipwarden 2>/dev/null | tail -n1 | sed 's/^/package-chroot: systemd-analyze security: /' || true
-  fi
   ran+=("systemd $sysv on $cg")
   halt_container
 done

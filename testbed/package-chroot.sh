@@ -9,18 +9,21 @@
 #    /var/lib/vipwarden (owner, mode), `vipwarden check-config` on the packaged example as user
 #    vipwarden, --version, the man page, the bash completion; purge; every file the package had
 #    is gone, and so are /etc/vipwarden and /var/lib/vipwarden (the user stays, Debian practice).
-# 2. systemd. The .deb again, then systemd-nspawn boots the root (the host's network, so the
-#    daemon reaches a gobgpd on a loopback address of the host) and the packaged unit runs for
-#    real: `systemctl start` reaches active (Type=notify: only READY=1 gets it there), the VIP
+# 2. systemd. systemd-nspawn boots the root (the host's network, so the daemon reaches a gobgpd
+#    on a loopback address of the host), the .deb is installed again under the running systemd,
+#    and the packaged unit runs for real: `systemctl start` reaches active (Type=notify: only READY=1 gets it there), the VIP
 #    reaches gobgpd's RIB; `systemctl reload` with a changed config applies it (MED at gobgpd),
 #    with a broken one fails (the unit's ExecReload validates) and the old config stays;
 #    `systemctl stop` withdraws the VIP (gobgpd logs the withdrawal before the Cease) and ends
-#    with Result=success. Skipped, with the reason, only when the container does not boot (a
-#    host property: the unit is not involved in booting it).
+#    with Result=success; with WatchdogSec=2s (drop-in) the pings keep it up and a SIGSTOPped
+#    daemon is restarted by the watchdog; `dpkg --purge` of the running package withdraws first
+#    (prerm). Once in a pure cgroup2 container (as on Debian 12), and once more with the host's
+#    layout when that differs. Skipped, with the reason, only when the container does not boot
+#    (a host property: the unit is not involved in booting it).
 #
 # Usage: testbed/package-chroot.sh PATH/TO/vipwarden_*.deb   (root; network to a Debian mirror;
-# env VW_DEBIAN_MIRROR, default http://deb.debian.org/debian). Everything lives in one temp dir,
-# removed on every exit with the container and gobgpd (stopped by PID). Loopback addresses
+# env VW_DEBIAN_MIRROR, default http://deb.debian.org/debian). Everything lives in one temp dir (a
+# tmpfs), removed on every exit with the container and gobgpd (stopped by PID). Loopback addresses
 # 127.0.86.1/2 and free ports of the moment: no lab namespaces, so no lab lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -365,11 +368,13 @@ systemd_round() {
     in_ct systemd-analyze security vipwarden 2>/dev/null | tail -n1 | sed 's/^/package-chroot: systemd-analyze security: /' || true
   fi
 
+  if ((${#ran[@]} == 0)); then watchdog_check; fi
+
   # Removing the package while the daemon runs: prerm stops the unit, so the routes go first.
   write_config 100
   stop_gobgpd
   start_gobgpd
-  in_ct timeout 60 systemctl start vipwarden || fail "second systemctl start failed"
+  in_ct timeout 60 systemctl restart vipwarden || fail "systemctl restart before the purge failed"
   wait_for 15000 med_is 100 || fail "VIP not back at gobgpd after the second start"
   mark=$(wc -l <"$tmp/gobgpd.log")
   in_ct dpkg --purge vipwarden >"$tmp/purge.log" 2>&1 || fail "dpkg --purge under systemd: $(tail -n 3 "$tmp/purge.log")"
@@ -378,6 +383,35 @@ systemd_round() {
     fail "after purge: unit $(show LoadState)/$(show ActiveState), /var/lib/vipwarden $(ls -d "$root/var/lib/vipwarden" 2>&1)"
   say "dpkg --purge while active: prerm stopped the unit (withdrawal line $w before the Cease line $cease), unit $(show LoadState)"
   stop_gobgpd
+}
+
+# watchdog_check (first round): WatchdogSec=2s in a drop-in (the packaged 30 s is too long to
+# wait for). The daemon pings at half of WATCHDOG_USEC, so it stays up; a hung daemon (SIGSTOP)
+# is killed by systemd's watchdog and restarted (Restart=on-failure).
+watchdog_check() {
+  local pid t
+  mkdir -p "$root/etc/systemd/system/vipwarden.service.d"
+  printf '[Service]\nWatchdogSec=2s\n' >"$root/etc/systemd/system/vipwarden.service.d/watchdog.conf"
+  write_config 200
+  in_ct systemctl daemon-reload
+  in_ct timeout 60 systemctl start vipwarden || fail "start with WatchdogSec=2s failed"
+  pid=$(show MainPID)
+  [[ $(show WatchdogUSec) == 2s ]] || fail "drop-in WatchdogSec=2s not applied: $(show WatchdogUSec)"
+  sleep 2.5
+  [[ $(show ActiveState) == active && $(show MainPID) == "$pid" && $(show NRestarts) == 0 ]] ||
+    fail "WatchdogSec=2s: $(show ActiveState), MainPID $(show MainPID) (was $pid), NRestarts $(show NRestarts): pings not arriving"
+  # A hung daemon: stopped, so no pings and no BGP keepalives. The shell's kill (no procps here).
+  t=$(now_ms)
+  # shellcheck disable=SC2016 # $1 is for the inner sh
+  in_ct sh -c 'kill -STOP "$1"' sh "$pid"
+  restarted() { [[ $(show NRestarts) == 1 && $(show ActiveState) == active && $(show MainPID) != "$pid" ]]; }
+  wait_for 15000 restarted || { journal; fail "hung daemon not restarted by the watchdog: NRestarts $(show NRestarts), $(show ActiveState), MainPID $(show MainPID)"; }
+  journal
+  grep -q 'Watchdog timeout' "$tmp/journal.txt" || fail "no 'Watchdog timeout' in the journal"
+  measured "SIGSTOP -> restarted by the watchdog (WatchdogSec=2s, RestartSec=2)" "$(($(now_ms) - t))"
+  say "watchdog (WatchdogSec=2s drop-in): pings kept it up 2.5 s; SIGSTOP -> '$(grep -m1 -o 'Watchdog timeout.*' "$tmp/journal.txt")', restarted (NRestarts 1, new MainPID $(show MainPID))"
+  rm -r "$root/etc/systemd/system/vipwarden.service.d"
+  in_ct systemctl daemon-reload
 }
 
 # assert_withdrawn_before_cease MARK WHAT: in gobgpd's log after line MARK, the VIP's withdrawal
@@ -416,4 +450,4 @@ done
 measured "package-chroot total" "$(($(now_ms) - T0))"
 ((${#ran[@]})) || skip "clean install checked, but no container booted (${skipped[*]}): the unit did not run under systemd"
 joined=$(printf '%s and ' "${ran[@]}")
-echo "PASS package-chroot: clean Debian 12 install + purge; ${joined% and }: start (notify), reload (valid applied, broken refused), stop (withdraw before Cease)"
+echo "PASS package-chroot: clean Debian 12 install + purge; ${joined% and }: start (notify), reload (valid applied, broken refused), stop and purge (withdraw before Cease), watchdog restart"

@@ -136,6 +136,9 @@ pub struct VipView {
     /// Connection-aware drain in progress: established connections left (None: not counted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drain_connections: Option<u32>,
+    /// Connections left out of that count as silent (`drain_idle`): received nothing for that long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_connections_silent: Option<u32>,
     /// Why connections are not counted during a connection-aware drain (falls back to the period).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drain_note: Option<String>,
@@ -250,7 +253,8 @@ pub struct ConditionView {
     pub restore_below: Option<f64>,
 }
 
-/// One decision, as `GET /v1/events` lists them (newest last).
+/// One decision, as `GET /v1/events` lists them (newest last); `from` and `to` both `draining`
+/// is a connection-aware drain's progress (its count changed).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EventView {
     /// Unix milliseconds.

@@ -93,7 +93,11 @@ Example:
     #[command(after_long_help = "\
 Checks what the daemon checks, including the api.token_file rules (mode, owner, contents).
 
-Exit status: 0 valid; 1 invalid (every problem printed as file:line:column: what).
+Warnings (\"warning: file:line:column: what\") are about a config that loads but cannot work as
+written, e.g. a latency condition on an nginx signal whose log_format has no $request_time; they
+do not change the exit status. The daemon logs the same warnings at start and on reload.
+
+Exit status: 0 valid (warnings or not); 1 invalid (every problem printed as file:line:column: what).
 
 Example:
   vipwarden check-config -c /etc/vipwarden/vipwarden.yaml && systemctl reload vipwarden")]
@@ -348,6 +352,10 @@ fn main() -> ExitCode {
                 }
                 // Valid, but will not pass on this node (e.g. a listener address that is not local).
                 for w in vipwarden::checks::config_warnings(&c.checks) {
+                    println!("warning: {w}");
+                }
+                // Loads, but cannot work as written (a condition on a field the log lacks).
+                for w in &c.warnings {
                     println!("warning: {w}");
                 }
                 println!("{}: configuration is valid", config.display());

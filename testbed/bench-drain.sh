@@ -10,14 +10,18 @@
 #   op-withdraw  `vipwarden drain web` with drain: withdraw
 #   graceful   `vipwarden drain web`, drain: graceful, drain_period 2s (timed), MED 1000
 #   conn-aware `vipwarden drain web`, drain: graceful, drain_until_connections 0, drain_min 1s, drain_period 10s
+#   conn-idle  the same with drain_idle 2s: connections silent for 2 s no longer hold the drain
 #   sigterm    SIGTERM to vipwarden, shutdown: graceful with the conn-aware settings
 # Then the same five on a resilient nexthop group (`ip nexthop ... type resilient`): BIRD exports
 # to kernel table 100 and a follower mirrors its ECMP set into the group (neither BIRD 2.0.12 nor
 # FRR 8.4 can install one themselves); VW_BENCH_RESILIENT=0 skips it.
 # Prints failed requests, connections reset on node 1 / on the other nodes, new connections failed,
 # time until node 1 left the ToR's kernel ECMP route and until BGP withdrew it.
+# A retrying client (a GET that failed on a reused keep-alive connection before any byte of the
+# answer is sent once more on a new connection, as browsers and Go's net/http do) is counted apart.
 #   bash testbed/bench-drain.sh        (root; takes the lab lock; ~3.5 min)
-# Knobs: VW_BENCH_LOAD_S (8), VW_BENCH_KA (12), VW_BENCH_CASES (abrupt,op-withdraw,graceful,conn-aware,sigterm)
+# Knobs: VW_BENCH_LOAD_S (8), VW_BENCH_KA (12), VW_BENCH_CASES (abrupt,op-withdraw,graceful,conn-aware,conn-idle,sigterm),
+# VW_BENCH_SHORT=1 (op-withdraw, conn-aware and conn-idle, 5 s each: what CI runs as scenario 91, ~1.5 min).
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(cd "$(dirname "$0")" && pwd)/lib.sh"
@@ -26,7 +30,11 @@ source "$VW_TESTBED_DIR/lib/fleet-topology.sh"
 
 LOAD_S=${VW_BENCH_LOAD_S:-8}
 KA=${VW_BENCH_KA:-12}
-CASES=${VW_BENCH_CASES:-abrupt,op-withdraw,graceful,conn-aware,sigterm}
+CASES=${VW_BENCH_CASES:-abrupt,op-withdraw,graceful,conn-aware,conn-idle,sigterm}
+if [[ ${VW_BENCH_SHORT:-0} == 1 ]]; then
+  LOAD_S=${VW_BENCH_LOAD_S:-5}
+  CASES=${VW_BENCH_CASES:-op-withdraw,conn-aware,conn-idle}
+fi
 VW_HOLD_TIME=9
 ROWS=()
 
@@ -59,15 +67,26 @@ vip, dur, nka = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 end = time.monotonic() + dur
 lock = threading.Lock()
 st = {"req_ok": 0, "req_fail": 0, "reset_by_node": {}, "timeout_by_node": {}, "non2xx": 0,
-      "new_ok": 0, "new_fail": 0, "new_reset": 0, "new_timeout": 0, "ka_conns": 0}
+      "new_ok": 0, "new_fail": 0, "new_reset": 0, "new_timeout": 0, "ka_conns": 0,
+      "retried_ok": 0, "retried_fail": 0, "midway": 0}
 REQ = b"GET / HTTP/1.1\r\nHost: vip\r\nConnection: keep-alive\r\n\r\n"
+
+class Midway(Exception):
+    """The connection broke after part of the response arrived: not safe to retry."""
 
 def one(c):
     c.sendall(REQ)
     data = b""
     while True:
-        chunk = c.recv(4096)
+        try:
+            chunk = c.recv(4096)
+        except OSError:
+            if data:
+                raise Midway()
+            raise
         if not chunk:
+            if data:
+                raise Midway()
             raise ConnectionResetError("closed by peer")
         data += chunk
         head, sep, body = data.partition(b"\r\n\r\n")
@@ -78,6 +97,23 @@ def one(c):
     ok = data.startswith(b"HTTP/1.1 2")
     node = body.split(b"served by ")[-1].strip().decode() if b"served by" in body else "?"
     return ok, node
+
+def fresh_get():
+    """One GET on a new connection; True for a 2xx."""
+    c = socket.create_connection((vip, 80), timeout=1)
+    try:
+        return one(c)[0]
+    finally:
+        c.close()
+
+# What browsers, Go's net/http and most HTTP client libraries do: a request that fails on a
+# *reused* keep-alive connection before any byte of the answer came back is sent again once on a
+# new connection (RFC 9110 9.2.2: GET is idempotent). Counted apart, so both client kinds are seen.
+def retry_once():
+    try:
+        bump("retried_ok" if fresh_get() else "retried_fail")
+    except (OSError, Midway):
+        bump("retried_fail")
 
 def bump(k, node=None):
     with lock:
@@ -90,6 +126,7 @@ def keepalive():
     while time.monotonic() < end:
         life = time.monotonic() + random.uniform(2, 4)
         node = "?"
+        used = 0
         try:
             c = socket.create_connection((vip, 80), timeout=1)
         except OSError:
@@ -98,32 +135,34 @@ def keepalive():
         try:
             while time.monotonic() < min(life, end):
                 ok, node = one(c)
+                used += 1
                 bump("req_ok" if ok else "req_fail")
                 if not ok:
                     bump("non2xx")
                 time.sleep(0.1)
+        except Midway:
+            bump("req_fail"); bump("midway"); bump("reset_by_node", node)
         except socket.timeout:
             bump("req_fail"); bump("timeout_by_node", node)
+            if used:
+                retry_once()
         except OSError:
             bump("req_fail"); bump("reset_by_node", node)
+            if used:
+                retry_once()
         finally:
             c.close()
 
 def newconns():
     while time.monotonic() < end:
         try:
-            c = socket.create_connection((vip, 80), timeout=1)
-            try:
-                ok, _ = one(c)
-            finally:
-                c.close()
-            if ok:
+            if fresh_get():
                 bump("req_ok"); bump("new_ok")
             else:
                 bump("req_fail"); bump("non2xx"); bump("new_fail")
         except socket.timeout:
             bump("req_fail"); bump("new_fail"); bump("new_timeout")
-        except OSError:
+        except (OSError, Midway):
             bump("req_fail"); bump("new_fail"); bump("new_reset")
         time.sleep(0.05)
 
@@ -139,10 +178,11 @@ PY
 guard_for() {
   case $1 in
     abrupt | op-withdraw) printf '    drain: withdraw\n    shutdown: withdraw\n' ;;
-    graceful) printf '    drain: graceful\n    drain_period: 2s\n    depreference: {med: 1000}\n    shutdown: withdraw\n' ;;
-    conn-aware | sigterm)
+    graceful) printf '    drain: graceful\n    drain_period: 2s\n    drain_until_connections: off\n    depreference: {med: 1000}\n    shutdown: withdraw\n' ;;
+    conn-aware | conn-idle | sigterm)
       printf '    drain: graceful\n    drain_period: 10s\n    drain_until_connections: 0\n    drain_min: 1s\n'
       printf '    depreference: {med: 1000}\n    shutdown: graceful\n'
+      [[ $1 != conn-idle ]] || printf '    drain_idle: 2s\n'
       ;;
   esac
 }
@@ -166,32 +206,43 @@ table inet vwbench {
 }
 EOF
       ;;
-    op-withdraw | graceful | conn-aware) vw_fleet_cli 1 drain web --reason bench >/dev/null ;;
+    op-withdraw | graceful | conn-aware | conn-idle) vw_fleet_cli 1 drain web --reason bench >/dev/null ;;
     sigterm) vw_signal vipwarden1 TERM ;;
   esac
 }
 
 run_case() {
-  local c=$1 t0 ms_k ms_b out
+  local c=$1 t0 ms_k ms_b out drain_end
   vw_info "case $c"
   node1_reset "$c"
   rm -f "$VW_RUN_DIR/load-$c.log"
   vw_spawn "load-$c" "$VW_NS_CLIENT" "$VW_RUN_DIR/load-$c.log" python3 "$VW_RUN_DIR/load.py" "$VW_VIP4" "$LOAD_S" "$KA"
   sleep 2
+  local mark
+  mark=$(wc -l <"$VW_RUN_DIR/vipwarden1.log")
   t0=$(vw_now_ms)
   leave "$c"
   ms_k=$(vw_wait_until "$t0" 15000 vw_not n1_in_kernel) || ms_k=">$ms_k"
   ms_b=$(vw_wait_until "$t0" 15000 vw_not n1_in_bgp) || ms_b=">$ms_b"
   vw_wait_pid_exit "$(vw_pid_of "load-$c")" $(((LOAD_S + 10) * 1000)) || vw_die "load client did not finish"
   out=$(tail -n 1 "$VW_RUN_DIR/load-$c.log")
-  ROWS+=("$(python3 - "$c" "$ms_k" "$ms_b" "$out" "$FABRIC" <<'PY'
+  # How the drain ended, in vipwarden's own words (connection-aware cases).
+  drain_end=$(tail -n +$((mark + 1)) "$VW_RUN_DIR/vipwarden1.log" | sed 's/\x1b\[[0-9;]*m//g' | grep -o 'withdrew web after drain: .*' | tail -n 1 || true)
+  ROWS+=("$(python3 - "$c" "$ms_k" "$ms_b" "$out" "$FABRIC" "$drain_end" 2>>"$VW_RUN_DIR/bench-rows.jsonl" <<'PY'
 import json, sys
 c, k, b, d = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
 r, t = d["reset_by_node"], d["timeout_by_node"]
 n1 = r.get("vw-node1", 0) + t.get("vw-node1", 0)
 oth = sum(v for n, v in list(r.items()) + list(t.items()) if n != "vw-node1")
 tot = d["req_ok"] + d["req_fail"]
-print(f"| {c} | {sys.argv[5]} | {d['req_fail']} / {tot} | {n1} | {oth} | {d['new_fail']} | {d['non2xx']} | {k} | {b} |")
+lost = d["req_fail"] - d["retried_ok"]
+print(f"| {c} | {sys.argv[5]} | {d['req_fail']} / {tot} | {lost} | {n1} | {oth} | {d['new_fail']} | {d['non2xx']} | {k} | {b} |")
+# One machine-readable line per case, for scenario 91 (the short version CI runs).
+oth_resets = sum(v for n, v in r.items() if n != "vw-node1")
+print("bench-row: " + json.dumps({"case": c, "fabric": sys.argv[5], "requests": tot, "failed": d["req_fail"],
+      "failed_retrying": lost, "node1": n1, "others": oth, "others_resets": oth_resets,
+      "new_failed": d["new_fail"], "non2xx": d["non2xx"], "out_of_ecmp_ms": k, "bgp_withdrawn_ms": b, "drain_end": sys.argv[6]}),
+      file=sys.stderr)
 PY
 )")
   vw_info "${ROWS[-1]}"
@@ -266,8 +317,9 @@ fi
 echo
 echo "ECMP ToR: BIRD 2.0.12, kernel multipath (hash = hash-threshold; resilient = nexthop group type resilient), fib_multipath_hash_policy=1; load ${LOAD_S}s/case, $KA keep-alive conns (2-4 s each) + 20 new conns/s; node 1 leaves at 2 s"
 echo
-echo "| case | ToR hashing | failed requests | conns reset/timed out on node 1 | on other nodes | new conns failed | non-2xx | out of ECMP (ms) | BGP withdrawn (ms) |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| case | ToR hashing | failed requests | lost by a retrying client | conns reset/timed out on node 1 | on other nodes | new conns failed | non-2xx | out of ECMP (ms) | BGP withdrawn (ms) |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"
+cat "$VW_RUN_DIR/bench-rows.jsonl"
 echo
 echo "resilient nexthop group: $RES"

@@ -142,7 +142,11 @@ pub async fn wait_drained(api: &ApiTarget, vip: Option<&str>) -> anyhow::Result<
         }
         if let Some(v) = targets.iter().find(|v| v.state == VipState::Draining) {
             if let Some(n) = v.drain_connections {
-                tracing::debug!("{}: draining, {n} connections left", v.name);
+                let silent = v.drain_connections_silent.unwrap_or(0);
+                tracing::debug!(
+                    "{}: draining, {n} connections left ({silent} silent)",
+                    v.name
+                );
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
             continue;

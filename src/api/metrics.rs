@@ -347,9 +347,15 @@ fn register_vips(reg: &mut Registry, status: &StatusView, now: u64) {
     let changed_at = IntFamily::default();
     let in_state = IntFamily::default();
     let drain_conns = IntFamily::default();
+    let drain_silent = IntFamily::default();
     for vip in &status.vips {
         if let Some(n) = vip.drain_connections {
             drain_conns
+                .get_or_create(&vec![("vip", vip.name.clone())])
+                .set(i64::from(n));
+        }
+        if let Some(n) = vip.drain_connections_silent {
+            drain_silent
                 .get_or_create(&vec![("vip", vip.name.clone())])
                 .set(i64::from(n));
         }
@@ -396,6 +402,11 @@ fn register_vips(reg: &mut Registry, status: &StatusView, now: u64) {
         "vip_drain_connections",
         "Established connections left on a VIP in a connection-aware drain (only while one runs)",
         drain_conns,
+    );
+    reg.register(
+        "vip_drain_connections_silent",
+        "Established connections of a draining VIP left out of the count: nothing received for drain_idle",
+        drain_silent,
     );
     reg.register(
         "condition_threshold",

@@ -302,7 +302,12 @@ pub(crate) fn events(events: &[EventView]) -> String {
             vec![
                 utc(e.at_ms),
                 e.vip.clone(),
-                format!("{} -> {}", e.from, e.to),
+                // from == to: a drain's progress, not a change of state.
+                if e.from == e.to {
+                    e.to.to_string()
+                } else {
+                    format!("{} -> {}", e.from, e.to)
+                },
                 e.reason.clone(),
             ]
         })

@@ -4,6 +4,7 @@
 //! `engine::VipSpec`). Nothing here runs anything; no module it imports may import it back.
 
 mod bfd;
+mod fieldcheck;
 mod keys;
 mod locate;
 mod model;
@@ -195,18 +196,19 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigErrors> {
         );
         ConfigErrors(vec![err(line, column, msg)])
     })?;
-    validate::validate(raw).map_err(|problems| {
+    let locate = |problems: Vec<validate::Problem>| -> Vec<ConfigError> {
         let locator = Locator::new(text);
-        ConfigErrors(
-            problems
-                .into_iter()
-                .map(|p| {
-                    let pos = locator.find(&p.path);
-                    err(pos.map(|p| p.line), pos.map(|p| p.column), p.message)
-                })
-                .collect(),
-        )
-    })
+        problems
+            .into_iter()
+            .map(|p| {
+                let pos = locator.find(&p.path);
+                err(pos.map(|p| p.line), pos.map(|p| p.column), p.message)
+            })
+            .collect()
+    };
+    let (mut config, warnings) = validate::validate(raw).map_err(|p| ConfigErrors(locate(p)))?;
+    config.warnings = locate(warnings);
+    Ok(config)
 }
 
 #[cfg(test)]

@@ -29,6 +29,9 @@ pub struct Config {
     pub on_change_timeout: Duration,
     /// Fleet view and guard settings; Some when a `fleet:` section or any VIP guard exists.
     pub fleet: Option<FleetConfig>,
+    /// What loads but cannot work as written (e.g. a condition that can never trip), located
+    /// like errors. `check-config` prints them; the daemon logs them at start and on reload.
+    pub warnings: Vec<super::ConfigError>,
 }
 
 /// `fleet:`: how this node marks routes it keeps only for reachability, and how long a leaving

@@ -72,6 +72,9 @@ pub struct RawSignal {
     pub json: Option<RawJsonFields>,
     pub regex: Option<String>,
     pub latency_unit: Option<String>,
+    /// nginx only: the `log_format` string nginx writes with (or `combined`), for the static
+    /// field check.
+    pub log_format: Option<String>,
     // tcp_stats
     pub ports: Option<Vec<u16>>,
     // prometheus
@@ -210,8 +213,11 @@ pub struct RawVip {
     pub dampening: Option<RawDampening>,
     pub drain: Option<String>,
     pub drain_period: Option<Value>,
-    pub drain_until_connections: Option<u32>,
+    /// A count, or `off` for a timed drain.
+    pub drain_until_connections: Option<Value>,
     pub drain_min: Option<Value>,
+    /// A duration, or `off` (the default).
+    pub drain_idle: Option<Value>,
     pub on_unhealthy: Option<String>,
     pub shutdown: Option<String>,
     pub depreference: Option<RawDepreference>,

@@ -101,6 +101,7 @@ pub fn signal(p: &mut Problems, path: &str, r: &RawSignal) -> Option<SignalConfi
             "json",
             "regex",
             "latency_unit",
+            "log_format",
         ],
         "tcp_stats" => &["interval", "window", "ports"],
         "conntrack" => &["interval"],
@@ -120,6 +121,7 @@ pub fn signal(p: &mut Problems, path: &str, r: &RawSignal) -> Option<SignalConfi
         ("json", r.json.is_some()),
         ("regex", r.regex.is_some()),
         ("latency_unit", r.latency_unit.is_some()),
+        ("log_format", r.log_format.is_some()),
         ("ports", r.ports.is_some()),
         ("url", r.url.is_some()),
         ("timeout", r.timeout.is_some()),
@@ -365,6 +367,14 @@ fn access_log(
             format!("{path}.latency_unit"),
             format!(
                 "{path}.latency_unit is only used with format: regex (json has json.latency_unit)"
+            ),
+        );
+    }
+    if r.log_format.is_some() && format_name != "nginx" {
+        p.add(
+            format!("{path}.log_format"),
+            format!(
+                "{path}.log_format (the nginx log_format string) is only used with format: nginx"
             ),
         );
     }

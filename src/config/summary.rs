@@ -167,6 +167,7 @@ pub fn summary(c: &Config) -> String {
             let _ = write!(s, " prepend {}", a.as_path_prepend);
         }
         s.push('\n');
+        let _ = writeln!(s, "    {}", describe_leave(&v.spec.lifecycle));
         for cond in &v.spec.withdraw_when {
             let _ = writeln!(s, "    withdraw when {}", describe_condition(cond));
         }
@@ -209,6 +210,36 @@ pub fn is_local_by_config(c: &Config, ip: IpAddr) -> bool {
         || c.peers.iter().any(|p| p.spec.local_address == Some(ip))
 }
 
+/// How the VIP leaves: "drain graceful 30s until 0 connections (min 2s, silent after 2s);
+/// shutdown graceful".
+fn describe_leave(l: &crate::engine::LifecycleSpec) -> String {
+    use crate::engine::DrainStrategy;
+    let strategy = |d: DrainStrategy| match d {
+        DrainStrategy::Withdraw => "withdraw".to_string(),
+        DrainStrategy::Graceful => {
+            let end = match l.drain_until_connections {
+                None => " (timed)".to_string(),
+                Some(n) => {
+                    let mut e = format!(" until {n} connections (min {}", fmt_d(l.drain_min));
+                    if let Some(idle) = l.drain_idle {
+                        let _ = write!(e, ", silent after {}", fmt_d(idle));
+                    }
+                    e.push(')');
+                    e
+                }
+            };
+            format!("graceful {}{end}", fmt_d(l.drain_period))
+        }
+    };
+    let mut s = format!("drain {}", strategy(l.drain));
+    if l.shutdown != l.drain {
+        let _ = write!(s, "; shutdown {}", strategy(l.shutdown));
+    } else {
+        s.push_str("; shutdown the same");
+    }
+    s
+}
+
 fn describe_condition(c: &ConditionSpec) -> String {
     let u = c.unit;
     let mut out = match &c.threshold {
@@ -242,6 +273,37 @@ fn describe_condition(c: &ConditionSpec) -> String {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+    use std::time::Duration;
+
+    use crate::engine::{DrainStrategy, LifecycleSpec};
+
+    #[test]
+    fn the_summary_says_how_a_vip_leaves() {
+        let l = LifecycleSpec {
+            drain: DrainStrategy::Graceful,
+            drain_until_connections: Some(0),
+            drain_min: Duration::from_secs(2),
+            drain_idle: Some(Duration::from_secs(2)),
+            ..LifecycleSpec::default()
+        };
+        assert_eq!(
+            super::describe_leave(&l),
+            "drain graceful 30s until 0 connections (min 2s, silent after 2s); shutdown withdraw"
+        );
+        let timed = LifecycleSpec {
+            drain_until_connections: None,
+            shutdown: DrainStrategy::Graceful,
+            ..l
+        };
+        assert_eq!(
+            super::describe_leave(&timed),
+            "drain graceful 30s (timed); shutdown the same"
+        );
+        assert_eq!(
+            super::describe_leave(&LifecycleSpec::default()),
+            "drain withdraw; shutdown the same"
+        );
+    }
 
     #[test]
     fn checks_on_this_host_are_marked_local() {

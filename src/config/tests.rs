@@ -460,17 +460,53 @@ fn operations_keys() {
     );
     assert_eq!(v.spec.depreference.med, Some(1000));
     assert_eq!(
-        v.spec.lifecycle.drain_until_connections, None,
-        "timed by default"
+        v.spec.lifecycle.drain_until_connections,
+        Some(0),
+        "connection-aware (all gone) by default"
     );
     let c = parse(
         Path::new("x"),
-        &format!("{GOOD}    drain: graceful\n    drain_until_connections: 0\n    drain_min: 2s\n"),
+        &format!("{GOOD}    drain: graceful\n    drain_until_connections: 3\n    drain_min: 2s\n"),
     )
     .unwrap();
     let l = &c.vips[0].spec.lifecycle;
-    assert_eq!(l.drain_until_connections, Some(0));
+    assert_eq!(l.drain_until_connections, Some(3));
     assert_eq!(l.drain_min, std::time::Duration::from_secs(2));
+    let c = parse(
+        Path::new("x"),
+        &format!("{GOOD}    drain: graceful\n    drain_until_connections: off\n"),
+    )
+    .unwrap();
+    assert_eq!(
+        c.vips[0].spec.lifecycle.drain_until_connections, None,
+        "off: timed drain"
+    );
+    assert_eq!(c.vips[0].spec.lifecycle.drain_idle, None, "off by default");
+    let c = parse(
+        Path::new("x"),
+        &format!("{GOOD}    drain: graceful\n    drain_idle: 3s\n"),
+    )
+    .unwrap();
+    assert_eq!(
+        c.vips[0].spec.lifecycle.drain_idle,
+        Some(std::time::Duration::from_secs(3))
+    );
+    let e = one_err(&format!("{GOOD}    drain_idle: 50ms\n"));
+    assert!(
+        e.contains("drain_idle must be at least 200ms (or off)"),
+        "{e}"
+    );
+    let e = one_err(&format!("{GOOD}    drain_idle: 3\n"));
+    assert!(e.contains("drain_idle 3 has no unit"), "{e}");
+    for bad in ["-1", "lots", "1.5", "5000000000"] {
+        let e = one_err(&format!("{GOOD}    drain_until_connections: {bad}\n"));
+        assert!(
+            e.contains(
+                "drain_until_connections must be a number of connections (0: all gone) or off"
+            ),
+            "{bad}: {e}"
+        );
+    }
     let e = one_err(&format!("{GOOD}    drain_period: 5s\n    drain_min: 10s\n"));
     assert!(e.contains("drain_min is longer than drain_period"), "{e}");
     let e = one_err(&format!("{GOOD}    drain: slowly\n"));

@@ -22,7 +22,8 @@ const AS_TRANS: u64 = 23456;
 /// More prepends than this is a typo, not traffic engineering.
 const MAX_PREPEND: u8 = 16;
 
-pub fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
+/// The config, with warnings (located by the caller), or every problem found.
+pub fn validate(raw: RawConfig) -> Result<(Config, Vec<Problem>), Vec<Problem>> {
     let mut p = Problems::default();
 
     let router_id = match raw.router_id.as_deref() {
@@ -146,7 +147,8 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
     if !p.0.is_empty() {
         return Err(p.0);
     }
-    Ok(Config {
+    let warnings = super::fieldcheck::warnings(&raw, &signals);
+    let config = Config {
         router_id,
         local_as,
         peers,
@@ -159,7 +161,9 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
         on_change,
         on_change_timeout,
         fleet,
-    })
+        warnings: Vec::new(),
+    };
+    Ok((config, warnings))
 }
 
 /// Default `fleet.settle`: long enough for a route change to reach every node through the ToRs.
@@ -960,6 +964,25 @@ fn strategy(
     }
 }
 
+/// `drain_until_connections`: a count (default 0: every connection gone), or `off` for a drain
+/// timed by `drain_period` alone.
+fn drain_until_connections(p: &mut Problems, path: &str, v: Option<&Value>) -> Option<u32> {
+    match v {
+        None => Some(0),
+        Some(Value::String(s)) if s == "off" => None,
+        Some(v) => match v.as_u64().map(u32::try_from) {
+            Some(Ok(n)) => Some(n),
+            _ => {
+                p.add(
+                    path,
+                    format!("{path} must be a number of connections (0: all gone) or off (a drain timed by drain_period alone)"),
+                );
+                Some(0)
+            }
+        },
+    }
+}
+
 fn lifecycle(p: &mut Problems, path: &str, r: &RawVip) -> LifecycleSpec {
     let drain = strategy(
         p,
@@ -1001,13 +1024,34 @@ fn lifecycle(p: &mut Problems, path: &str, r: &RawVip) -> LifecycleSpec {
             format!("{min_path} is longer than drain_period ({drain_period:?})"),
         );
     }
+    let idle_path = format!("{path}.drain_idle");
+    let drain_idle = match r.drain_idle.as_ref() {
+        None => None,
+        Some(Value::String(s)) if s == "off" => None,
+        Some(v) => {
+            // (A value that is no duration at all gets the floor, so only its own error shows.)
+            let floor = Duration::from_millis(200);
+            let d = duration(p, &idle_path, Some(v), floor);
+            if d < floor {
+                p.add(
+                    idle_path.as_str(),
+                    format!("{idle_path} must be at least 200ms (or off): a client between two requests is silent too"),
+                );
+            }
+            Some(d)
+        }
+    };
+    let until_path = format!("{path}.drain_until_connections");
+    let drain_until_connections =
+        drain_until_connections(p, &until_path, r.drain_until_connections.as_ref());
     LifecycleSpec {
         drain,
         drain_period,
         on_unhealthy,
         shutdown,
-        drain_until_connections: r.drain_until_connections,
+        drain_until_connections,
         drain_min: drain_min.min(drain_period),
+        drain_idle,
     }
 }
 

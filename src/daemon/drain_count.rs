@@ -8,8 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
-use crate::engine::Connections;
-use crate::route::Prefix;
+use crate::engine::{Connections, CountRequest};
 use crate::signals::sockdiag::{count_served, SockDiag, TCP_ESTABLISHED, TCP_LISTEN};
 
 type Counts = Vec<(Arc<str>, Connections)>;
@@ -35,9 +34,9 @@ impl Default for DrainCounter {
 }
 
 impl DrainCounter {
-    /// Returns the counts finished since the last call, and starts a new count of `wanted` (VIP
-    /// name and prefixes) unless one is still running. Call it from a runtime thread.
-    pub fn poll(&mut self, wanted: Vec<(Arc<str>, Vec<Prefix>)>) -> Counts {
+    /// Returns the counts finished since the last call, and starts a new count of `wanted`
+    /// unless one is still running. Call it from a runtime thread.
+    pub fn poll(&mut self, wanted: Vec<CountRequest>) -> Counts {
         let mut done = Vec::new();
         while let Ok(c) = self.rx.try_recv() {
             self.busy = false;
@@ -55,22 +54,43 @@ impl DrainCounter {
     }
 }
 
-fn count(diag: &Mutex<Option<SockDiag>>, wanted: &[(Arc<str>, Vec<Prefix>)]) -> Counts {
+fn count(diag: &Mutex<Option<SockDiag>>, wanted: &[CountRequest]) -> Counts {
     let mut guard = match diag.lock() {
         Ok(g) => g,
         Err(p) => p.into_inner(),
     };
+    // tcp_info (for the silent test) only when some VIP asks for it: it makes the dump larger.
+    let info = wanted.iter().any(|w| w.idle.is_some());
+    let states = (1 << TCP_LISTEN) | (1 << TCP_ESTABLISHED);
+    let dump = |d: &mut SockDiag| {
+        if info {
+            d.sockets_with_tcp_info(states)
+        } else {
+            d.sockets(states)
+        }
+    };
     let sockets = match guard.as_mut() {
-        Some(d) => d.sockets((1 << TCP_LISTEN) | (1 << TCP_ESTABLISHED)),
-        None => SockDiag::open().and_then(|d| {
-            let d = guard.insert(d);
-            d.sockets((1 << TCP_LISTEN) | (1 << TCP_ESTABLISHED))
-        }),
+        Some(d) => dump(d),
+        None => SockDiag::open().and_then(|d| dump(guard.insert(d))),
     };
     match sockets {
         Ok(s) => wanted
             .iter()
-            .map(|(name, prefixes)| (name.clone(), Connections::Count(count_served(&s, prefixes))))
+            .map(|w| {
+                let idle_ms = w
+                    .idle
+                    .map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX));
+                let c = match count_served(&s, &w.prefixes, idle_ms) {
+                    Some(n) => Connections::Count {
+                        holding: n.holding,
+                        silent: n.silent,
+                    },
+                    None => Connections::Unavailable(
+                        "no TCP listener on the VIP's addresses; draining for drain_period".into(),
+                    ),
+                };
+                (w.vip.clone(), c)
+            })
             .collect(),
         Err(e) => {
             // A broken socket is reopened next time.
@@ -78,7 +98,7 @@ fn count(diag: &Mutex<Option<SockDiag>>, wanted: &[(Arc<str>, Vec<Prefix>)]) -> 
             let why = format!("sock_diag unavailable ({e}); draining for drain_period");
             wanted
                 .iter()
-                .map(|(name, _)| (name.clone(), Connections::Unavailable(why.clone())))
+                .map(|w| (w.vip.clone(), Connections::Unavailable(why.clone())))
                 .collect()
         }
     }

@@ -184,6 +184,7 @@ impl Daemon {
             "vipwarden {} started: nothing is announced until checks pass",
             env!("CARGO_PKG_VERSION")
         );
+        config_warnings(&config, "configuration");
         let mut daemon = Daemon {
             config,
             config_path: opts.config_path,
@@ -448,9 +449,40 @@ impl Daemon {
         let now = Instant::now();
         let mut decisions = Vec::new();
         for (vip, c) in done {
-            decisions.extend(self.engine.observe_connections(&vip, c, now));
+            let before = self.engine.vip(&vip).map(|v| v.life.connections.clone());
+            let changed = before.as_ref() != Some(&c);
+            let ended = self.engine.observe_connections(&vip, c, now);
+            if ended.is_empty() && changed {
+                self.drain_progress(&vip, now);
+            }
+            decisions.extend(ended);
         }
         self.apply(decisions);
+    }
+
+    /// A running drain's count changed: one log line and one event (from and to both
+    /// `draining`), so `vipwarden events` shows the connections going over time.
+    fn drain_progress(&mut self, vip: &str, now: Instant) {
+        let Some(progress) = self
+            .engine
+            .vip(vip)
+            .and_then(|v| v.life.drain_progress(now))
+        else {
+            return;
+        };
+        info!(vip, "vip {vip} draining: {progress}");
+        if self.events.len() == EVENTS_KEPT {
+            self.events.pop_front();
+        }
+        self.events.push_back(EventView {
+            at_ms: unix_ms(SystemTime::now()),
+            vip: vip.to_string(),
+            from: VipState::Draining,
+            to: VipState::Draining,
+            reason: format!("drain: {progress}"),
+        });
+        self.events_tx
+            .send_replace(Arc::new(self.events.iter().cloned().collect()));
     }
 
     /// Answers at once when nothing needs writing; otherwise starts writing the state file on a
@@ -685,6 +717,7 @@ impl Daemon {
             new.checks.len(),
             new.vips.len()
         );
+        config_warnings(&new, "SIGHUP");
         self.status.reloaded(&new);
         self.maint.reconfigure(&new);
         // Always sent, even unchanged: the API re-reads the token file on every reload.
@@ -848,7 +881,14 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     result
 }
 
-/// One line for `systemctl status`: sessions up and VIP states.
+/// The config's warnings (loads, but cannot work as written), the same lines `check-config`
+/// prints, as WARN at start and on every reload.
+fn config_warnings(config: &Config, when: &str) {
+    for w in &config.warnings {
+        warn!("{when}: {w}");
+    }
+}
+
 /// The route-change line: the text reason, and for a condition its figures as fields (values in
 /// the signal's unit: ratios, per second, latencies in microseconds; `for` in seconds).
 fn log_decision(d: &Decision) {

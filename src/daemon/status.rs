@@ -144,7 +144,19 @@ impl Tracker {
                 reason: v.life.reason.clone(),
                 since: wall(v.life.since),
                 drain_connections: match &v.life.connections {
-                    crate::engine::Connections::Count(n) if v.life.counts_connections() => Some(*n),
+                    crate::engine::Connections::Count { holding, .. }
+                        if v.life.counts_connections() =>
+                    {
+                        Some(*holding)
+                    }
+                    _ => None,
+                },
+                drain_connections_silent: match &v.life.connections {
+                    crate::engine::Connections::Count { silent, .. }
+                        if v.life.counts_connections() && v.life.spec.drain_idle.is_some() =>
+                    {
+                        Some(*silent)
+                    }
                     _ => None,
                 },
                 drain_note: match &v.life.connections {

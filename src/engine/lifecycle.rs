@@ -6,10 +6,11 @@
 //! withdraw drain removes it at once. Maintenance (operator drain) outranks health; a planned stop
 //! outranks both.
 //!
-//! Connection-aware drains (`drain_until_connections` set): the established connections on the
-//! VIP are an input like a check result (`observe_connections`); the drain ends when they fall to
-//! the threshold (not before `drain_min`) or at `drain_period`, whichever is first. Without a
-//! count (sock_diag unavailable) it is a timed drain, and the reason says why.
+//! Connection-aware drains (`drain_until_connections` set; the configuration's default is 0): the
+//! established connections on the VIP are an input like a check result (`observe_connections`);
+//! the drain ends when they fall to the threshold (not before `drain_min`) or at `drain_period`,
+//! whichever is first. Without a count (sock_diag unavailable, no TCP listener on the VIP) it is a
+//! timed drain, and the reason says why.
 
 use std::time::{Duration, Instant};
 
@@ -40,10 +41,14 @@ pub struct LifecycleSpec {
     pub drain_period: Duration,
     pub on_unhealthy: OnUnhealthy,
     pub shutdown: DrainStrategy,
-    /// End a graceful drain early once at most this many connections remain (None: timed only).
+    /// End a graceful drain early once at most this many connections remain (None: timed only,
+    /// `drain_until_connections: off`).
     pub drain_until_connections: Option<u32>,
     /// The shortest connection-aware drain, so routers converge before the route goes.
     pub drain_min: Duration,
+    /// A connection that has received nothing for this long no longer holds the drain (None:
+    /// every established connection does). The counter applies it; the engine reports it.
+    pub drain_idle: Option<Duration>,
 }
 
 /// The established connections on a VIP, as last counted.
@@ -52,7 +57,9 @@ pub enum Connections {
     /// Not counted (yet).
     #[default]
     Unknown,
-    Count(u32),
+    /// `holding` connections keep the drain going; `silent` ones (nothing received for
+    /// `drain_idle`) are reported but do not.
+    Count { holding: u32, silent: u32 },
     /// Counting is not possible; the drain runs for `drain_period`.
     Unavailable(String),
 }
@@ -66,6 +73,19 @@ impl Default for LifecycleSpec {
             shutdown: DrainStrategy::Withdraw,
             drain_until_connections: None,
             drain_min: Duration::ZERO,
+            drain_idle: None,
+        }
+    }
+}
+
+impl Connections {
+    /// ", 3 more silent for 2s+" when some connections were left out as silent.
+    fn silent_note(&self, idle: Option<Duration>) -> String {
+        match (self, idle) {
+            (Connections::Count { silent, .. }, Some(idle)) if *silent > 0 => {
+                format!(", {silent} more silent for {}+", format_duration(idle))
+            }
+            _ => String::new(),
         }
     }
 }
@@ -140,6 +160,26 @@ impl Lifecycle {
     /// Whether a running drain wants its connections counted.
     pub fn counts_connections(&self) -> bool {
         self.spec.drain_until_connections.is_some() && self.drain_deadline().is_some()
+    }
+
+    /// A running connection-aware drain's progress for the log and the events: "12 connections
+    /// left after 3.0 s, 5 more silent for 2s+", or why it is timed. None when none runs or
+    /// nothing was counted yet.
+    pub fn drain_progress(&self, now: Instant) -> Option<String> {
+        if !self.counts_connections() {
+            return None;
+        }
+        let after = self.drained_for(now)?.as_secs_f64();
+        match &self.connections {
+            Connections::Unknown => None,
+            Connections::Count { holding, .. } => Some(format!(
+                "{holding} connections left after {after:.1} s{}",
+                self.connections.silent_note(self.spec.drain_idle)
+            )),
+            Connections::Unavailable(why) => {
+                Some(format!("connections not counted after {after:.1} s: {why}"))
+            }
+        }
     }
 
     /// How long the running drain has lasted.
@@ -229,9 +269,10 @@ impl Lifecycle {
                 // Was de-preferred for ill health; now it must go: drain from here.
                 None => self.start_drain(then, health_reason, now)?,
                 Some(until) if now >= until => {
+                    let silent = self.connections.silent_note(self.spec.drain_idle);
                     let left = match (&self.connections, self.spec.drain_until_connections) {
-                        (Connections::Count(n), Some(_)) => {
-                            format!(", {n} connections left at drain_period")
+                        (Connections::Count { holding, .. }, Some(_)) => {
+                            format!(", {holding} connections left at drain_period{silent}")
                         }
                         (Connections::Unavailable(why), Some(_)) => {
                             format!(", connections not counted: {why}")
@@ -239,7 +280,9 @@ impl Lifecycle {
                         _ => String::new(),
                     };
                     self.drain_end = Some(match self.connections {
-                        Connections::Count(n) => format!("{n} left at drain_period"),
+                        Connections::Count { holding, .. } => {
+                            format!("{holding} left at drain_period{silent}")
+                        }
                         _ => format!(
                             "drain period {} over",
                             format_duration(self.spec.drain_period)
@@ -254,13 +297,17 @@ impl Lifecycle {
                 }
                 Some(_) if self.connections_done(now) => {
                     let n = match self.connections {
-                        Connections::Count(n) => n,
+                        Connections::Count { holding, .. } => holding,
                         _ => 0,
                     };
                     let after = self
                         .drain_started
                         .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
-                    let end = format!("{n} connections left after {:.1} s", after.as_secs_f64());
+                    let end = format!(
+                        "{n} connections left after {:.1} s{}",
+                        after.as_secs_f64(),
+                        self.connections.silent_note(self.spec.drain_idle)
+                    );
                     let why = format!("{} (drain: {end})", self.cause(then, health_reason));
                     self.drain_end = Some(end);
                     (then, why)
@@ -350,7 +397,7 @@ impl Lifecycle {
 
     /// A connection-aware drain whose count fell to the threshold after `drain_min`.
     fn connections_done(&self, now: Instant) -> bool {
-        let (Some(limit), Connections::Count(n), Some(t0)) = (
+        let (Some(limit), Connections::Count { holding: n, .. }, Some(t0)) = (
             self.spec.drain_until_connections,
             &self.connections,
             self.drain_started,
@@ -385,7 +432,20 @@ mod tests {
             shutdown: DrainStrategy::Graceful,
             drain_until_connections: None,
             drain_min: Duration::ZERO,
+            drain_idle: None,
         }
+    }
+
+    fn counted(holding: u32, silent: u32) -> Connections {
+        Connections::Count { holding, silent }
+    }
+
+    /// An announced VIP put in maintenance (an operator drain) at t0: its drain has begun.
+    fn drained_by_operator(spec: LifecycleSpec, t0: Instant) -> Lifecycle {
+        let mut l = up(spec, t0);
+        l.maintenance = Some("ops".into());
+        assert_eq!(l.settle(true, "ok", t0).unwrap().to, VipState::Draining);
+        l
     }
 
     fn aware(period: u64, min: u64, until: u32) -> LifecycleSpec {
@@ -404,10 +464,10 @@ mod tests {
         l.maintenance = Some("ops".into());
         assert_eq!(l.settle(true, "ok", t0).unwrap().to, VipState::Draining);
         assert!(l.counts_connections());
-        l.connections = Connections::Count(5);
+        l.connections = counted(5, 0);
         assert_eq!(l.settle(true, "ok", ms(1000)), None);
         // Gone, but drain_min (2 s) is the floor.
-        l.connections = Connections::Count(0);
+        l.connections = counted(0, 0);
         assert_eq!(l.settle(true, "ok", ms(1500)), None);
         let t = l.settle(true, "ok", ms(12_400)).unwrap();
         assert_eq!(t.to, VipState::Maintenance);
@@ -430,7 +490,7 @@ mod tests {
         let mut l = up(aware(30, 0, 2), t0);
         l.stopping = Some("vipwarden stopping (SIGTERM)".into());
         l.settle(true, "ok", t0);
-        l.connections = Connections::Count(37);
+        l.connections = counted(37, 0);
         assert_eq!(l.settle(true, "ok", s(29)), None);
         assert_eq!(l.drained_for(s(29)), Some(Duration::from_secs(29)));
         let t = l.settle(true, "ok", s(30)).unwrap();
@@ -441,13 +501,51 @@ mod tests {
         );
         assert_eq!(l.drain_end.as_deref(), Some("37 left at drain_period"));
         // The threshold counts: 2 left is enough.
-        let mut l = up(aware(30, 0, 2), t0);
-        l.maintenance = Some("ops".into());
-        l.settle(true, "ok", t0);
-        l.connections = Connections::Count(2);
+        let mut l = drained_by_operator(aware(30, 0, 2), t0);
+        l.connections = counted(2, 0);
         assert_eq!(
             l.settle(true, "ok", s(1)).unwrap().to,
             VipState::Maintenance
+        );
+    }
+
+    #[test]
+    fn silent_connections_do_not_hold_the_drain_and_are_reported() {
+        let t0 = Instant::now();
+        let ms = |x| t0 + Duration::from_millis(x);
+        let idle = LifecycleSpec {
+            drain_idle: Some(Duration::from_secs(2)),
+            ..aware(30, 1, 0)
+        };
+        let mut l = drained_by_operator(idle, t0);
+        // Still live ones hold it; the silent are counted apart by the daemon.
+        l.connections = counted(2, 14);
+        assert_eq!(l.settle(true, "ok", ms(2000)), None);
+        l.connections = counted(0, 16);
+        assert_eq!(
+            l.drain_progress(ms(2500)).as_deref(),
+            Some("0 connections left after 2.5 s, 16 more silent for 2s+")
+        );
+        let t = l.settle(true, "ok", ms(3200)).unwrap();
+        assert_eq!(t.to, VipState::Maintenance);
+        assert_eq!(l.drain_progress(ms(3300)), None, "no drain runs");
+        assert_eq!(
+            l.drain_end.as_deref(),
+            Some("0 connections left after 3.2 s, 16 more silent for 2s+")
+        );
+        // At the period the silent ones are named too.
+        let mut l = drained_by_operator(
+            LifecycleSpec {
+                drain_idle: Some(Duration::from_secs(2)),
+                ..aware(10, 0, 0)
+            },
+            t0,
+        );
+        l.connections = counted(3, 5);
+        let t = l.settle(true, "ok", ms(10_000)).unwrap();
+        assert_eq!(
+            t.reason,
+            "maintenance: ops (drain period 10s over, 3 connections left at drain_period, 5 more silent for 2s+)"
         );
     }
 
@@ -469,7 +567,7 @@ mod tests {
         // A timed (not connection-aware) drain ignores counts.
         let mut l = up(graceful(10), t0);
         l.settle(false, "bad", t0);
-        l.connections = Connections::Count(0);
+        l.connections = counted(0, 0);
         assert!(!l.counts_connections());
         assert_eq!(l.settle(false, "bad", s(1)), None);
     }

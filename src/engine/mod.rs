@@ -62,6 +62,15 @@ impl Decision {
     }
 }
 
+/// A VIP whose connections a running drain waits for: where to count them, and after how long
+/// without a received packet a connection no longer holds the drain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CountRequest {
+    pub vip: Arc<str>,
+    pub prefixes: Vec<crate::route::Prefix>,
+    pub idle: Option<std::time::Duration>,
+}
+
 #[derive(Clone, Debug)]
 pub struct CheckState {
     pub name: Arc<str>,
@@ -435,13 +444,17 @@ impl Engine {
         decisions
     }
 
-    /// The VIPs whose running drain ends on their connections, with their prefixes (what the
-    /// daemon counts and feeds back through `observe_connections`).
-    pub fn counting_connections(&self) -> Vec<(Arc<str>, Vec<crate::route::Prefix>)> {
+    /// The VIPs whose running drain ends on their connections (what the daemon counts and feeds
+    /// back through `observe_connections`).
+    pub fn counting_connections(&self) -> Vec<CountRequest> {
         self.vips
             .iter()
             .filter(|v| v.life.counts_connections())
-            .map(|v| (v.name.clone(), v.prefixes.clone()))
+            .map(|v| CountRequest {
+                vip: v.name.clone(),
+                prefixes: v.prefixes.clone(),
+                idle: v.life.spec.drain_idle,
+            })
             .collect()
     }
 

@@ -463,15 +463,37 @@ fn a_connection_aware_stop_asks_for_counts_and_ends_on_them() {
     assert_eq!(d[0].to, VipState::Draining);
     let want = e.counting_connections();
     assert_eq!(want.len(), 1);
-    assert_eq!(&*want[0].0, "web");
+    assert_eq!(&*want[0].vip, "web");
+    assert_eq!(want[0].idle, None);
     assert!(e
-        .observe_connections("web", Connections::Count(3), ms(500))
+        .observe_connections(
+            "web",
+            Connections::Count {
+                holding: 3,
+                silent: 0
+            },
+            ms(500)
+        )
         .is_empty());
     assert!(e.stop_deadline().is_some());
     assert!(e
-        .observe_connections("nope", Connections::Count(0), ms(600))
+        .observe_connections(
+            "nope",
+            Connections::Count {
+                holding: 0,
+                silent: 0
+            },
+            ms(600)
+        )
         .is_empty());
-    let d = e.observe_connections("web", Connections::Count(0), ms(2300));
+    let d = e.observe_connections(
+        "web",
+        Connections::Count {
+            holding: 0,
+            silent: 0,
+        },
+        ms(2300),
+    );
     assert_eq!(d[0].to, VipState::Withdrawn);
     assert!(
         d[0].reason

@@ -286,6 +286,7 @@ mod tests {
             expires_ms,
             rqueue: 0,
             wqueue: 128,
+            last_recv_ms: None,
         }
     }
 

@@ -50,6 +50,9 @@ pub struct DiagSocket {
     pub expires_ms: u32,
     pub rqueue: u32,
     pub wqueue: u32,
+    /// Milliseconds since the socket last received anything (data or an ACK), from `tcp_info`;
+    /// only in dumps that ask for it (`SockDiag::sockets_with_tcp_info`).
+    pub last_recv_ms: Option<u32>,
 }
 
 impl DiagSocket {
@@ -68,6 +71,12 @@ pub const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const INET_DIAG_REQ_BYTECODE: u16 = 1;
 /// Reply attribute: an IPv6 listener's V6ONLY flag (u8).
 const INET_DIAG_SKV6ONLY: u16 = 11;
+/// Reply attribute: `struct tcp_info`; asked for with bit `INET_DIAG_INFO - 1` of idiag_ext.
+const INET_DIAG_INFO: u16 = 2;
+/// Offsets in `struct tcp_info` (include/uapi/linux/tcp.h; fixed since 2.6) of
+/// tcpi_last_data_recv and tcpi_last_ack_recv (u32, ms ago).
+const TCPI_LAST_DATA_RECV: usize = 52;
+const TCPI_LAST_ACK_RECV: usize = 56;
 const INET_DIAG_BC_S_GE: u8 = 2;
 const INET_DIAG_BC_S_LE: u8 = 3;
 /// sizeof(struct inet_diag_msg): family, state, timer, retrans, 48-byte sockid, then
@@ -75,12 +84,13 @@ const INET_DIAG_BC_S_LE: u8 = 3;
 const INET_DIAG_MSG_LEN: usize = 72;
 
 /// The `inet_diag_req_v2` payload for a dump of TCP sockets of `family` in `states` (bitmask of
-/// 1 << state).
-fn dump_request(family: u8, states: u32) -> [u8; 56] {
+/// 1 << state), with the extra attributes `ext` asks for (bitmask of 1 << (attribute - 1)).
+fn dump_request(family: u8, states: u32, ext: u8) -> [u8; 56] {
     let mut req = [0u8; 56];
     req[0] = family;
     req[1] = libc::IPPROTO_TCP as u8;
-    // idiag_ext = 0 (no extra attributes), pad, idiag_states bitmask, zeroed sockid.
+    // idiag_ext, pad, idiag_states bitmask, zeroed sockid.
+    req[2] = ext;
     req[4..8].copy_from_slice(&states.to_ne_bytes());
     req
 }
@@ -90,7 +100,7 @@ fn dump_request(family: u8, states: u32) -> [u8; 56] {
 /// only the matching sockets however many the host has.
 pub fn listeners_on_port_request(family: u8, port: u16) -> [u8; 76] {
     let mut req = [0u8; 76];
-    req[..56].copy_from_slice(&dump_request(family, 1 << TCP_LISTEN));
+    req[..56].copy_from_slice(&dump_request(family, 1 << TCP_LISTEN, 0));
     // nlattr header: length (4 + 16 bytes of program), type.
     req[56..58].copy_from_slice(&20u16.to_ne_bytes());
     req[58..60].copy_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
@@ -153,7 +163,19 @@ pub fn decode_socket(body: &[u8]) -> io::Result<DiagSocket> {
         expires_ms: netlink::u32_ne(body, 52).unwrap_or(0),
         rqueue: netlink::u32_ne(body, 56).unwrap_or(0),
         wqueue: netlink::u32_ne(body, 60).unwrap_or(0),
+        last_recv_ms: last_recv_ms(body),
     })
+}
+
+/// The time since the socket last received data or an ACK, from a `tcp_info` attribute after the
+/// inet_diag_msg; None when absent or too short.
+fn last_recv_ms(body: &[u8]) -> Option<u32> {
+    let info = netlink::attrs(body.get(INET_DIAG_MSG_LEN..)?)
+        .find(|(kind, _)| *kind == INET_DIAG_INFO)?
+        .1;
+    let data = netlink::u32_ne(info, TCPI_LAST_DATA_RECV)?;
+    let ack = netlink::u32_ne(info, TCPI_LAST_ACK_RECV)?;
+    Some(data.min(ack))
 }
 
 /// Decodes the messages of a dump reply; other message types are skipped.
@@ -187,8 +209,17 @@ impl SockDiag {
 
     /// All TCP sockets (IPv4 and IPv6) whose state is in `states` (bitmask of 1 << state).
     pub fn sockets(&mut self, states: u32) -> io::Result<Vec<DiagSocket>> {
-        let mut out = self.dump(libc::AF_INET as u8, states)?;
-        match self.dump(libc::AF_INET6 as u8, states) {
+        self.sockets_ext(states, 0)
+    }
+
+    /// As `sockets`, with each socket's `last_recv_ms` (the kernel adds its tcp_info).
+    pub fn sockets_with_tcp_info(&mut self, states: u32) -> io::Result<Vec<DiagSocket>> {
+        self.sockets_ext(states, 1 << (INET_DIAG_INFO - 1))
+    }
+
+    fn sockets_ext(&mut self, states: u32, ext: u8) -> io::Result<Vec<DiagSocket>> {
+        let mut out = self.dump(libc::AF_INET as u8, states, ext)?;
+        match self.dump(libc::AF_INET6 as u8, states, ext) {
             // A kernel built without IPv6 has no inet6 diag handler: no IPv6 sockets then.
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             r => out.extend(r?),
@@ -196,11 +227,11 @@ impl SockDiag {
         Ok(out)
     }
 
-    fn dump(&mut self, family: u8, states: u32) -> io::Result<Vec<DiagSocket>> {
+    fn dump(&mut self, family: u8, states: u32, ext: u8) -> io::Result<Vec<DiagSocket>> {
         let msgs = self.sock.request(
             SOCK_DIAG_BY_FAMILY,
             NLM_F_DUMP,
-            &dump_request(family, states),
+            &dump_request(family, states, ext),
         )?;
         decode_sockets(&msgs)
     }
@@ -217,21 +248,51 @@ pub fn max_fill(listeners: &[Listener], ports: &[u16]) -> Option<f64> {
         })
 }
 
+/// The established connections served on a VIP, split by whether they still hold a drain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Served {
+    /// Connections that hold a drain.
+    pub holding: u32,
+    /// Connections silent for at least the idle limit: behind a stateless ECMP ToR the clients of
+    /// a node that left send to other nodes, so its sockets fall silent for good.
+    pub silent: u32,
+}
+
 /// Established connections served on `prefixes`: local address in one of them and local port one
 /// that a listener has (so connections this host opened from a VIP address are not counted).
 /// A listener on a wildcard or VIP address counts; one on another specific address does not.
-pub fn count_served(sockets: &[DiagSocket], prefixes: &[crate::route::Prefix]) -> u32 {
+/// With `idle_ms`, a connection that has received nothing for that long (per `last_recv_ms`) is
+/// `silent`; one whose last receipt is unknown holds. None when nothing listens there at all (a
+/// UDP service, or one that is stopped): a count of 0 would then say "drained" about connections
+/// it cannot see.
+pub fn count_served(
+    sockets: &[DiagSocket],
+    prefixes: &[crate::route::Prefix],
+    idle_ms: Option<u32>,
+) -> Option<Served> {
     let on_vip = |ip: IpAddr| prefixes.iter().any(|p| p.contains(ip));
     let ports: Vec<u16> = sockets
         .iter()
         .filter(|s| s.state == TCP_LISTEN && (s.local.is_unspecified() || on_vip(s.local)))
         .map(|s| s.local_port)
         .collect();
-    let n = sockets
+    if ports.is_empty() {
+        return None;
+    }
+    let mut served = Served::default();
+    for s in sockets
         .iter()
         .filter(|s| s.state == TCP_ESTABLISHED && on_vip(s.local) && ports.contains(&s.local_port))
-        .count();
-    u32::try_from(n).unwrap_or(u32::MAX)
+    {
+        let silent = matches!((idle_ms, s.last_recv_ms), (Some(limit), Some(ago)) if ago >= limit);
+        let n = if silent {
+            &mut served.silent
+        } else {
+            &mut served.holding
+        };
+        *n = n.saturating_add(1);
+    }
+    Some(served)
 }
 
 #[cfg(test)]
@@ -332,6 +393,30 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn last_receipt_comes_from_tcp_info() {
+        let with_info = |info: &[u8]| {
+            let mut b = vec![0u8; INET_DIAG_MSG_LEN];
+            b[0] = libc::AF_INET as u8;
+            b[1] = TCP_ESTABLISHED;
+            // Another attribute first, then INET_DIAG_INFO; nlattr lengths include the header.
+            b.extend_from_slice(&[5, 0, 8, 0, 1, 0, 0, 0]);
+            let len = u16::try_from(4 + info.len()).unwrap();
+            b.extend_from_slice(&len.to_ne_bytes());
+            b.extend_from_slice(&INET_DIAG_INFO.to_ne_bytes());
+            b.extend_from_slice(info);
+            b
+        };
+        let mut info = vec![0u8; 104];
+        info[TCPI_LAST_DATA_RECV..TCPI_LAST_DATA_RECV + 4].copy_from_slice(&700u32.to_ne_bytes());
+        info[TCPI_LAST_ACK_RECV..TCPI_LAST_ACK_RECV + 4].copy_from_slice(&300u32.to_ne_bytes());
+        let s = decode_socket(&with_info(&info)).unwrap();
+        assert_eq!(s.last_recv_ms, Some(300), "the later of data and ACK");
+        let s = decode_socket(&with_info(&info[..58])).unwrap();
+        assert_eq!(s.last_recv_ms, None, "a truncated tcp_info is no figure");
+        assert_eq!(decode_socket(&with_info(&[])).unwrap().last_recv_ms, None);
+    }
+
+    #[test]
     fn count_served_needs_a_vip_address_and_a_listening_port() {
         let sock = |state, local: &str, port| DiagSocket {
             family: 2,
@@ -344,6 +429,7 @@ pub(crate) mod tests {
             expires_ms: 0,
             rqueue: 0,
             wqueue: 0,
+            last_recv_ms: None,
         };
         let vip = [crate::route::Prefix::new("203.0.113.10".parse().unwrap(), 32).unwrap()];
         let socks = [
@@ -360,10 +446,58 @@ pub(crate) mod tests {
             sock(TCP_ESTABLISHED, "192.0.2.1", 80),
             sock(TCP_SYN_RECV, "203.0.113.10", 80),
         ];
-        assert_eq!(count_served(&socks, &vip), 3);
-        assert_eq!(count_served(&socks, &[]), 0);
+        let holding = |n| {
+            Some(Served {
+                holding: n,
+                silent: 0,
+            })
+        };
+        assert_eq!(count_served(&socks, &vip, None), holding(3));
+        assert_eq!(
+            count_served(&socks, &[], None),
+            holding(0),
+            "the wildcard listener"
+        );
         let v6 = [crate::route::Prefix::new("2001:db8::".parse().unwrap(), 64).unwrap()];
-        assert_eq!(count_served(&socks, &v6), 0, "families do not mix");
+        assert_eq!(
+            count_served(&socks, &v6, None),
+            holding(0),
+            "families do not mix"
+        );
+        let no_listener = [
+            sock(TCP_LISTEN, "192.0.2.1", 8080),
+            sock(TCP_ESTABLISHED, "203.0.113.10", 80),
+        ];
+        assert_eq!(
+            count_served(&no_listener, &vip, None),
+            None,
+            "nothing to count for"
+        );
+        // Silent connections: at or past the idle limit; an unknown last receipt holds.
+        let aged = |ago| DiagSocket {
+            last_recv_ms: ago,
+            ..sock(TCP_ESTABLISHED, "203.0.113.10", 80)
+        };
+        let socks = [
+            sock(TCP_LISTEN, "0.0.0.0", 80),
+            aged(Some(10)),
+            aged(Some(1999)),
+            aged(Some(2000)),
+            aged(Some(90_000)),
+            aged(None),
+        ];
+        assert_eq!(
+            count_served(&socks, &vip, Some(2000)),
+            Some(Served {
+                holding: 3,
+                silent: 2
+            })
+        );
+        assert_eq!(
+            count_served(&socks, &vip, None),
+            holding(5),
+            "no limit: all hold"
+        );
     }
 
     #[test]
@@ -373,22 +507,26 @@ pub(crate) mod tests {
         let addr = l.local_addr().unwrap();
         let lo = [crate::route::Prefix::new("127.0.0.1".parse().unwrap(), 32).unwrap()];
         let states = (1 << TCP_LISTEN) | (1 << TCP_ESTABLISHED);
-        let on_port = |d: &mut SockDiag| {
+        let on_port = |d: &mut SockDiag, idle_ms| {
             let s: Vec<DiagSocket> = d
-                .sockets(states)
+                .sockets_with_tcp_info(states)
                 .unwrap()
                 .into_iter()
                 .filter(|s| s.local_port == addr.port())
                 .collect();
-            count_served(&s, &lo)
+            count_served(&s, &lo, idle_ms)
         };
-        assert_eq!(on_port(&mut diag), 0);
+        let counted = |holding, silent| Some(Served { holding, silent });
+        assert_eq!(on_port(&mut diag, None), counted(0, 0));
         let c1 = std::net::TcpStream::connect(addr).unwrap();
         let c2 = std::net::TcpStream::connect(addr).unwrap();
-        assert_eq!(on_port(&mut diag), 2);
+        assert_eq!(on_port(&mut diag, None), counted(2, 0));
+        // The kernel reports tcp_info: fresh connections are not silent for 60 s, but are for 0 ms.
+        assert_eq!(on_port(&mut diag, Some(60_000)), counted(2, 0));
+        assert_eq!(on_port(&mut diag, Some(0)), counted(0, 2));
         drop((c1, c2));
         drop(l);
-        assert_eq!(on_port(&mut diag), 0);
+        assert_eq!(on_port(&mut diag, None), None, "listener gone");
     }
 
     #[test]

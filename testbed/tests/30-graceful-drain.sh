@@ -4,7 +4,8 @@
 # then withdraws it; `vipwarden status` shows maintenance; `vipwarden undrain
 # web` announces it again (checks are passing) with the normal attributes.
 # The CLI runs in vw-node1 and finds the API through the config's `api:`.
-# (shutdown: withdraw keeps the lab's cleanup SIGTERM quick.)
+# (shutdown: withdraw keeps the lab's cleanup SIGTERM quick; drain_until_connections: off makes
+# the drain timed, which is what this test measures: 90 covers connection-aware drains.)
 # shellcheck source=common.sh
 source "$(dirname "$0")/common.sh"
 DRAIN_PERIOD_MS=10000
@@ -12,6 +13,7 @@ vw_test_begin "graceful drain: 65535:0 + MED 1000 for drain_period, then withdra
 
 vw_start_vipwarden_and_wait top_extra="$(vw_api_yaml)" vip_extra="    drain: graceful
     drain_period: $((DRAIN_PERIOD_MS / 1000))s
+    drain_until_connections: off
     depreference: {med: 1000}
     shutdown: withdraw"
 vw_wait_until now 5000 vw_cli status >/dev/null || vw_fail "vipwarden status: API not answering"

@@ -3,13 +3,15 @@
 # keeps the session Established and the route announced with 65535:0 for
 # the drain period, then withdraws it BEFORE the NOTIFICATION Cease (proven
 # from the router's log, as in 08-sigterm), and vipwarden exits 0.
+# (drain_until_connections: off: a timed drain, the period is what is measured.)
 # shellcheck source=common.sh
 source "$(dirname "$0")/common.sh"
 DRAIN_PERIOD_MS=8000
 vw_test_begin "graceful SIGTERM: 65535:0 for drain_period with the session up, withdraw, then Cease; exit 0"
 
 vw_start_vipwarden_and_wait vip_extra="    shutdown: graceful
-    drain_period: $((DRAIN_PERIOD_MS / 1000))s"
+    drain_period: $((DRAIN_PERIOD_MS / 1000))s
+    drain_until_connections: off"
 log=$(vw_router_log "$VW_ROUTER")
 mark=$(vw_log_lines "$log")
 pid=$(vw_pid_of vipwarden)

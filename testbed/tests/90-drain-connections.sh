@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Connection-aware graceful drain: keep-alive connections from vw-client to
 # the VIP stay open while `vipwarden drain web` runs (drain: graceful,
-# drain_period 20 s, drain_until_connections 0, drain_min 1 s); the route
+# drain_period 20 s, drain_min 1 s, drain_until_connections left at its
+# default, 0); the route
 # must stay (de-preferred) while they are open and leave the router once they
 # close (the client closes them after HOLD_MS), well before drain_period.
 # shellcheck source=common.sh
@@ -12,7 +13,6 @@ vw_test_begin "connection-aware drain: route withdrawn when keep-alive connectio
 
 vw_start_vipwarden_and_wait top_extra="$(vw_api_yaml)" vip_extra="    drain: graceful
     drain_period: $((DRAIN_PERIOD_MS / 1000))s
-    drain_until_connections: 0
     drain_min: 1s
     depreference: {med: 1000}
     shutdown: withdraw"
@@ -65,6 +65,16 @@ grep -q 'bad 0' "$VW_RUN_DIR/keepalive.log" || vw_fail "requests failed during t
 vw_vipwarden_log_has 'withdrew web after drain: 0 connections left after' ||
   vw_fail "no 'withdrew web after drain: 0 connections left' line: $(vw_vipwarden_log | grep -i drain | tail -3)"
 vw_info "$(vw_vipwarden_log | grep -o 'withdrew web after drain.*' | tail -1)"
+# The drain's progress is in the events (from and to both draining): the open connections
+# (4, plus any check connection of the moment) before they close.
+events=$(vw_cli events --json) || vw_fail "vipwarden events failed"
+progress=$(python3 -c '
+import json, sys
+ev = [e for e in json.load(sys.stdin) if e["from"] == "draining" and e["to"] == "draining"]
+print("; ".join(e["reason"] for e in ev))' <<<"$events")
+vw_info "drain progress in the events: $progress"
+[[ $progress =~ drain:\ [4-9]\ connections\ left\ after ]] ||
+  vw_fail "no event with the 4 open connections left: $progress"
 vw_measured "drain -> 65535:0 at the router" "$ms_g"
 vw_measured "drain -> client closed its connections" "$ms_c"
 vw_measured "drain -> route withdrawn (drain_period=${DRAIN_PERIOD_MS}ms)" "$ms_w"

@@ -52,6 +52,7 @@ fn listener(local: &str, port: u16, backlog: u32) -> DiagSocket {
         expires_ms: 0,
         rqueue: 0,
         wqueue: backlog,
+        last_recv_ms: None,
     }
 }
 

@@ -10,6 +10,12 @@ use serde_json::Value;
 
 use super::timeparse;
 
+mod fields;
+pub use fields::{
+    nginx_advice, nginx_format_string, nginx_log_format_fields, nginx_sample_line, nginx_variables,
+    FieldSet, LogField, NGINX_COMBINED,
+};
+
 /// What one access-log line tells us.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LogRecord {

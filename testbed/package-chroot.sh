@@ -116,7 +116,8 @@ command -v gobgpd >/dev/null || need+=(gobgpd)
 command -v jq >/dev/null || need+=(jq)
 if ((${#need[@]})); then
   say "installing on the host: ${need[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }
+  apt_install || { apt-get update -qq && apt_install; } || fail "could not install ${need[*]} on the host"
 fi
 
 # ------------------------------------------------------------ 1. clean install --

@@ -44,8 +44,6 @@ measured() { printf 'measured: %s: %s ms\n' "$1" "$2"; }
 tmp=$(mktemp -d /tmp/vw-pkg-chroot.XXXXXX)
 # Unique per run: nspawn keeps /run/systemd/nspawn/propagate/NAME while the container runs.
 machine=vw-pkg-$$
-# In RAM: a faster build, and removing ~200 MB of root at the end is one umount.
-mount -t tmpfs -o size=1g,mode=0755 vw-pkg-chroot "$tmp"
 root=$tmp/root
 nspawn_pid='' leader='' gobgpd_pid=''
 
@@ -92,6 +90,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+# In RAM: a faster build, and removing ~200 MB of root at the end is one umount.
+mount -t tmpfs -o size=1g,mode=0755 vw-pkg-chroot "$tmp"
 
 fail() {
   echo "FAIL package-chroot: $*" >&2
@@ -171,10 +171,10 @@ in_root dpkg --purge vipwarden >/dev/null || fail "dpkg --purge failed"
 left=()
 while read -r f; do
   # Directories shared with other packages (/usr/bin, ...) stay; the package's files may not.
-  [[ -n $f && -e $root$f && ! -d $root$f ]] && left+=("$f")
+  if [[ -n $f && -e $root$f && ! -d $root$f ]]; then left+=("$f"); fi
 done <<<"$files"
 for d in /etc/vipwarden /var/lib/vipwarden /usr/share/vipwarden /usr/share/doc/vipwarden; do
-  [[ -e $root$d ]] && left+=("$d")
+  if [[ -e $root$d ]]; then left+=("$d"); fi
 done
 ((${#left[@]} == 0)) || fail "left after purge: ${left[*]}"
 say "purged: none of its $(wc -l <<<"$files") paths left, nor /etc/vipwarden, /var/lib/vipwarden (user kept)"

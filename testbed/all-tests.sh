@@ -35,7 +35,7 @@ promtool check rules deploy/prometheus/vipwarden-alerts.yml
 step "release build"
 cargo build --locked --release
 
-step "Debian package: build (cargo-deb), install, check-config, purge"
+step "Debian package: build (cargo-deb); clean Debian 12 root: install, check-config, purge; the unit under systemd-nspawn"
 bash testbed/package-test.sh
 
 step "lab: real BIRD 2, FRR and GoBGP in network namespaces"

@@ -122,35 +122,6 @@ trials() {
   printf '%s: %s\n' "$name" "${all[*]}" >>"$VW_RUN_DIR/samples.txt"
 }
 
-# The access-log monitor and load, as in tests/common.sh (not sourced here: it starts a test).
-vw_access_monitor_start() { # WINDOW_S ERR_ABOVE LAT_ABOVE_S MIN_REQUESTS DURATION_S
-  vw_spawn access-monitor "" "$VW_RUN_DIR/access-window.log" \
-    python3 "$VW_TESTBED_DIR/lib/access_window.py" "$VW_RUN_DIR/nginx/access.log" \
-    "$1" "$5" "$2" "$3" "$4"
-}
-
-vw_access_first_cross() { # METRIC SINCE_MS
-  awk -v m="$1" -v t="$2" '$1 == "cross" && $2 == m && $3 >= t { print $3; exit }' \
-    "$VW_RUN_DIR/access-window.log"
-}
-
-vw_access_count() {
-  grep -c "\"GET / HTTP/1.1\" $1 " "$VW_RUN_DIR/nginx/access.log" 2>/dev/null || true
-}
-
-vw_access_grows() {
-  local a b
-  a=$(vw_access_count "$1")
-  sleep 1
-  b=$(vw_access_count "$1")
-  ((b > a))
-}
-
-vw_wrk_start() { # NAME SECS TIMEOUT
-  vw_spawn "$1" "$VW_NS_CLIENT" "$VW_RUN_DIR/$1.log" \
-    wrk -t1 -c4 -d"${2}s" --timeout "$3" "http://$VW_VIP4/"
-}
-
 # ---------------------------------------------------------------- vipwarden --
 
 vw_yaml() { # CHECK_YAML [VIP_EXTRA] [TOP_EXTRA]
@@ -175,8 +146,7 @@ start_vw() { # CHECK_YAML [VIP_EXTRA] [TOP_EXTRA]
   local conf=$VW_RUN_DIR/vipwarden.yaml bin
   bin=$(vw_vipwarden_bin)
   vw_yaml "$@" >"$conf"
-  "$bin" check-config --config "$conf" >"$VW_RUN_DIR/check-config.log" 2>&1 ||
-    { cat "$VW_RUN_DIR/check-config.log" >&2; vw_die "check-config rejected $conf"; }
+  vw_vipwarden_check "$conf"
   vw_spawn vipwarden "$VW_NS_NODE" "$VW_RUN_DIR/vipwarden.log" "$bin" run --config "$conf"
   wait_up 30000
 }
@@ -270,7 +240,7 @@ bench_passive() {
   done
   local cpu
   cpu=$(cpu_pct $(($(tree_ticks "$pid") - ticks0)) $(($(vw_now_ms) - t0)))
-  vw_stop wrk INT 8000
+  vw_wrk_stop wrk
   read -r mn md mx < <(printf '%s\n' "${all[@]}" | stats)
   ROWS+=("vipwarden, passive error_ratio for 5s (crossing -> withdraw)|$PASSIVE_N|$mn|$md|$mx|$cpu")
   printf 'passive crossing->gone: %s\npassive fault->crossing: %s\n' "${all[*]}" "${lead[*]}" >>"$VW_RUN_DIR/samples.txt"

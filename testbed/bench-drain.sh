@@ -42,7 +42,7 @@ N1_VIA=$(vw_fleet_node_bird 1)
 # Nexthops of the VIP in the BIRD ToR's kernel, and whether node 1 is one of them.
 # Resilient fabric: BIRD exports to kernel table 100 and lib's follower (below) mirrors that set into
 # resilient nexthop group 100 (members 901-903 = nodes 1-3), which the main table's route uses.
-FABRIC=hash
+FABRIC="hash"
 kernel_nh() {
   if [[ $FABRIC == resilient ]]; then
     vw_in "$VW_NS_BIRD" ip nexthop show id 100 2>/dev/null | grep -o 'group [0-9/]*' | tr '/' '\n' | grep -c . || true

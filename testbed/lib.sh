@@ -332,5 +332,7 @@ vw_not() { ! "$@"; }
 
 # shellcheck source=lib/routers.sh
 source "$VW_TESTBED_DIR/lib/routers.sh"
+# shellcheck source=lib/nginx.sh
+source "$VW_TESTBED_DIR/lib/nginx.sh"
 # shellcheck source=lib/topology.sh
 source "$VW_TESTBED_DIR/lib/topology.sh"

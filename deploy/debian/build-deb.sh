@@ -15,6 +15,13 @@ gzip -9n "$assets"/man/*.1
 "$bin" completions bash >"$assets/completions/vipwarden"
 "$bin" completions zsh >"$assets/completions/_vipwarden"
 "$bin" completions fish >"$assets/completions/vipwarden.fish"
-sed 's#/usr/local/bin/vipwarden#/usr/bin/vipwarden#g' config/vipwarden.service >"$assets/vipwarden.service"
+# The packaged unit: /usr/bin, and /etc/vipwarden's mode as postinst sets it (root:vipwarden 0750),
+# or systemd logs "ConfigurationDirectory 'vipwarden' already exists but the mode is different" at
+# every start (seen by testbed/package-chroot.sh under a real systemd).
+sed -e 's#/usr/local/bin/vipwarden#/usr/bin/vipwarden#g' \
+  -e 's#^ConfigurationDirectory=vipwarden$#&\nConfigurationDirectoryMode=0750#' \
+  config/vipwarden.service >"$assets/vipwarden.service"
+grep -q '^ConfigurationDirectoryMode=0750$' "$assets/vipwarden.service" ||
+  { echo "build-deb: ConfigurationDirectory= line not found in config/vipwarden.service" >&2; exit 1; }
 cargo deb --no-build --no-strip --output target/debian/ 2>&1 | tail -n 1 >&2
 ls -1t target/debian/vipwarden_*.deb | head -n 1

@@ -155,27 +155,9 @@ vw_fleet_routers_start() {
 # nginx on node i: answers "served by vw-nodeI" on the VIP.
 vw_fleet_nginx_start() {
   local i=$1 dir=$VW_RUN_DIR/nginx$1
-  mkdir -p "$dir/tmp"
-  cat >"$dir/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/error.log info;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path $dir/tmp/body;
-  proxy_temp_path $dir/tmp/proxy;
-  server {
-    listen $VW_VIP4:80;
-    location / { default_type text/plain; return 200 "served by vw-node$i\n"; }
-  }
-}
-EOF
-  vw_spawn "nginx$i" "$(vw_fleet_ns "$i")" "$dir/stdout.log" \
-    nginx -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf"
-  vw_wait_until now 5000 vw_in "$(vw_fleet_ns "$i")" bash -c "exec 3<>/dev/tcp/$VW_VIP4/80" >/dev/null ||
-    vw_die "nginx on node $i did not start"
+  mkdir -p "$dir"
+  vw_nginx_conf "$dir" conns=64 "listen $VW_VIP4:80;" "$(vw_nginx_text / "served by vw-node$i")" >"$dir/nginx.conf"
+  vw_nginx_spawn "nginx$i" "$(vw_fleet_ns "$i")" "$dir"
 }
 
 vw_fleet_nginx_stop() { vw_stop "nginx$1" TERM 5000; }
@@ -243,8 +225,7 @@ vw_fleet_vipwarden_start() {
     (umask 077 && head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$VW_RUN_DIR/api-token")
   fi
   vw_fleet_vipwarden_config "$i" >"$conf"
-  "$bin" check-config --config "$conf" >"$VW_RUN_DIR/check-config$i.log" 2>&1 ||
-    { cat "$VW_RUN_DIR/check-config$i.log" >&2; vw_die "check-config rejected $conf"; }
+  vw_vipwarden_check "$conf" "$VW_RUN_DIR/check-config$i.log"
   vw_spawn "vipwarden$i" "$(vw_fleet_ns "$i")" "$VW_RUN_DIR/vipwarden$i.log" \
     "$bin" run --config "$conf" -v
 }

@@ -166,58 +166,36 @@ vw_lab_down() {
 VW_NGINX_ACCESS_LOG=${VW_NGINX_ACCESS_LOG:-0}
 VW_NGINX_UPSTREAM=${VW_NGINX_UPSTREAM:-}
 
+# The anycast service on node1, listening only on the VIPs.
 vw_nginx_config() {
-  local dir=$VW_RUN_DIR/nginx access_log="access_log off;"
-  local root_loc='default_type text/plain; return 200 "served by vw-node1\n";'
-  mkdir -p "$dir/tmp"
+  local dir=$VW_RUN_DIR/nginx access=() root
+  root=$(vw_nginx_text / "served by vw-node1")
   if [[ $VW_NGINX_ACCESS_LOG == 1 ]]; then
-    access_log="log_format timed '\$remote_addr - \$remote_user [\$time_local] \"\$request\" \$status '
-                    '\$body_bytes_sent \"\$http_referer\" \"\$http_user_agent\" \$request_time';
-  access_log $dir/access.log timed;"
-    root_loc="default_type text/plain;
+    access=(access_log=timed)
+    root="location / {
+      default_type text/plain;
       if (-f $dir/fail) { return 503 \"failing\\n\"; }
-      return 200 \"served by vw-node1\\n\";"
+      return 200 \"served by vw-node1\\n\";
+    }"
   fi
   if [[ -n $VW_NGINX_UPSTREAM ]]; then
-    root_loc="proxy_pass http://$VW_NGINX_UPSTREAM; proxy_read_timeout 30s;"
+    root="location / { proxy_pass http://$VW_NGINX_UPSTREAM; proxy_read_timeout 30s; }"
   fi
-  cat <<EOF
-# vipwarden lab: the anycast service on node1, listening only on the VIPs.
-worker_processes 1;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/error.log info;
-events { worker_connections 256; }
-http {
-  $access_log
-  client_body_temp_path $dir/tmp/body;
-  proxy_temp_path $dir/tmp/proxy;
-  server {
-    listen $VW_VIP4:80;
-    listen [$VW_VIP6]:80;
-    location / {
-      $root_loc
-    }
-    # Health endpoint: 503 while the file "maintenance" exists (drain
-    # without stopping nginx; see vw_nginx_drain).
-    location = /healthz {
+  # Health endpoint: 503 while the file "maintenance" exists (drain without
+  # stopping nginx; see vw_nginx_drain).
+  vw_nginx_conf "$dir" "${access[@]}" "listen $VW_VIP4:80;" "listen [$VW_VIP6]:80;" "$root" \
+    "location = /healthz {
       default_type text/plain;
-      if (-f $dir/maintenance) { return 503 "draining\n"; }
-      return 200 "ok\n";
-    }
-  }
-}
-EOF
+      if (-f $dir/maintenance) { return 503 \"draining\\n\"; }
+      return 200 \"ok\\n\";
+    }"
 }
 
 vw_nginx_start() {
   local dir=$VW_RUN_DIR/nginx
   mkdir -p "$dir"
   vw_nginx_config >"$dir/nginx.conf"
-  vw_spawn nginx "$VW_NS_NODE" "$dir/stdout.log" \
-    nginx -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf"
-  vw_wait_until now 5000 vw_in "$VW_NS_NODE" bash -c "exec 3<>/dev/tcp/$VW_VIP4/80" >/dev/null ||
-    vw_die "nginx did not start listening on $VW_VIP4:80 (see $dir/error.log)"
+  vw_nginx_spawn nginx "$VW_NS_NODE" "$dir"
   vw_info "nginx up on $VW_VIP4:80 and [$VW_VIP6]:80 (PID $(vw_pid_of nginx))"
 }
 
@@ -348,12 +326,19 @@ EOF
 # vw_vipwarden_start [CONFIG_KEY=VALUE...]: write the config, validate it with
 # check-config, start `vipwarden run` in vw-node1. Log: $VW_RUN_DIR/vipwarden.log
 vw_vipwarden_start() {
-  local bin conf=$VW_RUN_DIR/vipwarden.yaml
-  bin=$(vw_vipwarden_bin)
+  local conf=$VW_RUN_DIR/vipwarden.yaml
   vw_vipwarden_config "$@" >"$conf"
-  "$bin" check-config --config "$conf" >"$VW_RUN_DIR/check-config.log" 2>&1 ||
-    { cat "$VW_RUN_DIR/check-config.log" >&2; vw_die "vipwarden check-config rejected $conf"; }
+  vw_vipwarden_check "$conf"
   vw_vipwarden_spawn
+}
+
+# vw_vipwarden_check CONF [LOG]: `vipwarden check-config` on CONF (output in LOG, default
+# $VW_RUN_DIR/check-config.log); dies with that output when it rejects CONF.
+vw_vipwarden_check() {
+  local conf=$1 log=${2:-$VW_RUN_DIR/check-config.log} bin
+  bin=$(vw_vipwarden_bin)
+  "$bin" check-config --config "$conf" >"$log" 2>&1 ||
+    { cat "$log" >&2; vw_die "vipwarden check-config rejected $conf"; }
 }
 
 # vw_vipwarden_spawn: start `vipwarden run` with the config already written

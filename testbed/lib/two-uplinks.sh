@@ -84,32 +84,13 @@ vw2_break_return_path() {
 # nginx on the VIP: plain HTTP on 80, TLS on 443 (self-signed, CN vip.example, 30 days).
 vw2_nginx_start() {
   local dir=$VW_RUN_DIR/nginx
-  mkdir -p "$dir/tmp"
+  mkdir -p "$dir"
   openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=vip.example \
     -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
-  cat >"$dir/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/error.log info;
-events { worker_connections 512; }
-http {
-  access_log off;
-  client_body_temp_path $dir/tmp/body;
-  proxy_temp_path $dir/tmp/proxy;
-  server {
-    listen $VW_VIP4:80;
-    listen $VW_VIP4:443 ssl;
-    ssl_certificate $dir/cert.pem;
-    ssl_certificate_key $dir/key.pem;
-    location / { default_type text/plain; return 200 "served by vw-node1\n"; }
-    location = /healthz { default_type text/plain; return 200 "ok\n"; }
-  }
-}
-EOF
-  vw_spawn nginx "$VW_NS_NODE" "$dir/stdout.log" nginx -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf"
-  vw_wait_until now 5000 vw_in "$VW_NS_NODE" bash -c "exec 3<>/dev/tcp/$VW_VIP4/443" >/dev/null ||
-    vw_die "nginx did not start on $VW_VIP4 (see $dir/error.log)"
+  vw_nginx_conf "$dir" conns=512 "listen $VW_VIP4:80;" "listen $VW_VIP4:443 ssl;" \
+    "ssl_certificate $dir/cert.pem;" "ssl_certificate_key $dir/key.pem;" \
+    "$(vw_nginx_text / "served by vw-node1")" "$(vw_nginx_text "= /healthz" ok)" >"$dir/nginx.conf"
+  vw_nginx_spawn nginx "$VW_NS_NODE" "$dir" 443
 }
 
 # vw2_config [WITHDRAW_WHEN_YAML]: tcp + http + https checks on the VIP, the handshakes signal,
@@ -141,11 +122,8 @@ EOF
 }
 
 vw2_vipwarden_start() {
-  local bin conf=$VW_RUN_DIR/vipwarden.yaml
-  bin=$(vw_vipwarden_bin)
-  vw2_config "${1:-}" >"$conf"
-  "$bin" check-config --config "$conf" >"$VW_RUN_DIR/check-config.log" 2>&1 ||
-    { cat "$VW_RUN_DIR/check-config.log" >&2; vw_die "check-config rejected $conf"; }
+  vw2_config "${1:-}" >"$VW_RUN_DIR/vipwarden.yaml"
+  vw_vipwarden_check "$VW_RUN_DIR/vipwarden.yaml"
   vw_vipwarden_spawn
 }
 

@@ -200,49 +200,8 @@ vw_api_curl() {
 # vw_status_json: `vipwarden status --json`.
 vw_status_json() { vw_cli status --json 2>&1; }
 
-# vw_wrk_start NAME SECONDS [TIMEOUT]: bounded load from vw-client to the
-# IPv4 VIP (1 thread, 4 connections), output in $VW_RUN_DIR/NAME.log.
-vw_wrk_start() {
-  local name=$1 secs=$2 timeout=${3:-2s}
-  vw_spawn "$name" "$VW_NS_CLIENT" "$VW_RUN_DIR/$name.log" \
-    wrk -t1 -c4 -d"${secs}s" --timeout "$timeout" "http://$VW_VIP4/"
-  vw_info "wrk $name started (PID $(vw_pid_of "$name"), ${secs}s, timeout $timeout)"
-}
-
-# vw_wrk_stop NAME: SIGINT makes wrk stop and print its summary.
-vw_wrk_stop() { vw_stop "$1" INT 8000; }
-
-# vw_access_monitor_start WINDOW_S ERR_ABOVE LAT_ABOVE_S MIN_REQUESTS
-# [SECONDS]: lib/access_window.py follows nginx's access log, independently
-# of vipwarden, and logs when the trailing window crosses the thresholds
-# ($VW_RUN_DIR/access-window.log).
-vw_access_monitor_start() {
-  local secs=${5:-180}
-  vw_spawn access-monitor "" "$VW_RUN_DIR/access-window.log" \
-    python3 "$VW_TESTBED_DIR/lib/access_window.py" "$VW_RUN_DIR/nginx/access.log" \
-    "$1" "$secs" "$2" "$3" "$4"
-}
-
-# vw_access_first_cross METRIC AFTER_MS: epoch ms of the first crossing of
-# METRIC (error_ratio | latency_p99) logged at or after AFTER_MS.
-vw_access_first_cross() {
-  awk -v m="$1" -v t="$2" '$1 == "cross" && $2 == m && $3 >= t { print $3; exit }' \
-    "$VW_RUN_DIR/access-window.log"
-}
-
-# Requests nginx logged for "/" with STATUS (e.g. 200, 503) so far.
-vw_access_count() {
-  grep -c "\"GET / HTTP/1.1\" $1 " "$VW_RUN_DIR/nginx/access.log" 2>/dev/null || true
-}
-
-# vw_access_grows STATUS: nginx logs more "/" requests with STATUS within 1 s.
-vw_access_grows() {
-  local a b
-  a=$(vw_access_count "$1")
-  sleep 1
-  b=$(vw_access_count "$1")
-  ((b > a))
-}
+# Load (vw_wrk_start/stop) and the access-log monitor (vw_access_*) are in
+# lib/nginx.sh: bench-detect.sh uses them too.
 
 # vipwarden log without colours.
 vw_vipwarden_log() { sed 's/\x1b\[[0-9;]*m//g' "$VW_RUN_DIR/vipwarden.log"; }

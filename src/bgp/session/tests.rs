@@ -323,6 +323,26 @@ impl FakePeer {
         self.w.write_all(b).await.unwrap();
     }
 
+    /// Sends a KEEPALIVE every 100 ms for `d` and returns how many KEEPALIVEs came back; UPDATEs
+    /// are allowed, anything else fails the test.
+    async fn keepalives_exchanged(&mut self, d: Duration) -> u32 {
+        let mut ours = 0;
+        let end = tokio::time::Instant::now() + d;
+        while tokio::time::Instant::now() < end {
+            self.send(&encode::keepalive()).await;
+            if let Ok(Some(Ok(f))) =
+                tokio::time::timeout(Duration::from_millis(100), self.r.next()).await
+            {
+                match f.msg_type {
+                    wire::MSG_KEEPALIVE => ours += 1,
+                    wire::MSG_UPDATE => {}
+                    t => panic!("unexpected message type {t}: {f:?}"),
+                }
+            }
+        }
+        ours
+    }
+
     async fn expect_silence(&mut self, d: Duration) {
         if let Ok(f) = tokio::time::timeout(d, self.r.next()).await {
             panic!("expected no message, got {f:?}");
@@ -694,20 +714,7 @@ async fn keepalives_both_ways_keep_the_session_up() {
     h.wait_status("hold 3", |s| s.negotiated_hold_time == Some(3))
         .await;
     // Hold is 300 ms in test time: run for 1 s, answering with a KEEPALIVE every 100 ms.
-    let mut ours = 0;
-    let end = tokio::time::Instant::now() + Duration::from_secs(1);
-    while tokio::time::Instant::now() < end {
-        peer.send(&encode::keepalive()).await;
-        if let Ok(Some(Ok(f))) =
-            tokio::time::timeout(Duration::from_millis(100), peer.r.next()).await
-        {
-            match f.msg_type {
-                wire::MSG_KEEPALIVE => ours += 1,
-                wire::MSG_UPDATE => {}
-                t => panic!("unexpected message type {t}: {f:?}"),
-            }
-        }
-    }
+    let ours = peer.keepalives_exchanged(Duration::from_secs(1)).await;
     // Keepalive interval is hold/3 = 100 ms, restarted by each UPDATE we send.
     assert!(ours >= 5, "only {ours} KEEPALIVEs in 1 s");
     assert_eq!(h.status.borrow().state, PeerState::Established);
@@ -999,16 +1006,7 @@ async fn a_full_fleet_channel_neither_blocks_the_session_nor_loses_a_withdrawal(
         peer.send(&m).await;
     }
     // Hold 3 is 300 ms in test time: a second of KEEPALIVEs both ways while nobody reads.
-    let mut ours = 0;
-    let end = tokio::time::Instant::now() + Duration::from_secs(1);
-    while tokio::time::Instant::now() < end {
-        peer.send(&encode::keepalive()).await;
-        if let Ok(Some(Ok(f))) =
-            tokio::time::timeout(Duration::from_millis(100), peer.r.next()).await
-        {
-            ours += u32::from(f.msg_type == wire::MSG_KEEPALIVE);
-        }
-    }
+    let ours = peer.keepalives_exchanged(Duration::from_secs(1)).await;
     assert!(ours >= 5, "only {ours} KEEPALIVEs in 1 s");
     assert_eq!(h.status.borrow().state, PeerState::Established);
     assert!(matches!(next_event(&mut h).await, RibInEvent::Up { .. }));

@@ -12,17 +12,14 @@ fn git(args: &[&str]) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// Unix seconds -> YYYY-MM-DD (UTC), Howard Hinnant's civil_from_days.
+/// The crate's calendar arithmetic (a leaf module that imports nothing), compiled in here too.
+#[allow(dead_code)]
+#[path = "src/civil_time.rs"]
+mod civil_time;
+
+/// Unix seconds -> YYYY-MM-DD (UTC).
 fn date(secs: i64) -> String {
-    let z = secs.div_euclid(86400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = civil_time::civil_from_days(secs.div_euclid(86400));
     format!("{year:04}-{month:02}-{day:02}")
 }
 

@@ -1,7 +1,7 @@
 //! Proleptic Gregorian calendar arithmetic (Howard Hinnant's algorithms): days since 1970-01-01
 //! to and from a civil (year, month, day) date, UTC only, so no date crate or time-zone database
-//! is needed. Owns only this arithmetic; a leaf: imports nothing from the crate. (`build.rs`
-//! cannot import the crate and keeps its own copy.)
+//! is needed. Owns only this arithmetic; a leaf: imports nothing from the crate, so `build.rs`
+//! compiles this file too (`#[path]`) for the build date.
 
 /// Days since 1970-01-01 of a civil date; `m` is 1..=12, `d` 1..=31 (not validated here).
 pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {

@@ -38,7 +38,7 @@ main() {
   local logdir=${VW_TEST_LOG_DIR:-/tmp/vw-test-logs}
   rm -rf "$logdir"
   mkdir -p "$logdir"
-  local passed=0 failed=0 skipped=0 t r name out rc failures=() measurements=()
+  local passed=0 failed=0 skipped=0 t r name out rc reason failures=() measurements=()
   if ((topology)); then
     out=$logdir/00-topology.gobgpd.log
     if bash "$TESTBED/validate-topology.sh" >"$out" 2>&1; then
@@ -73,8 +73,11 @@ main() {
         grep -m1 '^PASS ' "$out" || echo "PASS $name [$r]"
       else
         failed=$((failed + 1))
-        failures+=("$name [$r]: $out")
-        echo "FAIL $name [$r] (exit $rc) — last lines of $out:"
+        # The scenario's own last line says why (common.sh vw_test_on_exit).
+        reason=$(grep '^FAIL ' "$out" | tail -n 1 | sed 's/^FAIL [^:]*: //' | cut -c1-300)
+        failures+=("$name [$r]: ${reason:-exit $rc} ($out)")
+        echo "FAIL $name [$r] (exit $rc): ${reason:-no reason given}"
+        echo "  last lines of $out:"
         tail -n 40 "$out" | sed 's/^/    /'
       fi
       mapfile -t -O "${#measurements[@]}" measurements < <(grep '^measured: ' "$out" || true)

@@ -35,7 +35,8 @@ vw_test_on_exit() {
   local rc=$1
   if ((rc != 0 && rc != VW_SKIP_RC)); then
     vw_test_dump_logs
-    printf 'FAIL %s [%s]\n' "$VW_TEST_NAME" "$VW_ROUTER"
+    # The reason last: CI shows only the tail of a failed scenario's output.
+    printf 'FAIL %s [%s]: %s\n' "$VW_TEST_NAME" "$VW_ROUTER" "${VW_FAIL_REASON:-exit $rc, no reason given}"
   fi
   if ((rc == VW_SKIP_RC)); then vw_cleanup 0; else vw_cleanup "$rc"; fi
 }
@@ -83,6 +84,7 @@ vw_pass() {
 }
 
 vw_fail() {
+  VW_FAIL_REASON="$*"
   vw_err "$*"
   exit 1
 }

@@ -43,7 +43,7 @@ use crate::control::{
     Command, CommandError, CommandOutcome, CommandReply, ControlHandle, EventView, StatusView,
     VipState,
 };
-use crate::engine::{Decision, Engine, Observation, Reading};
+use crate::engine::{Connections, Decision, Engine, Observation, Reading};
 use crate::ops::sdnotify::{self, Notifier};
 use crate::ops::state::{MaintenanceState, Mark};
 use crate::route::DesiredRoutes;
@@ -52,6 +52,9 @@ use crate::route::DesiredRoutes;
 const POLICY_TICK: Duration = Duration::from_secs(1);
 /// Decisions kept for `GET /v1/events`.
 const EVENTS_KEPT: usize = 512;
+/// A running drain's progress line and event at most this often per VIP: counts come every
+/// quarter second, and a busy VIP's count changes on nearly every one.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// How long the loop takes check results off the queue before it publishes the routes once and
 /// yields, so a flood of results (100k VIPs coming up) costs one route snapshot per slice instead
 /// of one per result, and sessions keep sending KEEPALIVEs in between.
@@ -102,6 +105,8 @@ pub struct Daemon {
     route_changes: BTreeMap<(String, VipState), u64>,
     /// Connection counts for connection-aware drains.
     drain_count: drain_count::DrainCounter,
+    /// The count last shown as drain progress per VIP, and when.
+    progress_shown: BTreeMap<Arc<str>, (Instant, Connections)>,
     status: status::Tracker,
     status_tx: watch::Sender<Arc<StatusView>>,
     events_tx: watch::Sender<Arc<Vec<EventView>>>,
@@ -207,6 +212,7 @@ impl Daemon {
             events: VecDeque::new(),
             route_changes: BTreeMap::new(),
             drain_count: drain_count::DrainCounter::default(),
+            progress_shown: BTreeMap::new(),
             status,
             status_tx,
             events_tx,
@@ -263,6 +269,7 @@ impl Daemon {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
+            let count_due = self.drain_count.due();
             tokio::select! {
                 _ = watchdog.tick(), if watchdog_on => {
                     let _ = self.notifier.watchdog();
@@ -276,6 +283,11 @@ impl Daemon {
                 }
                 Some(sample) = self.checks.rx.recv() => self.on_samples(sample),
                 Some(ev) = self.rib_in_rx.recv() => self.on_rib_in(ev),
+                counts = self.drain_count.finished() => {
+                    self.on_counts(counts);
+                    self.status_changed();
+                }
+                _ = sleep_until(count_due), if count_due.is_some() => self.start_count(),
                 _ = tick.tick() => {
                     self.on_tick();
                     dwell_end = self.engine.next_deadline();
@@ -301,6 +313,8 @@ impl Daemon {
                 }
                 Some((cmd, reply)) = commands.recv(), if self.saving.is_none() => {
                     self.on_command(cmd, reply);
+                    // A drain it began is counted now, not at the next tick.
+                    self.start_count();
                     self.publish_status();
                 }
                 _ = sighup.recv(), if self.reloading.is_none() => self.begin_reload(),
@@ -448,28 +462,41 @@ impl Daemon {
             .engine
             .tick(&|s: &str| -> Reading { board.read(s) }, Instant::now());
         self.apply(decisions);
-        self.count_connections();
+        // Also starts the counting of a drain that began since (e.g. on a health drain).
+        self.start_count();
     }
 
-    /// Feeds finished connection counts to the engine and starts the next one if a
-    /// connection-aware drain is running.
-    fn count_connections(&mut self) {
-        let done = self.drain_count.poll(self.engine.counting_connections());
+    /// Starts counting connections if a connection-aware drain runs and no count is in flight.
+    fn start_count(&mut self) {
+        let wanted = self.engine.counting_connections();
+        // Forget what was shown of drains that ended (also by undrain or reload).
+        self.progress_shown
+            .retain(|vip, _| wanted.iter().any(|w| w.vip == *vip));
+        self.drain_count.start(wanted);
+    }
+
+    /// Feeds finished connection counts to the engine: progress lines, or the drain's end.
+    fn on_counts(&mut self, done: drain_count::Counts) {
         let now = Instant::now();
         let mut decisions = Vec::new();
         for (vip, c) in done {
-            let before = self.engine.vip(&vip).map(|v| v.life.connections.clone());
-            let changed = before.as_ref() != Some(&c);
-            let ended = self.engine.observe_connections(&vip, c, now);
-            if ended.is_empty() && changed {
+            let show = match self.progress_shown.get(&vip) {
+                None => true,
+                Some((at, shown)) => *shown != c && now.duration_since(*at) >= PROGRESS_EVERY,
+            };
+            let ended = self.engine.observe_connections(&vip, c.clone(), now);
+            if !ended.is_empty() {
+                self.progress_shown.remove(&vip);
+            } else if show {
                 self.drain_progress(&vip, now);
+                self.progress_shown.insert(vip, (now, c));
             }
             decisions.extend(ended);
         }
         self.apply(decisions);
     }
 
-    /// A running drain's count changed: one log line and one event (from and to both
+    /// A running drain's count changed (at most every `PROGRESS_EVERY`): one log line and one event (from and to both
     /// `draining`), so `vipwarden events` shows the connections going over time.
     fn drain_progress(&mut self, vip: &str, now: Instant) {
         let Some(progress) = self
@@ -781,11 +808,12 @@ impl Daemon {
             }
             let mut tick = tokio::time::interval(Duration::from_millis(250));
             loop {
+                let count_due = self.drain_count.due();
                 tokio::select! {
                     _ = tick.tick() => {
                         let d = self.engine.tick(&|_: &str| Reading { value: None, requests: None }, Instant::now());
                         self.apply(d);
-                        self.count_connections();
+                        self.start_count();
                         if self.publish_due.is_some() {
                             self.publish_routes();
                         }
@@ -794,6 +822,17 @@ impl Daemon {
                             break;
                         }
                     }
+                    counts = self.drain_count.finished() => {
+                        self.on_counts(counts);
+                        if self.publish_due.is_some() {
+                            self.publish_routes();
+                        }
+                        self.status_changed();
+                        if !self.engine.stop_pending() {
+                            break;
+                        }
+                    }
+                    _ = sleep_until(count_due), if count_due.is_some() => self.start_count(),
                     // Sessions keep feeding the fleet view: a held VIP leaves when a healthy
                     // announcer appears.
                     Some(ev) = self.rib_in_rx.recv() => {

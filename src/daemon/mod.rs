@@ -496,8 +496,9 @@ impl Daemon {
         self.apply(decisions);
     }
 
-    /// A running drain's count changed (at most every `PROGRESS_EVERY`): one log line and one event (from and to both
-    /// `draining`), so `vipwarden events` shows the connections going over time.
+    /// A running drain's count changed (shown at most every `PROGRESS_EVERY`): one log line and
+    /// one event (from and to both `draining`), so `vipwarden events` shows the connections
+    /// going over time.
     fn drain_progress(&mut self, vip: &str, now: Instant) {
         let Some(progress) = self
             .engine

@@ -6,6 +6,7 @@
 //! drain ends a fraction of a second after its last connection closes, and a slow dump slows
 //! the counting instead of piling up. It decides nothing: `Engine::observe_connections` does.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -73,6 +74,46 @@ impl DrainCounter {
         self.busy = false;
         self.due = Some(Instant::now() + RECOUNT_AFTER);
         counts
+    }
+}
+
+/// Which counts of a running drain are shown as progress (log line and event): the first, then
+/// one that differs from the last shown, at most every `every`. Counts come four times a
+/// second, and a busy VIP's changes on nearly every one.
+pub struct ProgressGate {
+    every: Duration,
+    shown: BTreeMap<Arc<str>, (Instant, Connections)>,
+}
+
+impl ProgressGate {
+    pub fn new(every: Duration) -> Self {
+        ProgressGate {
+            every,
+            shown: BTreeMap::new(),
+        }
+    }
+
+    /// Whether to show `count` of `vip`'s drain now; remembers it if so.
+    pub fn show(&mut self, vip: &Arc<str>, count: &Connections, now: Instant) -> bool {
+        let due = match self.shown.get(vip) {
+            None => true,
+            Some((at, last)) => last != count && now.saturating_duration_since(*at) >= self.every,
+        };
+        if due {
+            self.shown.insert(vip.clone(), (now, count.clone()));
+        }
+        due
+    }
+
+    /// Forgets `vip`'s drain (it ended): its next drain shows its first count.
+    pub fn ended(&mut self, vip: &str) {
+        self.shown.remove(vip);
+    }
+
+    /// Forgets every drain not in `counting` (ended by undrain or reload).
+    pub fn keep_only(&mut self, counting: &[CountRequest]) {
+        self.shown
+            .retain(|vip, _| counting.iter().any(|w| w.vip == *vip));
     }
 }
 
@@ -161,5 +202,50 @@ mod tests {
         );
         c.start(Vec::new());
         assert_eq!(c.due(), None, "the drain ended: counting stops");
+    }
+
+    fn count(holding: u32) -> Connections {
+        Connections::Count { holding, silent: 0 }
+    }
+
+    #[test]
+    fn progress_shows_the_first_count_then_changes_at_most_once_a_second() {
+        let mut g = ProgressGate::new(Duration::from_secs(1));
+        let web: Arc<str> = "web".into();
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        assert!(g.show(&web, &count(12), at(0)), "the first count");
+        assert!(!g.show(&web, &count(11), at(250)), "a change, but too soon");
+        assert!(
+            !g.show(&web, &count(12), at(1000)),
+            "back to what was shown"
+        );
+        assert!(
+            g.show(&web, &count(10), at(1250)),
+            "a change a second later"
+        );
+        assert!(
+            !g.show(&web, &count(10), at(5000)),
+            "no change, however long"
+        );
+        assert!(
+            g.show(&web, &count(9), at(5100)),
+            "a change after a quiet while"
+        );
+        // A change that came too soon is shown by a later count once the second is over.
+        assert!(!g.show(&web, &count(8), at(5200)));
+        assert!(g.show(&web, &count(8), at(6100)));
+        // Another VIP has its own pace.
+        let api: Arc<str> = "api".into();
+        assert!(g.show(&api, &count(3), at(6101)));
+        assert!(!g.show(&api, &count(2), at(6200)));
+        // A drain that ended starts over: its next drain's first count is shown.
+        g.ended("web");
+        assert!(g.show(&web, &count(8), at(6200)));
+        g.keep_only(&[]);
+        assert!(
+            g.show(&api, &count(3), at(6300)),
+            "api's drain ended by undrain"
+        );
     }
 }

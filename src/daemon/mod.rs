@@ -43,7 +43,7 @@ use crate::control::{
     Command, CommandError, CommandOutcome, CommandReply, ControlHandle, EventView, StatusView,
     VipState,
 };
-use crate::engine::{Connections, Decision, Engine, Observation, Reading};
+use crate::engine::{Decision, Engine, Observation, Reading};
 use crate::ops::sdnotify::{self, Notifier};
 use crate::ops::state::{MaintenanceState, Mark};
 use crate::route::DesiredRoutes;
@@ -52,8 +52,7 @@ use crate::route::DesiredRoutes;
 const POLICY_TICK: Duration = Duration::from_secs(1);
 /// Decisions kept for `GET /v1/events`.
 const EVENTS_KEPT: usize = 512;
-/// A running drain's progress line and event at most this often per VIP: counts come every
-/// quarter second, and a busy VIP's count changes on nearly every one.
+/// A running drain's progress line and event at most this often per VIP.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// How long the loop takes check results off the queue before it publishes the routes once and
 /// yields, so a flood of results (100k VIPs coming up) costs one route snapshot per slice instead
@@ -105,8 +104,8 @@ pub struct Daemon {
     route_changes: BTreeMap<(String, VipState), u64>,
     /// Connection counts for connection-aware drains.
     drain_count: drain_count::DrainCounter,
-    /// The count last shown as drain progress per VIP, and when.
-    progress_shown: BTreeMap<Arc<str>, (Instant, Connections)>,
+    /// Which of those counts are shown as drain progress.
+    progress: drain_count::ProgressGate,
     status: status::Tracker,
     status_tx: watch::Sender<Arc<StatusView>>,
     events_tx: watch::Sender<Arc<Vec<EventView>>>,
@@ -212,7 +211,7 @@ impl Daemon {
             events: VecDeque::new(),
             route_changes: BTreeMap::new(),
             drain_count: drain_count::DrainCounter::default(),
-            progress_shown: BTreeMap::new(),
+            progress: drain_count::ProgressGate::new(PROGRESS_EVERY),
             status,
             status_tx,
             events_tx,
@@ -469,9 +468,7 @@ impl Daemon {
     /// Starts counting connections if a connection-aware drain runs and no count is in flight.
     fn start_count(&mut self) {
         let wanted = self.engine.counting_connections();
-        // Forget what was shown of drains that ended (also by undrain or reload).
-        self.progress_shown
-            .retain(|vip, _| wanted.iter().any(|w| w.vip == *vip));
+        self.progress.keep_only(&wanted);
         self.drain_count.start(wanted);
     }
 
@@ -480,16 +477,12 @@ impl Daemon {
         let now = Instant::now();
         let mut decisions = Vec::new();
         for (vip, c) in done {
-            let show = match self.progress_shown.get(&vip) {
-                None => true,
-                Some((at, shown)) => *shown != c && now.duration_since(*at) >= PROGRESS_EVERY,
-            };
-            let ended = self.engine.observe_connections(&vip, c.clone(), now);
+            let show = self.progress.show(&vip, &c, now);
+            let ended = self.engine.observe_connections(&vip, c, now);
             if !ended.is_empty() {
-                self.progress_shown.remove(&vip);
+                self.progress.ended(&vip);
             } else if show {
                 self.drain_progress(&vip, now);
-                self.progress_shown.insert(vip, (now, c));
             }
             decisions.extend(ended);
         }

@@ -808,38 +808,22 @@ impl Daemon {
                         let d = self.engine.tick(&|_: &str| Reading { value: None, requests: None }, Instant::now());
                         self.apply(d);
                         self.start_count();
-                        if self.publish_due.is_some() {
-                            self.publish_routes();
-                        }
-                        self.status_changed();
-                        if !self.engine.stop_pending() {
-                            break;
-                        }
                     }
-                    counts = self.drain_count.finished() => {
-                        self.on_counts(counts);
-                        if self.publish_due.is_some() {
-                            self.publish_routes();
-                        }
-                        self.status_changed();
-                        if !self.engine.stop_pending() {
-                            break;
-                        }
-                    }
+                    counts = self.drain_count.finished() => self.on_counts(counts),
                     _ = sleep_until(count_due), if count_due.is_some() => self.start_count(),
                     // Sessions keep feeding the fleet view: a held VIP leaves when a healthy
                     // announcer appears.
-                    Some(ev) = self.rib_in_rx.recv() => {
-                        self.on_rib_in(ev);
-                        if self.publish_due.is_some() {
-                            self.publish_routes();
-                        }
-                        if !self.engine.stop_pending() {
-                            break;
-                        }
-                    }
+                    Some(ev) = self.rib_in_rx.recv() => self.on_rib_in(ev),
                     _ = sigterm.recv() => { warn!("second {why}: withdrawing now"); break; }
                     _ = sigint.recv() => { warn!("second {why}: withdrawing now"); break; }
+                }
+                // A planned stop does not coalesce: every change goes out at once.
+                if self.publish_due.is_some() {
+                    self.publish_routes();
+                }
+                self.status_changed();
+                if !self.engine.stop_pending() {
+                    break;
                 }
             }
         }

@@ -296,18 +296,9 @@ impl Lifecycle {
                     (then, why)
                 }
                 Some(_) if self.connections_done(now) => {
-                    let n = match self.connections {
-                        Connections::Count { holding, .. } => holding,
-                        _ => 0,
-                    };
-                    let after = self
-                        .drain_started
-                        .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
-                    let end = format!(
-                        "{n} connections left after {:.1} s{}",
-                        after.as_secs_f64(),
-                        self.connections.silent_note(self.spec.drain_idle)
-                    );
+                    // The last progress line's words: "0 connections left after 3.2 s". A
+                    // counted, running drain always has them.
+                    let end = self.drain_progress(now).unwrap_or_default();
                     let why = format!("{} (drain: {end})", self.cause(then, health_reason));
                     self.drain_end = Some(end);
                     (then, why)

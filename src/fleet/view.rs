@@ -114,7 +114,8 @@ struct FamilyState {
     disabled: Option<String>,
 }
 
-#[derive(Clone, Debug)]
+/// Default: a peer whose session is down (nothing shown).
+#[derive(Clone, Debug, Default)]
 struct PeerView {
     up_since: Option<Instant>,
     v4: FamilyState,
@@ -125,16 +126,6 @@ struct PeerView {
 }
 
 impl PeerView {
-    fn down() -> PeerView {
-        PeerView {
-            up_since: None,
-            v4: FamilyState::default(),
-            v6: FamilyState::default(),
-            paths: BTreeMap::new(),
-            behind: false,
-        }
-    }
-
     fn fam(&mut self, f: Family) -> &mut FamilyState {
         match f {
             Family::Ipv4Unicast => &mut self.v4,
@@ -254,8 +245,7 @@ impl FleetView {
                 add_path: add_path_v6,
                 ..FamilyState::default()
             },
-            paths: BTreeMap::new(),
-            behind: false,
+            ..PeerView::default()
         };
         self.peers.insert(peer.into(), pv);
         self.generation += 1;
@@ -264,7 +254,7 @@ impl FleetView {
     /// The session closed: everything it showed is gone.
     pub fn peer_down(&mut self, peer: &str) {
         if let Some(pv) = self.peers.get_mut(peer) {
-            *pv = PeerView::down();
+            *pv = PeerView::default();
             self.generation += 1;
         }
     }
@@ -272,7 +262,7 @@ impl FleetView {
     /// The session could not pass on a delta: everything held for `peer` may be stale until
     /// [`FleetView::resync`]. Its session may even be up without our having seen it.
     pub fn behind(&mut self, peer: &str) {
-        let pv = self.peers.entry(peer.into()).or_insert_with(PeerView::down);
+        let pv = self.peers.entry(peer.into()).or_default();
         if !std::mem::replace(&mut pv.behind, true) {
             self.counters.behind += 1;
             self.generation += 1;
@@ -302,8 +292,7 @@ impl FleetView {
             up_since: Some(up_since),
             v4: fam(Family::Ipv4Unicast),
             v6: fam(Family::Ipv6Unicast),
-            paths: BTreeMap::new(),
-            behind: false,
+            ..PeerView::default()
         };
         let filter = Filter {
             me: self.me,

@@ -183,9 +183,20 @@ pub struct FleetPrefixView {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct FleetPeerView {
     pub peer: String,
-    /// down | partial | loading | full | disabled
+    /// down | partial | loading | full | disabled | behind
     pub view: String,
     pub announcers: Vec<FleetAnnouncerView>,
+    /// The gate towards this ToR while the VIP is not announced normally: `out` (withdrawn
+    /// there) or `held` (announced marked there); empty otherwise.
+    #[serde(default)]
+    pub guard: String,
+    /// The gate's last verdict at this ToR, with its figures.
+    #[serde(default)]
+    pub guard_reason: String,
+    /// How long our mark took to come back reflected from this ToR (ToRs that reflect our
+    /// path), in ms: `fleet.settle` should exceed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mark_propagation_ms: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

@@ -57,5 +57,6 @@ pub mod offline;
 pub mod ops;
 pub mod pem;
 pub mod process;
+pub mod risefall;
 pub mod route;
 pub mod signals;

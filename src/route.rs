@@ -243,14 +243,41 @@ pub struct DesiredRoutes {
     /// VIP name -> its prefixes, for every configured VIP (announced or not), so a session can name
     /// the VIP of a prefix it withdraws.
     pub vip_prefixes: BTreeMap<Arc<str>, Vec<Prefix>>,
+    /// Peer -> the routes of `routes` that peer must not get: the fleet guard left that ToR while
+    /// it holds the VIP at another (decided per ToR), with the reason per VIP for its log.
+    pub withheld: BTreeMap<Arc<str>, Withheld>,
     /// Prefix -> VIP, built from `vip_prefixes` on the first `vip_of` (a session withdrawing 100k
     /// prefixes must not scan every VIP for each). Fill `vip_prefixes` before asking.
     pub(crate) prefix_vip: OnceLock<HashMap<Prefix, Arc<str>>>,
 }
 
+/// What one peer must not get of the desired routes, and why (per VIP).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Withheld {
+    pub prefixes: std::collections::BTreeSet<Prefix>,
+    pub reasons: BTreeMap<Arc<str>, String>,
+}
+
 impl DesiredRoutes {
     pub fn reason_for(&self, vip: &str) -> &str {
         self.reasons.get(vip).map(String::as_str).unwrap_or("")
+    }
+
+    /// Why `vip` is where it is at `peer`: its per-peer reason where the guard left that peer.
+    pub fn reason_at(&self, peer: &str, vip: &str) -> &str {
+        self.withheld
+            .get(peer)
+            .and_then(|w| w.reasons.get(vip))
+            .map_or_else(|| self.reason_for(vip), String::as_str)
+    }
+
+    /// Whether `peer` should carry `prefix` now.
+    pub fn routed_to(&self, peer: &str, prefix: &Prefix) -> bool {
+        self.routes.contains_key(prefix)
+            && !self
+                .withheld
+                .get(peer)
+                .is_some_and(|w| w.prefixes.contains(prefix))
     }
 
     /// The VIP a prefix is configured under, if any.

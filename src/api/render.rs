@@ -220,6 +220,7 @@ pub(crate) fn status(s: &StatusView, now: u64) -> String {
     if s.vips.is_empty() {
         out.push_str("no VIPs configured\n");
     }
+    fleet_table(&mut out, s);
 
     let mut errors: Vec<String> = s.errors.clone();
     if let Some(e) = &s.config.last_reload_error {
@@ -328,6 +329,73 @@ pub(crate) fn outcome(verb: &str, changed: &[(String, VipState)]) -> String {
 }
 
 /// BFD sessions, when any peer has `bfd:`.
+/// The fleet guard per VIP and ToR: what the ToR shows, and the gate's state there.
+fn fleet_table(out: &mut String, s: &StatusView) {
+    let guarded: Vec<_> = s
+        .vips
+        .iter()
+        .filter_map(|v| v.fleet.as_ref().map(|f| (v, f)))
+        .collect();
+    if guarded.is_empty() {
+        return;
+    }
+    out.push_str("\nFLEET (guard: min_healthy_others per ToR)\n");
+    let mut rows = vec![[
+        "VIP", "GUARD", "TOR", "VIEW", "HEALTHY", "MARKED", "HERE", "MARK RTT",
+    ]
+    .map(String::from)
+    .to_vec()];
+    let mut reasons = Vec::new();
+    for (v, f) in &guarded {
+        for p in &f.peers {
+            let count = |h: &str| p.announcers.iter().filter(|a| a.health == h).count();
+            rows.push(vec![
+                v.name.clone(),
+                format!("{} (min {})", f.guard, f.min_healthy_others),
+                p.peer.clone(),
+                p.view.clone(),
+                count("healthy").to_string(),
+                count("marked").to_string(),
+                if p.guard.is_empty() {
+                    "in".to_string()
+                } else {
+                    p.guard.clone()
+                },
+                p.mark_propagation_ms
+                    .map_or("-".to_string(), |ms| format!("{ms} ms")),
+            ]);
+            if !p.guard_reason.is_empty() {
+                reasons.push(format!("{} at {}: {}", v.name, p.peer, p.guard_reason));
+            }
+        }
+        if f.peers.is_empty() {
+            rows.push(vec![
+                v.name.clone(),
+                format!("{} (min {})", f.guard, f.min_healthy_others),
+                "-".into(),
+                "no session".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+            ]);
+        }
+    }
+    for l in table(&rows, "") {
+        out.push_str(&l);
+        out.push('\n');
+    }
+    for r in reasons
+        .iter()
+        .chain(guarded.iter().flat_map(|(_, f)| f.warnings.iter()))
+    {
+        for (i, l) in wrap(r, WRAP_CHARS).iter().enumerate() {
+            let head = if i == 0 { "  " } else { "    " };
+            let _ = writeln!(out, "{head}{l}");
+        }
+    }
+}
+
 fn bfd_table(out: &mut String, s: &StatusView) {
     let mut rows = vec![[
         "BFD PEER",

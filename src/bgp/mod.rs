@@ -29,6 +29,8 @@ pub mod transport;
 pub mod wire;
 
 #[cfg(test)]
+mod feed_view_tests;
+#[cfg(test)]
 mod tests;
 
 pub use error::{BgpError, ErrorCode};

@@ -100,12 +100,15 @@ pub(crate) fn group<'a>(
 /// The routes of a snapshot this peer can carry.
 pub(crate) fn target(
     desired: &DesiredRoutes,
+    peer: &str,
     sendable: impl Fn(Family) -> bool,
 ) -> BTreeMap<Prefix, Entry> {
+    let withheld = desired.withheld.get(peer).map(|w| &w.prefixes);
     desired
         .routes
         .iter()
         .filter(|(p, _)| sendable(p.family()))
+        .filter(|(p, _)| !withheld.is_some_and(|w| w.contains(p)))
         .map(|(p, r)| {
             (
                 *p,
@@ -134,7 +137,7 @@ pub(crate) fn change_log(
         .into_iter()
         .map(|(vip, ps)| {
             let list = crate::route::prefix_list(&ps);
-            let reason = desired.reason_for(vip);
+            let reason = desired.reason_at(peer, vip);
             let sep = if reason.is_empty() { "" } else { ": " };
             let line = match kind {
                 ChangeKind::Announced => format!("announced {vip} ({list}) to {peer}{sep}{reason}"),
@@ -191,17 +194,17 @@ mod tests {
             ("dns", "203.0.113.53/32", Some(10)),
         ]);
         let mut rib = RibOut::default();
-        for (p, e) in target(&old, |_| true) {
+        for (p, e) in target(&old, "tor1", |_| true) {
             rib.insert(p, e);
         }
-        assert!(rib.diff(&target(&old, |_| true)).is_empty());
+        assert!(rib.diff(&target(&old, "tor1", |_| true)).is_empty());
 
         let new = snapshot(&[
             ("web", "203.0.113.10/32", None),
             ("dns", "203.0.113.53/32", Some(20)),
             ("api", "198.51.100.1/32", None),
         ]);
-        let d = rib.diff(&target(&new, |_| true));
+        let d = rib.diff(&target(&new, "tor1", |_| true));
         assert_eq!(d.withdraw, vec![p("2001:db8:10::10/128")]);
         assert_eq!(d.add.len(), 1);
         assert_eq!(d.add[0].0, p("198.51.100.1/32"));
@@ -217,7 +220,7 @@ mod tests {
             ("dns", "203.0.113.53/32", Some(10)),
             ("ntp", "203.0.113.123/32", None),
         ]);
-        let t = target(&d, |f| f == Family::Ipv4Unicast);
+        let t = target(&d, "tor1", |f| f == Family::Ipv4Unicast);
         assert_eq!(t.len(), 3);
         let mut rib = RibOut::default();
         for (p, e) in t {

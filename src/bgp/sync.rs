@@ -83,7 +83,7 @@ impl Sync {
     /// Brings the peer's Adj-RIB-Out to `desired`, sending only what differs; withdrawals first,
     /// so the peer never holds more than the union of old and new.
     pub fn sync(&mut self, desired: &DesiredRoutes) -> Batch {
-        let target = rib_out::target(desired, |f| self.sendable(f));
+        let target = rib_out::target(desired, &self.peer, |f| self.sendable(f));
         let diff = self.rib.diff(&target);
         let mut b = Batch::default();
         if diff.is_empty() {

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::CheckConfig;
 use super::{CheckSample, ProbeResult, Prober};
-use crate::engine::RiseFall;
+use crate::risefall::RiseFall;
 
 /// Bounds on the interval actually used. Config validation should keep intervals sane; these
 /// keep a slip there from becoming a busy loop (zero) or an Instant overflow panic (huge).

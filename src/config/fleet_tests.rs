@@ -45,6 +45,7 @@ fn guard_and_fleet_as_in_the_issue() {
             min_healthy_others: 1,
             when_blind: WhenBlind::Hold,
             settle: Duration::from_secs(5),
+            dwell: Duration::from_secs(1),
         })
     );
     // Identity: local_as:0x5657:router_id.
@@ -66,7 +67,10 @@ fn guard_without_fleet_uses_documented_defaults() {
     assert_eq!(f.unhealthy_community.to_string(), "65101:666");
     assert_eq!(f.settle, Duration::from_secs(3));
     let g = c.vips[0].spec.guard.unwrap();
-    assert_eq!((g.min_healthy_others, g.when_blind), (1, WhenBlind::Leave));
+    // Doubt holds: a ToR without ADD-PATH makes a guarded VIP hold unless told otherwise.
+    assert_eq!((g.min_healthy_others, g.when_blind), (1, WhenBlind::Hold));
+    assert_eq!(f.fail_open_dwell, Duration::from_secs(1));
+    assert_eq!(f.stop_hold_limit, Duration::from_secs(60));
 }
 
 #[test]

@@ -18,6 +18,7 @@ mod yaml_hints;
 pub use model::*;
 pub use signals::values_of as signal_values;
 pub use summary::{is_local_by_config, summary};
+pub use validate::{DEFAULT_FAIL_OPEN_DWELL, DEFAULT_SETTLE, DEFAULT_STOP_HOLD_LIMIT};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

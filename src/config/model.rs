@@ -40,6 +40,11 @@ pub struct Config {
 pub struct FleetConfig {
     pub unhealthy_community: crate::route::Community,
     pub settle: Duration,
+    /// How long a ToR's count must say so before a guarded VIP comes back there (fail open) or
+    /// leaves again.
+    pub fail_open_dwell: Duration,
+    /// How long a planned stop waits for held VIPs before it withdraws them anyway.
+    pub stop_hold_limit: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,6 +139,7 @@ impl Config {
         let f = self.fleet.as_ref()?;
         Some(crate::fleet::FleetView::new(
             self.router_id,
+            self.local_as,
             f.unhealthy_community,
             f.settle,
             self.vips

@@ -32,6 +32,8 @@ pub struct RawConfig {
 pub struct RawFleet {
     pub unhealthy_community: Option<String>,
     pub settle: Option<Value>,
+    pub fail_open_dwell: Option<Value>,
+    pub stop_hold_limit: Option<Value>,
 }
 
 #[derive(Deserialize, Debug)]

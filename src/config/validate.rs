@@ -168,6 +168,10 @@ pub fn validate(raw: RawConfig) -> Result<(Config, Vec<Problem>), Vec<Problem>> 
 
 /// Default `fleet.settle`: long enough for a route change to reach every node through the ToRs.
 pub const DEFAULT_SETTLE: Duration = Duration::from_secs(3);
+/// Default `fleet.fail_open_dwell`: a short count must last this long before a VIP comes back.
+pub const DEFAULT_FAIL_OPEN_DWELL: Duration = Duration::from_secs(1);
+/// Default `fleet.stop_hold_limit`: below the shipped unit's `TimeoutStopSec=90s`.
+pub const DEFAULT_STOP_HOLD_LIMIT: Duration = Duration::from_secs(60);
 
 /// `fleet:` and every `vips[].guard`. A guard without `fleet:` uses the defaults (unhealthy
 /// community `local_as:666`, settle 3s). With a fleet, every VIP carries this node's identity
@@ -183,15 +187,16 @@ fn fleet_and_guards(
     for (i, r) in raw.vips.iter().enumerate() {
         let Some(g) = &r.guard else { continue };
         let path = format!("vips[{i}].guard");
+        // Doubt holds: a peer without ADD-PATH leaves only when the operator says so.
         let when_blind = match g.when_blind.as_deref() {
-            None | Some("leave") => WhenBlind::Leave,
-            Some("hold") => WhenBlind::Hold,
+            None | Some("hold") => WhenBlind::Hold,
+            Some("leave") => WhenBlind::Leave,
             Some(o) => {
                 p.add(
                     format!("{path}.when_blind"),
                     format!("{path}.when_blind \"{o}\" must be leave or hold"),
                 );
-                WhenBlind::Leave
+                WhenBlind::Hold
             }
         };
         guards.push((
@@ -214,6 +219,32 @@ fn fleet_and_guards(
     if settle > Duration::from_secs(600) {
         p.add("fleet.settle", "fleet.settle is more than 10m");
     }
+    if any_guard && settle.is_zero() {
+        p.add(
+            "fleet.settle",
+            "fleet.settle is 0 with a guard: nodes leaving at the same instant would count each \
+             other healthy before their marks arrive (use at least the time a route takes to \
+             reach every node through the ToRs; default 3s)",
+        );
+    }
+    let fail_open_dwell = duration(
+        p,
+        "fleet.fail_open_dwell",
+        rf.and_then(|f| f.fail_open_dwell.as_ref()),
+        DEFAULT_FAIL_OPEN_DWELL,
+    );
+    if fail_open_dwell > Duration::from_secs(60) {
+        p.add(
+            "fleet.fail_open_dwell",
+            "fleet.fail_open_dwell is more than 1m: a ToR would lose the prefix that long",
+        );
+    }
+    let stop_hold_limit = duration(
+        p,
+        "fleet.stop_hold_limit",
+        rf.and_then(|f| f.stop_hold_limit.as_ref()),
+        DEFAULT_STOP_HOLD_LIMIT,
+    );
     let unhealthy_community = match rf.and_then(|f| f.unhealthy_community.as_deref()) {
         Some(s) => s.parse::<Community>().unwrap_or_else(|e| {
             p.add(
@@ -252,11 +283,14 @@ fn fleet_and_guards(
             min_healthy_others: *min,
             when_blind: *when_blind,
             settle: settle.max(drain),
+            dwell: fail_open_dwell,
         });
     }
     Some(FleetConfig {
         unhealthy_community,
         settle,
+        fail_open_dwell,
+        stop_hold_limit,
     })
 }
 
@@ -814,6 +848,16 @@ fn vip(
     let mut large_communities = Vec::new();
     for (i, s) in r.large_communities.iter().enumerate() {
         match s.parse::<LargeCommunity>() {
+            // The identity space is the fleet's: a user community there could pose as a node.
+            Ok(c) if crate::fleet::in_fleet_space(&c) => p.add(
+                format!("{path}.large_communities[{i}]"),
+                format!(
+                    "{path}.large_communities[{i}]: {s} is in the fleet's identity space \
+                     (*:{}:* and *:{}:*), which vipwarden sets itself; use another local data 1",
+                    crate::fleet::IDENTITY_TAG,
+                    crate::fleet::MARK_TAG
+                ),
+            ),
             Ok(c) => large_communities.push(c),
             Err(e) => p.add(
                 format!("{path}.large_communities[{i}]"),

@@ -298,6 +298,7 @@ pub fn gate_routes(peer: &str, desired: &Arc<DesiredRoutes>, gate: Gate) -> Arc<
             .map(|v| (v.clone(), why.clone()))
             .collect(),
         vip_prefixes: desired.vip_prefixes.clone(),
+        withheld: Default::default(),
         prefix_vip: Default::default(),
     })
 }

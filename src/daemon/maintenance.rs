@@ -136,6 +136,13 @@ impl Maintenance {
         crate::ops::maintenance_reason(vip, &self.state, &self.disabled.borrow())
     }
 
+    /// The maintenance reason and whether the operator forced the drain (a disable file never
+    /// is): what the engine's gate needs.
+    pub fn reason_forced(&self, vip: &str) -> Option<(String, bool)> {
+        let forced = self.state.mark_for(vip).is_some_and(|m| m.forced);
+        self.reason(vip).map(|r| (r, forced))
+    }
+
     /// What the persisted state becomes after a drain (`Some(mark)`) or undrain; `None` when it
     /// would not change (nothing to write).
     pub fn plan(

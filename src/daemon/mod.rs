@@ -116,6 +116,9 @@ pub struct Daemon {
     rib_in_rx: mpsc::Receiver<RibInEvent>,
     /// The `api:` section of each applied config, for the API supervisor (token/listen reload).
     api_tx: watch::Sender<crate::config::ApiConfig>,
+    /// The fleet guard's held VIPs as last persisted, and where.
+    held: Vec<Arc<str>>,
+    held_store: crate::ops::held::HeldStore,
 }
 
 /// The running check tasks of one config generation; samples from older generations are dropped
@@ -162,7 +165,23 @@ impl Daemon {
     pub fn start(opts: Options) -> (Daemon, Control) {
         let now = Instant::now();
         let config = opts.config;
-        let engine = config.engine(now);
+        let mut engine = config.engine(now);
+        let held_store = crate::ops::held::HeldStore::new(&config.state_dir);
+        // Small file, read once before anything runs.
+        match held_store.load() {
+            Ok(names) if !names.is_empty() => {
+                info!(
+                    "fleet guard: {} held when vipwarden last ran ({}): announced marked until \
+                     each ToR's view is complete",
+                    names.join(", "),
+                    held_store.path().display()
+                );
+                engine.restore_held(&names, now);
+            }
+            Ok(_) => {}
+            Err(e) => warn!("{e}; starting with no held VIPs"),
+        }
+        let held = engine.held_vips();
         let (desired_tx, desired_rx) = watch::channel(Arc::new(with_generation(&engine, 0)));
         let bfd = BfdRuntime::start(&config);
         let (rib_in_tx, rib_in_rx) = mpsc::channel(1024);
@@ -220,6 +239,8 @@ impl Daemon {
             last_notify_status: String::new(),
             rib_in_rx,
             api_tx,
+            held,
+            held_store,
         };
         daemon.sync_maintenance();
         daemon.publish_status();
@@ -269,6 +290,7 @@ impl Daemon {
                 (a, b) => a.or(b),
             };
             let count_due = self.drain_count.due();
+            let guard_due = self.engine.guard_wake_at();
             tokio::select! {
                 _ = watchdog.tick(), if watchdog_on => {
                     let _ = self.notifier.watchdog();
@@ -287,6 +309,12 @@ impl Daemon {
                     self.status_changed();
                 }
                 _ = sleep_until(count_due), if count_due.is_some() => self.start_count(),
+                // A guard's marked phase or fail-open dwell ends: step the gates exactly then.
+                _ = sleep_until(guard_due), if guard_due.is_some() => {
+                    let d = self.engine.reguard(Instant::now());
+                    self.apply(d);
+                    self.status_changed();
+                }
                 _ = tick.tick() => {
                     self.on_tick();
                     dwell_end = self.engine.next_deadline();
@@ -540,7 +568,9 @@ impl Daemon {
                     let _ = reply.send(Err(e));
                     return;
                 }
-                (vip, Some(Mark::now(reason, "api")))
+                let mut mark = Mark::now(reason, "api");
+                mark.forced = force;
+                (vip, Some(mark))
             }
             Command::Undrain { vip, .. } => (vip, None),
         };
@@ -619,7 +649,7 @@ impl Daemon {
         let maint = &self.maint;
         let decisions = self
             .engine
-            .sync_maintenance(&|v: &str| maint.reason(v), Instant::now());
+            .sync_maintenance(&|v: &str| maint.reason_forced(v), Instant::now());
         self.apply(decisions.clone());
         decisions
     }
@@ -665,6 +695,24 @@ impl Daemon {
                 .vip(vip)
                 .map(|v| v.prefixes.iter().map(|p| p.to_string()).collect())
                 .unwrap_or_default()
+        });
+        self.persist_held();
+    }
+
+    /// Writes the guard's held VIPs when they changed, on a blocking thread (a failure is logged;
+    /// the only loss is that a restart starts those VIPs out instead of held).
+    fn persist_held(&mut self) {
+        let held = self.engine.held_vips();
+        if held == self.held {
+            return;
+        }
+        self.held.clone_from(&held);
+        let store = self.held_store.clone();
+        let names: Vec<String> = held.iter().map(|s| s.to_string()).collect();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = store.save(&names) {
+                warn!("fleet guard: could not persist the held VIPs: {e}");
+            }
         });
     }
 
@@ -798,8 +846,27 @@ impl Daemon {
                     let wait = deadline.saturating_duration_since(Instant::now());
                     info!("graceful drain: routes stay de-preferred for {}; a second SIGTERM/SIGINT withdraws at once", crate::engine::format_duration(Duration::from_secs(wait.as_secs_f64().round() as u64)));
                 }
-                None => info!("fleet guard: routes stay marked until other healthy announcers are seen; a second SIGTERM/SIGINT withdraws at once"),
+                None => info!("fleet guard: routes stay marked for fleet.settle, then until other healthy announcers are seen (at most fleet.stop_hold_limit); a second SIGTERM/SIGINT withdraws at once"),
             }
+            let hold_limit = self
+                .config
+                .fleet
+                .as_ref()
+                .map_or(crate::config::DEFAULT_STOP_HOLD_LIMIT, |f| {
+                    f.stop_hold_limit
+                });
+            let hold_deadline = Instant::now() + hold_limit;
+            let drain_end = self.engine.stop_deadline();
+            // Ask systemd for the time the hold may take (past a unit's TimeoutStopSec).
+            let wait = drain_end
+                .map_or(Duration::ZERO, |d| {
+                    d.saturating_duration_since(Instant::now())
+                })
+                .max(hold_limit)
+                + Duration::from_secs(15);
+            let _ = self
+                .notifier
+                .send(&format!("EXTEND_TIMEOUT_USEC={}", wait.as_micros()));
             let mut tick = tokio::time::interval(Duration::from_millis(250));
             loop {
                 let count_due = self.drain_count.due();
@@ -823,6 +890,19 @@ impl Daemon {
                 }
                 self.status_changed();
                 if !self.engine.stop_pending() {
+                    break;
+                }
+                if self.engine.stop_deadline().is_none()
+                    && self.engine.guard_holds()
+                    && Instant::now() >= hold_deadline
+                {
+                    warn!(
+                        "fleet guard: still held after fleet.stop_hold_limit {}: {}; withdrawing \
+                         as the process stops (the ToRs lose this node's marked path; a restart \
+                         restores the hold)",
+                        crate::engine::format_duration(hold_limit),
+                        self.engine.held_vips().join(", ")
+                    );
                     break;
                 }
             }

@@ -326,13 +326,23 @@ fn fleet_view(engine: &Engine, v: &crate::engine::Vip) -> Option<FleetVipView> {
             blind: c.blind(),
         });
         for snap in view.snapshot(p, now) {
-            let e = peers
-                .entry(snap.peer.to_string())
-                .or_insert_with(|| FleetPeerView {
+            let e = peers.entry(snap.peer.to_string()).or_insert_with(|| {
+                let gate = guard.peer_states().find(|(peer, ..)| ***peer == *snap.peer);
+                FleetPeerView {
                     peer: snap.peer.to_string(),
                     view: snap.state.as_str().to_string(),
                     announcers: Vec::new(),
-                });
+                    guard: gate
+                        .map(|(_, out, _)| if out { "out" } else { "held" })
+                        .unwrap_or_default()
+                        .to_string(),
+                    guard_reason: gate.map(|(.., n)| n.to_string()).unwrap_or_default(),
+                    mark_propagation_ms: guard
+                        .mark_propagation
+                        .get(&snap.peer)
+                        .map(|d| d.as_millis() as u64),
+                }
+            });
             match &snap.state {
                 crate::fleet::ViewState::Partial => out.warnings.push(format!(
                     "{}: no ADD-PATH for {}, the view is partial (best path only); on the router: \

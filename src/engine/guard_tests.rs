@@ -1,8 +1,8 @@
 //! The fleet guard inside the engine: health says leave, the view decides when.
 
 use super::*;
-use crate::bgp::rib_in::{PathAttrs, PathKey};
 use crate::fleet::{identity_community, GuardSpec, WhenBlind};
+use crate::fleet::{PathAttrs, PathKey};
 use crate::route::{Family, Prefix};
 use std::time::Duration;
 
@@ -23,10 +23,12 @@ fn engine(t0: Instant, shutdown: DrainStrategy) -> Engine {
         min_healthy_others: 1,
         when_blind: WhenBlind::Hold,
         settle: Duration::from_secs(3),
+        dwell: Duration::from_secs(1),
     });
     let mut e = Engine::new(&checks, &[v], t0);
     e.set_fleet(FleetView::new(
         "10.0.0.1".parse().unwrap(),
+        65101,
         "65101:666".parse().unwrap(),
         Duration::from_secs(3),
         [vip()],
@@ -104,7 +106,7 @@ fn leaves_after_settle_when_another_healthy_announcer_remains() {
     assert_eq!(d[0].to, VipState::Withdrawn);
     assert!(
         d[0].reason
-            .contains("1 healthy announcers of 203.0.113.10/32 remain (10.0.0.2)"),
+            .contains("left tor1: 203.0.113.10/32: 1 healthy announcers remain (10.0.0.2)"),
         "{}",
         d[0].reason
     );
@@ -123,7 +125,7 @@ fn held_when_the_others_are_marked_then_leaves_when_one_recovers() {
     assert_eq!(d[0].to, VipState::Held);
     assert!(
         d[0].reason.starts_with(
-            "held: withdrawing would leave 0 healthy announcers of 203.0.113.10/32 (2 others marked unhealthy"
+            "held: at tor1: 203.0.113.10/32: leaving would leave 0 healthy announcers (2 marked"
         ),
         "{}",
         d[0].reason
@@ -157,12 +159,42 @@ fn recovering_while_held_announces_unmarked() {
 }
 
 #[test]
-fn never_announced_vip_is_not_marked() {
+fn never_announced_vip_stays_out_while_another_is_healthy() {
     let t0 = Instant::now();
     let mut e = engine(t0, DrainStrategy::Withdraw);
+    e.fleet_update("tor1", &other(7, "10.0.0.2", false), t0);
     assert!(e.observe(&check(false), t0).is_empty());
     assert!(tick(&mut e, t0 + Duration::from_secs(10)).is_empty());
     assert!(e.desired().routes.is_empty());
+}
+
+#[test]
+fn never_announced_vip_serves_marked_once_the_view_shows_nobody_healthy() {
+    // A node (re)started during a shared outage: once its view is complete and has shown no
+    // healthy announcer for the dwell, it serves, marked, like the others.
+    let t0 = Instant::now();
+    let mut e = engine(t0, DrainStrategy::Withdraw);
+    e.fleet_update("tor1", &other(7, "10.0.0.2", true), t0);
+    assert!(e.observe(&check(false), t0).is_empty());
+    // Loading until settle (3 s, no End-of-RIB here), then the dwell (1 s).
+    assert!(tick(&mut e, t0 + Duration::from_secs(3)).is_empty());
+    let d = tick(&mut e, t0 + Duration::from_secs(4));
+    assert_eq!((d[0].from, d[0].to), (VipState::Withdrawn, VipState::Held));
+    assert!(
+        d[0].reason.contains("fail open: back at tor1"),
+        "{}",
+        d[0].reason
+    );
+    assert!(communities(&e).contains(&"65101:666".to_string()));
+    // A healthy announcer returns: after the dwell we leave again.
+    e.fleet_update(
+        "tor1",
+        &other(8, "10.0.0.3", false),
+        t0 + Duration::from_secs(5),
+    );
+    assert!(tick(&mut e, t0 + Duration::from_millis(5500)).is_empty());
+    let d = tick(&mut e, t0 + Duration::from_secs(6));
+    assert_eq!(d[0].to, VipState::Withdrawn);
 }
 
 #[test]
@@ -176,9 +208,20 @@ fn planned_stop_goes_through_the_guard_unless_shutdown_withdraw() {
     assert_eq!(e.vips()[0].life.state, VipState::Held);
     assert!(e.stop_pending());
 
+    // `shutdown: withdraw` passes the gate too: marked, then held with nobody else healthy.
     let mut e = engine(t0, DrainStrategy::Withdraw);
     e.observe(&check(true), t0);
     let d = e.begin_shutdown("vipwarden stopping (SIGTERM)", t0);
+    assert_eq!(d[0].to, VipState::Draining);
+    tick(&mut e, t0 + Duration::from_secs(3));
+    assert_eq!(e.vips()[0].life.state, VipState::Held);
+    assert!(e.stop_pending());
+    // With a healthy other, the stop leaves after settle.
+    let mut e = engine(t0, DrainStrategy::Withdraw);
+    e.fleet_update("tor1", &other(7, "10.0.0.2", false), t0);
+    e.observe(&check(true), t0);
+    e.begin_shutdown("vipwarden stopping (SIGTERM)", t0);
+    let d = tick(&mut e, t0 + Duration::from_secs(3));
     assert_eq!(d[0].to, VipState::Withdrawn);
     assert!(!e.stop_pending());
 }
@@ -187,9 +230,12 @@ fn planned_stop_goes_through_the_guard_unless_shutdown_withdraw() {
 fn drain_check_needs_a_healthy_other() {
     let t0 = Instant::now();
     let mut e = engine(t0, DrainStrategy::Withdraw);
-    let r = e.drain_check("web", t0).unwrap_err();
+    let t = t0 + Duration::from_secs(3);
+    let r = e.drain_check("web", t).unwrap_err();
     assert_eq!(r.healthy, 0);
+    // A table still loading is doubt: refused too.
+    assert!(e.drain_check("web", t0).is_err());
     e.fleet_update("tor1", &other(7, "10.0.0.2", false), t0);
-    assert!(e.drain_check("web", t0).is_ok());
-    assert!(e.drain_check("other", t0).is_ok());
+    assert!(e.drain_check("web", t).is_ok());
+    assert!(e.drain_check("other", t).is_ok());
 }

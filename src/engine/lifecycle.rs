@@ -106,6 +106,8 @@ pub struct Lifecycle {
     pub reason: String,
     /// Operator drain with its reason.
     pub maintenance: Option<String>,
+    /// The operator forced the drain: the fleet guard skips its count (never the mark and settle).
+    pub forced: bool,
     /// Set by a planned stop, with its reason.
     pub stopping: Option<String>,
     /// While draining toward removal: when the route goes, and into which state.
@@ -135,6 +137,7 @@ impl Lifecycle {
             since: now,
             reason,
             maintenance: None,
+            forced: false,
             stopping: None,
             drain_until: None,
             drain_then: VipState::Withdrawn,
@@ -150,6 +153,7 @@ impl Lifecycle {
         self.since = old.since;
         self.reason.clone_from(&old.reason);
         self.maintenance.clone_from(&old.maintenance);
+        self.forced = old.forced;
         self.stopping.clone_from(&old.stopping);
         self.drain_until = old.drain_until;
         self.drain_then = old.drain_then;
@@ -315,13 +319,16 @@ impl Lifecycle {
         Some(self.enter(to, reason, now))
     }
 
-    /// Whether the inputs want the route gone in a way the fleet guard covers: ill health, or a
-    /// planned stop with `shutdown: graceful`; only while the route is still in the RIB. Operator
-    /// drains are checked when requested, not here; `shutdown: withdraw` leaves at once.
-    pub fn guarded_leave(&self, healthy: bool) -> bool {
-        self.routed().is_some()
-            && self.want(healthy) == Want::Gone(VipState::Withdrawn)
-            && (self.stopping.is_none() || self.spec.shutdown == DrainStrategy::Graceful)
+    /// Whether the inputs want the route gone, for any cause (ill health, operator drain or
+    /// disable file, planned stop): with a fleet guard, every one of them passes its gate.
+    pub fn wants_gone(&self, healthy: bool) -> bool {
+        matches!(self.want(healthy), Want::Gone(_))
+    }
+
+    /// Whether an operator forced the drain that makes the VIP leave (a planned stop or ill
+    /// health is never forced).
+    pub fn forced_leave(&self) -> bool {
+        self.forced && self.maintenance.is_some() && self.stopping.is_none()
     }
 
     /// The guard keeps the route announced and marked: its marked phase (`held` None, shown as
@@ -334,7 +341,12 @@ impl Lifecycle {
         health_reason: &str,
         now: Instant,
     ) -> Option<Transition> {
-        let cause = self.cause(VipState::Withdrawn, health_reason);
+        let target = if self.stopping.is_none() && self.maintenance.is_some() {
+            VipState::Maintenance
+        } else {
+            VipState::Withdrawn
+        };
+        let cause = self.cause(target, health_reason);
         let (to, reason) = match held {
             Some(h) => (VipState::Held, format!("{h}; wanted to leave: {cause}")),
             None => (
@@ -355,10 +367,24 @@ impl Lifecycle {
         Some(self.enter(to, reason, now))
     }
 
-    /// The guard let the VIP go: withdraw now (the marked phase already lasted the drain).
-    pub fn leave(&mut self, guard_reason: &str, health_reason: &str, now: Instant) -> Transition {
-        let cause = self.cause(VipState::Withdrawn, health_reason);
-        self.enter(VipState::Withdrawn, format!("{cause}; {guard_reason}"), now)
+    /// The gate let the VIP go from every established ToR: into the state its cause wants
+    /// (withdrawn, or maintenance for a drain). None when it is there already.
+    pub fn leave(
+        &mut self,
+        guard_reason: &str,
+        healthy: bool,
+        health_reason: &str,
+        now: Instant,
+    ) -> Option<Transition> {
+        let then = match self.want(healthy) {
+            Want::Gone(t) => t,
+            _ => VipState::Withdrawn,
+        };
+        if self.state == then {
+            return None;
+        }
+        let cause = self.cause(then, health_reason);
+        Some(self.enter(then, format!("{cause}; {guard_reason}"), now))
     }
 
     fn start_drain(

@@ -8,11 +8,12 @@ mod condition;
 mod dampening;
 mod fmt;
 mod lifecycle;
-mod risefall;
+
 mod spec;
 mod vip;
 mod vip_state;
 
+pub use crate::risefall::{RiseFall, Step};
 pub use condition::{
     BaselineSpec, Cause, Change, Condition, ConditionSpec, Phase, Reading, Threshold, Unit,
 };
@@ -21,18 +22,16 @@ pub use fmt::format_duration;
 pub use lifecycle::{
     Connections, DrainStrategy, Lifecycle, LifecycleSpec, OnUnhealthy, Transition,
 };
-pub use risefall::{RiseFall, Step};
 pub use spec::{CheckSpec, Depreference, OnMissing, Require, VipSpec};
 pub use vip::{ChecksVerdict, Vip};
 pub use vip_state::VipState;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::bgp::rib_in::{PeerTable, RibInUpdate};
-use crate::fleet::{DrainRefused, FleetView, Guard, GuardOutput};
-use crate::route::{Community, DesiredRoute, DesiredRoutes, RouteAttrs};
+use crate::fleet::{DrainRefused, FleetView, Gate, GatePhase, PeerTable, RibInUpdate, Wish};
+use crate::route::{Community, DesiredRoute, DesiredRoutes, RouteAttrs, Withheld};
 
 /// One active-check result, as the engine sees it.
 #[derive(Clone, Debug)]
@@ -91,6 +90,8 @@ pub struct Engine {
     by_name: HashMap<Arc<str>, usize>,
     /// Check index -> the VIPs that use it, so a check result touches only its own VIPs.
     by_check: Vec<Vec<usize>>,
+    /// The VIPs with a fleet guard: the only ones a change of the view can move.
+    guarded: Vec<usize>,
 }
 
 impl Engine {
@@ -138,7 +139,7 @@ impl Engine {
                     probation: false,
                     life: Lifecycle::new(v.lifecycle, waiting, now),
                     drain_attrs: drain_attrs(&v.attrs, &v.depreference),
-                    guard: v.guard.map(|g| (g, Guard::default())),
+                    guard: v.guard.map(|g| (g, Gate::starting(now))),
                     marking: false,
                     cause: None,
                 }
@@ -157,11 +158,18 @@ impl Engine {
                 }
             }
         }
+        let guarded = vips
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.guard.is_some())
+            .map(|(i, _)| i)
+            .collect();
         Engine {
             checks,
             vips,
             by_name,
             by_check,
+            guarded,
             fleet: None,
         }
     }
@@ -230,11 +238,11 @@ impl Engine {
         }
     }
 
-    /// Re-evaluates every guarded VIP (the view changed).
-    fn reguard(&mut self, now: Instant) -> Vec<Decision> {
+    /// Re-evaluates every guarded VIP (the view changed, or a marked phase or dwell ended).
+    pub fn reguard(&mut self, now: Instant) -> Vec<Decision> {
         let mut decisions = Vec::new();
-        for v in self.vips.iter_mut().filter(|v| v.guard.is_some()) {
-            settle(v, self.fleet.as_ref(), now, &mut decisions);
+        for &i in &self.guarded {
+            settle(&mut self.vips[i], self.fleet.as_ref(), now, &mut decisions);
         }
         decisions
     }
@@ -259,10 +267,74 @@ impl Engine {
         crate::fleet::drain_check(spec, view, &v.prefixes, now)
     }
 
-    /// A planned stop is still in progress: a timed drain runs, or the guard keeps a VIP marked
-    /// (held VIPs stay until a healthy announcer appears or a second signal cuts the stop short).
+    /// A planned stop is still in progress: a timed drain runs, or the gate keeps a VIP marked
+    /// towards an established ToR (held VIPs stay until a healthy announcer appears, the stop's
+    /// bound passes, or a second signal cuts the stop short).
     pub fn stop_pending(&self) -> bool {
-        self.stop_deadline().is_some() || self.vips.iter().any(|v| v.marking)
+        self.stop_deadline().is_some() || self.guard_holds()
+    }
+
+    /// Whether the gate keeps some VIP marked towards an established ToR.
+    pub fn guard_holds(&self) -> bool {
+        let empty;
+        let view = match &self.fleet {
+            Some(f) => f,
+            None => {
+                empty = empty_view();
+                &empty
+            }
+        };
+        self.guarded_vips()
+            .any(|v| v.guard.as_ref().is_some_and(|(_, g)| g.holds(view)))
+    }
+
+    fn guarded_vips(&self) -> impl Iterator<Item = &Vip> {
+        self.guarded.iter().map(|&i| &self.vips[i])
+    }
+
+    /// VIPs the gate keeps marked (marking or held): persisted, so that a restart keeps them
+    /// announced, marked, until the view is complete.
+    pub fn held_vips(&self) -> Vec<Arc<str>> {
+        self.guarded_vips()
+            .filter(|v| v.marking)
+            .map(|v| v.name.clone())
+            .collect()
+    }
+
+    /// After a restart: VIPs that were held when the process last ran start held (announced
+    /// marked until each ToR's view is complete), instead of out.
+    pub fn restore_held(&mut self, names: &[String], now: Instant) -> Vec<Decision> {
+        let mut decisions = Vec::new();
+        for v in &mut self.vips {
+            if !names.iter().any(|n| **n == *v.name) {
+                continue;
+            }
+            if let Some((_, g)) = &mut v.guard {
+                *g = Gate::restored(now);
+                settle(v, self.fleet.as_ref(), now, &mut decisions);
+            }
+        }
+        decisions
+    }
+
+    /// The earliest instant a guard's marked phase or dwell ends (step the engine then).
+    pub fn guard_wake_at(&self) -> Option<Instant> {
+        self.guarded_vips()
+            .filter_map(|v| v.guard.as_ref().and_then(|(s, g)| g.wake_at(s)))
+            .min()
+    }
+
+    /// Per ToR, the longest time our mark took to come back reflected (ToRs that reflect our
+    /// path): what `fleet.settle` must exceed.
+    pub fn mark_propagation(&self) -> std::collections::BTreeMap<Arc<str>, std::time::Duration> {
+        let mut m: std::collections::BTreeMap<Arc<str>, std::time::Duration> = Default::default();
+        for (_, g) in self.guarded_vips().filter_map(|v| v.guard.as_ref()) {
+            for (p, d) in &g.mark_propagation {
+                let e = m.entry(p.clone()).or_default();
+                *e = (*e).max(*d);
+            }
+        }
+        m
     }
 
     pub fn checks(&self) -> &[CheckState] {
@@ -366,16 +438,21 @@ impl Engine {
 
     /// Sets every VIP's maintenance to what `reason` says (persisted drains, disable files);
     /// returns the resulting changes.
+    /// `reason` gives a VIP's maintenance reason and whether the operator forced it.
     pub fn sync_maintenance(
         &mut self,
-        reason: &dyn Fn(&str) -> Option<String>,
+        reason: &dyn Fn(&str) -> Option<(String, bool)>,
         now: Instant,
     ) -> Vec<Decision> {
         let mut decisions = Vec::new();
         for v in &mut self.vips {
-            let want = reason(&v.name);
-            if want != v.life.maintenance {
+            let (want, forced) = match reason(&v.name) {
+                Some((r, f)) => (Some(r), f),
+                None => (None, false),
+            };
+            if want != v.life.maintenance || forced != v.life.forced {
                 v.life.maintenance = want;
+                v.life.forced = forced;
                 settle(v, self.fleet.as_ref(), now, &mut decisions);
             }
         }
@@ -508,7 +585,8 @@ impl Engine {
             .filter_map(|vip| {
                 let draining = vip.life.routed()?;
                 let attrs: std::borrow::Cow<'_, RouteAttrs> = if vip.marking {
-                    std::borrow::Cow::Owned(marked_attrs(&vip.drain_attrs, fleet))
+                    let episode = vip.guard.as_ref().map_or(0, |(_, g)| g.episode());
+                    std::borrow::Cow::Owned(marked_attrs(&vip.drain_attrs, fleet, episode))
                 } else if draining {
                     std::borrow::Cow::Borrowed(&vip.drain_attrs)
                 } else {
@@ -536,11 +614,23 @@ impl Engine {
             .iter()
             .map(|v| (v.name.clone(), v.prefixes.clone()))
             .collect();
+        let mut withheld: BTreeMap<Arc<str>, Withheld> = BTreeMap::new();
+        for v in self.guarded_vips().filter(|v| v.marking) {
+            let Some((_, g)) = &v.guard else { continue };
+            for (peer, out, note) in g.peer_states().filter(|(_, out, _)| *out) {
+                let _ = out;
+                let w = withheld.entry(peer.clone()).or_default();
+                w.prefixes.extend(v.prefixes.iter().copied());
+                w.reasons
+                    .insert(v.name.clone(), format!("fleet guard: left {peer}: {note}"));
+            }
+        }
         DesiredRoutes {
             generation: 0,
             routes,
             reasons,
             vip_prefixes,
+            withheld,
             ..DesiredRoutes::default()
         }
     }
@@ -549,17 +639,22 @@ impl Engine {
 fn empty_view() -> FleetView {
     FleetView::new(
         std::net::Ipv4Addr::UNSPECIFIED,
+        0,
         Community(0),
         std::time::Duration::ZERO,
         [],
     )
 }
 
-/// Lets the lifecycle follow the health decision, through the fleet guard when the VIP has one;
-/// records a route-state change.
+/// Lets the lifecycle follow the health decision; a guarded VIP's every exit passes its gate.
+/// Records a route-state change, and the gate's per-ToR changes (a VIP can leave one ToR and stay
+/// at another without changing its overall state).
 fn settle(vip: &mut Vip, fleet: Option<&FleetView>, now: Instant, out: &mut Vec<Decision>) {
-    if let Some((spec, guard)) = &mut vip.guard {
-        let wants_leave = vip.life.guarded_leave(vip.healthy);
+    if let Some((spec, gate)) = &mut vip.guard {
+        let wish = Wish {
+            leave: vip.life.wants_gone(vip.healthy),
+            forced: vip.life.forced_leave(),
+        };
         let empty;
         let view = match fleet {
             Some(f) => f,
@@ -568,30 +663,61 @@ fn settle(vip: &mut Vip, fleet: Option<&FleetView>, now: Instant, out: &mut Vec<
                 &empty
             }
         };
-        let t = match guard.step(spec, wants_leave, view, &vip.prefixes, now) {
-            GuardOutput::Pass => {
+        let o = gate.step(spec, wish, view, &vip.prefixes, now);
+        let t = match o.phase {
+            GatePhase::Pass => {
                 vip.marking = false;
                 None
             }
-            GuardOutput::Marked { held } => {
+            GatePhase::Marking => {
                 vip.marking = true;
-                vip.life
-                    .mark(held.as_deref(), spec.settle, &vip.reason, now)
+                vip.life.mark(None, spec.settle, &vip.reason, now)
             }
-            GuardOutput::Leave(why) => {
+            GatePhase::Held => {
+                vip.marking = true;
+                let held = gate
+                    .held_reason()
+                    .unwrap_or_else(|| "no established ToR".to_string());
+                vip.life.mark(
+                    Some(&format!("held: {held}")),
+                    spec.settle,
+                    &vip.reason,
+                    now,
+                )
+            }
+            GatePhase::Left => {
                 vip.marking = false;
-                Some(vip.life.leave(&why, &vip.reason, now))
+                let why = if o.changes.is_empty() {
+                    "fleet guard: no established ToR".to_string()
+                } else {
+                    format!("fleet guard: {}", o.changes.join("; "))
+                };
+                let t = vip.life.leave(&why, vip.healthy, &vip.reason, now);
+                if t.is_some() && !vip.healthy {
+                    // Hold-down counts from the route leaving, not from the marking before it.
+                    vip.withdrawn_at = Some(now);
+                }
+                t
             }
         };
-        if vip.marking || t.is_some() {
-            if let Some(t) = t {
-                out.push(Decision {
+        if o.phase != GatePhase::Pass {
+            let cause = current_cause(vip);
+            match t {
+                Some(t) => out.push(Decision {
                     vip: vip.name.clone(),
                     from: t.from,
                     to: t.to,
-                    reason: t.reason,
-                    cause: current_cause(vip),
-                });
+                    reason: with_changes(&t.reason, &o.changes),
+                    cause,
+                }),
+                None if !o.changes.is_empty() => out.push(Decision {
+                    vip: vip.name.clone(),
+                    from: vip.life.state,
+                    to: vip.life.state,
+                    reason: format!("fleet guard: {}", o.changes.join("; ")),
+                    cause,
+                }),
+                None => {}
             }
             return;
         }
@@ -604,6 +730,20 @@ fn settle(vip: &mut Vip, fleet: Option<&FleetView>, now: Instant, out: &mut Vec<
             reason: t.reason,
             cause: current_cause(vip),
         });
+    }
+}
+
+/// A transition's reason with the gate's per-ToR changes that are not already in it.
+fn with_changes(reason: &str, changes: &[String]) -> String {
+    let extra: Vec<&str> = changes
+        .iter()
+        .map(String::as_str)
+        .filter(|c| !reason.contains(c))
+        .collect();
+    if extra.is_empty() {
+        reason.to_string()
+    } else {
+        format!("{reason} (fleet guard: {})", extra.join("; "))
     }
 }
 
@@ -632,12 +772,17 @@ fn drain_attrs(base: &RouteAttrs, depref: &Depreference) -> RouteAttrs {
     a
 }
 
-/// The guard's mark: the drain attributes plus the fleet's unhealthy community.
-fn marked_attrs(drain: &RouteAttrs, fleet: Option<&FleetView>) -> RouteAttrs {
+/// The guard's mark: the drain attributes plus the fleet's unhealthy community and its large twin.
+fn marked_attrs(drain: &RouteAttrs, fleet: Option<&FleetView>, episode: u32) -> RouteAttrs {
     let mut a = drain.clone();
-    if let Some(c) = fleet.map(FleetView::unhealthy) {
+    if let Some(f) = fleet {
+        let c = f.unhealthy();
         if !a.communities.contains(&c) {
             a.communities.push(c);
+        }
+        let l = f.mark_large(episode);
+        if !a.large_communities.contains(&l) {
+            a.large_communities.push(l);
         }
     }
     a
@@ -681,6 +826,8 @@ fn waiting_reason<'a>(checks: impl Iterator<Item = &'a CheckState>) -> String {
     format!("starting: waiting for checks {}", names.join(", "))
 }
 
+#[cfg(test)]
+mod fleet_sim_tests;
 #[cfg(test)]
 mod guard_tests;
 #[cfg(test)]

@@ -512,7 +512,7 @@ fn a_graceful_drain_publishes_graceful_shutdown_and_de_preference_then_withdraws
     let s = |x| t0 + Duration::from_secs(x);
     let mut e = graceful_engine(t0);
     let d = e.sync_maintenance(
-        &|v| (v == "web").then(|| "drained via API: kernel upgrade".into()),
+        &|v| (v == "web").then(|| ("drained via API: kernel upgrade".into(), false)),
         s(1),
     );
     assert_eq!(
@@ -560,7 +560,7 @@ fn unknown_vip_changes_nothing() {
     assert!(e.vip("nope").is_none() && !e.has_vip("nope"));
     assert!(e.vip("web").is_some() && e.has_vip("web"));
     assert!(e
-        .sync_maintenance(&|v| (v == "nope").then(|| "x".into()), t0)
+        .sync_maintenance(&|v| (v == "nope").then(|| ("x".into(), false)), t0)
         .is_empty());
     assert_eq!(e.desired().routes.len(), 1);
 }
@@ -636,7 +636,7 @@ fn planned_stop_drains_then_everything_is_withdrawn() {
 fn reload_carries_state_so_unchanged_vips_do_not_move() {
     let t0 = Instant::now();
     let mut old = graceful_engine(t0);
-    old.sync_maintenance(&|_| Some("ops".into()), t0);
+    old.sync_maintenance(&|_| Some(("ops".into(), false)), t0);
     let mut c = config(&[("web", 1, 1)], &["web"], Require::All);
     c.vips[0].attrs.med = Some(200);
     let mut new = c.engine(t0);

@@ -40,7 +40,7 @@ pub struct Vip {
     /// Attributes while draining: GRACEFUL_SHUTDOWN plus the configured de-preference.
     pub drain_attrs: RouteAttrs,
     /// Fleet guard settings and state (None = guard off).
-    pub guard: Option<(crate::fleet::GuardSpec, crate::fleet::Guard)>,
+    pub guard: Option<(crate::fleet::GuardSpec, crate::fleet::Gate)>,
     /// The guard keeps the route announced with the unhealthy mark (marked phase or held).
     pub marking: bool,
     /// The figures of the last condition trip or clear (see `Decision::cause`).

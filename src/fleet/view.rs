@@ -17,7 +17,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::bgp::rib_in::{PathAttrs, PathKey, PeerTable, RibInUpdate, MAX_TABLE_PATHS_PER_PREFIX};
+use super::paths::{PathAttrs, PathKey, RibInUpdate};
+use super::table::{PeerTable, MAX_TABLE_PATHS_PER_PREFIX};
 use crate::route::{Community, Family, LargeCommunity, Prefix};
 
 /// Paths kept per VIP prefix per peer; a peer announcing more is counted, never stored.
@@ -28,8 +29,21 @@ const _: () = assert!(MAX_TABLE_PATHS_PER_PREFIX >= MAX_PATHS_PER_PREFIX);
 
 /// Local-data-1 of the identity large community `local_as:IDENTITY_TAG:router_id`, which every
 /// node attaches to its routes so that nodes sharing one ASN behind next-hop-self ToRs can be told
-/// apart (ASCII "VW" = 0x5657).
+/// apart (ASCII "VW" = 0x5657 = 22103). It counts only with the fleet's AS in its first field, so
+/// a community of another AS (or a user's own) can never pose as a node.
 pub const IDENTITY_TAG: u32 = 0x5657;
+
+/// Local-data-1 of the mark's large-community twin `local_as:MARK_TAG:episode` (0x5658 =
+/// 22104), carried beside the standard unhealthy community: a ToR that strips standard
+/// communities but keeps large ones (it must keep them for identities) still shows the mark, and
+/// a ToR that reflects our own path shows *which* marking came back (a reflection of an earlier
+/// episode's mark proves nothing about this one).
+pub const MARK_TAG: u32 = 0x5658;
+
+/// Whether a user's large community lies in the space vipwarden sets itself (identity or mark).
+pub fn in_fleet_space(c: &LargeCommunity) -> bool {
+    c.local1 == IDENTITY_TAG || c.local1 == MARK_TAG
+}
 
 /// The identity community a node with this router id attaches.
 pub fn identity_community(local_as: u32, router_id: std::net::Ipv4Addr) -> LargeCommunity {
@@ -67,9 +81,10 @@ pub struct Announcer {
     pub as_path: Vec<u32>,
     pub communities: Vec<Community>,
     pub large_communities: Vec<LargeCommunity>,
-    /// Router id from the identity community, if the route carries one.
+    /// Router id from the identity community (fleet AS, one router id), if the route carries one.
     pub identity: Option<std::net::Ipv4Addr>,
-    /// Carries the unhealthy community or GRACEFUL_SHUTDOWN: it is leaving or held.
+    /// Carries the fleet's unhealthy community: it is leaving or held. GRACEFUL_SHUTDOWN alone
+    /// does not mark: a ToR in RFC 8326 maintenance puts it on every path it sends.
     pub marked: bool,
 }
 
@@ -121,6 +136,15 @@ struct PeerView {
     v4: FamilyState,
     v6: FamilyState,
     paths: BTreeMap<Prefix, BTreeMap<u32, Announcer>>,
+    /// Our own paths as this ToR reflects them back (FRR does, BIRD does not): unmarked (None),
+    /// or marked with the episode its large twin carries (0 when only the standard community
+    /// came back). Shows whether and when our marks reach the ToR.
+    own: BTreeMap<PathKey, Option<u32>>,
+    /// This session has reflected one of our own paths back at least once: it is a ToR that
+    /// reflects, so a missing reflection means one still in flight.
+    reflects: bool,
+    /// Prefixes for which this ToR sent more paths than we store: its count is incomplete.
+    overflow: BTreeSet<Prefix>,
     /// Deltas were lost after this point: stale until a resync (or down/up).
     behind: bool,
 }
@@ -171,6 +195,8 @@ pub struct PeerSnapshot {
 #[derive(Clone, Debug)]
 pub struct FleetView {
     me: std::net::Ipv4Addr,
+    /// The fleet's AS: the first field of every identity community that counts.
+    fleet_as: u32,
     unhealthy: Community,
     /// A peer's table counts as complete this long after Established even without End-of-RIB.
     settle: Duration,
@@ -184,12 +210,14 @@ pub struct FleetView {
 impl FleetView {
     pub fn new(
         me: std::net::Ipv4Addr,
+        fleet_as: u32,
         unhealthy: Community,
         settle: Duration,
         vip_prefixes: impl IntoIterator<Item = Prefix>,
     ) -> FleetView {
         FleetView {
             me,
+            fleet_as,
             unhealthy,
             settle,
             vip_prefixes: vip_prefixes.into_iter().collect(),
@@ -207,6 +235,15 @@ impl FleetView {
     /// The community that marks a route kept only so the VIP stays reachable.
     pub fn unhealthy(&self) -> Community {
         self.unhealthy
+    }
+
+    /// The mark's large-community twin for this node's marking `episode`.
+    pub fn mark_large(&self, episode: u32) -> LargeCommunity {
+        LargeCommunity {
+            global: self.fleet_as,
+            local1: MARK_TAG,
+            local2: episode,
+        }
     }
 
     /// After a reload: takes over what `old` learned from the peers (sessions stay up across a
@@ -294,11 +331,7 @@ impl FleetView {
             v6: fam(Family::Ipv6Unicast),
             ..PeerView::default()
         };
-        let filter = Filter {
-            me: self.me,
-            unhealthy: self.unhealthy,
-            vips: &self.vip_prefixes,
-        };
+        let filter = self.filter();
         // Not counted again: these paths were counted when first announced, or the resync
         // replaced deltas that would have been.
         let mut ignored = ViewCounters::default();
@@ -336,6 +369,7 @@ impl FleetView {
             }
             let before = pv.paths.len();
             pv.paths.retain(|p, _| p.family() != *fam);
+            pv.own.retain(|k, _| k.prefix.family() != *fam);
             changed |= before != pv.paths.len();
         }
         if let Some(f) = u.end_of_rib {
@@ -344,9 +378,12 @@ impl FleetView {
         }
         for k in &u.withdrawn {
             changed |= remove(pv, k);
+            changed |= pv.own.remove(k).is_some();
         }
+        // Field by field: `pv` borrows `peers` mutably and `store` counts into `counters`.
         let f = Filter {
             me: self.me,
+            fleet_as: self.fleet_as,
             unhealthy: self.unhealthy,
             vips: &self.vip_prefixes,
         };
@@ -384,6 +421,49 @@ impl FleetView {
         }
     }
 
+    /// How `peer` reflects our own path of `prefix` back: None when it does not (BIRD never
+    /// does); Some(None) unmarked; Some(Some(episode)) marked. With several of our paths the
+    /// least advanced counts (unmarked before any mark, then the lowest episode).
+    pub fn own_reflected(&self, peer: &str, prefix: &Prefix) -> Option<Option<u32>> {
+        let pv = self.peers.get(peer)?;
+        let lo = PathKey {
+            prefix: *prefix,
+            path_id: 0,
+        };
+        pv.own
+            .range(lo..)
+            .take_while(|(k, _)| k.prefix == *prefix)
+            .map(|(_, m)| *m)
+            .min()
+    }
+
+    /// Whether `peer`'s session has reflected our own path back (FRR with ADD-PATH does).
+    pub fn reflects(&self, peer: &str) -> bool {
+        self.peers.get(peer).is_some_and(|pv| pv.reflects)
+    }
+
+    /// Whether `peer` sent more paths of `prefix` than the view stores (its count is a lower
+    /// bound only).
+    pub fn overflowed(&self, peer: &str, prefix: &Prefix) -> bool {
+        self.peers
+            .get(peer)
+            .is_some_and(|pv| pv.overflow.contains(prefix))
+    }
+
+    /// Whether `peer`'s session is established (its view may still be loading).
+    pub fn is_up(&self, peer: &str) -> bool {
+        self.peers.get(peer).is_some_and(|pv| pv.up_since.is_some())
+    }
+
+    fn filter(&self) -> Filter<'_> {
+        Filter {
+            me: self.me,
+            fleet_as: self.fleet_as,
+            unhealthy: self.unhealthy,
+            vips: &self.vip_prefixes,
+        }
+    }
+
     /// Peers known to the view (configured and seen at least once).
     pub fn peers(&self) -> impl Iterator<Item = &Arc<str>> {
         self.peers.keys()
@@ -417,6 +497,7 @@ impl FleetView {
 /// What decides whether and how an announced path is stored.
 struct Filter<'a> {
     me: std::net::Ipv4Addr,
+    fleet_as: u32,
     unhealthy: Community,
     vips: &'a BTreeSet<Prefix>,
 }
@@ -435,16 +516,37 @@ impl Filter<'_> {
         if pv.fam_ref(fam).disabled.is_some() || !self.vips.contains(&k.prefix) {
             return false;
         }
-        let identity = attrs
+        let episode = attrs
             .large_communities
             .iter()
-            .find(|c| c.local1 == IDENTITY_TAG)
-            .map(|c| std::net::Ipv4Addr::from(c.local2));
-        if identity == Some(self.me) {
+            .filter(|c| c.global == self.fleet_as && c.local1 == MARK_TAG)
+            .map(|c| c.local2)
+            .max();
+        let std_mark = attrs.communities.contains(&self.unhealthy);
+        let marked = std_mark || episode.is_some();
+        let mut ids: Vec<std::net::Ipv4Addr> = attrs
+            .large_communities
+            .iter()
+            .filter(|c| c.global == self.fleet_as && c.local1 == IDENTITY_TAG)
+            .map(|c| std::net::Ipv4Addr::from(c.local2))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.contains(&self.me) {
             counters.own += 1;
+            let mark = marked.then_some(episode.unwrap_or(0));
+            let changed = pv.own.insert(*k, mark) != Some(mark);
+            pv.reflects = true;
             // A path id we stored for someone else may now carry our route.
-            return remove(pv, k);
+            return remove(pv, k) || changed;
         }
+        // A path naming two different nodes is nobody's: it counts as a path without identity
+        // (which makes the guard hold).
+        let identity = match ids[..] {
+            [one] => Some(one),
+            _ => None,
+        };
+        let own_gone = pv.own.remove(k).is_some();
         let a = Announcer {
             path_id: k.path_id,
             next_hop: attrs.next_hop,
@@ -452,19 +554,18 @@ impl Filter<'_> {
             communities: attrs.communities.clone(),
             large_communities: attrs.large_communities.clone(),
             identity,
-            marked: attrs.communities.contains(&self.unhealthy)
-                || attrs.communities.contains(&Community::GRACEFUL_SHUTDOWN),
+            marked,
         };
         let paths = pv.paths.entry(k.prefix).or_default();
         if !paths.contains_key(&k.path_id) && paths.len() >= MAX_PATHS_PER_PREFIX {
             counters.excess += 1;
-            return false;
+            return pv.overflow.insert(k.prefix) || own_gone;
         }
         if paths.get(&k.path_id) != Some(&a) {
             paths.insert(k.path_id, a);
             return true;
         }
-        false
+        own_gone
     }
 }
 
@@ -482,7 +583,6 @@ fn remove(pv: &mut PeerView, k: &PathKey) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bgp::rib_in::PathAttrs;
 
     fn t0() -> Instant {
         Instant::now()
@@ -495,6 +595,7 @@ mod tests {
     fn view() -> FleetView {
         FleetView::new(
             "10.0.0.1".parse().unwrap(),
+            65101,
             "65101:666".parse().unwrap(),
             Duration::from_secs(3),
             [vip()],

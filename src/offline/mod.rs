@@ -25,7 +25,21 @@ pub struct ReplayEvent {
     pub at_ms: i64,
     pub vip: String,
     pub announce: bool,
+    /// What happened to the route: restored, draining (marked or de-preferred, still in), held,
+    /// withdrew.
+    pub verb: &'static str,
     pub reason: String,
+}
+
+/// The word for a decision: a route that stays in but is marked or drained is not "restored".
+pub fn decision_verb(d: &crate::engine::Decision) -> &'static str {
+    use crate::engine::VipState;
+    match d.to {
+        VipState::Announced => "restored",
+        VipState::Draining => "draining",
+        VipState::Held => "held",
+        VipState::Withdrawn | VipState::Maintenance => "withdrew",
+    }
 }
 
 #[derive(Debug)]
@@ -187,6 +201,7 @@ pub fn run_with(
                     at_ms: now_ms,
                     vip: d.vip.to_string(),
                     announce: d.announce(),
+                    verb: decision_verb(&d),
                     reason: d.reason,
                 });
             }
@@ -309,7 +324,7 @@ pub fn print(report: &ReplayReport, out: &mut impl Write) -> std::io::Result<()>
         )?;
     }
     for e in &report.events {
-        let verb = if e.announce { "restored" } else { "withdrew" };
+        let verb = e.verb;
         writeln!(
             out,
             "{}  {verb} {}: {}",

@@ -170,14 +170,18 @@ pub fn svg(report: &ReplayReport) -> String {
         }
         // Decisions of this VIP.
         for e in report.events.iter().filter(|e| e.vip == *vip) {
-            let colour = if e.announce { RESTORE } else { OUT };
+            let colour = match e.verb {
+                "restored" => RESTORE,
+                "withdrew" => OUT,
+                _ => DRAINING,
+            };
             let _ = writeln!(
                 out,
                 r#"<line class="decision" x1="{0:.1}" x2="{0:.1}" y1="{top}" y2="{1}" stroke="{colour}" stroke-width="2"><title>{2} {3}: {4}</title></line>"#,
                 x(e.at_ms),
                 top + PANEL_H,
                 format_time(e.at_ms),
-                if e.announce { "restored" } else { "withdrew" },
+                e.verb,
                 esc(&e.reason)
             );
         }
@@ -213,7 +217,7 @@ pub fn html(report: &ReplayReport) -> String {
             out,
             "<li>{} {} {}: {}</li>",
             format_time(e.at_ms),
-            if e.announce { "restored" } else { "withdrew" },
+            e.verb,
             esc(&e.vip),
             esc(&e.reason)
         );

@@ -3,6 +3,7 @@
 //! daemon wires them in. Imports only `control` (for `VipState`) and `process`.
 
 pub mod disable;
+pub mod held;
 pub mod hooks;
 pub mod sdnotify;
 pub mod state;
@@ -52,6 +53,7 @@ mod tests {
                 reason: "rack move".into(),
                 by: "cli root".into(),
                 at: 1,
+                forced: false,
             },
         );
         assert_eq!(

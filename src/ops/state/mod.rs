@@ -41,6 +41,9 @@ pub struct Mark {
     pub by: String,
     /// Unix seconds.
     pub at: u64,
+    /// The operator forced the drain past the fleet guard's count (it still marks and settles).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forced: bool,
 }
 
 impl Mark {
@@ -53,6 +56,7 @@ impl Mark {
             reason: reason.into(),
             by: by.into(),
             at,
+            forced: false,
         }
     }
 }
@@ -242,6 +246,15 @@ impl StateStore {
     }
 }
 
+pub(crate) fn write_replace_plain(
+    tmp: &Path,
+    dest: &Path,
+    dir: &Path,
+    text: &[u8],
+) -> Result<(), String> {
+    write_replace(tmp, dest, dir, text, &mut |_| Ok(()))
+}
+
 fn write_replace(
     tmp: &Path,
     dest: &Path,
@@ -276,7 +289,7 @@ fn write_replace(
 }
 
 /// The file's bytes; `None` when there is no file (or no directory).
-fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>, String> {
+pub(crate) fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>, String> {
     let meta = match fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),

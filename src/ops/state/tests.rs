@@ -5,6 +5,7 @@ fn mark(reason: &str) -> Mark {
         reason: reason.to_string(),
         by: "test".to_string(),
         at: 1_700_000_000,
+        forced: false,
     }
 }
 

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use tokio::sync::mpsc;
 
-use super::*;
 use crate::bgp::feed::Feed;
 use crate::bgp::rib_in::{PathAttrs, PathKey, PeerTable, RibInEvent, RibInUpdate};
+use crate::fleet::*;
 use crate::route::{Family, Prefix};
 
 const ME: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -29,6 +29,7 @@ fn v6() -> Prefix {
 fn view() -> FleetView {
     FleetView::new(
         ME,
+        65101,
         "65101:666".parse().unwrap(),
         Duration::from_secs(3),
         [v4(), v6()],
@@ -103,6 +104,7 @@ fn spec(when_blind: WhenBlind) -> GuardSpec {
         min_healthy_others: 1,
         when_blind,
         settle: Duration::ZERO,
+        dwell: Duration::from_secs(1),
     }
 }
 
@@ -162,13 +164,17 @@ fn behind_peer_counts_nothing_and_holds_even_when_blind_would_leave() {
     v.behind("tor1");
     let c = count_others(&v, &v4(), later);
     assert!(c.healthy.is_empty() && c.loading && !c.blind());
-    let mut g = Guard::default();
+    let mut g = Gate::default();
     let sp = spec(WhenBlind::Leave);
-    g.step(&sp, true, &v, &[v4()], later);
-    match g.step(&sp, true, &v, &[v4()], later) {
-        GuardOutput::Marked { held: Some(why) } => assert!(why.contains("resynced"), "{why}"),
-        o => panic!("a behind peer must hold, got {o:?}"),
-    }
+    let wish = Wish {
+        leave: true,
+        forced: false,
+    };
+    g.step(&sp, wish, &v, &[v4()], later);
+    let o = g.step(&sp, wish, &v, &[v4()], later);
+    assert_eq!(o.phase, GatePhase::Held, "a behind peer must hold");
+    let why = g.held_reason().unwrap();
+    assert!(why.contains("resync"), "{why}");
 }
 
 /// The defect: channel full, then the withdrawal of the only other announcer. It used to be

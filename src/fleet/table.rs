@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{PathAttrs, PathKey, RibInUpdate};
+use super::paths::{PathAttrs, PathKey, RibInUpdate};
 use crate::route::{Family, Prefix};
 
 /// Paths kept per prefix; beyond it announcements are counted, never stored.

@@ -452,11 +452,29 @@ fn register_fleet(reg: &mut Registry, status: &StatusView) {
             .count(),
     ));
     let blind = IntFamily::default();
+    let gate = IntFamily::default();
+    let propagation = FloatFamily::default();
     let mut any = false;
     for vip in &status.vips {
         let Some(f) = &vip.fleet else { continue };
         any = true;
         for peer in &f.peers {
+            for state in ["in", "held", "out"] {
+                let here = match peer.guard.as_str() {
+                    "" => "in",
+                    s => s,
+                };
+                let labels = vec![
+                    ("vip", vip.name.clone()),
+                    ("peer", peer.peer.clone()),
+                    ("state", state.to_string()),
+                ];
+                gate.get_or_create(&labels).set(i64::from(here == state));
+            }
+            if let Some(ms) = peer.mark_propagation_ms {
+                let labels = vec![("vip", vip.name.clone()), ("peer", peer.peer.clone())];
+                propagation.get_or_create(&labels).set(ms as f64 / 1000.0);
+            }
             for prefix in &vip.prefixes {
                 for health in ["healthy", "marked"] {
                     let n = peer
@@ -496,6 +514,17 @@ fn register_fleet(reg: &mut Registry, status: &StatusView) {
         "fleet_blind",
         "1 while no peer shows every announcer of the prefix (no ADD-PATH, sessions down)",
         blind,
+    );
+    reg.register(
+        "fleet_gate",
+        "The fleet guard's gate per VIP and ToR: in (announced normally), held (announced marked) or out (withdrawn there); 1 for the current state",
+        gate,
+    );
+    reg.register_with_unit(
+        "fleet_mark_propagation",
+        "How long the VIP's last mark took to come back reflected from this ToR (ToRs that reflect our path); fleet.settle should exceed it",
+        Unit::Seconds,
+        propagation,
     );
 }
 

@@ -472,6 +472,10 @@ web  announced    1h01m  checks passed
 api  maintenance  3m05s  drained via API: kernel upgrade
     web_tcp  up  connected in 0.3 ms
 
+FLEET (guard: min_healthy_others per ToR)
+VIP  GUARD         TOR   VIEW  HEALTHY  MARKED  HERE  MARK RTT
+web  idle (min 1)  tor1  full  1        0       in    180 ms
+
 ERRORS
   state file /var/lib/vipwarden/state.json not writable: permission denied
 ";

@@ -100,7 +100,32 @@ pub fn sample_status() -> StatusView {
                 drain_connections_silent: None,
                 drain_note: None,
                 draining_for_s: None,
-                fleet: None,
+                fleet: Some(crate::control::FleetVipView {
+                    guard: "idle".into(),
+                    min_healthy_others: 1,
+                    when_blind: "hold".into(),
+                    prefixes: vec![crate::control::FleetPrefixView {
+                        prefix: "203.0.113.10/32".into(),
+                        healthy: vec!["198.51.100.18".into()],
+                        marked: vec![],
+                        blind: false,
+                    }],
+                    peers: vec![crate::control::FleetPeerView {
+                        peer: "tor1".into(),
+                        view: "full".into(),
+                        announcers: vec![crate::control::FleetAnnouncerView {
+                            prefix: "203.0.113.10/32".into(),
+                            node: "198.51.100.18".into(),
+                            path_id: 2,
+                            next_hop: Some("198.51.100.1".into()),
+                            health: "healthy".into(),
+                        }],
+                        guard: String::new(),
+                        guard_reason: String::new(),
+                        mark_propagation_ms: Some(180),
+                    }],
+                    warnings: vec![],
+                }),
             },
             VipView {
                 name: "api".into(),

@@ -96,3 +96,40 @@ fn bad_guard_and_fleet_values_name_their_path() {
     let text = format!("{BASE}    guard:\n      min_healthy_others: 1\n      extra: 2\n");
     assert!(parse(Path::new("vw.yaml"), &text).is_err());
 }
+
+fn errors_of(text: &str) -> String {
+    match parse(Path::new("vw.yaml"), text) {
+        Ok(_) => panic!("accepted:\n{text}"),
+        Err(e) => {
+            e.0.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+    }
+}
+
+#[test]
+fn a_guard_that_cannot_be_safe_is_an_error() {
+    // settle 0: nodes leaving together would count each other healthy.
+    let e = errors_of(&format!("{BASE}    guard: {{}}\nfleet:\n  settle: 0s\n"));
+    assert!(
+        e.contains("vw.yaml:") && e.contains("fleet.settle is 0 with a guard"),
+        "{e}"
+    );
+    // A user large community in the fleet's identity or mark space could pose as a node.
+    for c in ["65101:22103:1", "65101:22104:7"] {
+        let e = errors_of(&format!("{BASE}    large_communities: [\"{c}\"]\n"));
+        assert!(e.contains("is in the fleet's identity space"), "{e}");
+    }
+    // The new keys parse, with units.
+    let text =
+        format!("{BASE}    guard: {{}}\nfleet:\n  fail_open_dwell: 2s\n  stop_hold_limit: 45s\n");
+    let c = parse(Path::new("vw.yaml"), &text).unwrap();
+    let f = c.fleet.unwrap();
+    assert_eq!(
+        (f.fail_open_dwell, f.stop_hold_limit),
+        (Duration::from_secs(2), Duration::from_secs(45))
+    );
+    assert_eq!(c.vips[0].spec.guard.unwrap().dwell, Duration::from_secs(2));
+}

@@ -168,6 +168,19 @@ pub fn summary(c: &Config) -> String {
         }
         s.push('\n');
         let _ = writeln!(s, "    {}", describe_leave(&v.spec.lifecycle));
+        if let (Some(g), Some(f)) = (&v.spec.guard, &c.fleet) {
+            let _ = writeln!(
+                s,
+                "    fleet guard: leaves a ToR only while it keeps {} healthy others; marked {} \
+                 before counting, back (marked) after {} of too few; when_blind {}; a stop waits \
+                 at most {} for a hold",
+                g.min_healthy_others,
+                fmt_d(g.settle),
+                fmt_d(g.dwell),
+                g.when_blind.as_str(),
+                fmt_d(f.stop_hold_limit)
+            );
+        }
         for cond in &v.spec.withdraw_when {
             let _ = writeln!(s, "    withdraw when {}", describe_condition(cond));
         }

@@ -45,6 +45,8 @@ pub struct Facts {
     pub certs: Vec<(String, Result<CertInfo, String>)>,
     /// Session states from the running daemon's API: (peer, state); Err when it cannot be asked.
     pub sessions: Result<Vec<(String, String)>, String>,
+    /// The fleet guard's view per guarded VIP, from the same status answer.
+    pub fleet: Vec<(String, crate::control::FleetVipView)>,
     pub now_unix: i64,
 }
 
@@ -77,6 +79,7 @@ impl Default for Facts {
             conntrack: no(),
             certs: Vec::new(),
             sessions: no(),
+            fleet: Vec::new(),
             now_unix: 0,
         }
     }

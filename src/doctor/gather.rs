@@ -185,7 +185,7 @@ pub fn sni_of(url: &str, host: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
-async fn sessions(cfg: &Config) -> Result<Vec<(String, String)>, String> {
+async fn daemon_status(cfg: &Config) -> Result<crate::control::StatusView, String> {
     // Token and TLS as the CLI uses them (reads may need the token: api.read_token).
     let target = crate::api::client::ApiTarget::from_api_config(&cfg.api);
     let body = tokio::time::timeout(
@@ -195,9 +195,7 @@ async fn sessions(cfg: &Config) -> Result<Vec<(String, String)>, String> {
     .await
     .map_err(|_| format!("no answer from the API at {} within 3 s", cfg.api.listen))?
     .map_err(|e| format!("daemon API at {} not reachable ({e:#})", cfg.api.listen))?;
-    let view: crate::control::StatusView =
-        serde_json::from_str(&body).map_err(|e| format!("status JSON: {e}"))?;
-    Ok(view.peers.into_iter().map(|p| (p.name, p.state)).collect())
+    serde_json::from_str(&body).map_err(|e| format!("status JSON: {e}"))
 }
 
 /// Gathers everything: the host part on a blocking thread, then certificates and the API.
@@ -226,6 +224,16 @@ pub async fn gather(cfg: &Config, opts: &Options) -> Facts {
         };
         f.certs.push((ch.name.to_string(), res.map(|(c, _)| c)));
     }
-    f.sessions = sessions(cfg).await;
+    match daemon_status(cfg).await {
+        Ok(view) => {
+            f.sessions = Ok(view.peers.into_iter().map(|p| (p.name, p.state)).collect());
+            f.fleet = view
+                .vips
+                .into_iter()
+                .filter_map(|v| v.fleet.map(|fl| (v.name, fl)))
+                .collect();
+        }
+        Err(e) => f.sessions = Err(e),
+    }
     f
 }

@@ -34,7 +34,7 @@ impl Level {
 pub struct Finding {
     pub level: Level,
     /// Which question: vip-address, listener, session-path, return-path, policy-rule, rp-filter,
-    /// rp-filter-drops, arp, hairpin, backlog, conntrack, certificate, session.
+    /// rp-filter-drops, arp, hairpin, backlog, conntrack, certificate, session, fleet-guard.
     pub topic: &'static str,
     pub subject: String,
     pub message: String,
@@ -179,7 +179,89 @@ pub fn evaluate(cfg: &Config, f: &Facts) -> Vec<Finding> {
     conntrack(f, &mut out);
     certificates(cfg, f, &mut out);
     daemon_sessions(f, &mut out);
+    fleet_guard(cfg, f, &mut out);
     out
+}
+
+/// What limits the fleet guard at each ToR, from the running daemon's view, with the
+/// router-side fix: a ToR that strips communities, gives no view, or whose measured route
+/// propagation is slower than `fleet.settle`.
+fn fleet_guard(cfg: &Config, f: &Facts, out: &mut Vec<Finding>) {
+    let settle = cfg.fleet.as_ref().map(|fl| fl.settle);
+    for (vip, fl) in &f.fleet {
+        let mut clean = true;
+        for p in &fl.peers {
+            let subject = format!("{vip} at {}", p.peer);
+            let r = &p.guard_reason;
+            if r.contains("without a node identity") {
+                clean = false;
+                out.push(
+                    finding(
+                        Level::Fail,
+                        "fleet-guard",
+                        subject.clone(),
+                        format!("{} sends VIP paths without the nodes' identity community: the guard cannot count there and holds", p.peer),
+                    )
+                    .evidence(r.clone())
+                    .fix("send large communities to the nodes: FRR `neighbor <node> send-community large` (or `all`); BIRD: do not strip bgp_large_community in the export filter"),
+                );
+            }
+            if r.contains("reflects our path without our mark") {
+                clean = false;
+                out.push(
+                    finding(
+                        Level::Warn,
+                        "fleet-guard",
+                        subject.clone(),
+                        format!("{} reflects this node's path without its mark: marks may not reach the other nodes", p.peer),
+                    )
+                    .evidence(r.clone())
+                    .fix("send communities to the nodes: FRR `neighbor <node> send-community` (standard and large); BIRD: keep bgp_community and bgp_large_community in the export filter"),
+                );
+            }
+            if p.view == "partial" {
+                clean = false;
+                out.push(
+                    finding(
+                        Level::Warn,
+                        "fleet-guard",
+                        subject.clone(),
+                        format!("{} sends only its best path (no ADD-PATH): the guard has no view there and follows when_blind ({})", p.peer, fl.when_blind),
+                    )
+                    .fix("BIRD `add paths tx;` in the channel; FRR `neighbor <node> addpath-tx-all-paths`; GoBGP add-paths send-max"),
+                );
+            }
+            if let (Some(ms), Some(settle)) = (p.mark_propagation_ms, settle) {
+                if u128::from(ms) > settle.as_millis() {
+                    clean = false;
+                    out.push(
+                        finding(
+                            Level::Warn,
+                            "fleet-guard",
+                            subject.clone(),
+                            format!("our mark took {ms} ms to come back from {}, more than fleet.settle ({} ms): the guard waits for it there, but a ToR that does not reflect our path (BIRD) may be as slow", p.peer, settle.as_millis()),
+                        )
+                        .fix(format!("set fleet.settle to at least {}s (and lower the router's advertisement interval for the nodes, e.g. FRR `neighbor <node> advertisement-interval 0`)", ms.div_ceil(1000) + 1)),
+                    );
+                }
+            }
+        }
+        if clean && !fl.peers.is_empty() {
+            out.push(finding(
+                Level::Ok,
+                "fleet-guard",
+                vip.clone(),
+                format!(
+                    "{vip}: every ToR gives the guard a usable view ({})",
+                    fl.peers
+                        .iter()
+                        .map(|p| format!("{} {}", p.peer, p.view))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+    }
 }
 
 fn vip_placement(f: &Facts, vips: &[IpAddr], out: &mut Vec<Finding>) {

@@ -266,3 +266,55 @@ fn arp_and_backlog_and_conntrack() {
     let fs = evaluate(&cfg, &f);
     assert!(find(&fs, "arp", Level::Warn).is_empty());
 }
+
+#[test]
+fn fleet_guard_names_the_router_side_fix() {
+    use crate::control::{FleetPeerView, FleetVipView};
+    let (mut cfg, mut f) = broken();
+    cfg.fleet = Some(crate::config::FleetConfig {
+        unhealthy_community: crate::route::Community(0),
+        settle: std::time::Duration::from_secs(3),
+        fail_open_dwell: std::time::Duration::from_secs(1),
+        stop_hold_limit: std::time::Duration::from_secs(60),
+    });
+    let peer = |name: &str, view: &str, reason: &str, ms: Option<u64>| FleetPeerView {
+        peer: name.into(),
+        view: view.into(),
+        announcers: Vec::new(),
+        guard: "held".into(),
+        guard_reason: reason.into(),
+        mark_propagation_ms: ms,
+    };
+    f.fleet = vec![(
+        "web".into(),
+        FleetVipView {
+            guard: "held".into(),
+            min_healthy_others: 1,
+            when_blind: "hold".into(),
+            peers: vec![
+                peer("tor-a", "full", "203.0.113.10/32: doubt: 2 paths without a node identity (the ToR strips large communities? configure send-community large)", None),
+                peer("tor-b", "full", "", Some(4200)),
+                peer("tor-c", "partial", "", None),
+            ],
+            ..FleetVipView::default()
+        },
+    )];
+    let out = evaluate(&cfg, &f);
+    let fails = find(&out, "fleet-guard", Level::Fail);
+    assert_eq!(fails.len(), 1, "{out:#?}");
+    assert!(fails[0]
+        .fix
+        .as_deref()
+        .unwrap()
+        .contains("send-community large"));
+    let warns = find(&out, "fleet-guard", Level::Warn);
+    assert_eq!(warns.len(), 2, "{warns:#?}");
+    assert!(warns[0].message.contains("4200 ms"), "{}", warns[0].message);
+    assert!(warns[0].fix.as_deref().unwrap().contains("at least 6s"));
+    assert!(warns[1].fix.as_deref().unwrap().contains("add paths tx"));
+    // A clean view is one ok line.
+    f.fleet[0].1.peers = vec![peer("tor-a", "full", "", Some(200))];
+    let out = evaluate(&cfg, &f);
+    assert_eq!(find(&out, "fleet-guard", Level::Ok).len(), 1);
+    assert!(find(&out, "fleet-guard", Level::Warn).is_empty());
+}

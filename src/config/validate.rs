@@ -841,6 +841,7 @@ fn vip(
                 communities,
                 large_communities,
                 as_path_prepend,
+                link_bandwidth: None,
             },
             withdraw_when: policy.withdraw_when,
             on_missing: policy.on_missing,

@@ -850,6 +850,10 @@ fn vip(
             lifecycle: lifecycle(p, path, r),
             depreference: depreference(p, path, r, as_path_prepend),
             guard: None,
+            weight: r
+                .weight
+                .as_ref()
+                .and_then(|w| super::weight::weight(p, &format!("{path}.weight"), w, signals)),
         },
         disable_file: abs_path(
             p,

@@ -12,6 +12,7 @@ mod risefall;
 mod spec;
 mod vip;
 mod vip_state;
+mod weight;
 
 pub use condition::{
     BaselineSpec, Cause, Change, Condition, ConditionSpec, Phase, Reading, Threshold, Unit,
@@ -25,6 +26,7 @@ pub use risefall::{RiseFall, Step};
 pub use spec::{CheckSpec, Depreference, OnMissing, Require, VipSpec};
 pub use vip::{ChecksVerdict, Vip};
 pub use vip_state::VipState;
+pub use weight::{format_bandwidth, ScaleSpec, Weight, WeightChange, WeightSpec};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -91,6 +93,8 @@ pub struct Engine {
     by_name: HashMap<Arc<str>, usize>,
     /// Check index -> the VIPs that use it, so a check result touches only its own VIPs.
     by_check: Vec<Vec<usize>>,
+    /// The VIPs with a weight.
+    weighted: Vec<usize>,
 }
 
 impl Engine {
@@ -141,6 +145,7 @@ impl Engine {
                     guard: v.guard.map(|g| (g, Guard::default())),
                     marking: false,
                     cause: None,
+                    weight: v.weight.clone().map(Weight::new),
                 }
             })
             .collect::<Vec<Vip>>();
@@ -157,11 +162,15 @@ impl Engine {
                 }
             }
         }
+        let weighted = (0..vips.len())
+            .filter(|&i| vips[i].weight.is_some())
+            .collect();
         Engine {
             checks,
             vips,
             by_name,
             by_check,
+            weighted,
             fleet: None,
         }
     }
@@ -323,7 +332,27 @@ impl Engine {
     /// The earliest instant a pending `for`/`restore_for` dwell completes: evaluate then, so a
     /// condition trips `for` after its crossing, not at the next tick after that.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.vips.iter().filter_map(Vip::next_deadline).min()
+        let weights = self
+            .weighted
+            .iter()
+            .filter_map(|&i| self.vips[i].weight.as_ref().and_then(Weight::next_deadline));
+        self.vips
+            .iter()
+            .filter_map(Vip::next_deadline)
+            .chain(weights)
+            .min()
+    }
+
+    /// The weight changes since the last call, per VIP, oldest first.
+    pub fn take_weight_changes(&mut self) -> Vec<(Arc<str>, WeightChange)> {
+        let mut out = Vec::new();
+        for &i in &self.weighted {
+            let v = &mut self.vips[i];
+            if let Some(w) = &mut v.weight {
+                out.extend(w.take_changes().into_iter().map(|c| (v.name.clone(), c)));
+            }
+        }
+        out
     }
 
     fn evaluate(
@@ -334,8 +363,11 @@ impl Engine {
     ) -> Vec<Decision> {
         let mut decisions = Vec::new();
         for vip in &mut self.vips {
-            if only_with_conditions && vip.conditions.is_empty() {
+            if only_with_conditions && vip.conditions.is_empty() && vip.weight.is_none() {
                 continue;
+            }
+            if let Some(w) = &mut vip.weight {
+                w.observe_signals(read, now);
             }
             let changes = vip.observe_signals(read, now);
             let trigger = changes.iter().find_map(|c| match c {
@@ -438,6 +470,9 @@ impl Engine {
                 }
             }
             v.marking = o.marking && v.guard.is_some();
+            if let (Some(w), Some(ow)) = (&mut v.weight, &o.weight) {
+                w.inherit(ow);
+            }
         }
         if let (Some(new), Some(old)) = (&mut self.fleet, &old.fleet) {
             new.take_peers(old);
@@ -507,13 +542,16 @@ impl Engine {
             .iter()
             .filter_map(|vip| {
                 let draining = vip.life.routed()?;
-                let attrs: std::borrow::Cow<'_, RouteAttrs> = if vip.marking {
+                let mut attrs: std::borrow::Cow<'_, RouteAttrs> = if vip.marking {
                     std::borrow::Cow::Owned(marked_attrs(&vip.drain_attrs, fleet))
                 } else if draining {
                     std::borrow::Cow::Borrowed(&vip.drain_attrs)
                 } else {
                     std::borrow::Cow::Borrowed(&vip.attrs)
                 };
+                if let Some(w) = vip.weight.as_ref().filter(|w| w.current > 0) {
+                    attrs.to_mut().link_bandwidth = Some(w.current);
+                }
                 Some(vip.prefixes.iter().map(move |p| {
                     (
                         *p,
@@ -556,8 +594,30 @@ fn empty_view() -> FleetView {
 }
 
 /// Lets the lifecycle follow the health decision, through the fleet guard when the VIP has one;
-/// records a route-state change.
+/// records a route-state change; then brings the weight along.
 fn settle(vip: &mut Vip, fleet: Option<&FleetView>, now: Instant, out: &mut Vec<Decision>) {
+    settle_route(vip, fleet, now, out);
+    reweigh(vip, now);
+}
+
+/// The weight follows the route: full while announced, `min` while draining, marked or held.
+fn reweigh(vip: &mut Vip, now: Instant) {
+    let Some(w) = &mut vip.weight else {
+        return;
+    };
+    let routing = match vip.life.routed() {
+        None => weight::Routing::Gone,
+        Some(_) if vip.marking => weight::Routing::Floor("marked by the fleet guard"),
+        Some(_) if vip.life.state == VipState::Held => {
+            weight::Routing::Floor("held by the fleet guard")
+        }
+        Some(true) => weight::Routing::Floor("draining"),
+        Some(false) => weight::Routing::Full,
+    };
+    w.update(routing, now);
+}
+
+fn settle_route(vip: &mut Vip, fleet: Option<&FleetView>, now: Instant, out: &mut Vec<Decision>) {
     if let Some((spec, guard)) = &mut vip.guard {
         let wants_leave = vip.life.guarded_leave(vip.healthy);
         let empty;
@@ -685,3 +745,5 @@ fn waiting_reason<'a>(checks: impl Iterator<Item = &'a CheckState>) -> String {
 mod guard_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod weight_tests;

@@ -257,7 +257,8 @@ impl Weight {
             let end = s.checked_add(self.spec.slow_start)?;
             let step = self.spec.step.max(Duration::from_millis(1));
             let done = self.changed_at.unwrap_or(s).saturating_duration_since(s);
-            let next = s.checked_add(step.saturating_mul((done.as_nanos() / step.as_nanos()) as u32 + 1))?;
+            let next =
+                s.checked_add(step.saturating_mul((done.as_nanos() / step.as_nanos()) as u32 + 1))?;
             (self.current > 0 && next <= end).then_some(next)
         });
         [dwell, self.due, ramp].into_iter().flatten().min()
@@ -387,13 +388,36 @@ mod tests {
         let sp = spec(&[0.5, 0.5]);
         let long_ago = Some(t0);
         let now = t0 + secs(60);
-        let t = target(&sp, Routing::Full, long_ago, &conds(&sp, &[false, false], now), now);
+        let t = target(
+            &sp,
+            Routing::Full,
+            long_ago,
+            &conds(&sp, &[false, false], now),
+            now,
+        );
         assert_eq!(t.bytes, 100_000_000);
         assert_eq!(t.reason, "100% of capacity: full health");
-        let t = target(&sp, Routing::Full, long_ago, &conds(&sp, &[true, false], now), now);
+        let t = target(
+            &sp,
+            Routing::Full,
+            long_ago,
+            &conds(&sp, &[true, false], now),
+            now,
+        );
         assert_eq!(t.bytes, 50_000_000);
-        assert!(t.reason.starts_with("50% of capacity: x50% while s0.v = 20 (ACTIVE)"), "{}", t.reason);
-        let t = target(&sp, Routing::Full, long_ago, &conds(&sp, &[true, true], now), now);
+        assert!(
+            t.reason
+                .starts_with("50% of capacity: x50% while s0.v = 20 (ACTIVE)"),
+            "{}",
+            t.reason
+        );
+        let t = target(
+            &sp,
+            Routing::Full,
+            long_ago,
+            &conds(&sp, &[true, true], now),
+            now,
+        );
         assert_eq!(t.bytes, 25_000_000);
     }
 
@@ -406,7 +430,10 @@ mod tests {
         assert_eq!(t.bytes, 10_000_000);
         assert!(t.reason.contains("floor min 10%"), "{}", t.reason);
         let t = target(&sp, Routing::Floor("draining"), None, &[], now);
-        assert_eq!((t.bytes, t.reason.as_str()), (10_000_000, "10% of capacity: draining"));
+        assert_eq!(
+            (t.bytes, t.reason.as_str()),
+            (10_000_000, "10% of capacity: draining")
+        );
         assert_eq!(target(&sp, Routing::Gone, None, &[], now).bytes, 0);
     }
 
@@ -414,7 +441,16 @@ mod tests {
     fn slow_start_ramps_in_whole_steps() {
         let t0 = Instant::now();
         let sp = spec(&[]);
-        let at = |ms: u64| target(&sp, Routing::Full, Some(t0), &[], t0 + Duration::from_millis(ms)).bytes;
+        let at = |ms: u64| {
+            target(
+                &sp,
+                Routing::Full,
+                Some(t0),
+                &[],
+                t0 + Duration::from_millis(ms),
+            )
+            .bytes
+        };
         assert_eq!(at(0), 10_000_000);
         assert_eq!(at(999), 10_000_000, "no change inside a step");
         assert_eq!(at(1000), 19_000_000);
@@ -433,7 +469,11 @@ mod tests {
         assert!(w.take_changes().is_empty());
         w.update(Routing::Full, t0);
         let c = w.take_changes();
-        assert_eq!((c[0].from, c[0].to), (0, 10_000_000), "announced at min at once");
+        assert_eq!(
+            (c[0].from, c[0].to),
+            (0, 10_000_000),
+            "announced at min at once"
+        );
         assert_eq!(w.next_deadline(), Some(t0 + secs(1)));
         let mut seen = vec![w.current];
         for ms in (100..=12_000).step_by(100) {
@@ -447,14 +487,25 @@ mod tests {
         // A condition trips: the change goes out at once (the last one was over a step ago),
         // with the figures of the trip.
         let t = t0 + secs(20);
-        w.observe_signals(&|_| Reading { value: Some(20.0), requests: None }, t);
+        w.observe_signals(
+            &|_| Reading {
+                value: Some(20.0),
+                requests: None,
+            },
+            t,
+        );
         w.take_changes();
         w.update(Routing::Full, t);
         let c = w.take_changes();
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].to, 50_000_000);
         assert_eq!(c[0].cause.as_ref().map(|c| c.signal.as_str()), Some("s0.v"));
-        assert!(c[0].to_string().starts_with("weight 800 Mbit/s -> 400 Mbit/s (50% of capacity"), "{}", c[0]);
+        assert!(
+            c[0].to_string()
+                .starts_with("weight 800 Mbit/s -> 400 Mbit/s (50% of capacity"),
+            "{}",
+            c[0]
+        );
         // Draining: min at once, no pacing.
         w.update(Routing::Floor("draining"), t + Duration::from_millis(10));
         assert_eq!(w.take_changes()[0].to, 10_000_000);
@@ -473,7 +524,13 @@ mod tests {
         w.update(Routing::Full, t0);
         assert_eq!(w.current, 100_000_000);
         let t = t0 + Duration::from_millis(300);
-        w.observe_signals(&|_| Reading { value: Some(20.0), requests: None }, t);
+        w.observe_signals(
+            &|_| Reading {
+                value: Some(20.0),
+                requests: None,
+            },
+            t,
+        );
         w.update(Routing::Full, t);
         assert_eq!(w.current, 100_000_000, "paced");
         assert_eq!(w.next_deadline(), Some(t0 + secs(1)));

@@ -26,6 +26,26 @@ pub struct ReplayEvent {
     pub vip: String,
     pub announce: bool,
     pub reason: String,
+    /// A weight change (the new weight, bytes per second) rather than a route change.
+    pub weight: Option<u64>,
+}
+
+impl ReplayEvent {
+    /// "withdrew", "restored" or "weight".
+    pub fn verb(&self) -> &'static str {
+        match (self.weight, self.announce) {
+            (Some(_), _) => "weight",
+            (None, true) => "restored",
+            (None, false) => "withdrew",
+        }
+    }
+}
+
+/// A VIP's `withdraw_when` conditions, then its `weight.scale_when` ones.
+fn conditions(v: &crate::engine::Vip) -> impl Iterator<Item = &crate::engine::Condition> {
+    v.conditions
+        .iter()
+        .chain(v.weight.iter().flat_map(|w| w.conditions.iter()))
 }
 
 #[derive(Debug)]
@@ -140,9 +160,11 @@ pub fn run_with(
         .vips
         .iter()
         .filter(|v| {
+            let scales = v.spec.weight.iter().flat_map(|w| &w.scale_when);
             v.spec
                 .withdraw_when
                 .iter()
+                .chain(scales.map(|s| &s.condition))
                 .any(|c| !c.signal.starts_with(&prefix))
         })
         .map(|v| v.spec.name.to_string())
@@ -155,7 +177,7 @@ pub fn run_with(
         .vips()
         .iter()
         .flat_map(|v| {
-            v.conditions.iter().map(|c| ConditionPeak {
+            conditions(v).map(|c| ConditionPeak {
                 vip: v.name.to_string(),
                 signal: c.spec.signal.clone(),
                 peak: None,
@@ -188,12 +210,22 @@ pub fn run_with(
                     vip: d.vip.to_string(),
                     announce: d.announce(),
                     reason: d.reason,
+                    weight: None,
+                });
+            }
+            for (vip, w) in engine.take_weight_changes() {
+                events.push(ReplayEvent {
+                    at_ms: now_ms,
+                    vip: vip.to_string(),
+                    announce: true,
+                    reason: w.to_string(),
+                    weight: Some(w.to),
                 });
             }
             let conds = engine
                 .vips()
                 .iter()
-                .flat_map(|v| v.conditions.iter().map(move |c| (v, c)));
+                .flat_map(|v| conditions(v).map(move |c| (v, c)));
             for ((v, c), peak) in conds.zip(peaks.iter_mut()) {
                 let value = c.last.and_then(|r| r.value);
                 let limits = c.thresholds();
@@ -309,7 +341,7 @@ pub fn print(report: &ReplayReport, out: &mut impl Write) -> std::io::Result<()>
         )?;
     }
     for e in &report.events {
-        let verb = if e.announce { "restored" } else { "withdrew" };
+        let verb = e.verb();
         writeln!(
             out,
             "{}  {verb} {}: {}",

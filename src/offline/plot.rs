@@ -22,6 +22,7 @@ const TRIP: &str = "#d62728";
 const RESTORE: &str = "#2ca02c";
 const OUT: &str = "#d62728";
 const DRAINING: &str = "#ff9f1c";
+const WEIGHT: &str = "#9467bd";
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -170,14 +171,18 @@ pub fn svg(report: &ReplayReport) -> String {
         }
         // Decisions of this VIP.
         for e in report.events.iter().filter(|e| e.vip == *vip) {
-            let colour = if e.announce { RESTORE } else { OUT };
+            let colour = match (e.weight, e.announce) {
+                (Some(_), _) => WEIGHT,
+                (None, true) => RESTORE,
+                (None, false) => OUT,
+            };
             let _ = writeln!(
                 out,
                 r#"<line class="decision" x1="{0:.1}" x2="{0:.1}" y1="{top}" y2="{1}" stroke="{colour}" stroke-width="2"><title>{2} {3}: {4}</title></line>"#,
                 x(e.at_ms),
                 top + PANEL_H,
                 format_time(e.at_ms),
-                if e.announce { "restored" } else { "withdrew" },
+                e.verb(),
                 esc(&e.reason)
             );
         }
@@ -187,7 +192,7 @@ pub fn svg(report: &ReplayReport) -> String {
     let ly = height - 8.0;
     let _ = writeln!(
         out,
-        r#"<text x="{LEFT}" y="{ly}"><tspan fill="{VALUE}">— value</tspan>   <tspan fill="{TRIP}">- - trip above</tspan>   <tspan fill="{RESTORE}">··· restore below</tspan>   <tspan fill="{OUT}">▮ withdrawn / maintenance, | decision</tspan>   <tspan fill="{DRAINING}">▮ draining</tspan></text>"#
+        r#"<text x="{LEFT}" y="{ly}"><tspan fill="{VALUE}">— value</tspan>   <tspan fill="{TRIP}">- - trip above</tspan>   <tspan fill="{RESTORE}">··· restore below</tspan>   <tspan fill="{OUT}">▮ withdrawn / maintenance, | decision</tspan>   <tspan fill="{DRAINING}">▮ draining</tspan>   <tspan fill="{WEIGHT}">| weight change</tspan></text>"#
     );
     out.push_str("</svg>\n");
     out
@@ -213,7 +218,7 @@ pub fn html(report: &ReplayReport) -> String {
             out,
             "<li>{} {} {}: {}</li>",
             format_time(e.at_ms),
-            if e.announce { "restored" } else { "withdrew" },
+            e.verb(),
             esc(&e.vip),
             esc(&e.reason)
         );

@@ -56,24 +56,25 @@ for ((r = 1; r <= RUNS; r++)); do
   CROSS+=("restore $ms")
 done
 
-# Node 3 drained by the operator: the fleet guard marks it for `settle` (8 s here) before it
-# leaves, and a marked VIP announces `min` (10% of 2 Gbit/s against 2 Gbit/s: weight 9).
-vw_fleet_cli 3 drain web --reason "bench: min weight" >/dev/null 2>&1 || vw_die "drain of node 3 failed"
+# Node 3's service fails: the fleet guard marks it for `settle` (8 s here) before it leaves, and
+# a marked VIP announces `min` (10% of 2 Gbit/s against 2 Gbit/s: weight 9).
 n3_at_min() {
   local w
   read -r -a w <<<"$(vw_weights_tor)"
   ((w[2] > 0 && w[2] < 15))
 }
+vw_fleet_nginx_stop 3
 vw_wait_until now 5000 n3_at_min >/dev/null || vw_die "node 3 not at min: $(vw_weights_tor)"
 CONNS_ALL=$CONNS
 CONNS=$((CONNS / 3))
 measure "node 3 marked (min 10%)"
 CONNS=$CONNS_ALL
-vw_fleet_cli 3 undrain web --reason "bench done" >/dev/null 2>&1 || vw_die "undrain of node 3 failed"
+vw_fleet_nginx_start 3
 
-# Node 1 leaves and comes back: its weight at the ToR while it ramps.
-vw_wait_until now 20000 vw_weights_tor_is "25 25 50" >/dev/null || true
-vw_fleet_nginx_kill 1
+# Node 1 leaves and comes back: its weight at the ToR while it ramps (after node 3's own ramp).
+vw_wait_until now 30000 vw_weights_tor_is "25 25 50" >/dev/null || vw_die "node 3 did not come back: $(vw_weights_tor)"
+sleep 1
+vw_fleet_nginx_stop 1
 vw_wait_until now 15000 eval "[[ \$(vw_weights_tor) == '0 '* ]]" >/dev/null || vw_die "node 1 did not leave"
 t1=$(vw_now_ms)
 vw_fleet_nginx_start 1

@@ -4,8 +4,9 @@
 # the FRR ToR, whose zebra installs the RFC 10005 link bandwidth as kernel next-hop weights
 # (fib_multipath_hash_policy=1: L4 hash). Prints:
 #   - the kernel weights at the ToR against the shares a client measured over CONNS short
-#     connections, for: all healthy; node 3 halved by its latency condition; node 3 at 10% (min,
-#     during a drain);
+#     connections, for: all healthy; node 3 halved by its latency condition;
+#   - node 3 marked by the fleet guard (service down): the link bandwidth FRR received (min) and
+#     the kernel weights;
 #   - the time from a condition's crossing (the lab writes the gauge node 3 scrapes every 200 ms)
 #     to the new weight in the ToR's kernel, RUNS times, and back;
 #   - node 1's weight at the ToR over time while it ramps after coming back (slow_start 10s).
@@ -42,33 +43,31 @@ measure() {
 measure "all healthy (1:1:2)"
 
 CROSS=()
+T0S=()
 for ((r = 1; r <= RUNS; r++)); do
   sleep 1.2 # past the last change's step
   t0=$(vw_now_ms)
   vw_weights_set_latency 3 300
   ms=$(vw_wait_until "$t0" 10000 vw_weights_tor_is "33 33 33") || vw_die "node 3 not halved: $(vw_weights_tor)"
   CROSS+=("halve $ms")
+  T0S+=("$t0")
   ((r == 1)) && measure "node 3 halved (1:1:1)"
   sleep 1.2
   t0=$(vw_now_ms)
   vw_weights_set_latency 3 50
   ms=$(vw_wait_until "$t0" 10000 vw_weights_tor_is "25 25 50") || vw_die "node 3 not restored: $(vw_weights_tor)"
   CROSS+=("restore $ms")
+  T0S+=("$t0")
 done
 
-# Node 3's service fails: the fleet guard marks it for `settle` (8 s here) before it leaves, and
-# a marked VIP announces `min` (10% of 2 Gbit/s against 2 Gbit/s: weight 9).
-n3_at_min() {
-  local w
-  read -r -a w <<<"$(vw_weights_tor)"
-  ((w[2] > 0 && w[2] < 15))
-}
+# Node 3's service fails: the fleet guard marks it for `settle` (8 s here) before it leaves; a
+# marked VIP announces `min` (10% of 2 Gbit/s = 25000000 bytes/s), together with
+# GRACEFUL_SHUTDOWN, which FRR honours (LOCAL_PREF 0): the path leaves the multipath set, so
+# the kernel shows the other two only. Printed: what FRR received and what the kernel has.
+n3_at_min() { [[ $(vw_weights_frr_lb 3) == *"LB:65101:25000000 "* ]]; }
 vw_fleet_nginx_stop 3
-vw_wait_until now 5000 n3_at_min >/dev/null || vw_die "node 3 not at min: $(vw_weights_tor)"
-CONNS_ALL=$CONNS
-CONNS=$((CONNS / 3))
-measure "node 3 marked (min 10%)"
-CONNS=$CONNS_ALL
+vw_wait_until now 5000 n3_at_min >/dev/null || vw_die "node 3 not at min at FRR: $(vw_weights_frr_lb 3)"
+MARKED="node 3 marked: FRR received $(vw_weights_frr_lb 3); kernel weights $(vw_weights_tor)"
 vw_fleet_nginx_start 3
 
 # Node 1 leaves and comes back: its weight at the ToR while it ramps (after node 3's own ramp).
@@ -100,6 +99,18 @@ for line in sys.stdin:
     d.setdefault(k, []).append(int(v))
 for k, v in d.items():
     print(f"{k:8} runs {len(v)}  median {statistics.median(v):.0f}  min {min(v)}  max {max(v)}  all {v}")'
+echo "crossing -> vipwarden's weight change (its log), per crossing in order (ms):"
+sed 's/\x1b\[[0-9;]*m//g' "$VW_RUN_DIR/vipwarden3.log" | grep 'vip web weight [12] Gbit/s -> [12] Gbit/s' |
+  python3 -c '
+import sys, datetime
+t0s = [int(x) for x in sys.argv[1:]]
+ts = []
+for line in sys.stdin:
+    t = datetime.datetime.strptime(line.split()[0][:26], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=datetime.timezone.utc)
+    ts.append(int(t.timestamp() * 1000))
+print(" ".join(str(t - t0) for t0, t in zip(t0s, ts)))' "${T0S[@]}"
+echo
+echo "== $MARKED"
 echo
 echo "== node 1 returning: kernel weights at the ToR over time (slow_start $VW_WEIGHT_SLOW_START, step 1s, min 10%)"
 for e in "${RAMP[@]}"; do

@@ -34,7 +34,7 @@ impl Level {
 pub struct Finding {
     pub level: Level,
     /// Which question: vip-address, listener, session-path, return-path, policy-rule, rp-filter,
-    /// rp-filter-drops, arp, hairpin, backlog, conntrack, certificate, session.
+    /// rp-filter-drops, arp, hairpin, backlog, conntrack, certificate, session, weight.
     pub topic: &'static str,
     pub subject: String,
     pub message: String,
@@ -179,7 +179,29 @@ pub fn evaluate(cfg: &Config, f: &Facts) -> Vec<Finding> {
     conntrack(f, &mut out);
     certificates(cfg, f, &mut out);
     daemon_sessions(f, &mut out);
+    weights(cfg, &mut out);
     out
+}
+
+/// A weighted VIP's link bandwidth is used only by routers doing weighted ECMP on it; doctor
+/// cannot see the router's software, so it says which do.
+fn weights(cfg: &Config, out: &mut Vec<Finding>) {
+    for v in &cfg.vips {
+        let Some(w) = &v.spec.weight else { continue };
+        out.push(
+            finding(
+                Level::Ok,
+                "weight",
+                v.spec.name.to_string(),
+                format!(
+                    "vip {} announces RFC 10005 link bandwidth up to {}: FRR (zebra, maximum-paths) turns it into next-hop weights; BIRD 2 and GoBGP ignore it and do plain ECMP",
+                    v.spec.name,
+                    crate::engine::format_bandwidth(w.capacity.round() as u64)
+                ),
+            )
+            .evidence("FRR: `show bgp ipv4 unicast PREFIX` shows `Extended Community: LB:AS:BYTES` per path; `ip route show PREFIX` shows `weight N` per next hop"),
+        );
+    }
 }
 
 fn vip_placement(f: &Facts, vips: &[IpAddr], out: &mut Vec<Finding>) {

@@ -29,7 +29,14 @@ VW_FLEET_SETTLE=8s
 vw_run_dir_init
 vw_install_cleanup_trap
 vw_weights_up
-vw_wait_until now 40000 vw_weights_tor_is "25 25 50" >/dev/null ||
+# Full weight everywhere first: during the slow start all three ramp together, so 25/25/50 shows
+# early and a crossing then waits for the ramp's step.
+full() {
+  [[ $(vw_weights_frr_lb 1) == *"LB:65101:125000000 "* && $(vw_weights_frr_lb 2) == *"LB:65101:125000000 "* &&
+    $(vw_weights_frr_lb 3) == *"LB:65101:250000000 "* ]]
+}
+vw_wait_until now 40000 full >/dev/null || vw_die "FRR did not get the full link bandwidths"
+vw_wait_until now 2000 vw_weights_tor_is "25 25 50" >/dev/null ||
   vw_die "kernel weights at the ToR are $(vw_weights_tor), not 25 25 50"
 
 SHARES=()
@@ -71,7 +78,7 @@ MARKED="node 3 marked: FRR received $(vw_weights_frr_lb 3); kernel weights $(vw_
 vw_fleet_nginx_start 3
 
 # Node 1 leaves and comes back: its weight at the ToR while it ramps (after node 3's own ramp).
-vw_wait_until now 30000 vw_weights_tor_is "25 25 50" >/dev/null || vw_die "node 3 did not come back: $(vw_weights_tor)"
+vw_wait_until now 30000 full >/dev/null || vw_die "node 3 did not come back: $(vw_weights_frr_lb 3)"
 sleep 1
 vw_fleet_nginx_stop 1
 vw_wait_until now 15000 eval "[[ \$(vw_weights_tor) == '0 '* ]]" >/dev/null || vw_die "node 1 did not leave"

@@ -117,6 +117,9 @@ fn bandwidth(p: &mut Problems, path: &str, v: &Value) -> Option<f64> {
         return None;
     }
     let bytes = n * mult / 8.0;
+    if bytes < 1.0 {
+        return bad(p, &format!("\"{s}\" is below 8bps (one byte per second)"));
+    }
     // RFC 10005 carries an IEEE single-precision float.
     if bytes > f32::MAX as f64 {
         return bad(p, &format!("\"{s}\" is too large"));

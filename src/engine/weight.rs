@@ -203,6 +203,8 @@ pub struct Weight {
     full_since: Option<Instant>,
     /// When `current` last changed.
     changed_at: Option<Instant>,
+    /// The last `update` (the ramp's next step is the first boundary after it).
+    evaluated_at: Option<Instant>,
     /// The last condition trip or clear, for the next change's figures.
     cause: Option<Cause>,
     /// A paced change waits for `changed_at + step`.
@@ -225,6 +227,7 @@ impl Weight {
             reason: "not announced".into(),
             full_since: None,
             changed_at: None,
+            evaluated_at: None,
             cause: None,
             due: None,
             changes: Vec::new(),
@@ -256,7 +259,9 @@ impl Weight {
         let ramp = self.full_since.and_then(|s| {
             let end = s.checked_add(self.spec.slow_start)?;
             let step = self.spec.step.max(Duration::from_millis(1));
-            let done = self.changed_at.unwrap_or(s).saturating_duration_since(s);
+            // After the last evaluation, not the last change: a step that changes nothing (min
+            // at 100%, a scale below the floor) must not leave a deadline in the past.
+            let done = self.evaluated_at.unwrap_or(s).saturating_duration_since(s);
             let next =
                 s.checked_add(step.saturating_mul((done.as_nanos() / step.as_nanos()) as u32 + 1))?;
             (self.current > 0 && next <= end).then_some(next)
@@ -266,6 +271,7 @@ impl Weight {
 
     /// Brings the carried weight toward the target; records a change if there is one.
     pub fn update(&mut self, routing: Routing<'_>, now: Instant) {
+        self.evaluated_at = Some(now);
         match routing {
             Routing::Full => {
                 if self.full_since.is_none() {
@@ -536,6 +542,20 @@ mod tests {
         assert_eq!(w.next_deadline(), Some(t0 + secs(1)));
         w.update(Routing::Full, t0 + secs(1));
         assert_eq!(w.current, 50_000_000);
+    }
+
+    #[test]
+    fn a_step_that_changes_nothing_moves_the_deadline_on() {
+        let t0 = Instant::now();
+        let mut sp = spec(&[]);
+        sp.min = 1.0;
+        let mut w = Weight::new(sp);
+        w.update(Routing::Full, t0);
+        let t = t0 + Duration::from_millis(1500);
+        w.update(Routing::Full, t);
+        assert_eq!(w.take_changes().len(), 1, "only the announcement");
+        let d = w.next_deadline().unwrap();
+        assert!(d > t, "{:?} not after the evaluation", d - t0);
     }
 
     #[test]

@@ -66,6 +66,7 @@ fn snapshot(generation: u64, args: &Args, announce: bool, reason: &str) -> Desir
         communities: args.communities.clone(),
         large_communities: args.large_communities.clone(),
         as_path_prepend: args.prepend,
+        link_bandwidth: None,
     };
     let routes: BTreeMap<Prefix, DesiredRoute> = if announce {
         args.prefixes

@@ -154,6 +154,21 @@ pub struct VipView {
     /// The fleet guard's view and verdict, when the VIP has a guard.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fleet: Option<FleetVipView>,
+    /// The announced weight (RFC 10005 link bandwidth), when the VIP has `weight`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<WeightView>,
+}
+
+/// A weighted VIP's announced link bandwidth and why.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct WeightView {
+    /// Bytes per second on the route now (0 while not announced).
+    pub bytes_per_sec: u64,
+    /// At full health.
+    pub capacity_bytes_per_sec: u64,
+    pub reason: String,
+    /// The `scale_when` conditions.
+    pub conditions: Vec<ConditionView>,
 }
 
 /// A guarded VIP's fleet view: the other announcers each ToR shows, and the guard's verdict.
@@ -271,7 +286,8 @@ pub struct ConditionView {
 }
 
 /// One decision, as `GET /v1/events` lists them (newest last); `from` and `to` both `draining`
-/// is a connection-aware drain's progress (its count changed).
+/// is a connection-aware drain's progress (its count changed); with `weight`, a weight change
+/// (`from` and `to` the VIP's state).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EventView {
     /// Unix milliseconds.
@@ -280,6 +296,9 @@ pub struct EventView {
     pub from: VipState,
     pub to: VipState,
     pub reason: String,
+    /// The new weight in bytes per second, for a weight change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u64>,
 }
 
 /// What the API asks the daemon to do.

@@ -221,6 +221,8 @@ pub struct RouteAttrs {
     pub large_communities: Vec<LargeCommunity>,
     /// Extra copies of our own ASN in AS_PATH (0 = just ours).
     pub as_path_prepend: u8,
+    /// RFC 10005 link bandwidth, bytes per second (the VIP's weight); None = not sent.
+    pub link_bandwidth: Option<u64>,
 }
 
 /// One route the core wants announced.

@@ -348,7 +348,13 @@ fn register_vips(reg: &mut Registry, status: &StatusView, now: u64) {
     let in_state = IntFamily::default();
     let drain_conns = IntFamily::default();
     let drain_silent = IntFamily::default();
+    let weight = FloatFamily::default();
     for vip in &status.vips {
+        if let Some(w) = &vip.weight {
+            weight
+                .get_or_create(&vec![("vip", vip.name.clone())])
+                .set(w.bytes_per_sec as f64);
+        }
         if let Some(n) = vip.drain_connections {
             drain_conns
                 .get_or_create(&vec![("vip", vip.name.clone())])
@@ -397,6 +403,11 @@ fn register_vips(reg: &mut Registry, status: &StatusView, now: u64) {
         "Time since the VIP's last state change",
         Unit::Seconds,
         in_state,
+    );
+    reg.register(
+        "vip_weight",
+        "The VIP's announced weight: RFC 10005 link bandwidth in bytes per second (0 while not announced; only VIPs with a weight)",
+        weight,
     );
     reg.register(
         "vip_drain_connections",
@@ -761,6 +772,8 @@ mod tests {
         has(r#"vipwarden_vip_state{vip="web",state="announced"} 1"#);
         has(r#"vipwarden_vip_state{vip="web",state="withdrawn"} 0"#);
         has(r#"vipwarden_vip_state{vip="api",state="maintenance"} 1"#);
+        has(r#"vipwarden_vip_weight{vip="web"} 625000000.0"#);
+        assert!(!text.contains(r#"vipwarden_vip_weight{vip="api"}"#));
         has(r#"vipwarden_route_changes_total{vip="web",to="withdrawn"} 3"#);
         has(r#"vipwarden_peer_up{peer="tor1"} 1"#);
         has(r#"vipwarden_peer_up{peer="tor2"} 0"#);

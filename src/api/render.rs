@@ -212,6 +212,15 @@ pub(crate) fn status(s: &StatusView, now: u64) -> String {
                 let _ = writeln!(out, "    {head}{l}");
             }
         }
+        if let Some(w) = &v.weight {
+            let _ = writeln!(
+                out,
+                "    weight: {} of {} ({})",
+                crate::engine::format_bandwidth(w.bytes_per_sec),
+                crate::engine::format_bandwidth(w.capacity_bytes_per_sec),
+                w.reason
+            );
+        }
         for l in table(&vip_details(v), "    ") {
             out.push_str(&l);
             out.push('\n');
@@ -440,6 +449,17 @@ mod tests {
     use crate::api::testutil::{sample_events, sample_status, NOW};
 
     #[test]
+    fn a_weighted_vip_shows_its_weight_and_why() {
+        let s = sample_status();
+        let text = status(&s, NOW);
+        assert!(
+            text.contains("    weight: 5 Gbit/s of 10 Gbit/s (50% of capacity: x50% while lat.p99 = 240ms (ACTIVE))"),
+            "{text}"
+        );
+        assert_eq!(text.matches("weight:").count(), 1, "{text}");
+    }
+
+    #[test]
     fn durations_use_two_units() {
         assert_eq!(duration(0), "0s");
         assert_eq!(duration(45), "45s");
@@ -467,6 +487,7 @@ tor2  2001:db8::2  65000  connect      -       0    connect: connection refused
 
 VIP  STATE        SINCE  REASON
 web  announced    1h01m  checks passed
+    weight: 5 Gbit/s of 10 Gbit/s (50% of capacity: x50% while lat.p99 = 240ms (ACTIVE))
     web_tcp           up     connected in 0.3 ms
     errors.5xx_ratio  clear  0.012  5xx ratio above 0.05
 api  maintenance  3m05s  drained via API: kernel upgrade

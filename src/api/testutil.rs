@@ -7,6 +7,7 @@ use tokio::sync::{mpsc, watch};
 use crate::control::{
     CheckView, Command, CommandError, CommandOutcome, ConditionView, ConfigView, ControlHandle,
     DurationHistogram, EventView, PeerView, RouteChangeCount, StatusView, VipState, VipView,
+    WeightView,
 };
 
 /// "Now" for the status fixture, so rendered durations are fixed.
@@ -126,6 +127,12 @@ pub fn sample_status() -> StatusView {
                     }],
                     warnings: vec![],
                 }),
+                weight: Some(WeightView {
+                    bytes_per_sec: 625_000_000,
+                    capacity_bytes_per_sec: 1_250_000_000,
+                    reason: "50% of capacity: x50% while lat.p99 = 240ms (ACTIVE)".into(),
+                    conditions: vec![],
+                }),
             },
             VipView {
                 name: "api".into(),
@@ -140,6 +147,7 @@ pub fn sample_status() -> StatusView {
                 drain_note: None,
                 draining_for_s: None,
                 fleet: None,
+                weight: None,
             },
         ],
         errors: vec![
@@ -170,6 +178,7 @@ pub fn sample_events() -> Vec<EventView> {
                 VipState::Announced
             },
             reason: format!("event {i}"),
+            weight: None,
         })
         .collect()
 }

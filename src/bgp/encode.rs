@@ -265,10 +265,27 @@ fn path_attrs(
             ),
         ));
     }
+    if let Some(bw) = attrs.link_bandwidth {
+        // EXTENDED_COMMUNITIES: the attribute is optional transitive; the community in it is
+        // not (type 0x40), so routers do not pass it beyond the next AS.
+        v.push(raw_attr(16, 0xC0, link_bandwidth(p.local_as, bw).to_vec()));
+    }
     if let Some(as4) = as4_path {
         v.push(raw_attr(17, 0xC0, as4)); // AS4_PATH: optional transitive
     }
     Ok(v)
+}
+
+/// RFC 10005 Link Bandwidth: non-transitive two-octet-AS-specific extended community (type
+/// 0x40, sub-type 0x04), global administrator our AS, local administrator the bandwidth in bytes
+/// per second as an IEEE 754 single-precision float. A 4-octet AS does not fit the 2-octet
+/// field: AS_TRANS goes there (what FRR sends and reads; the AS carries no meaning for the
+/// weight).
+pub fn link_bandwidth(local_as: u32, bytes_per_sec: u64) -> [u8; 8] {
+    let asn = u16::try_from(local_as).unwrap_or(AS_TRANS);
+    let a = asn.to_be_bytes();
+    let f = (bytes_per_sec as f32).to_be_bytes();
+    [0x40, 0x04, a[0], a[1], f[0], f[1], f[2], f[3]]
 }
 
 /// LARGE_COMMUNITIES (type 32), raw with flags optional+transitive (zettabgp sets Partial).
@@ -546,6 +563,7 @@ mod tests {
                 local2: 2,
             }],
             as_path_prepend: 1,
+            link_bandwidth: None,
         };
         let ms = announce(
             &ebgp(),
@@ -575,6 +593,49 @@ mod tests {
             panic!()
         };
         assert_eq!((u.attribute_count, u.nlri_bytes, u.malformed), (6, 9, None));
+    }
+
+    #[test]
+    fn link_bandwidth_community_bytes() {
+        // 100 Mbit/s = 12,500,000 bytes/s = 0x4B3EBC20; 300 Mbit/s = 0x4C0F0D18 (checked against
+        // FRR's `LB:65003:12500000 (100.000 Mbps)`).
+        assert_eq!(
+            link_bandwidth(65003, 12_500_000),
+            [0x40, 0x04, 0xFD, 0xEB, 0x4B, 0x3E, 0xBC, 0x20]
+        );
+        assert_eq!(
+            link_bandwidth(65003, 37_500_000),
+            [0x40, 0x04, 0xFD, 0xEB, 0x4C, 0x0F, 0x0D, 0x18]
+        );
+        // A 4-octet AS: AS_TRANS (23456 = 0x5BA0).
+        assert_eq!(
+            link_bandwidth(4_200_000_000, 0)[..4],
+            [0x40, 0x04, 0x5B, 0xA0]
+        );
+        let attrs = RouteAttrs {
+            communities: vec![Community(0xFE4D_0064)],
+            link_bandwidth: Some(12_500_000),
+            ..RouteAttrs::default()
+        };
+        let ms = announce(
+            &ebgp(),
+            &attrs,
+            NextHop::V4(Ipv4Addr::new(192, 0, 2, 10)),
+            &[pfx("203.0.113.10/32")],
+        )
+        .unwrap();
+        // COMMUNITIES (8), then EXTENDED_COMMUNITIES (16) with one 8-byte community.
+        let ext = [0xC0, 16, 8, 0x40, 0x04, 0xFE, 0x4D, 0x4B, 0x3E, 0xBC, 0x20];
+        let at = ms[0]
+            .windows(ext.len())
+            .position(|w| w == ext)
+            .expect("extended community attribute");
+        let comm = ms[0].windows(2).position(|w| w == [0xD0, 8]).unwrap();
+        assert!(comm < at);
+        let Message::Update(u) = wire::parse(&frame(&ms[0])).unwrap() else {
+            panic!()
+        };
+        assert_eq!((u.attribute_count, u.malformed), (5, None));
     }
 
     #[test]

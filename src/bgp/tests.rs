@@ -28,6 +28,7 @@ fn attrs() -> RouteAttrs {
             local2: 2,
         }],
         as_path_prepend: 1,
+        link_bandwidth: None,
     }
 }
 

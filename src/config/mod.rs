@@ -13,6 +13,7 @@ mod raw;
 mod signals;
 mod summary;
 mod validate;
+mod weight;
 mod yaml_hints;
 
 pub use model::*;

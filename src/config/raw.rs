@@ -109,6 +109,19 @@ pub struct RawCondition {
     pub for_: Option<Value>,
     pub restore_for: Option<Value>,
     pub min_requests: Option<u64>,
+    /// Only in `weight.scale_when`: the multiplier while the condition holds.
+    pub scale: Option<Value>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawWeight {
+    pub capacity: Option<Value>,
+    pub slow_start: Option<Value>,
+    pub step: Option<Value>,
+    pub min: Option<Value>,
+    #[serde(default)]
+    pub scale_when: Vec<RawCondition>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -226,6 +239,7 @@ pub struct RawVip {
     pub disable_file: Option<String>,
     pub on_change: Option<Vec<String>>,
     pub guard: Option<RawGuard>,
+    pub weight: Option<RawWeight>,
 }
 
 #[derive(Deserialize, Debug)]

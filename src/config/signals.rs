@@ -516,7 +516,16 @@ pub fn policy(p: &mut Problems, path: &str, r: &RawVip, signals: &SignalTable) -
         .withdraw_when
         .iter()
         .enumerate()
-        .filter_map(|(i, c)| condition(p, &format!("{path}.withdraw_when[{i}]"), c, signals))
+        .filter_map(|(i, c)| {
+            let cpath = format!("{path}.withdraw_when[{i}]");
+            if c.scale.is_some() {
+                p.add(
+                    format!("{cpath}.scale"),
+                    format!("{cpath}.scale: a scale goes with weight.scale_when; withdraw_when withdraws"),
+                );
+            }
+            condition(p, &cpath, c, signals)
+        })
         .collect();
     let on_missing = match r.on_missing.as_deref() {
         None | Some("hold") => OnMissing::Hold,
@@ -650,7 +659,7 @@ fn factor(p: &mut Problems, path: &str, v: &Value) -> Option<f64> {
     }
 }
 
-fn condition(
+pub(super) fn condition(
     p: &mut Problems,
     path: &str,
     r: &RawCondition,

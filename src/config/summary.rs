@@ -184,6 +184,24 @@ pub fn summary(c: &Config) -> String {
         for cond in &v.spec.withdraw_when {
             let _ = writeln!(s, "    withdraw when {}", describe_condition(cond));
         }
+        if let Some(w) = &v.spec.weight {
+            let _ = writeln!(
+                s,
+                "    weight {} (RFC 10005 link bandwidth), min {:.0}%, slow_start {}, step {}",
+                crate::engine::format_bandwidth(w.capacity.round() as u64),
+                w.min * 100.0,
+                fmt_d(w.slow_start),
+                fmt_d(w.step)
+            );
+            for sc in &w.scale_when {
+                let _ = writeln!(
+                    s,
+                    "    scale weight x{:.0}% when {}",
+                    sc.scale * 100.0,
+                    describe_condition(&sc.condition)
+                );
+            }
+        }
         if !v.spec.withdraw_when.is_empty() || !v.spec.hold_down.is_zero() {
             let _ = write!(
                 s,

@@ -885,6 +885,7 @@ fn vip(
                 communities,
                 large_communities,
                 as_path_prepend,
+                link_bandwidth: None,
             },
             withdraw_when: policy.withdraw_when,
             on_missing: policy.on_missing,
@@ -893,6 +894,10 @@ fn vip(
             lifecycle: lifecycle(p, path, r),
             depreference: depreference(p, path, r, as_path_prepend),
             guard: None,
+            weight: r
+                .weight
+                .as_ref()
+                .and_then(|w| super::weight::weight(p, &format!("{path}.weight"), w, signals)),
         },
         disable_file: abs_path(
             p,

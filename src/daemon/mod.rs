@@ -538,6 +538,7 @@ impl Daemon {
             from: VipState::Draining,
             to: VipState::Draining,
             reason: format!("drain: {progress}"),
+            weight: None,
         });
         self.events_tx
             .send_replace(Arc::new(self.events.iter().cloned().collect()));
@@ -656,7 +657,8 @@ impl Daemon {
 
     /// Logs and records decisions and publishes the new routes.
     fn apply(&mut self, decisions: Vec<Decision>) {
-        if decisions.is_empty() {
+        let weights = self.engine.take_weight_changes();
+        if decisions.is_empty() && weights.is_empty() {
             return;
         }
         let at_ms = unix_ms(SystemTime::now());
@@ -684,6 +686,26 @@ impl Daemon {
                 from: d.from,
                 to: d.to,
                 reason: d.reason.clone(),
+                weight: None,
+            });
+        }
+        for (vip, w) in &weights {
+            log_weight(vip, w);
+            let state = self
+                .engine
+                .vip(vip)
+                .map(|v| v.life.state)
+                .unwrap_or(VipState::Announced);
+            if self.events.len() == EVENTS_KEPT {
+                self.events.pop_front();
+            }
+            self.events.push_back(EventView {
+                at_ms,
+                vip: vip.to_string(),
+                from: state,
+                to: state,
+                reason: w.to_string(),
+                weight: Some(w.to),
             });
         }
         self.routes_changed();
@@ -1013,6 +1035,21 @@ fn log_decision(d: &Decision) {
         d.from,
         d.to,
         d.reason
+    );
+}
+
+/// The weight-change line, with the condition's figures as fields when one moved it.
+fn log_weight(vip: &str, w: &crate::engine::WeightChange) {
+    let c = w.cause.as_ref();
+    info!(
+        vip,
+        weight_from = w.from,
+        weight_to = w.to,
+        signal = c.map(|c| c.signal.as_str()),
+        value = c.map(|c| c.value),
+        threshold = c.map(|c| c.threshold),
+        "vip {vip} {w}{}",
+        c.map(|c| format!(" after {c}")).unwrap_or_default()
     );
 }
 

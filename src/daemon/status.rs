@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::control::{
     CheckView, ConditionView, ConfigView, DurationHistogram, FleetAnnouncerView, FleetPeerView,
     FleetPrefixView, FleetVipView, LogSignalView, PeerView, RouteChangeCount, StatusView, VipState,
-    VipView,
+    VipView, WeightView,
 };
 use crate::engine::{Engine, Phase};
 use crate::signals::logcheck;
@@ -193,22 +193,19 @@ impl Tracker {
                 conditions: v
                     .conditions
                     .iter()
-                    .map(|c| ConditionView {
-                        signal: c.spec.signal.clone(),
-                        value: board.read(&c.spec.signal).value,
-                        phase: match c.phase {
-                            Phase::Clear => "clear",
-                            Phase::Tripping { .. } => "tripping",
-                            Phase::Active { .. } => "active",
-                            Phase::Clearing { .. } => "clearing",
-                        }
-                        .to_string(),
-                        description: c.describe(),
-                        trip_above: c.thresholds().map(|t| t.0),
-                        restore_below: c.thresholds().map(|t| t.1),
-                    })
+                    .map(|c| condition_view(c, board))
                     .collect(),
                 fleet: fleet_view(engine, v),
+                weight: v.weight.as_ref().map(|w| WeightView {
+                    bytes_per_sec: w.current,
+                    capacity_bytes_per_sec: w.spec.capacity.round() as u64,
+                    reason: w.reason.clone(),
+                    conditions: w
+                        .conditions
+                        .iter()
+                        .map(|c| condition_view(c, board))
+                        .collect(),
+                }),
             })
             .collect();
         let latency_conditions: Vec<(String, String)> = engine
@@ -384,6 +381,23 @@ fn fleet_view(engine: &Engine, v: &crate::engine::Vip) -> Option<FleetVipView> {
     out.warnings.dedup();
     out.peers = peers.into_values().collect();
     Some(out)
+}
+
+fn condition_view(c: &crate::engine::Condition, board: &SignalBoard) -> ConditionView {
+    ConditionView {
+        signal: c.spec.signal.clone(),
+        value: board.read(&c.spec.signal).value,
+        phase: match c.phase {
+            Phase::Clear => "clear",
+            Phase::Tripping { .. } => "tripping",
+            Phase::Active { .. } => "active",
+            Phase::Clearing { .. } => "clearing",
+        }
+        .to_string(),
+        description: c.describe(),
+        trip_above: c.thresholds().map(|t| t.0),
+        restore_below: c.thresholds().map(|t| t.1),
+    }
 }
 
 #[cfg(test)]

@@ -239,3 +239,42 @@ fn drain_check_needs_a_healthy_other() {
     assert!(e.drain_check("web", t).is_ok());
     assert!(e.drain_check("other", t).is_ok());
 }
+
+#[test]
+fn a_restored_hold_stays_held_before_any_session_is_up() {
+    let t0 = Instant::now();
+    let checks = [CheckSpec {
+        name: "web".into(),
+        kind: "tcp",
+        rise: 1,
+        fall: 1,
+    }];
+    let mut v = VipSpec::new("web", vec![vip()], vec![0]);
+    v.guard = Some(GuardSpec {
+        min_healthy_others: 1,
+        when_blind: WhenBlind::Hold,
+        settle: Duration::from_secs(3),
+        dwell: Duration::from_secs(1),
+    });
+    let mut e = Engine::new(&checks, &[v], t0);
+    e.set_fleet(FleetView::new(
+        "10.0.0.1".parse().unwrap(),
+        65101,
+        "65101:666".parse().unwrap(),
+        Duration::from_secs(3),
+        [vip()],
+    ));
+    e.restore_held(&["web".to_string()], t0);
+    assert_eq!(
+        e.held_vips(),
+        vec![Arc::from("web")],
+        "kept for the next restart too"
+    );
+    assert_eq!(e.vips()[0].life.state, VipState::Held);
+    // No session: nothing to wait for at a planned stop.
+    assert!(!e.stop_pending());
+    // The session comes up: announced marked at once, before its table is complete.
+    e.fleet_peer_up("tor1", true, true, t0 + Duration::from_millis(100));
+    assert!(communities(&e).contains(&"65101:666".to_string()));
+    assert!(e.stop_pending());
+}

@@ -12,6 +12,7 @@ mod lifecycle;
 mod spec;
 mod vip;
 mod vip_state;
+mod weight;
 
 pub use crate::risefall::{RiseFall, Step};
 pub use condition::{
@@ -25,6 +26,7 @@ pub use lifecycle::{
 pub use spec::{CheckSpec, Depreference, OnMissing, Require, VipSpec};
 pub use vip::{ChecksVerdict, Vip};
 pub use vip_state::VipState;
+pub use weight::{format_bandwidth, ScaleSpec, Weight, WeightChange, WeightSpec};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -92,6 +94,8 @@ pub struct Engine {
     by_check: Vec<Vec<usize>>,
     /// The VIPs with a fleet guard: the only ones a change of the view can move.
     guarded: Vec<usize>,
+    /// The VIPs with a weight.
+    weighted: Vec<usize>,
 }
 
 impl Engine {
@@ -142,6 +146,7 @@ impl Engine {
                     guard: v.guard.map(|g| (g, Gate::starting(now))),
                     marking: false,
                     cause: None,
+                    weight: v.weight.clone().map(Weight::new),
                 }
             })
             .collect::<Vec<Vip>>();
@@ -164,12 +169,16 @@ impl Engine {
             .filter(|(_, v)| v.guard.is_some())
             .map(|(i, _)| i)
             .collect();
+        let weighted = (0..vips.len())
+            .filter(|&i| vips[i].weight.is_some())
+            .collect();
         Engine {
             checks,
             vips,
             by_name,
             by_check,
             guarded,
+            weighted,
             fleet: None,
         }
     }
@@ -395,7 +404,27 @@ impl Engine {
     /// The earliest instant a pending `for`/`restore_for` dwell completes: evaluate then, so a
     /// condition trips `for` after its crossing, not at the next tick after that.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.vips.iter().filter_map(Vip::next_deadline).min()
+        let weights = self
+            .weighted
+            .iter()
+            .filter_map(|&i| self.vips[i].weight.as_ref().and_then(Weight::next_deadline));
+        self.vips
+            .iter()
+            .filter_map(Vip::next_deadline)
+            .chain(weights)
+            .min()
+    }
+
+    /// The weight changes since the last call, per VIP, oldest first.
+    pub fn take_weight_changes(&mut self) -> Vec<(Arc<str>, WeightChange)> {
+        let mut out = Vec::new();
+        for &i in &self.weighted {
+            let v = &mut self.vips[i];
+            if let Some(w) = &mut v.weight {
+                out.extend(w.take_changes().into_iter().map(|c| (v.name.clone(), c)));
+            }
+        }
+        out
     }
 
     fn evaluate(
@@ -406,8 +435,11 @@ impl Engine {
     ) -> Vec<Decision> {
         let mut decisions = Vec::new();
         for vip in &mut self.vips {
-            if only_with_conditions && vip.conditions.is_empty() {
+            if only_with_conditions && vip.conditions.is_empty() && vip.weight.is_none() {
                 continue;
+            }
+            if let Some(w) = &mut vip.weight {
+                w.observe_signals(read, now);
             }
             let changes = vip.observe_signals(read, now);
             let trigger = changes.iter().find_map(|c| match c {
@@ -515,6 +547,9 @@ impl Engine {
                 }
             }
             v.marking = o.marking && v.guard.is_some();
+            if let (Some(w), Some(ow)) = (&mut v.weight, &o.weight) {
+                w.inherit(ow);
+            }
         }
         if let (Some(new), Some(old)) = (&mut self.fleet, &old.fleet) {
             new.take_peers(old);
@@ -584,7 +619,7 @@ impl Engine {
             .iter()
             .filter_map(|vip| {
                 let draining = vip.life.routed()?;
-                let attrs: std::borrow::Cow<'_, RouteAttrs> = if vip.marking {
+                let mut attrs: std::borrow::Cow<'_, RouteAttrs> = if vip.marking {
                     let episode = vip.guard.as_ref().map_or(0, |(_, g)| g.episode());
                     std::borrow::Cow::Owned(marked_attrs(&vip.drain_attrs, fleet, episode))
                 } else if draining {
@@ -592,6 +627,9 @@ impl Engine {
                 } else {
                     std::borrow::Cow::Borrowed(&vip.attrs)
                 };
+                if let Some(w) = vip.weight.as_ref().filter(|w| w.current > 0) {
+                    attrs.to_mut().link_bandwidth = Some(w.current);
+                }
                 Some(vip.prefixes.iter().map(move |p| {
                     (
                         *p,
@@ -646,10 +684,33 @@ fn empty_view() -> FleetView {
     )
 }
 
-/// Lets the lifecycle follow the health decision; a guarded VIP's every exit passes its gate.
-/// Records a route-state change, and the gate's per-ToR changes (a VIP can leave one ToR and stay
-/// at another without changing its overall state).
+/// Lets the lifecycle follow the health decision (a guarded VIP's every exit passes its gate),
+/// then brings the weight along.
 fn settle(vip: &mut Vip, fleet: Option<&FleetView>, now: Instant, out: &mut Vec<Decision>) {
+    settle_route(vip, fleet, now, out);
+    reweigh(vip, now);
+}
+
+/// The weight follows the route: full while announced, `min` while draining, marked or held.
+fn reweigh(vip: &mut Vip, now: Instant) {
+    let Some(w) = &mut vip.weight else {
+        return;
+    };
+    let routing = match vip.life.routed() {
+        None => weight::Routing::Gone,
+        Some(_) if vip.marking => weight::Routing::Floor("marked by the fleet guard"),
+        Some(_) if vip.life.state == VipState::Held => {
+            weight::Routing::Floor("held by the fleet guard")
+        }
+        Some(true) => weight::Routing::Floor("draining"),
+        Some(false) => weight::Routing::Full,
+    };
+    w.update(routing, now);
+}
+
+/// Records a route-state change, and the gate's per-ToR changes (a VIP can leave one ToR and
+/// stay at another without changing its overall state).
+fn settle_route(vip: &mut Vip, fleet: Option<&FleetView>, now: Instant, out: &mut Vec<Decision>) {
     if let Some((spec, gate)) = &mut vip.guard {
         let wish = Wish {
             leave: vip.life.wants_gone(vip.healthy),
@@ -832,3 +893,5 @@ mod fleet_sim_tests;
 mod guard_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod weight_tests;

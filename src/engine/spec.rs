@@ -42,6 +42,8 @@ pub struct VipSpec {
     pub depreference: Depreference,
     /// Fleet guard (never withdraw the last healthy announcer); None = off.
     pub guard: Option<crate::fleet::GuardSpec>,
+    /// Weighted anycast (RFC 10005 link bandwidth); None = no weight sent.
+    pub weight: Option<super::weight::WeightSpec>,
 }
 
 impl VipSpec {
@@ -60,6 +62,7 @@ impl VipSpec {
             lifecycle: LifecycleSpec::default(),
             depreference: Depreference::default(),
             guard: None,
+            weight: None,
         }
     }
 }

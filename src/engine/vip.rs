@@ -45,6 +45,8 @@ pub struct Vip {
     pub marking: bool,
     /// The figures of the last condition trip or clear (see `Decision::cause`).
     pub cause: Option<super::Cause>,
+    /// The announced weight and its `scale_when` conditions (None = no weight sent).
+    pub weight: Option<super::weight::Weight>,
 }
 
 /// Inputs from the checks, computed by the engine.

@@ -208,6 +208,8 @@ impl Gate {
             self.new_peers_out = false;
             self.peers.clear();
         }
+        // A peer removed from the configuration has no gate (and no pending dwell to wake for).
+        self.peers.retain(|p, _| view.knows(p));
         let count_from = self.count_from.unwrap_or(now);
         let new_peers_out = self.new_peers_out;
         // Where a ToR reflects our own path, our mark's arrival is observed, not assumed: while
@@ -290,9 +292,14 @@ impl Gate {
                 any_up_in = true;
             }
         }
+        // With no session up, a VIP that is in somewhere (or, restored, everywhere: no ToR met
+        // yet) stays held: nothing is announced, and it is announced marked when one returns.
+        let in_while_down = !any_up
+            && (self.peers.values().any(|g| !g.out)
+                || self.peers.is_empty() && !self.new_peers_out);
         let phase = if now < count_from {
             GatePhase::Marking
-        } else if any_up_in || !any_up && self.peers.values().any(|g| !g.out) {
+        } else if any_up_in || in_while_down {
             GatePhase::Held
         } else {
             GatePhase::Left

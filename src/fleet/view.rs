@@ -437,6 +437,11 @@ impl FleetView {
             .min()
     }
 
+    /// Whether the view has `peer` (configured and seen at least once).
+    pub fn knows(&self, peer: &str) -> bool {
+        self.peers.contains_key(peer)
+    }
+
     /// Whether `peer`'s session has reflected our own path back (FRR with ADD-PATH does).
     pub fn reflects(&self, peer: &str) -> bool {
         self.peers.get(peer).is_some_and(|pv| pv.reflects)

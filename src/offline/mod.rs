@@ -25,10 +25,19 @@ pub struct ReplayEvent {
     pub at_ms: i64,
     pub vip: String,
     pub announce: bool,
-    /// What happened to the route: restored, draining (marked or de-preferred, still in), held,
-    /// withdrew.
+    /// What happened: restored, draining (marked or de-preferred, still in), held, withdrew, or
+    /// weight (a weight change, not a route change).
     pub verb: &'static str,
     pub reason: String,
+    /// A weight change (the new weight, bytes per second) rather than a route change.
+    pub weight: Option<u64>,
+}
+
+/// A VIP's `withdraw_when` conditions, then its `weight.scale_when` ones.
+fn conditions(v: &crate::engine::Vip) -> impl Iterator<Item = &crate::engine::Condition> {
+    v.conditions
+        .iter()
+        .chain(v.weight.iter().flat_map(|w| w.conditions.iter()))
 }
 
 /// The word for a decision: a route that stays in but is marked or drained is not "restored".
@@ -154,9 +163,11 @@ pub fn run_with(
         .vips
         .iter()
         .filter(|v| {
+            let scales = v.spec.weight.iter().flat_map(|w| &w.scale_when);
             v.spec
                 .withdraw_when
                 .iter()
+                .chain(scales.map(|s| &s.condition))
                 .any(|c| !c.signal.starts_with(&prefix))
         })
         .map(|v| v.spec.name.to_string())
@@ -169,7 +180,7 @@ pub fn run_with(
         .vips()
         .iter()
         .flat_map(|v| {
-            v.conditions.iter().map(|c| ConditionPeak {
+            conditions(v).map(|c| ConditionPeak {
                 vip: v.name.to_string(),
                 signal: c.spec.signal.clone(),
                 peak: None,
@@ -203,12 +214,23 @@ pub fn run_with(
                     announce: d.announce(),
                     verb: decision_verb(&d),
                     reason: d.reason,
+                    weight: None,
+                });
+            }
+            for (vip, w) in engine.take_weight_changes() {
+                events.push(ReplayEvent {
+                    at_ms: now_ms,
+                    vip: vip.to_string(),
+                    announce: true,
+                    verb: "weight",
+                    reason: w.to_string(),
+                    weight: Some(w.to),
                 });
             }
             let conds = engine
                 .vips()
                 .iter()
-                .flat_map(|v| v.conditions.iter().map(move |c| (v, c)));
+                .flat_map(|v| conditions(v).map(move |c| (v, c)));
             for ((v, c), peak) in conds.zip(peaks.iter_mut()) {
                 let value = c.last.and_then(|r| r.value);
                 let limits = c.thresholds();
@@ -521,7 +543,7 @@ pub fn write_json(report: &ReplayReport, out: &mut impl Write) -> std::io::Resul
         .map(|e| {
             serde_json::json!({
                 "time": format_time(e.at_ms), "at_ms": e.at_ms, "vip": e.vip,
-                "announce": e.announce, "reason": e.reason,
+                "announce": e.announce, "reason": e.reason, "weight": e.weight,
             })
         })
         .collect();
@@ -578,6 +600,54 @@ vips:
     }
 
     const ERRORS: &str = "{signal: web_log.error_ratio, above: 0.06, for: 5s, restore_below: 0.01, restore_for: 10s}";
+
+    #[test]
+    fn replay_lists_weight_changes_with_their_reasons() {
+        let text = r#"router_id: 192.0.2.1
+local_as: 65101
+peers: [{name: t, address: 192.0.2.2, remote_as: 65000}]
+checks: [{name: web, type: tcp, target: "127.0.0.1:80"}]
+signals: [{name: web_log, type: access_log, path: /dev/null, window: 10s}]
+vips:
+  - name: web
+    prefixes: [203.0.113.10/32]
+    checks: [web]
+    weight:
+      capacity: 1Gbps
+      scale_when:
+        - {signal: web_log.error_ratio, above: 0.2, restore_below: 0.05, for: 5s, scale: 50%}
+"#;
+        let cfg = crate::config::parse(Path::new("r.yaml"), text).unwrap();
+        let sig = pick_signal(&cfg, None).unwrap();
+        // One in four requests fails: 25% errors, above 20% for the whole log.
+        let report = run(&cfg, sig, combined(4).as_bytes()).unwrap();
+        let weights: Vec<(Option<u64>, &str)> = report
+            .events
+            .iter()
+            .map(|e| (e.weight, e.reason.as_str()))
+            .collect();
+        assert_eq!(weights.len(), 2, "{weights:?}");
+        assert_eq!(
+            weights[0].0,
+            Some(125_000_000),
+            "announced at full capacity"
+        );
+        assert_eq!(weights[1].0, Some(62_500_000), "halved");
+        assert!(
+            weights[1].1.contains(
+                "1 Gbit/s -> 500 Mbit/s (50% of capacity: x50% while web_log.error_ratio"
+            ),
+            "{weights:?}"
+        );
+        let mut out = Vec::new();
+        print(&report, &mut out).unwrap();
+        let printed = String::from_utf8(out).unwrap();
+        assert!(
+            printed.contains("  weight web: weight 1 Gbit/s -> 500 Mbit/s"),
+            "{printed}"
+        );
+        assert!(plot::svg(&report).contains("weight change"));
+    }
 
     #[test]
     fn a_log_in_another_format_fails_loudly() {

@@ -22,6 +22,7 @@ const TRIP: &str = "#d62728";
 const RESTORE: &str = "#2ca02c";
 const OUT: &str = "#d62728";
 const DRAINING: &str = "#ff9f1c";
+const WEIGHT: &str = "#9467bd";
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -171,6 +172,7 @@ pub fn svg(report: &ReplayReport) -> String {
         // Decisions of this VIP.
         for e in report.events.iter().filter(|e| e.vip == *vip) {
             let colour = match e.verb {
+                "weight" => WEIGHT,
                 "restored" => RESTORE,
                 "withdrew" => OUT,
                 _ => DRAINING,
@@ -191,7 +193,7 @@ pub fn svg(report: &ReplayReport) -> String {
     let ly = height - 8.0;
     let _ = writeln!(
         out,
-        r#"<text x="{LEFT}" y="{ly}"><tspan fill="{VALUE}">— value</tspan>   <tspan fill="{TRIP}">- - trip above</tspan>   <tspan fill="{RESTORE}">··· restore below</tspan>   <tspan fill="{OUT}">▮ withdrawn / maintenance, | decision</tspan>   <tspan fill="{DRAINING}">▮ draining</tspan></text>"#
+        r#"<text x="{LEFT}" y="{ly}"><tspan fill="{VALUE}">— value</tspan>   <tspan fill="{TRIP}">- - trip above</tspan>   <tspan fill="{RESTORE}">··· restore below</tspan>   <tspan fill="{OUT}">▮ withdrawn / maintenance, | decision</tspan>   <tspan fill="{DRAINING}">▮ draining</tspan>   <tspan fill="{WEIGHT}">| weight change</tspan></text>"#
     );
     out.push_str("</svg>\n");
     out

@@ -6,13 +6,15 @@
 # marked), the client still reaches a node, and status says why.
 # shellcheck source=fleet-common.sh
 source "$(dirname "$0")/fleet-common.sh"
-vw_fleet_begin "all three services stop within 100 ms: the VIP stays, marked (fail open)"
+vw_fleet_begin "all three services stop together (well within settle): the VIP stays, marked (fail open)"
 
 t0=$(vw_now_ms)
 for i in 1 2 3; do vw_fleet_nginx_kill "$i"; done
 spread=$(($(vw_now_ms) - t0))
 vw_measured "three nginx stops issued within" "$spread"
-((spread <= 100)) || vw_fail "the three stops took ${spread} ms (> 100 ms)"
+# What matters is that all three fail within settle (3 s) of each other; on a loaded machine the
+# three stops alone can take over 100 ms.
+((spread <= 1000)) || vw_fail "the three stops took ${spread} ms (> 1000 ms)"
 ms=$(vw_wait_until "$t0" 5000 vw_fleet_counts_are "3 3" "3 3") ||
   vw_fail "the three routes were not all marked within 5 s ($(vw_fleet_show_counts))"
 vw_measured "all stopped -> three marked paths at both routers" "$ms"

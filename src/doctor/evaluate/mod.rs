@@ -34,7 +34,7 @@ impl Level {
 pub struct Finding {
     pub level: Level,
     /// Which question: vip-address, listener, session-path, return-path, policy-rule, rp-filter,
-    /// rp-filter-drops, arp, hairpin, backlog, conntrack, certificate, session, fleet-guard.
+    /// rp-filter-drops, arp, hairpin, backlog, conntrack, certificate, session, fleet-guard, weight.
     pub topic: &'static str,
     pub subject: String,
     pub message: String,
@@ -180,6 +180,7 @@ pub fn evaluate(cfg: &Config, f: &Facts) -> Vec<Finding> {
     certificates(cfg, f, &mut out);
     daemon_sessions(f, &mut out);
     fleet_guard(cfg, f, &mut out);
+    weights(cfg, &mut out);
     out
 }
 
@@ -261,6 +262,27 @@ fn fleet_guard(cfg: &Config, f: &Facts, out: &mut Vec<Finding>) {
                 ),
             ));
         }
+    }
+}
+
+/// A weighted VIP's link bandwidth is used only by routers doing weighted ECMP on it; doctor
+/// cannot see the router's software, so it says which do.
+fn weights(cfg: &Config, out: &mut Vec<Finding>) {
+    for v in &cfg.vips {
+        let Some(w) = &v.spec.weight else { continue };
+        out.push(
+            finding(
+                Level::Ok,
+                "weight",
+                v.spec.name.to_string(),
+                format!(
+                    "vip {} announces RFC 10005 link bandwidth up to {}: FRR (zebra, maximum-paths) turns it into next-hop weights; BIRD 2 and GoBGP ignore it and do plain ECMP",
+                    v.spec.name,
+                    crate::engine::format_bandwidth(w.capacity.round() as u64)
+                ),
+            )
+            .evidence("FRR: `show bgp ipv4 unicast PREFIX` shows `Extended Community: LB:AS:BYTES` per path; `ip route show PREFIX` shows `weight N` per next hop"),
+        );
     }
 }
 

@@ -318,3 +318,26 @@ fn fleet_guard_names_the_router_side_fix() {
     assert_eq!(find(&out, "fleet-guard", Level::Ok).len(), 1);
     assert!(find(&out, "fleet-guard", Level::Warn).is_empty());
 }
+
+#[test]
+fn a_weighted_vip_gets_a_note_on_which_routers_use_it() {
+    let (cfg, facts) = broken();
+    assert!(evaluate(&cfg, &facts).iter().all(|f| f.topic != "weight"));
+    let text = CFG.replace(
+        "checks: [web_tcp, web_https]}",
+        "checks: [web_tcp, web_https], weight: {capacity: 10Gbps}}",
+    );
+    let cfg = crate::config::parse(Path::new("d.yaml"), &text).unwrap();
+    let notes: Vec<Finding> = evaluate(&cfg, &facts)
+        .into_iter()
+        .filter(|f| f.topic == "weight")
+        .collect();
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0].level, Level::Ok);
+    assert!(
+        notes[0].message.contains("up to 10 Gbit/s"),
+        "{}",
+        notes[0].message
+    );
+    assert!(notes[0].message.contains("BIRD 2 and GoBGP ignore it"));
+}

@@ -34,8 +34,13 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 /// when this returns; the parsed key lives on inside rustls's signing key.
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
     let shown = path.display();
-    let pem = secret_file::read(path, "api.tls.key_file", 1 << 20, Owner::ThisProcess)
-        .map_err(|e| e.message)?;
+    let pem = secret_file::read(
+        path,
+        "api.tls.key_file: API TLS key",
+        1 << 20,
+        Owner::ThisProcess,
+    )
+    .map_err(|e| e.message)?;
     rustls_pemfile::private_key(&mut pem.as_slice())
         .map_err(|e| format!("api.tls.key_file {shown}: bad PEM: {e}"))?
         .ok_or_else(|| format!("api.tls.key_file {shown}: no PEM private key in it"))

@@ -64,7 +64,9 @@ pub(crate) fn decide(
     stable_after: Duration,
 ) -> Retry {
     if let Some(s) = stall {
-        if s.before_end <= hold && !matches!(reason, EndReason::Stopped(_)) {
+        // Whatever the end says (our hold timer, the peer's, our BFD seeing the router's Down),
+        // it followed our own silence.
+        if s.before_end <= hold {
             return Retry::Prompt(Prompt::OwnStall { late: s.late });
         }
     }
@@ -146,12 +148,14 @@ mod tests {
     }
 
     #[test]
-    fn our_own_stop_is_never_a_prompt_retry() {
-        let stop = EndReason::Stopped(StopReason::BfdDown);
-        assert_eq!(
-            decide(&stop, Some(Duration::from_secs(5)), s(11, 0), HOLD, STABLE),
-            Retry::Grow
-        );
+    fn bfd_down_right_after_our_stall_is_prompt_and_backs_off_otherwise() {
+        let bfd = EndReason::Stopped(StopReason::BfdDown);
+        let up = Some(Duration::from_secs(5));
+        assert!(matches!(
+            decide(&bfd, up, s(11, 0), HOLD, STABLE),
+            Retry::Prompt(Prompt::OwnStall { .. })
+        ));
+        assert_eq!(decide(&bfd, up, None, HOLD, STABLE), Retry::Grow);
     }
 
     #[test]

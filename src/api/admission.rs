@@ -2,9 +2,9 @@
 //!
 //! Every connection takes one of `max` slots. A connection that has not yet sent a request with
 //! the valid bearer token is *unproven*. When a new client arrives and every slot is taken, the
-//! unproven connection that has waited longest for a request head (at least `min_idle`: a real
-//! client's head arrives within milliseconds) is closed to make room; one in the middle of a
-//! request is never cut. So clients without the token (silent, slow, scraping, guessing) can
+//! oldest unproven connection (open at least `min_age`: a real client's head arrives within
+//! milliseconds) that is not in the middle of a request is closed to make room. Age, not idle
+//! time, so clients without the token cannot keep their slots by sending requests back to back. So clients without the token (silent, slow, scraping, guessing) can
 //! hold slots only while nobody else needs them, and can never keep the operator's drain command
 //! out. Connections that proved the token are never evicted; when all slots are theirs or busy,
 //! newcomers wait in the kernel's accept queue as before.
@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 pub(crate) struct Admission {
     max: usize,
-    min_idle: Duration,
+    min_age: Duration,
     inner: Mutex<Inner>,
     freed: Notify,
 }
@@ -41,8 +41,10 @@ struct Inner {
 struct Unproven {
     id: u64,
     evict: CancellationToken,
-    /// Waiting for a request head since then; None while a request is being served.
-    idle_since: Option<Instant>,
+    /// Admitted then.
+    since: Instant,
+    /// A request is being served (never cut in the middle).
+    busy: bool,
 }
 
 /// One admitted connection's slot; dropping it frees the slot.
@@ -55,16 +57,16 @@ pub(crate) struct Ticket {
 /// What the accept loop may do now.
 enum Room {
     Now,
-    /// Every slot is held; an unproven connection becomes evictable then.
+    /// Every slot is held; an unproven connection becomes old enough to evict then.
     At(Instant),
     Wait,
 }
 
 impl Admission {
-    pub fn new(max: usize, min_idle: Duration) -> Arc<Admission> {
+    pub fn new(max: usize, min_age: Duration) -> Arc<Admission> {
         Arc::new(Admission {
             max: max.max(1),
-            min_idle,
+            min_age,
             inner: Mutex::new(Inner::default()),
             freed: Notify::new(),
         })
@@ -80,15 +82,16 @@ impl Admission {
         if i.open < self.max {
             return Room::Now;
         }
-        match i.unproven.iter().filter_map(|u| u.idle_since).min() {
-            Some(t) if now.saturating_duration_since(t) >= self.min_idle => Room::Now,
-            Some(t) => Room::At(t + self.min_idle),
+        // Busy ones come back through `idle`, which notifies.
+        match i.unproven.iter().filter(|u| !u.busy).map(|u| u.since).min() {
+            Some(t) if now.saturating_duration_since(t) >= self.min_age => Room::Now,
+            Some(t) => Room::At(t + self.min_age),
             None => Room::Wait,
         }
     }
 
     /// Waits until a new connection can be admitted: a free slot, or an unproven connection
-    /// idle for `min_idle` to evict.
+    /// open for `min_age` and between requests, to evict.
     pub async fn room(&self) {
         loop {
             let freed = self.freed.notified();
@@ -108,7 +111,8 @@ impl Admission {
     }
 
     /// Admits a connection (call after [`Admission::room`]); if every slot is taken, closes the
-    /// unproven connection idle the longest. Returns the ticket and whether one was evicted.
+    /// oldest unproven connection between requests. Returns the ticket and whether one was
+    /// evicted.
     pub fn admit(self: &Arc<Self>) -> (Ticket, bool) {
         let now = Instant::now();
         let mut i = self.lock();
@@ -118,8 +122,9 @@ impl Admission {
                 .unproven
                 .iter()
                 .enumerate()
-                .filter_map(|(n, u)| u.idle_since.map(|t| (t, n)))
-                .filter(|(t, _)| now.saturating_duration_since(*t) >= self.min_idle)
+                .filter(|(_, u)| !u.busy)
+                .map(|(n, u)| (u.since, n))
+                .filter(|(t, _)| now.saturating_duration_since(*t) >= self.min_age)
                 .min()
                 .map(|(_, n)| n);
             if let Some(u) = victim.and_then(|n| i.unproven.remove(n)) {
@@ -135,7 +140,8 @@ impl Admission {
         i.unproven.push_back(Unproven {
             id,
             evict: evict.clone(),
-            idle_since: Some(now),
+            since: now,
+            busy: false,
         });
         drop(i);
         (
@@ -172,12 +178,12 @@ impl Ticket {
 
     /// A request head is in and being served: not evictable until it is answered.
     pub fn busy(&self) {
-        self.update(|i, n| i.unproven[n].idle_since = None);
+        self.update(|i, n| i.unproven[n].busy = true);
     }
 
     /// Answered; waiting for the next request head.
     pub fn idle(&self) {
-        self.update(|i, n| i.unproven[n].idle_since = Some(Instant::now()));
+        self.update(|i, n| i.unproven[n].busy = false);
         self.adm.freed.notify_one();
     }
 
@@ -204,7 +210,7 @@ mod tests {
     const IDLE: Duration = Duration::from_millis(100);
 
     #[tokio::test]
-    async fn full_slots_evict_the_longest_idle_unproven_and_never_a_proven_or_busy_one() {
+    async fn full_slots_evict_the_oldest_unproven_between_requests_never_a_proven_or_busy_one() {
         let adm = Admission::new(3, IDLE);
         let (a, e) = adm.admit();
         assert!(!e);
@@ -212,7 +218,7 @@ mod tests {
         let (c, _) = adm.admit();
         a.proven();
         c.busy();
-        // Full, and b is not idle long enough yet: wait.
+        // Full, and b is not old enough yet: wait.
         assert!(matches!(adm.room_at(Instant::now()), Room::At(_)));
         tokio::time::sleep(IDLE).await;
         adm.room().await;
@@ -225,11 +231,25 @@ mod tests {
         // a and d proven, c busy: nothing to evict, wait for a close.
         assert!(matches!(adm.room_at(Instant::now()), Room::Wait));
         c.idle();
-        tokio::time::sleep(IDLE).await;
         let (_e, evicted) = adm.admit();
         assert!(evicted && c.evicted().is_cancelled());
         assert_eq!(adm.evicted_total(), 2);
         drop(a);
+    }
+
+    /// A client without the token sending requests back to back is between requests now and
+    /// then, and old: it gives way like a silent one.
+    #[tokio::test]
+    async fn back_to_back_requests_without_the_token_do_not_keep_a_slot() {
+        let adm = Admission::new(1, IDLE);
+        let (a, _) = adm.admit();
+        for _ in 0..5 {
+            a.busy();
+            tokio::time::sleep(IDLE / 4).await;
+            a.idle();
+        }
+        let (_b, evicted) = adm.admit();
+        assert!(evicted && a.evicted().is_cancelled());
     }
 
     #[tokio::test]

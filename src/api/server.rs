@@ -27,8 +27,8 @@ pub(crate) struct Limits {
     /// takes the slot of the oldest connection that has not shown the token (`admission`);
     /// when token holders hold them all, it waits in the kernel's accept queue.
     pub max_connections: usize,
-    /// A connection without the token may be closed for a newcomer once it has waited this
-    /// long for a request head (a real client's head arrives within milliseconds).
+    /// A connection without the token may be closed for a newcomer once it is this old and
+    /// between requests (a real client's head arrives within milliseconds).
     pub evict_after: Duration,
     /// Time for a request's headers to arrive, also the idle keep-alive limit: a client that
     /// sends half a header and stalls is dropped after this.

@@ -340,13 +340,26 @@ fn main() -> ExitCode {
         Command::CheckConfig { config } => match vipwarden::config::load(config) {
             Ok(c) => {
                 print!("{}", vipwarden::config::summary(&c));
-                // The daemon's own token-file rules (mode, owner, contents), so a file it would
-                // refuse fails here first.
+                // The daemon's own secret-file rule and contents for the files the API reads at
+                // run time (key files were read by `load`), so a file it would refuse fails here
+                // first, with the daemon's words.
+                let mut problems = Vec::new();
                 if let Some(Err(e)) = c.api.token_file.as_deref().map(vipwarden::api::load_token) {
-                    eprintln!("{}: {e}", config.display());
+                    problems.push(e.to_string());
+                }
+                if let Some(tls) = &c.api.tls {
+                    if let Err(e) = vipwarden::api::check_tls(&tls.cert_file, &tls.key_file) {
+                        problems.push(e);
+                    }
+                }
+                if !problems.is_empty() {
+                    for e in &problems {
+                        eprintln!("{}: {e}", config.display());
+                    }
                     eprintln!(
-                        "{}: configuration is invalid (1 problem(s))",
-                        config.display()
+                        "{}: configuration is invalid ({} problem(s))",
+                        config.display(),
+                        problems.len()
                     );
                     return ExitCode::FAILURE;
                 }

@@ -40,3 +40,6 @@ bash testbed/package-test.sh
 
 step "lab: real BIRD 2, FRR and GoBGP in network namespaces"
 VIPWARDEN_BIN="$PWD/target/release/vipwarden" bash testbed/run-tests.sh
+
+step "chaos soak, CI length: 3 minutes of random faults against BIRD (BFD) and FRR, oracle on both RIBs (an hour: testbed/soak.sh -d 3600)"
+VIPWARDEN_BIN="$PWD/target/release/vipwarden" bash testbed/soak.sh -d 180 -s 1

@@ -208,3 +208,73 @@ fn the_shipped_example_is_quiet_and_its_combined_variant_warns() {
         at("latency_p95")
     )));
 }
+
+/// Issue 18: one secret-file rule with the same words at check-config and in the daemon; a
+/// SIGHUP that brings a key file breaking it is refused whole and the running config stays.
+#[test]
+fn an_unsafe_key_file_fails_check_config_and_a_sighup_with_the_same_words() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("tor1.key");
+    std::fs::write(&key, "s3cret\n").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let path = dir.path().join("vw.yaml");
+    let text = format!(
+        "router_id: 198.51.100.2\nlocal_as: 65101\npeers:\n  - name: tor1\n    address: 127.0.0.1\n    port: 1\n    remote_as: 65000\n    password_file: {}\nchecks: [{{name: web, type: tcp, target: \"127.0.0.1:1\"}}]\nstate_dir: {}\napi: {{listen: \"127.0.0.1:0\"}}\nvips: [{{name: web, prefixes: [203.0.113.10/32], checks: [web]}}]\n",
+        key.display(),
+        dir.path().display()
+    );
+    std::fs::write(&path, text).unwrap();
+    let (code, out, err) = check_config(&path);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let mut child = Command::new(BIN)
+        .args(["run", "-c"])
+        .arg(&path)
+        .env("NO_COLOR", "1")
+        .env_remove("NOTIFY_SOCKET")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let listening = wait_for(&rx, "API listening", Duration::from_secs(10));
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640 | 0o004)).unwrap();
+    let (code, _, check_err) = check_config(&path);
+    let refused = listening.as_ref().and_then(|_| {
+        // SAFETY: kill(2) on the child we spawned and still own.
+        unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+        wait_for(&rx, "configuration not reloaded", Duration::from_secs(10))
+    });
+    // The reason is on the lines after the headline.
+    let detail = refused
+        .as_ref()
+        .and_then(|_| wait_for(&rx, "TCP-MD5 password file", Duration::from_secs(5)));
+    let still_running = child.try_wait().unwrap().is_none();
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait_timeout_or_kill(Duration::from_secs(10));
+    assert_ne!(code, 0, "check-config accepted a world-readable key file");
+    let want = format!(
+        "TCP-MD5 password file {} (mode 0644, owner uid",
+        key.display()
+    );
+    assert!(check_err.contains(&want), "{check_err}");
+    assert!(
+        check_err.contains("a secret file must be owned by root or the daemon's user"),
+        "{check_err}"
+    );
+    assert!(refused.is_some(), "no refused reload logged");
+    let detail = detail.expect("the refusal does not name the key file");
+    // The same sentence as check-config's, from `TCP-MD5 password file` to the end.
+    let sentence = &detail[detail.find("TCP-MD5 password file").unwrap()..];
+    assert!(check_err.contains(sentence), "{sentence}\nvs\n{check_err}");
+    assert!(still_running, "the daemon stopped on a refused reload");
+}

@@ -1,12 +1,13 @@
 //! Bearer-token handling for mutating API requests: loading the token file safely and comparing
 //! what a client sent without leaking the token through timing.
 
-use std::io::Read;
 use std::net::SocketAddr;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::config::secret_file::{self, Owner, SecretFileErrorKind};
 
 /// A token longer than this is almost certainly the wrong file (a key, a log), not a token.
 const MAX_TOKEN_BYTES: u64 = 4096;
@@ -44,55 +45,33 @@ fn err(kind: TokenErrorKind, message: String) -> TokenError {
 
 /// Reads the API bearer token from `path`.
 ///
-/// Refused: a file others can read (`mode & 0o004`), a file anyone but its owner can write
-/// (group- or world-writable: any such user could plant a token), a file owned by someone other
-/// than root or this process's user, anything but a regular file, an empty file, more than 4 KiB,
-/// or characters that cannot travel in an `Authorization` header. Surrounding whitespace (the
-/// trailing newline of `echo secret > file`) is trimmed. `check-config` runs the same function.
-pub fn load_token(path: &Path) -> Result<String, TokenError> {
-    read_token(path, Some(effective_uid()))
+/// The file must follow the secret-file rule (`config::secret_file`: owned by root or this
+/// process's user, not group-writable, no access for others) and be a regular file of at most
+/// 4 KiB holding characters that can travel in an `Authorization` header. Surrounding whitespace
+/// (the trailing newline of `echo secret > file`) is trimmed. `check-config` runs the same
+/// function.
+pub fn load_token(path: &Path) -> Result<Zeroizing<String>, TokenError> {
+    read_token(path, Owner::ThisProcess)
 }
 
 /// The CLI's reading of the same file: every rule of [`load_token`] except the owner, which is
 /// checked against the daemon's user, not the (often root) user running the CLI.
-pub fn load_token_for_client(path: &Path) -> Result<String, TokenError> {
-    read_token(path, None)
+pub fn load_token_for_client(path: &Path) -> Result<Zeroizing<String>, TokenError> {
+    read_token(path, Owner::Any)
 }
 
-fn read_token(path: &Path, owner_rule: Option<u32>) -> Result<String, TokenError> {
+fn read_token(path: &Path, owner: Owner) -> Result<Zeroizing<String>, TokenError> {
     use TokenErrorKind::*;
     let shown = path.display();
-    let mut file = std::fs::File::open(path).map_err(|e| {
-        let kind = if e.kind() == std::io::ErrorKind::PermissionDenied {
-            PermissionDenied
-        } else {
-            Invalid
+    let raw = secret_file::read(path, "api token", MAX_TOKEN_BYTES, owner).map_err(|e| {
+        let kind = match e.kind {
+            SecretFileErrorKind::UnsafeMode => UnsafeMode,
+            SecretFileErrorKind::PermissionDenied => PermissionDenied,
+            SecretFileErrorKind::Invalid => Invalid,
         };
-        err(kind, format!("api token file {shown}: cannot open: {e}"))
+        err(kind, e.message)
     })?;
-    let meta = file
-        .metadata()
-        .map_err(|e| err(Invalid, format!("api token file {shown}: cannot stat: {e}")))?;
-    if !meta.is_file() {
-        return Err(err(
-            Invalid,
-            format!("api token file {shown}: not a regular file"),
-        ));
-    }
-    check_owner_and_mode(path, meta.uid(), meta.permissions().mode(), owner_rule)?;
-    if meta.len() > MAX_TOKEN_BYTES {
-        return Err(err(Invalid, format!(
-            "api token file {shown} is {} bytes; a token is at most {MAX_TOKEN_BYTES} bytes (wrong file?)",
-            meta.len()
-        )));
-    }
-    let mut raw = Vec::new();
-    // take(): the file may grow between stat and read.
-    (&mut file)
-        .take(MAX_TOKEN_BYTES + 1)
-        .read_to_end(&mut raw)
-        .map_err(|e| err(Invalid, format!("api token file {shown}: cannot read: {e}")))?;
-    let text = String::from_utf8(raw).map_err(|_| {
+    let text = std::str::from_utf8(&raw).map_err(|_| {
         err(
             Invalid,
             format!("api token file {shown}: not valid UTF-8 text"),
@@ -107,60 +86,7 @@ fn read_token(path: &Path, owner_rule: Option<u32>) -> Result<String, TokenError
             "api token file {shown}: the token contains {bad:?}; only printable ASCII without spaces can be sent in an Authorization header"
         )));
     }
-    Ok(token.to_string())
-}
-
-fn effective_uid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
-}
-
-/// The mode/owner rules of [`load_token`], apart so tests can use any owner.
-/// `me`: the uid that may own the file besides root; None skips the owner rule.
-fn check_owner_and_mode(
-    path: &Path,
-    owner: u32,
-    mode: u32,
-    me: Option<u32>,
-) -> Result<(), TokenError> {
-    let shown = path.display();
-    let mode = mode & 0o7777;
-    let unsafe_mode = |what: &str, fix: String| {
-        err(
-            TokenErrorKind::UnsafeMode,
-            format!(
-                "api token file {shown} is {what} (mode {mode:04o}); run `{fix}` so only its \
-                 owner can write it and only the daemon's user and group can read it"
-            ),
-        )
-    };
-    if mode & 0o002 != 0 {
-        return Err(unsafe_mode(
-            "world-writable: any local user could plant a token",
-            format!("chmod 0640 {shown}"),
-        ));
-    }
-    if mode & 0o020 != 0 {
-        return Err(unsafe_mode(
-            "group-writable: any member of its group could plant a token",
-            format!("chmod g-w {shown}"),
-        ));
-    }
-    if mode & 0o004 != 0 {
-        return Err(unsafe_mode("world-readable", format!("chmod o-r {shown}")));
-    }
-    let Some(me) = me else { return Ok(()) };
-    if owner != 0 && owner != me {
-        return Err(err(
-            TokenErrorKind::UnsafeMode,
-            format!(
-                "api token file {shown} is owned by uid {owner}, neither root nor this process's \
-                 user (uid {me}); whoever owns it can change the token: `chown root {shown}` \
-                 (and `chgrp` the daemon's group with mode 0640)"
-            ),
-        ));
-    }
-    Ok(())
+    Ok(Zeroizing::new(token.to_string()))
 }
 
 /// Whether `addr` only accepts connections from this host. The daemon refuses a non-loopback
@@ -183,7 +109,7 @@ pub(crate) struct Credentials {
     pub tls_required: bool,
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// The bearer token for changes (and reads when `for_reads`).
-    pub token: Option<String>,
+    pub token: Option<Zeroizing<String>>,
     /// Why there is no token although `api.token_file` is set (the file was refused).
     pub refused: Option<String>,
     /// `api.read_token`: reads need the token too.
@@ -196,7 +122,7 @@ impl Credentials {
     #[cfg(test)]
     pub fn with_token(token: Option<&str>) -> Self {
         Credentials {
-            token: token.map(String::from),
+            token: token.map(|t| Zeroizing::new(t.to_string())),
             ..Credentials::default()
         }
     }
@@ -256,6 +182,7 @@ pub(crate) fn check_bearer(
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
 
     fn temp_file(name: &str, content: &[u8], mode: u32) -> std::path::PathBuf {
         let dir =
@@ -271,7 +198,7 @@ mod tests {
     #[test]
     fn token_file_private_is_read_and_trimmed() {
         let p = temp_file("ok", b"s3cret-token\n", 0o640);
-        assert_eq!(load_token(&p).unwrap(), "s3cret-token");
+        assert_eq!(load_token(&p).unwrap().as_str(), "s3cret-token");
     }
 
     #[test]
@@ -279,8 +206,9 @@ mod tests {
         let p = temp_file("world", b"s3cret\n", 0o644);
         let e = load_token(&p).unwrap_err();
         assert_eq!(e.kind, TokenErrorKind::UnsafeMode);
-        assert!(e.message.contains("world-readable (mode 0644)"), "{e}");
-        assert!(e.message.contains("chmod o-r"), "{e}");
+        assert!(e.message.contains("(mode 0644, owner uid"), "{e}");
+        assert!(e.message.contains("world-readable"), "{e}");
+        assert!(e.message.contains("chmod o-rwx"), "{e}");
     }
 
     #[test]
@@ -307,22 +235,7 @@ mod tests {
         }
         // 0640 and 0600 are fine.
         let p = temp_file("g-r", b"s3cret\n", 0o640);
-        assert_eq!(load_token(&p).unwrap(), "s3cret");
-    }
-
-    #[test]
-    fn token_file_owner_must_be_root_or_us() {
-        let p = Path::new("/etc/vipwarden/token");
-        assert!(check_owner_and_mode(p, 0, 0o100640, Some(999)).is_ok());
-        assert!(check_owner_and_mode(p, 999, 0o100600, Some(999)).is_ok());
-        let e = check_owner_and_mode(p, 1234, 0o100600, Some(999)).unwrap_err();
-        assert_eq!(e.kind, TokenErrorKind::UnsafeMode);
-        assert!(e.message.contains("owned by uid 1234"), "{e}");
-        // Root running the CLI: a file owned by another user is refused too.
-        assert!(check_owner_and_mode(p, 1234, 0o100600, Some(0)).is_err());
-        // The CLI's reading skips the owner (it cannot know the daemon's user).
-        assert!(check_owner_and_mode(p, 1234, 0o100600, None).is_ok());
-        assert!(check_owner_and_mode(p, 1234, 0o100604, None).is_err());
+        assert_eq!(load_token(&p).unwrap().as_str(), "s3cret");
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::control::{EventView, StatusView, VipState};
 #[derive(Clone)]
 pub struct ApiTarget {
     pub addr: SocketAddr,
-    pub token: Option<String>,
+    pub token: Option<zeroize::Zeroizing<String>>,
     /// Why `token` is None although a token file is configured (shown when the daemon refuses).
     pub token_error: Option<TokenError>,
     /// `api.tls`: connect with TLS, trusting exactly `api.tls.cert_file`; Err: why not possible.
@@ -313,7 +313,7 @@ where
         req = req.header(CONTENT_TYPE, "application/json");
     }
     if let Some(token) = &api.token {
-        req = req.header(AUTHORIZATION, format!("Bearer {token}"));
+        req = req.header(AUTHORIZATION, format!("Bearer {}", token.as_str()));
     }
     let req = req
         .body(Full::new(Bytes::from(body)))

@@ -130,7 +130,7 @@ impl Supervisor {
         let loaded = read_blocking(&path).await;
         match loaded {
             Ok(token) => {
-                let changed = self.creds.token.as_deref() != Some(token.as_str());
+                let changed = self.creds.token.as_ref().map(|t| t.as_str()) != Some(token.as_str());
                 match (reload, changed, self.creds.token.is_some()) {
                     (false, _, _) => info!("API token loaded from {shown}"),
                     (true, false, _) => info!("SIGHUP: API token in {shown} unchanged"),
@@ -274,7 +274,7 @@ impl Supervisor {
 }
 
 /// The token file is read off the runtime thread (the file system may be slow).
-async fn read_blocking(path: &Path) -> Result<String, super::auth::TokenError> {
+async fn read_blocking(path: &Path) -> Result<zeroize::Zeroizing<String>, super::auth::TokenError> {
     let p = path.to_path_buf();
     match tokio::task::spawn_blocking(move || load_token(&p)).await {
         Ok(r) => r,

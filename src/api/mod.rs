@@ -5,7 +5,9 @@
 //! fixed token.
 //! CLI side: [`client`] functions return the text to print.
 
+mod admission;
 mod auth;
+mod auth_log;
 pub mod client;
 mod live;
 mod metrics;
@@ -28,3 +30,4 @@ pub use metrics::{
     Format as MetricsFormat,
 };
 pub use server::{serve, ApiServer};
+pub use tls::check as check_tls;

@@ -13,10 +13,11 @@ use hyper::header::{
 use hyper::{Method, Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{oneshot, watch};
 
 use super::auth::{check_bearer, AuthFailure, Credentials};
+use super::auth_log::AuthFailures;
 use crate::control::{Command, CommandError, CommandOutcome, ControlHandle, VipState};
 
 /// Per-request bounds; the server sets them, tests shorten them.
@@ -47,6 +48,8 @@ pub(crate) struct Api {
     pub auth: watch::Receiver<Arc<Credentials>>,
     pub handle: ControlHandle,
     pub limits: RequestLimits,
+    /// Failed authentications, for one log line a minute per client address.
+    failures: Mutex<AuthFailures>,
 }
 
 /// A refusal: status, machine-readable code, human message, optional extra JSON fields/headers.
@@ -210,6 +213,26 @@ struct CommandResponse<'a> {
 }
 
 impl Api {
+    pub(crate) fn new(
+        auth: watch::Receiver<Arc<Credentials>>,
+        handle: ControlHandle,
+        limits: RequestLimits,
+    ) -> Api {
+        Api {
+            auth,
+            handle,
+            limits,
+            failures: Mutex::new(AuthFailures::default()),
+        }
+    }
+
+    /// The request carries the configured bearer token (its connection then keeps its slot).
+    pub(crate) fn has_valid_token<B>(&self, req: &Request<B>) -> bool {
+        let creds = self.auth.borrow();
+        let header = req.headers().get(AUTHORIZATION).map(|h| h.as_bytes());
+        check_bearer(creds.token.as_ref().map(|t| t.as_str()), header).is_ok()
+    }
+
     pub(crate) async fn handle(
         &self,
         req: Request<Incoming>,
@@ -341,12 +364,25 @@ impl Api {
         header: Option<&HeaderValue>,
         peer: SocketAddr,
     ) -> Result<(), ApiError> {
-        let failure = match check_bearer(creds.token.as_deref(), header.map(|h| h.as_bytes())) {
+        let failure = match check_bearer(
+            creds.token.as_ref().map(|t| t.as_str()),
+            header.map(|h| h.as_bytes()),
+        ) {
             Ok(()) => return Ok(()),
             Err(f) => f,
         };
         if failure != AuthFailure::NotConfigured {
-            tracing::warn!(client = %peer, "API request refused: {} bearer token", failure.as_str());
+            let now = std::time::Instant::now();
+            let line = self
+                .failures
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .failed(peer.ip(), now);
+            if let Some(n) = line {
+                tracing::warn!(client = %peer, failures = n,
+                    "API request refused: {} bearer token ({n} failed authentication(s) from {} since its last such line; at most one line a minute per address)",
+                    failure.as_str(), peer.ip());
+            }
         }
         Err(match failure {
             AuthFailure::NotConfigured => match &creds.refused {

@@ -1,4 +1,5 @@
-//! The API's HTTP/1 server: accept loop, connection limit, timeouts and a clean stop.
+//! The API's HTTP/1 server: accept loop, connection slots (`admission`), timeouts and a clean
+//! stop.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -10,10 +11,11 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::admission::{Admission, Ticket};
 use super::auth::Credentials;
 use super::routes::{Api, RequestLimits};
 use crate::control::ControlHandle;
@@ -21,9 +23,13 @@ use crate::control::ControlHandle;
 /// Connection-level bounds.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
-    /// Operators and one Prometheus scraper need a handful; beyond this, new clients wait in
-    /// the kernel's accept queue instead of costing us memory.
+    /// Operators and one Prometheus scraper need a handful. When all are taken, a new client
+    /// takes the slot of the oldest connection that has not shown the token (`admission`);
+    /// when token holders hold them all, it waits in the kernel's accept queue.
     pub max_connections: usize,
+    /// A connection without the token may be closed for a newcomer once it is this old and
+    /// between requests (a real client's head arrives within milliseconds).
+    pub evict_after: Duration,
     /// Time for a request's headers to arrive, also the idle keep-alive limit: a client that
     /// sends half a header and stalls is dropped after this.
     pub header_timeout: Duration,
@@ -36,6 +42,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 32,
+            evict_after: Duration::from_millis(250),
             header_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(2),
             request: RequestLimits::default(),
@@ -83,12 +90,8 @@ impl ApiServer {
         stop: CancellationToken,
     ) -> anyhow::Result<()> {
         let limits = self.limits;
-        let api = Arc::new(Api {
-            auth: auth.clone(),
-            handle,
-            limits: limits.request,
-        });
-        let slots = Arc::new(Semaphore::new(limits.max_connections));
+        let api = Arc::new(Api::new(auth.clone(), handle, limits.request));
+        let admission = Admission::new(limits.max_connections, limits.evict_after);
         let tasks = TaskTracker::new();
         let scheme = if auth.borrow().tls_required {
             "https"
@@ -97,14 +100,12 @@ impl ApiServer {
         };
         tracing::info!("API listening on {scheme}://{}", self.local_addr);
         loop {
-            // Take a slot before accepting, so over the limit the kernel queues the client.
-            let permit = tokio::select! {
+            // Room before accepting (a free slot, or one held without the token to take back),
+            // so while every slot is held by token holders the kernel queues the client.
+            tokio::select! {
                 _ = stop.cancelled() => break,
-                p = slots.clone().acquire_owned() => match p {
-                    Ok(p) => p,
-                    Err(_) => break, // never closed; nothing left to serve if it were
-                },
-            };
+                _ = admission.room() => {}
+            }
             let (stream, peer) = tokio::select! {
                 _ = stop.cancelled() => break,
                 r = self.listener.accept() => match r {
@@ -117,6 +118,10 @@ impl ApiServer {
                     }
                 },
             };
+            let (ticket, evicted) = admission.admit();
+            if evicted {
+                tracing::debug!(client = %peer, "API: every slot taken; closed the oldest connection without the token to admit this one");
+            }
             let (api, stop) = (api.clone(), stop.clone());
             let (tls_required, tls) = {
                 let c = auth.borrow();
@@ -128,12 +133,17 @@ impl ApiServer {
                     drop(stream);
                     continue;
                 }
-                None => tasks.spawn(serve_connection(stream, peer, api, limits, stop, permit)),
+                None => tasks.spawn(serve_connection(stream, peer, api, limits, stop, ticket)),
                 Some(tls) => tasks.spawn(async move {
                     // The handshake counts against the header timeout: a stalled client
                     // holds its slot no longer than one sending half a header.
-                    match tokio::time::timeout(limits.header_timeout, tls.accept(stream)).await {
-                        Ok(Ok(s)) => serve_connection(s, peer, api, limits, stop, permit).await,
+                    let handshake = tokio::time::timeout(limits.header_timeout, tls.accept(stream));
+                    let done = tokio::select! {
+                        r = handshake => r,
+                        _ = ticket.evicted().cancelled() => return,
+                    };
+                    match done {
+                        Ok(Ok(s)) => serve_connection(s, peer, api, limits, stop, ticket).await,
                         Ok(Err(e)) => {
                             tracing::debug!(client = %peer, "API TLS handshake failed: {e}")
                         }
@@ -163,7 +173,7 @@ pub async fn serve(
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
     let creds = Credentials {
-        token,
+        token: token.map(zeroize::Zeroizing::new),
         ..Credentials::default()
     };
     let (_keep, auth) = watch::channel(Arc::new(creds));
@@ -176,13 +186,23 @@ async fn serve_connection<S>(
     api: Arc<Api>,
     limits: Limits,
     stop: CancellationToken,
-    _slot: OwnedSemaphorePermit,
+    ticket: Ticket,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let ticket = Arc::new(ticket);
+    let evicted = ticket.evicted().clone();
     let service = service_fn(move |req| {
-        let api = api.clone();
-        async move { Ok::<_, Infallible>(api.handle(req, peer).await) }
+        let (api, ticket) = (api.clone(), ticket.clone());
+        async move {
+            if api.has_valid_token(&req) {
+                ticket.proven();
+            }
+            ticket.busy();
+            let resp = api.handle(req, peer).await;
+            ticket.idle();
+            Ok::<_, Infallible>(resp)
+        }
     });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -192,6 +212,10 @@ async fn serve_connection<S>(
     tokio::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,
+        _ = evicted.cancelled() => {
+            tracing::debug!(client = %peer, "API connection without the token closed to make room");
+            return;
+        }
         _ = stop.cancelled() => {
             conn.as_mut().graceful_shutdown();
             match tokio::time::timeout(limits.shutdown_grace, conn.as_mut()).await {

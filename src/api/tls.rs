@@ -5,7 +5,6 @@
 //!
 //! File reads block: callers run these off the async runtime.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -19,6 +18,7 @@ use tokio_rustls::rustls::{
 };
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
+use crate::config::secret_file::{self, Owner};
 use crate::pem::{self, provider, PemError};
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
@@ -30,25 +30,25 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     })
 }
 
+/// The private key, under the secret-file rule (`config::secret_file`). The PEM text is zeroed
+/// when this returns; the parsed key lives on inside rustls's signing key.
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
     let shown = path.display();
-    let file = std::fs::File::open(path).map_err(|e| format!("api.tls.key_file {shown}: {e}"))?;
-    let mode = file
-        .metadata()
-        .map_err(|e| format!("api.tls.key_file {shown}: {e}"))?
-        .permissions()
-        .mode();
-    if mode & 0o006 != 0 {
-        return Err(format!(
-            "api.tls.key_file {shown} is readable or writable by everyone (mode {:04o}); run `chmod o-rw {shown}`",
-            mode & 0o7777
-        ));
-    }
-    let pem =
-        std::io::read_to_string(file).map_err(|e| format!("api.tls.key_file {shown}: {e}"))?;
-    rustls_pemfile::private_key(&mut pem.as_bytes())
+    let pem = secret_file::read(
+        path,
+        "api.tls.key_file: API TLS key",
+        1 << 20,
+        Owner::ThisProcess,
+    )
+    .map_err(|e| e.message)?;
+    rustls_pemfile::private_key(&mut pem.as_slice())
         .map_err(|e| format!("api.tls.key_file {shown}: bad PEM: {e}"))?
         .ok_or_else(|| format!("api.tls.key_file {shown}: no PEM private key in it"))
+}
+
+/// `check-config`: the TLS pair loads as the daemon would load it.
+pub fn check(cert_file: &Path, key_file: &Path) -> Result<(), String> {
+    acceptor(cert_file, key_file).map(drop)
 }
 
 /// The server side of `api.tls`.

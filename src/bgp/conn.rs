@@ -21,6 +21,7 @@ use tracing::{debug, info, warn};
 use super::feed::Feed;
 use super::fsm::{Action, Fsm, FsmTiming, Input, Level, ReceivedUpdate, SessionSetup, Timer};
 use super::rib_in::RibInEvent;
+use super::session::retry::Stall;
 use super::status::{Command, EndReason, PeerState, PeerStatus, StopReason};
 use super::wire::{self, BgpCodec, Frame, ReadError};
 use crate::route::{DesiredRoutes, Family};
@@ -72,6 +73,10 @@ pub(crate) struct Outcome {
     pub reason: EndReason,
     /// How long the session was Established, if it got there.
     pub established_for: Option<Duration>,
+    /// The last stall of this process seen on this connection (see `Conn::note_stall`).
+    pub stall: Option<Stall>,
+    /// The session's hold time (negotiated, or the OpenSent one), in real time.
+    pub hold: Duration,
     /// A `Command::Stop` (or the command channel closing) ended it: the task ends too.
     pub stop_task: bool,
     pub explained: HashSet<Family>,
@@ -97,6 +102,13 @@ struct Conn<'a> {
     established_at: Option<Instant>,
     watching: bool,
     stop_task: bool,
+    /// When this loop last saw a timer fire late by more than a hold-time second, and by how
+    /// much: the process was stopped or starved, not the peer silent.
+    stalled: Option<(Instant, Duration)>,
+    /// A hold expiry right after a stall was already given its one grace period.
+    hold_grace_used: bool,
+    /// When the FSM decided to close (before the NOTIFICATION and the linger).
+    closing_at: Option<Instant>,
 }
 
 fn slot(t: Timer) -> usize {
@@ -145,6 +157,9 @@ pub(crate) async fn run(
         established_at: None,
         watching: true,
         stop_task: false,
+        stalled: None,
+        hold_grace_used: false,
+        closing_at: None,
     };
     let reason = match local {
         Err(e) => EndReason::ConnectFailed(format!("cannot read the socket's local address: {e}")),
@@ -153,9 +168,21 @@ pub(crate) async fn run(
     if let Some(f) = c.links.feed.as_deref_mut() {
         f.down().await;
     }
+    let hold = match c.fsm.hold() {
+        0 => timing.fsm.open_hold,
+        h => timing.fsm.second * u32::from(h),
+    };
     Outcome {
         reason,
         established_for: c.established_at.map(|t| t.elapsed()),
+        stall: c.stalled.map(|(at, late)| Stall {
+            late,
+            before_end: c
+                .closing_at
+                .unwrap_or_else(Instant::now)
+                .saturating_duration_since(at),
+        }),
+        hold,
         stop_task: c.stop_task,
         explained: c.fsm.into_explained(),
     }
@@ -170,7 +197,17 @@ impl Conn<'_> {
             if let Some(end) = self.apply(actions).await {
                 return end;
             }
-            let input = match self.next_event().await {
+            // Only time spent waiting counts: a slow write in `apply` is not a stall.
+            let waiting = tokio::time::Instant::now();
+            let due = self
+                .deadlines
+                .iter()
+                .flatten()
+                .min()
+                .map(|d| (*d).max(waiting));
+            let event = self.next_event().await;
+            self.note_stall(due);
+            let input = match event {
                 Event::Command(None) => {
                     self.stop_task = true;
                     Input::Stop(StopReason::Shutdown(String::new()))
@@ -180,6 +217,16 @@ impl Conn<'_> {
                     Input::Stop(r)
                 }
                 Event::Command(Some(Command::Reset(r))) => Input::Stop(r),
+                Event::Timer(Timer::Hold) if self.hold_needs_grace() => {
+                    // Resumed after a stall: the peer's bytes may be sitting unread in the
+                    // socket. Read them before judging its silence (once per stall).
+                    self.hold_grace_used = true;
+                    let grace = self.timing.fsm.second;
+                    self.deadlines[slot(Timer::Hold)] = Some(tokio::time::Instant::now() + grace);
+                    info!(peer = %self.name, "hold timer for {} ran out while this process was stalled; reading what the peer sent before judging", self.name);
+                    actions = Vec::new();
+                    continue;
+                }
                 Event::Timer(t) => {
                     self.deadlines[slot(t)] = None;
                     Input::Timer(t)
@@ -206,6 +253,26 @@ impl Conn<'_> {
             };
             actions = self.fsm.handle(input);
         }
+    }
+
+    /// A timer due at `due` is only now seen: later than one hold-time second means this
+    /// process was stopped or starved (timers are otherwise served within milliseconds).
+    fn note_stall(&mut self, due: Option<tokio::time::Instant>) {
+        let Some(due) = due else { return };
+        let late = tokio::time::Instant::now().saturating_duration_since(due);
+        if late > self.timing.fsm.second {
+            self.stalled = Some((Instant::now(), late));
+            self.hold_grace_used = false;
+            info!(peer = %self.name, "this process was stalled: a timer of the session with {} fired {:.1} s late", self.name, late.as_secs_f64());
+        }
+    }
+
+    /// The hold timer fired within a hold-time second of a stall, and has had no grace yet.
+    fn hold_needs_grace(&self) -> bool {
+        !self.hold_grace_used
+            && self
+                .stalled
+                .is_some_and(|(at, _)| at.elapsed() <= self.timing.fsm.second)
     }
 
     async fn next_event(&mut self) -> Event {
@@ -284,6 +351,7 @@ impl Conn<'_> {
                     drain,
                     reason,
                 } => {
+                    self.closing_at = Some(Instant::now());
                     self.close(notification, drain).await;
                     end = Some(reason);
                     break;

@@ -2,15 +2,14 @@
 //! key files safely at load time, and refusing TCP-AO on a kernel without it (a config error, never
 //! a silent downgrade to an unsigned session).
 //!
-//! Owns: key-file policy (regular file, not world-readable, 1-80 bytes). May not touch: sockets
+//! Owns: key-file contents (1-80 bytes; the file rule is `secret_file`'s). May not touch: sockets
 //! (that is `bgp::transport`), anything that prints a key.
 
-use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use super::problems::Problems;
 use super::raw::RawPeer;
+use super::secret_file::{self, Owner};
 use crate::bgp::transport::{self, AoAlgorithm, AoKey, Auth, Secret, MAX_KEY_LEN};
 
 fn abs_path<'a>(p: &mut Problems, path: &str, v: Option<&'a str>) -> Option<&'a Path> {
@@ -106,31 +105,12 @@ fn key_or_problem(p: &mut Problems, path: &str, file: &Path, what: &str) -> Opti
     }
 }
 
-/// Reads a key file: a regular file others cannot read, 1-80 bytes after removing one trailing
-/// newline (`echo secret > file`). Other bytes, spaces included, are part of the key, as routers
-/// take them.
+/// Reads a key file under the secret-file rule (`secret_file`), 1-80 bytes after removing one
+/// trailing newline (`echo secret > file`). Other bytes, spaces included, are part of the key, as
+/// routers take them.
 pub(super) fn read_key(file: &Path, what: &str) -> Result<Secret, String> {
     let shown = file.display();
-    let mut f = std::fs::File::open(file).map_err(|e| format!("cannot open {shown}: {e}"))?;
-    let meta = f
-        .metadata()
-        .map_err(|e| format!("cannot stat {shown}: {e}"))?;
-    if !meta.is_file() {
-        return Err(format!("{shown} is not a regular file"));
-    }
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o004 != 0 {
-        return Err(format!(
-            "{shown} is world-readable (mode {mode:04o}); run `chmod o-r {shown}` so only the \
-             daemon's user and group can read the {what}"
-        ));
-    }
-    let mut raw = Vec::new();
-    // take(): bounded even if the file is not what it claims to be.
-    (&mut f)
-        .take(4096)
-        .read_to_end(&mut raw)
-        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let mut raw = secret_file::read(file, what, 4096, Owner::ThisProcess).map_err(|e| e.message)?;
     if raw.ends_with(b"\n") {
         raw.pop();
         if raw.ends_with(b"\r") {
@@ -143,5 +123,5 @@ pub(super) fn read_key(file: &Path, what: &str) -> Result<Secret, String> {
             raw.len()
         ));
     }
-    Ok(Secret::new(raw))
+    Ok(Secret::new(raw.as_slice()))
 }

@@ -10,6 +10,7 @@ mod locate;
 mod model;
 mod problems;
 mod raw;
+pub mod secret_file;
 mod signals;
 mod summary;
 mod validate;

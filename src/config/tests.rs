@@ -708,10 +708,20 @@ mod peer_auth {
         let e = one_err(&with_peer_keys(&format!("    password_file: {open}\n")));
         assert!(e.starts_with("vw.yaml:8:"), "{e}");
         assert!(
-            e.contains("world-readable (mode 0644)") && e.contains("chmod o-r"),
+            e.contains("world-readable")
+                && e.contains("(mode 0644, owner uid")
+                && e.contains("chmod o-rwx"),
             "{e}"
         );
+        assert!(e.contains(crate::config::secret_file::RULE), "{e}");
         assert!(!e.contains("secret\n"));
+        // Group-writable is refused too (it used to pass: one rule for every secret file).
+        let gw = key_file(&d, "gw.key", "secret\n", 0o660);
+        let e = one_err(&with_peer_keys(&format!("    password_file: {gw}\n")));
+        assert!(
+            e.contains("group-writable") && e.contains("(mode 0660"),
+            "{e}"
+        );
 
         let missing = d.path().join("nope.key").display().to_string();
         let e = one_err(&with_peer_keys(&format!("    password_file: {missing}\n")));
@@ -729,6 +739,27 @@ mod peer_auth {
         let long = key_file(&d, "long.key", &"x".repeat(81), 0o600);
         let e = one_err(&with_peer_keys(&format!("    password_file: {long}\n")));
         assert!(e.contains("81 bytes; the kernel takes 1-80"), "{e}");
+    }
+
+    /// What SIGHUP runs (`config::load` on the new file): a key file made world-readable after
+    /// a good load makes the next load fail, naming the file, its mode and the rule, so the
+    /// daemon keeps the running config (`finish_reload` applies only an `Ok`).
+    #[test]
+    fn a_key_file_turned_unsafe_fails_the_reload_with_the_same_words_as_check_config() {
+        let d = tempfile::tempdir().unwrap();
+        let f = key_file(&d, "tor1.key", "Sw0rdf1sh\n", 0o600);
+        let cfg = d.path().join("vw.yaml");
+        std::fs::write(&cfg, with_peer_keys(&format!("    password_file: {f}\n"))).unwrap();
+        assert!(crate::config::load(&cfg).is_ok());
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o604)).unwrap();
+        let first = crate::config::load(&cfg).unwrap_err().to_string();
+        assert!(
+            first.contains(&format!("TCP-MD5 password file {f} (mode 0604")),
+            "{first}"
+        );
+        assert!(first.contains(crate::config::secret_file::RULE), "{first}");
+        // Same input, same words: check-config and the daemon call this same function.
+        assert_eq!(crate::config::load(&cfg).unwrap_err().to_string(), first);
     }
 
     #[test]

@@ -23,6 +23,7 @@ use super::spec::PeerSpec;
 use super::status::{Command, EndReason, PeerState, PeerStatus, StopReason};
 use super::transport::{self, ConnectError};
 use crate::route::{DesiredRoutes, Family};
+use retry::Retry;
 
 /// A peer task's channels.
 pub struct PeerIo {
@@ -78,6 +79,8 @@ pub(crate) async fn run_peer_with(setup: SessionSetup, io: PeerIo, timing: Timin
             Err(reason) => conn::Outcome {
                 reason,
                 established_for: None,
+                stall: None,
+                hold: Duration::ZERO,
                 stop_task: false,
                 explained: std::mem::take(&mut explained),
             },
@@ -106,20 +109,34 @@ pub(crate) async fn run_peer_with(setup: SessionSetup, io: PeerIo, timing: Timin
             break;
         }
         let reason = outcome.reason;
-        if let Some(up) = outcome.established_for {
-            if reason.closed_by_peer() {
-                // A router restart: be back as soon as it listens again.
-                backoff.fast_retry(timing.fast_retry_window);
-            } else if up >= timing.stable_after {
-                backoff.reset();
-            }
+        let retry = retry::decide(
+            &reason,
+            outcome.established_for,
+            outcome.stall,
+            outcome.hold,
+            timing.stable_after,
+        );
+        match retry {
+            // Our own stall or error: the router is fine, be back at once.
+            Retry::Prompt(_) => backoff.reset(),
+            // A router restart: be back as soon as it listens again.
+            Retry::FastWindow => backoff.fast_retry(timing.fast_retry_window),
+            Retry::Reset => backoff.reset(),
+            Retry::Grow => {}
         }
         let delay = backoff.next_delay();
-        warn!(
-            peer = %name,
-            "BGP session with {name} failed: {reason}; retrying in {:.1} s",
-            delay.as_secs_f64()
-        );
+        match retry {
+            Retry::Prompt(why) => warn!(
+                peer = %name,
+                "BGP session with {name} failed: {reason}; retrying in {:.1} s: {why}",
+                delay.as_secs_f64()
+            ),
+            _ => warn!(
+                peer = %name,
+                "BGP session with {name} failed: {reason}; retrying in {:.1} s",
+                delay.as_secs_f64()
+            ),
+        }
         status.send_modify(|s| s.ended(&reason));
         if until_stop(&mut commands, tokio::time::sleep(delay))
             .await
@@ -222,6 +239,8 @@ impl Backoff {
         d.mul_f64(rand::thread_rng().gen_range(0.75..=1.25))
     }
 }
+
+pub(super) mod retry;
 
 #[cfg(test)]
 mod tests;

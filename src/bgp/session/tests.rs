@@ -949,6 +949,81 @@ async fn peer_cease_after_established_reconnects_at_the_minimum_backoff_every_ti
     h.task.await.unwrap();
 }
 
+/// Blocks the test's (current-thread) runtime: the session task cannot run, as under SIGSTOP.
+fn stall_runtime(d: Duration) {
+    std::thread::sleep(d);
+}
+
+/// Stopped for longer than the hold time while the peer's KEEPALIVEs wait in the socket: the
+/// hold timer ran out during the stall, but the session reads them before judging and stays up.
+#[tokio::test]
+async fn a_stall_past_the_hold_time_with_the_peers_keepalives_buffered_keeps_the_session() {
+    let mut h = start(initial(), None).await;
+    let mut peer = h.accept().await;
+    peer.establish_with(&open_msg(REMOTE_AS, 3, &frr_caps(REMOTE_AS)))
+        .await;
+    h.wait_status("established", |s| s.state == PeerState::Established)
+        .await;
+    peer.keepalives_exchanged(Duration::from_millis(300)).await;
+    peer.send(&encode::keepalive()).await;
+    // Hold 3 is 300 ms in test time.
+    stall_runtime(Duration::from_millis(500));
+    let ours = peer.keepalives_exchanged(Duration::from_millis(800)).await;
+    assert!(ours >= 4, "only {ours} KEEPALIVEs after the stall");
+    let st = h.status.borrow().clone();
+    assert_eq!(st.state, PeerState::Established, "{st:?}");
+    assert!(st.ends.is_empty(), "{:?}", st.ends);
+    h.stop();
+    h.task.await.unwrap();
+}
+
+/// The soak's mismatch: the backoff had grown through earlier failures, then this process was
+/// stopped for more than the hold time and its hold timer expired on resume. The reconnect must
+/// come at the minimum delay, not after the grown one.
+#[tokio::test]
+async fn hold_expiry_after_our_own_stall_reconnects_at_once_despite_a_grown_backoff() {
+    let t = Timing {
+        backoff_min: Duration::from_millis(200),
+        backoff_max: Duration::from_secs(5),
+        ..timing()
+    };
+    let h = start_timed(IpAddr::V4(Ipv4Addr::LOCALHOST), initial(), None, t).await;
+    // Three attempts closed unanswered: 200, 400, 800 ms; the next delay would be 1.6 s.
+    for _ in 0..3 {
+        drop(h.accept().await);
+    }
+    let mut peer = h.accept().await;
+    peer.establish_with(&open_msg(REMOTE_AS, 3, &frr_caps(REMOTE_AS)))
+        .await;
+    let mut st = h.status.clone();
+    tokio::time::timeout(WAIT, st.wait_for(|s| s.state == PeerState::Established))
+        .await
+        .unwrap()
+        .unwrap();
+    // The peer stays silent; we stall past the hold time (300 ms).
+    stall_runtime(Duration::from_millis(500));
+    let t0 = std::time::Instant::now();
+    let (_s, _) = tokio::time::timeout(WAIT, h.listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let waited = t0.elapsed();
+    let st = h.status.borrow().clone();
+    assert_eq!(
+        st.last_end.as_ref().map(EndReason::kind),
+        Some("hold_timer_expired"),
+        "{st:?}"
+    );
+    // Grace 100 ms + the minimum 200 ms (+25 % jitter); the grown delay would be >= 1.2 s.
+    assert!(
+        waited < Duration::from_millis(800),
+        "reconnect after {waited:?}"
+    );
+    drop(peer);
+    h.stop();
+    h.task.await.unwrap();
+}
+
 /// The reconnect backoff (was an inline test module in session.rs).
 mod backoff {
     use super::super::*;

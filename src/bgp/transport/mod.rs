@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpSocket, TcpStream};
+use zeroize::Zeroizing;
 
 /// Longest key the kernel accepts, for TCP-MD5 and TCP-AO alike.
 pub const MAX_KEY_LEN: usize = 80;
@@ -36,13 +37,15 @@ const AO_MAC_LEN: u8 = 12;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 const PROBE_PORT: u16 = 1;
 
-/// Key bytes. `Debug` never shows them; nothing in this crate formats them anywhere.
+/// Key bytes. `Debug` never shows them; nothing in this crate formats them anywhere. Zeroed
+/// when the last copy is dropped.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Arc<[u8]>);
+pub struct Secret(Arc<Zeroizing<Box<[u8]>>>);
 
 impl Secret {
-    pub fn new(bytes: Vec<u8>) -> Secret {
-        Secret(bytes.into())
+    /// Copies the key; the caller zeroes its own buffer (config reads into a `Zeroizing` one).
+    pub fn new(bytes: impl AsRef<[u8]>) -> Secret {
+        Secret(Arc::new(Zeroizing::new(bytes.as_ref().into())))
     }
 
     /// The key, for the setsockopt call only.
@@ -318,7 +321,7 @@ pub fn tcp_ao_supported() -> Result<(), String> {
     let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
         .map_err(|e| format!("cannot create a socket to probe for TCP-AO: {e}"))?;
     let probe = AoKey {
-        key: Secret::new(b"probe".to_vec()),
+        key: Secret::new(b"probe"),
         send_id: 1,
         recv_id: 1,
         algorithm: AoAlgorithm::HmacSha256,

@@ -16,12 +16,12 @@ fn opts(auth: Auth, ttl_security: bool, timeout_ms: u64) -> Options {
 }
 
 fn md5(k: &str) -> Auth {
-    Auth::Md5(Secret::new(k.as_bytes().to_vec()))
+    Auth::Md5(Secret::new(k.as_bytes()))
 }
 
 fn ao(k: &str, send_id: u8, recv_id: u8) -> Auth {
     Auth::Ao(AoKey {
-        key: Secret::new(k.as_bytes().to_vec()),
+        key: Secret::new(k.as_bytes()),
         send_id,
         recv_id,
         algorithm: AoAlgorithm::HmacSha256,

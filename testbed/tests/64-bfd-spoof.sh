@@ -113,11 +113,11 @@ vw_info "metric: vipwarden_bfd_discarded_packets_total{peer=\"$(vw_peer_name)\",
 
 if ((AUTH)); then
   # 3. On the router's own link, from its address: a Down signed with a wrong key, then an
-  # unsigned Down. The signed one carries a sequence number inside the 6.7.4 window (the last
-  # one accepted, as status shows it up to a second or two late, + 8: BIRD advances it every
-  # 300 ms, the window is +1..+9), so that the digest is what refuses it; should status lag
-  # more on a loaded machine, the window refuses the rest (auth_sequence): every one must be
-  # refused by one of the two, and the digest must have refused some.
+  # unsigned Down. The signed ones sweep the sequence numbers after the last one status shows
+  # as accepted (status lags by seconds; BIRD advances it every 300 ms and the 6.7.4 window is
+  # last+1..last+9): those inside the window reach the digest check and are refused there
+  # (auth_digest), the others by the window (auth_sequence). All must be refused, some by the
+  # digest.
   ns=$(vw_router_ns "$VW_ROUTER")
   ad0=$(discarded auth_digest)
   as0=$(discarded auth_sequence)
@@ -125,7 +125,7 @@ if ((AUTH)); then
   [[ $seq =~ ^[0-9]+$ ]] || vw_fail "no authenticated sequence number in status: $(vw_bfd_status)"
   send "$ns" --src "$router_addr" --my "$theirs" --your "$our" --state down --diag 3 \
     --auth meticulous-keyed-sha1 --key-id "$VW_BFD_KEY_ID" --key "not-$VW_BFD_PASSWORD" \
-    --seq $(((seq + 8) % 4294967296)) --seq-step 0
+    --seq $(((seq + 1) % 4294967296)) --seq-step 1
   refused() { (($(discarded auth_digest) + $(discarded auth_sequence) >= ad0 + as0 + SPOOF_COUNT)); }
   vw_wait_until now 3000 refused >/dev/null ||
     vw_fail "wrongly signed Downs: auth_digest $(discarded auth_digest), auth_sequence $(discarded auth_sequence); expected $SPOOF_COUNT more than $ad0 + $as0"

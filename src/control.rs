@@ -29,6 +29,9 @@ pub struct StatusView {
     /// Per access-log signal: how much of its window is in its format.
     #[serde(default)]
     pub signals: Vec<LogSignalView>,
+    /// BFD packets that matched no peer's session (wrong source, ...), by reason, since start.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub bfd_unmatched: std::collections::BTreeMap<String, u64>,
 }
 
 /// An access-log signal's window: lines, malformed lines and a sample of one.
@@ -109,6 +112,15 @@ pub struct BfdView {
     pub remote_state: String,
     /// Our address and source port.
     pub local: Option<String>,
+    /// Interface index the session runs on: packets from any other are discarded.
+    #[serde(default)]
+    pub ifindex: Option<u32>,
+    /// keyed-sha1 | meticulous-keyed-sha1 (RFC 5880 6.7.4); None: no authentication.
+    #[serde(default)]
+    pub authentication: Option<String>,
+    /// Sequence number of the last authenticated packet accepted from the router.
+    #[serde(default)]
+    pub auth_sequence_received: Option<u32>,
     pub local_discriminator: u32,
     pub remote_discriminator: u32,
     /// Negotiated transmit interval (before jitter).
@@ -122,7 +134,8 @@ pub struct BfdView {
     pub state_changes: u64,
     pub packets_received: u64,
     pub packets_sent: u64,
-    /// Discarded packets by reason (RFC 5880 6.8.6 checks, TTL below 255).
+    /// Discarded packets by reason (RFC 5880 6.8.6 checks, authentication, TTL below 255,
+    /// wrong interface, receive queue full).
     pub discarded: std::collections::BTreeMap<String, u64>,
     pub send_errors: u64,
     /// Why the session has no sockets yet.

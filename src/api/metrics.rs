@@ -677,8 +677,18 @@ fn register_bfd(reg: &mut Registry, status: &StatusView) {
     );
     reg.register(
         "bfd_discarded_packets",
-        "BFD packets discarded, by RFC 5880 6.8.6 check or TTL",
+        "BFD packets from the peer's address discarded, by reason (RFC 5880 6.8.6 check, authentication, TTL, wrong interface, queue full)",
         discarded,
+    );
+    let unmatched = CounterFamily::default();
+    for (reason, n) in &status.bfd_unmatched {
+        let labels = vec![("reason", reason.clone())];
+        unmatched.get_or_create(&labels).inc_by(*n);
+    }
+    reg.register(
+        "bfd_unmatched_packets",
+        "BFD packets that matched no peer's session (source not a BFD peer on the receiving address), by reason",
+        unmatched,
     );
 }
 
@@ -741,6 +751,7 @@ mod tests {
             discarded: [("ttl_not_255".to_string(), 2)].into(),
             ..Default::default()
         });
+        s.bfd_unmatched = [("unknown_source".to_string(), 4)].into();
         let text = render(&s);
         for line in [
             r#"vipwarden_bfd_up{peer="tor1"} 1"#,
@@ -749,6 +760,7 @@ mod tests {
             r#"vipwarden_bfd_detect_time_seconds{peer="tor1"} 0.9"#,
             r#"vipwarden_bfd_state_changes_total{peer="tor1"} 3"#,
             r#"vipwarden_bfd_discarded_packets_total{peer="tor1",reason="ttl_not_255"} 2"#,
+            r#"vipwarden_bfd_unmatched_packets_total{reason="unknown_source"} 4"#,
         ] {
             assert!(
                 text.lines().any(|l| l == line),

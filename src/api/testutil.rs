@@ -159,6 +159,7 @@ pub fn sample_status() -> StatusView {
             count: 3,
         }],
         signals: vec![],
+        bfd_unmatched: Default::default(),
     }
 }
 

@@ -3,22 +3,36 @@
 //! hook, an fsync) cannot delay a packet. It talks to the rest of the process only through
 //! unbounded channels (commands in, reports out) and never logs: the consumer of `Report`s does.
 //! Owns the demultiplexing of received packets to sessions and the per-peer counters.
+//!
+//! Reception: a task per local address reads datagrams and admits only those with TTL 255 from a
+//! session's peer on that session's interface (`ingress`); only those enter a bounded queue to
+//! the sessions (a flood fills it and is counted, never grows memory).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::io::Interest;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 
-use super::packet::{decode, encode, RxError, State};
+use super::auth::AuthConfig;
+use super::ingress::{Arrival, Bindings};
+use super::packet::{decode, encode_wire, RxError, State};
 use super::session::{Action, Event, Session, Snapshot, StateChange, Timing};
 use super::sock;
+
+/// Admitted packets waiting for the sessions. At 300 ms intervals a handful of sessions queue a
+/// few packets at most; more means a flood from a peer's address on its link.
+const QUEUE: usize = 256;
+/// While a session is not Up, how often the interface of the route to its peer is looked up
+/// again (a link replaced under the same addresses gets a new ifindex).
+const RESOLVE_EVERY: Duration = Duration::from_secs(5);
 
 /// One BFD session to set up.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,6 +43,8 @@ pub struct PeerSpec {
     /// Source address; None: the one the kernel routes from towards `peer`.
     pub local: Option<IpAddr>,
     pub timing: Timing,
+    /// RFC 5880 6.7.4 authentication; None: packets with the A bit are discarded.
+    pub auth: Option<AuthConfig>,
 }
 
 /// What status and metrics show for one peer's BFD.
@@ -37,6 +53,9 @@ pub struct PeerStatus {
     pub session: Option<Snapshot>,
     /// Our sending socket (source address and port).
     pub local: Option<SocketAddr>,
+    /// The interface the session runs on (the route to the peer's): the only one it accepts
+    /// packets from.
+    pub ifindex: Option<u32>,
     /// Discarded packets attributed to this peer (by source address), by `RxError::label`.
     pub rx_errors: BTreeMap<&'static str, u64>,
     pub send_errors: u64,
@@ -54,7 +73,7 @@ pub enum Report {
     },
     /// Counters and intervals, about once a second while they move.
     Status { peer: Arc<str>, status: PeerStatus },
-    /// Packets that matched no peer, by error label.
+    /// Packets that matched no peer, by error label (counts since start).
     Unattributed(BTreeMap<&'static str, u64>),
 }
 
@@ -122,6 +141,8 @@ impl Handle {
 struct Entry {
     spec: PeerSpec,
     local: IpAddr,
+    ifindex: u32,
+    resolved_at: Instant,
     session: Session,
     tx: tokio::net::UdpSocket,
     tx_at: Option<Instant>,
@@ -130,12 +151,18 @@ struct Entry {
     reported: PeerStatus,
 }
 
+/// An admitted datagram and the session (local discriminator) its arrival binds it to.
 struct RxPacket {
-    local: IpAddr,
-    src: SocketAddr,
-    ttl: Option<u8>,
+    id: u32,
     len: usize,
     buf: [u8; 128],
+}
+
+type Shared = Arc<Mutex<Bindings>>;
+
+/// The bindings are only ever locked on the BFD thread, briefly: never contended.
+fn lock(b: &Shared) -> std::sync::MutexGuard<'_, Bindings> {
+    b.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 struct Reactor {
@@ -145,8 +172,9 @@ struct Reactor {
     /// Specs whose sockets could not be set up yet.
     pending: Vec<PeerSpec>,
     receivers: HashMap<IpAddr, tokio::task::JoinHandle<()>>,
-    pkt_tx: mpsc::UnboundedSender<RxPacket>,
-    pkt_rx: Option<mpsc::UnboundedReceiver<RxPacket>>,
+    bindings: Shared,
+    pkt_tx: mpsc::Sender<RxPacket>,
+    pkt_rx: Option<mpsc::Receiver<RxPacket>>,
     unattributed: BTreeMap<&'static str, u64>,
     unattributed_reported: BTreeMap<&'static str, u64>,
     rng: StdRng,
@@ -156,7 +184,8 @@ struct Reactor {
 async fn receive_loop(
     sock: tokio::net::UdpSocket,
     local: IpAddr,
-    out: mpsc::UnboundedSender<RxPacket>,
+    bindings: Shared,
+    out: mpsc::Sender<RxPacket>,
 ) {
     let fd = sock.as_raw_fd();
     let mut buf = [0u8; 128];
@@ -164,17 +193,31 @@ async fn receive_loop(
         if sock.readable().await.is_err() {
             return;
         }
-        match sock.try_io(Interest::READABLE, || sock::recv_with_ttl(fd, &mut buf)) {
-            Ok((len, src, ttl)) => {
-                let pkt = RxPacket {
+        match sock.try_io(Interest::READABLE, || sock::recv_meta(fd, &mut buf)) {
+            Ok(m) => {
+                let arrival = Arrival {
                     local,
-                    src,
-                    ttl,
-                    len: len.min(buf.len()),
+                    src: m.src.ip(),
+                    ttl: m.ttl,
+                    ifindex: m.ifindex,
+                };
+                let mut b = lock(&bindings);
+                let id = match b.admit(&arrival) {
+                    Ok(id) => id,
+                    Err((who, e)) => {
+                        b.count(who, e);
+                        continue;
+                    }
+                };
+                let pkt = RxPacket {
+                    id,
+                    len: m.len.min(buf.len()),
                     buf,
                 };
-                if out.send(pkt).is_err() {
-                    return;
+                match out.try_send(pkt) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(_)) => b.count(Some(id), RxError::QueueFull),
+                    Err(TrySendError::Closed(_)) => return,
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -186,13 +229,14 @@ async fn receive_loop(
 
 impl Reactor {
     fn new(port: u16, reports: mpsc::UnboundedSender<Report>) -> Reactor {
-        let (pkt_tx, pkt_rx) = mpsc::unbounded_channel();
+        let (pkt_tx, pkt_rx) = mpsc::channel(QUEUE);
         Reactor {
             port,
             reports,
             entries: Vec::new(),
             pending: Vec::new(),
             receivers: HashMap::new(),
+            bindings: Shared::default(),
             pkt_tx,
             pkt_rx: Some(pkt_rx),
             unattributed: BTreeMap::new(),
@@ -263,6 +307,7 @@ impl Reactor {
         self.pending.retain(|s| &s.name != name);
         if let Some(i) = self.entries.iter().position(|e| &e.spec.name == name) {
             let e = self.entries.remove(i);
+            lock(&self.bindings).unbind(e.session.local_discr());
             if !self.entries.iter().any(|o| o.local == e.local) {
                 if let Some(h) = self.receivers.remove(&e.local) {
                     h.abort();
@@ -300,9 +345,15 @@ impl Reactor {
             Some(l) => l,
             None => sock::source_for(spec.peer)?,
         };
+        let ifindex = sock::route_ifindex(spec.peer, local)?;
         if !self.receivers.contains_key(&local) {
             let rx = tokio::net::UdpSocket::from_std(sock::receiver(local, self.port)?)?;
-            let h = tokio::spawn(receive_loop(rx, local, self.pkt_tx.clone()));
+            let h = tokio::spawn(receive_loop(
+                rx,
+                local,
+                self.bindings.clone(),
+                self.pkt_tx.clone(),
+            ));
             self.receivers.insert(local, h);
         }
         let start: u16 = self.rng.gen();
@@ -315,15 +366,22 @@ impl Reactor {
             }
         };
         let now = Instant::now();
-        let (session, actions) = Session::new(spec.timing, discr, now);
+        let (mut session, actions) = Session::new(spec.timing, discr, now);
+        if let Some(a) = &spec.auth {
+            session = session.with_auth(a.clone(), self.rng.gen());
+        }
         let status = PeerStatus {
             session: Some(session.snapshot()),
             local: tx.local_addr().ok(),
+            ifindex: Some(ifindex),
             ..Default::default()
         };
+        lock(&self.bindings).bind(local, spec.peer, ifindex, discr);
         let mut e = Entry {
             spec: spec.clone(),
             local,
+            ifindex,
+            resolved_at: now,
             session,
             tx,
             tx_at: None,
@@ -344,6 +402,8 @@ impl Reactor {
         for spec in pending {
             self.try_add(spec);
         }
+        self.collect_ingress_counts();
+        self.re_resolve(Instant::now());
         for e in &mut self.entries {
             e.status.session = Some(e.session.snapshot());
             if e.status != e.reported {
@@ -359,6 +419,45 @@ impl Reactor {
             let _ = self
                 .reports
                 .send(Report::Unattributed(self.unattributed.clone()));
+        }
+    }
+
+    /// Moves the discards counted before the queue into the peers' and the unattributed counts.
+    fn collect_ingress_counts(&mut self) {
+        let (per, unmatched) = lock(&self.bindings).take_counts();
+        let add = |m: &mut BTreeMap<&'static str, u64>, c: BTreeMap<&'static str, u64>| {
+            for (k, n) in c {
+                *m.entry(k).or_default() += n;
+            }
+        };
+        add(&mut self.unattributed, unmatched);
+        for (id, c) in per {
+            match self
+                .entries
+                .iter_mut()
+                .find(|e| e.session.local_discr() == id)
+            {
+                Some(e) => add(&mut e.status.rx_errors, c),
+                None => add(&mut self.unattributed, c),
+            }
+        }
+    }
+
+    /// Sessions not Up look up their peer's interface again now and then; an Up session keeps
+    /// its binding (it is proven by the packets it gets).
+    fn re_resolve(&mut self, now: Instant) {
+        for e in &mut self.entries {
+            if e.session.state() == State::Up || now - e.resolved_at < RESOLVE_EVERY {
+                continue;
+            }
+            e.resolved_at = now;
+            if let Ok(i) = sock::route_ifindex(e.spec.peer, e.local) {
+                if i != e.ifindex {
+                    e.ifindex = i;
+                    e.status.ifindex = Some(i);
+                    lock(&self.bindings).bind(e.local, e.spec.peer, i, e.session.local_discr());
+                }
+            }
         }
     }
 
@@ -383,7 +482,7 @@ impl Reactor {
                 for a in actions {
                     match a {
                         Action::Send(p) => {
-                            if e.tx.try_send(&encode(&p)).is_err() {
+                            if e.tx.try_send(encode_wire(&p).bytes()).is_err() {
                                 e.status.send_errors += 1;
                             }
                         }
@@ -405,8 +504,8 @@ impl Reactor {
         }
     }
 
-    fn count(&mut self, by_src: Option<usize>, err: RxError) {
-        match by_src {
+    fn count(&mut self, entry: Option<usize>, err: RxError) {
+        match entry {
             Some(i) => {
                 *self.entries[i]
                     .status
@@ -418,46 +517,24 @@ impl Reactor {
         }
     }
 
+    /// An admitted packet: to the session its arrival is bound to. Its Your Discriminator must
+    /// then be that session's (or 0 while the session is not Up): `Session` checks.
     fn on_packet(&mut self, p: &RxPacket) {
         if self.quiet {
             return;
         }
-        let by_src = self
+        let Some(i) = self
             .entries
             .iter()
-            .position(|e| e.local == p.local && e.spec.peer == p.src.ip());
-        // RFC 5881 5: without authentication the TTL / Hop Limit must be 255.
-        if p.ttl != Some(255) {
-            return self.count(by_src, RxError::TtlNot255 { ttl: p.ttl });
+            .position(|e| e.session.local_discr() == p.id)
+        else {
+            // Removed while the packet was queued.
+            return self.count(None, RxError::UnknownSource);
+        };
+        match decode(&p.buf[..p.len]) {
+            Ok(pkt) => self.event(i, Event::Packet(pkt), Instant::now()),
+            Err(e) => self.count(Some(i), e),
         }
-        let pkt = match decode(&p.buf[..p.len]) {
-            Ok(pkt) => pkt,
-            Err(e) => return self.count(by_src, e),
-        };
-        let target = if pkt.your_discr != 0 {
-            match self
-                .entries
-                .iter()
-                .position(|e| e.session.local_discr() == pkt.your_discr)
-            {
-                Some(i) => i,
-                None => {
-                    return self.count(
-                        by_src,
-                        RxError::UnknownYourDiscr {
-                            your_discr: pkt.your_discr,
-                        },
-                    )
-                }
-            }
-        } else {
-            match by_src {
-                Some(i) => i,
-                None => return self.count(None, RxError::UnknownSource),
-            }
-        };
-        debug_assert!(pkt.state != State::Up || pkt.your_discr != 0);
-        self.event(target, Event::Packet(pkt), Instant::now());
     }
 }
 
@@ -470,6 +547,7 @@ mod tests {
             name: name.into(),
             peer: peer.parse().expect("ip"),
             local: Some(local.parse().expect("ip")),
+            auth: None,
             timing: Timing {
                 desired_min_tx: Duration::from_millis(50),
                 required_min_rx: Duration::from_millis(50),

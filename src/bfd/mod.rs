@@ -2,14 +2,18 @@
 //! second of the node hanging or losing its link, instead of after the BGP hold time.
 //!
 //! - `packet`: Control packet codec with the 6.8.6 checks (pure, fuzzed).
+//! - `auth`: Keyed SHA1 / Meticulous Keyed SHA1 signing, verification, sequence numbers (pure).
 //! - `session`: one session's state machine (pure: events + injected clock and randomness in,
 //!   actions out).
+//! - `ingress`: which session a datagram may reach (TTL 255, peer address, interface; pure).
 //! - `driver`: sockets (TTL 255 in and out) and timers on a dedicated OS thread, so nothing else in
 //!   the process can delay a packet; reports state changes through channels only.
 //!
 //! May not touch BGP, config loading or the engine: the daemon couples BFD to the BGP sessions.
 
+pub mod auth;
 pub mod driver;
+pub mod ingress;
 pub mod packet;
 pub mod session;
 mod sock;
@@ -17,7 +21,8 @@ mod sock;
 #[cfg(test)]
 mod tests;
 
-pub use packet::{decode, encode, Diag, Packet, RxError, State};
+pub use auth::{AuthConfig, AuthType, Key};
+pub use packet::{decode, encode, encode_wire, AuthSection, Diag, Packet, RxError, State};
 pub use session::{Action, Event, RandomSource, Session, Snapshot, StateChange, Timing};
 
 /// What a BGP session needs to know of its peer's BFD (the daemon publishes it per peer).

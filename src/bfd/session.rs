@@ -1,10 +1,12 @@
-//! One BFD session's state machine (RFC 5880 asynchronous mode, no echo, no demand, no auth).
-//! Pure: events in (a decoded packet, a timer expiry, admin down/up) with the current time and a
-//! random source passed in; actions out (send a packet, arm or disarm a timer, a state change with
-//! its diagnostic). Owns the 6.8.x state variables; knows nothing of sockets, tasks or BGP.
+//! One BFD session's state machine (RFC 5880 asynchronous mode, no echo, no demand; optional
+//! Keyed SHA1 authentication through `auth`). Pure: events in (a decoded packet, a timer expiry,
+//! admin down/up) with the current time and a random source passed in; actions out (send a
+//! packet, arm or disarm a timer, a state change with its diagnostic). Owns the 6.8.x state
+//! variables; knows nothing of sockets, tasks or BGP.
 
 use std::time::{Duration, Instant};
 
+use super::auth::{self, AuthConfig, AuthType, RxSeq, TxSeq};
 use super::packet::{Diag, Packet, RxError, State};
 
 /// While the session is not Up we transmit no faster than this (RFC 5880 6.8.3).
@@ -95,6 +97,17 @@ pub struct Snapshot {
     pub rx_packets: u64,
     pub tx_packets: u64,
     pub poll_active: bool,
+    /// Authentication in use (every packet signed and required).
+    pub auth: Option<AuthType>,
+    /// Sequence number of the last authenticated packet accepted (bfd.RcvAuthSeq).
+    pub auth_rx_seq: Option<u32>,
+}
+
+/// Authentication state of a session: configuration and both sequence numbers.
+struct Auth {
+    cfg: AuthConfig,
+    tx: TxSeq,
+    rx: RxSeq,
 }
 
 pub struct Session {
@@ -122,6 +135,7 @@ pub struct Session {
     state_changes: u64,
     rx_packets: u64,
     tx_packets: u64,
+    auth: Option<Auth>,
 }
 
 fn us(d: Duration) -> u32 {
@@ -155,8 +169,20 @@ impl Session {
             state_changes: 0,
             rx_packets: 0,
             tx_packets: 0,
+            auth: None,
         };
         (s, vec![Action::ArmTx(now)])
+    }
+
+    /// Turns on authentication (before the first packet): every packet sent is signed, every
+    /// packet received must be. `xmit_seq`: the random initial bfd.XmitAuthSeq (6.8.1).
+    pub fn with_auth(mut self, cfg: AuthConfig, xmit_seq: u32) -> Session {
+        self.auth = Some(Auth {
+            cfg,
+            tx: TxSeq::new(xmit_seq),
+            rx: RxSeq::default(),
+        });
+        self
     }
 
     pub fn state(&self) -> State {
@@ -182,6 +208,8 @@ impl Session {
             rx_packets: self.rx_packets,
             tx_packets: self.tx_packets,
             poll_active: self.poll != Poll::Idle,
+            auth: self.auth.as_ref().map(|a| a.cfg.auth_type),
+            auth_rx_seq: self.auth.as_ref().and_then(|a| a.rx.last()),
         }
     }
 
@@ -213,7 +241,7 @@ impl Session {
             poll: !final_ && self.poll != Poll::Idle,
             final_,
             control_plane_independent: false,
-            auth_present: false,
+            auth: None,
             demand: false,
             multipoint: false,
             detect_mult: self.timing.detect_mult,
@@ -226,7 +254,15 @@ impl Session {
     }
 
     fn send(&mut self, out: &mut Vec<Action>, final_: bool, now: Instant) {
-        out.push(Action::Send(self.packet(final_)));
+        let p = self.packet(final_);
+        let p = match &mut self.auth {
+            None => p,
+            Some(a) => {
+                let seq = a.tx.next(&p, a.cfg.auth_type.meticulous(), now);
+                auth::sign(&p, &a.cfg, seq)
+            }
+        };
+        out.push(Action::Send(p));
         self.tx_packets += 1;
         if !final_ {
             self.last_tx = Some(now);
@@ -367,6 +403,21 @@ impl Session {
             return Err(RxError::UnknownYourDiscr {
                 your_discr: p.your_discr,
             });
+        }
+        // Up, the peer is known by its discriminator: a Your Discriminator 0 packet must come
+        // from it (BIRD checks the same). A restarted peer is noticed by detection instead.
+        if p.your_discr == 0 && self.state == State::Up && p.my_discr != self.remote_discr {
+            return Err(RxError::RemoteDiscrMismatch {
+                my_discr: p.my_discr,
+            });
+        }
+        // 6.8.6: the A bit must match our configuration; then 6.7.4.
+        let detect_time = self.detect_time();
+        match (&mut self.auth, p.auth.is_some()) {
+            (None, false) => {}
+            (None, true) => return Err(RxError::AuthNotConfigured),
+            (Some(_), false) => return Err(RxError::AuthMissing),
+            (Some(a), true) => auth::verify(&p, &a.cfg, &mut a.rx, now, detect_time)?,
         }
         self.rx_packets += 1;
         let old_interval = self.tx_interval();

@@ -7,6 +7,7 @@ use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
+use super::auth::*;
 use super::packet::*;
 use super::session::*;
 
@@ -17,7 +18,7 @@ fn good() -> Packet {
         poll: false,
         final_: false,
         control_plane_independent: false,
-        auth_present: false,
+        auth: None,
         demand: false,
         multipoint: false,
         detect_mult: 3,
@@ -78,16 +79,38 @@ fn every_reception_check_has_its_error() {
         with(&|x| x[8..12].fill(0)),
         Err(RxError::YourDiscrZeroWhileUp { state: State::Up })
     );
-    // A bit: length must allow an auth section, then it is refused (no auth configured).
+    // A bit: length must allow an auth section whose Auth Len fills the packet; a SHA1 section
+    // must be 28 bytes. What the section says is the session's business (6.8.6 order).
     assert_eq!(
         with(&|x| x[1] |= 4),
         Err(RxError::LengthTooSmall { length: 24 })
     );
     let mut long = b.to_vec();
-    long.extend_from_slice(&[1, 2, 0]);
+    long.extend_from_slice(&[1, 3, 9]);
     long[1] |= 4;
     long[3] = 27;
-    assert_eq!(decode(&long), Err(RxError::AuthNotConfigured));
+    let simple = decode(&long).expect("simple password section parses");
+    assert_eq!(
+        simple.auth.map(|a| (a.auth_type, a.auth_len, a.key_id)),
+        Some((1, 3, 9))
+    );
+    long[25] = 4;
+    assert_eq!(
+        decode(&long),
+        Err(RxError::AuthLenMismatch {
+            auth_type: 1,
+            auth_len: 4
+        })
+    );
+    long[24] = AUTH_KEYED_SHA1;
+    long[25] = 3;
+    assert_eq!(
+        decode(&long),
+        Err(RxError::AuthLenMismatch {
+            auth_type: AUTH_KEYED_SHA1,
+            auth_len: 3
+        })
+    );
     // Your discriminator 0 is fine in Down.
     let mut d = good();
     d.state = State::Down;
@@ -128,7 +151,7 @@ fn arb_packet() -> impl Strategy<Value = Packet> {
                 poll: p,
                 final_: f,
                 control_plane_independent: c,
-                auth_present: false,
+                auth: None,
                 demand: d,
                 multipoint: false,
                 detect_mult: mult,
@@ -146,11 +169,17 @@ proptest! {
     fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
         if let Ok(p) = decode(&bytes) {
             // Whatever decodes passed every check.
-            prop_assert!(p.detect_mult != 0 && p.my_discr != 0 && !p.multipoint && !p.auth_present);
-            // Same bytes apart from Length (we always send 24; more may arrive).
+            prop_assert!(p.detect_mult != 0 && p.my_discr != 0 && !p.multipoint);
+            // Same bytes apart from Length (more may arrive than the packet).
             let mut e = encode(&p);
             e[3] = bytes[3];
             prop_assert_eq!(&e[..], &bytes[..24]);
+            // A SHA1 section re-encodes to exactly the bytes its digest covers.
+            if let Some(a) = p.auth.filter(|a| a.auth_len == SHA1_AUTH_LEN) {
+                let w = encode_wire(&p);
+                prop_assert_eq!(w.bytes(), &bytes[..MAX_LEN]);
+                prop_assert!(matches!(a.auth_type, AUTH_KEYED_SHA1 | AUTH_METICULOUS_KEYED_SHA1));
+            }
         }
     }
 
@@ -158,6 +187,229 @@ proptest! {
     fn encode_decode_round_trip(p in arb_packet()) {
         prop_assert_eq!(decode(&encode(&p)), Ok(p));
     }
+
+    /// Signed packets decode to themselves and verify; any single flipped bit is refused.
+    #[test]
+    fn signed_packets_verify_and_any_bit_flip_is_refused(
+        p in arb_packet(),
+        meticulous in any::<bool>(),
+        seq in any::<u32>(),
+        bit in 0usize..(MAX_LEN * 8),
+    ) {
+        let cfg = auth_cfg(meticulous, b"prop-key");
+        let signed = sign(&p, &cfg, seq);
+        let wire = encode_wire(&signed);
+        let back = decode(wire.bytes()).expect("decodes");
+        prop_assert_eq!(back, signed);
+        let now = Instant::now();
+        let dt = Duration::from_millis(900);
+        prop_assert_eq!(verify(&back, &cfg, &mut RxSeq::default(), now, dt), Ok(()));
+        let mut bad = wire.bytes().to_vec();
+        bad[bit / 8] ^= 1 << (bit % 8);
+        if let Ok(q) = decode(&bad) {
+            prop_assert!(verify(&q, &cfg, &mut RxSeq::default(), now, dt).is_err());
+        }
+    }
+}
+
+fn auth_cfg(meticulous: bool, key: &[u8]) -> AuthConfig {
+    AuthConfig {
+        auth_type: if meticulous {
+            AuthType::MeticulousKeyedSha1
+        } else {
+            AuthType::KeyedSha1
+        },
+        key_id: 1,
+        key: Key::new(key).expect("key"),
+    }
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// RFC 5880 6.7.4 by hand (Python's hashlib over the 52 bytes with the key "secret" zero-padded
+/// to 20 bytes in the Auth Key/Digest field, as BIRD 2 does it): Up, detect mult 3, my 0x11111111,
+/// your 0x22222222, 300 ms intervals, key id 1, sequence 0x01020304.
+#[test]
+fn sha1_digest_matches_rfc_5880_6_7_4_vectors() {
+    let vectors = [
+        (false, "20c403341111111122222222000493e0000493e000000000041c01000102030460b3b2c8a38779a7c6a2e771ddbbfa5baea95135"),
+        (true, "20c403341111111122222222000493e0000493e000000000051c010001020304943117a3c1eaf3b638843320a6ab6d2b45bf392a"),
+    ];
+    for (meticulous, want) in vectors {
+        let cfg = auth_cfg(meticulous, b"secret");
+        let p = Packet {
+            my_discr: 0x1111_1111,
+            your_discr: 0x2222_2222,
+            ..good()
+        };
+        let signed = sign(&p, &cfg, 0x0102_0304);
+        assert_eq!(encode_wire(&signed).bytes(), &hex(want)[..]);
+        // And the other way: the vector's bytes verify.
+        let got = decode(&hex(want)).expect("decodes");
+        let mut rx = RxSeq::default();
+        let dt = Duration::from_millis(900);
+        assert_eq!(verify(&got, &cfg, &mut rx, Instant::now(), dt), Ok(()));
+        // The digest is not an HMAC: FRR's HMAC-SHA1 (issue 23274) over the same bytes differs.
+        let wrong = auth_cfg(meticulous, b"secreT");
+        assert_eq!(
+            verify(&got, &wrong, &mut RxSeq::default(), Instant::now(), dt),
+            Err(RxError::AuthDigest)
+        );
+    }
+}
+
+#[test]
+fn auth_section_checks_in_rfc_order() {
+    let cfg = auth_cfg(false, b"secret");
+    let now = Instant::now();
+    let dt = Duration::from_millis(900);
+    let signed = sign(&good(), &cfg, 5);
+    let with = |f: &dyn Fn(&mut AuthSection)| {
+        let mut q = signed;
+        if let Some(a) = &mut q.auth {
+            f(a);
+        }
+        verify(&q, &cfg, &mut RxSeq::default(), now, dt)
+    };
+    assert_eq!(
+        with(&|a| a.key_id = 2),
+        Err(RxError::AuthKeyId { key_id: 2 })
+    );
+    assert_eq!(
+        with(&|a| a.auth_type = AUTH_METICULOUS_KEYED_SHA1),
+        Err(RxError::AuthTypeMismatch { auth_type: 5 })
+    );
+    assert_eq!(with(&|a| a.seq = 6), Err(RxError::AuthDigest));
+    assert_eq!(with(&|a| a.digest[19] ^= 1), Err(RxError::AuthDigest));
+    assert_eq!(
+        verify(&good(), &cfg, &mut RxSeq::default(), now, dt),
+        Err(RxError::AuthMissing)
+    );
+    // The reserved byte is covered by the digest as sent, whatever it is.
+    let mut odd = signed;
+    if let Some(a) = &mut odd.auth {
+        a.reserved = 0xff;
+    }
+    let odd = sign_raw_secret(&odd);
+    assert_eq!(verify(&odd, &cfg, &mut RxSeq::default(), now, dt), Ok(()));
+}
+
+/// Signs `p` with the key "secret", keeping its auth section's fields (reserved byte included).
+fn sign_raw_secret(p: &Packet) -> Packet {
+    let a = p.auth.expect("auth");
+    let mut q = *p;
+    let mut k = [0u8; 20];
+    k[..6].copy_from_slice(b"secret");
+    q.auth = Some(AuthSection { digest: k, ..a });
+    let d = ring::digest::digest(
+        &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        encode_wire(&q).bytes(),
+    );
+    let mut digest = [0u8; 20];
+    digest.copy_from_slice(d.as_ref());
+    q.auth = Some(AuthSection { digest, ..a });
+    q
+}
+
+#[test]
+fn sequence_window_is_circular_and_strict_for_meticulous() {
+    // Keyed: last .. last + 3 x mult.
+    assert!(seq_in_window(100, 100, false, 3));
+    assert!(seq_in_window(100, 109, false, 3));
+    assert!(!seq_in_window(100, 110, false, 3));
+    assert!(!seq_in_window(100, 99, false, 3), "behind: a replay");
+    // Meticulous: last + 1 .. last + 3 x mult.
+    assert!(!seq_in_window(100, 100, true, 3));
+    assert!(seq_in_window(100, 101, true, 3));
+    assert!(seq_in_window(100, 109, true, 3));
+    assert!(!seq_in_window(100, 110, true, 3));
+    // Across the 32-bit wrap.
+    assert!(seq_in_window(u32::MAX - 1, 3, false, 3));
+    assert!(seq_in_window(u32::MAX, 0, true, 1));
+    assert!(!seq_in_window(5, u32::MAX, false, 255));
+    // Detect Mult 255 gives the widest window, 765.
+    assert!(seq_in_window(0, 765, true, 255));
+    assert!(!seq_in_window(0, 766, true, 255));
+}
+
+#[test]
+fn replays_are_refused_until_the_sequence_is_forgotten() {
+    let cfg = auth_cfg(true, b"secret");
+    let t0 = Instant::now();
+    let dt = Duration::from_millis(900);
+    let mut rx = RxSeq::default();
+    let at = |n: u32| sign(&good(), &cfg, n);
+    // Unknown: any sequence number is taken.
+    assert_eq!(verify(&at(1000), &cfg, &mut rx, t0, dt), Ok(()));
+    assert_eq!(verify(&at(1001), &cfg, &mut rx, t0, dt), Ok(()));
+    // The same packet again, and an older one: refused, and the window does not move.
+    assert_eq!(
+        verify(&at(1001), &cfg, &mut rx, t0, dt),
+        Err(RxError::AuthSequence {
+            seq: 1001,
+            last: 1001
+        })
+    );
+    assert_eq!(
+        verify(&at(990), &cfg, &mut rx, t0, dt),
+        Err(RxError::AuthSequence {
+            seq: 990,
+            last: 1001
+        })
+    );
+    // A wrong digest inside the window does not move it either.
+    let mut forged = at(1005);
+    if let Some(a) = &mut forged.auth {
+        a.digest[0] ^= 0x80;
+    }
+    assert_eq!(
+        verify(&forged, &cfg, &mut rx, t0, dt),
+        Err(RxError::AuthDigest)
+    );
+    assert_eq!(verify(&at(1002), &cfg, &mut rx, t0, dt), Ok(()));
+    // Far ahead (a restarted peer's new random start) is refused while the session is fresh...
+    let later = t0 + dt;
+    assert!(verify(&at(7), &cfg, &mut rx, later, dt).is_err());
+    // ...and taken after twice the detection time without an accepted packet (6.8.1).
+    assert_eq!(verify(&at(7), &cfg, &mut rx, t0 + dt * 2, dt), Ok(()));
+}
+
+#[test]
+fn transmit_sequence_advances_per_rfc() {
+    let t0 = Instant::now();
+    let p = good();
+    let mut m = TxSeq::new(u32::MAX);
+    assert_eq!(m.next(&p, true, t0), 0, "wraps");
+    assert_eq!(m.next(&p, true, t0), 1, "meticulous: every packet");
+    let mut k = TxSeq::new(10);
+    assert_eq!(k.next(&p, false, t0), 11);
+    assert_eq!(k.next(&p, false, t0 + Duration::from_millis(300)), 11);
+    let changed = Packet { poll: true, ..p };
+    assert_eq!(
+        k.next(&changed, false, t0 + Duration::from_millis(400)),
+        12,
+        "contents changed"
+    );
+    assert_eq!(
+        k.next(&changed, false, t0 + Duration::from_millis(1400)),
+        13,
+        "a second passed"
+    );
+}
+
+#[test]
+fn keys_are_1_to_20_bytes_and_never_printed() {
+    assert!(Key::new(b"").is_none());
+    assert!(Key::new(&[b'k'; 21]).is_none());
+    let k = Key::new(&[b'k'; 20]).expect("20 bytes");
+    assert_eq!(format!("{k:?}"), "Key(<redacted>)");
+    let cfg = auth_cfg(false, b"hunter2");
+    assert!(!format!("{cfg:?}").contains("hunter2"));
 }
 
 /// Counts up; the jitter then covers the whole 75-100 % range over a run.
@@ -544,4 +796,128 @@ proptest! {
         p.run_until(cut_at + detect + Duration::from_millis(delay + 1));
         prop_assert_eq!(p.s[0].state(), State::Down);
     }
+}
+
+impl Pair {
+    /// Both sides authenticate with `cfg` (fresh random-ish start sequence numbers).
+    fn authenticated(mut self, cfg: &AuthConfig) -> Pair {
+        for (i, start) in [(0, 0xffff_fff0u32), (1, 77)] {
+            let placeholder = Session::new(FAST, 99, self.t0).0;
+            let s = std::mem::replace(&mut self.s[i], placeholder);
+            self.s[i] = s.with_auth(cfg.clone(), start);
+        }
+        self
+    }
+}
+
+#[test]
+fn authenticated_pair_comes_up_with_increasing_sequence_numbers() {
+    for meticulous in [false, true] {
+        let cfg = auth_cfg(meticulous, b"pair-key");
+        let mut p = Pair::new(FAST, FAST, 3).authenticated(&cfg);
+        p.run_until(Duration::from_secs(6));
+        assert_eq!(p.s[0].state(), State::Up, "meticulous {meticulous}");
+        assert_eq!(p.s[1].state(), State::Up, "meticulous {meticulous}");
+        assert_eq!(p.s[0].snapshot().auth, Some(cfg.auth_type));
+        for side in 0..2 {
+            let seqs: Vec<u32> = p
+                .sent
+                .iter()
+                .filter(|s| s.1 == side)
+                .map(|s| s.2.auth.expect("every packet signed").seq)
+                .collect();
+            for w in seqs.windows(2) {
+                let step = w[1].wrapping_sub(w[0]);
+                if meticulous {
+                    assert_eq!(step, 1, "side {side}: {seqs:?}");
+                } else {
+                    assert!(step <= 1, "side {side}: {seqs:?}");
+                }
+            }
+        }
+        // Side 0 started just below the 32-bit wrap; sending every packet, it crossed it.
+        if meticulous {
+            assert!(p
+                .sent
+                .iter()
+                .any(|s| s.1 == 0 && s.2.auth.is_some_and(|a| a.seq < 100)));
+        }
+    }
+}
+
+#[test]
+fn an_authenticated_session_ignores_unsigned_and_wrongly_signed_downs() {
+    let cfg = auth_cfg(true, b"pair-key");
+    let mut p = Pair::new(FAST, FAST, 4).authenticated(&cfg);
+    p.run_until(Duration::from_secs(5));
+    assert_eq!(p.s[0].state(), State::Up);
+    let remote = p.s[0].snapshot().remote_discr;
+    let down = Packet {
+        state: State::Down,
+        diag: Diag::NeighborSignaledDown,
+        my_discr: remote,
+        your_discr: 11,
+        ..good()
+    };
+    let now = p.now;
+    let mut rng = Seq(0);
+    assert_eq!(
+        p.s[0].handle(Event::Packet(down), now, &mut rng),
+        Err(RxError::AuthMissing)
+    );
+    let last = p.s[0]
+        .snapshot()
+        .auth_rx_seq
+        .expect("authenticated packets seen");
+    let wrong = sign(&down, &auth_cfg(true, b"other-key"), last.wrapping_add(1));
+    assert_eq!(
+        p.s[0].handle(Event::Packet(wrong), now, &mut rng),
+        Err(RxError::AuthDigest)
+    );
+    // The right key replaying the last sequence number: refused too.
+    let replay = sign(&down, &cfg, last);
+    assert_eq!(
+        p.s[0].handle(Event::Packet(replay), now, &mut rng),
+        Err(RxError::AuthSequence { seq: last, last })
+    );
+    assert_eq!(p.s[0].state(), State::Up);
+    // Unauthenticated session: a signed packet is refused (6.8.6).
+    let (mut plain, _) = Session::new(FAST, 11, now);
+    assert_eq!(
+        plain.handle(Event::Packet(sign(&down, &cfg, 1)), now, &mut rng),
+        Err(RxError::AuthNotConfigured)
+    );
+}
+
+/// The issue's second attack, once past the interface check: a Your Discriminator 0 Down from
+/// the peer's address that does not carry the peer's discriminator leaves an Up session Up.
+#[test]
+fn your_discriminator_zero_down_must_carry_the_peers_discriminator_while_up() {
+    let mut p = Pair::new(FAST, FAST, 5);
+    p.run_until(Duration::from_secs(5));
+    assert_eq!(p.s[0].state(), State::Up);
+    let remote = p.s[0].snapshot().remote_discr;
+    let spoof = Packet {
+        state: State::Down,
+        my_discr: remote.wrapping_add(1).max(1),
+        your_discr: 0,
+        ..good()
+    };
+    let now = p.now;
+    assert_eq!(
+        p.s[0].handle(Event::Packet(spoof), now, &mut Seq(0)),
+        Err(RxError::RemoteDiscrMismatch {
+            my_discr: spoof.my_discr
+        })
+    );
+    assert_eq!(p.s[0].state(), State::Up);
+    // The peer itself saying Down with Your Discriminator 0 is heard.
+    let real = Packet {
+        my_discr: remote,
+        ..spoof
+    };
+    p.s[0]
+        .handle(Event::Packet(real), now, &mut Seq(0))
+        .expect("accepted");
+    assert_eq!(p.s[0].state(), State::Down);
 }

@@ -12,7 +12,7 @@ use super::raw::RawPeer;
 use super::secret_file::{self, Owner};
 use crate::bgp::transport::{self, AoAlgorithm, AoKey, Auth, Secret, MAX_KEY_LEN};
 
-fn abs_path<'a>(p: &mut Problems, path: &str, v: Option<&'a str>) -> Option<&'a Path> {
+pub(super) fn abs_path<'a>(p: &mut Problems, path: &str, v: Option<&'a str>) -> Option<&'a Path> {
     let s = v?;
     if !s.starts_with('/') {
         p.add(path, format!("{path} \"{s}\" must be an absolute path"));
@@ -95,7 +95,12 @@ pub(super) fn peer_auth(p: &mut Problems, path: &str, r: &RawPeer) -> Auth {
     }
 }
 
-fn key_or_problem(p: &mut Problems, path: &str, file: &Path, what: &str) -> Option<Secret> {
+pub(super) fn key_or_problem(
+    p: &mut Problems,
+    path: &str,
+    file: &Path,
+    what: &str,
+) -> Option<Secret> {
     match read_key(file, what) {
         Ok(k) => Some(k),
         Err(e) => {

@@ -94,12 +94,23 @@ pub struct PeerConfig {
     pub bfd: Option<BfdConfig>,
 }
 
-/// `peers[].bfd`: our Desired Min TX, Required Min RX and Detect Mult.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// `peers[].bfd`: our Desired Min TX, Required Min RX and Detect Mult; authentication.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BfdConfig {
     pub min_tx: Duration,
     pub min_rx: Duration,
     pub multiplier: u8,
+    /// `peers[].bfd.auth`; None: no authentication.
+    pub auth: Option<BfdAuth>,
+}
+
+/// `peers[].bfd.auth`: RFC 5880 6.7.4 Keyed SHA1 (meticulous or not).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BfdAuth {
+    pub algorithm: crate::bfd::AuthType,
+    pub key_id: u8,
+    /// 1-20 bytes (the Auth Key/Digest field).
+    pub key: crate::bgp::transport::Secret,
 }
 
 #[derive(Clone, Debug, PartialEq)]

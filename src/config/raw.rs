@@ -169,6 +169,16 @@ pub struct RawBfd {
     pub min_tx: Option<Value>,
     pub min_rx: Option<Value>,
     pub multiplier: Option<u64>,
+    pub auth: Option<RawBfdAuth>,
+}
+
+/// `peers[].bfd.auth` (issue 18), shaped like `peers[].tcp_ao`.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawBfdAuth {
+    pub algorithm: Option<String>,
+    pub key_id: Option<u64>,
+    pub key_file: Option<String>,
 }
 
 #[derive(Deserialize, Debug)]

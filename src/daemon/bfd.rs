@@ -5,29 +5,41 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use crate::bfd::driver::{Handle, PeerSpec, PeerStatus, Report};
-use crate::bfd::{Gate, Timing};
+use crate::bfd::{AuthConfig, Gate, Key, Timing};
 use crate::config::{Config, PeerConfig};
 use crate::control::BfdView;
 use crate::route::DesiredRoutes;
 
 type Views = Arc<Mutex<BTreeMap<Arc<str>, BfdView>>>;
 type Gates = Arc<Mutex<HashMap<Arc<str>, watch::Sender<Gate>>>>;
+type Unmatched = Arc<Mutex<BTreeMap<String, u64>>>;
 
 pub struct BfdRuntime {
     handle: Option<Handle>,
     specs: HashMap<Arc<str>, PeerSpec>,
     views: Views,
     gates: Gates,
+    unmatched: Unmatched,
 }
 
 fn spec(p: &PeerConfig) -> Option<PeerSpec> {
-    let b = p.bfd?;
+    let b = p.bfd.as_ref()?;
+    let auth = match &b.auth {
+        None => None,
+        // Config validation keeps keys to 1-20 bytes, so `Key::new` cannot refuse one here;
+        // if it did, no session at all beats an unauthenticated one.
+        Some(a) => Some(AuthConfig {
+            auth_type: a.algorithm,
+            key_id: a.key_id,
+            key: Key::new(a.key.expose())?,
+        }),
+    };
     Some(PeerSpec {
         name: p.spec.name.clone(),
         peer: p.spec.address,
@@ -37,7 +49,60 @@ fn spec(p: &PeerConfig) -> Option<PeerSpec> {
             required_min_rx: b.min_rx,
             detect_mult: b.multiplier,
         },
+        auth,
     })
+}
+
+/// Discards are logged at most once a minute per (peer, reason), with the count since the last
+/// line: a flood must not flood the log too.
+const DISCARD_LOG_EVERY: Duration = Duration::from_secs(60);
+
+#[derive(Default)]
+struct DiscardLog {
+    /// (peer or "" for unmatched, reason) -> when last logged and the total then.
+    last: HashMap<(String, &'static str), (Instant, u64)>,
+}
+
+impl DiscardLog {
+    /// From cumulative `counts`: the (reason, new since the last line) to log now.
+    fn due(
+        &mut self,
+        who: &str,
+        counts: &BTreeMap<&'static str, u64>,
+        now: Instant,
+    ) -> Vec<(&'static str, u64)> {
+        let mut out = Vec::new();
+        for (&reason, &total) in counts {
+            let key = (who.to_string(), reason);
+            let (at, seen) = match self.last.get(&key) {
+                None => (None, 0),
+                Some(&(at, seen)) => (Some(at), seen),
+            };
+            let quiet_long_enough = at.is_none_or(|t| now.duration_since(t) >= DISCARD_LOG_EVERY);
+            if total > seen && quiet_long_enough {
+                out.push((reason, total - seen));
+                self.last.insert(key, (now, total));
+            }
+        }
+        out
+    }
+}
+
+fn log_discards(log: &mut DiscardLog, who: &str, counts: &BTreeMap<&'static str, u64>) {
+    let due = log.due(who, counts, Instant::now());
+    if due.is_empty() {
+        return;
+    }
+    let what = due
+        .iter()
+        .map(|(r, n)| format!("{n} {r}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if who.is_empty() {
+        warn!("BFD: discarded packets that match no peer's session: {what} (logged at most once a minute per reason)");
+    } else {
+        warn!(peer = %who, "BFD {who}: discarded packets: {what} (logged at most once a minute per reason)");
+    }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -47,6 +112,7 @@ fn ms(d: Duration) -> f64 {
 fn view(s: &PeerStatus) -> BfdView {
     let mut v = BfdView {
         local: s.local.map(|a| a.to_string()),
+        ifindex: s.ifindex,
         discarded: s
             .rx_errors
             .iter()
@@ -71,11 +137,19 @@ fn view(s: &PeerStatus) -> BfdView {
         v.state_changes = x.state_changes;
         v.packets_received = x.rx_packets;
         v.packets_sent = x.tx_packets;
+        v.authentication = x.auth.map(|a| a.as_str().to_string());
+        v.auth_sequence_received = x.auth_rx_seq;
     }
     v
 }
 
-async fn consume(mut reports: mpsc::UnboundedReceiver<Report>, views: Views, gates: Gates) {
+async fn consume(
+    mut reports: mpsc::UnboundedReceiver<Report>,
+    views: Views,
+    gates: Gates,
+    unmatched: Unmatched,
+) {
+    let mut discards = DiscardLog::default();
     while let Some(r) = reports.recv().await {
         match r {
             Report::Changed {
@@ -112,6 +186,7 @@ async fn consume(mut reports: mpsc::UnboundedReceiver<Report>, views: Views, gat
                 }
             }
             Report::Status { peer, status } => {
+                log_discards(&mut discards, &peer, &status.rx_errors);
                 if let Some(e) = &status.setup_error {
                     let first = views
                         .lock()
@@ -128,10 +203,10 @@ async fn consume(mut reports: mpsc::UnboundedReceiver<Report>, views: Views, gat
                 }
             }
             Report::Unattributed(counts) => {
-                warn!(
-                    ?counts,
-                    "BFD: discarded packets that match no peer (counts so far)"
-                );
+                log_discards(&mut discards, "", &counts);
+                if let Ok(mut m) = unmatched.lock() {
+                    *m = counts.iter().map(|(k, n)| (k.to_string(), *n)).collect();
+                }
             }
         }
     }
@@ -144,6 +219,7 @@ impl BfdRuntime {
             specs: HashMap::new(),
             views: Views::default(),
             gates: Gates::default(),
+            unmatched: Unmatched::default(),
         };
         rt.reconcile(config);
         rt
@@ -177,7 +253,12 @@ impl BfdRuntime {
         if self.handle.is_none() && !want.is_empty() {
             match Handle::start() {
                 Ok((h, reports)) => {
-                    tokio::spawn(consume(reports, self.views.clone(), self.gates.clone()));
+                    tokio::spawn(consume(
+                        reports,
+                        self.views.clone(),
+                        self.gates.clone(),
+                        self.unmatched.clone(),
+                    ));
                     self.handle = Some(h);
                 }
                 Err(e) => warn!("BFD: cannot start its thread: {e}; BFD is off"),
@@ -199,7 +280,13 @@ impl BfdRuntime {
         }
         for (name, s) in &want {
             if self.specs.get(name) != Some(s) {
-                info!(peer = %name, "BFD {name}: session to {} ({} x {} ms)", s.peer, s.timing.detect_mult, s.timing.required_min_rx.as_millis());
+                let auth = s
+                    .auth
+                    .as_ref()
+                    .map_or("no authentication".to_string(), |a| {
+                        format!("{} key id {}", a.auth_type.as_str(), a.key_id)
+                    });
+                info!(peer = %name, "BFD {name}: session to {} ({} x {} ms, {auth})", s.peer, s.timing.detect_mult, s.timing.required_min_rx.as_millis());
                 h.add(s.clone());
             }
         }
@@ -249,6 +336,11 @@ impl BfdRuntime {
         g.entry(peer.clone())
             .or_insert_with(|| watch::channel(Gate::default()).0)
             .subscribe()
+    }
+
+    /// Packets that matched no peer's session since start, by reason (for metrics).
+    pub fn unmatched(&self) -> BTreeMap<String, u64> {
+        self.unmatched.lock().map(|m| m.clone()).unwrap_or_default()
     }
 
     pub fn view(&self, peer: &str) -> Option<BfdView> {
@@ -351,6 +443,36 @@ mod tests {
         d.reasons
             .insert("web".into(), "check web passed 2/2".into());
         Arc::new(d)
+    }
+
+    #[test]
+    fn discards_are_logged_once_a_minute_per_reason_with_the_new_count() {
+        let mut log = DiscardLog::default();
+        let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+        let c = |w: u64, t: u64| BTreeMap::from([("wrong_interface", w), ("ttl_not_255", t)]);
+        assert_eq!(
+            log.due("tor1", &c(5, 0), at(0)),
+            vec![("wrong_interface", 5)]
+        );
+        // More within the minute: nothing; another reason: its own first line.
+        assert_eq!(log.due("tor1", &c(900, 0), at(30)), vec![]);
+        assert_eq!(
+            log.due("tor1", &c(900, 2), at(31)),
+            vec![("ttl_not_255", 2)]
+        );
+        // Another peer is counted apart.
+        assert_eq!(
+            log.due("tor2", &c(1, 0), at(31)),
+            vec![("wrong_interface", 1)]
+        );
+        // After a minute: the count since the last line.
+        assert_eq!(
+            log.due("tor1", &c(1000, 2), at(61)),
+            vec![("wrong_interface", 995)]
+        );
+        // Nothing new: nothing, however long.
+        assert_eq!(log.due("tor1", &c(1000, 2), at(600)), vec![]);
     }
 
     #[test]

@@ -978,6 +978,7 @@ impl Daemon {
         for p in &mut view.peers {
             p.bfd = self.bfd.view(&p.name);
         }
+        view.bfd_unmatched = self.bfd.unmatched();
         let line = systemd_status(&view);
         self.status_tx.send_replace(Arc::new(view));
         if line != self.last_notify_status {

@@ -240,6 +240,7 @@ impl Tracker {
                 .chain(log_problems)
                 .collect(),
             signals,
+            bfd_unmatched: Default::default(),
             route_changes: route_changes
                 .iter()
                 .map(|((vip, to), count)| RouteChangeCount {

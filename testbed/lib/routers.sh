@@ -21,6 +21,18 @@ VW_BFD=${VW_BFD:-}
 vw_bfd_on() { [[ ,$VW_BFD, == *,$1,* ]]; }
 VW_BFD_INTERVAL_MS=${VW_BFD_INTERVAL_MS:-300}
 VW_BFD_MULT=${VW_BFD_MULT:-3}
+# BIRD only (FRR 8.4's bfdd has no authentication): VW_BFD_AUTH="keyed sha1" or
+# "meticulous keyed sha1" (RFC 5880 6.7.4), with password VW_BFD_PASSWORD and key id
+# VW_BFD_KEY_ID. Empty (default): none.
+VW_BFD_AUTH=${VW_BFD_AUTH:-}
+VW_BFD_PASSWORD=${VW_BFD_PASSWORD:-}
+VW_BFD_KEY_ID=${VW_BFD_KEY_ID:-1}
+
+vw_bird_bfd_auth() {
+  [[ -n $VW_BFD_AUTH ]] || return 0
+  printf '    authentication %s;\n    password "%s" { id %s; };\n' \
+    "$VW_BFD_AUTH" "$VW_BFD_PASSWORD" "$VW_BFD_KEY_ID"
+}
 
 vw_bird_bfd_protocol() {
   vw_bfd_on bird || return 0
@@ -32,6 +44,7 @@ protocol bfd {
     min tx interval $VW_BFD_INTERVAL_MS ms;
     idle tx interval 1000 ms;
     multiplier $VW_BFD_MULT;
+$(vw_bird_bfd_auth)
   };
 }
 EOF

@@ -15,7 +15,7 @@ VW_GUARD_BUDGET_MS=${VW_GUARD_BUDGET_MS:-$((VW_GUARD_SETTLE_MS + 2000))}
 # leave and the driver kills it.
 VW_GUARD_STOP_BOUND_MS=${VW_GUARD_STOP_BOUND_MS:-30000}
 
-declare -gA VWG_RUN=() VWG_FORCED=() VWG_STOP=() VWG_TOR_UP=() VWG_FAULTS=()
+declare -gA VWG_RUN=() VWG_FORCED=() VWG_STOP=() VWG_CUT=() VWG_TOR_UP=() VWG_FAULTS=()
 VWG_TOR_UP[bird]=1
 VWG_TOR_UP[frr]=1
 
@@ -24,7 +24,8 @@ vw_guard_state_write() {
   {
     printf 'tor bird up=%s\ntor frr up=%s\n' "${VWG_TOR_UP[bird]}" "${VWG_TOR_UP[frr]}"
     for ((i = 1; i <= VW_FLEET_N; i++)); do
-      printf 'node %s run=%s forced=%s stop=%s\n' "$i" "${VWG_RUN[$i]:-0}" "${VWG_FORCED[$i]:-0}" "${VWG_STOP[$i]:-0}"
+      printf 'node %s run=%s forced=%s stop=%s cut=%s\n' "$i" "${VWG_RUN[$i]:-0}" "${VWG_FORCED[$i]:-0}" \
+        "${VWG_STOP[$i]:-0}" "${VWG_CUT[$i]:-none}"
     done
   } >"$f.new"
   mv "$f.new" "$f"
@@ -98,7 +99,7 @@ vw_guard_violations() { grep -E 'VIOLATION' "$VW_RUN_DIR/oracle.log" || true; }
 # Start vipwarden on node i (disable file $VW_RUN_DIR/disable<i> configured) and record it.
 vw_guard_vw_start() {
   local i=$1
-  VW_FLEET_TOP="disable_file: $VW_RUN_DIR/disable$i" vw_fleet_vipwarden_start "$i"
+  VW_FLEET_TOP="${VW_FLEET_TOP:-}${VW_FLEET_TOP:+$'\n'}disable_file: $VW_RUN_DIR/disable$i" vw_fleet_vipwarden_start "$i"
   VWG_RUN[$i]=1
   VWG_STOP[$i]=0
   vw_guard_state_write
@@ -114,14 +115,22 @@ vw_guard_fleet_up() {
     sleep "$(printf '0.%03d' "${VW_GUARD_STAGGER_MS:-300}")"
   done
   want="$VW_FLEET_N 0"
-  ms=$(vw_wait_until now 60000 vw_fleet_counts_are "$want" "$want") ||
+  ms=$(vw_wait_until now 60000 vw_guard_counts_are "$want" "$want") ||
     vw_die "not every node announced within 60 s (bird: $(vw_fleet_route_counts bird), frr: $(vw_fleet_route_counts frr))"
   vw_info "all $VW_FLEET_N nodes announced at both ToRs after ${ms} ms"
 }
 
+# True if BIRD and FRR show exactly these "TOTAL MARKED" path counts.
+vw_guard_counts_are() {
+  [[ $(vw_fleet_route_counts bird) == "$1" && $(vw_fleet_route_counts frr) == "$2" ]]
+}
+
 vw_guard_svc_stop() {
+  local pid
   vw_guard_fault svc-stop "node$1"
-  vw_fleet_nginx_kill "$1" || true
+  # SIGTERM without waiting, so that several services fail within milliseconds.
+  pid=$(vw_pid_of "nginx$1")
+  if [[ -n $pid ]] && vw_pid_is_ours "$pid"; then kill -TERM "$pid" 2>/dev/null || true; fi
 }
 
 vw_guard_svc_start() {
@@ -131,21 +140,27 @@ vw_guard_svc_start() {
   vw_fleet_nginx_start "$1"
 }
 
-# vw_guard_drain I [--force]: operator drain through the CLI (bounded); prints the CLI's answer.
+# vw_guard_drain I [--force]: operator drain through the CLI in node i's namespace (bounded);
+# logs the CLI's answer and keeps it in $VW_RUN_DIR/drain<i>.out ("exit N: text").
 vw_guard_drain() {
   local i=$1 force=${2:-} rc=0 out
   vw_guard_fault "drain${force:+-force}" "node$i"
-  [[ -n $force ]] && VWG_FORCED[$i]=1 && vw_guard_state_write
-  out=$(timeout 10 "$(vw_vipwarden_bin)" drain web --reason "guard lab" $force \
+  if [[ -n $force ]]; then
+    VWG_FORCED[$i]=1
+    vw_guard_state_write
+  fi
+  # shellcheck disable=SC2086 # $force: empty or one word
+  out=$(vw_in "$(vw_fleet_ns "$i")" timeout 10 "$(vw_vipwarden_bin)" drain web --reason "guard lab" $force \
     --config "$VW_RUN_DIR/vipwarden$i.yaml" 2>&1) || rc=$?
-  printf '    drain node%s%s: exit %s: %s\n' "$i" "${force:+ (forced)}" "$rc" "$(tr '\n' ' ' <<<"$out" | cut -c1-300)" >&2
+  printf 'exit %s: %s\n' "$rc" "$(tr '\n' ' ' <<<"$out" | cut -c1-400)" >"$VW_RUN_DIR/drain$i.out"
+  printf '    drain node%s%s: %s\n' "$i" "${force:+ (forced)}" "$(cat "$VW_RUN_DIR/drain$i.out")" >&2
   return 0
 }
 
 vw_guard_undrain() {
   local i=$1 rc=0 out
   vw_guard_fault undrain "node$i"
-  out=$(timeout 10 "$(vw_vipwarden_bin)" undrain web --reason "guard lab" \
+  out=$(vw_in "$(vw_fleet_ns "$i")" timeout 10 "$(vw_vipwarden_bin)" undrain web --reason "guard lab" \
     --config "$VW_RUN_DIR/vipwarden$i.yaml" 2>&1) || rc=$?
   ((rc == 0)) || printf '    undrain node%s: exit %s: %s\n' "$i" "$rc" "$(tr '\n' ' ' <<<"$out" | cut -c1-300)" >&2
   VWG_FORCED[$i]=0
@@ -175,6 +190,8 @@ vw_guard_cut() {
     vw_in "$ns" nft add rule inet vwguard in iifname "n$i-$l" drop
     vw_in "$ns" nft add rule inet vwguard out oifname "n$i-$l" drop
   done
+  VWG_CUT[$i]=$which
+  vw_guard_state_write
 }
 
 vw_guard_restore() {
@@ -182,6 +199,8 @@ vw_guard_restore() {
   ns=$(vw_fleet_ns "$i")
   vw_guard_fault link-restore "node$i"
   vw_in "$ns" nft delete table inet vwguard 2>/dev/null || true
+  VWG_CUT[$i]=none
+  vw_guard_state_write
 }
 
 # ToR restarts: BIRD whole, FRR's bgpd (zebra keeps running, as on a box restarting bgpd).

@@ -184,7 +184,7 @@ vw_fleet_when_blind_line() {
 }
 
 # vipwarden config for node i. Extra YAML for the VIP (indented 4) in
-# $VW_FLEET_GUARD, top-level extra in $VW_FLEET_TOP.
+# $VW_FLEET_GUARD, under fleet: (indented 2) in $VW_FLEET_EXTRA, top-level extra in $VW_FLEET_TOP.
 vw_fleet_vipwarden_config() {
   local i=$1
   cat <<EOF
@@ -210,6 +210,7 @@ peers:
 fleet:
   unhealthy_community: "$VW_FLEET_UNHEALTHY"
   settle: ${VW_FLEET_SETTLE:-3s}
+${VW_FLEET_EXTRA:-}
 checks:
   - name: web
     type: tcp

@@ -10,8 +10,9 @@ Reads (all under DIR, written by testbed/lib/fleet-guard.sh):
   frr/bgpd.vty         FRR bgpd's vty socket (the vtysh protocol: command + NUL, reply ends
                        with three NULs and a status byte); no vtysh process per sample
   chaos-state          the lab's intent, rewritten atomically by the driver: "tor NAME up=0|1"
-                       and "node I run=0|1 forced=0|1 stop=MS" (stop: epoch ms of a SIGTERM not
-                       yet completed, 0 otherwise)
+                       and "node I run=0|1 forced=0|1 stop=MS cut=none|bird|frr|both" (stop:
+                       epoch ms of a SIGTERM not yet completed, 0 otherwise; cut: links dropped
+                       by nftables)
   faults.log           "MS kind args": each fault is copied into the timeline with the samples
                        at that moment and one second later
   oracle.stop          when it appears the oracle writes its summary and exits
@@ -26,8 +27,8 @@ I1: at a ToR the prefix goes from present to absent while some node whose path w
     last ones runs, has its session to that ToR established (in this sample and the next), was
     not force-drained and is not in a planned stop older than --stop-bound-ms: that node withdrew
     the last path.
-I2: while the ToR is up and some running, not force-drained node has an established session to
-    it, the prefix is absent there for at most --budget-ms (settle + 2 s); every sample beyond
+I2: while the ToR is up and some running, not force-drained node whose link to it is not cut
+    has an established session to it, the prefix is absent there for at most --budget-ms (settle + 2 s); every sample beyond
     that breaks I2.
 """
 import argparse
@@ -186,7 +187,8 @@ def read_state(path):
                 elif w[0] == "node":
                     st["node"][int(w[1])] = {"run": kv.get("run") == "1",
                                              "forced": kv.get("forced") == "1",
-                                             "stop": int(kv.get("stop", "0") or 0)}
+                                             "stop": int(kv.get("stop", "0") or 0),
+                                             "cut": kv.get("cut", "none")}
     except (OSError, ValueError):
         pass
     return st
@@ -233,6 +235,13 @@ class TorWatch:
         for ht, hs in self.hist:
             self.out.write("    %s %s %s\n" % (ts(ht), self.name, fmt(hs)))
         self.after.append([5, label])
+
+    def can_serve(self, st, n):
+        """Node n runs, was not force-drained, and its link to this ToR is not cut (a cut
+        node's session stays Established at the ToR until the hold timer, but it cannot
+        announce)."""
+        ns = st["node"].get(n, {"run": True, "forced": False, "cut": "none"})
+        return ns["run"] and not ns["forced"] and ns["cut"] not in (self.name, "both")
 
     def step(self, t, st):
         s = self.client.sample(self.args.prefix)
@@ -288,8 +297,7 @@ class TorWatch:
             if self.absent_since is None:
                 self.absent_since = t
             self.longest_raw = max(self.longest_raw, t - self.absent_since)
-            qualifying = any(st["node"].get(n, {"run": True})["run"] and
-                             not st["node"].get(n, {"forced": False})["forced"] for n in est)
+            qualifying = any(self.can_serve(st, n) for n in est)
             if qualifying:
                 if self.q_since is None:
                     self.q_since = t

@@ -21,6 +21,11 @@ vw_guard_drain 2 &
 p2=$!
 wait "$p1" "$p2" || true
 vw_measured "two drain commands issued and answered" "$(($(vw_now_ms) - t1))"
+for i in 1 2; do
+  ans=$(cat "$VW_RUN_DIR/drain$i.out" 2>/dev/null || echo "no answer")
+  echo "drain node $i: $ans"
+  [[ $ans == "exit 0:"* || $ans == *"refused by the fleet guard"* ]] || vw_fail "the drain of node $i did not reach its daemon: $ans"
+done
 sleep $(((VW_GUARD_SETTLE_MS + 7000) / 1000))
 for r in bird frr; do
   p=$(vw_guard_paths "$r")

@@ -4,7 +4,7 @@
 # stops and starts (single and shared outages), operator drains and undrains (a few forced),
 # disable files, link cuts (nftables drops in a node, both directions, one or both links),
 # ToR restarts (BIRD, FRR bgpd; one at a time), vipwarden restarts (SIGTERM + start once it
-# exits; SIGKILL + start).
+# exits; SIGKILL + start; SIGKILL and start 3-20 s later).
 #   fleet-chaos.sh [--seed N] [--duration SECONDS] [--nodes N] [--keep]
 #   (defaults: seed from the clock, printed first; 600 s; 8 nodes; --keep keeps the run dir)
 # An oracle (lib/fleet_oracle.py) samples both ToRs' RIB for the VIP every 100 ms and checks:
@@ -86,6 +86,11 @@ run_action() {
     tor-start) vw_guard_tor_start "$a" ;;
     vw-term) vw_guard_vw_term "$a" ;;
     vw-kill) vw_guard_vw_kill "$a" ;;
+    vw-crash) vw_guard_vw_crash "$a" ;;
+    vw-start)
+      vw_guard_fault vw-start "node$a"
+      vw_guard_vw_start "$a"
+      ;;
     *) vw_die "unknown action in the plan: $action" ;;
   esac
 }

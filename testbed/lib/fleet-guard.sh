@@ -263,6 +263,16 @@ vw_guard_vw_kill() {
   vw_guard_vw_start "$i"
 }
 
+# SIGKILL node i's vipwarden and leave it down (a crash of the machine); vw_guard_vw_start
+# brings it back.
+vw_guard_vw_crash() {
+  local i=$1
+  vw_guard_fault vw-crash "node$i"
+  VWG_RUN[$i]=0
+  vw_guard_state_write
+  vw_stop "vipwarden$i" KILL 3000
+}
+
 # Restart every node whose planned stop completed; SIGKILL one that exceeded the bound
 # (+ 10 s: the bound is the daemon's, the lab only keeps the run bounded).
 vw_guard_reap() {
@@ -304,7 +314,8 @@ vw_guard_vw_restart() {
 # vw_guard_paths TOR: "node:marked" of every path for the VIP at TOR (e.g. "1:0 2:1").
 vw_guard_paths() {
   case $1 in
-    bird) vw_birdc show route "$VW_VIP4_PREFIX" all 2>/dev/null | python3 -c '
+    # birdc exits non-zero on "Network not found": no path is an answer, not an error.
+    bird) { vw_birdc show route "$VW_VIP4_PREFIX" all 2>/dev/null || true; } | python3 -c '
 import re, sys
 cur = None; out = {}
 for line in sys.stdin:
@@ -314,7 +325,7 @@ for line in sys.stdin:
     elif cur is not None and "BGP.community" in line and "(65101,666)" in line:
         out[cur] = 1
 print(" ".join("%d:%d" % kv for kv in sorted(out.items())))' ;;
-    frr) vw_vtysh -c "show bgp ipv4 unicast $VW_VIP4_PREFIX json" 2>/dev/null | python3 -c '
+    frr) { vw_vtysh -c "show bgp ipv4 unicast $VW_VIP4_PREFIX json" 2>/dev/null || true; } | python3 -c '
 import json, sys
 try:
     d = json.load(sys.stdin)

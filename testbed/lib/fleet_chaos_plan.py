@@ -10,6 +10,7 @@ Prints "OFFSET_MS action args" lines, sorted, where action is one of
   cut I bird|frr|both | restore I    nftables drops on node I's links
   tor-stop T | tor-start T           BIRD or FRR bgpd, one ToR at a time
   vw-term I | vw-kill I              SIGTERM (restarted once it exits) / SIGKILL + start
+  vw-crash I | vw-start I            SIGKILL, started again 3-20 s later (a machine crash)
 The plan depends only on the seed, duration and node count (random.Random(seed)), never on
 what the lab does, so a seed replays the same faults at the same offsets. It keeps its own model
 of what it did (which services are down, which nodes drained, cut, disabled) so that every
@@ -43,7 +44,7 @@ def main():
         out.append((t, action, args))
 
     kinds = [("svc-stop", 18), ("outage", 10), ("drain", 9), ("disable", 7), ("cut", 9),
-             ("tor", 3), ("vw-term", 5), ("vw-kill", 4)]
+             ("tor", 3), ("vw-term", 5), ("vw-kill", 4), ("vw-crash", 3)]
     total = sum(w for _, w in kinds)
     t = 3000
     while True:
@@ -128,6 +129,15 @@ def main():
             i = rnd.choice(free)
             busy_vw[i] = t + 40000
             emit(t, kind, i)
+        elif kind == "vw-crash":
+            free = [i for i in nodes if busy_vw.get(i, 0) <= t]
+            if not free:
+                continue
+            i = rnd.choice(free)
+            down = rnd.randint(3000, 20000)
+            busy_vw[i] = t + down + 20000
+            emit(t, "vw-crash", i)
+            later(t + down, "vw-start", i)
     while pending:
         pt, _, action, args = heapq.heappop(pending)
         emit(min(pt, end), action, *args)

@@ -346,10 +346,8 @@ def main():
     while time.time() < deadline and not os.path.exists(os.path.join(d, "oracle.stop")):
         st = read_state(os.path.join(d, "chaos-state"))
         t = now_ms()
-        for w in tors:
-            w.step(t, st)
-        ticks += 1
-        # Faults into the timeline, with the samples now and one second later.
+        # Faults into the timeline first (in time order), with the last samples before them,
+        # and the samples one second later.
         try:
             with open(faults_path) as f:
                 f.seek(faults_off)
@@ -362,8 +360,11 @@ def main():
                                   (ts(int(w[0])), w[1] if len(w) > 1 else "",
                                    fmt(tors[0].cur), fmt(tors[1].cur)))
                         fault_after.append((t + 1000, line))
-        except OSError:
+        except (OSError, ValueError):
             pass
+        for w in tors:
+            w.step(t, st)
+        ticks += 1
         for due, line in [x for x in fault_after if x[0] <= t]:
             out.write("    %s +1s after [%s] | bird: %s | frr: %s\n" %
                       (ts(t), line.split(" ", 1)[-1], fmt(tors[0].cur), fmt(tors[1].cur)))

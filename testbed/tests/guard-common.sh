@@ -68,15 +68,6 @@ vw_guard_wait_held() {
   vw_fleet_show_counts
 }
 
-# SIGKILL node i's vipwarden and leave it down (a crash of the machine, not restarted).
-vw_guard_vw_crash() {
-  local i=$1
-  vw_guard_fault vw-crash "node$i"
-  VWG_RUN[$i]=0
-  vw_guard_state_write
-  vw_stop "vipwarden$i" KILL 3000
-}
-
 # Stop the oracle, print its figures, fail on any I1/I2 violation.
 vw_guard_verdict() {
   vw_guard_oracle_stop

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fleet guard chaos test (issue 17): VW_FLEET_N (default 8) nodes announce one VIP behind a BIRD
 # ToR (add paths tx) and an FRR ToR (addpath-tx-all-paths); random faults from a seed: nginx
-# stops and starts (single and shared outages), operator drains and undrains (a few forced),
+# stops and starts (single and shared outages), operator drains and undrains (a few forced, some
+# two at the same instant),
 # disable files, link cuts (nftables drops in a node, both directions, one or both links),
 # ToR restarts (BIRD, FRR bgpd; one at a time), vipwarden restarts (SIGTERM + start once it
 # exits; SIGKILL + start; SIGKILL and start 3-20 s later).
@@ -77,6 +78,15 @@ run_action() {
     svc-start) vw_guard_svc_start "$a" ;;
     drain) vw_guard_drain "$a" ;;
     drain-force) vw_guard_drain "$a" --force ;;
+    drain-pair)
+      # Both CLI calls in flight at once; counted here (the subshells' counts are lost).
+      # (wait by PID: the daemons are this shell's children too).
+      vw_guard_drain "$a" &
+      local p1=$!
+      vw_guard_drain "$b" &
+      wait "$p1" "$!" || true
+      VWG_FAULTS[drain]=$((${VWG_FAULTS[drain]:-0} + 2))
+      ;;
     undrain) vw_guard_undrain "$a" ;;
     disable) vw_guard_disable "$a" ;;
     enable) vw_guard_enable "$a" ;;

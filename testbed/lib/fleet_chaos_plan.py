@@ -6,6 +6,7 @@ Usage: fleet_chaos_plan.py SEED DURATION_S NODES
 Prints "OFFSET_MS action args" lines, sorted, where action is one of
   svc-stop I | svc-start I           nginx on node I
   drain I | drain-force I | undrain I  operator drain through the CLI
+  drain-pair I J                     two drains issued at the same instant
   disable I | enable I               node I's disable file
   cut I bird|frr|both | restore I    nftables drops on node I's links
   tor-stop T | tor-start T           BIRD or FRR bgpd, one ToR at a time
@@ -15,7 +16,10 @@ The plan depends only on the seed, duration and node count (random.Random(seed))
 what the lab does, so a seed replays the same faults at the same offsets. It keeps its own model
 of what it did (which services are down, which nodes drained, cut, disabled) so that every
 fault changes something and every one is undone later; shared outages (several services failing
-within a second) are frequent, because that is where the guard matters. The last 15 s only
+within a second) are frequent, because that is where the guard matters, and the faults lean
+towards the harmful choice: drains, disable files and crashes mostly hit nodes whose service is
+up (the last healthy ones during an outage), planned restarts mostly nodes whose service is down
+(held nodes). The last 15 s only
 recover: the run ends with every fault undone.
 """
 import heapq
@@ -43,8 +47,14 @@ def main():
     def emit(t, action, *args):
         out.append((t, action, args))
 
-    kinds = [("svc-stop", 18), ("outage", 10), ("drain", 9), ("disable", 7), ("cut", 9),
-             ("tor", 3), ("vw-term", 5), ("vw-kill", 4), ("vw-crash", 3)]
+    kinds = [("svc-stop", 18), ("outage", 10), ("drain", 9), ("drain-pair", 3), ("disable", 7),
+             ("cut", 9), ("tor", 3), ("vw-term", 5), ("vw-kill", 4), ("vw-crash", 4)]
+
+    def pick(cands, healthy):
+        """A node from cands, with probability 0.7 one whose service is up (healthy=True) or
+        down (healthy=False) when there is one."""
+        pref = [i for i in cands if (i not in svc_down) == healthy]
+        return rnd.choice(pref if pref and rnd.random() < 0.7 else cands)
     total = sum(w for _, w in kinds)
     t = 3000
     while True:
@@ -93,15 +103,25 @@ def main():
             free = [i for i in nodes if i not in drained]
             if not free:
                 continue
-            i = rnd.choice(free)
+            i = pick(free, True)
             drained.add(i)
             emit(t, "drain-force" if rnd.random() < 0.08 else "drain", i)
             later(t + rnd.randint(4000, 30000), "undrain", i)
+        elif kind == "drain-pair":
+            free = [i for i in nodes if i not in drained]
+            if len(free) < 2:
+                continue
+            up = [i for i in free if i not in svc_down]
+            pair = rnd.sample(up if len(up) >= 2 and rnd.random() < 0.7 else free, 2)
+            drained.update(pair)
+            emit(t, "drain-pair", *sorted(pair))
+            for i in pair:
+                later(t + rnd.randint(4000, 30000), "undrain", i)
         elif kind == "disable":
             free = [i for i in nodes if i not in disabled]
             if not free:
                 continue
-            i = rnd.choice(free)
+            i = pick(free, True)
             disabled.add(i)
             emit(t, "disable", i)
             later(t + rnd.randint(4000, 30000), "enable", i)
@@ -126,14 +146,14 @@ def main():
             free = [i for i in nodes if busy_vw.get(i, 0) <= t]
             if not free:
                 continue
-            i = rnd.choice(free)
+            i = pick(free, kind == "vw-kill")
             busy_vw[i] = t + 40000
             emit(t, kind, i)
         elif kind == "vw-crash":
             free = [i for i in nodes if busy_vw.get(i, 0) <= t]
             if not free:
                 continue
-            i = rnd.choice(free)
+            i = pick(free, True)
             down = rnd.randint(3000, 20000)
             busy_vw[i] = t + down + 20000
             emit(t, "vw-crash", i)

@@ -269,16 +269,22 @@ class TorWatch:
         if self.pending_i1 is not None:
             pt, last, before = self.pending_i1
             self.pending_i1 = None
-            culprits = []
+            culprits, excused = [], []
             for n in sorted(last):
                 ns = st["node"].get(n, {"run": True, "forced": False, "stop": 0})
-                if not ns["run"] or ns["forced"]:
-                    continue
-                if n not in before[1] or n not in est or n not in self.prev_est:
-                    continue  # its session went down: not a withdrawal
-                if ns["stop"] and pt - ns["stop"] > self.args.stop_bound_ms:
-                    continue  # a planned stop past its bound may leave
-                culprits.append(n)
+                if not ns["run"]:
+                    excused.append("%d not running" % n)
+                elif ns["forced"]:
+                    excused.append("%d force-drained" % n)
+                elif n not in before[1] or n not in est or n not in self.prev_est:
+                    excused.append("%d session down" % n)
+                elif ns["stop"] and pt - ns["stop"] > self.args.stop_bound_ms:
+                    excused.append("%d planned stop %d ms old (bound %d ms)" %
+                                   (n, pt - ns["stop"], self.args.stop_bound_ms))
+                else:
+                    culprits.append(n)
+            if excused:
+                self.log(pt, "prefix gone, not a guard decision: %s" % "; ".join(excused))
             if culprits:
                 self.i1 += 1
                 self.log(pt, "VIOLATION I1: prefix gone; node(s) %s withdrew the last path(s) "

@@ -98,8 +98,18 @@ run_action() {
     vw-kill) vw_guard_vw_kill "$a" ;;
     vw-crash) vw_guard_vw_crash "$a" ;;
     vw-start)
-      vw_guard_fault vw-start "node$a"
-      vw_guard_vw_start "$a"
+      if vw_pid_alive "$(vw_pid_of "vipwarden$a")"; then
+        vw_info "vipwarden$a already runs: start skipped"
+      else
+        vw_guard_fault vw-start "node$a"
+        vw_guard_vw_start "$a"
+      fi
+      ;;
+    episode)
+      # A timeline marker, not a fault.
+      printf '%s episode %s\n' "$(vw_now_ms)" "$a" >>"$VW_RUN_DIR/faults.log"
+      vw_info "episode: $a"
+      episodes+=("$a")
       ;;
     *) vw_die "unknown action in the plan: $action" ;;
   esac
@@ -107,6 +117,7 @@ run_action() {
 
 t0=$(vw_now_ms)
 late_max=0
+episodes=()
 while read -r -u 3 off action a b; do
   due=$((t0 + off))
   # Bounded: the plan ends at --duration; each wait step is 200 ms.
@@ -136,6 +147,7 @@ echo "================ fleet chaos summary"
 echo "seed:        $seed"
 echo "duration:    ${duration}s planned, $((run_ms / 1000)).$(printf '%03d' $((run_ms % 1000)))s run (lab setup $((setup_ms / 1000)) s; faults at most ${late_max} ms late)"
 echo "nodes:       $VW_FLEET_N behind BIRD + FRR, settle $((VW_GUARD_SETTLE_MS / 1000)) s, I2 budget ${VW_GUARD_BUDGET_MS} ms"
+echo "episodes:    ${#episodes[@]}: $(printf '%s\n' "${episodes[@]}" | sort | uniq -c | awk '{printf "%s%s=%s", (NR > 1 ? " " : ""), $2, $1}')"
 echo "faults:      $(vw_guard_faults_summary)"
 echo "oracle:      $(vw_guard_summary_line)"
 echo "violations:  I1 $i1, I2 $i2 samples (goal 0)"

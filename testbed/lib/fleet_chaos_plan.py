@@ -62,8 +62,11 @@ class Plan:
         h = r.choice(self.nodes())
         rec = end - 5000
         self.emit(rec, "svc-start", h)
-        if r.random() < 0.5 and h not in used:
-            self.emit(rec + r.randint(4000, 4800), "vw-crash", h)
+        if r.random() < 0.6 and h not in used:
+            # The others left; the one healthy node's machine crashes for 8-12 s.
+            crash = rec + r.randint(4000, 4800)
+            self.emit(crash, "vw-crash", h)
+            end = crash + r.randint(8000, 12000)
             self.emit(end, "vw-start", h)
         for i in self.nodes():
             if i != h:
@@ -178,7 +181,7 @@ class Plan:
         at = t + r.randint(11000, 13000)
         for i in rest:
             self.emit(at + r.randint(0, 300), "svc-stop", i)
-        end = at + r.randint(10000, 15000)
+        end = at + r.randint(14000, 20000)
         for i in cut:
             self.emit(end - 2000, "restore", i)
         for i in rest:
@@ -195,7 +198,7 @@ class Plan:
         for i in order:
             self.emit(at, "vw-term", i)
             at += r.randint(3000, 6000)
-        end = at + 5000
+        end = at + 8000
         for i in self.nodes():
             self.emit(end, "svc-start", i)
         return end

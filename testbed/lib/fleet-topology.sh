@@ -23,6 +23,10 @@ VW_FLEET_N=${VW_FLEET_N:-3}
 VW_FLEET_ADDPATH_BIRD=${VW_FLEET_ADDPATH_BIRD:-1}
 VW_FLEET_ADDPATH_FRR=${VW_FLEET_ADDPATH_FRR:-1}
 VW_FLEET_UNHEALTHY=65101:666
+# VW_FLEET_STRIP_LARGE_BIRD=1 / VW_FLEET_STRIP_LARGE_FRR=1: that ToR deletes every large
+# community from what it sends to the nodes (the nodes lose the identities; scenario 48).
+VW_FLEET_STRIP_LARGE_BIRD=${VW_FLEET_STRIP_LARGE_BIRD:-0}
+VW_FLEET_STRIP_LARGE_FRR=${VW_FLEET_STRIP_LARGE_FRR:-0}
 
 vw_fleet_ns() { echo "vw-node$1"; }
 # Node i's address on its BIRD link / FRR link, and the ToR ends.
@@ -69,8 +73,9 @@ vw_fleet_topology_up() {
 }
 
 vw_fleet_bird_config() {
-  local dir=$1 i addpath=""
+  local dir=$1 i addpath="" export="export all;"
   ((VW_FLEET_ADDPATH_BIRD)) && addpath="add paths tx;"
+  ((VW_FLEET_STRIP_LARGE_BIRD)) && export="export filter { bgp_large_community.delete([(*, *, *)]); accept; };"
   cat <<EOF
 # vipwarden fleet lab: tor-bird (AS $VW_TOR_AS), every path to every node
 log "$dir/bird.log" all;
@@ -97,7 +102,7 @@ protocol bgp node$i {
   error wait time 1, 5;
   error forget time 10;
   debug { states, routes, events };
-  ipv4 { import all; export all; $addpath };
+  ipv4 { import all; $export $addpath };
 }
 EOF
   done
@@ -130,8 +135,11 @@ EOF
     peer=$(vw_fleet_node_frr "$i")
     printf '  neighbor %s activate\n' "$peer"
     ((VW_FLEET_ADDPATH_FRR)) && printf '  neighbor %s addpath-tx-all-paths\n' "$peer"
+    ((VW_FLEET_STRIP_LARGE_FRR)) && printf '  neighbor %s route-map strip-large out\n' "$peer"
   done
   printf ' exit-address-family\n!\n'
+  ((VW_FLEET_STRIP_LARGE_FRR)) && printf 'route-map strip-large permit 10\n set large-community none\n!\n'
+  return 0
 }
 
 vw_fleet_routers_start() {
@@ -170,8 +178,13 @@ vw_fleet_up() {
   vw_info "fleet lab up (run dir $VW_RUN_DIR)"
 }
 
+# VW_FLEET_WHEN_BLIND (default hold); "default" leaves the key out (the daemon's own default).
+vw_fleet_when_blind_line() {
+  [[ ${VW_FLEET_WHEN_BLIND:-hold} == default ]] || printf '      when_blind: %s\n' "${VW_FLEET_WHEN_BLIND:-hold}"
+}
+
 # vipwarden config for node i. Extra YAML for the VIP (indented 4) in
-# $VW_FLEET_GUARD, top-level extra in $VW_FLEET_TOP.
+# $VW_FLEET_GUARD, under fleet: (indented 2) in $VW_FLEET_EXTRA, top-level extra in $VW_FLEET_TOP.
 vw_fleet_vipwarden_config() {
   local i=$1
   cat <<EOF
@@ -197,6 +210,7 @@ peers:
 fleet:
   unhealthy_community: "$VW_FLEET_UNHEALTHY"
   settle: ${VW_FLEET_SETTLE:-3s}
+${VW_FLEET_EXTRA:-}
 checks:
   - name: web
     type: tcp
@@ -212,7 +226,7 @@ vips:
     require: all
     guard:
       min_healthy_others: 1
-      when_blind: ${VW_FLEET_WHEN_BLIND:-hold}
+$(vw_fleet_when_blind_line)
 ${VW_FLEET_GUARD:-}
 ${VW_FLEET_TOP:-}
 EOF

@@ -11,9 +11,12 @@
 VW_GUARD_SETTLE_MS=${VW_GUARD_SETTLE_MS:-3000}
 # I2: how long a ToR may lack the prefix while a running node has a session to it.
 VW_GUARD_BUDGET_MS=${VW_GUARD_BUDGET_MS:-$((VW_GUARD_SETTLE_MS + 2000))}
-# A planned stop of a held node waits a bounded time (issue 17); past this the oracle lets it
-# leave and the driver kills it.
-VW_GUARD_STOP_BOUND_MS=${VW_GUARD_STOP_BOUND_MS:-30000}
+# A planned stop of a held node waits a bounded time (issue 17: fleet.stop_hold_limit, set here
+# for every node); past it the daemon withdraws and exits, and the oracle lets it leave. The
+# driver kills a node still running 10 s after that.
+VW_GUARD_STOP_BOUND_MS=${VW_GUARD_STOP_BOUND_MS:-10000}
+VW_FLEET_EXTRA="${VW_FLEET_EXTRA:-}
+  stop_hold_limit: $((VW_GUARD_STOP_BOUND_MS / 1000))s"
 
 declare -gA VWG_RUN=() VWG_FORCED=() VWG_STOP=() VWG_CUT=() VWG_TOR_UP=() VWG_FAULTS=()
 VWG_TOR_UP[bird]=1

@@ -119,6 +119,8 @@ pub struct Daemon {
     /// The fleet guard's held VIPs as last persisted, and where.
     held: Vec<Arc<str>>,
     held_store: crate::ops::held::HeldStore,
+    /// Peers already warned this session about paths without identity.
+    anonymous_warned: std::collections::BTreeSet<String>,
 }
 
 /// The running check tasks of one config generation; samples from older generations are dropped
@@ -241,6 +243,7 @@ impl Daemon {
             api_tx,
             held,
             held_store,
+            anonymous_warned: Default::default(),
         };
         daemon.sync_maintenance();
         daemon.publish_status();
@@ -437,10 +440,15 @@ impl Daemon {
                 self.engine
                     .fleet_peer_up(&peer, add_path_v4, add_path_v6, now)
             }
-            RibInEvent::Down { peer } => self.engine.fleet_peer_down(&peer, now),
+            RibInEvent::Down { peer } => {
+                self.anonymous_warned.remove(&*peer);
+                self.engine.fleet_peer_down(&peer, now)
+            }
             RibInEvent::Update { peer, update } => {
                 debug!(peer = %peer, "fleet view: {} announced, {} withdrawn", update.announced.len(), update.withdrawn.len());
-                self.engine.fleet_update(&peer, &update, now)
+                let d = self.engine.fleet_update(&peer, &update, now);
+                self.warn_anonymous(&peer);
+                d
             }
             RibInEvent::Behind { peer } => {
                 warn!(peer = %peer, "fleet view of {peer} is behind: the daemon did not keep up with its UPDATEs; \
@@ -449,10 +457,30 @@ impl Daemon {
             }
             RibInEvent::Resync { peer, table } => {
                 info!(peer = %peer, "fleet view of {peer} resynced: {} paths", table.len());
-                self.engine.fleet_resync(&peer, &table, now)
+                let d = self.engine.fleet_resync(&peer, &table, now);
+                self.warn_anonymous(&peer);
+                d
             }
         };
         self.apply(decisions);
+    }
+
+    /// A ToR that sends VIP paths without a node identity gives the guard no view (it holds
+    /// there): say so once per session, with the router-side fix.
+    fn warn_anonymous(&mut self, peer: &str) {
+        let n = self.engine.fleet().map_or(0, |f| f.anonymous_paths(peer));
+        if n == 0 || self.anonymous_warned.contains(peer) {
+            return;
+        }
+        self.anonymous_warned.insert(peer.to_string());
+        warn!(
+            peer = %peer,
+            paths = n,
+            "fleet view from {peer}: {n} VIP paths without a node identity (large community \
+             LOCAL_AS:22103:ROUTER_ID): the ToR strips large communities, so the fleet guard cannot \
+             count there and holds. On the router: FRR `neighbor <node> send-community large` (or \
+             `all`); BIRD: keep bgp_large_community in the export filter"
+        );
     }
 
     /// A peer that does not send every path gives only a partial view: say what to add on the

@@ -437,6 +437,18 @@ impl FleetView {
             .min()
     }
 
+    /// How many stored paths from `peer` carry no usable node identity (the ToR strips large
+    /// communities, or the paths are not from this fleet).
+    pub fn anonymous_paths(&self, peer: &str) -> usize {
+        self.peers.get(peer).map_or(0, |pv| {
+            pv.paths
+                .values()
+                .flat_map(|m| m.values())
+                .filter(|a| a.identity.is_none())
+                .count()
+        })
+    }
+
     /// Whether the view has `peer` (configured and seen at least once).
     pub fn knows(&self, peer: &str) -> bool {
         self.peers.contains_key(peer)

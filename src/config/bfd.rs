@@ -224,7 +224,8 @@ mod tests {
             e.contains("vw.yaml:8")
                 && e.contains("peers[0].bfd.auth.key_file")
                 && e.contains(&open)
-                && e.contains("world-readable (mode 0644)"),
+                && e.contains("(mode 0644, owner uid ")
+                && e.contains(") is world-readable"),
             "{e}"
         );
         let long = key_file(&dir, "long.key", &[b'k'; 21], 0o600);

@@ -77,18 +77,19 @@ run_one() {
 summary() {
   local t=$1 log=fuzz/target/logs/$1.log rc
   rc=$(cat "fuzz/target/logs/$t.rc")
+  # Any of these may be missing (a build error, a crash before the first status line).
   local execs rate cov ft secs
-  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
-  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
-  cov=$(grep -oE ' cov: [0-9]+' "$log" | tail -n 1 | tr -dc '0-9')
-  ft=$(grep -oE ' ft: [0-9]+' "$log" | tail -n 1 | tr -dc '0-9')
-  secs=$(grep -oE 'Done [0-9]+ runs in [0-9]+ second' "$log" | tail -n 1 | grep -oE '[0-9]+ second' | tr -dc '0-9')
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1 || true)
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1 || true)
+  cov=$(grep -oE ' cov: [0-9]+' "$log" | tail -n 1 | tr -dc '0-9' || true)
+  ft=$(grep -oE ' ft: [0-9]+' "$log" | tail -n 1 | tr -dc '0-9' || true)
+  secs=$(grep -oE 'Done [0-9]+ runs in [0-9]+ second' "$log" | tail -n 1 | grep -oE '[0-9]+ second' | tr -dc '0-9' || true)
   if [[ $rc == 0 ]]; then
     printf 'PASS %-10s %12s execs %8s exec/s  cov %6s  ft %7s  %5s s\n' \
       "$t" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "${secs:-?}"
   else
     printf 'FAIL %-10s exit %s after %s execs: %s\n' "$t" "$rc" "${execs:-?}" \
-      "$(grep -m1 -E '^==[0-9]+==ERROR|panicked at|^SUMMARY|deadly signal|timeout|out-of-memory' "$log" || echo 'see log')"
+      "$(grep -m1 -E '^==[0-9]+== ?ERROR|panicked at|^error' "$log" || echo 'see log')"
     grep -E 'Test unit written to|^artifact_prefix' "$log" | sed 's/^/    /' || true
     echo "    log: $log; reproduce: RUSTC_BOOTSTRAP=1 cargo fuzz run -O $t fuzz/artifacts/$t/<file>"
   fi

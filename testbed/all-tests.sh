@@ -28,6 +28,9 @@ cargo clippy --locked --all-targets -- -D warnings
 step "unit and property tests"
 cargo test --locked
 
+step "fuzz: every target (fuzz/fuzz_targets) for ${FUZZ_SECONDS:-60} s, two at a time; fails on any crash"
+FUZZ_PARALLEL=${FUZZ_PARALLEL:-2} bash testbed/fuzz.sh
+
 step "deploy/: Prometheus alert rules (promtool check + unit tests of every alert)"
 promtool check rules deploy/prometheus/vipwarden-alerts.yml
 (cd deploy/prometheus && promtool test rules vipwarden-alerts.test.yml)

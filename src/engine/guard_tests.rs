@@ -11,6 +11,13 @@ fn vip() -> Prefix {
 }
 
 fn engine(t0: Instant, shutdown: DrainStrategy) -> Engine {
+    let mut e = engine_without_sessions(t0, shutdown);
+    e.fleet_peer_up("tor1", true, true, t0);
+    e
+}
+
+/// One guarded VIP and its view, before any session is up.
+fn engine_without_sessions(t0: Instant, shutdown: DrainStrategy) -> Engine {
     let checks = [CheckSpec {
         name: "web".into(),
         kind: "tcp",
@@ -33,7 +40,6 @@ fn engine(t0: Instant, shutdown: DrainStrategy) -> Engine {
         Duration::from_secs(3),
         [vip()],
     ));
-    e.fleet_peer_up("tor1", true, true, t0);
     e
 }
 
@@ -243,27 +249,7 @@ fn drain_check_needs_a_healthy_other() {
 #[test]
 fn a_restored_hold_stays_held_before_any_session_is_up() {
     let t0 = Instant::now();
-    let checks = [CheckSpec {
-        name: "web".into(),
-        kind: "tcp",
-        rise: 1,
-        fall: 1,
-    }];
-    let mut v = VipSpec::new("web", vec![vip()], vec![0]);
-    v.guard = Some(GuardSpec {
-        min_healthy_others: 1,
-        when_blind: WhenBlind::Hold,
-        settle: Duration::from_secs(3),
-        dwell: Duration::from_secs(1),
-    });
-    let mut e = Engine::new(&checks, &[v], t0);
-    e.set_fleet(FleetView::new(
-        "10.0.0.1".parse().unwrap(),
-        65101,
-        "65101:666".parse().unwrap(),
-        Duration::from_secs(3),
-        [vip()],
-    ));
+    let mut e = engine_without_sessions(t0, DrainStrategy::Withdraw);
     e.restore_held(&["web".to_string()], t0);
     assert_eq!(
         e.held_vips(),

@@ -192,59 +192,54 @@ fn fleet_guard(cfg: &Config, f: &Facts, out: &mut Vec<Finding>) {
     for (vip, fl) in &f.fleet {
         let mut clean = true;
         for p in &fl.peers {
-            let subject = format!("{vip} at {}", p.peer);
             let r = &p.guard_reason;
-            if r.contains("without a node identity") {
-                clean = false;
-                out.push(
-                    finding(
-                        Level::Fail,
-                        "fleet-guard",
-                        subject.clone(),
-                        format!("{} sends VIP paths without the nodes' identity community: the guard cannot count there and holds", p.peer),
-                    )
-                    .evidence(r.clone())
-                    .fix("send large communities to the nodes: FRR `neighbor <node> send-community large` (or `all`); BIRD: do not strip bgp_large_community in the export filter"),
-                );
-            }
-            if r.contains("reflects our path without our mark") {
-                clean = false;
-                out.push(
-                    finding(
-                        Level::Warn,
-                        "fleet-guard",
-                        subject.clone(),
-                        format!("{} reflects this node's path without its mark: marks may not reach the other nodes", p.peer),
-                    )
-                    .evidence(r.clone())
-                    .fix("send communities to the nodes: FRR `neighbor <node> send-community` (standard and large); BIRD: keep bgp_community and bgp_large_community in the export filter"),
-                );
-            }
-            if p.view == "partial" {
-                clean = false;
-                out.push(
-                    finding(
-                        Level::Warn,
-                        "fleet-guard",
-                        subject.clone(),
-                        format!("{} sends only its best path (no ADD-PATH): the guard has no view there and follows when_blind ({})", p.peer, fl.when_blind),
-                    )
-                    .fix("BIRD `add paths tx;` in the channel; FRR `neighbor <node> addpath-tx-all-paths`; GoBGP add-paths send-max"),
-                );
-            }
-            if let (Some(ms), Some(settle)) = (p.mark_propagation_ms, settle) {
-                if u128::from(ms) > settle.as_millis() {
-                    clean = false;
-                    out.push(
-                        finding(
-                            Level::Warn,
-                            "fleet-guard",
-                            subject.clone(),
-                            format!("our mark took {ms} ms to come back from {}, more than fleet.settle ({} ms): the guard waits for it there, but a ToR that does not reflect our path (BIRD) may be as slow", p.peer, settle.as_millis()),
-                        )
-                        .fix(format!("set fleet.settle to at least {}s (and lower the router's advertisement interval for the nodes, e.g. FRR `neighbor <node> advertisement-interval 0`)", ms.div_ceil(1000) + 1)),
-                    );
+            let slow = p
+                .mark_propagation_ms
+                .zip(settle)
+                .filter(|(ms, settle)| u128::from(*ms) > settle.as_millis());
+            // (applies, level, what is wrong, the router-side fix)
+            let problems = [
+                (
+                    r.contains("without a node identity"),
+                    Level::Fail,
+                    format!("{} sends VIP paths without the nodes' identity community: the guard cannot count there and holds", p.peer),
+                    "send large communities to the nodes: FRR `neighbor <node> send-community large` (or `all`); BIRD: do not strip bgp_large_community in the export filter".to_string(),
+                ),
+                (
+                    r.contains("reflects our path without our mark"),
+                    Level::Warn,
+                    format!("{} reflects this node's path without its mark: marks may not reach the other nodes", p.peer),
+                    "send communities to the nodes: FRR `neighbor <node> send-community` (standard and large); BIRD: keep bgp_community and bgp_large_community in the export filter".to_string(),
+                ),
+                (
+                    p.view == "partial",
+                    Level::Warn,
+                    format!("{} sends only its best path (no ADD-PATH): the guard has no view there and follows when_blind ({})", p.peer, fl.when_blind),
+                    "BIRD `add paths tx;` in the channel; FRR `neighbor <node> addpath-tx-all-paths`; GoBGP add-paths send-max".to_string(),
+                ),
+                (
+                    slow.is_some(),
+                    Level::Warn,
+                    slow.map(|(ms, settle)| format!("our mark took {ms} ms to come back from {}, more than fleet.settle ({} ms): the guard waits for it there, but a ToR that does not reflect our path (BIRD) may be as slow", p.peer, settle.as_millis())).unwrap_or_default(),
+                    slow.map(|(ms, _)| format!("set fleet.settle to at least {}s (and lower the router's advertisement interval for the nodes, e.g. FRR `neighbor <node> advertisement-interval 0`)", ms.div_ceil(1000) + 1)).unwrap_or_default(),
+                ),
+            ];
+            for (applies, level, message, fix) in problems {
+                if !applies {
+                    continue;
                 }
+                clean = false;
+                let mut finding = finding(
+                    level,
+                    "fleet-guard",
+                    format!("{vip} at {}", p.peer),
+                    message,
+                )
+                .fix(fix);
+                if !r.is_empty() {
+                    finding = finding.evidence(r.clone());
+                }
+                out.push(finding);
             }
         }
         if clean && !fl.peers.is_empty() {

@@ -144,8 +144,11 @@ pub struct Gate {
     /// A ToR this episode has not met yet starts out (the VIP was never announced) or in.
     new_peers_out: bool,
     peers: BTreeMap<Arc<str>, PeerGate>,
-    /// Per ToR, how long our mark took to come back reflected (ToRs that reflect our path).
+    /// Per ToR, how long our mark took to come back reflected in the last episode that measured
+    /// it (ToRs that reflect our path).
     pub mark_propagation: BTreeMap<Arc<str>, Duration>,
+    /// The episode each of those measurements belongs to.
+    measured: BTreeMap<Arc<str>, u32>,
     phase: Option<GatePhase>,
     /// Numbers each episode; the mark carries it, so a reflected mark is known to be this one's.
     episode: u32,
@@ -172,7 +175,8 @@ impl Gate {
         Gate {
             active: true,
             count_from: Some(now),
-            marked_at: Some(now),
+            // Not measured: the sessions are not even up yet.
+            marked_at: None,
             new_peers_out: false,
             episode: 1,
             ..Gate::default()
@@ -192,6 +196,7 @@ impl Gate {
         if !spec.enabled() || !wish.leave {
             let was = std::mem::take(self);
             self.mark_propagation = was.mark_propagation;
+            self.measured = was.measured;
             self.episode = was.episode;
             self.phase = Some(GatePhase::Pass);
             return GateOutput {
@@ -310,7 +315,7 @@ impl Gate {
 
     /// Records how long our mark took to come back from a ToR that reflects our path.
     fn note_propagation(&mut self, view: &FleetView, peer: &Arc<str>, ps: &[Prefix], d: Duration) {
-        if self.mark_propagation.contains_key(peer) {
+        if self.measured.get(peer) == Some(&self.episode) {
             return;
         }
         if ps
@@ -318,6 +323,7 @@ impl Gate {
             .any(|p| view.own_reflected(peer, p) == Some(Some(self.episode)))
         {
             self.mark_propagation.insert(peer.clone(), d);
+            self.measured.insert(peer.clone(), self.episode);
         }
     }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # vipwarden's idle footprint, measured in the lab: both BGP sessions up, the
 # VIP announced, one tcp check every second. Samples /proc for
-# VW_FOOTPRINT_SECS (default 30) and prints a Markdown table for the README.
+# VW_FOOTPRINT_SECS (default 30) and prints a Markdown table for docs/performance.md.
 #   testbed/footprint.sh
 set -euo pipefail
 TESTBED=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

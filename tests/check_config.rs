@@ -167,7 +167,7 @@ impl WaitTimeout for std::process::Child {
     }
 }
 
-/// The README's example: the shipped passive-signals config is quiet, and the same file with
+/// The example on docs/signals.md: the shipped passive-signals config is quiet, and the same file with
 /// `log_format: combined` warns about both latency conditions at their lines.
 #[test]
 fn the_shipped_example_is_quiet_and_its_combined_variant_warns() {
@@ -188,7 +188,7 @@ fn the_shipped_example_is_quiet_and_its_combined_variant_warns() {
     assert_eq!(code, 0, "{out}{err}");
     let warnings: Vec<&str> = out.lines().filter(|l| l.starts_with("warning:")).collect();
     assert_eq!(warnings.len(), 2, "{out}");
-    // Located at the condition's `signal:` value (the README shows these lines).
+    // Located at the condition's `signal:` value (docs/signals.md shows these lines).
     let at = |value: &str| {
         let n = text
             .lines()

@@ -16,7 +16,7 @@
 VW_FRR_BGPD=${VW_FRR_BGPD:-/usr/lib/frr/bgpd}
 
 # VW_BFD=bird,frr (a list): those ToRs run BFD with the node (BIRD `protocol bfd` + `bfd on`,
-# FRR bfdd + `neighbor X bfd`), 300 ms x 3 as in the README. Empty (default): none.
+# FRR bfdd + `neighbor X bfd`), 300 ms x 3 as in docs/bfd.md. Empty (default): none.
 VW_BFD=${VW_BFD:-}
 vw_bfd_on() { [[ ,$VW_BFD, == *,$1,* ]]; }
 VW_BFD_INTERVAL_MS=${VW_BFD_INTERVAL_MS:-300}

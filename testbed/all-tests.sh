@@ -14,10 +14,24 @@ if ! command -v cargo >/dev/null 2>&1; then
     [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
 fi
 if ! command -v cargo >/dev/null 2>&1; then
-    echo "cargo not found: installing Debian's rust toolchain (vipwarden needs rustc >= 1.85)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cargo rustc rustfmt rust-clippy >/dev/null
+    # Only a packaged compiler new enough to build the crate is worth installing (Debian 12 has
+    # 1.63); otherwise say what to do instead of failing later with a compiler error.
+    candidate=$(apt-cache policy rustc 2>/dev/null | awk '/Candidate:/ {print $2}')
+    if dpkg --compare-versions "${candidate:-0}" ge 1.85; then
+        echo "cargo not found: installing Debian's rust toolchain $candidate (vipwarden needs rustc >= 1.85)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cargo rustc rustfmt rust-clippy >/dev/null
+    else
+        echo "cargo not found, and this release packages rustc ${candidate:-(none)}: vipwarden needs rustc >= 1.85." >&2
+        echo "Install it with rustup (https://rustup.rs), then run this again: see README.md, 'The Rust toolchain'." >&2
+        exit 1
+    fi
 fi
 cargo --version
+rustc_version=$(rustc --version | awk '{print $2}')
+if ! dpkg --compare-versions "$rustc_version" ge 1.85; then
+    echo "rustc $rustc_version is too old: vipwarden needs rustc >= 1.85 (install with rustup: https://rustup.rs)" >&2
+    exit 1
+fi
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

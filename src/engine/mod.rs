@@ -265,14 +265,7 @@ impl Engine {
         let Some((spec, _)) = &v.guard else {
             return Ok(());
         };
-        let empty;
-        let view = match &self.fleet {
-            Some(f) => f,
-            None => {
-                empty = empty_view();
-                &empty
-            }
-        };
+        let view = view_or_empty(self.fleet.as_ref());
         crate::fleet::drain_check(spec, view, &v.prefixes, now)
     }
 
@@ -285,14 +278,7 @@ impl Engine {
 
     /// Whether the gate keeps some VIP marked towards an established ToR.
     pub fn guard_holds(&self) -> bool {
-        let empty;
-        let view = match &self.fleet {
-            Some(f) => f,
-            None => {
-                empty = empty_view();
-                &empty
-            }
-        };
+        let view = view_or_empty(self.fleet.as_ref());
         self.guarded_vips()
             .any(|v| v.guard.as_ref().is_some_and(|(_, g)| g.holds(view)))
     }
@@ -674,6 +660,12 @@ impl Engine {
     }
 }
 
+/// The view, or an empty one when no fleet is configured (a guard then sees no ToR).
+fn view_or_empty(fleet: Option<&FleetView>) -> &FleetView {
+    static EMPTY: std::sync::LazyLock<FleetView> = std::sync::LazyLock::new(empty_view);
+    fleet.unwrap_or(&EMPTY)
+}
+
 fn empty_view() -> FleetView {
     FleetView::new(
         std::net::Ipv4Addr::UNSPECIFIED,
@@ -716,14 +708,7 @@ fn settle_route(vip: &mut Vip, fleet: Option<&FleetView>, now: Instant, out: &mu
             leave: vip.life.wants_gone(vip.healthy),
             forced: vip.life.forced_leave(),
         };
-        let empty;
-        let view = match fleet {
-            Some(f) => f,
-            None => {
-                empty = empty_view();
-                &empty
-            }
-        };
+        let view = view_or_empty(fleet);
         let o = gate.step(spec, wish, view, &vip.prefixes, now);
         let t = match o.phase {
             GatePhase::Pass => {

@@ -264,3 +264,20 @@ fn a_restored_hold_stays_held_before_any_session_is_up() {
     assert!(communities(&e).contains(&"65101:666".to_string()));
     assert!(e.stop_pending());
 }
+
+#[test]
+fn drain_check_of_an_announced_node_ignores_its_own_unmarked_reflection() {
+    // FRR reflects our own path back; while we announce normally it is unmarked, which is no
+    // doubt (the drain bench in the lab found the early check refusing every drain for it).
+    let t0 = Instant::now();
+    let mut e = engine(t0, DrainStrategy::Withdraw);
+    e.observe(&check(true), t0);
+    e.fleet_update("tor1", &other(7, "10.0.0.2", false), t0);
+    e.fleet_update("tor1", &other(8, "10.0.0.1", false), t0);
+    let t = t0 + Duration::from_secs(3);
+    assert!(
+        e.drain_check("web", t).is_ok(),
+        "{:?}",
+        e.drain_check("web", t)
+    );
+}

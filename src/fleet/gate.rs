@@ -266,7 +266,8 @@ impl Gate {
                         false,
                         format!(
                             "our mark has not come back from {slow} yet (routes propagate \
-                             slower than settle); {n}"
+                             slower than settle, or the ToR strips communities: configure \
+                             send-community); {n}"
                         ),
                     ),
                     _ => (true, n),
@@ -474,12 +475,6 @@ pub fn verdict_at(
         if view.overflowed(peer, p) {
             return PeerVerdict::MustStay(format!(
                 "{p}: doubt: more paths than the view keeps (count incomplete)"
-            ));
-        }
-        if view.own_reflected(peer, p) == Some(None) {
-            return PeerVerdict::MustStay(format!(
-                "{p}: doubt: it reflects our path without our mark (mark not arrived yet, or \
-                 the ToR strips communities: configure send-community)"
             ));
         }
         let c = count_at(view, peer, p, now);

@@ -206,7 +206,7 @@ fn fleet_guard(cfg: &Config, f: &Facts, out: &mut Vec<Finding>) {
                     "send large communities to the nodes: FRR `neighbor <node> send-community large` (or `all`); BIRD: do not strip bgp_large_community in the export filter".to_string(),
                 ),
                 (
-                    r.contains("reflects our path without our mark"),
+                    r.contains("our mark has not come back from"),
                     Level::Warn,
                     format!("{} reflects this node's path without its mark: marks may not reach the other nodes", p.peer),
                     "send communities to the nodes: FRR `neighbor <node> send-community` (standard and large); BIRD: keep bgp_community and bgp_large_community in the export filter".to_string(),

@@ -169,6 +169,7 @@ fn behind_peer_counts_nothing_and_holds_even_when_blind_would_leave() {
     let wish = Wish {
         leave: true,
         forced: false,
+        drained: true,
     };
     g.step(&sp, wish, &v, &[v4()], later);
     let o = g.step(&sp, wish, &v, &[v4()], later);

@@ -38,13 +38,14 @@ fn guard_and_fleet_as_in_the_issue() {
     let f = c.fleet.as_ref().unwrap();
     assert_eq!(f.unhealthy_community.to_string(), "65101:666");
     assert_eq!(f.settle, Duration::from_secs(3));
-    // The longer of settle and the graceful drain period.
+    // Settle alone: the graceful drain (5 s here) runs inside the marked phase, and counting
+    // waits for both.
     assert_eq!(
         c.vips[0].spec.guard,
         Some(GuardSpec {
             min_healthy_others: 1,
             when_blind: WhenBlind::Hold,
-            settle: Duration::from_secs(5),
+            settle: Duration::from_secs(3),
             dwell: Duration::from_secs(1),
         })
     );

@@ -273,16 +273,12 @@ fn fleet_and_guards(
         else {
             continue;
         };
-        let lc = &v.spec.lifecycle;
-        let drain = if lc.drain == DrainStrategy::Graceful {
-            lc.drain_period
-        } else {
-            Duration::ZERO
-        };
+        // A graceful drain runs inside the marked phase (the gate counts once both `settle` and
+        // the drain, timed or connection-aware, are over).
         v.spec.guard = Some(GuardSpec {
             min_healthy_others: *min,
             when_blind: *when_blind,
-            settle: settle.max(drain),
+            settle,
             dwell: fail_open_dwell,
         });
     }

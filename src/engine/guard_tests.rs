@@ -210,7 +210,11 @@ fn planned_stop_goes_through_the_guard_unless_shutdown_withdraw() {
     e.observe(&check(true), t0);
     let d = e.begin_shutdown("vipwarden stopping (SIGTERM)", t0);
     assert_eq!(d[0].to, VipState::Draining);
+    // `shutdown: graceful`: the marked phase is also the drain (30 s by default).
     tick(&mut e, t0 + Duration::from_secs(3));
+    assert_eq!(e.vips()[0].life.state, VipState::Draining);
+    assert!(e.stop_pending());
+    tick(&mut e, t0 + Duration::from_secs(30));
     assert_eq!(e.vips()[0].life.state, VipState::Held);
     assert!(e.stop_pending());
 
@@ -280,4 +284,69 @@ fn drain_check_of_an_announced_node_ignores_its_own_unmarked_reflection() {
         "{:?}",
         e.drain_check("web", t)
     );
+}
+
+#[test]
+fn a_guarded_graceful_drain_ends_on_its_connections_then_counts() {
+    // The marked phase is also the drain: connection-aware, it ends when the connections are
+    // gone (after settle), not at drain_period.
+    let t0 = Instant::now();
+    let s = |ms| t0 + Duration::from_millis(ms);
+    let mut e = engine(t0, DrainStrategy::Graceful);
+    let mut spec = e.vips[0].life.spec;
+    spec.drain = DrainStrategy::Graceful;
+    spec.drain_period = Duration::from_secs(10);
+    spec.drain_until_connections = Some(0);
+    e.vips[0].life.spec = spec;
+    e.fleet_update("tor1", &other(7, "10.0.0.2", false), t0);
+    e.observe(&check(true), t0);
+    e.sync_maintenance(&|_| Some(("ops".into(), false)), s(100));
+    assert_eq!(e.vips()[0].life.state, VipState::Draining);
+    assert_eq!(
+        e.counting_connections().len(),
+        1,
+        "the marked phase counts connections"
+    );
+    // Connections still open after settle: no count yet.
+    e.observe_connections(
+        "web",
+        Connections::Count {
+            holding: 3,
+            silent: 0,
+        },
+        s(3500),
+    );
+    assert_eq!(e.vips()[0].life.state, VipState::Draining);
+    // Gone: the gate counts at once and leaves (a healthy other remains).
+    let d = e.observe_connections(
+        "web",
+        Connections::Count {
+            holding: 0,
+            silent: 0,
+        },
+        s(4000),
+    );
+    assert_eq!(d[0].to, VipState::Maintenance, "{d:?}");
+    assert_eq!(
+        e.vips()[0].life.drain_end.as_deref(),
+        Some("0 connections left after 3.9 s")
+    );
+    // Before settle, gone connections do not cut the marked phase short.
+    let mut e = engine(t0, DrainStrategy::Graceful);
+    e.vips[0].life.spec = spec;
+    e.fleet_update("tor1", &other(7, "10.0.0.2", false), t0);
+    e.observe(&check(true), t0);
+    e.sync_maintenance(&|_| Some(("ops".into(), false)), s(100));
+    assert!(e
+        .observe_connections(
+            "web",
+            Connections::Count {
+                holding: 0,
+                silent: 0
+            },
+            s(1000)
+        )
+        .is_empty());
+    let d = tick(&mut e, s(3100));
+    assert_eq!(d[0].to, VipState::Maintenance, "{d:?}");
 }

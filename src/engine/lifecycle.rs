@@ -364,7 +364,28 @@ impl Lifecycle {
             return None;
         }
         self.drain_until = None;
+        if to == VipState::Draining
+            && self.strategy() == DrainStrategy::Graceful
+            && !self.spec.drain_period.is_zero()
+        {
+            // The marked phase is also the drain: a graceful drain runs its period, or until its
+            // connections are gone, before the gate counts.
+            self.drain_until = Some(now + self.spec.drain_period);
+            self.drain_then = target;
+            self.drain_started = Some(now);
+            self.connections = Connections::Unknown;
+            self.drain_end = None;
+        }
         Some(self.enter(to, reason, now))
+    }
+
+    /// Whether the drain the marked phase runs (if any) is over: its period passed, or its
+    /// connections are gone after `drain_min`. The gate counts only then.
+    pub fn drain_finished(&self, now: Instant) -> bool {
+        match self.drain_deadline() {
+            None => true,
+            Some(until) => now >= until || self.connections_done(now),
+        }
     }
 
     /// The gate let the VIP go from every established ToR: into the state its cause wants
@@ -382,6 +403,20 @@ impl Lifecycle {
         };
         if self.state == then {
             return None;
+        }
+        if let Some(until) = self.drain_deadline() {
+            // How the drain of the marked phase ended, for the daemon's "withdrew after drain".
+            let silent = self.connections.silent_note(self.spec.drain_idle);
+            self.drain_end = Some(match (&self.connections, self.drain_progress(now)) {
+                (Connections::Count { holding, .. }, _) if now >= until => {
+                    format!("{holding} left at drain_period{silent}")
+                }
+                (_, Some(progress)) if now < until => progress,
+                _ => format!(
+                    "drain period {} over",
+                    format_duration(self.spec.drain_period)
+                ),
+            });
         }
         let cause = self.cause(then, health_reason);
         Some(self.enter(then, format!("{cause}; {guard_reason}"), now))

@@ -707,6 +707,7 @@ fn settle_route(vip: &mut Vip, fleet: Option<&FleetView>, now: Instant, out: &mu
         let wish = Wish {
             leave: vip.life.wants_gone(vip.healthy),
             forced: vip.life.forced_leave(),
+            drained: vip.life.drain_finished(now),
         };
         let view = view_or_empty(fleet);
         let o = gate.step(spec, wish, view, &vip.prefixes, now);

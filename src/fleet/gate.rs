@@ -69,6 +69,9 @@ pub struct Wish {
     pub leave: bool,
     /// An operator forced it: skip the count (not the mark and settle), never come back.
     pub forced: bool,
+    /// The drain the marked phase runs is over (always, without a graceful drain): counting
+    /// waits for it as well as for `settle`.
+    pub drained: bool,
 }
 
 /// Where the gate has a guarded VIP overall.
@@ -150,6 +153,8 @@ pub struct Gate {
     /// The episode each of those measurements belongs to.
     measured: BTreeMap<Arc<str>, u32>,
     phase: Option<GatePhase>,
+    /// Past `settle`, still waiting for the drain (woken by the drain's own events).
+    draining: bool,
     /// Numbers each episode; the mark carries it, so a reflected mark is known to be this one's.
     episode: u32,
 }
@@ -216,6 +221,9 @@ impl Gate {
         // A peer removed from the configuration has no gate (and no pending dwell to wake for).
         self.peers.retain(|p, _| view.knows(p));
         let count_from = self.count_from.unwrap_or(now);
+        // Counting starts when `settle` has passed and the drain is over.
+        let counting = now >= count_from && wish.drained;
+        self.draining = now >= count_from && !wish.drained;
         let new_peers_out = self.new_peers_out;
         // Where a ToR reflects our own path, our mark's arrival is observed, not assumed: while
         // one we announce to has not shown this episode's mark back, routes propagate slower
@@ -235,7 +243,7 @@ impl Gate {
         let mut any_up_in = false;
         let mut any_up = false;
         for peer in view.peers() {
-            let verdict = if now < count_from {
+            let verdict = if !counting {
                 None
             } else {
                 Some(verdict_at(spec, wish.forced, view, peer, prefixes, now))
@@ -303,7 +311,7 @@ impl Gate {
         let in_while_down = !any_up
             && (self.peers.values().any(|g| !g.out)
                 || self.peers.is_empty() && !self.new_peers_out);
-        let phase = if now < count_from {
+        let phase = if !counting {
             GatePhase::Marking
         } else if any_up_in || in_while_down {
             GatePhase::Held
@@ -393,7 +401,7 @@ impl Gate {
             .min();
         let count = self
             .count_from
-            .filter(|_| self.phase == Some(GatePhase::Marking));
+            .filter(|_| self.phase == Some(GatePhase::Marking) && !self.draining);
         match (count, dwell) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

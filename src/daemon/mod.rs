@@ -468,8 +468,11 @@ impl Daemon {
     /// A ToR that sends VIP paths without a node identity gives the guard no view (it holds
     /// there): say so once per session, with the router-side fix.
     fn warn_anonymous(&mut self, peer: &str) {
+        if self.anonymous_warned.contains(peer) {
+            return;
+        }
         let n = self.engine.fleet().map_or(0, |f| f.anonymous_paths(peer));
-        if n == 0 || self.anonymous_warned.contains(peer) {
+        if n == 0 {
             return;
         }
         self.anonymous_warned.insert(peer.to_string());

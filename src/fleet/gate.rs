@@ -419,22 +419,18 @@ pub struct PeerCount {
 }
 
 /// Counts the other announcers of `prefix` at `peer`.
-pub fn count_at(view: &FleetView, peer: &str, prefix: &Prefix, now: Instant) -> PeerCount {
+pub fn count_at(view: &FleetView, peer: &str, prefix: &Prefix) -> PeerCount {
     let mut c = PeerCount {
         healthy: Vec::new(),
         marked: 0,
         anonymous: 0,
     };
-    for snap in view.snapshot(prefix, now) {
-        if &*snap.peer != peer {
-            continue;
-        }
-        for a in &snap.announcers {
-            match (a.identity, a.marked) {
-                (None, _) => c.anonymous += 1,
-                (Some(_), true) => c.marked += 1,
-                (Some(id), false) => c.healthy.push(id),
-            }
+    // Only this peer's paths: no snapshot (a copy of every peer's announcers) per count.
+    for a in view.announcers(peer, prefix) {
+        match (a.identity, a.marked) {
+            (None, _) => c.anonymous += 1,
+            (Some(_), true) => c.marked += 1,
+            (Some(id), false) => c.healthy.push(id),
         }
     }
     c.healthy.sort_unstable();
@@ -485,7 +481,7 @@ pub fn verdict_at(
                 "{p}: doubt: more paths than the view keeps (count incomplete)"
             ));
         }
-        let c = count_at(view, peer, p, now);
+        let c = count_at(view, peer, p);
         if c.anonymous > 0 {
             return PeerVerdict::MustStay(format!(
                 "{p}: doubt: {} paths without a node identity (the ToR strips large \
@@ -555,7 +551,7 @@ pub fn drain_check(
             .or(prefixes.first())
             .copied();
         let Some(prefix) = prefix else { continue };
-        let c = count_at(view, peer, &prefix, now);
+        let c = count_at(view, peer, &prefix);
         let mut announcers: Vec<String> = c
             .healthy
             .iter()

@@ -449,6 +449,15 @@ impl FleetView {
         })
     }
 
+    /// The other announcers of `prefix` that `peer` shows (none when it shows nothing).
+    pub fn announcers(&self, peer: &str, prefix: &Prefix) -> impl Iterator<Item = &Announcer> {
+        self.peers
+            .get(peer)
+            .and_then(|pv| pv.paths.get(prefix))
+            .into_iter()
+            .flat_map(BTreeMap::values)
+    }
+
     /// Whether the view has `peer` (configured and seen at least once).
     pub fn knows(&self, peer: &str) -> bool {
         self.peers.contains_key(peer)

@@ -35,6 +35,7 @@
 //!   goes to blocking threads; nothing imports `daemon`.
 //! - `offline`: `vipwarden replay`: signals + engine on a recorded log's own clock. No network.
 //! - `doctor`: host preflight and path probe; reads config, signals and the API. Changes nothing.
+//! - `sys`: every raw OS call and `unsafe` block, behind safe functions (being gathered here).
 //! - `netlink`, `process`, `civil_time`, `pem`: leaf helpers (netlink framing; running a child
 //!   process safely; UTC calendar arithmetic; PEM certificates and the rustls provider).
 //!
@@ -60,3 +61,4 @@ pub mod process;
 pub mod risefall;
 pub mod route;
 pub mod signals;
+pub mod sys;

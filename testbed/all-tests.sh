@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n=== %s\n' "$*"; }
+# Each step prints the time it starts, so a slow CI run shows where its minutes went.
+t_start=$(date +%s)
+step() { printf '\n=== [+%ds] %s\n' "$(($(date +%s) - t_start))" "$*"; }
 
 step "packages"
 bash testbed/setup.sh
@@ -60,3 +62,4 @@ VIPWARDEN_BIN="$PWD/target/release/vipwarden" bash testbed/run-tests.sh
 
 step "chaos soak, CI length: 3 minutes of random faults against BIRD (BFD) and FRR, oracle on both RIBs (an hour: testbed/soak.sh -d 3600)"
 VIPWARDEN_BIN="$PWD/target/release/vipwarden" bash testbed/soak.sh -d 180 -s 1
+step "all passed"

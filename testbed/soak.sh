@@ -223,6 +223,13 @@ soak_log_after() { tail -n +"$(($1 + 1))" "$VW_RUN_DIR/vipwarden.log" | grep -q 
 # and discarded, the BFD session stays Up, nothing moves.
 fault_bfd_flood() {
   local sent
+  # A restart just before leaves BFD in its 1 s slow start; the flood must hit an Up session,
+  # or "still up" would judge the start-up, not the flood.
+  if ! vw_wait_until now 15000 soak_bfd_up >/dev/null; then
+    mismatches=$((mismatches + 1))
+    printf '  MISMATCH %-34s BFD at bird: %s\n' "BFD not up before the flood" "$(vw_bfd_router_state bird)"
+    return
+  fi
   sent=$(vw_in "$VW_NS_BIRD" python3 - "$VW_NODE_BIRD_V4" <<'PY'
 import os, random, socket, struct, sys, time
 dst = (sys.argv[1], 3784)

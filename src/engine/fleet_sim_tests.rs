@@ -56,7 +56,8 @@ fn guard() -> GuardSpec {
     }
 }
 
-fn new_engine(id: Ipv4Addr, now: Instant) -> Engine {
+/// A node's engine; `configured` false: its config no longer has the VIP (removed by a reload).
+fn new_engine(id: Ipv4Addr, now: Instant, configured: bool) -> Engine {
     let checks = [CheckSpec {
         name: "web".into(),
         kind: "tcp",
@@ -66,8 +67,10 @@ fn new_engine(id: Ipv4Addr, now: Instant) -> Engine {
     let mut v = VipSpec::new("web", vec![vip()], vec![0]);
     v.attrs.large_communities = vec![identity_community(FLEET_AS, id)];
     v.guard = Some(guard());
-    let mut e = Engine::new(&checks, &[v], now);
-    e.set_fleet(FleetView::new(id, FLEET_AS, unhealthy(), SETTLE, [vip()]));
+    let vips = if configured { vec![v] } else { Vec::new() };
+    let prefixes = if configured { vec![vip()] } else { Vec::new() };
+    let mut e = Engine::new(&checks, &vips, now);
+    e.set_fleet(FleetView::new(id, FLEET_AS, unhealthy(), SETTLE, prefixes));
     e
 }
 
@@ -97,6 +100,8 @@ struct Node {
     restart_at: Option<Instant>,
     /// The persisted held list (the state dir survives restarts).
     held_file: Vec<String>,
+    /// The node's config has the VIP (a reload can remove it and add it back).
+    configured: bool,
     next_check: Instant,
 }
 
@@ -116,6 +121,8 @@ enum Event {
     DisableFamily(usize, usize, u64),
     /// The node's daemon falls behind this ToR for ms, then resyncs.
     Behind(usize, usize, u64),
+    /// A reload with the VIP in the config (true) or removed from it (false).
+    Reload(usize, bool),
 }
 
 struct Sim {
@@ -160,7 +167,8 @@ impl Sim {
                 let id = Ipv4Addr::new(10, 0, 0, i as u8 + 1);
                 Node {
                     id,
-                    engine: Some(new_engine(id, start)),
+                    engine: Some(new_engine(id, start, true)),
+                    configured: true,
                     healthy: true,
                     drain: None,
                     disable_file: false,
@@ -287,6 +295,19 @@ impl Sim {
                     }
                 }
             }
+            Event::Reload(n, configured) => {
+                let node = &mut self.nodes[n];
+                node.configured = configured;
+                if node.stopping.is_some() {
+                    return;
+                }
+                if let Some(old) = &node.engine {
+                    let mut e = new_engine(node.id, now, configured);
+                    e.carry_over(old, now);
+                    node.engine = Some(e);
+                    self.sync_maint(n);
+                }
+            }
             Event::Behind(n, t, for_ms) => {
                 if let Some(e) = &mut self.nodes[n].engine {
                     if self.sessions[t][n] {
@@ -379,7 +400,7 @@ impl Sim {
         let node = &mut self.nodes[n];
         if node.engine.is_none() {
             if node.restart_at.is_some_and(|r| r <= now) {
-                let mut e = new_engine(node.id, now);
+                let mut e = new_engine(node.id, now, node.configured);
                 e.restore_held(&node.held_file, now);
                 node.engine = Some(e);
                 node.restart_at = None;
@@ -571,7 +592,10 @@ impl Sim {
             }
             let eligible = self.tors[t].up
                 && (0..self.n()).any(|n| {
-                    self.sessions[t][n] && self.nodes[n].engine.is_some() && !self.forced(n)
+                    self.sessions[t][n]
+                        && self.nodes[n].engine.is_some()
+                        && self.nodes[n].configured
+                        && !self.forced(n)
                 });
             if !eligible || has {
                 self.absent_since[t] = None;
@@ -870,6 +894,25 @@ fn a_behind_daemon_holds_and_resyncs() {
     s.assert_clean();
 }
 
+#[test]
+fn removing_the_vip_from_the_last_healthy_node_by_a_reload_holds_it() {
+    let mut s = started(3, 200);
+    s.nodes[1].healthy = false;
+    s.nodes[2].healthy = false;
+    s.run_until(s.at(12_000));
+    s.apply_event(Event::Reload(0, false));
+    s.run_until(s.at(25_000));
+    assert_eq!(s.routes()[0], [MARKED, MARKED], "held, marked");
+    assert_eq!(s.state(0), VipState::Held);
+    assert!(s.reason(0).contains("removed from the configuration"), "{}", s.reason(0));
+    // Another node recovers: the removed VIP leaves, and is gone from the engine.
+    s.nodes[1].healthy = true;
+    s.run_until(s.at(40_000));
+    assert_eq!(s.routes()[0], [None, None]);
+    assert!(s.nodes[0].engine.as_ref().unwrap().vips().is_empty());
+    s.assert_clean();
+}
+
 fn event(n: usize) -> impl Strategy<Value = Event> {
     prop_oneof![
         6 => (0..n, any::<bool>()).prop_map(|(i, b)| Event::Health(i, b)),
@@ -881,6 +924,7 @@ fn event(n: usize) -> impl Strategy<Value = Event> {
         2 => (0..n, any::<bool>(), 200u64..4000).prop_map(|(i, p, d)| Event::Restart(i, p, d)),
         1 => (0..n, 0..2usize, 500u64..8000).prop_map(|(i, t, f)| Event::DisableFamily(i, t, f)),
         1 => (0..n, 0..2usize, 200u64..6000).prop_map(|(i, t, d)| Event::Behind(i, t, d)),
+        1 => (0..n, prop::bool::weighted(0.6)).prop_map(|(i, c)| Event::Reload(i, c)),
     ]
 }
 
@@ -921,6 +965,7 @@ proptest! {
                 Event::Restart(i, p, d) => Event::Restart(i % n, p, d),
                 Event::DisableFamily(i, tr, f) => Event::DisableFamily(i % n, tr, f),
                 Event::Behind(i, tr, d) => Event::Behind(i % n, tr, d),
+                Event::Reload(i, c) => Event::Reload(i % n, c),
                 e => e,
             };
             s.apply_event(ev);

@@ -350,3 +350,79 @@ fn a_guarded_graceful_drain_ends_on_its_connections_then_counts() {
     let d = tick(&mut e, s(3100));
     assert_eq!(d[0].to, VipState::Maintenance, "{d:?}");
 }
+
+/// The same engine after a reload that removed the VIP (the config keeps the fleet guard).
+fn reloaded_without_the_vip(old: &Engine, at: Instant) -> (Engine, Vec<Decision>) {
+    let checks = [CheckSpec {
+        name: "web".into(),
+        kind: "tcp",
+        rise: 1,
+        fall: 1,
+    }];
+    let mut e = Engine::new(&checks, &[], at);
+    e.set_fleet(FleetView::new(
+        "10.0.0.1".parse().unwrap(),
+        65101,
+        "65101:666".parse().unwrap(),
+        Duration::from_secs(3),
+        std::iter::empty(),
+    ));
+    let d = e.carry_over(old, at);
+    (e, d)
+}
+
+#[test]
+fn a_vip_removed_by_a_reload_leaves_through_the_gate() {
+    let t0 = Instant::now();
+    let mut old = engine(t0, DrainStrategy::Withdraw);
+    old.observe(&check(true), t0);
+    // Nobody else healthy: the removed VIP is marked, then held, not withdrawn.
+    let (mut e, d) = reloaded_without_the_vip(&old, t0 + Duration::from_secs(1));
+    assert_eq!(d[0].to, VipState::Draining, "{d:?}");
+    assert!(d[0].reason.contains("removed from the configuration"), "{}", d[0].reason);
+    assert!(communities(&e).contains(&"65101:666".to_string()));
+    tick(&mut e, t0 + Duration::from_secs(5));
+    assert_eq!(e.vip("web").unwrap().life.state, VipState::Held);
+    assert!(e.desired().routes.contains_key(&vip()));
+    assert!(e.held_vips().iter().any(|v| &**v == "web"));
+    // Another healthy announcer appears: it leaves after the dwell and is forgotten.
+    e.fleet_update("tor1", &other(7, "10.0.0.2", false), t0 + Duration::from_secs(6));
+    tick(&mut e, t0 + Duration::from_secs(8));
+    tick(&mut e, t0 + Duration::from_secs(12));
+    assert!(e.desired().routes.is_empty(), "{:?}", e.vips()[0].life);
+    assert!(e.vip("web").is_none());
+    assert!(e.vips().is_empty());
+}
+
+#[test]
+fn a_removed_vip_with_a_healthy_other_leaves_after_settle_and_comes_back_if_re_added() {
+    let t0 = Instant::now();
+    let mut old = engine(t0, DrainStrategy::Withdraw);
+    old.fleet_update("tor1", &other(7, "10.0.0.2", false), t0);
+    old.observe(&check(true), t0);
+    let (mut e, _) = reloaded_without_the_vip(&old, t0 + Duration::from_secs(1));
+    assert_eq!(e.vip("web").unwrap().life.state, VipState::Draining);
+    // The view of the removed prefix survived the reload: the other announcer still counts.
+    let d = tick(&mut e, t0 + Duration::from_secs(4));
+    assert_eq!(d[0].to, VipState::Withdrawn, "{d:?}");
+    assert!(d[0].reason.contains("1 healthy announcers remain"), "{}", d[0].reason);
+    assert!(e.vip("web").is_none());
+
+    // Re-added while still leaving: configured again, not stopping.
+    let (leaving, _) = reloaded_without_the_vip(&old, t0 + Duration::from_secs(1));
+    let mut back = engine(t0, DrainStrategy::Withdraw);
+    back.carry_over(&leaving, t0 + Duration::from_secs(2));
+    let v = back.vip("web").unwrap();
+    assert!(!v.retiring);
+    assert_eq!(v.life.stopping, None);
+    assert_eq!(v.life.state, VipState::Announced);
+}
+
+#[test]
+fn a_removed_vip_that_is_already_withdrawn_is_forgotten_at_once() {
+    let t0 = Instant::now();
+    let old = engine(t0, DrainStrategy::Withdraw);
+    let (e, d) = reloaded_without_the_vip(&old, t0 + Duration::from_secs(1));
+    assert!(d.is_empty());
+    assert!(e.vips().is_empty());
+}

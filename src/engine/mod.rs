@@ -147,6 +147,7 @@ impl Engine {
                     marking: false,
                     cause: None,
                     weight: v.weight.clone().map(Weight::new),
+                    retiring: false,
                 }
             })
             .collect::<Vec<Vip>>();
@@ -421,6 +422,11 @@ impl Engine {
     ) -> Vec<Decision> {
         let mut decisions = Vec::new();
         for vip in &mut self.vips {
+            if vip.retiring {
+                // No checks or signals of its own any more: only its exit moves on.
+                settle(vip, self.fleet.as_ref(), now, &mut decisions);
+                continue;
+            }
             if only_with_conditions && vip.conditions.is_empty() && vip.weight.is_none() {
                 continue;
             }
@@ -451,6 +457,7 @@ impl Engine {
             vip.decide(&verdict, text.as_deref(), now);
             settle(vip, self.fleet.as_ref(), now, &mut decisions);
         }
+        self.drop_retired();
         decisions
     }
 
@@ -527,6 +534,10 @@ impl Engine {
                 }
             }
             v.life.inherit(&o.life);
+            if o.retiring {
+                // Added back while it was leaving: it is configured again, not stopping.
+                v.life.stopping = None;
+            }
             if let (Some((spec, g)), Some((ospec, og))) = (&mut v.guard, &o.guard) {
                 if spec == ospec {
                     *g = og.clone();
@@ -537,8 +548,16 @@ impl Engine {
                 w.inherit(ow);
             }
         }
-        if let (Some(new), Some(old)) = (&mut self.fleet, &old.fleet) {
-            new.take_peers(old);
+        let retiring = self.removed_but_routed(old);
+        if let Some(view) = &mut self.fleet {
+            if !retiring.is_empty() {
+                let kept = view.vip_prefixes().clone();
+                let leaving = retiring.iter().flat_map(|v| v.prefixes.iter().copied());
+                view.set_vip_prefixes(kept.into_iter().chain(leaving));
+            }
+            if let Some(old) = &old.fleet {
+                view.take_peers(old);
+            }
         }
         for v in &mut self.vips {
             let (up, total) = count_up(&self.checks, &v.checks);
@@ -555,7 +574,86 @@ impl Engine {
             v.decide(&verdict, None, now);
             settle(v, self.fleet.as_ref(), now, &mut decisions);
         }
+        for o in retiring {
+            self.retire(o, now, &mut decisions);
+        }
         decisions
+    }
+
+    /// VIPs the reload removed that are still routed do not vanish from the routes: each stays as
+    /// a retiring VIP and leaves as at a planned stop, through the gate (a reload must not be the
+    /// exit that takes away the last healthy announcer). A removed VIP whose prefix a configured
+    /// VIP announces is dropped at once: the prefix stays with that VIP.
+    fn removed_but_routed<'o>(&self, old: &'o Engine) -> Vec<&'o Vip> {
+        let taken: std::collections::HashSet<crate::route::Prefix> = self
+            .vips
+            .iter()
+            .flat_map(|v| v.prefixes.iter().copied())
+            .collect();
+        old.vips
+            .iter()
+            .filter(|o| {
+                !self.by_name.contains_key(&o.name)
+                    && (o.life.routed().is_some() || o.marking)
+                    && !o.prefixes.iter().any(|p| taken.contains(p))
+            })
+            .collect()
+    }
+
+    fn retire(&mut self, o: &Vip, now: Instant, decisions: &mut Vec<Decision>) {
+        let mut v = o.clone();
+        v.retiring = true;
+        v.checks.clear();
+        v.conditions.clear();
+        if v.life.stopping.is_none() {
+            v.life.stopping = Some("removed from the configuration".into());
+        }
+        if self.fleet.is_none() {
+            // The reload also turned the fleet guard off: nothing left to count with.
+            v.guard = None;
+            v.marking = false;
+        }
+        let i = self.vips.len();
+        self.by_name.insert(v.name.clone(), i);
+        if v.guard.is_some() {
+            self.guarded.push(i);
+        }
+        if v.weight.is_some() {
+            self.weighted.push(i);
+        }
+        self.vips.push(v);
+        settle(&mut self.vips[i], self.fleet.as_ref(), now, decisions);
+        self.drop_retired();
+    }
+
+    /// Forgets retiring VIPs that have left everywhere. They sit after the configured VIPs, which
+    /// keep their indices; `by_check` never lists them.
+    fn drop_retired(&mut self) {
+        let gone = |v: &Vip| v.retiring && v.life.routed().is_none() && !v.marking;
+        if !self.vips.iter().any(gone) {
+            return;
+        }
+        self.vips.retain(|v| !gone(v));
+        if let Some(view) = &mut self.fleet {
+            let kept: Vec<crate::route::Prefix> = self
+                .vips
+                .iter()
+                .flat_map(|v| v.prefixes.iter().copied())
+                .collect();
+            view.set_vip_prefixes(kept);
+        }
+        self.by_name = self
+            .vips
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.name.clone(), i))
+            .collect();
+        self.guarded = (0..self.vips.len())
+            .filter(|&i| self.vips[i].guard.is_some())
+            .collect();
+        self.weighted = (0..self.vips.len())
+            .filter(|&i| self.vips[i].weight.is_some())
+            .collect();
     }
 
     /// The VIPs whose running drain ends on their connections (what the daemon counts and feeds

@@ -47,6 +47,9 @@ pub struct Vip {
     pub cause: Option<super::Cause>,
     /// The announced weight and its `scale_when` conditions (None = no weight sent).
     pub weight: Option<super::weight::Weight>,
+    /// Removed from the configuration by a reload, still routed: it leaves as at a planned stop
+    /// (its `shutdown` strategy, through the guard's gate) with its health frozen, then is dropped.
+    pub retiring: bool,
 }
 
 /// Inputs from the checks, computed by the engine.

@@ -904,7 +904,11 @@ fn removing_the_vip_from_the_last_healthy_node_by_a_reload_holds_it() {
     s.run_until(s.at(25_000));
     assert_eq!(s.routes()[0], [MARKED, MARKED], "held, marked");
     assert_eq!(s.state(0), VipState::Held);
-    assert!(s.reason(0).contains("removed from the configuration"), "{}", s.reason(0));
+    assert!(
+        s.reason(0).contains("removed from the configuration"),
+        "{}",
+        s.reason(0)
+    );
     // Another node recovers: the removed VIP leaves, and is gone from the engine.
     s.nodes[1].healthy = true;
     s.run_until(s.at(40_000));

@@ -379,14 +379,22 @@ fn a_vip_removed_by_a_reload_leaves_through_the_gate() {
     // Nobody else healthy: the removed VIP is marked, then held, not withdrawn.
     let (mut e, d) = reloaded_without_the_vip(&old, t0 + Duration::from_secs(1));
     assert_eq!(d[0].to, VipState::Draining, "{d:?}");
-    assert!(d[0].reason.contains("removed from the configuration"), "{}", d[0].reason);
+    assert!(
+        d[0].reason.contains("removed from the configuration"),
+        "{}",
+        d[0].reason
+    );
     assert!(communities(&e).contains(&"65101:666".to_string()));
     tick(&mut e, t0 + Duration::from_secs(5));
     assert_eq!(e.vip("web").unwrap().life.state, VipState::Held);
     assert!(e.desired().routes.contains_key(&vip()));
     assert!(e.held_vips().iter().any(|v| &**v == "web"));
     // Another healthy announcer appears: it leaves after the dwell and is forgotten.
-    e.fleet_update("tor1", &other(7, "10.0.0.2", false), t0 + Duration::from_secs(6));
+    e.fleet_update(
+        "tor1",
+        &other(7, "10.0.0.2", false),
+        t0 + Duration::from_secs(6),
+    );
     tick(&mut e, t0 + Duration::from_secs(8));
     tick(&mut e, t0 + Duration::from_secs(12));
     assert!(e.desired().routes.is_empty(), "{:?}", e.vips()[0].life);
@@ -405,7 +413,11 @@ fn a_removed_vip_with_a_healthy_other_leaves_after_settle_and_comes_back_if_re_a
     // The view of the removed prefix survived the reload: the other announcer still counts.
     let d = tick(&mut e, t0 + Duration::from_secs(4));
     assert_eq!(d[0].to, VipState::Withdrawn, "{d:?}");
-    assert!(d[0].reason.contains("1 healthy announcers remain"), "{}", d[0].reason);
+    assert!(
+        d[0].reason.contains("1 healthy announcers remain"),
+        "{}",
+        d[0].reason
+    );
     assert!(e.vip("web").is_none());
 
     // Re-added while still leaving: configured again, not stopping.

@@ -101,7 +101,10 @@ impl Notifier {
 
     /// Reload started (SIGHUP); send [`Notifier::ready`] again when it is done.
     pub fn reloading(&self) -> Result<(), String> {
-        self.send(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()))
+        self.send(&format!(
+            "RELOADING=1\nMONOTONIC_USEC={}",
+            crate::sys::clock::monotonic_usec()
+        ))
     }
 
     /// Planned stop started (routes are being withdrawn).
@@ -157,16 +160,6 @@ fn one_line(s: &str) -> String {
 
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
-}
-
-fn monotonic_usec() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime only writes the timespec we pass; CLOCK_MONOTONIC always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64) * 1_000_000 + (ts.tv_nsec as u64) / 1_000
 }
 
 #[cfg(test)]

@@ -36,8 +36,8 @@
 //! - `offline`: `vipwarden replay`: signals + engine on a recorded log's own clock. No network.
 //! - `doctor`: host preflight and path probe; reads config, signals and the API. Changes nothing.
 //! - `sys`: every raw OS call and `unsafe` block, behind safe functions (being gathered here).
-//! - `netlink`, `process`, `civil_time`, `pem`: leaf helpers (netlink framing; running a child
-//!   process safely; UTC calendar arithmetic; PEM certificates and the rustls provider).
+//! - `process`, `civil_time`, `pem`: leaf helpers (running a child process safely; UTC calendar
+//!   arithmetic; PEM certificates and the rustls provider). `netlink` is `sys::netlink`.
 //!
 //! Layout: a module with submodules is `foo/mod.rs`; its unit tests are `foo/tests.rs`.
 //! End-to-end daemon tests are in `tests/` (one binary per scenario).
@@ -53,7 +53,6 @@ pub mod daemon;
 pub mod doctor;
 pub mod engine;
 pub mod fleet;
-pub mod netlink;
 pub mod offline;
 pub mod ops;
 pub mod pem;
@@ -62,3 +61,5 @@ pub mod risefall;
 pub mod route;
 pub mod signals;
 pub mod sys;
+// Old paths of what moved into `sys` (other modules still use them).
+pub use sys::netlink;

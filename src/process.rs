@@ -230,10 +230,8 @@ impl Drop for Group {
 }
 
 fn killpg(pgid: i32) {
-    // SAFETY: killpg takes plain integers; ESRCH (group already gone) is fine.
-    unsafe {
-        libc::killpg(pgid, libc::SIGKILL);
-    }
+    // ESRCH (group already gone) is fine: gone is what we want.
+    let _ = crate::sys::process::kill_process_group(pgid);
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vipwarden::doctor::rtnl;
-use vipwarden::netlink::{attrs, decode_datagram};
+use vipwarden::sys::rtnl;
+use vipwarden::sys::netlink::{attrs, decode_datagram};
 use vipwarden::signals::sockdiag::{decode_socket, decode_sockets, v6only};
 
 fuzz_target!(|data: &[u8]| {

@@ -1,5 +1,6 @@
 //! Server certificates from the network (doctor's expiry finding, probe's TLS step) into our
-//! hand-written DER reader (src/doctor/x509.rs): must never panic, and what it accepts prints.
+//! certificate reader (src/doctor/x509.rs, on x509-cert): must never panic, and what it accepts
+//! prints.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -1,6 +1,8 @@
 //! The daemon process's own figures for `/metrics` (RSS, CPU, open fds), read from `/proc/self`.
 //! Blocking file reads: callers run [`read`] off the async runtime (spawn_blocking).
 
+use crate::sys::process as sys;
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ProcessStats {
     pub cpu_seconds: f64,
@@ -18,27 +20,12 @@ pub fn read() -> Option<ProcessStats> {
         .ok()
         .and_then(|s| parse_btime(&s));
     let open_fds = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
-    // SAFETY: sysconf has no preconditions.
-    let (ticks, page) = unsafe {
-        (
-            libc::sysconf(libc::_SC_CLK_TCK),
-            libc::sysconf(libc::_SC_PAGESIZE),
-        )
-    };
-    let mut st = parse_stat(&stat, ticks.max(1) as f64, page.max(1) as u64, boot)?;
+    let ticks = sys::clock_ticks_per_second().max(1) as f64;
+    let page = sys::page_size().max(1) as u64;
+    let mut st = parse_stat(&stat, ticks, page, boot)?;
     st.open_fds = open_fds;
-    st.max_fds = max_fds();
+    st.max_fds = sys::max_open_files();
     Some(st)
-}
-
-fn max_fds() -> Option<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    (rc == 0 && lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur)
 }
 
 /// `btime` (boot time, Unix seconds) from `/proc/stat`.

@@ -41,9 +41,10 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
         Owner::ThisProcess,
     )
     .map_err(|e| e.message)?;
-    rustls_pemfile::private_key(&mut pem.as_slice())
-        .map_err(|e| format!("api.tls.key_file {shown}: bad PEM: {e}"))?
-        .ok_or_else(|| format!("api.tls.key_file {shown}: no PEM private key in it"))
+    pem::private_key(&pem).map_err(|e| match e {
+        PemError::Empty => format!("api.tls.key_file {shown}: no PEM private key in it"),
+        e => format!("api.tls.key_file {shown}: {e}"),
+    })
 }
 
 /// `check-config`: the TLS pair loads as the daemon would load it.

@@ -65,7 +65,7 @@ fn recv_options(s: &Socket, v6: bool) -> io::Result<()> {
 /// The interface of the route from `local` to `peer` (`ip route get PEER from LOCAL`): a
 /// single-hop session runs on it and accepts packets from no other (RFC 5881).
 pub fn route_ifindex(peer: IpAddr, local: IpAddr) -> io::Result<u32> {
-    let r = crate::doctor::rtnl::Rtnl::open()?.route_get(peer, Some(local))?;
+    let r = crate::sys::rtnl::route_get(peer, Some(local))?;
     match r.oifs.as_slice() {
         [i] => Ok(*i),
         [] => Err(io::Error::new(

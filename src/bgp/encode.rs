@@ -494,7 +494,11 @@ mod tests {
         want.extend_from_slice(&[2, 10, 69, 8, 0, 1, 1, 1, 0, 2, 1, 1]);
         assert_eq!(m, want);
         // Round trip through our parser.
-        let Message::Open(o) = wire::parse(&frame(&m)).unwrap() else {
+        let Message::Open(o) = wire::parse(
+            &frame(&m),
+            &crate::bgp::rib_in::DecodeCx::keep_all(crate::bgp::rib_in::RxParams::FOUR_OCTET_AS),
+        )
+        .unwrap() else {
             panic!()
         };
         assert_eq!(o.peer_as(), 65101);
@@ -507,7 +511,11 @@ mod tests {
     fn open_with_4_octet_as_uses_as_trans() {
         let m = open(4_200_000_000, 3, Ipv4Addr::new(192, 0, 2, 10)).unwrap();
         assert_eq!(&m[20..22], &AS_TRANS.to_be_bytes());
-        let Message::Open(o) = wire::parse(&frame(&m)).unwrap() else {
+        let Message::Open(o) = wire::parse(
+            &frame(&m),
+            &crate::bgp::rib_in::DecodeCx::keep_all(crate::bgp::rib_in::RxParams::FOUR_OCTET_AS),
+        )
+        .unwrap() else {
             panic!()
         };
         assert_eq!((o.my_as, o.peer_as()), (AS_TRANS, 4_200_000_000));
@@ -532,7 +540,11 @@ mod tests {
         want.extend_from_slice(&[6, 2, 11]);
         want.extend_from_slice(b"maintenance");
         assert_eq!(m, want);
-        let Message::Notification(n) = wire::parse(&frame(&m)).unwrap() else {
+        let Message::Notification(n) = wire::parse(
+            &frame(&m),
+            &crate::bgp::rib_in::DecodeCx::keep_all(crate::bgp::rib_in::RxParams::FOUR_OCTET_AS),
+        )
+        .unwrap() else {
             panic!()
         };
         assert_eq!(n.shutdown_message().unwrap(), "maintenance");
@@ -589,10 +601,16 @@ mod tests {
         let mut want = hdr((19 + body.len()) as u16, 2);
         want.extend_from_slice(&body);
         assert_eq!(ms[0], want);
-        let Message::Update(u) = wire::parse(&frame(&ms[0])).unwrap() else {
+        let Message::Update(u) = wire::parse(
+            &frame(&ms[0]),
+            &crate::bgp::rib_in::DecodeCx::keep_all(crate::bgp::rib_in::RxParams::FOUR_OCTET_AS),
+        )
+        .unwrap() else {
             panic!()
         };
-        assert_eq!((u.attribute_count, u.nlri_bytes, u.malformed), (6, 9, None));
+        assert_eq!((u.routes.announced.len(), u.errors), (2, vec![]));
+        assert_eq!(u.routes.attrs.as_path, vec![65101, 65101]);
+        assert_eq!(u.routes.attrs.communities, vec![Community(0xFE4D_0064)]);
     }
 
     #[test]
@@ -632,10 +650,14 @@ mod tests {
             .expect("extended community attribute");
         let comm = ms[0].windows(2).position(|w| w == [0xD0, 8]).unwrap();
         assert!(comm < at);
-        let Message::Update(u) = wire::parse(&frame(&ms[0])).unwrap() else {
+        let Message::Update(u) = wire::parse(
+            &frame(&ms[0]),
+            &crate::bgp::rib_in::DecodeCx::keep_all(crate::bgp::rib_in::RxParams::FOUR_OCTET_AS),
+        )
+        .unwrap() else {
             panic!()
         };
-        assert_eq!((u.attribute_count, u.malformed), (5, None));
+        assert_eq!((u.routes.announced.len(), u.errors), (1, vec![]));
     }
 
     #[test]
@@ -789,15 +811,19 @@ mod tests {
                 for m in set.iter() {
                     assert!(m.len() <= 4096);
                     let f = frame(m);
-                    let Message::Update(u) = wire::parse(&f).unwrap() else {
+                    let Message::Update(u) = wire::parse(
+                        &f,
+                        &crate::bgp::rib_in::DecodeCx::keep_all(
+                            crate::bgp::rib_in::RxParams::FOUR_OCTET_AS,
+                        ),
+                    )
+                    .unwrap() else {
                         panic!()
                     };
-                    assert_eq!(u.malformed, None);
-                    total += u.nlri_bytes + u.withdrawn_bytes;
+                    assert_eq!(u.errors, vec![]);
+                    total += u.routes.announced.len() + u.routes.withdrawn.len();
                 }
-                if !v6 {
-                    assert_eq!(total, 2000 * 5);
-                }
+                assert_eq!(total, 2000);
             }
             // Chunks are full: the first message is close to the limit.
             assert!(ms[0].len() > 4096 - 17);
@@ -824,10 +850,16 @@ mod tests {
     #[test]
     fn end_of_rib_round_trips() {
         for f in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
-            let Message::Update(u) = wire::parse(&frame(&end_of_rib(f))).unwrap() else {
+            let Message::Update(u) = wire::parse(
+                &frame(&end_of_rib(f)),
+                &crate::bgp::rib_in::DecodeCx::keep_all(
+                    crate::bgp::rib_in::RxParams::FOUR_OCTET_AS,
+                ),
+            )
+            .unwrap() else {
                 panic!()
             };
-            assert_eq!(u.end_of_rib, Some(f.afi_safi()));
+            assert_eq!(u.routes.end_of_rib, Some(f));
         }
     }
 

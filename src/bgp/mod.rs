@@ -2,7 +2,9 @@
 //!
 //! Layers, each importing only those below it:
 //! - `error`: typed NOTIFICATION codes, RFC 7606 actions, [`BgpError`].
-//! - `wire`: everything we receive (framing, OPEN/UPDATE/NOTIFICATION/ROUTE-REFRESH parsing).
+//! - `rib_in`: the one UPDATE decoder (routes plus typed RFC 7606 outcomes, `AttrError`).
+//! - `wire`: everything we receive (framing, OPEN/NOTIFICATION/ROUTE-REFRESH parsing; UPDATEs
+//!   through `rib_in`).
 //! - `encode`: everything we send.
 //! - `transport`: the connecting socket with TCP-MD5/TCP-AO/GTSM (imports nothing of the crate).
 //! - `rib_out`: Adj-RIB-Out diffing; `sync`: Adj-RIB-Out changes into UPDATEs.

@@ -1,9 +1,12 @@
-//! Receiving side: framing and parsing of everything a peer sends us.
+//! Receiving side: framing and parsing of everything a peer sends us; UPDATE bodies go to the
+//! one UPDATE decoder, [`rib_in::decode_update`].
 //!
 //! All of it is our own bounds-checked code; peer bytes never reach zettabgp's decoders (they
 //! panic or loop forever on malformed UPDATEs, and reject FRR's FQDN capability). Every failure
-//! is a [`BgpError`] that maps 1:1 onto the NOTIFICATION we owe the peer. Every loop advances by at least one byte over a body of at most
-//! 4077 bytes, so parsing is bounded.
+//! of OPEN, NOTIFICATION, ROUTE-REFRESH or framing is a [`BgpError`] that maps 1:1 onto the
+//! NOTIFICATION we owe the peer; an UPDATE's outcomes are the typed [`rib_in::AttrError`]s of
+//! its [`rib_in::Update`]. Every loop advances by at least one byte over a body of at most 4077
+//! bytes, so parsing is bounded.
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -12,7 +15,8 @@ use bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::Decoder;
 
 pub use super::error::BgpError;
-use super::error::{ErrorCode, HeaderError, OpenError, UpdateError};
+use super::error::{ErrorCode, HeaderError, OpenError};
+use super::rib_in::{self, DecodeCx};
 use crate::route::Family;
 
 pub const HEADER_LEN: usize = 19;
@@ -147,18 +151,19 @@ pub fn type_name(t: u8) -> &'static str {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
     Open(Open),
-    Update(Update),
+    Update(rib_in::Update),
     Notification(Notification),
     Keepalive,
     RouteRefresh(RouteRefresh),
 }
 
-/// Parses a framed message's body by type.
-pub fn parse(frame: &Frame) -> Result<Message, BgpError> {
+/// Parses a framed message's body by type. An UPDATE always decodes; a session reset it owes
+/// is among its typed outcomes ([`rib_in::Update::session_reset`]).
+pub fn parse(frame: &Frame, cx: &DecodeCx) -> Result<Message, BgpError> {
     let b = &frame.body[..];
     match frame.msg_type {
         MSG_OPEN => parse_open(b).map(Message::Open),
-        MSG_UPDATE => parse_update(b).map(Message::Update),
+        MSG_UPDATE => Ok(Message::Update(rib_in::decode_update(b, cx))),
         MSG_NOTIFICATION => parse_notification(b).map(Message::Notification),
         MSG_KEEPALIVE if b.is_empty() => Ok(Message::Keepalive),
         MSG_KEEPALIVE => Err(BgpError::bad_length(b.len(), "KEEPALIVE with a body")),
@@ -476,131 +481,6 @@ pub fn parse_notification(b: &[u8]) -> Result<Notification, BgpError> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// UPDATE
-
-/// What we learned from a peer's UPDATE. We never install its routes; this is for counting,
-/// End-of-RIB detection and logs.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Update {
-    pub withdrawn_bytes: usize,
-    pub attribute_count: usize,
-    pub nlri_bytes: usize,
-    /// Set when this UPDATE is an End-of-RIB marker (RFC 4724 2) for this AFI/SAFI.
-    pub end_of_rib: Option<(u16, u8)>,
-    /// RFC 7606 treat-as-withdraw condition, if any: the UPDATE is ignored (it is anyway) and
-    /// the session stays up.
-    pub malformed: Option<String>,
-}
-
-pub fn parse_update(b: &[u8]) -> Result<Update, BgpError> {
-    let malformed_list =
-        |what: String| BgpError::update(UpdateError::MalformedAttributeList, Vec::new(), what);
-    if b.len() < 4 {
-        return Err(malformed_list("UPDATE shorter than 23 bytes".into()));
-    }
-    let wlen = u16::from_be_bytes([b[0], b[1]]) as usize;
-    if 2 + wlen + 2 > b.len() {
-        return Err(malformed_list(format!(
-            "withdrawn routes length {wlen} overruns the {}-byte UPDATE body",
-            b.len()
-        )));
-    }
-    let apos = 2 + wlen;
-    let alen = u16::from_be_bytes([b[apos], b[apos + 1]]) as usize;
-    let attrs_start = apos + 2;
-    if attrs_start + alen > b.len() {
-        return Err(malformed_list(format!(
-            "total path attribute length {alen} overruns the {}-byte UPDATE body",
-            b.len()
-        )));
-    }
-    let attrs = &b[attrs_start..attrs_start + alen];
-    let nlri = &b[attrs_start + alen..];
-    let mut u = Update {
-        withdrawn_bytes: wlen,
-        nlri_bytes: nlri.len(),
-        ..Update::default()
-    };
-    if let Err(e) = check_prefixes(&b[2..2 + wlen], 32) {
-        u.malformed = Some(format!("withdrawn routes: {e}"));
-    }
-    if let Err(e) = check_prefixes(nlri, 32) {
-        u.malformed.get_or_insert(format!("NLRI: {e}"));
-    }
-
-    let mut mp_unreach: Option<((u16, u8), usize)> = None;
-    let mut pos = 0;
-    while pos < attrs.len() {
-        if attrs.len() - pos < 3 {
-            u.malformed
-                .get_or_insert("truncated path attribute header".into());
-            break;
-        }
-        let flags = attrs[pos];
-        let code = attrs[pos + 1];
-        let (len, hdr) = if flags & 0x10 != 0 {
-            if attrs.len() - pos < 4 {
-                u.malformed
-                    .get_or_insert("truncated extended-length attribute header".into());
-                break;
-            }
-            (
-                u16::from_be_bytes([attrs[pos + 2], attrs[pos + 3]]) as usize,
-                4,
-            )
-        } else {
-            (attrs[pos + 2] as usize, 3)
-        };
-        let start = pos + hdr;
-        if attrs.len() - start < len {
-            u.malformed.get_or_insert(format!(
-                "attribute {code} length {len} overruns the attribute list"
-            ));
-            break;
-        }
-        let v = &attrs[start..start + len];
-        u.attribute_count += 1;
-        if code == 15 {
-            if len < 3 {
-                u.malformed
-                    .get_or_insert(format!("MP_UNREACH_NLRI of {len} bytes is too short"));
-            } else {
-                mp_unreach = Some(((u16::from_be_bytes([v[0], v[1]]), v[2]), len - 3));
-            }
-        }
-        pos = start + len;
-    }
-
-    // RFC 4724 2: an UPDATE with nothing in it is End-of-RIB for IPv4 unicast; one holding only an
-    // empty MP_UNREACH_NLRI is End-of-RIB for that AFI/SAFI.
-    if wlen == 0 && nlri.is_empty() && u.malformed.is_none() {
-        if alen == 0 {
-            u.end_of_rib = Some((1, 1));
-        } else if let (1, Some((fam, 0))) = (u.attribute_count, mp_unreach) {
-            u.end_of_rib = Some(fam);
-        }
-    }
-    Ok(u)
-}
-
-/// Walks a run of (length, prefix) NLRI entries with bounds checks.
-fn check_prefixes(mut p: &[u8], max_len: u8) -> Result<usize, String> {
-    let mut n = 0;
-    while let Some((&bits, rest)) = p.split_first() {
-        if bits > max_len {
-            return Err(format!("prefix length {bits} is longer than {max_len}"));
-        }
-        let octets = (bits as usize).div_ceil(8);
-        if rest.len() < octets {
-            return Err(format!("prefix of length {bits} is truncated"));
-        }
-        p = &rest[octets..];
-        n += 1;
-    }
-    Ok(n)
-}
-
-// ---------------------------------------------------------------------------------------------
 // ROUTE-REFRESH
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -853,39 +733,78 @@ mod tests {
         );
     }
 
+    fn keep_all(_: &crate::route::Prefix) -> bool {
+        true
+    }
+
+    fn cx() -> DecodeCx<'static> {
+        DecodeCx {
+            rx: rib_in::RxParams::default(),
+            keep: &keep_all,
+        }
+    }
+
+    fn parse_update(b: &[u8]) -> rib_in::Update {
+        rib_in::decode_update(b, &cx())
+    }
+
     #[test]
     fn update_end_of_rib_and_structure() {
-        let u = parse_update(&[0, 0, 0, 0]).unwrap();
-        assert_eq!(u.end_of_rib, Some((1, 1)));
-        let u = parse_update(&[0, 0, 0, 6, 0x80, 15, 3, 0, 2, 1]).unwrap();
-        assert_eq!(u.end_of_rib, Some((2, 1)));
+        let v6 = Some(Family::Ipv6Unicast);
+        let u = parse_update(&[0, 0, 0, 0]);
+        assert_eq!(u.routes.end_of_rib, Some(Family::Ipv4Unicast));
+        let u = parse_update(&[0, 0, 0, 6, 0x80, 15, 3, 0, 2, 1]);
+        assert_eq!(u.routes.end_of_rib, v6);
         // Extended-length form of the same.
-        let u = parse_update(&[0, 0, 0, 7, 0x90, 15, 0, 3, 0, 2, 1]).unwrap();
-        assert_eq!(u.end_of_rib, Some((2, 1)));
+        let u = parse_update(&[0, 0, 0, 7, 0x90, 15, 0, 3, 0, 2, 1]);
+        assert_eq!(u.routes.end_of_rib, v6);
         // MP_UNREACH with a prefix is a withdraw, not End-of-RIB.
-        let u = parse_update(&[0, 0, 0, 8, 0x80, 15, 5, 0, 2, 1, 8, 0x20]).unwrap();
-        assert_eq!(u.end_of_rib, None);
+        let u = parse_update(&[0, 0, 0, 8, 0x80, 15, 5, 0, 2, 1, 8, 0x20]);
+        assert_eq!(u.routes.end_of_rib, None);
         // A withdraw of 10.0.0.0/8.
-        let u = parse_update(&[0, 2, 8, 10, 0, 0]).unwrap();
+        let u = parse_update(&[0, 2, 8, 10, 0, 0]);
         assert_eq!(
-            (u.withdrawn_bytes, u.end_of_rib, u.malformed),
-            (2, None, None)
+            (u.routes.withdrawn.len(), u.routes.end_of_rib, u.errors),
+            (1, None, vec![])
         );
     }
 
     #[test]
     fn update_length_errors() {
-        let e = parse_update(&[0, 9, 0, 0]).unwrap_err();
-        assert_eq!(e.code.wire(), (3, 1));
-        let e = parse_update(&[0, 0, 0, 9, 0x40, 1, 1, 0]).unwrap_err();
-        assert_eq!(e.code.wire(), (3, 1));
-        // Attribute overrunning the list: treat-as-withdraw, not a session reset.
-        let u = parse_update(&[0, 0, 0, 4, 0x40, 1, 9, 0]).unwrap();
-        assert!(u.malformed.unwrap().contains("overruns"));
-        let u = parse_update(&[0, 0, 0, 2, 0x40, 1]).unwrap();
-        assert!(u.malformed.is_some());
-        let u = parse_update(&[0, 0, 0, 0, 33, 1, 2, 3, 4, 5]).unwrap();
-        assert!(u.malformed.unwrap().contains("33"));
+        let reset = |b: &[u8]| {
+            parse_update(b)
+                .session_reset()
+                .and_then(|e| e.to_bgp_error())
+        };
+        assert_eq!(reset(&[0, 9, 0, 0]).unwrap().code.wire(), (3, 1));
+        assert_eq!(
+            reset(&[0, 0, 0, 9, 0x40, 1, 1, 0]).unwrap().code.wire(),
+            (3, 1)
+        );
+        // Attribute overrunning the list: treat-as-withdraw and disable, not a session reset.
+        let u = parse_update(&[0, 0, 0, 4, 0x40, 1, 9, 0]);
+        assert!(u.session_reset().is_none());
+        assert_eq!(
+            u.errors[0],
+            rib_in::AttrError::TreatAsWithdraw(rib_in::Malformed::AttributeOverrun {
+                code: 1,
+                len: 9
+            })
+        );
+        assert!(u.errors[0].to_string().contains("overruns"));
+        let u = parse_update(&[0, 0, 0, 2, 0x40, 1]);
+        assert!(u.worst().is_some() && u.session_reset().is_none());
+        let u = parse_update(&[0, 0, 0, 0, 33, 1, 2, 3, 4, 5]);
+        // The prefix length 33 disables IPv4; the NLRI also lacks every mandatory attribute.
+        assert!(matches!(
+            &u.errors[0],
+            rib_in::AttrError::AfiSafiDisable { family: Family::Ipv4Unicast, why }
+                if why.to_string().contains("33")
+        ));
+        assert!(matches!(
+            &u.errors[1],
+            rib_in::AttrError::TreatAsWithdraw(rib_in::Malformed::Missing(m)) if m.len() == 3
+        ));
     }
 
     #[test]
@@ -912,7 +831,7 @@ mod tests {
                 while let Ok(Some(f)) = BgpCodec.decode(&mut buf) {
                     frames += 1;
                     prop_assert!(frames <= data.len() / HEADER_LEN);
-                    let _ = parse(&f);
+                    let _ = parse(&f, &cx());
                 }
             }
 
@@ -923,7 +842,7 @@ mod tests {
             ) {
                 let mut buf = BytesMut::from(&msg(t, &body)[..]);
                 if let Ok(Some(f)) = BgpCodec.decode(&mut buf) {
-                    let _ = parse(&f);
+                    let _ = parse(&f, &cx());
                 }
             }
 

@@ -285,8 +285,8 @@ mod tests {
 
     async fn assert_group_gone(pgid: i32) {
         let left = wait_group_gone(pgid).await;
-        // SAFETY: plain syscall; hygiene so a failing test leaves no sleepers behind.
-        unsafe { libc::killpg(pgid, libc::SIGKILL) };
+        // Hygiene so a failing test leaves no sleepers behind.
+        let _ = crate::sys::process::kill_process_group(pgid);
         assert!(left.is_empty(), "group {pgid} still has {left:?}");
     }
 

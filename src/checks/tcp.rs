@@ -159,7 +159,7 @@ mod tests {
                 || r.detail == "bind to interface vw-nosuch0 failed: Operation not permitted",
             "{r:?}"
         );
-        if unsafe { libc::geteuid() } == 0 {
+        if crate::sys::process::effective_uid() == 0 {
             c.interface = Some("lo".into());
             let r = probe_once(&c).await;
             assert!(r.ok, "{r:?}");

@@ -62,7 +62,7 @@ fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let shown = path.display();
     pem::read_certs(path).map_err(|e| match e {
         PemError::Read(e) => format!("cannot read ca_file {shown}: {}", io_reason(&e)),
-        PemError::Bad(e) => format!("ca_file {shown}: bad PEM: {}", io_reason(&e)),
+        PemError::Bad(e) => format!("ca_file {shown}: bad PEM: {e}"),
         PemError::Empty => format!("ca_file {shown}: no PEM certificate in it"),
     })
 }

@@ -126,8 +126,7 @@ fn err(kind: SecretFileErrorKind, message: String) -> SecretFileError {
 }
 
 pub(crate) fn effective_uid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
+    crate::sys::process::effective_uid()
 }
 
 /// The rule itself, apart from the file system so tests can use any owner. `me`: the uid that

@@ -233,7 +233,15 @@ vips:
 
     async fn next(p: &mut Peer) -> Option<wire::Message> {
         match tokio::time::timeout(Duration::from_secs(5), p.next()).await {
-            Ok(Some(Ok(f))) => Some(wire::parse(&f).unwrap()),
+            Ok(Some(Ok(f))) => Some(
+                wire::parse(
+                    &f,
+                    &crate::bgp::rib_in::DecodeCx::keep_all(
+                        crate::bgp::rib_in::RxParams::FOUR_OCTET_AS,
+                    ),
+                )
+                .unwrap(),
+            ),
             _ => None,
         }
     }

@@ -11,7 +11,8 @@ pub mod evaluate;
 pub mod facts;
 pub mod gather;
 pub mod probe;
-pub mod rtnl;
+/// rtnetlink moved to `sys`; doctor's modules keep their `super::rtnl` paths.
+pub use crate::sys::rtnl;
 pub mod x509;
 
 use std::fmt::Write;

@@ -11,6 +11,7 @@
 //! datagrams from other PIDs, and hooks get it removed from their environment.
 
 use std::ffi::OsStr;
+use std::io;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
@@ -70,45 +71,79 @@ impl Notifier {
     }
 
     /// Sends raw `KEY=VALUE` lines. Ok(()) when disabled.
-    pub fn send(&self, state: &str) -> Result<(), String> {
+    pub fn send(&self, state: &str) -> Result<(), NotifyError> {
         let Some((addr, sock)) = &self.target else {
             return Ok(());
         };
         match sock.send_to_addr(state.as_bytes(), addr) {
             Ok(n) if n == state.len() => Ok(()),
-            Ok(n) => Err(format!(
-                "sd_notify: short send ({n} of {} bytes)",
-                state.len()
-            )),
-            Err(e) => Err(format!("sd_notify {:?}: {e}", first_line(state))),
+            Ok(n) => Err(NotifyError::ShortSend {
+                sent: n,
+                len: state.len(),
+            }),
+            Err(e) => Err(NotifyError::Send {
+                first_line: first_line(state).to_string(),
+                error: e,
+            }),
         }
     }
 
     /// Start-up done: routes may be announced from now on. `status` is shown by `systemctl status`.
-    pub fn ready(&self, status: &str) -> Result<(), String> {
+    pub fn ready(&self, status: &str) -> Result<(), NotifyError> {
         self.send(&format!("READY=1\nSTATUS={}", one_line(status)))
     }
 
-    pub fn status(&self, status: &str) -> Result<(), String> {
+    pub fn status(&self, status: &str) -> Result<(), NotifyError> {
         self.send(&format!("STATUS={}", one_line(status)))
     }
 
     /// Keep-alive; send every [`watchdog_interval`] from the decision loop itself, so a hung loop
     /// stops pinging and systemd restarts the daemon.
-    pub fn watchdog(&self) -> Result<(), String> {
+    pub fn watchdog(&self) -> Result<(), NotifyError> {
         self.send("WATCHDOG=1")
     }
 
     /// Reload started (SIGHUP); send [`Notifier::ready`] again when it is done.
-    pub fn reloading(&self) -> Result<(), String> {
-        self.send(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()))
+    pub fn reloading(&self) -> Result<(), NotifyError> {
+        self.send(&format!(
+            "RELOADING=1\nMONOTONIC_USEC={}",
+            crate::sys::clock::monotonic_usec()
+        ))
     }
 
     /// Planned stop started (routes are being withdrawn).
-    pub fn stopping(&self, status: &str) -> Result<(), String> {
+    pub fn stopping(&self, status: &str) -> Result<(), NotifyError> {
         self.send(&format!("STOPPING=1\nSTATUS={}", one_line(status)))
     }
 }
+
+/// A notification that did not reach systemd.
+#[derive(Debug)]
+pub enum NotifyError {
+    ShortSend {
+        sent: usize,
+        len: usize,
+    },
+    Send {
+        first_line: String,
+        error: io::Error,
+    },
+}
+
+impl std::fmt::Display for NotifyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotifyError::ShortSend { sent, len } => {
+                write!(f, "sd_notify: short send ({sent} of {len} bytes)")
+            }
+            NotifyError::Send { first_line, error } => {
+                write!(f, "sd_notify {first_line:?}: {error}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for NotifyError {}
 
 fn open(socket: &OsStr) -> Result<(SocketAddr, UnixDatagram), String> {
     let bytes = socket.as_bytes();
@@ -157,16 +192,6 @@ fn one_line(s: &str) -> String {
 
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
-}
-
-fn monotonic_usec() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime only writes the timespec we pass; CLOCK_MONOTONIC always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64) * 1_000_000 + (ts.tv_nsec as u64) / 1_000
 }
 
 #[cfg(test)]
@@ -221,7 +246,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let n = Notifier::to_socket(dir.path().join("absent").as_os_str());
         let err = n.watchdog().unwrap_err();
-        assert!(err.contains("WATCHDOG=1"), "{err}");
+        assert!(matches!(err, NotifyError::Send { .. }));
+        assert!(err.to_string().contains("WATCHDOG=1"), "{err}");
     }
 
     #[test]

@@ -5,24 +5,25 @@
 //! limit reached, directory missing) the caller keeps polling; the limit case is logged once per
 //! process. Owns only its inotify descriptor.
 
-use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use rustix::fs::inotify::WatchFlags;
 use tokio::io::unix::AsyncFd;
+
+use crate::sys::{fd, inotify};
 
 /// Changes to the directory's entries and to the files in it: writes and truncation (MODIFY),
 /// rename rotation (MOVED_*), creation and removal, and the directory itself going away.
-const MASK: u32 = libc::IN_MODIFY
-    | libc::IN_CREATE
-    | libc::IN_DELETE
-    | libc::IN_MOVED_FROM
-    | libc::IN_MOVED_TO
-    | libc::IN_DELETE_SELF
-    | libc::IN_MOVE_SELF;
+const MASK: WatchFlags = WatchFlags::MODIFY
+    .union(WatchFlags::CREATE)
+    .union(WatchFlags::DELETE)
+    .union(WatchFlags::MOVED_FROM)
+    .union(WatchFlags::MOVED_TO)
+    .union(WatchFlags::DELETE_SELF)
+    .union(WatchFlags::MOVE_SELF);
 
 static LIMIT_LOGGED: AtomicBool = AtomicBool::new(false);
 
@@ -37,21 +38,7 @@ impl DirWatch {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         };
-        let cdir = CString::new(dir.as_os_str().as_bytes())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))?;
-        // SAFETY: plain syscall with flags; returns a new fd or -1.
-        let raw = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: the kernel just returned this fd; nothing else owns it.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: valid fd and NUL-terminated path.
-        if unsafe { libc::inotify_add_watch(fd.as_raw_fd(), cdir.as_ptr(), MASK) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: the OwnedFd owns the inotify fd for its whole life and always returns it.
-        let fd = unsafe { AsyncFd::register(fd) }?;
+        let fd = fd::async_owned(inotify::watch_dir(dir, MASK)?)?;
         Ok(DirWatch { fd })
     }
 
@@ -60,30 +47,7 @@ impl DirWatch {
     pub async fn changed(&self) -> io::Result<()> {
         loop {
             let mut guard = self.fd.readable().await?;
-            let mut drained_any = false;
-            let mut buf = [0u8; 4096];
-            loop {
-                // SAFETY: reading into a local buffer of the given length.
-                let n = unsafe {
-                    libc::read(
-                        self.fd.get_ref().as_raw_fd(),
-                        buf.as_mut_ptr().cast(),
-                        buf.len(),
-                    )
-                };
-                if n > 0 {
-                    drained_any = true;
-                    continue;
-                }
-                let e = io::Error::last_os_error();
-                if n < 0 && e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                if n < 0 && e.kind() != io::ErrorKind::WouldBlock {
-                    return Err(e);
-                }
-                break;
-            }
+            let drained_any = inotify::drain(self.fd.get_ref())?;
             guard.clear_ready();
             if drained_any {
                 return Ok(());

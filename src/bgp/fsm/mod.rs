@@ -17,7 +17,7 @@ use bytes::Bytes;
 
 use super::encode::{self, PathParams};
 use super::error::{BgpError, ErrorCode, FsmError, OpenError};
-use super::rib_in::{self, RibInUpdate, RxParams};
+use super::rib_in::{AttrError, DecodeCx, RibInUpdate, RxParams};
 use super::rib_out::RibOut;
 use super::spec::PeerSpec;
 use super::status::{EndReason, PeerState, StopReason};
@@ -78,12 +78,11 @@ impl Timer {
     ];
 }
 
-/// An UPDATE the peer sent, for whoever reads routes (the fleet view). `summary` is what our
-/// own parser checked; `body` is the message after the 19-byte header.
+/// An UPDATE the peer sent, for whoever reads routes (the fleet view); `body` is the message
+/// after the 19-byte header.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReceivedUpdate {
     pub body: Bytes,
-    pub summary: wire::Update,
     /// The paths it announces and withdraws for VIP prefixes (`bgp::rib_in`).
     pub routes: Box<RibInUpdate>,
 }
@@ -445,7 +444,7 @@ impl Fsm {
     fn frame(&mut self, f: Frame) {
         // A NOTIFICATION ends the session in any state.
         if f.msg_type == wire::MSG_NOTIFICATION {
-            match wire::parse(&f) {
+            match wire::parse(&f, &DecodeCx::keep_all(self.rx)) {
                 Ok(Message::Notification(n)) => {
                     self.close(None, false, EndReason::PeerNotification(n))
                 }
@@ -468,7 +467,15 @@ impl Fsm {
         if !expected {
             return self.unexpected(f.msg_type);
         }
-        let m = match wire::parse(&f) {
+        // Our own reader of received routes (fleet view): VIP prefixes only, so memory does not
+        // follow the router's table.
+        let desired = self.desired.clone();
+        let keep = |p: &Prefix| desired.vip_of(p).is_some();
+        let cx = DecodeCx {
+            rx: self.rx,
+            keep: &keep,
+        };
+        let m = match wire::parse(&f, &cx) {
             Ok(m) => m,
             Err(e) => return self.fail(e),
         };
@@ -478,48 +485,39 @@ impl Fsm {
             Message::Keepalive => self.restart_hold_timer(),
             Message::Update(u) => {
                 self.restart_hold_timer();
-                // With RFC 7911 path ids wire's plain prefix walk misreads the NLRI; rib_in reads
-                // such UPDATEs and reports its own errors.
-                let add_path = self.rx.add_path_v4 || self.rx.add_path_v6;
-                if let (Some(why), false) = (&u.malformed, add_path) {
+                for e in &u.errors {
+                    let (level, what) = match e {
+                        AttrError::SessionReset { .. } => continue,
+                        AttrError::Discard { .. } => (Level::Debug, "attribute discarded"),
+                        AttrError::TreatAsWithdraw(_) => (Level::Warn, "treated as withdraw"),
+                        AttrError::AfiSafiDisable { family, .. } => {
+                            let msg = format!(
+                                "malformed UPDATE from {}: its {family} routes are dropped and \
+                                 ignored until the session restarts (RFC 7606): {}",
+                                self.name,
+                                e.why()
+                            );
+                            self.log(Level::Warn, msg);
+                            continue;
+                        }
+                    };
                     let msg = format!(
-                        "malformed UPDATE from {} ignored (RFC 7606 treat-as-withdraw): {why}",
-                        self.name
+                        "malformed UPDATE from {}: {what} (RFC 7606): {}",
+                        self.name,
+                        e.why()
                     );
-                    self.log(Level::Debug, msg);
-                } else if let Some((afi, safi)) = u.end_of_rib {
-                    let msg = format!("End-of-RIB from {} for AFI {afi} SAFI {safi}", self.name);
-                    self.log(Level::Debug, msg);
+                    self.log(level, msg);
                 }
-                // Our own reader of received routes (fleet view): VIP prefixes only, so memory
-                // does not follow the router's table. RFC 7606 session resets happen here.
-                let desired = &self.desired;
-                let parsed = rib_in::parse_update(&f.body, &self.rx, &|p: &Prefix| {
-                    desired.vip_of(p).is_some()
-                });
-                let routes = match parsed {
-                    Ok(r) => r,
-                    Err(e) => return self.fail(e.to_bgp_error()),
-                };
-                if let Some(why) = &routes.treat_as_withdraw {
-                    let msg = format!(
-                        "malformed UPDATE from {}: treated as withdraw (RFC 7606): {why}",
-                        self.name
-                    );
-                    self.log(Level::Warn, msg);
+                if let Some(reset) = u.session_reset().and_then(AttrError::to_bgp_error) {
+                    return self.fail(reset);
                 }
-                for (fam, why) in &routes.disable {
-                    let msg = format!(
-                        "malformed UPDATE from {}: its {fam} routes are dropped and ignored until \
-                         the session restarts (RFC 7606): {why}",
-                        self.name
-                    );
-                    self.log(Level::Warn, msg);
+                if let Some(f) = u.routes.end_of_rib {
+                    let msg = format!("End-of-RIB from {} for {f}", self.name);
+                    self.log(Level::Debug, msg);
                 }
                 self.out.push(Action::Received(ReceivedUpdate {
                     body: f.body,
-                    summary: u,
-                    routes: Box::new(routes),
+                    routes: Box::new(u.routes),
                 }));
             }
             Message::RouteRefresh(rr) => {

@@ -200,7 +200,12 @@ impl Sim {
     fn end_code(&self) -> Option<(u8, u8)> {
         let (n, _, _) = self.end.as_ref()?;
         let n = n.as_ref()?;
-        match wire::parse(&frame(n)).unwrap() {
+        match wire::parse(
+            &frame(n),
+            &crate::bgp::rib_in::DecodeCx::keep_all(crate::bgp::rib_in::RxParams::FOUR_OCTET_AS),
+        )
+        .unwrap()
+        {
             Message::Notification(n) => Some(n.code.wire()),
             _ => None,
         }
@@ -245,7 +250,11 @@ fn peer_hold_time_1_or_2_gets_2_6() {
     // Our own configured 1 or 2 goes out as 3.
     let mut s = Sim::new(setup(65101, 2));
     s.connect();
-    let Message::Open(o) = wire::parse(&frame(&s.sent[0].1)).unwrap() else {
+    let Message::Open(o) = wire::parse(
+        &frame(&s.sent[0].1),
+        &crate::bgp::rib_in::DecodeCx::keep_all(crate::bgp::rib_in::RxParams::FOUR_OCTET_AS),
+    )
+    .unwrap() else {
         panic!()
     };
     assert_eq!(o.hold_time, 3);
@@ -382,7 +391,11 @@ fn two_octet_peer_with_a_4_octet_local_as_gets_as_trans_and_as4_path() {
     let mut s = Sim::new(setup(local_as, 90));
     s.feed(Input::Desired(desired(&["203.0.113.10/32"])));
     s.connect();
-    let Message::Open(ours) = wire::parse(&frame(&s.sent[0].1)).unwrap() else {
+    let Message::Open(ours) = wire::parse(
+        &frame(&s.sent[0].1),
+        &crate::bgp::rib_in::DecodeCx::keep_all(crate::bgp::rib_in::RxParams::FOUR_OCTET_AS),
+    )
+    .unwrap() else {
         panic!()
     };
     assert_eq!(

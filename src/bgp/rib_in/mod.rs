@@ -1,31 +1,31 @@
-//! Received routes: parses a peer's UPDATE body into the paths it announces and withdraws, for the
-//! fleet view (RFC 4271 4.3, RFC 4760 MP_REACH/MP_UNREACH, RFC 7911 path identifiers, RFC 6793
-//! 4-octet AS_PATH, RFC 1997/8092 communities), with RFC 7606 error handling.
+//! The one decoder of received UPDATEs: a peer's UPDATE body into the paths it announces and
+//! withdraws, for the fleet view (RFC 4271 4.3, RFC 4760 MP_REACH/MP_UNREACH, RFC 7911 path
+//! identifiers, RFC 6793 4-octet AS_PATH, RFC 1997/8092 communities), with RFC 7606 error
+//! handling as typed outcomes ([`AttrError`]). `wire` frames messages and calls it for UPDATEs.
 //!
-//! Owns: turning peer bytes into [`RibInUpdate`] or a typed [`RibInError`]; the events a session
+//! Owns: turning peer bytes into an [`Update`] (routes plus outcomes); the events a session
 //! sends the fleet view ([`RibInEvent`]); `table`: the per-session table of received VIP paths
-//! ([`PeerTable`]) a resync carries. May not touch: the
-//! session, the fleet view, configuration. Our own bounds-checked code only (never zettabgp's
-//! decoder, see /work/shared/notes/zettabgp.md). Every loop advances by at least one byte over a
-//! body of at most 4077 bytes, so parsing is bounded; only prefixes the caller keeps are stored.
+//! ([`PeerTable`]) a resync carries. May not touch: the session, the fleet view, configuration.
+//! Our own bounds-checked code only (never zettabgp's decoder, see
+//! /work/shared/notes/zettabgp.md). Every loop advances by at least one byte over a body of at
+//! most 4077 bytes, so parsing is bounded; only prefixes the caller keeps are stored.
 //!
-//! Error handling, most severe first:
-//! - session reset ([`RibInError`]): duplicate MP_REACH/MP_UNREACH (RFC 7606 3j, 3/1), an
-//!   unrecognized well-known attribute (RFC 4271 6.3, 3/2), lengths that overrun the message (3/1);
-//! - family disable ([`RibInUpdate::disable`]): the NLRI of a family cannot be located reliably
-//!   (truncated MP attribute, next-hop length overrunning it, malformed prefix run: RFC 7606 5.3,
-//!   7.11, RFC 4760 7). The caller drops every path of that family from this peer and ignores the
-//!   family until the session restarts. The session stays up; the parseable paths are also listed
-//!   as withdrawn;
-//! - treat-as-withdraw ([`RibInUpdate::treat_as_withdraw`]): a malformed attribute (RFC 7606 7.x,
-//!   e.g. a bad MP_REACH next-hop length that still lets us find the NLRI, a missing mandatory
-//!   attribute): every announced path is moved to `withdrawn`;
+//! Outcomes ([`AttrError`]), most severe first:
+//! - session reset: duplicate MP_REACH/MP_UNREACH (RFC 7606 3j, 3/1), an unrecognized
+//!   well-known attribute (RFC 4271 6.3, 3/2), lengths that overrun the message (3/1); the
+//!   routes are then empty;
+//! - AFI/SAFI disable: the NLRI of a family cannot be located reliably (truncated MP attribute,
+//!   next-hop length overrunning it, malformed prefix run: RFC 7606 5.3, 7.11, RFC 4760 7). The
+//!   caller drops every path of that family from this peer and ignores the family until the
+//!   session restarts. The session stays up; the parseable paths are also listed as withdrawn;
+//! - treat-as-withdraw: a malformed attribute (RFC 7606 7.x, e.g. a bad MP_REACH next-hop length
+//!   that still lets us find the NLRI, a missing mandatory attribute): every announced path is
+//!   moved to `withdrawn`;
 //! - attribute discard: repeated non-MP attributes keep the first (RFC 7606 3g).
 //!
 //! For the fleet guard each of these only ever removes paths from the view, so a malformed UPDATE
 //! can make the guard more careful (hold) but never less.
 
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::route::{Community, Family, LargeCommunity, Prefix};
@@ -60,6 +60,14 @@ pub struct RxParams {
 }
 
 impl RxParams {
+    /// 4-octet AS numbers, no path identifiers: what every session we run negotiates unless
+    /// the peer sends ADD-PATH.
+    pub const FOUR_OCTET_AS: RxParams = RxParams {
+        add_path_v4: false,
+        add_path_v6: false,
+        four_octet_as: true,
+    };
+
     /// What a session negotiated: we offer ADD-PATH receive for IPv4 and IPv6 unicast, so the
     /// peer sends path ids for a family where its capability has the send bit (RFC 7911 4).
     pub fn negotiate(peer_add_path: &[(u16, u8, u8)], four_octet_as: bool) -> RxParams {
@@ -83,118 +91,121 @@ impl RxParams {
     }
 }
 
-// The parsed-path types are the decision core's own input types (`fleet::paths`); the parser
-// produces them directly.
+// The parsed-path types are the decision core's own input types (`fleet::paths`); the decoder
+// produces them directly, with the typed errors beside them.
 pub use crate::fleet::paths::{PathAttrs, PathKey, RibInUpdate};
 
-/// A received UPDATE that must reset the session, carrying what the NOTIFICATION says.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RibInError {
-    /// Withdrawn Routes Length or Total Path Attribute Length overruns the body (3/1).
-    LengthOverrun {
-        field: &'static str,
-        len: usize,
-        body: usize,
-    },
-    /// MP_REACH_NLRI (14) or MP_UNREACH_NLRI (15) twice in one UPDATE (RFC 7606 3j, 3/1).
-    DuplicateMpAttribute { code: u8 },
-    /// A well-known (non-optional) attribute we do not recognize (RFC 4271 6.3, 3/2); data is the
-    /// attribute as received.
-    UnrecognizedWellKnown { code: u8, attribute: Vec<u8> },
+mod error;
+pub use error::{AsPathError, AttrError, Malformed, NlriError, NlriField};
+
+use crate::bgp::error::UpdateError;
+
+/// What decoding an UPDATE needs from the session: what was negotiated, and which prefixes are
+/// worth storing (the VIP prefixes; the others are only counted).
+#[derive(Clone, Copy)]
+pub struct DecodeCx<'a> {
+    pub rx: RxParams,
+    pub keep: &'a dyn Fn(&Prefix) -> bool,
 }
 
-impl RibInError {
-    /// The typed error the session closes with.
-    pub fn to_bgp_error(&self) -> super::error::BgpError {
-        use super::error::{BgpError, UpdateError};
-        let sub = match self {
-            RibInError::UnrecognizedWellKnown { .. } => UpdateError::UnrecognizedWellKnownAttribute,
-            _ => UpdateError::MalformedAttributeList,
-        };
-        BgpError::update(sub, self.notification().2, self.to_string())
+impl DecodeCx<'static> {
+    /// Stores every prefix (tests, fuzzing, tools that read whole tables).
+    pub fn keep_all(rx: RxParams) -> DecodeCx<'static> {
+        fn all(_: &Prefix) -> bool {
+            true
+        }
+        DecodeCx { rx, keep: &all }
+    }
+}
+
+/// A decoded UPDATE: its routes (for the fleet view) and every RFC 7606 outcome, in the order
+/// found. When `errors` holds an [`AttrError::SessionReset`] it is the last entry and `routes`
+/// is empty: nothing of the message may be used.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Update {
+    pub routes: RibInUpdate,
+    pub errors: Vec<AttrError>,
+}
+
+impl Update {
+    /// The NOTIFICATION this UPDATE owes the peer, if it must reset the session.
+    pub fn session_reset(&self) -> Option<&AttrError> {
+        self.errors
+            .iter()
+            .find(|e| matches!(e, AttrError::SessionReset { .. }))
     }
 
-    /// (error code, subcode, data) of the NOTIFICATION this error owes the peer.
-    pub fn notification(&self) -> (u8, u8, Vec<u8>) {
-        match self {
-            RibInError::LengthOverrun { .. } | RibInError::DuplicateMpAttribute { .. } => {
-                (3, 1, Vec::new())
-            }
-            RibInError::UnrecognizedWellKnown { attribute, .. } => (3, 2, attribute.clone()),
+    /// The most severe outcome, if any.
+    pub fn worst(&self) -> Option<&AttrError> {
+        self.errors.iter().max_by_key(|e| e.action())
+    }
+
+    fn reset(subcode: UpdateError, data: Vec<u8>, why: Malformed) -> Update {
+        Update {
+            routes: RibInUpdate::default(),
+            errors: vec![AttrError::SessionReset { subcode, data, why }],
         }
     }
 }
 
-impl fmt::Display for RibInError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RibInError::LengthOverrun { field, len, body } => {
-                write!(f, "{field} {len} overruns the {body}-byte UPDATE body")
-            }
-            RibInError::DuplicateMpAttribute { code } => {
-                write!(f, "attribute {code} (MP_REACH/MP_UNREACH) appears twice")
-            }
-            RibInError::UnrecognizedWellKnown { code, .. } => {
-                write!(f, "unrecognized well-known attribute {code}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for RibInError {}
-
-/// Parses an UPDATE body (after the 19-byte header). `keep` selects the prefixes worth storing
-/// (the VIP prefixes); the others are only counted.
-pub fn parse_update(
-    b: &[u8],
-    rx: &RxParams,
-    keep: &dyn Fn(&Prefix) -> bool,
-) -> Result<RibInUpdate, RibInError> {
+/// Decodes an UPDATE body (after the 19-byte header): the one decoder of received UPDATEs.
+pub fn decode_update(b: &[u8], cx: &DecodeCx) -> Update {
+    let overrun = |field: &'static str, len: usize| {
+        Update::reset(
+            UpdateError::MalformedAttributeList,
+            Vec::new(),
+            Malformed::LengthOverrun {
+                field,
+                len,
+                body: b.len(),
+            },
+        )
+    };
     if b.len() < 4 {
-        return Err(RibInError::LengthOverrun {
-            field: "UPDATE of",
-            len: b.len(),
-            body: 4,
-        });
+        return overrun("UPDATE of", b.len());
     }
     let wlen = u16::from_be_bytes([b[0], b[1]]) as usize;
     if 2 + wlen + 2 > b.len() {
-        return Err(RibInError::LengthOverrun {
-            field: "withdrawn routes length",
-            len: wlen,
-            body: b.len(),
-        });
+        return overrun("withdrawn routes length", wlen);
     }
     let apos = 2 + wlen;
     let alen = u16::from_be_bytes([b[apos], b[apos + 1]]) as usize;
     let attrs_start = apos + 2;
     if attrs_start + alen > b.len() {
-        return Err(RibInError::LengthOverrun {
-            field: "total path attribute length",
-            len: alen,
-            body: b.len(),
-        });
+        return overrun("total path attribute length", alen);
     }
     let withdrawn_field = &b[2..2 + wlen];
     let attrs = &b[attrs_start..attrs_start + alen];
     let nlri_field = &b[attrs_start + alen..];
 
+    let rx = &cx.rx;
     let mut u = RibInUpdate::default();
     let mut out = Collect {
-        keep,
+        keep: cx.keep,
         u: &mut u,
+        errors: Vec::new(),
         announced_v4: Vec::new(),
     };
     let v4 = Family::Ipv4Unicast;
-    out.walk(withdrawn_field, v4, rx, Dir::Withdraw, "withdrawn routes");
+    out.walk(withdrawn_field, v4, rx, Dir::Withdraw, NlriField::Withdrawn);
 
-    let seen = walk_attributes(attrs, rx, &mut out)?;
-    out.walk(nlri_field, v4, rx, Dir::Announce, "NLRI");
+    let seen = match walk_attributes(attrs, rx, &mut out) {
+        Ok(seen) => seen,
+        Err(reset) => {
+            let mut errors = out.errors;
+            errors.push(reset);
+            return Update {
+                routes: RibInUpdate::default(),
+                errors,
+            };
+        }
+    };
+    out.walk(nlri_field, v4, rx, Dir::Announce, NlriField::Nlri);
 
     // RFC 7606 3d: mandatory attributes missing while there is something to announce.
     let legacy_nlri = !nlri_field.is_empty();
     let any_nlri = legacy_nlri || seen.mp_reach_nlri;
-    if any_nlri && out.u.treat_as_withdraw.is_none() {
+    if any_nlri && !out.withdraws() {
         let mut missing = Vec::new();
         if !seen.origin {
             missing.push("ORIGIN");
@@ -206,10 +217,11 @@ pub fn parse_update(
             missing.push("NEXT_HOP");
         }
         if !missing.is_empty() {
-            out.u.treat_as_withdraw = Some(format!("missing {}", missing.join(", ")));
+            out.treat_as_withdraw(Malformed::Missing(missing));
         }
     }
     let announced_v4 = std::mem::take(&mut out.announced_v4);
+    let errors = out.errors;
     if let Some(nh) = seen.legacy_next_hop {
         if !announced_v4.is_empty() {
             u.attrs.next_hop.get_or_insert(IpAddr::V4(nh));
@@ -217,6 +229,16 @@ pub fn parse_update(
     }
     u.announced
         .extend(announced_v4.into_iter().map(|k| (k, v4)));
+    // The core's view of the outcomes: the first treat-as-withdraw reason, each disabled family.
+    for e in &errors {
+        match e {
+            AttrError::TreatAsWithdraw(why) => {
+                u.treat_as_withdraw.get_or_insert_with(|| why.to_string());
+            }
+            AttrError::AfiSafiDisable { family, why } => u.disable.push((*family, why.to_string())),
+            AttrError::Discard { .. } | AttrError::SessionReset { .. } => {}
+        }
+    }
     if u.treat_as_withdraw.is_some() || !u.disable.is_empty() {
         let disabled: Vec<Family> = u.disable.iter().map(|(f, _)| *f).collect();
         let all = u.treat_as_withdraw.is_some();
@@ -240,7 +262,7 @@ pub fn parse_update(
             u.end_of_rib = seen.mp_unreach_empty;
         }
     }
-    Ok(u)
+    Update { routes: u, errors }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -253,13 +275,16 @@ enum Dir {
 struct Collect<'a> {
     keep: &'a dyn Fn(&Prefix) -> bool,
     u: &'a mut RibInUpdate,
+    /// RFC 7606 outcomes so far (never a session reset: that ends decoding).
+    errors: Vec<AttrError>,
     /// Legacy NLRI, whose family (and next hop) is known only after the attributes.
     announced_v4: Vec<PathKey>,
 }
 
 impl Collect<'_> {
     /// Walks a run of NLRI entries; on a syntax error the family is disabled (RFC 7606 5.3).
-    fn walk(&mut self, field: &[u8], fam: Family, rx: &RxParams, dir: Dir, what: &str) {
+    fn walk(&mut self, field: &[u8], fam: Family, rx: &RxParams, dir: Dir, what: NlriField) {
+        let bad = |error| Malformed::Nlri { field: what, error };
         let mut p = field;
         let add_path = rx.add_path(fam);
         let max = match fam {
@@ -269,7 +294,7 @@ impl Collect<'_> {
         while !p.is_empty() {
             let path_id = if add_path {
                 if p.len() < 4 {
-                    self.disable(fam, format!("{what}: truncated path identifier"));
+                    self.disable(fam, bad(NlriError::TruncatedPathId));
                     return;
                 }
                 let id = u32::from_be_bytes([p[0], p[1], p[2], p[3]]);
@@ -279,19 +304,16 @@ impl Collect<'_> {
                 0
             };
             let Some((&bits, rest)) = p.split_first() else {
-                self.disable(fam, format!("{what}: path identifier without a prefix"));
+                self.disable(fam, bad(NlriError::PathIdWithoutPrefix));
                 return;
             };
             if bits > max {
-                self.disable(
-                    fam,
-                    format!("{what}: prefix length {bits} is longer than {max}"),
-                );
+                self.disable(fam, bad(NlriError::PrefixTooLong { bits, max }));
                 return;
             }
             let n = (bits as usize).div_ceil(8);
             if rest.len() < n {
-                self.disable(fam, format!("{what}: prefix of length {bits} is truncated"));
+                self.disable(fam, bad(NlriError::TruncatedPrefix { bits }));
                 return;
             }
             let octets = &rest[..n];
@@ -323,14 +345,31 @@ impl Collect<'_> {
         }
     }
 
-    fn disable(&mut self, fam: Family, why: String) {
-        if !self.u.disable.iter().any(|(f, _)| *f == fam) {
-            self.u.disable.push((fam, why));
+    fn disable(&mut self, family: Family, why: Malformed) {
+        let known = self
+            .errors
+            .iter()
+            .any(|e| matches!(e, AttrError::AfiSafiDisable { family: f, .. } if *f == family));
+        if !known {
+            self.errors.push(AttrError::AfiSafiDisable { family, why });
         }
     }
 
-    fn treat_as_withdraw(&mut self, why: String) {
-        self.u.treat_as_withdraw.get_or_insert(why);
+    /// Whether a treat-as-withdraw was found already (only the first is kept).
+    fn withdraws(&self) -> bool {
+        self.errors
+            .iter()
+            .any(|e| matches!(e, AttrError::TreatAsWithdraw(_)))
+    }
+
+    fn treat_as_withdraw(&mut self, why: Malformed) {
+        if !self.withdraws() {
+            self.errors.push(AttrError::TreatAsWithdraw(why));
+        }
+    }
+
+    fn discard(&mut self, code: u8, why: Malformed) {
+        self.errors.push(AttrError::Discard { code, why });
     }
 }
 
@@ -381,7 +420,8 @@ fn family_of(afi: u16, safi: u8) -> Option<Family> {
     }
 }
 
-fn walk_attributes(attrs: &[u8], rx: &RxParams, out: &mut Collect) -> Result<Seen, RibInError> {
+/// Walks the path attributes; `Err` is the session reset that ends decoding.
+fn walk_attributes(attrs: &[u8], rx: &RxParams, out: &mut Collect) -> Result<Seen, AttrError> {
     let mut seen = Seen::default();
     let mut pos = 0;
     while pos < attrs.len() {
@@ -392,7 +432,7 @@ fn walk_attributes(attrs: &[u8], rx: &RxParams, out: &mut Collect) -> Result<See
             3
         };
         if rest.len() < hdr {
-            attribute_list_broken(out, "truncated path attribute header");
+            attribute_list_broken(out, Malformed::TruncatedAttributeHeader);
             break;
         }
         let flags = rest[0];
@@ -403,10 +443,7 @@ fn walk_attributes(attrs: &[u8], rx: &RxParams, out: &mut Collect) -> Result<See
             rest[2] as usize
         };
         if rest.len() - hdr < len {
-            attribute_list_broken(
-                out,
-                &format!("attribute {code} length {len} overruns the attribute list"),
-            );
+            attribute_list_broken(out, Malformed::AttributeOverrun { code, len });
             break;
         }
         let v = &rest[hdr..hdr + len];
@@ -420,9 +457,10 @@ fn walk_attributes(attrs: &[u8], rx: &RxParams, out: &mut Collect) -> Result<See
             ORIGIN | AS_PATH | NEXT_HOP | LOCAL_PREF | ATOMIC_AGGREGATE
         );
         if !optional && !well_known && !is_known_optional(code) {
-            return Err(RibInError::UnrecognizedWellKnown {
-                code,
-                attribute: whole.to_vec(),
+            return Err(AttrError::SessionReset {
+                subcode: UpdateError::UnrecognizedWellKnownAttribute,
+                data: whole.to_vec(),
+                why: Malformed::UnrecognizedWellKnown { code },
             });
         }
         if code == MP_REACH || code == MP_UNREACH {
@@ -432,26 +470,32 @@ fn walk_attributes(attrs: &[u8], rx: &RxParams, out: &mut Collect) -> Result<See
                 std::mem::replace(&mut seen.mp_unreach, true)
             };
             if dup {
-                return Err(RibInError::DuplicateMpAttribute { code });
+                return Err(AttrError::SessionReset {
+                    subcode: UpdateError::MalformedAttributeList,
+                    data: Vec::new(),
+                    why: Malformed::DuplicateMpAttribute { code },
+                });
             }
         }
         // RFC 7606 3c: flags in conflict with the attribute's kind -> treat-as-withdraw (MP
         // attributes excepted: their NLRI must still be read).
         if well_known == optional && code != MP_REACH && code != MP_UNREACH {
-            out.treat_as_withdraw(format!("attribute {code} has flags {flags:#04x}"));
+            out.treat_as_withdraw(Malformed::Flags { code, flags });
             continue;
         }
         match code {
             ORIGIN => {
                 if std::mem::replace(&mut seen.origin, true) {
+                    out.discard(code, Malformed::Repeated { code });
                     continue;
                 }
                 if len != 1 || v[0] > 2 {
-                    out.treat_as_withdraw(format!("malformed ORIGIN ({len} bytes)"));
+                    out.treat_as_withdraw(Malformed::Origin { len });
                 }
             }
             AS_PATH => {
                 if std::mem::replace(&mut seen.as_path, true) {
+                    out.discard(code, Malformed::Repeated { code });
                     continue;
                 }
                 match parse_as_path(v, rx.four_octet_as) {
@@ -459,25 +503,27 @@ fn walk_attributes(attrs: &[u8], rx: &RxParams, out: &mut Collect) -> Result<See
                         out.u.attrs.as_path = path;
                         out.u.attrs.as_path_len = n;
                     }
-                    Err(e) => out.treat_as_withdraw(format!("malformed AS_PATH: {e}")),
+                    Err(e) => out.treat_as_withdraw(Malformed::AsPath(e)),
                 }
             }
             NEXT_HOP => {
                 if std::mem::replace(&mut seen.next_hop, true) {
+                    out.discard(code, Malformed::Repeated { code });
                     continue;
                 }
                 if len == 4 {
                     seen.legacy_next_hop = Some(Ipv4Addr::new(v[0], v[1], v[2], v[3]));
                 } else {
-                    out.treat_as_withdraw(format!("NEXT_HOP of {len} bytes"));
+                    out.treat_as_withdraw(Malformed::NextHop { len });
                 }
             }
             COMMUNITIES => {
                 if std::mem::replace(&mut seen.communities, true) {
+                    out.discard(code, Malformed::Repeated { code });
                     continue;
                 }
                 if len % 4 != 0 {
-                    out.treat_as_withdraw(format!("COMMUNITIES of {len} bytes"));
+                    out.treat_as_withdraw(Malformed::Communities { len });
                 } else {
                     out.u.attrs.communities = v
                         .chunks_exact(4)
@@ -487,10 +533,11 @@ fn walk_attributes(attrs: &[u8], rx: &RxParams, out: &mut Collect) -> Result<See
             }
             LARGE_COMMUNITIES => {
                 if std::mem::replace(&mut seen.large_communities, true) {
+                    out.discard(code, Malformed::Repeated { code });
                     continue;
                 }
                 if len % 12 != 0 {
-                    out.treat_as_withdraw(format!("LARGE_COMMUNITIES of {len} bytes"));
+                    out.treat_as_withdraw(Malformed::LargeCommunities { len });
                 } else {
                     let w = |c: &[u8], i: usize| {
                         u32::from_be_bytes([c[i], c[i + 1], c[i + 2], c[i + 3]])
@@ -531,17 +578,17 @@ fn is_known_optional(code: u8) -> bool {
 
 /// The attribute list cannot be walked to its end: what follows (possibly an MP attribute)
 /// cannot be located, so every family is disabled (RFC 7606 4, 5.3).
-fn attribute_list_broken(out: &mut Collect, why: &str) {
-    out.treat_as_withdraw(why.to_string());
+fn attribute_list_broken(out: &mut Collect, why: Malformed) {
+    out.treat_as_withdraw(why.clone());
     for f in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
-        out.disable(f, why.to_string());
+        out.disable(f, why.clone());
     }
 }
 
 fn mp_reach(v: &[u8], rx: &RxParams, out: &mut Collect, seen: &mut Seen) {
     if v.len() < 5 {
         // Not even AFI/SAFI/next-hop length/reserved: nothing can be located.
-        let why = format!("MP_REACH_NLRI of {} bytes", v.len());
+        let why = Malformed::MpReachTooShort { len: v.len() };
         out.treat_as_withdraw(why.clone());
         match (v.len() >= 3).then(|| family_of(u16::from_be_bytes([v[0], v[1]]), v[2])) {
             Some(Some(f)) => out.disable(f, why),
@@ -560,13 +607,11 @@ fn mp_reach(v: &[u8], rx: &RxParams, out: &mut Collect, seen: &mut Seen) {
     };
     let nh_len = v[3] as usize;
     if 4 + nh_len + 1 > v.len() {
-        out.disable(
-            fam,
-            format!(
-                "MP_REACH_NLRI next-hop length {nh_len} overruns the {}-byte attribute",
-                v.len()
-            ),
-        );
+        let why = Malformed::MpReachNextHopOverrun {
+            nh_len,
+            len: v.len(),
+        };
+        out.disable(fam, why);
         return;
     }
     let nh = &v[4..4 + nh_len];
@@ -585,14 +630,17 @@ fn mp_reach(v: &[u8], rx: &RxParams, out: &mut Collect, seen: &mut Seen) {
         Some(nh) => out.u.attrs.next_hop = Some(nh),
         // RFC 7606 7.11 asks for AFI/SAFI disable, but here the NLRI is still locatable, so the
         // lighter treat-as-withdraw is exact.
-        None => out.treat_as_withdraw(format!("MP_REACH_NLRI next-hop length {nh_len} for {fam}")),
+        None => out.treat_as_withdraw(Malformed::MpReachNextHopLength {
+            nh_len,
+            family: fam,
+        }),
     }
-    out.walk(nlri, fam, rx, Dir::Announce, "MP_REACH_NLRI");
+    out.walk(nlri, fam, rx, Dir::Announce, NlriField::MpReach);
 }
 
 fn mp_unreach(v: &[u8], rx: &RxParams, out: &mut Collect, seen: &mut Seen) {
     if v.len() < 3 {
-        let why = format!("MP_UNREACH_NLRI of {} bytes", v.len());
+        let why = Malformed::MpUnreachTooShort { len: v.len() };
         out.treat_as_withdraw(why.clone());
         for f in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
             out.disable(f, why.clone());
@@ -606,28 +654,28 @@ fn mp_unreach(v: &[u8], rx: &RxParams, out: &mut Collect, seen: &mut Seen) {
     if v.len() == 3 {
         seen.mp_unreach_empty = Some(fam);
     }
-    out.walk(&v[3..], fam, rx, Dir::Withdraw, "MP_UNREACH_NLRI");
+    out.walk(&v[3..], fam, rx, Dir::Withdraw, NlriField::MpUnreach);
 }
 
 /// AS_PATH segments (RFC 4271 4.3, RFC 6793): returns up to [`MAX_AS_PATH`] ASNs and the total.
-fn parse_as_path(mut v: &[u8], four: bool) -> Result<(Vec<u32>, usize), String> {
+fn parse_as_path(mut v: &[u8], four: bool) -> Result<(Vec<u32>, usize), AsPathError> {
     let w = if four { 4 } else { 2 };
     let mut out = Vec::new();
     let mut total = 0usize;
     while !v.is_empty() {
         if v.len() < 2 {
-            return Err("truncated segment header".into());
+            return Err(AsPathError::TruncatedSegmentHeader);
         }
         let (t, n) = (v[0], v[1] as usize);
         if !(1..=4).contains(&t) {
-            return Err(format!("segment type {t}"));
+            return Err(AsPathError::SegmentType(t));
         }
         if n == 0 {
-            return Err("empty segment".into());
+            return Err(AsPathError::EmptySegment);
         }
         let body = &v[2..];
         if body.len() < n * w {
-            return Err(format!("segment of {n} ASNs is truncated"));
+            return Err(AsPathError::TruncatedSegment { asns: n });
         }
         for c in body[..n * w].chunks_exact(w) {
             let asn = if four {

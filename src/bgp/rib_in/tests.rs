@@ -11,6 +11,33 @@ fn all(_: &Prefix) -> bool {
     true
 }
 
+/// The routes for the fleet view, or the session reset.
+fn parse_update(
+    b: &[u8],
+    rx: &RxParams,
+    keep: &dyn Fn(&Prefix) -> bool,
+) -> Result<RibInUpdate, AttrError> {
+    let u = decode_update(b, &DecodeCx { rx: *rx, keep });
+    match u.session_reset() {
+        Some(e) => {
+            assert_eq!(u.routes, RibInUpdate::default());
+            Err(e.clone())
+        }
+        None => Ok(u.routes),
+    }
+}
+
+fn errors(b: &[u8], rx: &RxParams) -> Vec<AttrError> {
+    decode_update(
+        b,
+        &DecodeCx {
+            rx: *rx,
+            keep: &all,
+        },
+    )
+    .errors
+}
+
 const ADDPATH: RxParams = RxParams {
     add_path_v4: true,
     add_path_v6: true,
@@ -270,19 +297,19 @@ fn bad_mp_reach_next_hop_length_is_treat_as_withdraw() {
 fn duplicate_mp_attributes_reset_with_3_1() {
     let m = mp_unreach(2, &[]);
     let e = parse_update(&body(&[], &[m.clone(), m], &[]), &ADDPATH, &all).unwrap_err();
-    assert_eq!(e, RibInError::DuplicateMpAttribute { code: 15 });
-    assert_eq!(e.notification().0, 3);
-    assert_eq!(e.notification().1, 1);
+    assert_eq!(e.why(), &Malformed::DuplicateMpAttribute { code: 15 });
+    assert_eq!(e.to_bgp_error().unwrap().code.wire(), (3, 1));
     let r = mp_reach_v6(&[0x20; 16], &[]);
     let e = parse_update(&body(&[], &[r.clone(), r], &[]), &ADDPATH, &all).unwrap_err();
-    assert_eq!(e, RibInError::DuplicateMpAttribute { code: 14 });
+    assert_eq!(e.why(), &Malformed::DuplicateMpAttribute { code: 14 });
 }
 
 #[test]
 fn unrecognized_well_known_resets_with_3_2_and_the_attribute() {
     let bad = attr(0x40, 99, &[1, 2]);
     let e = parse_update(&body(&[], &[origin(), bad.clone()], &[]), &ADDPATH, &all).unwrap_err();
-    assert_eq!(e.notification(), (3, 2, bad));
+    let n = e.to_bgp_error().unwrap();
+    assert_eq!((n.code.wire(), n.data), ((3, 2), bad));
     // The same code flagged optional is ignored.
     let u = parse_update(
         &body(&[], &[origin(), attr(0xC0, 99, &[1, 2])], &[]),
@@ -298,6 +325,12 @@ fn missing_mandatory_and_malformed_attributes_are_treat_as_withdraw() {
     let n = nlri(&[(None, "203.0.113.10/32")]);
     let u = parse_update(&body(&[], &[origin(), as_path4(&[1])], &n), &PLAIN, &all).unwrap();
     assert!(u.treat_as_withdraw.unwrap().contains("NEXT_HOP"));
+    assert_eq!(
+        errors(&body(&[], &[origin(), as_path4(&[1])], &n), &PLAIN),
+        vec![AttrError::TreatAsWithdraw(Malformed::Missing(vec![
+            "NEXT_HOP"
+        ]))]
+    );
     assert_eq!(u.withdrawn, vec![key("203.0.113.10/32", 0)]);
 
     for bad in [
@@ -344,6 +377,13 @@ fn repeated_attribute_keeps_the_first() {
     );
     let u = parse_update(&b, &PLAIN, &all).unwrap();
     assert_eq!(u.attrs.communities, vec![Community(0x0001_0001)]);
+    assert_eq!(
+        errors(&b, &PLAIN),
+        vec![AttrError::Discard {
+            code: 8,
+            why: Malformed::Repeated { code: 8 }
+        }]
+    );
     assert_eq!(u.announced.len(), 1);
 }
 
@@ -370,7 +410,8 @@ fn two_octet_as_path_and_overlong_path() {
 
 #[test]
 fn length_overruns_reset_with_3_1() {
-    assert!(parse_update(&[0, 9, 0, 0], &PLAIN, &all).is_err());
+    let e = parse_update(&[0, 9, 0, 0], &PLAIN, &all).unwrap_err();
+    assert_eq!(e.to_bgp_error().unwrap().code.wire(), (3, 1));
     assert!(parse_update(&[0, 0, 0, 9], &PLAIN, &all).is_err());
     assert!(parse_update(&[0, 0], &PLAIN, &all).is_err());
 }

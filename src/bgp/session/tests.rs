@@ -313,7 +313,12 @@ impl FakePeer {
 
     async fn recv_notification(&mut self) -> wire::Notification {
         let f = self.recv_non_keepalive().await;
-        match wire::parse(&f).unwrap() {
+        match wire::parse(
+            &f,
+            &crate::bgp::rib_in::DecodeCx::keep_all(crate::bgp::rib_in::RxParams::FOUR_OCTET_AS),
+        )
+        .unwrap()
+        {
             Message::Notification(n) => n,
             m => panic!("expected NOTIFICATION, got {m:?}"),
         }
@@ -363,7 +368,11 @@ impl FakePeer {
     /// Reads our OPEN, answers with `open`, exchanges KEEPALIVEs. Returns our OPEN.
     async fn establish_with(&mut self, open: &[u8]) -> wire::Open {
         let f = self.recv().await;
-        let Message::Open(ours) = wire::parse(&f).unwrap() else {
+        let Message::Open(ours) = wire::parse(
+            &f,
+            &crate::bgp::rib_in::DecodeCx::keep_all(crate::bgp::rib_in::RxParams::FOUR_OCTET_AS),
+        )
+        .unwrap() else {
             panic!("expected OPEN, got {f:?}")
         };
         self.send(open).await;
@@ -560,7 +569,14 @@ impl FakePeer {
     async fn recv_notification_after_updates(&mut self) -> wire::Notification {
         loop {
             let f = self.recv().await;
-            if let Message::Notification(n) = wire::parse(&f).unwrap() {
+            if let Message::Notification(n) = wire::parse(
+                &f,
+                &crate::bgp::rib_in::DecodeCx::keep_all(
+                    crate::bgp::rib_in::RxParams::FOUR_OCTET_AS,
+                ),
+            )
+            .unwrap()
+            {
                 return n;
             }
         }

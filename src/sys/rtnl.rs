@@ -1,12 +1,12 @@
-//! The few rtnetlink questions doctor asks, hand-written on `crate::netlink` like sock_diag:
-//! links, addresses, policy rules, routes, and `ip route get DST from SRC` (RTM_GETROUTE with the
-//! source set). Decoders are pure and bounds-checked (the replies are outside bytes); `Rtnl` is
+//! The few rtnetlink questions doctor and BFD ask, hand-written on `sys::netlink` like
+//! sock_diag: links, addresses, policy rules, routes, and `ip route get DST from SRC`
+//! (RTM_GETROUTE with the source set; [`route_get`], BFD's and doctor's one route lookup). Decoders are pure and bounds-checked (the replies are outside bytes); `Rtnl` is
 //! the blocking edge.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::netlink::{self, attrs, u32_ne, Message, NlSocket, NLM_F_DUMP};
+use super::netlink::{self, attrs, u32_ne, Message, NlSocket, NLM_F_DUMP};
 
 const RTM_NEWLINK: u16 = 16;
 const RTM_GETLINK: u16 = 18;
@@ -35,6 +35,49 @@ const FRA_TABLE: u16 = 15;
 const IFF_UP: u32 = 0x1;
 const IFF_LOOPBACK: u32 = 0x8;
 const RTN_UNICAST: u8 = 1;
+
+/// The fixed headers of the bodies (linux/rtnetlink.h, linux/if_addr.h, linux/fib_rules.h),
+/// mirrored for their sizes only: the decoders read fields by offset from the bytes.
+#[repr(C)]
+struct RtMsg {
+    family: u8,
+    dst_len: u8,
+    src_len: u8,
+    tos: u8,
+    table: u8,
+    protocol: u8,
+    scope: u8,
+    kind: u8,
+    flags: u32,
+}
+#[repr(C)]
+struct IfAddrMsg {
+    family: u8,
+    prefixlen: u8,
+    flags: u8,
+    scope: u8,
+    index: u32,
+}
+#[repr(C)]
+struct FibRuleHdr {
+    family: u8,
+    dst_len: u8,
+    src_len: u8,
+    tos: u8,
+    table: u8,
+    res1: u8,
+    res2: u8,
+    action: u8,
+    flags: u32,
+}
+const IFINFOMSG_LEN: usize = 16;
+const IFADDRMSG_LEN: usize = 8;
+const RTMSG_LEN: usize = 12;
+const FIB_RULE_HDR_LEN: usize = 12;
+const _: () = assert!(std::mem::size_of::<libc::ifinfomsg>() == IFINFOMSG_LEN);
+const _: () = assert!(std::mem::size_of::<IfAddrMsg>() == IFADDRMSG_LEN);
+const _: () = assert!(std::mem::size_of::<RtMsg>() == RTMSG_LEN);
+const _: () = assert!(std::mem::size_of::<FibRuleHdr>() == FIB_RULE_HDR_LEN);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Link {
@@ -110,14 +153,14 @@ fn short(what: &str, len: usize) -> io::Error {
 
 /// RTM_NEWLINK body: `struct ifinfomsg` (16 bytes) + attributes.
 pub fn decode_link(b: &[u8]) -> io::Result<Link> {
-    if b.len() < 16 {
+    if b.len() < IFINFOMSG_LEN {
         return Err(short("ifinfomsg", b.len()));
     }
     let index = u32_ne(b, 4).unwrap_or(0);
     let flags = u32_ne(b, 8).unwrap_or(0);
     let mut name = String::new();
     let mut kind = None;
-    for (t, v) in attrs(&b[16..]) {
+    for (t, v) in attrs(&b[IFINFOMSG_LEN..]) {
         match t {
             IFLA_IFNAME => {
                 name = String::from_utf8_lossy(v.split(|&c| c == 0).next().unwrap_or(&[])).into()
@@ -144,14 +187,14 @@ pub fn decode_link(b: &[u8]) -> io::Result<Link> {
 
 /// RTM_NEWADDR body: `struct ifaddrmsg` (8 bytes) + attributes.
 pub fn decode_addr(b: &[u8]) -> io::Result<Option<Addr>> {
-    if b.len() < 8 {
+    if b.len() < IFADDRMSG_LEN {
         return Err(short("ifaddrmsg", b.len()));
     }
     let (family, prefix_len) = (b[0], b[1]);
     let ifindex = u32_ne(b, 4).unwrap_or(0);
     let mut address = None;
     let mut local = None;
-    for (t, v) in attrs(&b[8..]) {
+    for (t, v) in attrs(&b[IFADDRMSG_LEN..]) {
         match t {
             IFA_ADDRESS => address = ip(family, v),
             IFA_LOCAL => local = ip(family, v),
@@ -168,7 +211,7 @@ pub fn decode_addr(b: &[u8]) -> io::Result<Option<Addr>> {
 
 /// RTM_NEWRULE body: `struct fib_rule_hdr` (12 bytes) + attributes.
 pub fn decode_rule(b: &[u8]) -> io::Result<Rule> {
-    if b.len() < 12 {
+    if b.len() < FIB_RULE_HDR_LEN {
         return Err(short("fib_rule_hdr", b.len()));
     }
     let (family, src_len, table8) = (b[0], b[2], b[4]);
@@ -178,7 +221,7 @@ pub fn decode_rule(b: &[u8]) -> io::Result<Rule> {
         src: None,
         table: u32::from(table8),
     };
-    for (t, v) in attrs(&b[12..]) {
+    for (t, v) in attrs(&b[FIB_RULE_HDR_LEN..]) {
         match t {
             FRA_SRC => rule.src = ip(family, v).map(|a| (a, src_len)),
             FRA_PRIORITY => rule.priority = u32_ne(v, 0).unwrap_or(0),
@@ -191,7 +234,7 @@ pub fn decode_rule(b: &[u8]) -> io::Result<Rule> {
 
 /// RTM_NEWROUTE body: `struct rtmsg` (12 bytes) + attributes.
 pub fn decode_route(b: &[u8]) -> io::Result<Route> {
-    if b.len() < 12 {
+    if b.len() < RTMSG_LEN {
         return Err(short("rtmsg", b.len()));
     }
     let (family, dst_len, table8, kind) = (b[0], b[1], b[4], b[7]);
@@ -204,7 +247,7 @@ pub fn decode_route(b: &[u8]) -> io::Result<Route> {
         gateway: None,
         prefsrc: None,
     };
-    for (t, v) in attrs(&b[12..]) {
+    for (t, v) in attrs(&b[RTMSG_LEN..]) {
         match t {
             RTA_DST => r.dst = ip(family, v).map(|a| (a, dst_len)),
             RTA_OIF => r.oifs.extend(u32_ne(v, 0)),
@@ -272,7 +315,7 @@ fn octets(a: IpAddr) -> Vec<u8> {
 /// The RTM_GETROUTE payload of `ip route get DST [from SRC]`.
 pub fn route_get_request(dst: IpAddr, src: Option<IpAddr>) -> Vec<u8> {
     let host = if dst.is_ipv4() { 32 } else { 128 };
-    let mut p = vec![0u8; 12];
+    let mut p = vec![0u8; RTMSG_LEN];
     p[0] = family_of(dst);
     p[1] = host;
     if src.is_some() {
@@ -302,12 +345,12 @@ impl Rtnl {
     }
 
     pub fn links(&mut self) -> io::Result<Vec<Link>> {
-        let msgs = self.dump(RTM_GETLINK, &[0u8; 16])?;
+        let msgs = self.dump(RTM_GETLINK, &[0u8; IFINFOMSG_LEN])?;
         of_kind(&msgs, RTM_NEWLINK, decode_link)
     }
 
     pub fn addrs(&mut self) -> io::Result<Vec<Addr>> {
-        let msgs = self.dump(RTM_GETADDR, &[0u8; 8])?;
+        let msgs = self.dump(RTM_GETADDR, &[0u8; IFADDRMSG_LEN])?;
         Ok(of_kind(&msgs, RTM_NEWADDR, decode_addr)?
             .into_iter()
             .flatten()
@@ -317,7 +360,7 @@ impl Rtnl {
     pub fn rules(&mut self) -> io::Result<Vec<Rule>> {
         let mut out = Vec::new();
         for fam in [libc::AF_INET, libc::AF_INET6] {
-            let mut h = [0u8; 12];
+            let mut h = [0u8; FIB_RULE_HDR_LEN];
             h[0] = fam as u8;
             let msgs = self.dump(RTM_GETRULE, &h)?;
             out.extend(of_kind(&msgs, RTM_NEWRULE, decode_rule)?);
@@ -329,7 +372,7 @@ impl Rtnl {
     pub fn routes(&mut self) -> io::Result<Vec<Route>> {
         let mut out = Vec::new();
         for fam in [libc::AF_INET, libc::AF_INET6] {
-            let mut h = [0u8; 12];
+            let mut h = [0u8; RTMSG_LEN];
             h[0] = fam as u8;
             let msgs = self.dump(RTM_GETROUTE, &h)?;
             out.extend(of_kind(&msgs, RTM_NEWROUTE, decode_route)?);
@@ -349,6 +392,12 @@ impl Rtnl {
     }
 }
 
+/// `ip route get DST [from SRC]` on a socket of its own: the one route lookup doctor and BFD
+/// share. Blocking (one request, one answer).
+pub fn route_get(dst: IpAddr, src: Option<IpAddr>) -> io::Result<Route> {
+    Rtnl::open()?.route_get(dst, src)
+}
+
 /// Runs every decoder on `data`; for the fuzz target.
 pub fn decode_any(data: &[u8]) {
     let _ = decode_link(data);
@@ -360,7 +409,7 @@ pub fn decode_any(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netlink::tests::attr;
+    use crate::sys::netlink::tests::attr;
     use proptest::prelude::*;
 
     #[test]

@@ -11,6 +11,9 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 
 pub const NLMSG_HDR_LEN: usize = 16;
+const RTATTR_LEN: usize = 4;
+const _: () = assert!(std::mem::size_of::<libc::nlmsghdr>() == NLMSG_HDR_LEN);
+const _: () = assert!(std::mem::size_of::<libc::rtattr>() == RTATTR_LEN);
 pub const NLMSG_ERROR: u16 = 2;
 pub const NLMSG_DONE: u16 = 3;
 pub const NLM_F_REQUEST: u16 = 0x1;
@@ -127,7 +130,7 @@ impl<'a> Iterator for AttrIter<'a> {
     type Item = (u16, &'a [u8]);
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.buf.len() < 4 {
+        if self.buf.len() < RTATTR_LEN {
             if !self.buf.is_empty() {
                 self.malformed = true;
             }
@@ -135,12 +138,12 @@ impl<'a> Iterator for AttrIter<'a> {
         }
         let len = u16_ne(self.buf, 0)? as usize;
         let kind = u16_ne(self.buf, 2)? & 0x3fff;
-        if len < 4 || len > self.buf.len() {
+        if len < RTATTR_LEN || len > self.buf.len() {
             self.malformed = true;
             self.buf = &[];
             return None;
         }
-        let value = &self.buf[4..len];
+        let value = &self.buf[RTATTR_LEN..len];
         let next = ((len + 3) & !3).min(self.buf.len());
         self.buf = &self.buf[next..];
         Some((kind, value))

@@ -1,0 +1,50 @@
+//! Process-level calls through rustix: who we are, our limits and kernel constants, and killing a
+//! process group. All safe wrappers; rustix does the raw syscalls.
+
+use std::io;
+
+use rustix::process::{self, Pid, Resource, Signal};
+
+/// The effective uid of this process.
+pub fn effective_uid() -> u32 {
+    process::geteuid().as_raw()
+}
+
+/// SIGKILL to every process of group `pgid`. A group already gone (ESRCH) is not an error to
+/// callers that only want it gone; they ignore the result.
+pub fn kill_process_group(pgid: i32) -> io::Result<()> {
+    let pid = Pid::from_raw(pgid)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "process group 0"))?;
+    process::kill_process_group(pid, Signal::KILL).map_err(io::Error::from)
+}
+
+/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`, the unit of /proc CPU times).
+pub fn clock_ticks_per_second() -> u64 {
+    rustix::param::clock_ticks_per_second()
+}
+
+/// The page size (`sysconf(_SC_PAGESIZE)`, the unit of /proc RSS).
+pub fn page_size() -> usize {
+    rustix::param::page_size()
+}
+
+/// The soft RLIMIT_NOFILE; None when unlimited.
+pub fn max_open_files() -> Option<u64> {
+    process::getrlimit(Resource::Nofile).current
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_are_sane() {
+        assert!(clock_ticks_per_second() > 0);
+        assert!(page_size().is_power_of_two());
+        assert!(max_open_files().is_none_or(|n| n > 0));
+        // A group that cannot exist: an error, not a panic.
+        assert!(kill_process_group(0).is_err());
+        assert!(kill_process_group(i32::MAX).is_err());
+        let _ = effective_uid();
+    }
+}

@@ -57,6 +57,7 @@ pub mod netlink;
 pub mod offline;
 pub mod ops;
 pub mod pem;
+pub mod preflight;
 pub mod process;
 pub mod risefall;
 pub mod route;

@@ -337,37 +337,11 @@ fn init_logging(cli: &LogArgs) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
-        Command::CheckConfig { config } => match vipwarden::config::load(config) {
+        Command::CheckConfig { config } => match vipwarden::preflight::load(config) {
             Ok(c) => {
                 print!("{}", vipwarden::config::summary(&c));
-                // The daemon's own secret-file rule and contents for the files the API reads at
-                // run time (key files were read by `load`), so a file it would refuse fails here
-                // first, with the daemon's words.
-                let mut problems = Vec::new();
-                if let Some(Err(e)) = c.api.token_file.as_deref().map(vipwarden::api::load_token) {
-                    problems.push(e.to_string());
-                }
-                if let Some(tls) = &c.api.tls {
-                    if let Err(e) = vipwarden::api::check_tls(&tls.cert_file, &tls.key_file) {
-                        problems.push(e);
-                    }
-                }
-                if !problems.is_empty() {
-                    for e in &problems {
-                        eprintln!("{}: {e}", config.display());
-                    }
-                    eprintln!(
-                        "{}: configuration is invalid ({} problem(s))",
-                        config.display(),
-                        problems.len()
-                    );
-                    return ExitCode::FAILURE;
-                }
-                // Valid, but will not pass on this node (e.g. a listener address that is not local).
-                for w in vipwarden::checks::config_warnings(&c.checks) {
-                    println!("warning: {w}");
-                }
-                // Loads, but cannot work as written (a condition on a field the log lacks).
+                // Loads, but cannot work as written (a listener address that is not local, a
+                // condition on a field the log lacks, a check no VIP uses).
                 for w in &c.warnings {
                     println!("warning: {w}");
                 }
@@ -455,7 +429,8 @@ fn main() -> ExitCode {
         } => probe(target, config.as_deref(), *watch, *timeout, *json),
         Command::Run { config, log } => {
             init_logging(log);
-            let cfg = match vipwarden::config::load(config) {
+            // The same list check-config refuses: a file it calls invalid starts nothing.
+            let cfg = match vipwarden::preflight::load(config) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("{e}");

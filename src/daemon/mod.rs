@@ -796,7 +796,7 @@ impl Daemon {
         let _ = self.notifier.reloading();
         let path = self.config_path.clone();
         self.reloading = Some(tokio::task::spawn_blocking(move || {
-            crate::config::load(&path)
+            crate::preflight::load(&path)
         }));
     }
 

@@ -111,16 +111,19 @@ Example:
 Exit status:
   without --check: 0 the daemon answered; 1 it could not be reached or refused
   with --check (for monitoring, e.g. a Nagios/Icinga check or a pre-reboot script):
-    0  every VIP announced
-    1  some VIP withdrawn, draining or in maintenance (one line names each, with its reason)
-    2  the daemon could not be reached (or refused the request)
+    0  OK: every VIP announced and every BGP session established
+    1  WARNING, degraded: still in service through some session, but a session is down or a VIP
+       is withdrawn, draining or in maintenance (the line names each, with its reason)
+    2  CRITICAL: no BGP session established (nothing reaches the fabric), or the daemon could
+       not be reached (or refused the request)
 
 Examples:
   vipwarden status
   vipwarden status --json | jq '.vips[] | {name, state, reason}'
   vipwarden status --check || echo \"not fully in service\"")]
     Status {
-        /// Print one line and exit 0 (all announced), 1 (some not) or 2 (daemon unreachable)
+        /// Print one line and exit 0 (OK), 1 (degraded: a session down or a VIP not announced) or
+        /// 2 (no session established, or daemon unreachable)
         #[arg(long, conflicts_with = "json")]
         check: bool,
         #[command(flatten)]
@@ -643,7 +646,7 @@ where
     }
 }
 
-/// `vipwarden status --check`: one line, exit 0 all announced / 1 some not / 2 unreachable.
+/// `vipwarden status --check`: one line, exit 0 OK / 1 degraded / 2 critical or unreachable.
 fn status_check(args: &ApiArgs) -> ExitCode {
     let (api, note) = vipwarden::config::api_section(&args.config);
     if let Some(n) = note {

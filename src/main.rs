@@ -264,7 +264,8 @@ Examples:
         #[arg(long)]
         json: bool,
         /// An address standing for clients (replies to it are looked up from each VIP);
-        /// repeatable. Default: 192.0.2.1 and 2001:db8::1, i.e. "beyond the default route"
+        /// repeatable. Default: per family a documentation address that only the default route
+        /// covers (e.g. 203.0.113.254), so the lookup takes the path of clients beyond the fabric
         #[arg(long)]
         client: Vec<std::net::IpAddr>,
     },

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use super::model::*;
 use super::validate::fmt_d;
 use crate::bgp::transport::Auth;
-use crate::checks::check_target;
+use crate::checks::{check_target, on_this_host};
 use crate::engine::{ConditionSpec, Threshold};
 
 pub fn summary(c: &Config) -> String {
@@ -84,11 +84,8 @@ pub fn summary(c: &Config) -> String {
         if let Some(i) = &ch.interface {
             let _ = write!(s, " interface {i}");
         }
-        if let Some((ip, _)) = check_target(ch).filter(|(ip, _)| is_local_by_config(c, *ip)) {
-            let _ = write!(
-                s,
-                "  [local: does not cross the fabric ({ip} is on this host)]"
-            );
+        if let Some((ip, _)) = check_target(ch) {
+            let _ = write!(s, "{}", local_tag(c, ip, on_this_host(ip)));
         }
         s.push('\n');
     }
@@ -225,6 +222,22 @@ pub fn summary(c: &Config) -> String {
     s
 }
 
+/// The summary's mark for a check target: local when it is an address of this host now, or
+/// when the config puts it here (a VIP, a session address) but the host does not have it yet;
+/// the second says so, as the listener warning in the same output does.
+fn local_tag(c: &Config, ip: IpAddr, on_host: bool) -> String {
+    if on_host || ip.is_loopback() || ip.is_unspecified() {
+        format!("  [local: does not cross the fabric ({ip} is on this host)]")
+    } else if is_local_by_config(c, ip) {
+        format!(
+            "  [local: does not cross the fabric once {ip} is on this host as configured; it is \
+             not an address of this host now, so a probe to it leaves the host]"
+        )
+    } else {
+        String::new()
+    }
+}
+
 /// An address that the configuration itself says is on this host: loopback, a VIP (announced
 /// from here, so on this host's loopback) or a session's local address. A connection to it never
 /// leaves the host, so it says nothing about the path clients take.
@@ -357,5 +370,15 @@ vips: [{name: web, prefixes: [203.0.113.10/32], checks: [vip, lo, far]}]
         assert!(line("vip ").contains("local: does not cross the fabric"));
         assert!(line("lo ").contains("local: does not cross the fabric"));
         assert!(!line("far ").contains("local"));
+        // Issue 22: never "on this host" for an address this host does not have; the same
+        // output's listener warning says it is not an address of this node.
+        let vip: std::net::IpAddr = "203.0.113.10".parse().unwrap();
+        let tag = super::local_tag(&c, vip, false);
+        assert!(tag.contains("not an address of this host now"), "{tag}");
+        assert!(!tag.contains("is on this host)"), "{tag}");
+        assert!(super::local_tag(&c, vip, true).contains("(203.0.113.10 is on this host)"));
+        let far: std::net::IpAddr = "192.0.2.50".parse().unwrap();
+        assert!(super::local_tag(&c, far, true).contains("is on this host"));
+        assert_eq!(super::local_tag(&c, far, false), "");
     }
 }

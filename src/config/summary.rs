@@ -55,10 +55,10 @@ pub fn summary(c: &Config) -> String {
         let what = match &ch.kind {
             CheckKind::Tcp { target } => format!("tcp {target}"),
             CheckKind::Http(h) => format!(
-                "{} {} expect {:?}",
+                "{} {} expect {}",
                 if h.tls { "https" } else { "http" },
                 h.url,
-                h.expect_status
+                list(&h.expect_status)
             ),
             CheckKind::Exec { command } => format!("exec {}", command.join(" ")),
             CheckKind::Listener { address, port } => match address {
@@ -95,16 +95,16 @@ pub fn summary(c: &Config) -> String {
     for sig in &c.signals {
         let what = match &sig.kind {
             SignalKind::AccessLog(a) => format!(
-                "access_log {} ({:?}) window {}",
+                "access_log {} (format {}) window {}",
                 a.path.display(),
-                a.format,
+                a.format.name(),
                 fmt_d(a.window)
             ),
             SignalKind::TcpStats(t) => format!(
-                "tcp_stats every {} window {} ports {:?}",
+                "tcp_stats every {} window {} ports {}",
                 fmt_d(t.interval),
                 fmt_d(t.window),
-                t.ports
+                list(&t.ports)
             ),
             SignalKind::Conntrack(c) => format!("conntrack every {}", fmt_d(c.interval)),
             SignalKind::Handshakes(h) => {
@@ -114,10 +114,10 @@ pub fn summary(c: &Config) -> String {
                     .map(|a| format!("{}/{}", a.addr, a.len))
                     .collect();
                 format!(
-                    "handshakes every {} window {} ports {:?} addresses [{}]",
+                    "handshakes every {} window {} ports {} addresses [{}]",
                     fmt_d(h.interval),
                     fmt_d(h.window),
-                    h.ports,
+                    list(&h.ports),
                     addrs.join(", ")
                 )
             }
@@ -165,6 +165,9 @@ pub fn summary(c: &Config) -> String {
         }
         s.push('\n');
         let _ = writeln!(s, "    {}", describe_leave(&v.spec.lifecycle));
+        if let Some(d) = describe_depreference(&v.spec.depreference) {
+            let _ = writeln!(s, "    depreference {d}");
+        }
         if let (Some(g), Some(f)) = (&v.spec.guard, &c.fleet) {
             let _ = writeln!(
                 s,
@@ -202,9 +205,13 @@ pub fn summary(c: &Config) -> String {
         if !v.spec.withdraw_when.is_empty() || !v.spec.hold_down.is_zero() {
             let _ = write!(
                 s,
-                "    hold_down {} on_missing {:?}",
+                "    hold_down {} on_missing {}",
                 fmt_d(v.spec.hold_down),
-                v.spec.on_missing
+                match v.spec.on_missing {
+                    crate::engine::OnMissing::Hold => "hold",
+                    crate::engine::OnMissing::Withdraw => "withdraw",
+                    crate::engine::OnMissing::Ignore => "ignore",
+                }
             );
             if let Some(d) = &v.spec.dampening {
                 let _ = write!(
@@ -219,7 +226,62 @@ pub fn summary(c: &Config) -> String {
             s.push('\n');
         }
     }
+    if let Some(f) = &c.fleet {
+        let guarded: Vec<&str> = c
+            .vips
+            .iter()
+            .filter(|v| v.spec.guard.is_some())
+            .map(|v| &*v.spec.name)
+            .collect();
+        let _ = writeln!(
+            s,
+            "fleet: guard on [{}]; unhealthy_community {} settle {} fail_open_dwell {} \
+             stop_hold_limit {}",
+            guarded.join(", "),
+            f.unhealthy_community,
+            fmt_d(f.settle),
+            fmt_d(f.fail_open_dwell),
+            fmt_d(f.stop_hold_limit)
+        );
+    }
+    let _ = writeln!(s, "{}", describe_api(&c.api));
     s
+}
+
+/// `[200, 204]`, as written in the config (not Rust's `[200, 204]` by accident of Debug).
+fn list<T: std::fmt::Display>(items: &[T]) -> String {
+    let v: Vec<String> = items.iter().map(ToString::to_string).collect();
+    format!("[{}]", v.join(", "))
+}
+
+/// What a drained or ill VIP is sent while it stays announced; None when nothing changes.
+fn describe_depreference(d: &crate::engine::Depreference) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(m) = d.med {
+        parts.push(format!("med {m}"));
+    }
+    if let Some(lp) = d.local_pref {
+        parts.push(format!("local_pref {lp}"));
+    }
+    if d.as_path_prepend > 0 {
+        parts.push(format!("prepend +{}", d.as_path_prepend));
+    }
+    (!parts.is_empty()).then(|| format!("while draining: {}", parts.join(", ")))
+}
+
+/// `api: 127.0.0.1:9179 http, token /etc/vipwarden/token (reads open)`.
+fn describe_api(a: &ApiConfig) -> String {
+    let scheme = if a.tls.is_some() { "https" } else { "http" };
+    let token = match &a.token_file {
+        Some(t) => format!("token {}", t.display()),
+        None => "no token (drain/undrain refused)".to_string(),
+    };
+    let reads = if a.read_token {
+        "reads need the token"
+    } else {
+        "reads open"
+    };
+    format!("api: {} {scheme}, {token}, {reads}", a.listen)
 }
 
 /// The summary's mark for a check target: local when it is an address of this host now, or
@@ -347,6 +409,42 @@ mod tests {
             super::describe_leave(&LifecycleSpec::default()),
             "drain withdraw; shutdown the same"
         );
+    }
+
+    /// Issue 22: the summary names depreference, the fleet guard and the API, in the config's
+    /// own words (no `Nginx`, `Hold` or other Rust spellings).
+    #[test]
+    fn names_depreference_guard_and_api_without_rust_spellings() {
+        let text = r#"router_id: 198.51.100.2
+local_as: 65101
+peers: [{name: tor1, address: 198.51.100.1, remote_as: 65000}]
+checks: [{name: web, type: http, url: "http://127.0.0.1/healthz", expect_status: [200, 204]}]
+signals: [{name: lg, type: access_log, path: /var/log/nginx/access.log, format: nginx}]
+fleet: {unhealthy_community: "65101:666"}
+api: {listen: "127.0.0.1:9180", token_file: /etc/vipwarden/token}
+vips:
+  - name: web
+    prefixes: [203.0.113.10/32]
+    checks: [web]
+    depreference: {med: 1000, as_path_prepend: 2}
+    guard: {min_healthy_others: 1}
+    withdraw_when: [{signal: lg.error_ratio, above: 0.05}]
+"#;
+        let c = crate::config::parse(Path::new("vw.yaml"), text).unwrap();
+        let s = super::summary(&c);
+        for want in [
+            "expect [200, 204]",
+            "(format nginx)",
+            "on_missing hold",
+            "depreference while draining: med 1000, prepend +2",
+            "fleet: guard on [web]; unhealthy_community 65101:666",
+            "api: 127.0.0.1:9180 http, token /etc/vipwarden/token",
+        ] {
+            assert!(s.contains(want), "{want} not in\n{s}");
+        }
+        for rust in ["Nginx", "Hold", "Some(", "None"] {
+            assert!(!s.contains(rust), "{rust} in\n{s}");
+        }
     }
 
     #[test]

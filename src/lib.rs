@@ -53,6 +53,7 @@ pub mod daemon;
 pub mod doctor;
 pub mod engine;
 pub mod fleet;
+pub mod manpage;
 pub mod netlink;
 pub mod offline;
 pub mod ops;

@@ -674,8 +674,8 @@ fn status_check(args: &ApiArgs) -> ExitCode {
 fn man(dir: Option<&std::path::Path>) -> ExitCode {
     let cmd = Cli::command();
     let result = match dir {
-        None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()),
-        Some(d) => clap_mangen::generate_to(cmd, d),
+        None => vipwarden::manpage::render(&cmd, &mut std::io::stdout()),
+        Some(d) => vipwarden::manpage::generate_to(cmd, d),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -715,12 +715,17 @@ mod tests {
     #[test]
     fn man_page_and_completions_render() {
         let mut out = Vec::new();
-        clap_mangen::Man::new(Cli::command())
-            .render(&mut out)
-            .unwrap();
+        vipwarden::manpage::render(&Cli::command(), &mut out).unwrap();
         let man = String::from_utf8(out).unwrap();
         assert!(man.contains(".TH vipwarden"), "{man}");
-        assert!(man.contains("Exit status"), "{man}");
+        // Issue 22: real sections, not everything under EXTRA.
+        assert!(man.contains(".SH \"EXIT STATUS\""), "{man}");
+        assert!(man.contains(".SH \"EXAMPLES\""), "{man}");
+        assert!(!man.contains("EXTRA"), "{man}");
+        let dir = tempfile::tempdir().unwrap();
+        vipwarden::manpage::generate_to(Cli::command(), dir.path()).unwrap();
+        let status = std::fs::read_to_string(dir.path().join("vipwarden-status.1")).unwrap();
+        assert!(status.contains(".SH \"EXIT STATUS\"") && status.contains("degraded"));
         let mut out = Vec::new();
         clap_complete::generate(
             clap_complete::Shell::Bash,

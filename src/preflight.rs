@@ -1,4 +1,4 @@
-//! What `check-config`, `run` and a reload all refuse, in one list: the config's own problems
+//! What `check-config` and `run` refuse, in one list: the config's own problems
 //! (`config::load`) plus the files the API reads at run time (token, TLS pair), each at its
 //! file:line:col, so a file check-config calls invalid never starts a daemon. Also the warnings
 //! of the checks that cannot pass on this node, placed at their line.

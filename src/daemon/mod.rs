@@ -814,8 +814,11 @@ impl Daemon {
     fn begin_reload(&mut self) {
         let _ = self.notifier.reloading();
         let path = self.config_path.clone();
+        // `config::load`, not `preflight::load`: a token or TLS file refused on reload is the
+        // API supervisor's to handle (it keeps the previous one and says so), not a reason to
+        // keep the old VIPs and peers too.
         self.reloading = Some(tokio::task::spawn_blocking(move || {
-            crate::preflight::load(&path)
+            crate::config::load(&path)
         }));
     }
 

@@ -513,11 +513,9 @@ vips:
     fn an_empty_log_is_refused() {
         let config = crate::config::parse(Path::new("r.yaml"), CONFIG).unwrap();
         let sig = pick_signal(&config, None).unwrap();
-        for empty in [""] {
-            let e = run(&config, sig, empty.as_bytes()).unwrap_err().to_string();
-            assert!(e.contains("the log has no records"), "{e}");
-            assert!(e.contains("nothing was replayed"), "{e}");
-        }
+        let e = run(&config, sig, &b""[..]).unwrap_err().to_string();
+        assert!(e.contains("the log has no records"), "{e}");
+        assert!(e.contains("nothing was replayed"), "{e}");
     }
 
     #[test]

@@ -111,16 +111,19 @@ Example:
 Exit status:
   without --check: 0 the daemon answered; 1 it could not be reached or refused
   with --check (for monitoring, e.g. a Nagios/Icinga check or a pre-reboot script):
-    0  every VIP announced
-    1  some VIP withdrawn, draining or in maintenance (one line names each, with its reason)
-    2  the daemon could not be reached (or refused the request)
+    0  OK: every VIP announced and every BGP session established
+    1  WARNING, degraded: still in service through some session, but a session is down or a VIP
+       is withdrawn, draining or in maintenance (the line names each, with its reason)
+    2  CRITICAL: no BGP session established (nothing reaches the fabric), or the daemon could
+       not be reached (or refused the request)
 
 Examples:
   vipwarden status
   vipwarden status --json | jq '.vips[] | {name, state, reason}'
   vipwarden status --check || echo \"not fully in service\"")]
     Status {
-        /// Print one line and exit 0 (all announced), 1 (some not) or 2 (daemon unreachable)
+        /// Print one line and exit 0 (OK), 1 (degraded: a session down or a VIP not announced) or
+        /// 2 (no session established, or daemon unreachable)
         #[arg(long, conflicts_with = "json")]
         check: bool,
         #[command(flatten)]
@@ -261,7 +264,8 @@ Examples:
         #[arg(long)]
         json: bool,
         /// An address standing for clients (replies to it are looked up from each VIP);
-        /// repeatable. Default: 192.0.2.1 and 2001:db8::1, i.e. "beyond the default route"
+        /// repeatable. Default: per family a documentation address that only the default route
+        /// covers (e.g. 203.0.113.254), so the lookup takes the path of clients beyond the fabric
         #[arg(long)]
         client: Vec<std::net::IpAddr>,
     },
@@ -337,37 +341,11 @@ fn init_logging(cli: &LogArgs) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
-        Command::CheckConfig { config } => match vipwarden::config::load(config) {
+        Command::CheckConfig { config } => match vipwarden::preflight::load(config) {
             Ok(c) => {
                 print!("{}", vipwarden::config::summary(&c));
-                // The daemon's own secret-file rule and contents for the files the API reads at
-                // run time (key files were read by `load`), so a file it would refuse fails here
-                // first, with the daemon's words.
-                let mut problems = Vec::new();
-                if let Some(Err(e)) = c.api.token_file.as_deref().map(vipwarden::api::load_token) {
-                    problems.push(e.to_string());
-                }
-                if let Some(tls) = &c.api.tls {
-                    if let Err(e) = vipwarden::api::check_tls(&tls.cert_file, &tls.key_file) {
-                        problems.push(e);
-                    }
-                }
-                if !problems.is_empty() {
-                    for e in &problems {
-                        eprintln!("{}: {e}", config.display());
-                    }
-                    eprintln!(
-                        "{}: configuration is invalid ({} problem(s))",
-                        config.display(),
-                        problems.len()
-                    );
-                    return ExitCode::FAILURE;
-                }
-                // Valid, but will not pass on this node (e.g. a listener address that is not local).
-                for w in vipwarden::checks::config_warnings(&c.checks) {
-                    println!("warning: {w}");
-                }
-                // Loads, but cannot work as written (a condition on a field the log lacks).
+                // Loads, but cannot work as written (a listener address that is not local, a
+                // condition on a field the log lacks, a check no VIP uses).
                 for w in &c.warnings {
                     println!("warning: {w}");
                 }
@@ -455,7 +433,8 @@ fn main() -> ExitCode {
         } => probe(target, config.as_deref(), *watch, *timeout, *json),
         Command::Run { config, log } => {
             init_logging(log);
-            let cfg = match vipwarden::config::load(config) {
+            // The same list check-config refuses: a file it calls invalid starts nothing.
+            let cfg = match vipwarden::preflight::load(config) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("{e}");
@@ -668,7 +647,7 @@ where
     }
 }
 
-/// `vipwarden status --check`: one line, exit 0 all announced / 1 some not / 2 unreachable.
+/// `vipwarden status --check`: one line, exit 0 OK / 1 degraded / 2 critical or unreachable.
 fn status_check(args: &ApiArgs) -> ExitCode {
     let (api, note) = vipwarden::config::api_section(&args.config);
     if let Some(n) = note {
@@ -695,8 +674,8 @@ fn status_check(args: &ApiArgs) -> ExitCode {
 fn man(dir: Option<&std::path::Path>) -> ExitCode {
     let cmd = Cli::command();
     let result = match dir {
-        None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()),
-        Some(d) => clap_mangen::generate_to(cmd, d),
+        None => vipwarden::manpage::render(&cmd, &mut std::io::stdout()),
+        Some(d) => vipwarden::manpage::generate_to(cmd, d),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -736,12 +715,17 @@ mod tests {
     #[test]
     fn man_page_and_completions_render() {
         let mut out = Vec::new();
-        clap_mangen::Man::new(Cli::command())
-            .render(&mut out)
-            .unwrap();
+        vipwarden::manpage::render(&Cli::command(), &mut out).unwrap();
         let man = String::from_utf8(out).unwrap();
         assert!(man.contains(".TH vipwarden"), "{man}");
-        assert!(man.contains("Exit status"), "{man}");
+        // Issue 22: real sections, not everything under EXTRA.
+        assert!(man.contains(".SH \"EXIT STATUS\""), "{man}");
+        assert!(man.contains(".SH \"EXAMPLES\""), "{man}");
+        assert!(!man.contains("EXTRA"), "{man}");
+        let dir = tempfile::tempdir().unwrap();
+        vipwarden::manpage::generate_to(Cli::command(), dir.path()).unwrap();
+        let status = std::fs::read_to_string(dir.path().join("vipwarden-status.1")).unwrap();
+        assert!(status.contains(".SH \"EXIT STATUS\"") && status.contains("degraded"));
         let mut out = Vec::new();
         clap_complete::generate(
             clap_complete::Shell::Bash,

@@ -22,6 +22,17 @@ for f in ./usr/bin/vipwarden ./lib/systemd/system/vipwarden.service ./etc/vipwar
   ./usr/share/bash-completion/completions/vipwarden ./usr/share/zsh/vendor-completions/_vipwarden; do
   grep -q " $f\$" <<<"$contents" || fail "$f not in the package"
 done
+grep -q " ./usr/share/doc/vipwarden/changelog.Debian.gz\$" <<<"$contents" || fail "no changelog.Debian.gz in the package"
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+dpkg-deb --fsys-tarfile "$deb" | tar -xf - -C "$scratch" ./usr/bin/vipwarden ./usr/share/doc/vipwarden/changelog.Debian.gz
+# A stripped binary has no .symtab and no .debug_* sections.
+if readelf -S "$scratch/usr/bin/vipwarden" | grep -Eq '\.symtab|\.debug_'; then
+  fail "/usr/bin/vipwarden is not stripped ($(du -h "$scratch/usr/bin/vipwarden" | cut -f1))"
+fi
+zcat "$scratch/usr/share/doc/vipwarden/changelog.Debian.gz" | head -n 1 | grep -q "^vipwarden (" ||
+  fail "changelog.Debian.gz does not start with a vipwarden entry"
+echo "package: /usr/bin/vipwarden stripped, $(du -h "$scratch/usr/bin/vipwarden" | cut -f1); changelog.Debian.gz present"
 # (Captured first: `grep -q` closing a pipe early would fail it under pipefail.)
 info=$(dpkg-deb --info "$deb")
 grep -q 'Depends:.*adduser' <<<"$info" || fail "no Depends on adduser"

@@ -278,3 +278,40 @@ fn an_unsafe_key_file_fails_check_config_and_a_sighup_with_the_same_words() {
     assert!(check_err.contains(sentence), "{sentence}\nvs\n{check_err}");
     assert!(still_running, "the daemon stopped on a refused reload");
 }
+
+/// Issue 22: `run` refuses what check-config calls invalid (here a token file that does not
+/// exist), with the same located line, and starts nothing.
+#[test]
+fn run_refuses_what_check_config_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), TIMED);
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "api: {listen: \"127.0.0.1:0\"}",
+        "api: {listen: \"127.0.0.1:0\", token_file: /nonexistent/vw-token}",
+    );
+    std::fs::write(&path, text).unwrap();
+    let (code, out, err) = check_config(&path);
+    assert_eq!(code, 1, "{out}{err}");
+    let located = format!("{}:6:", path.display());
+    assert!(
+        err.contains(&located) && err.contains("api.token_file"),
+        "{err}"
+    );
+    let mut child = Command::new(BIN)
+        .args(["run", "-c"])
+        .arg(&path)
+        .env_remove("NOTIFY_SOCKET")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = child.wait_timeout_or_kill(Duration::from_secs(10));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    let status = status.expect("run started on a config check-config refuses");
+    assert!(!status.success());
+    assert!(
+        err.contains(&located) && err.contains("nothing started"),
+        "{err}"
+    );
+}

@@ -10,6 +10,13 @@ bin=$target/release/vipwarden
 command -v cargo-deb >/dev/null || { echo "build-deb: cargo-deb missing (cargo install cargo-deb --locked)" >&2; exit 1; }
 assets=deploy/debian/.generated
 rm -rf "$assets" && mkdir -p "$assets/man" "$assets/completions"
+# The packaged binary: symbols and debug info stripped (15 MB -> about 5), so a .deb is not
+# mostly debug data; target/release/vipwarden stays as built for local debugging.
+strip --strip-all -o "$assets/vipwarden" "$bin"
+# The changelog's version is the package's (cargo-deb: VERSION-1).
+want="vipwarden ($(awk -F'"' '/^version = /{print $2; exit}' Cargo.toml)-1)"
+head -n 1 deploy/debian/changelog | grep -qF "$want" ||
+  { echo "build-deb: deploy/debian/changelog does not start with $want" >&2; exit 1; }
 "$bin" man --dir "$assets/man"
 gzip -9n "$assets"/man/*.1
 "$bin" completions bash >"$assets/completions/vipwarden"

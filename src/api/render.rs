@@ -247,7 +247,10 @@ pub(crate) fn status(s: &StatusView, now: u64) -> String {
     out
 }
 
-/// `status --check`: exit code and one line for monitoring.
+/// `status --check`: exit code and one line for monitoring (Nagios levels). 0 OK: every VIP
+/// announced on every session. 1 WARNING, degraded: still in service through some session, but a
+/// session is down or a VIP is not announced. 2 CRITICAL: no session is established, so nothing
+/// reaches the fabric (the CLI also uses 2 for a daemon it cannot reach).
 pub(crate) fn check_line(s: &StatusView) -> (u8, String) {
     let total = s.vips.len();
     let out: Vec<String> = s
@@ -256,19 +259,37 @@ pub(crate) fn check_line(s: &StatusView) -> (u8, String) {
         .filter(|v| v.state != VipState::Announced)
         .map(|v| format!("{} {} ({})", v.name, v.state, v.reason))
         .collect();
-    let up = s.peers.iter().filter(|p| p.state == "established").count();
-    let sessions = format!("{up}/{} sessions established", s.peers.len());
-    if out.is_empty() {
-        (0, format!("OK: {total}/{total} VIPs announced; {sessions}"))
-    } else {
-        (
-            1,
-            format!(
-                "WARNING: {}/{total} VIPs not announced: {}; {sessions}",
-                out.len(),
-                out.join("; ")
-            ),
+    let down: Vec<String> = s
+        .peers
+        .iter()
+        .filter(|p| p.state != "established")
+        .map(
+            |p| match p.last_error.as_deref().or(p.last_end.as_deref()) {
+                Some(why) => format!("{} {} ({})", p.name, p.state, cut(why)),
+                None => format!("{} {}", p.name, p.state),
+            },
         )
+        .collect();
+    let up = s.peers.len() - down.len();
+    let mut sessions = format!("{up}/{} sessions established", s.peers.len());
+    if !down.is_empty() {
+        sessions = format!("{sessions}, down: {}", down.join(", "));
+    }
+    let vips = if out.is_empty() {
+        format!("{total}/{total} VIPs announced")
+    } else {
+        format!(
+            "{}/{total} VIPs not announced: {}",
+            out.len(),
+            out.join("; ")
+        )
+    };
+    if !s.peers.is_empty() && up == 0 {
+        (2, format!("CRITICAL: no BGP session established, nothing reaches the fabric; {vips}; {sessions}"))
+    } else if !out.is_empty() || !down.is_empty() {
+        (1, format!("WARNING: degraded: {vips}; {sessions}"))
+    } else {
+        (0, format!("OK: {vips}; {sessions}"))
     }
 }
 
@@ -540,17 +561,38 @@ ERRORS
     #[test]
     fn check_line_and_code() {
         let mut s = sample_status();
+        s.peers[1].last_error = None;
+        s.peers[1].last_end = None;
         assert_eq!(
             check_line(&s),
             (
                 1,
-                "WARNING: 1/2 VIPs not announced: api maintenance (drained via API: kernel upgrade); 1/2 sessions established".into()
+                "WARNING: degraded: 1/2 VIPs not announced: api maintenance (drained via API: kernel upgrade); 1/2 sessions established, down: tor2 connect".into()
             )
         );
+        // Issue 22: every VIP announced but one of two sessions down is degraded, not OK.
         s.vips[1].state = VipState::Announced;
+        s.peers[1].last_error = Some("connect refused".into());
         assert_eq!(
             check_line(&s),
-            (0, "OK: 2/2 VIPs announced; 1/2 sessions established".into())
+            (
+                1,
+                "WARNING: degraded: 2/2 VIPs announced; 1/2 sessions established, down: tor2 connect (connect refused)".into()
+            )
+        );
+        s.peers[1].state = "established".into();
+        assert_eq!(
+            check_line(&s),
+            (0, "OK: 2/2 VIPs announced; 2/2 sessions established".into())
+        );
+        for p in &mut s.peers {
+            p.state = "idle".into();
+        }
+        let (code, line) = check_line(&s);
+        assert_eq!(code, 2, "{line}");
+        assert!(
+            line.starts_with("CRITICAL: no BGP session established"),
+            "{line}"
         );
     }
 

@@ -148,6 +148,13 @@ impl Prober {
     }
 }
 
+/// Whether `ip` is an address of this host now (binding to it works; loopback and wildcard
+/// are). The one test `check-config`, `probe` and the listener warning share, so they agree on
+/// what is local.
+pub fn on_this_host(ip: std::net::IpAddr) -> bool {
+    listener::is_local(ip)
+}
+
 /// Warnings about checks that are valid but cannot pass on this node (a listener address that is
 /// not local), for `check-config`.
 pub fn config_warnings(checks: &[CheckConfig]) -> Vec<String> {

@@ -34,6 +34,12 @@ impl Locator {
         }
     }
 
+    /// Position of the key at `path` (an unknown key is the key's problem, not its value's),
+    /// else as `find`.
+    pub fn find_key(&self, path: &str) -> Option<Position> {
+        self.keys.get(path).copied().or_else(|| self.find(path))
+    }
+
     /// Position of the value at `path`, else of its key, else of the nearest enclosing node.
     pub fn find(&self, path: &str) -> Option<Position> {
         let mut p = path;

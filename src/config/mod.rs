@@ -10,6 +10,7 @@ mod locate;
 mod model;
 mod problems;
 mod raw;
+mod schema;
 pub mod secret_file;
 mod signals;
 mod summary;
@@ -150,6 +151,18 @@ pub fn api_section(path: &Path) -> (ApiConfig, Option<String>) {
     )
 }
 
+/// A problem found outside this module (e.g. an API file the daemon cannot read), placed at the
+/// line and column of `yaml_path` in `text`.
+pub fn locate(file: &Path, text: &str, yaml_path: &str, message: String) -> ConfigError {
+    let pos = Locator::new(text).find(yaml_path);
+    ConfigError {
+        file: file.to_path_buf(),
+        line: pos.map(|p| p.line),
+        column: pos.map(|p| p.column),
+        message,
+    }
+}
+
 /// Reads and validates a config file.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| {
@@ -178,7 +191,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigErrors> {
             "the file is empty".into(),
         )]));
     }
-    let raw: raw::RawConfig = serde_yaml::from_str(text).map_err(|e| {
+    // YAML syntax first: past a syntax error nothing can be read, so that one stops here.
+    let doc: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
         let loc = e.location();
         // serde_yaml appends " at line L column C"; we print the position up front instead.
         let msg = e.to_string();
@@ -192,26 +206,61 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigErrors> {
             loc.as_ref().map(|l| l.line()),
             loc.as_ref().map(|l| l.column()),
         );
-        // Nothing after this point was read, so its problems cannot be listed yet.
         let msg = format!(
-            "{msg} (this stops parsing: fix it, and every other problem in the file is then \
-             reported at once)"
+            "{msg} (a YAML syntax error: this stops parsing; fix it, and every other problem in \
+             the file is then reported at once)"
         );
         ConfigErrors(vec![err(line, column, msg)])
     })?;
+    let locator = Locator::new(text);
+    let at = |path: &str, key: bool, message: String| {
+        let pos = if key {
+            locator.find_key(path)
+        } else {
+            locator.find(path)
+        };
+        err(pos.map(|p| p.line), pos.map(|p| p.column), message)
+    };
     let locate = |problems: Vec<validate::Problem>| -> Vec<ConfigError> {
-        let locator = Locator::new(text);
         problems
             .into_iter()
-            .map(|p| {
-                let pos = locator.find(&p.path);
-                err(pos.map(|p| p.line), pos.map(|p| p.column), p.message)
-            })
+            .map(|p| at(&p.path, false, p.message))
             .collect()
     };
-    let (mut config, warnings) = validate::validate(raw).map_err(|p| ConfigErrors(locate(p)))?;
-    config.warnings = locate(warnings);
-    Ok(config)
+    // Unknown keys and wrong types, all of them; the rest of the file is still checked.
+    let (raw, schema_problems) = schema::deserialize::<raw::RawConfig>(doc);
+    let mut errors: Vec<ConfigError> = schema_problems
+        .iter()
+        .map(|p| {
+            let message = if p.unknown_key {
+                yaml_hints::explain(text, &p.message, None, None).2
+            } else {
+                p.message.clone()
+            };
+            at(&p.path, p.unknown_key, message)
+        })
+        .collect();
+    let Some(raw) = raw else {
+        return Err(ConfigErrors(errors));
+    };
+    // A value dropped above is not also "required" or "unknown" below.
+    let dropped: Vec<&str> = schema_problems
+        .iter()
+        .filter(|p| !p.unknown_key)
+        .map(|p| p.path.as_str())
+        .collect();
+    let outside = |p: &validate::Problem| !dropped.iter().any(|d| schema::is_within(&p.path, d));
+    match validate::validate(raw) {
+        Ok((mut config, warnings)) if errors.is_empty() => {
+            config.warnings = locate(warnings);
+            Ok(config)
+        }
+        Ok(_) => Err(ConfigErrors(errors)),
+        Err(problems) => {
+            errors.extend(locate(problems.into_iter().filter(outside).collect()));
+            Err(ConfigErrors(errors))
+        }
+    }
 }
 
 #[cfg(test)]

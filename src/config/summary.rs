@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use super::model::*;
 use super::validate::fmt_d;
 use crate::bgp::transport::Auth;
-use crate::checks::check_target;
+use crate::checks::{check_target, on_this_host};
 use crate::engine::{ConditionSpec, Threshold};
 
 pub fn summary(c: &Config) -> String {
@@ -55,10 +55,10 @@ pub fn summary(c: &Config) -> String {
         let what = match &ch.kind {
             CheckKind::Tcp { target } => format!("tcp {target}"),
             CheckKind::Http(h) => format!(
-                "{} {} expect {:?}",
+                "{} {} expect {}",
                 if h.tls { "https" } else { "http" },
                 h.url,
-                h.expect_status
+                list(&h.expect_status)
             ),
             CheckKind::Exec { command } => format!("exec {}", command.join(" ")),
             CheckKind::Listener { address, port } => match address {
@@ -84,11 +84,8 @@ pub fn summary(c: &Config) -> String {
         if let Some(i) = &ch.interface {
             let _ = write!(s, " interface {i}");
         }
-        if let Some((ip, _)) = check_target(ch).filter(|(ip, _)| is_local_by_config(c, *ip)) {
-            let _ = write!(
-                s,
-                "  [local: does not cross the fabric ({ip} is on this host)]"
-            );
+        if let Some((ip, _)) = check_target(ch) {
+            let _ = write!(s, "{}", local_tag(c, ip, on_this_host(ip)));
         }
         s.push('\n');
     }
@@ -98,16 +95,16 @@ pub fn summary(c: &Config) -> String {
     for sig in &c.signals {
         let what = match &sig.kind {
             SignalKind::AccessLog(a) => format!(
-                "access_log {} ({:?}) window {}",
+                "access_log {} (format {}) window {}",
                 a.path.display(),
-                a.format,
+                a.format.name(),
                 fmt_d(a.window)
             ),
             SignalKind::TcpStats(t) => format!(
-                "tcp_stats every {} window {} ports {:?}",
+                "tcp_stats every {} window {} ports {}",
                 fmt_d(t.interval),
                 fmt_d(t.window),
-                t.ports
+                list(&t.ports)
             ),
             SignalKind::Conntrack(c) => format!("conntrack every {}", fmt_d(c.interval)),
             SignalKind::Handshakes(h) => {
@@ -117,10 +114,10 @@ pub fn summary(c: &Config) -> String {
                     .map(|a| format!("{}/{}", a.addr, a.len))
                     .collect();
                 format!(
-                    "handshakes every {} window {} ports {:?} addresses [{}]",
+                    "handshakes every {} window {} ports {} addresses [{}]",
                     fmt_d(h.interval),
                     fmt_d(h.window),
-                    h.ports,
+                    list(&h.ports),
                     addrs.join(", ")
                 )
             }
@@ -168,6 +165,9 @@ pub fn summary(c: &Config) -> String {
         }
         s.push('\n');
         let _ = writeln!(s, "    {}", describe_leave(&v.spec.lifecycle));
+        if let Some(d) = describe_depreference(&v.spec.depreference) {
+            let _ = writeln!(s, "    depreference {d}");
+        }
         if let (Some(g), Some(f)) = (&v.spec.guard, &c.fleet) {
             let _ = writeln!(
                 s,
@@ -205,9 +205,13 @@ pub fn summary(c: &Config) -> String {
         if !v.spec.withdraw_when.is_empty() || !v.spec.hold_down.is_zero() {
             let _ = write!(
                 s,
-                "    hold_down {} on_missing {:?}",
+                "    hold_down {} on_missing {}",
                 fmt_d(v.spec.hold_down),
-                v.spec.on_missing
+                match v.spec.on_missing {
+                    crate::engine::OnMissing::Hold => "hold",
+                    crate::engine::OnMissing::Withdraw => "withdraw",
+                    crate::engine::OnMissing::Ignore => "ignore",
+                }
             );
             if let Some(d) = &v.spec.dampening {
                 let _ = write!(
@@ -222,7 +226,78 @@ pub fn summary(c: &Config) -> String {
             s.push('\n');
         }
     }
+    if let Some(f) = &c.fleet {
+        let guarded: Vec<&str> = c
+            .vips
+            .iter()
+            .filter(|v| v.spec.guard.is_some())
+            .map(|v| &*v.spec.name)
+            .collect();
+        let _ = writeln!(
+            s,
+            "fleet: guard on [{}]; unhealthy_community {} settle {} fail_open_dwell {} \
+             stop_hold_limit {}",
+            guarded.join(", "),
+            f.unhealthy_community,
+            fmt_d(f.settle),
+            fmt_d(f.fail_open_dwell),
+            fmt_d(f.stop_hold_limit)
+        );
+    }
+    let _ = writeln!(s, "{}", describe_api(&c.api));
     s
+}
+
+/// `[200, 204]`, as written in the config (not Rust's `[200, 204]` by accident of Debug).
+fn list<T: std::fmt::Display>(items: &[T]) -> String {
+    let v: Vec<String> = items.iter().map(ToString::to_string).collect();
+    format!("[{}]", v.join(", "))
+}
+
+/// What a drained or ill VIP is sent while it stays announced; None when nothing changes.
+fn describe_depreference(d: &crate::engine::Depreference) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(m) = d.med {
+        parts.push(format!("med {m}"));
+    }
+    if let Some(lp) = d.local_pref {
+        parts.push(format!("local_pref {lp}"));
+    }
+    if d.as_path_prepend > 0 {
+        parts.push(format!("prepend +{}", d.as_path_prepend));
+    }
+    (!parts.is_empty()).then(|| format!("while draining: {}", parts.join(", ")))
+}
+
+/// `api: 127.0.0.1:9179 http, token /etc/vipwarden/token (reads open)`.
+fn describe_api(a: &ApiConfig) -> String {
+    let scheme = if a.tls.is_some() { "https" } else { "http" };
+    let token = match &a.token_file {
+        Some(t) => format!("token {}", t.display()),
+        None => "no token (drain/undrain refused)".to_string(),
+    };
+    let reads = if a.read_token {
+        "reads need the token"
+    } else {
+        "reads open"
+    };
+    format!("api: {} {scheme}, {token}, {reads}", a.listen)
+}
+
+/// The summary's mark for a check target: local when it is an address of this host now, or
+/// when the config puts it here (a VIP, a session address) but the host does not have it yet;
+/// the second says so, as the listener warning in the same output does.
+fn local_tag(c: &Config, ip: IpAddr, on_host: bool) -> String {
+    if on_host || ip.is_loopback() || ip.is_unspecified() {
+        format!("  [local: does not cross the fabric ({ip} is on this host)]")
+    } else if is_local_by_config(c, ip) {
+        format!(
+            "  [local: does not cross the fabric once {ip} is on this host as configured; it is \
+             not an address of this host now, so a probe to it leaves the host]"
+        )
+    } else {
+        String::new()
+    }
 }
 
 /// An address that the configuration itself says is on this host: loopback, a VIP (announced
@@ -336,6 +411,42 @@ mod tests {
         );
     }
 
+    /// Issue 22: the summary names depreference, the fleet guard and the API, in the config's
+    /// own words (no `Nginx`, `Hold` or other Rust spellings).
+    #[test]
+    fn names_depreference_guard_and_api_without_rust_spellings() {
+        let text = r#"router_id: 198.51.100.2
+local_as: 65101
+peers: [{name: tor1, address: 198.51.100.1, remote_as: 65000}]
+checks: [{name: web, type: http, url: "http://127.0.0.1/healthz", expect_status: [200, 204]}]
+signals: [{name: lg, type: access_log, path: /var/log/nginx/access.log, format: nginx}]
+fleet: {unhealthy_community: "65101:666"}
+api: {listen: "127.0.0.1:9180", token_file: /etc/vipwarden/token}
+vips:
+  - name: web
+    prefixes: [203.0.113.10/32]
+    checks: [web]
+    depreference: {med: 1000, as_path_prepend: 2}
+    guard: {min_healthy_others: 1}
+    withdraw_when: [{signal: lg.error_ratio, above: 0.05}]
+"#;
+        let c = crate::config::parse(Path::new("vw.yaml"), text).unwrap();
+        let s = super::summary(&c);
+        for want in [
+            "expect [200, 204]",
+            "(format nginx)",
+            "on_missing hold",
+            "depreference while draining: med 1000, prepend +2",
+            "fleet: guard on [web]; unhealthy_community 65101:666",
+            "api: 127.0.0.1:9180 http, token /etc/vipwarden/token",
+        ] {
+            assert!(s.contains(want), "{want} not in\n{s}");
+        }
+        for rust in ["Nginx", "Hold", "Some(", "None"] {
+            assert!(!s.contains(rust), "{rust} in\n{s}");
+        }
+    }
+
     #[test]
     fn checks_on_this_host_are_marked_local() {
         let text = r#"router_id: 198.51.100.2
@@ -357,5 +468,15 @@ vips: [{name: web, prefixes: [203.0.113.10/32], checks: [vip, lo, far]}]
         assert!(line("vip ").contains("local: does not cross the fabric"));
         assert!(line("lo ").contains("local: does not cross the fabric"));
         assert!(!line("far ").contains("local"));
+        // Issue 22: never "on this host" for an address this host does not have; the same
+        // output's listener warning says it is not an address of this node.
+        let vip: std::net::IpAddr = "203.0.113.10".parse().unwrap();
+        let tag = super::local_tag(&c, vip, false);
+        assert!(tag.contains("not an address of this host now"), "{tag}");
+        assert!(!tag.contains("is on this host)"), "{tag}");
+        assert!(super::local_tag(&c, vip, true).contains("(203.0.113.10 is on this host)"));
+        let far: std::net::IpAddr = "192.0.2.50".parse().unwrap();
+        assert!(super::local_tag(&c, far, true).contains("is on this host"));
+        assert_eq!(super::local_tag(&c, far, false), "");
     }
 }

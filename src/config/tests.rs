@@ -856,3 +856,52 @@ fn depreference_local_pref_on_an_ebgp_only_node_is_an_error() {
     let text = format!("{ibgp}    depreference: {{local_pref: 50}}\n");
     assert!(parse(Path::new("vw.yaml"), &text).is_ok());
 }
+
+/// Issue 22: a check no VIP lists is probed but decides nothing: a warning at its name.
+#[test]
+fn an_unused_check_is_a_warning_at_its_name() {
+    let text = GOOD.replace(
+        "vips:\n",
+        "  - name: spare\n    type: tcp\n    target: 203.0.113.10:81\nvips:\n",
+    );
+    let c = parse(Path::new("vw.yaml"), &text).unwrap();
+    let w: Vec<String> = c.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].starts_with("vw.yaml:14:11: checks[1] (spare) is not listed in any VIP's checks"),
+        "{w:?}"
+    );
+    assert!(parse(Path::new("vw.yaml"), GOOD)
+        .unwrap()
+        .warnings
+        .is_empty());
+}
+
+/// Issue 22: unknown keys, wrong types and semantic problems in one run, each at its place;
+/// a dropped value is not also reported as missing.
+#[test]
+fn schema_and_semantic_problems_in_one_run() {
+    let text = GOOD
+        .replace("    interval: 1s", "    intervall: 1s")
+        .replace("remote_as: 65000", "remote_as: many")
+        .replace(
+            "    timeout: 500ms\n",
+            "    timeout: 500ms\n    rise: 0\n    port: x\n",
+        )
+        .replace("203.0.113.10/32,", "203.0.113.10/40,");
+    let e = errs(&text);
+    assert_eq!(e.len(), 5, "{e:#?}");
+    for want in [
+        "vw.yaml:6:16: peers[0].remote_as must be a whole number of 0 or more, not the string \"many\"",
+        "vw.yaml:12:5: checks[0]: unknown field `intervall`",
+        "vw.yaml:14:11: checks[0].rise must be at least 1",
+        "vw.yaml:15:11: checks[0].port must be a whole number from 0 to 65535, not the string \"x\"",
+        "vw.yaml:18:16: vips[0].prefixes[0]",
+    ] {
+        assert!(e.iter().any(|l| l.starts_with(want)), "{want} not in {e:#?}");
+    }
+    assert!(
+        !e.iter().any(|l| l.contains("remote_as is required")),
+        "{e:#?}"
+    );
+}

@@ -147,7 +147,8 @@ pub fn validate(raw: RawConfig) -> Result<(Config, Vec<Problem>), Vec<Problem>> 
     if !p.0.is_empty() {
         return Err(p.0);
     }
-    let warnings = super::fieldcheck::warnings(&raw, &signals);
+    let mut warnings = super::fieldcheck::warnings(&raw, &signals);
+    warnings.extend(unused_checks(&raw));
     let config = Config {
         router_id,
         local_as,
@@ -164,6 +165,26 @@ pub fn validate(raw: RawConfig) -> Result<(Config, Vec<Problem>), Vec<Problem>> 
         warnings: Vec::new(),
     };
     Ok((config, warnings))
+}
+
+/// A check no VIP lists still probes on every interval but decides nothing: almost always a
+/// VIP's `checks:` that forgot it.
+fn unused_checks(raw: &RawConfig) -> Vec<Problem> {
+    raw.checks
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            let name = c.name.as_deref()?;
+            let used = raw.vips.iter().any(|v| v.checks.iter().any(|n| n == name));
+            (!used).then(|| Problem {
+                path: format!("checks[{i}].name"),
+                message: format!(
+                    "checks[{i}] ({name}) is not listed in any VIP's checks: it is probed but \
+                     decides nothing; add it to a VIP's checks or remove it"
+                ),
+            })
+        })
+        .collect()
 }
 
 /// Default `fleet.settle`: long enough for a route change to reach every node through the ToRs.

@@ -9,7 +9,10 @@ pub fn explain(
     line: Option<usize>,
     column: Option<usize>,
 ) -> (Option<usize>, Option<usize>, String) {
-    if let Some(key) = between(message, "duplicate field `", "`") {
+    // A struct reports `duplicate field`, a plain YAML mapping `duplicate entry with key`.
+    let duplicate = between(message, "duplicate field `", "`")
+        .or_else(|| between(message, "duplicate entry with key \"", "\""));
+    if let Some(key) = duplicate {
         let from = line.unwrap_or(1);
         let hits: Vec<(usize, usize)> = key_lines(text, key)
             .into_iter()
@@ -26,7 +29,7 @@ pub fn explain(
             );
         }
     }
-    if message.starts_with("unknown field `<<`") {
+    if message.contains("unknown field `<<`") {
         return (
             line,
             column,
@@ -114,6 +117,17 @@ mod tests {
         let nested = "vips:\n  - name: a\n    med: 1\n    med: 2\n";
         let (l, c, _) = explain(nested, "duplicate field `med`", Some(2), Some(5));
         assert_eq!((l, c), (Some(4), Some(5)));
+        let (l, c, m) = explain(
+            text,
+            "duplicate entry with key \"router_id\"",
+            Some(1),
+            Some(1),
+        );
+        assert_eq!((l, c), (Some(3), Some(1)));
+        assert!(
+            m.starts_with("duplicate key `router_id` (first at line 1)"),
+            "{m}"
+        );
     }
 
     #[test]

@@ -91,6 +91,9 @@ pub struct Daemon {
     /// When the status view was last built and what it cost.
     status_at: Instant,
     status_cost: Duration,
+    /// A transition that came while the last status was too recent for its cost: published
+    /// then, not at the next tick.
+    status_due: Option<Instant>,
     /// The command whose state file is being written, if any.
     saving: Option<Saving>,
     /// The config being read after SIGHUP, if any.
@@ -222,6 +225,7 @@ impl Daemon {
             publish_due: None,
             status_at: now,
             status_cost: Duration::ZERO,
+            status_due: None,
             saving: None,
             reloading: None,
             peers,
@@ -305,6 +309,11 @@ impl Daemon {
                 _ = sleep_until(self.publish_due), if self.publish_due.is_some() => {
                     self.publish_routes();
                 }
+                _ = sleep_until(self.status_due), if self.status_due.is_some() => {
+                    self.publish_status();
+                }
+                // A session changed state or its announced routes: status shows it now.
+                _ = self.peers.changed.notified() => self.status_changed(),
                 Some(sample) = self.checks.rx.recv() => self.on_samples(sample),
                 Some(ev) = self.rib_in_rx.recv() => self.on_rib_in(ev),
                 counts = self.drain_count.finished() => {
@@ -368,18 +377,25 @@ impl Daemon {
     /// decisions once.
     fn on_samples(&mut self, first: CheckSample) {
         let started = Instant::now();
-        let mut decisions = self.on_sample(&first);
+        let mut check_moved = false;
+        let mut decisions = self.on_sample(&first, &mut check_moved);
         while started.elapsed() < SAMPLE_SLICE {
             let Ok(sample) = self.checks.rx.try_recv() else {
                 break;
             };
-            decisions.extend(self.on_sample(&sample));
+            decisions.extend(self.on_sample(&sample, &mut check_moved));
         }
+        let route_moved = !decisions.is_empty();
         self.apply(decisions);
+        // `apply` published a route change; a check going up or down alone is a transition too.
+        if check_moved && !route_moved {
+            self.status_changed();
+        }
     }
 
-    /// Feeds one check result to the engine and logs the check's own change.
-    fn on_sample(&mut self, sample: &CheckSample) -> Vec<Decision> {
+    /// Feeds one check result to the engine and logs the check's own change (setting `moved`
+    /// when the check went up or down).
+    fn on_sample(&mut self, sample: &CheckSample, moved: &mut bool) -> Vec<Decision> {
         let Some(check) = self.config.checks.get(sample.check) else {
             return Vec::new();
         };
@@ -393,6 +409,7 @@ impl Daemon {
         };
         let decisions = self.engine.observe(&obs, sample.at);
         let rf = &self.engine.checks()[sample.check].rise_fall;
+        *moved |= was_up != rf.is_up();
         let name = &check.name;
         match (was_up, rf.is_up(), obs.ok) {
             (false, true, _) => {
@@ -740,6 +757,8 @@ impl Daemon {
             });
         }
         self.routes_changed();
+        // Every transition is visible in status at once, not at the next tick.
+        self.status_changed();
         self.events_tx
             .send_replace(Arc::new(self.events.iter().cloned().collect()));
         let engine = &self.engine;
@@ -795,6 +814,9 @@ impl Daemon {
     fn begin_reload(&mut self) {
         let _ = self.notifier.reloading();
         let path = self.config_path.clone();
+        // `config::load`, not `preflight::load`: a token or TLS file refused on reload is the
+        // API supervisor's to handle (it keeps the previous one and says so), not a reason to
+        // keep the old VIPs and peers too.
         self.reloading = Some(tokio::task::spawn_blocking(move || {
             crate::config::load(&path)
         }));
@@ -988,10 +1010,13 @@ impl Daemon {
     }
 
     /// Publishes the status now, unless the last one was built too recently for its cost (then
-    /// the next tick does).
+    /// `status_due` does, as soon as that cost allows).
     fn status_changed(&mut self) {
-        if Instant::now() >= self.status_at + self.status_cost * STATUS_COST_FACTOR {
+        let due = self.status_at + self.status_cost * STATUS_COST_FACTOR;
+        if Instant::now() >= due {
             self.publish_status();
+        } else {
+            self.status_due.get_or_insert(due);
         }
     }
 
@@ -1018,12 +1043,14 @@ impl Daemon {
         }
         self.status_at = Instant::now();
         self.status_cost = self.status_at - started;
+        self.status_due = None;
     }
 }
 
-/// Runs the daemon until a planned stop. A broken API (port taken, bad token file) is reported
-/// in status and logs but never keeps the node from announcing: refusing to start on such a
-/// mistake, rolled out fleet-wide, would withdraw every node at once.
+/// Runs the daemon until a planned stop. A file check-config refuses (a token or TLS file
+/// included) never gets here (`preflight::load`); what only shows at run time (the API port
+/// taken, a token file broken after start) is reported in status and logs but never keeps the
+/// node from announcing: stopping on it, fleet-wide, would withdraw every node at once.
 pub async fn run(opts: Options) -> anyhow::Result<()> {
     let api = opts.config.api.clone();
     let (daemon, control) = Daemon::start(opts);
@@ -1136,6 +1163,9 @@ pub(crate) fn unix_ms(t: SystemTime) -> u64 {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod transition_tests;
 
 #[cfg(test)]
 mod log_tests {

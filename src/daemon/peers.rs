@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
@@ -30,6 +30,9 @@ pub struct PeerRuntime {
 
 pub struct Peers {
     pub list: Vec<PeerRuntime>,
+    /// Woken (one stored permit) whenever any session's status changes, so the daemon publishes
+    /// its status at that transition instead of at the next tick.
+    pub changed: Arc<Notify>,
     /// Where sessions send their up/down and the routes they receive for VIP prefixes.
     rib_in: Option<RibInSender>,
 }
@@ -43,8 +46,17 @@ fn spawn(
     after: Option<JoinHandle<()>>,
     bfd: &BfdRuntime,
     rib_in: Option<RibInSender>,
+    changed: &Arc<Notify>,
 ) -> PeerRuntime {
     let (status_tx, status) = watch::channel(PeerStatus::default());
+    // Ends with the session task (its sender dropped).
+    let mut watch_status = status.clone();
+    let wake = changed.clone();
+    tokio::spawn(async move {
+        while watch_status.changed().await.is_ok() {
+            wake.notify_one();
+        }
+    });
     let (commands, commands_rx) = mpsc::unbounded_channel();
     let setup = SessionSetup {
         local_as: config.local_as,
@@ -99,12 +111,14 @@ impl Peers {
         bfd: &BfdRuntime,
         rib_in: Option<RibInSender>,
     ) -> Peers {
+        let changed = Arc::new(Notify::new());
         Peers {
             list: config
                 .peers
                 .iter()
-                .map(|p| spawn(config, p, desired, None, bfd, rib_in.clone()))
+                .map(|p| spawn(config, p, desired, None, bfd, rib_in.clone(), &changed))
                 .collect(),
+            changed,
             rib_in,
         }
     }
@@ -150,7 +164,15 @@ impl Peers {
                     .iter()
                     .position(|(n, _)| *n == p.spec.name)
                     .map(|i| closing.swap_remove(i).1);
-                kept.push(spawn(new, p, desired, after, bfd, self.rib_in.clone()));
+                kept.push(spawn(
+                    new,
+                    p,
+                    desired,
+                    after,
+                    bfd,
+                    self.rib_in.clone(),
+                    &self.changed,
+                ));
             }
         }
         // Keep the config's order for status output.

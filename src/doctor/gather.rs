@@ -20,7 +20,8 @@ use crate::signals::sockdiag::{SockDiag, TCP_LISTEN};
 
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Addresses standing for clients beyond the fabric (replies to them are looked up).
+    /// Addresses standing for clients beyond the fabric (replies to them are looked up); empty:
+    /// chosen from the route table (`clients::default_clients`).
     pub clients: Vec<IpAddr>,
     /// How long to watch IPReversePathFilter.
     pub rpf_wait: Duration,
@@ -30,12 +31,9 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
-            // Documentation addresses: routed like any client beyond the fabric (by the default
-            // route), never connected. A lookup sends nothing.
-            clients: vec![
-                IpAddr::from([192, 0, 2, 1]),
-                "2001:db8::1".parse().expect("literal"),
-            ],
+            // Chosen at gather time: an address only the default route covers. A lookup sends
+            // nothing.
+            clients: Vec::new(),
             rpf_wait: Duration::from_secs(1),
             proc_root: PathBuf::from("/proc"),
         }
@@ -108,8 +106,18 @@ pub fn gather_host(cfg: &Config, opts: &Options) -> Facts {
             from_vips,
         });
     }
+    let clients = if opts.clients.is_empty() {
+        let local: Vec<IpAddr> = f
+            .addrs
+            .as_ref()
+            .map(|a| a.iter().map(|a| a.addr).collect())
+            .unwrap_or_default();
+        super::clients::default_clients(f.routes.as_deref().ok(), |c| local.contains(&c))
+    } else {
+        opts.clients.clone()
+    };
     for &v in &vips {
-        for &c in opts.clients.iter().filter(|c| c.is_ipv4() == v.is_ipv4()) {
+        for &c in clients.iter().filter(|c| c.is_ipv4() == v.is_ipv4()) {
             let l = lookup(&mut rt, c, Some(v));
             f.replies.push(l);
         }

@@ -7,6 +7,7 @@
 //! Structure: `gather` asks the host and fills `facts::Facts`; `evaluate` turns config + facts
 //! into findings without I/O (tested with fabricated facts); this module renders them.
 
+pub mod clients;
 pub mod evaluate;
 pub mod facts;
 pub mod gather;

@@ -425,7 +425,8 @@ pub async fn run(o: &ProbeOptions) -> ProbeReport {
             t.elapsed().as_secs_f64() * 1000.0
         ),
         vec![format!(
-            "{local} -> {target} (local: does not cross the fabric)"
+            "{local} -> {target} ({})",
+            path_note(addr.ip(), crate::checks::on_this_host(addr.ip()))
         )],
     ));
 
@@ -553,10 +554,37 @@ fn answer(
     }
 }
 
+/// Whether the connect of step 2 stayed on this host: only when the VIP is an address of it
+/// (the test `check-config` uses too). From a client's namespace the connection went out
+/// through the fabric, and says so.
+fn path_note(ip: IpAddr, on_host: bool) -> String {
+    if on_host {
+        "local: does not cross the fabric".to_string()
+    } else {
+        format!("crossed the network: {ip} is not an address of this host")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Issue 22: a probe from a client's namespace went through the ToR; it is not "local".
+    #[test]
+    fn the_connect_step_is_local_only_for_an_address_of_this_host() {
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(crate::checks::on_this_host(lo));
+        assert_eq!(path_note(lo, true), "local: does not cross the fabric");
+        // A documentation address no test machine holds.
+        let vip: IpAddr = "203.0.113.254".parse().unwrap();
+        let on = crate::checks::on_this_host(vip);
+        assert!(!on);
+        assert_eq!(
+            path_note(vip, on),
+            "crossed the network: 203.0.113.254 is not an address of this host"
+        );
+    }
 
     fn s(at_ms: u64, ports: &[u16]) -> HalfOpenSample {
         HalfOpenSample {

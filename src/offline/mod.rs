@@ -256,6 +256,16 @@ pub fn run_with(
     )
     .context("reading the log")?;
     let s = &summary;
+    // Nothing read is nothing replayed: "every VIP stayed announced" would be a claim about
+    // traffic that was never seen.
+    if s.records == 0 && s.malformed == 0 {
+        bail!(
+            "the log has no records ({} lines, none of them a request): nothing was replayed, so \
+             nothing can be said about signal {}; give the access log that signal reads",
+            s.lines,
+            signal.name
+        );
+    }
     let counts = logcheck::LogCounts {
         lines: s.lines,
         malformed: s.malformed,
@@ -496,6 +506,16 @@ vips:
         assert!(text.contains("withdrew web: web_log.error_ratio"), "{text}");
         assert!(text.contains("vip web: 1 withdrawal(s)"), "{text}");
         assert!(text.contains("2026-11-22T13:01:0"), "{text}");
+    }
+
+    /// Issue 22: an empty log is an error saying so, not "every VIP stayed announced".
+    #[test]
+    fn an_empty_log_is_refused() {
+        let config = crate::config::parse(Path::new("r.yaml"), CONFIG).unwrap();
+        let sig = pick_signal(&config, None).unwrap();
+        let e = run(&config, sig, &b""[..]).unwrap_err().to_string();
+        assert!(e.contains("the log has no records"), "{e}");
+        assert!(e.contains("nothing was replayed"), "{e}");
     }
 
     #[test]

@@ -227,20 +227,57 @@ vw_nginx_listening() {
 
 # Locate the binary: $VIPWARDEN_BIN, else target/release/vipwarden in the repo
 # root, building it when missing.
+# The Rust toolchain vipwarden needs (rust-version in Cargo.toml). Debian 12
+# packages rustc 1.63, which cannot build it; Debian 13's 1.85 can.
+VW_RUST_MIN=1.85
+
+# vw_cargo: prints the cargo to build with (PATH, else ~/.cargo/bin), or dies
+# saying what to install when there is none or its rustc is too old.
+vw_cargo() {
+  local cargo=cargo rustc=rustc have home
+  if ! command -v cargo >/dev/null 2>&1; then
+    # Under sudo, HOME is root's: rustup installed by the invoking user lives in theirs.
+    for home in "${HOME:-/root}" ${SUDO_USER:+"$(getent passwd "$SUDO_USER" | cut -d: -f6)"}; do
+      cargo=$home/.cargo/bin/cargo rustc=$home/.cargo/bin/rustc
+      [[ -x $cargo ]] && break
+    done
+    [[ -x $cargo ]] || vw_die "no Rust toolchain (cargo not found): vipwarden needs rustc >= $VW_RUST_MIN. On Debian 12 (rustc 1.63 packaged) install it with rustup: curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal, then . \"\$HOME/.cargo/env\"; on Debian 13: apt-get install cargo. See README.md, 'The Rust toolchain'. Or set VIPWARDEN_BIN=/path/to/vipwarden."
+  fi
+  have=$("$rustc" --version 2>/dev/null | awk '{print $2}')
+  if [[ -z $have || $(printf '%s\n%s\n' "$VW_RUST_MIN" "${have%%-*}" | sort -V | head -1) != "$VW_RUST_MIN" ]]; then
+    vw_die "rustc ${have:-(none)} is too old: vipwarden needs rustc >= $VW_RUST_MIN. Install a current one with rustup (https://rustup.rs; see README.md, 'The Rust toolchain'), or set VIPWARDEN_BIN=/path/to/vipwarden."
+  fi
+  printf '%s\n' "$cargo"
+}
+
+# vw_vipwarden_bin: the release binary, built when missing or older than any
+# source file (a stale binary after a pull would demo yesterday's code).
 vw_vipwarden_bin() {
   if [[ -n ${VIPWARDEN_BIN:-} ]]; then
     [[ -x $VIPWARDEN_BIN ]] || vw_die "VIPWARDEN_BIN=$VIPWARDEN_BIN is not executable"
     printf '%s\n' "$VIPWARDEN_BIN"
     return
   fi
-  local bin=$VW_REPO_ROOT/target/release/vipwarden
-  if [[ ! -x $bin ]]; then
-    vw_info "building vipwarden (cargo build --release) in $VW_REPO_ROOT"
-    local cargo=cargo
-    command -v cargo >/dev/null 2>&1 || cargo=${HOME:-/root}/.cargo/bin/cargo
-    (cd "$VW_REPO_ROOT" && "$cargo" build --release --bin vipwarden >&2) ||
-      vw_die "cargo build --release failed"
+  local bin=$VW_REPO_ROOT/target/release/vipwarden newer='' cargo src
+  if [[ -x $bin ]]; then
+    for src in "$VW_REPO_ROOT/src" "$VW_REPO_ROOT/Cargo.toml" "$VW_REPO_ROOT/Cargo.lock" "$VW_REPO_ROOT/build.rs"; do
+      [[ -e $src ]] || continue
+      newer=$(find "$src" -type f -newer "$bin" -print -quit 2>/dev/null)
+      [[ -z $newer ]] || break
+    done
+    if [[ -z $newer ]]; then
+      printf '%s\n' "$bin"
+      return
+    fi
+    vw_info "$newer is newer than $bin: rebuilding"
   fi
+  cargo=$(vw_cargo) || exit 1
+  vw_info "building vipwarden (cargo build --release) in $VW_REPO_ROOT"
+  (cd "$VW_REPO_ROOT" && "$cargo" build --release --locked --bin vipwarden >&2) ||
+    vw_die "cargo build --release failed"
+  [[ -x $bin ]] || vw_die "cargo build --release left no $bin"
+  # cargo leaves the file's time alone when nothing changed (e.g. only a comment's mtime moved).
+  touch "$bin"
   printf '%s\n' "$bin"
 }
 

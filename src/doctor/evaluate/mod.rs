@@ -167,12 +167,23 @@ fn oif(l: &Lookup) -> Option<u32> {
 
 pub fn evaluate(cfg: &Config, f: &Facts) -> Vec<Finding> {
     let vips = vip_addresses(cfg);
+    // One root cause, one FAIL: a VIP the host lacks makes every lookup from it fail, and those
+    // findings (with fixes that cannot help yet) would bury the one fix that does.
+    let missing: BTreeSet<IpAddr> = match &f.addrs {
+        Ok(_) => vips
+            .iter()
+            .copied()
+            .filter(|&v| f.holders(v).is_empty())
+            .collect(),
+        Err(_) => BTreeSet::new(),
+    };
     let mut out = Vec::new();
     vip_placement(f, &vips, &mut out);
     listeners(cfg, f, &vips, &mut out);
-    let sessions = session_paths(cfg, f, &mut out);
+    check_listeners(cfg, f, &vips, &mut out);
+    let sessions = session_paths(cfg, f, &missing, &mut out);
     let uplinks = uplinks(f, &sessions);
-    return_paths(cfg, f, &vips, &sessions, &uplinks, &mut out);
+    return_paths(f, &vips, &missing, &sessions, &uplinks, &mut out);
     rp_filter(f, &uplinks, &mut out);
     arp(f, &vips, &mut out);
     hairpin(cfg, f, &mut out);
@@ -307,7 +318,7 @@ fn vip_placement(f: &Facts, vips: &[IpAddr], out: &mut Vec<Finding>) {
         let add_lo = format!("{} addr add {v}/{} dev lo", ip_cmd(v), host_len(v));
         if holders.is_empty() {
             out.push(
-                finding(Level::Fail, "vip-address", v.to_string(), format!("{v} is not an address of this host: traffic for it is not delivered to the service"))
+                finding(Level::Fail, "vip-address", v.to_string(), format!("{v} is not an address of this host: traffic for it is not delivered to the service; add the VIP (its session, reply and rule paths are checked once it is there)"))
                     .evidence(ev)
                     .fix(add_lo),
             );
@@ -400,10 +411,74 @@ fn listeners(cfg: &Config, f: &Facts, vips: &[IpAddr], out: &mut Vec<Finding>) {
     }
 }
 
+/// Every check that needs a local listener (a `listener` check, a tcp or http(s) check on a
+/// local address other than a VIP, which `listeners` covers): a FAIL naming address and port
+/// when nothing listens there. exec, process and unit checks need no socket.
+fn check_listeners(cfg: &Config, f: &Facts, vips: &[IpAddr], out: &mut Vec<Finding>) {
+    let Ok(ls) = &f.listeners else { return };
+    let local = |ip: IpAddr| ip.is_loopback() || !f.holders(ip).is_empty();
+    let mut seen = BTreeSet::new();
+    for ch in &cfg.checks {
+        let (addr, port) = match (&ch.kind, crate::checks::check_target(ch)) {
+            (CheckKind::Listener { address, port }, _) => (*address, *port),
+            (_, Some((ip, port))) if local(ip) && !vips.contains(&ip) => (Some(ip), port),
+            _ => continue,
+        };
+        if !seen.insert((addr, port)) {
+            continue;
+        }
+        let subject = match addr {
+            Some(IpAddr::V6(a)) => format!("[{a}]:{port}"),
+            Some(a) => format!("{a}:{port}"),
+            None => format!("*:{port}"),
+        };
+        let found = ls.iter().find(|s| {
+            s.state == TCP_LISTEN
+                && s.local_port == port
+                && addr.is_none_or(|a| {
+                    s.local == a || (s.local.is_unspecified() && (s.local.is_ipv6() || a.is_ipv4()))
+                })
+        });
+        let on_port: Vec<String> = ls
+            .iter()
+            .filter(|s| s.state == TCP_LISTEN && s.local_port == port)
+            .map(|s| s.local.to_string())
+            .collect();
+        let ev = if on_port.is_empty() {
+            format!("sock_diag: no listener on port {port}")
+        } else {
+            format!("sock_diag: port {port} listens on [{}]", on_port.join(", "))
+        };
+        let what = format!("check {} ({})", ch.name, ch.kind.type_name());
+        match found {
+            Some(l) => out.push(
+                finding(
+                    Level::Ok,
+                    "listener",
+                    subject.clone(),
+                    format!("{what}: {subject} is served by a listener on {}", l.local),
+                )
+                .evidence(ev),
+            ),
+            None => out.push(
+                finding(
+                    Level::Fail,
+                    "listener",
+                    subject.clone(),
+                    format!("{what}: nothing listens on {subject}, so the check fails and the VIPs that need it stay withdrawn"),
+                )
+                .evidence(ev)
+                .fix(format!("start the service, or make it listen on {subject}")),
+            ),
+        }
+    }
+}
+
 /// Per peer: the interface the session leaves by (None when unknown).
 fn session_paths(
     cfg: &Config,
     f: &Facts,
+    missing: &BTreeSet<IpAddr>,
     out: &mut Vec<Finding>,
 ) -> Vec<(String, IpAddr, Option<u32>)> {
     let mut res = Vec::new();
@@ -446,7 +521,9 @@ fn session_paths(
             ),
         }
         for l in &p.from_vips {
-            let Some(src) = l.src else { continue };
+            let Some(src) = l.src.filter(|s| !missing.contains(s)) else {
+                continue;
+            };
             match (&l.route, sess_if) {
                 (Ok(r), Some(s)) if r.oifs.first() == Some(&s) => out.push(
                     finding(Level::Ok, "session-path", p.name.clone(), format!("packets from {src} to {peer_addr} leave by {}, like the session", f.link_name(s)))
@@ -512,9 +589,9 @@ fn uplinks(f: &Facts, sessions: &[(String, IpAddr, Option<u32>)]) -> Vec<(u32, S
 }
 
 fn return_paths(
-    cfg: &Config,
     f: &Facts,
     vips: &[IpAddr],
+    missing: &BTreeSet<IpAddr>,
     sessions: &[(String, IpAddr, Option<u32>)],
     uplinks: &[(u32, String)],
     out: &mut Vec<Finding>,
@@ -529,7 +606,9 @@ fn return_paths(
     };
     let mut broken = BTreeSet::new();
     for l in &f.replies {
-        let Some(src) = l.src else { continue };
+        let Some(src) = l.src.filter(|s| !missing.contains(s)) else {
+            continue;
+        };
         let fix = gateway(src.is_ipv4()).map(|(g, dev)| rule_fix(src, g, &dev, 100));
         match &l.route {
             Ok(r) => {
@@ -605,7 +684,7 @@ fn return_paths(
             return;
         }
     };
-    for &v in vips {
+    for &v in vips.iter().filter(|v| !missing.contains(v)) {
         let rule = rules.iter().find(|r| {
             r.src.is_some_and(|(a, len)| {
                 len > 0 && crate::signals::handshakes::AddrMatch { addr: a, len }.contains(v)
@@ -623,7 +702,6 @@ fn return_paths(
                     uplinks.len()))
                     .evidence(format!("uplinks: {}", desc.join("; ")))
                     .evidence(format!("ip rule: no rule selects from {v}"));
-                let _ = cfg;
                 if let Some((g, dev)) = gateway(v.is_ipv4()) {
                     fi = fi.fix(rule_fix(v, g, &dev, 100));
                 }

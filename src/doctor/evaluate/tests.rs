@@ -341,3 +341,69 @@ fn a_weighted_vip_gets_a_note_on_which_routers_use_it() {
     );
     assert!(notes[0].message.contains("BIRD 2 and GoBGP ignore it"));
 }
+
+/// Issue 22: a host without the VIP gets one FAIL, "add the VIP", not one per consequence
+/// (no route from it, replies, the policy rule) with an `ip rule` fix that cannot help yet.
+#[test]
+fn a_missing_vip_is_one_fail_with_the_fix_that_adds_it() {
+    let (cfg, mut f) = broken();
+    f.addrs
+        .as_mut()
+        .unwrap()
+        .retain(|a| a.addr != ip("203.0.113.10"));
+    f.listeners = Ok(vec![
+        listener("0.0.0.0", 80, 511),
+        listener("0.0.0.0", 443, 511),
+    ]);
+    // What the kernel answers for lookups from an address the host does not have.
+    f.peers[0].from_vips[0].route = Err("Invalid argument (os error 22)".into());
+    f.replies[0].route = Err("Invalid argument (os error 22)".into());
+    let fs = evaluate(&cfg, &f);
+    let fails: Vec<&Finding> = fs.iter().filter(|x| x.level == Level::Fail).collect();
+    assert_eq!(fails.len(), 1, "{fails:#?}");
+    assert_eq!(fails[0].topic, "vip-address");
+    assert_eq!(
+        fails[0].fix.as_deref(),
+        Some("ip addr add 203.0.113.10/32 dev lo")
+    );
+    assert!(
+        fails[0].message.contains("add the VIP"),
+        "{}",
+        fails[0].message
+    );
+}
+
+/// Issue 22: a `listener` check counts: nothing listening on its address and port is a FAIL
+/// naming both, not `0 fail`.
+#[test]
+fn a_silent_listener_check_fails_naming_address_and_port() {
+    let text = CFG
+        .replace(
+            "checks:\n",
+            "checks:\n  - {name: web_listen, type: listener, address: 127.0.0.1, port: 8080}\n",
+        )
+        .replace(
+            "checks: [web_tcp, web_https]",
+            "checks: [web_tcp, web_https, web_listen]",
+        );
+    let cfg = crate::config::parse(Path::new("vw.yaml"), &text).unwrap();
+    let (_, mut f) = broken();
+    let fs = evaluate(&cfg, &f);
+    let l: Vec<&Finding> = find(&fs, "listener", Level::Fail)
+        .into_iter()
+        .filter(|x| x.subject == "127.0.0.1:8080")
+        .collect();
+    assert_eq!(l.len(), 1, "{fs:#?}");
+    assert!(l[0]
+        .message
+        .contains("check web_listen (listener): nothing listens on 127.0.0.1:8080"));
+    f.listeners
+        .as_mut()
+        .unwrap()
+        .push(listener("0.0.0.0", 8080, 511));
+    let fs = evaluate(&cfg, &f);
+    assert!(find(&fs, "listener", Level::Fail).is_empty(), "{fs:#?}");
+    assert!(find(&fs, "listener", Level::Ok)
+        .iter()
+        .any(|x| x.subject == "127.0.0.1:8080"));
+}

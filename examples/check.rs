@@ -109,6 +109,8 @@ fn check_from(args: &Args) -> Result<CheckConfig, String> {
         timeout: args.timeout,
         rise: 1,
         fall: 1,
+        // tcp/http/exec failures are a probe's view, never definitive.
+        definitive_fall: false,
     })
 }
 

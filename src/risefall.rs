@@ -1,5 +1,7 @@
 //! Per-check hysteresis: `rise` consecutive passes to go up, `fall` consecutive failures to go down.
-//! Starts down, so nothing is announced before a check has proven itself.
+//! Starts down, so nothing is announced before a check has proven itself. A *definitive* failure
+//! (the kernel or systemd reported the checked thing gone: a process exit, a closed listener, a
+//! failed unit) is a fact rather than a noisy probe: it takes an up check down at once.
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RiseFall {
@@ -52,11 +54,21 @@ impl RiseFall {
     }
 
     pub fn observe(&mut self, ok: bool) -> Step {
+        self.observe_sample(ok, false)
+    }
+
+    /// Like [`RiseFall::observe`], but a failure that is `definitive` counts as `fall` failures
+    /// at once. Passes are never definitive: a recovered service still proves itself `rise`
+    /// times.
+    pub fn observe_sample(&mut self, ok: bool, definitive: bool) -> Step {
         if self.last_ok == Some(ok) {
             self.streak = self.streak.saturating_add(1);
         } else {
             self.streak = 1;
             self.last_ok = Some(ok);
+        }
+        if definitive && !ok {
+            self.streak = self.streak.max(self.fall);
         }
         match (self.up, ok) {
             (false, true) if self.streak >= self.rise => {
@@ -114,7 +126,46 @@ mod tests {
         up
     }
 
+    #[test]
+    fn a_definitive_failure_falls_at_once_and_a_pass_still_rises_slowly() {
+        let mut rf = RiseFall::new(2, 3);
+        rf.observe(true);
+        assert_eq!(rf.observe(true), Step::WentUp);
+        assert_eq!(rf.observe_sample(false, true), Step::WentDown);
+        assert_eq!(rf.streak(), 3, "reads as fall/fall");
+        assert_eq!(
+            rf.observe_sample(true, true),
+            Step::Same,
+            "passes are never definitive"
+        );
+        assert_eq!(rf.observe(true), Step::WentUp);
+        // A noisy probe failure still waits for fall.
+        assert_eq!(rf.observe_sample(false, false), Step::Same);
+        assert_eq!(rf.observe_sample(false, false), Step::Same);
+        assert_eq!(rf.observe_sample(false, true), Step::WentDown);
+    }
+
     proptest! {
+        /// A definitive failure leaves the check down (going down iff it was up); any other
+        /// sample does exactly what `observe` does.
+        #[test]
+        fn definitive_failures_always_leave_the_check_down(rise in 1u32..5, fall in 1u32..5,
+                seq in proptest::collection::vec((any::<bool>(), any::<bool>()), 0..200)) {
+            let mut a = RiseFall::new(rise, fall);
+            for &(ok, definitive) in &seq {
+                let before = a.clone();
+                let step = a.observe_sample(ok, definitive);
+                if definitive && !ok {
+                    prop_assert!(!a.is_up());
+                    prop_assert_eq!(step == Step::WentDown, before.is_up());
+                } else {
+                    let mut plain = before;
+                    prop_assert_eq!(plain.observe(ok), step);
+                    prop_assert_eq!(&plain, &a);
+                }
+            }
+        }
+
         #[test]
         fn matches_reference_model(rise in 1u32..5, fall in 1u32..5, seq in proptest::collection::vec(any::<bool>(), 0..200)) {
             let mut rf = RiseFall::new(rise, fall);

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Crash-to-withdraw, side by side in one run: the same crash of nginx (SIGKILL to its whole process
-# group, at a random phase) N times per tool, the VIP 203.0.113.10/32 watched at a real BIRD ToR
-# every 10 ms through BIRD's control socket (lib/route_watch.py). Tools, one after the other on the
-# same lab:
-#   vipwarden, listener check   {type: listener, address: VIP, port: 80}       (defaults: 50 ms)
-#   vipwarden, process check    {type: process, pid_file: nginx.pid}           (defaults: 250 ms)
+# group, at a random phase) N times per tool, measured twice: to the withdrawal UPDATE on the wire
+# (tcpdump in the ToR's namespace on its link to the node; lib/bgp_wire.py finds the first UPDATE
+# from the node that withdraws, dated by the capture, same clock as the kill's $EPOCHREALTIME), and
+# to the VIP 203.0.113.10/32 gone at a real BIRD ToR, watched every 10 ms through BIRD's control
+# socket (lib/route_watch.py). The load average is printed before and after each tool. Tools, one
+# after the other on the same lab:
+#   vipwarden, listener check   {type: listener, address: VIP, port: 80}       (defaults: 50 ms,
+#                               woken by the kernel's TCP socket-destroy broadcast; definitive)
+#   vipwarden, process check    {type: process, pid_file: nginx.pid}           (defaults: 250 ms,
+#                               woken by the pidfd; definitive)
 #   vipwarden, tcp check        today's defaults: 1 s, timeout 500 ms, rise 2, fall 2
 #   ExaBGP healthcheck          curl, --interval/--fast-interval $VW_BENCH_EXA_INTERVAL, rise 2, fall 2
 # and the passive reaction: 503s on "/" under load (wrk via BIRD), a 10 s window, `for: 5s` on
@@ -82,44 +87,66 @@ stats() { # prints "min median max" of the numbers on stdin
   sort -n | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2); print v[1], m, v[NR] }'
 }
 
-crash_nginx() {
-  local pid
-  pid=$(vw_pid_of nginx)
-  # vw_spawn starts nginx under setsid: its PID is its process group (master + worker).
-  kill -KILL -- "-$pid"
-  vw_wait_pid_exit "$pid" 5000 || true
+stats_f() { # like stats, for decimals: "min median max"
+  sort -g | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f %.2f %.2f\n", v[1], m, v[NR] }'
 }
 
-# One crash at a random phase; prints crash -> gone at BIRD (ms).
+now_us() { echo "${EPOCHREALTIME/./}"; }
+
+# The withdrawal UPDATE on the wire at or after US (capture time, us), within 5 s; empty if none.
+wire_withdrawal() {
+  local since=$1 i hit
+  for i in $(seq 100); do
+    hit=$(python3 "$VW_TESTBED_DIR/lib/bgp_wire.py" "$PCAP" "$VW_NODE_BIRD_V4" "$since" withdraw)
+    [[ -n $hit ]] && break
+    sleep 0.05
+  done
+  echo "${hit:-}"
+}
+
+# One crash at a random phase; prints "wire_ms bird_ms": crash -> withdrawal UPDATE on the wire,
+# crash -> gone at BIRD.
 trial() {
-  local t_kill t_gone
+  local t_kill t_gone pid t_kill_us t_wire
   wait_up
   sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.3f", 1 + r / 32768 }')"
   route_up_now || vw_die "route flapped before the crash"
-  t_kill=$(vw_now_ms)
-  crash_nginx
+  pid=$(vw_pid_of nginx)
+  t_kill_us=$(now_us)
+  # vw_spawn starts nginx under setsid: its PID is its process group (master + worker).
+  kill -KILL -- "-$pid"
+  t_kill=$((t_kill_us / 1000))
+  vw_wait_pid_exit "$pid" 5000 || true
   t_gone=$(wait_event gone "$t_kill" 20000) || vw_die "VIP still at BIRD 20 s after the crash"
-  echo $((t_gone - t_kill))
+  t_wire=$(wire_withdrawal "$t_kill_us")
+  [[ -n $t_wire ]] || vw_die "no withdrawal UPDATE on the wire after the crash"
+  echo "$(awk -v w="$t_wire" -v k="$t_kill_us" 'BEGIN { printf "%.2f", (w - k) / 1000 }') $((t_gone - t_kill))"
   vw_nginx_start >/dev/null 2>&1
   wait_event up "$t_gone" 30000 >/dev/null || vw_die "VIP not back at BIRD 30 s after nginx restarted"
 }
 
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
 # trials NAME ROOT_PID: N trials; appends a table row.
 trials() {
-  local name=$1 pid=$2 ticks0 t0 ms all=() i
+  local name=$1 pid=$2 ticks0 t0 out wire ms all=() wires=() i load0
+  load0=$(loadavg)
   ticks0=$(tree_ticks "$pid")
   t0=$(vw_now_ms)
   for i in $(seq "$N"); do
-    ms=$(trial)
+    out=$(trial)
+    read -r wire ms <<<"$out"
     all+=("$ms")
-    vw_info "$name: crash $i/$N -> withdrawn at BIRD after $ms ms"
+    wires+=("$wire")
+    vw_info "$name: crash $i/$N -> withdrawal on the wire after $wire ms, gone at BIRD after $ms ms"
   done
   local cpu
   cpu=$(cpu_pct $(($(tree_ticks "$pid") - ticks0)) $(($(vw_now_ms) - t0)))
   read -r mn md mx < <(printf '%s\n' "${all[@]}" | stats)
-  ROWS+=("$name|$N|$mn|$md|$mx|$cpu")
-  vw_info "$name: min $mn median $md max $mx ms, CPU $cpu % of a core"
-  printf '%s: %s\n' "$name" "${all[*]}" >>"$VW_RUN_DIR/samples.txt"
+  read -r wmn wmd wmx < <(printf '%s\n' "${wires[@]}" | stats_f)
+  ROWS+=("$name|$N|$wmn|$wmd|$wmx|$mn|$md|$mx|$cpu|$load0 -> $(loadavg)")
+  vw_info "$name: wire min $wmn median $wmd max $wmx ms; BIRD min $mn median $md max $mx ms; CPU $cpu % of a core"
+  printf '%s: wire %s; BIRD %s\n' "$name" "${wires[*]}" "${all[*]}" >>"$VW_RUN_DIR/samples.txt"
 }
 
 # ---------------------------------------------------------------- vipwarden --
@@ -242,7 +269,7 @@ bench_passive() {
   cpu=$(cpu_pct $(($(tree_ticks "$pid") - ticks0)) $(($(vw_now_ms) - t0)))
   vw_wrk_stop wrk
   read -r mn md mx < <(printf '%s\n' "${all[@]}" | stats)
-  ROWS+=("vipwarden, passive error_ratio for 5s (crossing -> withdraw)|$PASSIVE_N|$mn|$md|$mx|$cpu")
+  ROWS+=("vipwarden, passive error_ratio for 5s (crossing -> withdraw)|$PASSIVE_N|-|-|-|$mn|$md|$mx|$cpu|-")
   printf 'passive crossing->gone: %s\npassive fault->crossing: %s\n' "${all[*]}" "${lead[*]}" >>"$VW_RUN_DIR/samples.txt"
   stop_tool vipwarden
 }
@@ -259,13 +286,18 @@ main() {
   vw_vipwarden_bin >/dev/null
   vw_lab_up bird
   ROUTE_LOG=$VW_RUN_DIR/route.log
+  PCAP=$VW_RUN_DIR/bgp.pcap
+  # -U: each packet is written at once; -Z root: keep writing into the run dir.
+  vw_spawn tcpdump "$VW_NS_BIRD" "$VW_RUN_DIR/tcpdump.log" tcpdump -i bird-n1 -U -n -Z root \
+    -w "$PCAP" "tcp port 179 and src host $VW_NODE_BIRD_V4"
+  echo "load average at start: $(loadavg)"
   vw_spawn route-watch "" "$ROUTE_LOG" python3 "$VW_TESTBED_DIR/lib/route_watch.py" \
     "$VW_RUN_DIR/bird/bird.ctl" "$VW_VIP4_PREFIX" 10 3600
   IDLE_CPU=
   [[ ,$TOOLS, == *,listener,* ]] && idle_cpu
-  [[ ,$TOOLS, == *,listener,* ]] && bench_vw "listener check (50 ms, fast 10 ms)" \
+  [[ ,$TOOLS, == *,listener,* ]] && bench_vw "listener check, defaults (destroy event; 50 ms poll)" \
     "{name: web, type: listener, address: $VW_VIP4, port: 80}"
-  [[ ,$TOOLS, == *,process,* ]] && bench_vw "process check (pidfd; 250 ms, fast 50 ms)" \
+  [[ ,$TOOLS, == *,process,* ]] && bench_vw "process check, defaults (pidfd event; 250 ms poll)" \
     "{name: web, type: process, pid_file: $VW_RUN_DIR/nginx/nginx.pid}"
   [[ ,$TOOLS, == *,tcp,* ]] && bench_vw "tcp check, defaults (1 s, fast 200 ms)" \
     "{name: web, type: tcp, target: '$VW_VIP4:80'}"
@@ -273,13 +305,13 @@ main() {
   [[ ,$TOOLS, == *,passive,* ]] && bench_passive
 
   echo
-  echo "crash of nginx (SIGKILL to master and worker) -> 203.0.113.10/32 gone at BIRD, polled every 10 ms"
-  printf '| %-62s | %6s | %7s | %10s | %7s | %16s |\n' tool trials "min ms" "median ms" "max ms" "CPU % of a core"
-  printf '|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..64})" "--------" "---------" "------------" "---------" "------------------"
-  local r name n mn md mx cpu
+  echo "crash of nginx (SIGKILL to master and worker) -> withdrawal UPDATE on the wire (tcpdump at the ToR) and 203.0.113.10/32 gone at BIRD (polled every 10 ms)"
+  printf '| %-62s | %6s | %-26s | %-20s | %16s | %-30s |\n' tool trials "wire ms min/median/max" "BIRD ms min/med/max" "CPU % of a core" "load average before -> after"
+  printf '|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..64})" "--------" "$(printf -- '-%.0s' {1..28})" "$(printf -- '-%.0s' {1..22})" "------------------" "$(printf -- '-%.0s' {1..32})"
+  local r name n wmn wmd wmx mn md mx cpu load
   for r in "${ROWS[@]}"; do
-    IFS='|' read -r name n mn md mx cpu <<<"$r"
-    printf '| %-62s | %6s | %7s | %10s | %7s | %16s |\n' "$name" "$n" "$mn" "$md" "$mx" "$cpu"
+    IFS='|' read -r name n wmn wmd wmx mn md mx cpu load <<<"$r"
+    printf '| %-62s | %6s | %-26s | %-20s | %16s | %-30s |\n' "$name" "$n" "$wmn / $wmd / $wmx" "$mn / $md / $mx" "$cpu" "$load"
   done
   [[ -n $IDLE_CPU ]] && echo "idle vipwarden with a 50 ms listener check: $IDLE_CPU % of a core over ${IDLE_S}s"
   echo "samples: $(tr '\n' ';' <"$VW_RUN_DIR/samples.txt")"

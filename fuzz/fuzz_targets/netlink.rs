@@ -1,11 +1,11 @@
-//! Kernel netlink replies (sock_diag, rtnetlink) into our hand-written decoders: must never panic
+//! Kernel netlink replies and broadcasts (sock_diag, its TCP destroy groups, rtnetlink) into our hand-written decoders: must never panic
 //! or hang. (Certificates have their own target, x509.)
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use vipwarden::sys::rtnl;
 use vipwarden::sys::netlink::{attrs, decode_datagram};
-use vipwarden::signals::sockdiag::{decode_socket, decode_sockets, v6only};
+use vipwarden::signals::sockdiag::{decode_socket, decode_sockets, destroyed_sockets, v6only};
 
 fuzz_target!(|data: &[u8]| {
     // As a datagram: framing, then every body through the socket decoder.
@@ -23,6 +23,8 @@ fuzz_target!(|data: &[u8]| {
             let _ = v6only(&m.body);
         }
     }
+    // As a socket-destroy broadcast (the listener check's wake-up).
+    let _ = destroyed_sockets(data);
     // As bodies, past the framing.
     let _ = decode_socket(data);
     let _ = v6only(data);

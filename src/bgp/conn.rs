@@ -197,6 +197,11 @@ impl Conn<'_> {
             if let Some(end) = self.apply(actions).await {
                 return end;
             }
+            // A new session's first UPDATEs are written: now the rest of its table.
+            if let Some(rest) = self.fsm.continue_table() {
+                actions = rest;
+                continue;
+            }
             // Only time spent waiting counts: a slow write in `apply` is not a stall.
             let waiting = tokio::time::Instant::now();
             let due = self

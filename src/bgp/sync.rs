@@ -98,6 +98,22 @@ impl Sync {
         b
     }
 
+    /// Announces the first `max` routes of `desired` (in prefix order) that the Adj-RIB-Out
+    /// lacks or carries with other attributes; withdraws nothing. A new session's first slice,
+    /// so its first UPDATEs need not wait for the whole table to be computed; a later
+    /// [`Sync::sync`] brings the rest.
+    pub fn sync_first(&mut self, desired: &DesiredRoutes, max: usize) -> Batch {
+        let add: Vec<(Prefix, Entry)> =
+            rib_out::target_iter(desired, &self.peer, |f| self.sendable(f))
+                .filter(|(p, e)| self.rib.get(p).is_none_or(|old| old.attrs != e.attrs))
+                .take(max)
+                .collect();
+        let mut b = Batch::default();
+        let added = self.announce(&mut b, &add);
+        b.change_logs(&self.peer, ChangeKind::Announced, &added, desired);
+        b
+    }
+
     /// Withdraws everything announced; `why` is the reason logged for every VIP.
     pub fn withdraw_everything(&mut self, last: &DesiredRoutes, why: &str) -> Batch {
         let mut b = Batch::default();

@@ -2,8 +2,13 @@
 //! wildcard that covers it) exists in this network namespace.
 //!
 //! One NETLINK_SOCK_DIAG request per probe, filtered by port in the kernel, on a non-blocking
-//! socket driven by the tokio reactor: the kernel answers at once, no thread waits. Owns only its
-//! netlink socket; the wire format (request, bounds-checked decoding) is `signals::sockdiag`'s.
+//! socket driven by the tokio reactor: the kernel answers at once, no thread waits. A second
+//! netlink socket takes the kernel's TCP socket-destroy broadcasts for the port
+//! (`sys::sock_destroy`): a listener's close wakes [`ListenerProbe::event`] within microseconds,
+//! so the scheduler probes at once; where the kernel refuses the subscription the check polls
+//! every `interval` only (it polls then too, as a net). "Nobody listens" is a definitive
+//! failure: the kernel's own table says so. Owns only its netlink sockets; the wire format
+//! (request, bounds-checked decoding) is `signals::sockdiag`'s.
 
 use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -13,11 +18,13 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::Mutex;
 
-use super::{CheckConfig, CheckKind};
+use super::{CheckConfig, CheckKind, Failure};
 use crate::netlink::{decode_datagram, Chunk, NLMSG_HDR_LEN, NLM_F_DUMP, NLM_F_REQUEST};
 use crate::signals::sockdiag::{
-    decode_socket, listeners_on_port_request, v6only, DiagSocket, SOCK_DIAG_BY_FAMILY,
+    decode_socket, destroyed_sockets, listeners_on_port_request, v6only, DiagSocket,
+    SOCK_DIAG_BY_FAMILY,
 };
+use crate::sys::sock_destroy::listener_destroy_socket;
 
 /// A reply is a handful of datagrams at most (filtered by port); this bounds a confused one.
 const MAX_DATAGRAMS: usize = 1_000;
@@ -29,6 +36,8 @@ pub(super) struct ListenerProbe {
     seq: AtomicU32,
     /// Receive buffer, kept across probes (the kernel's dump datagrams are up to 32 KiB).
     buf: Mutex<Vec<u8>>,
+    /// Destroy broadcasts of listeners on our port; None where the kernel refused them.
+    destroyed: Option<AsyncFd<Socket>>,
 }
 
 /// A listening socket on our port: where it is bound and, for IPv6, its V6ONLY flag.
@@ -66,16 +75,66 @@ impl ListenerProbe {
             Ok(unsafe { AsyncFd::register(sock) }?)
         };
         let sock = open().map_err(|e| format!("cannot open a sock_diag netlink socket: {e}"))?;
+        let watch = || -> io::Result<AsyncFd<Socket>> {
+            let sock = listener_destroy_socket(port)?;
+            // SAFETY: the Socket owns its fd for its whole life and always returns that one.
+            Ok(unsafe { AsyncFd::register(sock) }?)
+        };
+        let destroyed = match watch() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::info!(
+                    "listener check on port {port}: no socket-destroy notifications ({e}); \
+                     polling only, so a closed listener is seen within the interval"
+                );
+                None
+            }
+        };
         Ok(ListenerProbe {
             address,
             port,
             sock,
             seq: AtomicU32::new(0),
             buf: Mutex::new(vec![0u8; 64 * 1024]),
+            destroyed,
         })
     }
 
-    pub(super) async fn run(&self) -> Result<String, String> {
+    /// Resolves when a listening socket on our port was destroyed (the kernel filter passes
+    /// only those), or when notifications may have been lost (receive buffer overrun): either
+    /// way the scheduler probes now. Pending forever without notifications. Cancel-safe: a
+    /// datagram is consumed only by the non-awaiting read that returns.
+    pub(super) async fn event(&self) {
+        let Some(sock) = &self.destroyed else {
+            return std::future::pending().await;
+        };
+        let mut buf = [0u8; 2048];
+        loop {
+            let Ok(mut guard) = sock.readable().await else {
+                return std::future::pending().await;
+            };
+            match guard.try_io(|s| {
+                let mut r: &Socket = s.get_ref();
+                r.read(&mut buf)
+            }) {
+                Ok(Ok(n)) => {
+                    let port = self.port;
+                    if destroyed_sockets(buf.get(..n).unwrap_or(&[]))
+                        .iter()
+                        .any(|s| s.local_port == port)
+                    {
+                        return;
+                    }
+                }
+                // ENOBUFS: the kernel dropped broadcasts, ours may be among them.
+                Ok(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => return,
+                Ok(Err(_)) => return std::future::pending().await,
+                Err(_would_block) => {}
+            }
+        }
+    }
+
+    pub(super) async fn run(&self) -> Result<String, Failure> {
         // An IPv4 address may also be served by a dual-stack IPv6 wildcard: ask IPv4 first (the
         // common case answers in one round trip), then IPv6.
         let families: &[i32] = match self.address {
@@ -99,7 +158,10 @@ impl ListenerProbe {
                 ));
             }
         }
-        Err(format!("nobody listens on {}", self.wanted()))
+        Err(Failure::definitive(format!(
+            "nobody listens on {}",
+            self.wanted()
+        )))
     }
 
     fn wanted(&self) -> String {
@@ -227,11 +289,43 @@ mod tests {
         assert!(any.run().await.is_ok());
         let other = ListenerProbe::new(Some("127.0.0.2".parse().unwrap()), a.port()).unwrap();
         assert_eq!(
-            other.run().await.unwrap_err(),
+            other.run().await.unwrap_err().detail,
             format!("nobody listens on 127.0.0.2:{}", a.port())
         );
         drop(s);
-        assert_eq!(p.run().await.unwrap_err(), format!("nobody listens on {a}"));
+        let e = p.run().await.unwrap_err();
+        assert_eq!(e.detail, format!("nobody listens on {a}"));
+        assert!(e.definitive, "the kernel's table has no such listener");
+    }
+
+    #[tokio::test]
+    async fn a_closed_listener_is_an_event_and_closed_connections_are_not() {
+        let (s, a) = listen("127.0.0.1:0");
+        let p = ListenerProbe::new(Some(a.ip()), a.port()).unwrap();
+        if p.destroyed.is_none() {
+            // No broadcasts on this kernel: the fallback (polling) is tested above.
+            return eprintln!("no socket-destroy notifications here");
+        }
+        assert!(p.run().await.is_ok());
+        // A client connection comes and goes: no event.
+        let c = std::net::TcpStream::connect(a).unwrap();
+        let (accepted, _) = s.accept().unwrap();
+        drop(accepted);
+        drop(c);
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(100), p.event())
+                .await
+                .is_err(),
+            "a closed connection is not a closed listener"
+        );
+        let t0 = std::time::Instant::now();
+        drop(s);
+        tokio::time::timeout(std::time::Duration::from_secs(2), p.event())
+            .await
+            .expect("the listener's close wakes the check");
+        let waited = t0.elapsed();
+        assert!(waited < std::time::Duration::from_millis(100), "{waited:?}");
+        assert!(p.run().await.unwrap_err().definitive);
     }
 
     #[tokio::test]

@@ -39,6 +39,36 @@ pub struct ProbeResult {
     pub detail: String,
     /// Wall time the probe took (at most about the check's timeout).
     pub elapsed: Duration,
+    /// The failure is a fact the kernel or systemd reported (process exited, listener gone,
+    /// unit failed or inactive) and the check trusts such facts (`definitive_fall`): it takes
+    /// the check down without `fall` confirmations. Always false on a pass.
+    pub definitive: bool,
+}
+
+/// Why a probe failed, and whether that is a fact rather than a probe's noise.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    detail: String,
+    definitive: bool,
+}
+
+impl Failure {
+    /// A failure the checked thing's own state reports (not a timeout, not a query error).
+    fn definitive(detail: String) -> Failure {
+        Failure {
+            detail,
+            definitive: true,
+        }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(detail: String) -> Failure {
+        Failure {
+            detail,
+            definitive: false,
+        }
+    }
 }
 
 /// One probe result of one check, as sent by [`spawn_checks`].
@@ -54,6 +84,8 @@ pub struct CheckSample {
 /// A check ready to probe: everything that can be prepared once (URL, TLS roots) is.
 pub struct Prober {
     timeout: Duration,
+    /// Trust definitive failures (`definitive_fall`).
+    definitive_fall: bool,
     kind: Kind,
 }
 
@@ -95,6 +127,7 @@ impl Prober {
         };
         Ok(Prober {
             timeout: check.timeout,
+            definitive_fall: check.definitive_fall,
             kind,
         })
     }
@@ -105,7 +138,7 @@ impl Prober {
         let outcome = match &self.kind {
             // exec enforces the timeout itself: it must kill the process group, not just stop
             // waiting.
-            Kind::Exec(p) => p.run(self.timeout).await,
+            Kind::Exec(p) => p.run(self.timeout).await.map_err(Failure::from),
             Kind::Tcp(p) => self.bounded(p.run(start)).await,
             Kind::Http(p) => self.bounded(p.run(start)).await,
             Kind::Listener(p) => self.bounded(p.run()).await,
@@ -118,33 +151,38 @@ impl Prober {
                 ok: true,
                 detail,
                 elapsed,
+                definitive: false,
             },
-            Err(detail) => ProbeResult {
+            Err(f) => ProbeResult {
                 ok: false,
-                detail,
+                detail: f.detail,
                 elapsed,
+                definitive: f.definitive && self.definitive_fall,
             },
         }
     }
 
-    /// Resolves when the checked thing changed on its own (a watched process exited), so the
-    /// scheduler probes at once instead of at the next interval. Pending forever for checks
-    /// that only learn by probing. Cancel-safe.
+    /// Resolves when the checked thing changed on its own (a watched process exited, a listener
+    /// closed, a unit changed state), so the scheduler probes at once instead of at the next
+    /// interval. Pending forever for checks that only learn by probing. Cancel-safe.
     pub async fn event(&self) {
         match &self.kind {
             Kind::Process(p) => p.event().await,
             Kind::Unit(p) => p.event().await,
+            Kind::Listener(p) => p.event().await,
             _ => std::future::pending().await,
         }
     }
 
-    async fn bounded(
+    /// A timeout is never definitive: it says nothing certain about the checked thing.
+    async fn bounded<E: Into<Failure>>(
         &self,
-        fut: impl std::future::Future<Output = Result<String, String>>,
-    ) -> Result<String, String> {
-        tokio::time::timeout(self.timeout, fut)
-            .await
-            .unwrap_or_else(|_| Err(detail::timed_out(self.timeout)))
+        fut: impl std::future::Future<Output = Result<String, E>>,
+    ) -> Result<String, Failure> {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(r) => r.map_err(Into::into),
+            Err(_) => Err(detail::timed_out(self.timeout).into()),
+        }
     }
 }
 
@@ -174,6 +212,7 @@ pub async fn probe_once(check: &CheckConfig) -> ProbeResult {
             ok: false,
             detail,
             elapsed: start.elapsed(),
+            definitive: false,
         },
     }
 }

@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::io::unix::AsyncFd;
 
+use super::Failure;
+
 /// A pid file is a number and a newline; anything longer is not one.
 const MAX_PID_FILE: u64 = 64;
 
@@ -45,14 +47,16 @@ impl ProcessProbe {
         }
     }
 
-    pub(super) async fn run(&self) -> Result<String, String> {
+    /// A process that is gone (exited, or no process has the pid) is a definitive failure; a
+    /// missing or unreadable pid file is not (it may be being rewritten).
+    pub(super) async fn run(&self) -> Result<String, Failure> {
         let path = self.pid_file.clone();
         let text = tokio::task::spawn_blocking(move || read_pid_file(&path))
             .await
             .map_err(|e| format!("pid file read task failed: {e}"));
         let result = match text.and_then(|t| t) {
             Ok(text) => self.check_pid(&text),
-            Err(e) => Err(e),
+            Err(e) => Err(Failure::from(e)),
         };
         if result.is_err() {
             self.set_tracked(None);
@@ -60,18 +64,23 @@ impl ProcessProbe {
         result
     }
 
-    fn check_pid(&self, text: &str) -> Result<String, String> {
+    fn check_pid(&self, text: &str) -> Result<String, Failure> {
         let file = self.pid_file.display();
         let pid = parse_pid(text).map_err(|why| format!("pid file {file} {why}"))?;
         let tracked = match self.tracked() {
             Some(t) if t.pid == pid => t,
             _ => {
                 let fd = pidfd_open(pid).map_err(|e| match e.raw_os_error() {
-                    Some(libc::ESRCH) => format!("process {pid} (pid file {file}) is not running"),
-                    Some(libc::ENOSYS) => {
-                        "pidfd_open is not supported by this kernel (Linux 5.3+ needed)".to_string()
+                    Some(libc::ESRCH) => Failure::definitive(format!(
+                        "process {pid} (pid file {file}) is not running"
+                    )),
+                    Some(libc::ENOSYS) => Failure::from(
+                        "pidfd_open is not supported by this kernel (Linux 5.3+ needed)"
+                            .to_string(),
+                    ),
+                    _ => {
+                        Failure::from(format!("cannot watch process {pid} (pid file {file}): {e}"))
                     }
-                    _ => format!("cannot watch process {pid} (pid file {file}): {e}"),
                 })?;
                 // SAFETY: the OwnedFd owns the pidfd for its whole life and always returns it.
                 let fd = unsafe { AsyncFd::register(fd) }
@@ -85,7 +94,9 @@ impl ProcessProbe {
             }
         };
         if has_exited(tracked.fd.get_ref()) {
-            return Err(format!("process {pid} (pid file {file}) has exited"));
+            return Err(Failure::definitive(format!(
+                "process {pid} (pid file {file}) has exited"
+            )));
         }
         Ok(format!("process {pid} running"))
     }
@@ -196,15 +207,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("svc.pid");
         let p = ProcessProbe::new(f.clone());
+        // A pid file can be missing or half-written for a moment: not definitive.
         let e = p.run().await.unwrap_err();
-        assert_eq!(e, format!("pid file {} does not exist", f.display()));
+        assert_eq!(e.detail, format!("pid file {} does not exist", f.display()));
+        assert!(!e.definitive);
         write(&f, "not-a-pid\n");
         let e = p.run().await.unwrap_err();
-        assert!(e.ends_with("holds \"not-a-pid\", not a process id"), "{e}");
-        // A pid nobody has (pid_max is at most 2^22).
+        assert!(
+            e.detail.ends_with("holds \"not-a-pid\", not a process id"),
+            "{e:?}"
+        );
+        assert!(!e.definitive);
+        // A pid nobody has (pid_max is at most 2^22): the kernel says so, definitively.
         write(&f, "2147483647\n");
         let e = p.run().await.unwrap_err();
-        assert!(e.contains("is not running"), "{e}");
+        assert!(e.detail.contains("is not running"), "{e:?}");
+        assert!(e.definitive);
     }
 
     #[tokio::test]
@@ -239,9 +257,10 @@ mod tests {
         let mut child = killer.await.unwrap();
         let e = p.run().await.unwrap_err();
         assert!(
-            e.contains("has exited") || e.contains("is not running"),
-            "{e}"
+            e.detail.contains("has exited") || e.detail.contains("is not running"),
+            "{e:?}"
         );
+        assert!(e.definitive, "an exit seen through the pidfd is a fact");
         child.wait().unwrap();
         // Nothing tracked after a failure: no event until a probe finds a process.
         assert!(tokio::time::timeout(Duration::from_millis(30), p.event())

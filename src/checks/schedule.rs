@@ -66,8 +66,13 @@ impl Cadence {
     }
 
     /// The instant of the next probe after a result `ok` that finished at `now`.
-    fn after(&mut self, ok: bool, now: tokio::time::Instant) -> tokio::time::Instant {
-        self.rise_fall.observe(ok);
+    fn after(
+        &mut self,
+        ok: bool,
+        definitive: bool,
+        now: tokio::time::Instant,
+    ) -> tokio::time::Instant {
+        self.rise_fall.observe_sample(ok, definitive);
         if self.grid <= now {
             self.grid = next_slot(self.grid, self.interval, now);
         }
@@ -110,7 +115,7 @@ async fn run_check(
             _ = stop.cancelled() => return,
             r = probe(&prober) => r,
         };
-        let ok = result.ok;
+        let (ok, definitive) = (result.ok, result.definitive);
         let sample = CheckSample {
             check: index,
             result,
@@ -121,7 +126,7 @@ async fn run_check(
             _ = stop.cancelled() => return,
             sent = tx.send(sample) => if sent.is_err() { return },
         }
-        next = cadence.after(ok, tokio::time::Instant::now());
+        next = cadence.after(ok, definitive, tokio::time::Instant::now());
     }
 }
 
@@ -156,6 +161,7 @@ async fn probe(prober: &Result<Prober, String>) -> ProbeResult {
             ok: false,
             detail: reason.clone(),
             elapsed: Duration::ZERO,
+            definitive: false,
         },
     }
 }
@@ -341,7 +347,7 @@ mod tests {
         results
             .iter()
             .map(|&ok| {
-                let next = c.after(ok, at + Duration::from_millis(1));
+                let next = c.after(ok, false, at + Duration::from_millis(1));
                 let gap = (next - at).as_millis() as u64;
                 at = next;
                 gap
@@ -386,7 +392,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_process_exit_is_probed_at_once_and_confirmed_fast() {
+    async fn a_process_exit_is_probed_at_once_and_down_at_once_or_confirmed_fast() {
+        for definitive_fall in [true, false] {
+            process_exit(definitive_fall).await;
+        }
+    }
+
+    async fn process_exit(definitive_fall: bool) {
         let dir = tempfile::tempdir().unwrap();
         let pid_file = dir.path().join("svc.pid");
         let mut child = std::process::Command::new("sleep")
@@ -401,6 +413,7 @@ mod tests {
         check.fast_interval = Duration::from_millis(100);
         check.rise = 1;
         check.fall = 2;
+        check.definitive_fall = definitive_fall;
         let (tx, mut rx) = mpsc::channel(16);
         let stop = CancellationToken::new();
         let _h = spawn_checks(&[check], tx, stop.clone());
@@ -415,18 +428,29 @@ mod tests {
         child.wait().unwrap();
         let exit = rx.recv().await.unwrap();
         assert!(!exit.result.ok);
+        assert_eq!(exit.result.definitive, definitive_fall, "{:?}", exit.result);
         let seen = exit.at - killed;
         assert!(
             seen < Duration::from_millis(100),
             "exit seen after {seen:?}"
         );
-        let confirm = rx.recv().await.unwrap();
-        assert!(!confirm.result.ok);
-        let gap = confirm.at - exit.at;
-        assert!(
-            gap >= Duration::from_millis(95) && gap < Duration::from_millis(250),
-            "second failure after {gap:?}"
-        );
+        if definitive_fall {
+            // Down at once: nothing to confirm, the next probe is on the steady grid.
+            assert!(
+                tokio::time::timeout(Duration::from_millis(300), rx.recv())
+                    .await
+                    .is_err(),
+                "no fast confirmation of a definitive failure"
+            );
+        } else {
+            let confirm = rx.recv().await.unwrap();
+            assert!(!confirm.result.ok);
+            let gap = confirm.at - exit.at;
+            assert!(
+                gap >= Duration::from_millis(95) && gap < Duration::from_millis(250),
+                "second failure after {gap:?}"
+            );
+        }
         stop.cancel();
     }
 

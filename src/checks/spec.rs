@@ -23,6 +23,10 @@ pub struct CheckConfig {
     pub rise: u32,
     /// Consecutive failures before the check is down.
     pub fall: u32,
+    /// A definitive failure (process exit, listener gone, unit failed/inactive: facts the kernel
+    /// or systemd report, not a probe's noise) takes the check down at once instead of counting
+    /// toward `fall`. Only listener, process and unit checks have such failures.
+    pub definitive_fall: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]

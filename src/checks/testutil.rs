@@ -16,6 +16,7 @@ pub(crate) fn check(kind: CheckKind) -> CheckConfig {
         timeout: Duration::from_secs(2),
         rise: 1,
         fall: 1,
+        definitive_fall: true,
     }
 }
 

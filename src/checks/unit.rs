@@ -14,6 +14,8 @@ use tokio::sync::{Mutex, Notify};
 use tokio::task::JoinHandle;
 use zbus::zvariant::OwnedObjectPath;
 
+use super::Failure;
+
 const SYSTEMD: &str = "org.freedesktop.systemd1";
 const MANAGER_PATH: &str = "/org/freedesktop/systemd1";
 const MANAGER: &str = "org.freedesktop.systemd1.Manager";
@@ -57,23 +59,32 @@ impl UnitProbe {
         }
     }
 
-    pub(super) async fn run(&self) -> Result<String, String> {
+    /// `failed` and `inactive` are definitive failures (systemd says the service is not
+    /// running); transitional states (`activating`, `deactivating`) and bus errors are not.
+    pub(super) async fn run(&self) -> Result<String, Failure> {
         let mut watch = self.watch.lock().await;
         if watch.is_none() {
             *watch = Some(self.connect().await?);
         }
         let Some(w) = watch.as_ref() else {
-            return Err("missing: no D-Bus connection".to_string());
+            return Err("missing: no D-Bus connection".to_string().into());
         };
         match w.proxy.get_property::<String>("ActiveState").await {
             Ok(state) if state == "active" || state == "reloading" => {
                 Ok(format!("unit {} {state}", self.unit))
             }
-            Ok(state) => Err(format!("unit {} is {state}", self.unit)),
+            Ok(state) => {
+                let detail = format!("unit {} is {state}", self.unit);
+                Err(if state == "failed" || state == "inactive" {
+                    Failure::definitive(detail)
+                } else {
+                    Failure::from(detail)
+                })
+            }
             Err(e) => {
                 // Start over at the next probe (systemd restarted, bus gone).
                 *watch = None;
-                Err(format!("unit {}: D-Bus: {e}", self.unit))
+                Err(format!("unit {}: D-Bus: {e}", self.unit).into())
             }
         }
     }
@@ -156,7 +167,7 @@ mod tests {
         }
         let p = UnitProbe::new("nginx.service".into(), Bus::System);
         for _ in 0..2 {
-            let e = p.run().await.unwrap_err();
+            let e = p.run().await.unwrap_err().detail;
             assert_eq!(
                 e,
                 "missing: systemd is not running on this host (no /run/systemd/system)"
@@ -174,7 +185,7 @@ mod tests {
             "nginx.service".into(),
             Bus::Address("unix:path=/nonexistent/vw-bus".into()),
         );
-        let e = p.run().await.unwrap_err();
+        let e = p.run().await.unwrap_err().detail;
         assert!(
             e.starts_with("missing: cannot reach the D-Bus system bus"),
             "{e}"
@@ -277,7 +288,9 @@ mod tests {
                 .expect("ActiveState change event")
         };
         let (_, ()) = tokio::join!(set_state(&server, "failed"), waiter);
-        assert_eq!(p.run().await.unwrap_err(), "unit web.service is failed");
+        let e = p.run().await.unwrap_err();
+        assert_eq!(e.detail, "unit web.service is failed");
+        assert!(e.definitive, "systemd says the unit failed");
         set_state(&server, "active").await;
         tokio::time::timeout(Duration::from_secs(2), p.event())
             .await
@@ -285,7 +298,7 @@ mod tests {
         assert_eq!(p.run().await.unwrap(), "unit web.service active");
 
         let nope = UnitProbe::new("nope.service".into(), Bus::Address(address));
-        let e = nope.run().await.unwrap_err();
+        let e = nope.run().await.unwrap_err().detail;
         assert!(
             e.starts_with("unit nope.service:") && e.contains("Unit nope.service not found."),
             "{e}"

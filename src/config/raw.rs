@@ -213,6 +213,8 @@ pub struct RawCheck {
     pub timeout: Option<Value>,
     pub rise: Option<u32>,
     pub fall: Option<u32>,
+    // listener / process / unit
+    pub definitive_fall: Option<bool>,
 }
 
 #[derive(Deserialize, Debug)]

@@ -617,6 +617,31 @@ fn local_state_checks_parse_with_their_defaults() {
 }
 
 #[test]
+fn definitive_fall_is_on_for_fact_reporting_checks_and_refused_elsewhere() {
+    let text = GOOD.replace(
+        "checks:\n",
+        "checks:
+  - {name: lis, type: listener, port: 80}
+  - {name: proc, type: process, pid_file: /run/nginx.pid, definitive_fall: false}
+  - {name: unit, type: unit, unit: nginx.service, definitive_fall: true}
+",
+    );
+    let c = parse(Path::new("vw.yaml"), &text).unwrap();
+    let got: Vec<bool> = c.checks.iter().map(|ch| ch.definitive_fall).collect();
+    // The GOOD config's own tcp check comes last: a probe's failure is never definitive.
+    assert_eq!(got[..3], [true, false, true]);
+    assert!(!got[3]);
+    let with = |check: &str| GOOD.replace("checks:\n", &format!("checks:\n  - {check}\n"));
+    let e = one_err(&with(
+        "{name: t, type: tcp, target: '203.0.113.10:80', definitive_fall: true}",
+    ));
+    assert!(
+        e.contains("checks[0].definitive_fall is not used by type tcp"),
+        "{e}"
+    );
+}
+
+#[test]
 fn local_state_check_errors() {
     let with = |check: &str| GOOD.replace("checks:\n", &format!("checks:\n  - {check}\n"));
     let e = one_err(&with("{name: l, type: listener, address: 203.0.113.10}"));

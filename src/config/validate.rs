@@ -470,9 +470,9 @@ const TYPE_KEYS: &[(&str, &[&str])] = &[
         ],
     ),
     ("exec", &["command"]),
-    ("listener", &["address", "port"]),
-    ("process", &["pid_file"]),
-    ("unit", &["unit"]),
+    ("listener", &["address", "port", "definitive_fall"]),
+    ("process", &["pid_file", "definitive_fall"]),
+    ("unit", &["unit", "definitive_fall"]),
 ];
 
 const KNOWN_TYPES: &str = "tcp, http, https, exec, listener, process, unit";
@@ -488,7 +488,7 @@ fn check(p: &mut Problems, path: &str, r: &RawCheck) -> Option<CheckConfig> {
         );
         return None;
     };
-    let present: [(&str, bool); 12] = [
+    let present: [(&str, bool); 13] = [
         ("target", r.target.is_some()),
         ("url", r.url.is_some()),
         ("expect_status", r.expect_status.is_some()),
@@ -501,6 +501,7 @@ fn check(p: &mut Problems, path: &str, r: &RawCheck) -> Option<CheckConfig> {
         ("port", r.port.is_some()),
         ("pid_file", r.pid_file.is_some()),
         ("unit", r.unit.is_some()),
+        ("definitive_fall", r.definitive_fall.is_some()),
     ];
     for (key, is_set) in present {
         if is_set && !own_keys.contains(&key) {
@@ -765,6 +766,14 @@ fn check(p: &mut Problems, path: &str, r: &RawCheck) -> Option<CheckConfig> {
             );
         }
     }
+    // Only these kinds report facts (an exit, a closed listener, a failed unit): by default such
+    // a failure falls at once. A tcp, http or exec failure is a probe's view and waits for `fall`
+    // (TYPE_KEYS refuses the key there).
+    let reports_facts = matches!(
+        kind,
+        Some(CheckKind::Listener { .. } | CheckKind::Process { .. } | CheckKind::Unit { .. })
+    );
+    let definitive_fall = reports_facts && r.definitive_fall.unwrap_or(true);
     if let Some(ifname) = &r.interface {
         // IFNAMSIZ is 16 including the NUL.
         if ifname.is_empty()
@@ -788,6 +797,7 @@ fn check(p: &mut Problems, path: &str, r: &RawCheck) -> Option<CheckConfig> {
         timeout,
         rise,
         fall,
+        definitive_fall,
     })
 }
 

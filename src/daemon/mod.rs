@@ -406,6 +406,7 @@ impl Daemon {
             check: sample.check,
             ok: sample.result.ok,
             detail: sample.result.detail.clone(),
+            definitive: sample.result.definitive,
         };
         let decisions = self.engine.observe(&obs, sample.at);
         let rf = &self.engine.checks()[sample.check].rise_fall;
@@ -414,6 +415,9 @@ impl Daemon {
         match (was_up, rf.is_up(), obs.ok) {
             (false, true, _) => {
                 info!(check = %name, "check {name} up: passed {}/{} ({})", rf.rise(), rf.rise(), obs.detail)
+            }
+            (true, false, _) if obs.definitive => {
+                info!(check = %name, "check {name} down at once (a definitive failure; fall {} not awaited): {}", rf.fall(), obs.detail)
             }
             (true, false, _) => {
                 info!(check = %name, "check {name} down: failed {}/{}: {}", rf.fall(), rf.fall(), obs.detail)

@@ -33,6 +33,7 @@ fn sample(ok: bool) -> CheckSample {
             ok,
             detail: "stand-in".into(),
             elapsed: Duration::from_millis(1),
+            definitive: false,
         },
         at: Instant::now(),
     }

@@ -419,6 +419,7 @@ impl Sim {
                     check: 0,
                     ok: node.healthy,
                     detail: String::new(),
+                    definitive: false,
                 },
                 now,
             );

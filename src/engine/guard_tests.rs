@@ -70,6 +70,7 @@ fn check(ok: bool) -> Observation {
         check: 0,
         ok,
         detail: if ok { "connected" } else { "connect refused" }.into(),
+        definitive: false,
     }
 }
 

@@ -43,6 +43,10 @@ pub struct Observation {
     pub ok: bool,
     /// What happened, e.g. "connect refused" or "HTTP 200 in 3.1 ms".
     pub detail: String,
+    /// A failure the kernel or systemd reported as a fact (process exited, listener closed,
+    /// unit failed), trusted by the check's config: it takes the check down without waiting
+    /// for `fall`. Ignored on passes.
+    pub definitive: bool,
 }
 
 /// A change of a VIP's route state, with the reason and figures that caused it.
@@ -346,7 +350,7 @@ impl Engine {
         let Some(check) = self.checks.get_mut(obs.check) else {
             return Vec::new();
         };
-        check.rise_fall.observe(obs.ok);
+        check.rise_fall.observe_sample(obs.ok, obs.definitive);
         check.last_ok = Some(obs.ok);
         check.last_detail.clone_from(&obs.detail);
         check.last_at = Some(now);
@@ -956,6 +960,11 @@ fn describe_step(check: &CheckState, obs: &Observation) -> String {
     let streak = rf.streak().min(need);
     if obs.ok {
         format!("check {} passed {streak}/{need}", check.name)
+    } else if obs.definitive {
+        format!(
+            "check {} failed definitively (fall {need} not awaited): {}",
+            check.name, obs.detail
+        )
     } else {
         format!(
             "check {} failed {streak}/{need}: {}",

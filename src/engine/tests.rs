@@ -45,6 +45,7 @@ fn obs(check: usize, ok: bool) -> Observation {
         } else {
             "connect refused".into()
         },
+        definitive: false,
     }
 }
 
@@ -85,6 +86,26 @@ fn withdraw_reason_names_the_check_and_the_failure() {
     assert_eq!(
         e.desired().reason_for("web"),
         "check web failed 2/2: connect refused"
+    );
+}
+
+#[test]
+fn a_definitive_failure_withdraws_at_once_with_its_reason() {
+    let t0 = Instant::now();
+    let mut e = config(&[("web", 1, 3)], &["web"], Require::All).engine(t0);
+    e.observe(&obs(0, true), t0);
+    let exited = Observation {
+        check: 0,
+        ok: false,
+        detail: "process 42 (pid file /run/nginx.pid) has exited".into(),
+        definitive: true,
+    };
+    let d = e.observe(&exited, t0);
+    assert_eq!(d.len(), 1, "no fall confirmations awaited: {d:?}");
+    assert!(!d[0].announce());
+    assert_eq!(
+        d[0].reason,
+        "check web failed definitively (fall 3 not awaited): process 42 (pid file /run/nginx.pid) has exited"
     );
 }
 

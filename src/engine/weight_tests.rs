@@ -64,6 +64,7 @@ fn announce_ramp_scale_and_drain() {
         check: 0,
         ok: true,
         detail: "connected".into(),
+        definitive: false,
     };
     e.observe(&ok, t0);
     assert_eq!(bw(&e), Some(20_000_000), "announced at min");
@@ -110,6 +111,7 @@ fn reload_keeps_the_weight_state() {
         check: 0,
         ok: true,
         detail: "connected".into(),
+        definitive: false,
     };
     e.observe(&ok, t0);
     let read = |_: &str| Reading {

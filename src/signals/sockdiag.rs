@@ -186,6 +186,18 @@ pub fn decode_sockets(msgs: &[Message]) -> io::Result<Vec<DiagSocket>> {
         .collect()
 }
 
+/// The sockets of one datagram from the TCP destroy broadcast groups (`sys::sock_destroy`): one
+/// SOCK_DIAG_BY_FAMILY message per freed socket, sequence number 0. Anything malformed yields
+/// what decoded before it (possibly nothing): the caller re-checks by polling anyway.
+pub fn destroyed_sockets(datagram: &[u8]) -> Vec<DiagSocket> {
+    let mut msgs = Vec::new();
+    let _ = netlink::decode_datagram(datagram, 0, false, &mut msgs);
+    msgs.iter()
+        .filter(|m| m.kind == SOCK_DIAG_BY_FAMILY)
+        .filter_map(|m| decode_socket(&m.body).ok())
+        .collect()
+}
+
 /// A NETLINK_SOCK_DIAG socket, reused across samples.
 pub struct SockDiag {
     sock: NlSocket,
@@ -340,6 +352,32 @@ pub(crate) mod tests {
             decode_all(&msg(NLMSG_DONE, SEQ, &[0; 4])).unwrap().0,
             Chunk::Done
         );
+    }
+
+    #[test]
+    fn destroy_broadcasts_decode_and_garbage_yields_what_came_before() {
+        let mut d = msg(SOCK_DIAG_BY_FAMILY, 0, &diag(80, 0, 0));
+        d.extend(msg(SOCK_DIAG_BY_FAMILY, 0, &diag(443, 0, 0)));
+        let out = destroyed_sockets(&d);
+        assert_eq!(
+            out.iter().map(|s| s.local_port).collect::<Vec<_>>(),
+            [80, 443]
+        );
+        // A short body, a length past the end, and a truncated header.
+        let mut bad = msg(SOCK_DIAG_BY_FAMILY, 0, &diag(80, 0, 0));
+        bad.extend(msg(SOCK_DIAG_BY_FAMILY, 0, &[0u8; 10]));
+        assert_eq!(destroyed_sockets(&bad).len(), 1);
+        let mut past = msg(SOCK_DIAG_BY_FAMILY, 0, &diag(80, 0, 0));
+        past[0] = 0xff;
+        assert!(destroyed_sockets(&past).is_empty());
+        assert!(destroyed_sockets(&[1, 2, 3]).is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn destroy_broadcast_decoding_never_panics(d in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = destroyed_sockets(&d);
+        }
     }
 
     #[test]

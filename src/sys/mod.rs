@@ -17,7 +17,8 @@
 //!   rust-netlink crates (netlink-packet-route, netlink-sys) cover these rtnetlink messages and
 //!   are the candidate replacement for `rtnl`'s decoders; not switched in this change, which
 //!   moved the code as it is (bounds-checked, fuzzed by `fuzz/fuzz_targets/netlink.rs`).
-//!   sock_diag (`signals::sockdiag`, not moved yet) keeps hand-written code for the kernel-side
+//!   `sock_destroy` (the TCP socket-destroy broadcast group with an in-kernel port filter) is
+//!   hand-written for the same reason. sock_diag (`signals::sockdiag`, not moved yet) keeps hand-written code for the kernel-side
 //!   socket filter, which netlink-packet-sock-diag does not build.
 
 pub mod clock;
@@ -26,3 +27,4 @@ pub mod inotify;
 pub mod netlink;
 pub mod process;
 pub mod rtnl;
+pub mod sock_destroy;

@@ -26,6 +26,10 @@ use super::sync::{Batch, NextHops, Sync};
 use super::wire::{self, Frame, Message, Open, RouteRefresh};
 use crate::route::{DesiredRoutes, Family, Prefix};
 
+/// Prefixes in the first slice of a new session's table (a few UPDATEs: IPv4 host routes fit
+/// ~800 to a 4 KiB message).
+const INITIAL_SLICE: usize = 1024;
+
 /// What a peer task needs to know about its peer.
 #[derive(Clone, Debug)]
 pub struct SessionSetup {
@@ -161,6 +165,9 @@ pub struct Fsm {
     /// A KEEPALIVE or UPDATE went out in this step (RFC 4271 4.4 restarts the KeepaliveTimer).
     sent: bool,
     closed: bool,
+    /// The initial table went out only in part (its first slice): the rest and End-of-RIB are
+    /// due at the driver's next [`Fsm::continue_table`].
+    table_pending: bool,
     out: Vec<Action>,
     /// What received UPDATEs carry (RFC 7911 path ids, AS width), from the OPENs.
     rx: RxParams,
@@ -202,6 +209,7 @@ impl Fsm {
             refresh: Refresh::default(),
             sent: false,
             closed: false,
+            table_pending: false,
             out: Vec::new(),
             rx: RxParams::default(),
         }
@@ -272,6 +280,31 @@ impl Fsm {
                 self.close(None, false, EndReason::Io(format!("read failed: {e}")))
             }
         }
+        self.finish()
+    }
+
+    /// The rest of the initial table and End-of-RIB, once the driver has written the first
+    /// slice that [`Fsm::handle`] returned on Established; None when nothing is pending. A
+    /// driver calls it after every `handle`, before waiting for the next input.
+    pub fn continue_table(&mut self) -> Option<Vec<Action>> {
+        if !std::mem::take(&mut self.table_pending)
+            || self.closed
+            || self.state != PeerState::Established
+        {
+            return None;
+        }
+        self.sent = false;
+        // A change published meanwhile was already synced in full; this diff is what is left.
+        let b = self.sync.sync(&self.desired.clone());
+        self.emit(b);
+        for f in self.sync.families.clone() {
+            self.send(encode::end_of_rib(f));
+        }
+        Some(self.finish())
+    }
+
+    /// The step's actions, with the KeepaliveTimer restarted if a KEEPALIVE or UPDATE went out.
+    fn finish(&mut self) -> Vec<Action> {
         if self.sent
             && !self.closed
             && self.hold > 0
@@ -603,12 +636,13 @@ impl Fsm {
         );
         self.log(Level::Info, msg);
         self.resolve_next_hops();
-        // Initial table, then End-of-RIB for every negotiated family (RFC 4724 2).
-        let b = self.sync.sync(&self.desired.clone());
+        // Initial table, then End-of-RIB for every negotiated family (RFC 4724 2). Its first
+        // slice goes out now: computing a 100k-prefix table (target, diff, encoding, the
+        // Adj-RIB-Out) takes 100+ ms, which the first UPDATEs need not wait for. The rest is
+        // `continue_table`'s, right after the driver wrote these.
+        let b = self.sync.sync_first(&self.desired.clone(), INITIAL_SLICE);
         self.emit(b);
-        for f in self.sync.families.clone() {
-            self.send(encode::end_of_rib(f));
-        }
+        self.table_pending = true;
     }
 
     fn resolve_next_hops(&mut self) {

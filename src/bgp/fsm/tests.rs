@@ -128,8 +128,21 @@ impl Sim {
         }
     }
 
+    /// Like the driver: the actions of `input`, then (written) the rest of a new session's
+    /// table.
     fn feed(&mut self, input: Input) {
-        for a in self.fsm.handle(input) {
+        let mut actions = self.fsm.handle(input);
+        loop {
+            self.take(actions);
+            match self.fsm.continue_table() {
+                Some(more) => actions = more,
+                None => break,
+            }
+        }
+    }
+
+    fn take(&mut self, actions: Vec<Action>) {
+        for a in actions {
             match a {
                 Action::Send(m) => self.sent.push((self.now, m)),
                 Action::Arm(t, d) => {
@@ -474,6 +487,56 @@ fn desired_before_established_is_announced_at_established_then_diffs_follow() {
         .logs
         .iter()
         .any(|(_, m)| m.contains("withdrew web (203.0.113.10/32) from tor1")));
+}
+
+#[test]
+fn a_new_session_sends_a_first_slice_at_once_then_the_rest_and_end_of_rib() {
+    // 5000 host routes: more than the first slice.
+    let names: Vec<String> = (0..5000u32)
+        .map(|i| format!("2001:db8::{:x}:{:x}/128", i >> 16, i & 0xffff))
+        .collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut st = setup(65101, 90);
+    st.peer.next_hop_v6 = Some("2001:db8::10".parse().unwrap());
+    let mut fsm = Fsm::new(st, FsmTiming::default(), HashSet::new());
+    fsm.handle(Input::Desired(desired(&refs)));
+    fsm.handle(Input::Connected {
+        local: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)), 40000),
+    });
+    let mut open_v6 = open(4, REMOTE_AS, 90, true);
+    // Add MP IPv6 unicast to the OPEN: one more capability parameter.
+    let extra = [2u8, 6, 1, 4, 0, 2, 0, 1];
+    open_v6.extend_from_slice(&extra);
+    let plen = open_v6[28] as usize + extra.len();
+    open_v6[28] = plen as u8;
+    let len = open_v6.len() as u16;
+    open_v6[16..18].copy_from_slice(&len.to_be_bytes());
+    fsm.handle(Input::Frame(frame(&open_v6)));
+    let sends = |acts: &[Action]| -> Vec<Vec<u8>> {
+        acts.iter()
+            .filter_map(|a| match a {
+                Action::Send(m) if m[18] == wire::MSG_UPDATE => Some(m.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let first = fsm.handle(Input::Frame(frame(&encode::keepalive())));
+    assert_eq!(fsm.state(), PeerState::Established);
+    let first = sends(&first);
+    assert!(
+        !first.is_empty(),
+        "the first slice goes out with Established"
+    );
+    assert_eq!(fsm.announced(), 1024, "only the first slice so far");
+    assert!(!first.contains(&encode::end_of_rib(crate::route::Family::Ipv6Unicast)));
+    let rest = sends(&fsm.continue_table().expect("the rest of the table is due"));
+    assert_eq!(fsm.announced(), 5000);
+    assert_eq!(
+        rest.last().unwrap(),
+        &encode::end_of_rib(crate::route::Family::Ipv6Unicast),
+        "End-of-RIB after the whole table"
+    );
+    assert!(fsm.continue_table().is_none(), "nothing more pending");
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Per-check hysteresis: `rise` consecutive passes to go up, `fall` consecutive failures to go down.
 //! Starts down, so nothing is announced before a check has proven itself.
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Serialisable for the in-place upgrade's state hand-over (`crate::handover`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RiseFall {
     rise: u32,
     fall: u32,

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# In-place upgrade (SIGUSR2): vipwarden starts the binary now at its path and
+# hands it every Established BGP session and its decision state, then exits.
+# VW_UPGRADES (default 5; 50 for the long run) upgrades in a row, the binary
+# file replaced before each one (the running one shows "(deleted)"), under
+# client load. Counted at the router: session resets (0), UPDATEs received
+# (0 beyond KEEPALIVEs), failed client requests (0); the hand-over time
+# (signal to new process ready) as min/median/max. Then a failed upgrade (the
+# "binary" is a script that exits at once) leaves the old process serving.
+# shellcheck source=common.sh
+source "$(dirname "$0")/common.sh"
+N=${VW_UPGRADES:-5}
+vw_test_begin "in-place upgrade x$N under client load: no reset, no UPDATE, no failed request"
+
+bindir=$VW_RUN_DIR/bin
+mkdir -p "$bindir"
+src_bin=$(vw_vipwarden_bin)
+cp "$src_bin" "$bindir/vipwarden"
+export VIPWARDEN_BIN=$bindir/vipwarden
+
+vw_client_via "$VW_ROUTER"
+vw_start_vipwarden_and_wait
+client_ok4() { [[ $(vw_client_get "$VW_VIP4") == "served by vw-node1" ]]; }
+vw_wait_until now 5000 client_ok4 >/dev/null || vw_fail "client cannot reach http://$VW_VIP4/ via $VW_RLABEL"
+# Let the initial table and End-of-RIB settle before counting.
+sleep 1
+
+session() { vw_router_session_json "$VW_ROUTER"; }
+# When the router says the session was established (ms since the epoch).
+est_since() {
+  local up
+  up=$(session | vw_json_get uptime_ms)
+  [[ -n $up && $up != None ]] || { echo ""; return; }
+  echo $(($(vw_now_ms) - up))
+}
+updates_in() { session | vw_json_get updates_in; }
+
+since0=$(est_since)
+[[ -n $since0 ]] || vw_fail "session with $VW_RLABEL not Established before the upgrades"
+upd0=$(updates_in)
+[[ -n $upd0 && $upd0 != None ]] || vw_fail "$VW_RLABEL shows no UPDATE counter"
+vw_info "before: session established at $since0 ms, $upd0 UPDATEs received from the node"
+
+# Client load for the whole run: wrk counts every failed request.
+wrk_secs=$((6 + N * 2))
+vw_wrk_start load "$wrk_secs" 2s
+sleep 1
+
+log=$VW_RUN_DIR/vipwarden.log
+clean_log() { sed 's/\x1b\[[0-9;]*m//g' "$log"; }
+times=()
+for ((i = 1; i <= N; i++)); do
+  # Replace the file at the binary's path (a package upgrade does the same).
+  cp "$src_bin" "$bindir/vipwarden.new"
+  mv -f "$bindir/vipwarden.new" "$bindir/vipwarden"
+  old=$(vw_pid_of vipwarden)
+  mark=$(vw_log_lines "$log")
+  kill -USR2 "$old"
+  done_line() { tail -n +"$((mark + 1))" "$log" | sed 's/\x1b\[[0-9;]*m//g' | grep -E -m1 'upgrade done:|in-place upgrade failed'; }
+  vw_wait_until now 15000 done_line >/dev/null || vw_fail "upgrade $i: no result logged within 15 s"
+  line=$(done_line)
+  [[ $line == *"upgrade done:"* ]] || vw_fail "upgrade $i failed: ${line##*upgrade failed}"
+  new=$(sed -E 's/.*handed over to PID ([0-9]+) in.*/\1/' <<<"$line")
+  ms=$(sed -E 's/.* in ([0-9]+) ms;.*/\1/' <<<"$line")
+  [[ $new =~ ^[0-9]+$ && $ms =~ ^[0-9]+$ ]] || vw_fail "upgrade $i: cannot read the result line: $line"
+  vw_wait_pid_exit "$old" 5000 || vw_fail "upgrade $i: old process $old still running"
+  vw_pid_alive "$new" || vw_fail "upgrade $i: new process $new is not running"
+  printf '%s %s %s\n' "$new" "$(vw_pid_starttime "$new")" vipwarden >>"$VW_RUN_DIR/pids.list"
+  printf '%s\n' "$new" >"$VW_RUN_DIR/vipwarden.pid"
+  times+=("$ms")
+  sleep 0.3
+done
+
+# A KEEPALIVE interval or more after the last upgrade: the new process keeps the session.
+sleep 2
+vw_wait_pid_exit "$(vw_pid_of load)" $(((wrk_secs + 5) * 1000)) || vw_fail "wrk did not finish"
+since1=$(est_since)
+upd1=$(updates_in)
+[[ -n $since1 ]] || vw_fail "session with $VW_RLABEL not Established after $N upgrades"
+drift=$((since1 - since0))
+((drift < 0)) && drift=$((-drift))
+resets=0
+((drift > 2500)) && resets=1
+updates=$((upd1 - upd0))
+wlog=$VW_RUN_DIR/load.log
+requests=$(grep -Eo '[0-9]+ requests in' "$wlog" | grep -Eo '^[0-9]+' || echo 0)
+failed=0
+if grep -q 'Socket errors' "$wlog"; then
+  failed=$(grep 'Socket errors' "$wlog" | grep -Eo '[0-9]+' | paste -sd+ | bc)
+fi
+if grep -q 'Non-2xx' "$wlog"; then
+  failed=$((failed + $(grep 'Non-2xx' "$wlog" | grep -Eo '[0-9]+' | tail -1)))
+fi
+sorted=$(printf '%s\n' "${times[@]}" | sort -n)
+min=$(head -1 <<<"$sorted")
+max=$(tail -1 <<<"$sorted")
+med=$(sed -n "$(((N + 1) / 2))p" <<<"$sorted")
+vw_measured "hand-over time min (signal to new process ready)" "$min"
+vw_measured "hand-over time median" "$med"
+vw_measured "hand-over time max" "$max"
+vw_info "$N upgrades: session resets at $VW_RLABEL $resets (established-at drift ${drift} ms), UPDATEs received $updates, client requests $requests, failed $failed"
+((resets == 0)) || vw_fail "session with $VW_RLABEL was reset (established at $since0 -> $since1)"
+((updates == 0)) || vw_fail "$VW_RLABEL received $updates UPDATEs during the upgrades"
+((failed == 0)) || vw_fail "$failed client requests failed during the upgrades"
+((requests > 0)) || vw_fail "wrk made no requests"
+if clean_log | grep -E 'withdrew|announced web' | tail -n +2 | grep -q .; then
+  vw_fail "vipwarden logged route changes during the upgrades: $(clean_log | grep -E 'withdrew|announced web' | tail -n +2 | head -3)"
+fi
+
+# A failed upgrade: the "binary" exits at once; the old process serves on.
+printf '#!/bin/sh\nexit 3\n' >"$bindir/vipwarden.new"
+chmod +x "$bindir/vipwarden.new"
+mv -f "$bindir/vipwarden.new" "$bindir/vipwarden"
+old=$(vw_pid_of vipwarden)
+mark=$(vw_log_lines "$log")
+kill -USR2 "$old"
+fail_line() { tail -n +"$((mark + 1))" "$log" | sed 's/\x1b\[[0-9;]*m//g' | grep -E -m1 'in-place upgrade failed|upgrade done:'; }
+vw_wait_until now 15000 fail_line >/dev/null || vw_fail "failed upgrade: nothing logged within 15 s"
+line=$(fail_line)
+[[ $line == *"in-place upgrade failed"* ]] || vw_fail "the broken binary was taken: $line"
+vw_info "failed upgrade logged: ${line##*upgrade failed, }"
+sleep 1
+vw_pid_alive "$old" || vw_fail "old process $old is gone after the failed upgrade"
+client_ok4 || vw_fail "client not served after the failed upgrade"
+since2=$(est_since)
+upd2=$(updates_in)
+drift=$((since2 - since0))
+((drift < 0)) && drift=$((-drift))
+((drift <= 2500)) || vw_fail "session with $VW_RLABEL was reset by the failed upgrade"
+((upd2 == upd1)) || vw_fail "$VW_RLABEL received $((upd2 - upd1)) UPDATEs after the failed upgrade"
+cp "$src_bin" "$bindir/vipwarden"
+vw_pass "$N upgrades: 0 resets, 0 UPDATEs, 0 of $requests requests failed at $VW_RLABEL; hand-over min/median/max $min/$med/$max ms; a failed upgrade left PID $old serving"

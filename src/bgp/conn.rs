@@ -234,9 +234,14 @@ impl Conn<'_> {
                 a
             }
             Some(r) => {
-                self.take_over(r);
+                let queued = self.take_over(r);
                 // Diffed against the handed-over Adj-RIB-Out: empty when nothing changed.
-                self.fsm.handle(Input::Desired(snapshot))
+                let mut a = self.fsm.handle(Input::Desired(snapshot));
+                // Whole messages the old process had read but not parsed go first, in order.
+                for input in queued {
+                    a.extend(self.fsm.handle(input));
+                }
+                a
             }
         };
         loop {
@@ -308,13 +313,31 @@ impl Conn<'_> {
 
     /// Continues a handed-over session: timers where the old process left them, the bytes it had
     /// read but not parsed first in the read buffer, the status Established.
-    fn take_over(&mut self, r: Resumed) {
+    fn take_over(&mut self, r: Resumed) -> Vec<Input> {
         let now = tokio::time::Instant::now();
         if self.fsm.hold() > 0 {
             self.deadlines[slot(Timer::Keepalive)] = r.keepalive_in.map(|d| now + d);
             self.deadlines[slot(Timer::Hold)] = r.hold_in.map(|d| now + d);
         }
-        self.reader.read_buffer_mut().extend_from_slice(&r.pending);
+        // Complete messages become inputs now (the framer would only look at its buffer after
+        // the next read from the socket); a partial one waits in the buffer for its rest.
+        let mut pending = bytes::BytesMut::from(&r.pending[..]);
+        let mut queued = Vec::new();
+        loop {
+            match tokio_util::codec::Decoder::decode(&mut BgpCodec, &mut pending) {
+                Ok(Some(f)) => queued.push(Input::Frame(f)),
+                Ok(None) => break,
+                Err(ReadError::Protocol(e)) => {
+                    queued.push(Input::BadFrame(e));
+                    break;
+                }
+                Err(ReadError::Io(e)) => {
+                    queued.push(Input::ReadFailed(e.to_string()));
+                    break;
+                }
+            }
+        }
+        self.reader.read_buffer_mut().extend_from_slice(&pending);
         self.established_at = Some(Instant::now());
         let (hold, families, id) = (
             self.fsm.hold(),
@@ -339,6 +362,7 @@ impl Conn<'_> {
         }
         info!(peer = %self.name, "BGP session with {} taken over from the previous process: {} prefixes held by the peer, {} bytes read but not yet parsed",
             self.name, announced, r.pending.len());
+        queued
     }
 
     /// Hands the session over at this message boundary (every action of the last event was

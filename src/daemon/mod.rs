@@ -79,6 +79,8 @@ pub struct Options {
 /// Sessions and decision state handed over by the process this one replaced.
 pub struct Inherited {
     pub sessions: std::collections::HashMap<String, crate::bgp::session::Handed>,
+    /// Unix milliseconds of the SIGUSR2 in the old process.
+    pub requested_at_ms: u64,
     pub engine: crate::engine::EngineExport,
     pub from_pid: u32,
     pub from_version: String,
@@ -194,6 +196,7 @@ impl Daemon {
         }
         let mut handed = std::collections::HashMap::new();
         let mut imported = Vec::new();
+        let mut upgraded = None;
         if let Some(inh) = inherited {
             let (decisions, n_checks, n_vips) = engine.import(&inh.engine, now);
             info!(
@@ -205,6 +208,18 @@ impl Daemon {
                 inh.from_pid,
                 inh.sessions.len()
             );
+            let at_ms = crate::handover::unix_ms(SystemTime::now());
+            let mut sessions: Vec<String> = inh.sessions.keys().cloned().collect();
+            sessions.sort();
+            upgraded = Some(crate::control::UpgradeView {
+                from_pid: inh.from_pid,
+                from_version: inh.from_version.clone(),
+                sessions,
+                checks: n_checks,
+                vips: n_vips,
+                handover_ms: at_ms.saturating_sub(inh.requested_at_ms),
+                at_ms,
+            });
             handed = inh.sessions;
             imported = decisions;
         }
@@ -216,7 +231,8 @@ impl Daemon {
         let stop_sources = CancellationToken::new();
         let board = SignalBoard::spawn(&config.signals, &stop_sources);
         let checks = CheckRuntime::spawn(&config);
-        let status = status::Tracker::new(&config, &opts.config_path);
+        let mut status = status::Tracker::new(&config, &opts.config_path);
+        status.upgraded = upgraded;
         let (status_tx, status_rx) = watch::channel(Arc::new(StatusView::default()));
         let (events_tx, events_rx) = watch::channel(Arc::new(Vec::new()));
         let (cmd_tx, cmd_rx) = mpsc::channel(16);
@@ -386,7 +402,14 @@ impl Daemon {
                     let started = Instant::now();
                     match self.upgrade(started).await {
                         Ok(done) => self.exit_upgraded(&done),
-                        Err(why) => warn!("in-place upgrade failed, this process serves on with every session resumed: {why}"),
+                        Err(why) => {
+                            warn!("in-place upgrade failed, this process serves on with every session resumed: {why}");
+                            self.status.upgrade_failed = Some(crate::control::UpgradeFailure {
+                                at_ms: crate::handover::unix_ms(SystemTime::now()),
+                                reason: why,
+                            });
+                            self.publish_status();
+                        }
                     }
                 }
                 _ = sigterm.recv() => break "SIGTERM",
@@ -1072,6 +1095,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                 anyhow::bail!("in-place upgrade abandoned: {why}");
             }
             Some(Inherited {
+                requested_at_ms: t.state.requested_at_ms,
                 from_pid: t.state.from_pid,
                 from_version: t.state.from_version.clone(),
                 engine: std::mem::take(&mut t.state.engine),

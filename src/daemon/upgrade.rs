@@ -2,7 +2,7 @@
 //! session, starts the binary at our path with the state, and either releases the sessions to it
 //! and exits, or resumes them and serves on, saying why.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{info, warn};
 
@@ -82,6 +82,8 @@ impl Daemon {
         let state = blob::State {
             from_version: env!("CARGO_PKG_VERSION").to_string(),
             from_pid: std::process::id(),
+            requested_at_ms: handover::unix_ms(SystemTime::now())
+                - started.elapsed().as_millis() as u64,
             sessions,
             engine: self.engine.export(now),
         };

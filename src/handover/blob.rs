@@ -41,6 +41,8 @@ pub struct State {
     /// The old process's release, for the logs.
     pub from_version: String,
     pub from_pid: u32,
+    /// Unix milliseconds of the SIGUSR2 in the old process (for the hand-over time).
+    pub requested_at_ms: u64,
     pub sessions: Vec<Session>,
     pub engine: EngineExport,
 }
@@ -190,6 +192,7 @@ mod tests {
         State {
             from_version: "0.1.0".into(),
             from_pid: 42,
+            requested_at_ms: 1_700_000_000_000,
             sessions: vec![Session {
                 fd: 7,
                 fsm: ExportedSession {

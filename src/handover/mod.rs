@@ -290,6 +290,13 @@ impl Child {
             }
         };
         let verdict = match outcome {
+            Err(e) if line.is_empty() => {
+                // EOF often comes just before the exit status: give it a moment, it says more.
+                match tokio::time::timeout(Duration::from_millis(500), self.child.wait()).await {
+                    Ok(Ok(st)) => Err(format!("the new process exited ({st}) before taking over")),
+                    _ => Err(e),
+                }
+            }
             Err(e) => Err(e),
             Ok(()) => {
                 let l = line.trim();

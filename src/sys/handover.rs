@@ -64,6 +64,21 @@ pub fn inherit_fds(cmd: &mut tokio::process::Command, fds: Vec<RawFd>) {
     }
 }
 
+/// Asks the daemon with `pid` for an in-place upgrade (SIGUSR2).
+pub fn signal_upgrade(pid: u32) -> std::io::Result<()> {
+    let pid = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("no such PID {pid}"),
+            )
+        })?;
+    rustix::process::kill_process(pid, rustix::process::Signal::USR2)?;
+    Ok(())
+}
+
 /// The raw number of an fd, for the state blob and the child's environment.
 pub fn raw(fd: &impl AsFd) -> RawFd {
     use std::os::fd::AsRawFd;

@@ -79,6 +79,7 @@ pub struct Options {
 /// Sessions and decision state handed over by the process this one replaced.
 pub struct Inherited {
     pub sessions: std::collections::HashMap<String, crate::bgp::session::Handed>,
+    pub bfd: Option<crate::bfd::driver::Inherited>,
     /// Unix milliseconds of the SIGUSR2 in the old process.
     pub requested_at_ms: u64,
     pub engine: crate::engine::EngineExport,
@@ -197,7 +198,9 @@ impl Daemon {
         let mut handed = std::collections::HashMap::new();
         let mut imported = Vec::new();
         let mut upgraded = None;
-        if let Some(inh) = inherited {
+        let mut bfd_inherited = None;
+        if let Some(mut inh) = inherited {
+            bfd_inherited = inh.bfd.take();
             let (decisions, n_checks, n_vips) = engine.import(&inh.engine, now);
             info!(
                 sessions = inh.sessions.len(),
@@ -225,7 +228,7 @@ impl Daemon {
         }
         let held = engine.held_vips();
         let (desired_tx, desired_rx) = watch::channel(Arc::new(with_generation(&engine, 0)));
-        let bfd = BfdRuntime::start(&config);
+        let bfd = BfdRuntime::start_inherited(&config, bfd_inherited);
         let (rib_in_tx, rib_in_rx) = mpsc::channel(1024);
         let peers = Peers::start(&config, &desired_rx, &bfd, Some(rib_in_tx), &mut handed);
         let stop_sources = CancellationToken::new();
@@ -1085,7 +1088,7 @@ impl Daemon {
 /// mistake, rolled out fleet-wide, would withdraw every node at once.
 pub async fn run(opts: Options) -> anyhow::Result<()> {
     let api = opts.config.api.clone();
-    let inherited = match crate::handover::intake(&opts.config).await {
+    let inherited = match crate::handover::intake(&opts.config, bfd::spec).await {
         crate::handover::Intake::None => None,
         crate::handover::Intake::Refused(why) => {
             anyhow::bail!("in-place upgrade refused: {why}; the running process serves on")
@@ -1095,6 +1098,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                 anyhow::bail!("in-place upgrade abandoned: {why}");
             }
             Some(Inherited {
+                bfd: Some(std::mem::take(&mut t.bfd)),
                 requested_at_ms: t.state.requested_at_ms,
                 from_pid: t.state.from_pid,
                 from_version: t.state.from_version.clone(),

@@ -67,6 +67,20 @@ impl Daemon {
             resume_all(paused);
             return Err(p);
         }
+        // BFD last: its peers detect silence soonest (3 x 300 ms), so its pause is the shortest.
+        let (bfd, bfd_verdict) = match self.bfd.pause().await {
+            Ok(Some((e, v))) => (e, Some(v)),
+            Ok(None) => (Default::default(), None),
+            Err(e) => {
+                resume_all(paused);
+                return Err(e);
+            }
+        };
+        let release_bfd = |v: Option<tokio::sync::oneshot::Sender<bool>>, release: bool| {
+            if let Some(v) = v {
+                let _ = v.send(release);
+            }
+        };
         let now = Instant::now();
         let sessions = paused
             .iter()
@@ -86,20 +100,25 @@ impl Daemon {
                 - started.elapsed().as_millis() as u64,
             sessions,
             engine: self.engine.export(now),
+            bfd,
         };
-        let fds: Vec<i32> = paused.iter().map(|p| p.fd).collect();
+        let mut fds: Vec<i32> = paused.iter().map(|p| p.fd).collect();
+        fds.extend(state.bfd.sessions.iter().map(|b| b.tx_fd));
+        fds.extend(state.bfd.receivers.iter().map(|r| r.1));
         let child = match handover::spawn(&path, &state, &fds) {
             Ok(c) => c,
             Err(e) => {
                 resume_all(paused);
+                release_bfd(bfd_verdict, false);
                 return Err(e);
             }
         };
         info!(
-            "upgrade: started {} (PID {}) with {} sessions and the decision state of {} VIPs",
+            "upgrade: started {} (PID {}) with {} BGP sessions, {} BFD sessions and the decision state of {} VIPs",
             path.display(),
             child.pid,
             paused.len(),
+            state.bfd.sessions.len(),
             state.engine.vips.len()
         );
         match child.answer(handover::READY_TIMEOUT).await {
@@ -108,6 +127,7 @@ impl Daemon {
                 for p in paused {
                     let _ = p.verdict.send(Verdict::Release);
                 }
+                release_bfd(bfd_verdict, true);
                 if sessions != n {
                     warn!("upgrade: the new process reports {sessions} sessions of the {n} handed over");
                 }
@@ -119,6 +139,7 @@ impl Daemon {
             }
             Answer::Failed(why) => {
                 resume_all(paused);
+                release_bfd(bfd_verdict, false);
                 Err(why)
             }
         }

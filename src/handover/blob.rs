@@ -45,6 +45,9 @@ pub struct State {
     pub requested_at_ms: u64,
     pub sessions: Vec<Session>,
     pub engine: EngineExport,
+    /// BFD sessions and their sockets.
+    #[serde(default)]
+    pub bfd: crate::bfd::driver::Exported,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,13 +99,17 @@ fn sha256(b: &[u8]) -> [u8; 32] {
 
 pub fn encode(s: &State) -> Vec<u8> {
     // Serialising plain data to a Vec cannot fail (no maps with non-string keys, no I/O).
-    let payload = serde_json::to_vec(s).unwrap_or_default();
+    frame(&serde_json::to_vec(s).unwrap_or_default())
+}
+
+/// The header (magic, this version, length, checksum) followed by `payload`.
+pub fn frame(payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER + payload.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_be_bytes());
     out.extend_from_slice(&(payload.len() as u64).to_be_bytes());
-    out.extend_from_slice(&sha256(&payload));
-    out.extend_from_slice(&payload);
+    out.extend_from_slice(&sha256(payload));
+    out.extend_from_slice(payload);
     out
 }
 
@@ -157,6 +164,19 @@ pub fn decode(b: &[u8]) -> Result<State, Refused> {
 fn validate(s: &State) -> Result<(), Refused> {
     let mut fds = std::collections::HashSet::new();
     let mut peers = std::collections::HashSet::new();
+    let bfd_fds = s
+        .bfd
+        .sessions
+        .iter()
+        .map(|b| b.tx_fd)
+        .chain(s.bfd.receivers.iter().map(|r| r.1));
+    for fd in bfd_fds {
+        if fd < 3 || !fds.insert(fd) {
+            return Err(Refused::Invalid(format!(
+                "BFD socket fd {fd} is a standard stream or named twice"
+            )));
+        }
+    }
     for x in &s.sessions {
         if x.fd < 3 {
             return Err(Refused::Invalid(format!(
@@ -221,6 +241,7 @@ mod tests {
                 established_since_unix_ms: Some(1_700_000_000_000),
             }],
             engine: EngineExport::default(),
+            bfd: Default::default(),
         }
     }
 
@@ -272,6 +293,26 @@ mod tests {
         b.push(0);
         assert_eq!(decode(&b), Err(Refused::TrailingBytes { extra: 1 }));
         assert_eq!(decode(b"hello"), Err(Refused::NotABlob));
+    }
+
+    /// The fuzz target's property (fuzz/fuzz_targets/handover_blob.rs) on a few inputs.
+    #[test]
+    fn accepted_payloads_survive_a_round_trip() {
+        let good = serde_json::to_vec(&state()).unwrap();
+        let spaced = serde_json::to_vec_pretty(&state()).unwrap();
+        for p in [
+            &good[..],
+            &spaced[..],
+            b"{}",
+            b"null",
+            b"\xff\xfe",
+            b"{\"sessions\": 1}",
+        ] {
+            if let Ok(s) = decode(&frame(p)) {
+                assert_eq!(decode(&encode(&s)).ok(), Some(s));
+            }
+        }
+        assert!(decode(&frame(&spaced)).is_ok());
     }
 
     #[test]

@@ -61,6 +61,7 @@ pub fn unix_ms(t: SystemTime) -> u64 {
 /// What a new process took over, ready to run once `go` came.
 pub struct Takeover {
     pub sessions: HashMap<String, Handed>,
+    pub bfd: crate::bfd::driver::Inherited,
     pub state: State,
     /// Any session bytes or socket, closed again if this process never gets `go`.
     control: UnixStream,
@@ -77,7 +78,7 @@ pub enum Intake {
 
 /// Reads the environment the old process set, checks the blob and matches every session to this
 /// config. Answers `ready` or `refused` on the control socket; nothing is used yet.
-pub async fn intake(config: &Config) -> Intake {
+pub async fn intake(config: &Config, bfd_spec: BfdSpec) -> Intake {
     let (Some(state_fd), Some(control_fd)) = (env_fd(ENV_STATE), env_fd(ENV_CONTROL)) else {
         return Intake::None;
     };
@@ -95,18 +96,19 @@ pub async fn intake(config: &Config) -> Intake {
         }
     };
     let mut c = control;
-    match take(config, state_fd).await {
+    match take(config, state_fd, bfd_spec).await {
         Err(why) => {
             let _ = c.write_all(format!("refused {why}\n").as_bytes()).await;
             Intake::Refused(why)
         }
-        Ok((state, sessions)) => {
+        Ok((state, sessions, bfd)) => {
             let line = format!("ready {} {}\n", std::process::id(), sessions.len());
             if let Err(e) = c.write_all(line.as_bytes()).await {
                 return Intake::Refused(format!("cannot tell the old process: {e}"));
             }
             Intake::Ready(Box::new(Takeover {
                 sessions,
+                bfd,
                 state,
                 control: c,
             }))
@@ -141,7 +143,21 @@ fn env_fd(name: &str) -> Option<i32> {
     std::env::var(name).ok()?.trim().parse().ok()
 }
 
-async fn take(config: &Config, state_fd: i32) -> Result<(State, HashMap<String, Handed>), String> {
+/// The BFD session a peer's config asks for (the daemon's mapping).
+pub type BfdSpec = fn(&crate::config::PeerConfig) -> Option<crate::bfd::driver::PeerSpec>;
+
+async fn take(
+    config: &Config,
+    state_fd: i32,
+    bfd_spec: BfdSpec,
+) -> Result<
+    (
+        State,
+        HashMap<String, Handed>,
+        crate::bfd::driver::Inherited,
+    ),
+    String,
+> {
     let fd = sys::take_inherited(state_fd)
         .map_err(|e| format!("the state memfd (fd {state_fd}) is unusable: {e}"))?;
     let bytes = tokio::task::spawn_blocking(move || sys::read_all(fd, blob::MAX_BLOB))
@@ -204,7 +220,52 @@ async fn take(config: &Config, state_fd: i32) -> Result<(State, HashMap<String, 
         };
         sessions.insert(s.fsm.peer.clone(), handed);
     }
-    Ok((state, sessions))
+    let bfd = take_bfd(config, &state.bfd, bfd_spec)?;
+    Ok((state, sessions, bfd))
+}
+
+/// The BFD sessions, each matched to its peer's BFD config (same timing, no authentication).
+fn take_bfd(
+    config: &Config,
+    e: &crate::bfd::driver::Exported,
+    bfd_spec: BfdSpec,
+) -> Result<crate::bfd::driver::Inherited, String> {
+    use crate::bfd::driver::{Adopted, Inherited};
+    let now = std::time::Instant::now();
+    let mut out = Inherited::default();
+    for (ip, fd) in &e.receivers {
+        let fd = sys::take_inherited(*fd)
+            .map_err(|err| format!("BFD receiver on {ip}: fd {fd}: {err}"))?;
+        out.receivers.push((*ip, fd));
+    }
+    for b in &e.sessions {
+        let tx_fd = sys::take_inherited(b.tx_fd)
+            .map_err(|err| format!("BFD session with {}: fd {}: {err}", b.name, b.tx_fd))?;
+        let spec = config
+            .peers
+            .iter()
+            .find(|p| *p.spec.name == *b.name)
+            .and_then(bfd_spec)
+            .ok_or_else(|| format!("BFD with {} is no longer configured", b.name))?;
+        if spec.auth.is_some() {
+            return Err(format!(
+                "BFD with {} has authentication now, which the upgrade does not carry",
+                b.name
+            ));
+        }
+        let session = crate::bfd::Session::resume(spec.timing, &b.session, now)
+            .map_err(|err| format!("BFD session with {}: {err}", b.name))?;
+        out.sessions.push(Adopted {
+            spec,
+            local: b.local,
+            ifindex: b.ifindex,
+            tx_fd,
+            tx_in: b.tx_in,
+            detect_in: b.detect_in,
+            session,
+        });
+    }
+    Ok(out)
 }
 
 /// v4-mapped v6 addresses compare equal to their v4 form.

@@ -3,13 +3,20 @@
 # hands it every Established BGP session and its decision state, then exits.
 # VW_UPGRADES (default 5; 50 for the long run) upgrades in a row, the binary
 # file replaced before each one (the running one shows "(deleted)"), under
-# client load. Counted at the router: session resets (0), UPDATEs received
-# (0 beyond KEEPALIVEs), failed client requests (0); the hand-over time
-# (signal to new process ready) as min/median/max. Then a failed upgrade (the
-# "binary" is a script that exits at once) leaves the old process serving.
+# client load, with BFD (300 ms x 3) where the router has it (BIRD, FRR bfdd).
+# Counted at the router: session resets (0), UPDATEs received (0 beyond
+# KEEPALIVEs), BFD state changes (0), failed client requests (0); the hand-over
+# time (signal to new process ready) as min/median/max. Then a failed upgrade
+# (the "binary" is a script that exits at once) leaves the old process serving.
 # shellcheck source=common.sh
 source "$(dirname "$0")/common.sh"
 N=${VW_UPGRADES:-5}
+bfd=0
+if [[ $VW_ROUTER != gobgp ]]; then
+  bfd=1
+  # shellcheck source=bfd-common.sh
+  source "$(dirname "$0")/bfd-common.sh"
+fi
 vw_test_begin "in-place upgrade x$N under client load: no reset, no UPDATE, no failed request"
 
 bindir=$VW_RUN_DIR/bin
@@ -23,7 +30,7 @@ export VIPWARDEN_BIN=$bindir/vipwarden
 client_router=$VW_ROUTER
 [[ $VW_ROUTER == gobgp ]] && client_router=$VW_OTHER_ROUTER
 vw_client_via "$client_router"
-vw_start_vipwarden_and_wait
+if ((bfd)); then vw_bfd_start; else vw_start_vipwarden_and_wait; fi
 client_ok4() { [[ $(vw_client_get "$VW_VIP4") == "served by vw-node1" ]]; }
 vw_wait_until now 5000 client_ok4 >/dev/null || vw_fail "client cannot reach http://$VW_VIP4/ via $client_router"
 # Let the initial table and End-of-RIB settle before counting.
@@ -38,12 +45,33 @@ est_since() {
   echo $(($(vw_now_ms) - up))
 }
 updates_in() { session | vw_json_get updates_in; }
+# When the router's BFD session came Up (BIRD: state@since columns; FRR: state@start in s).
+bfd_since() {
+  case $VW_ROUTER in
+    bird) vw_birdc show bfd sessions 2>/dev/null | awk -v a="$VW_NODE_BIRD_V4" '$1 == a { print tolower($3) "@" $4 "T" $5; exit }' ;;
+    frr) vtysh --vty_socket "$VW_RUN_DIR/frr" -d bfdd -c "show bfd peer $VW_NODE_FRR_V4 json" 2>/dev/null |
+      python3 -c 'import json,sys,time; d=json.load(sys.stdin); print(d.get("status","") + "@" + str(round(time.time() - d.get("uptime", 0))))' 2>/dev/null ;;
+  esac
+}
+# Same Up since (FRR: within 2 s, its uptime has a 1 s grain).
+bfd_same() {
+  [[ $1 == "$2" ]] && return 0
+  [[ $VW_ROUTER == frr && ${1%@*} == up && ${2%@*} == up ]] || return 1
+  local d=$((${1#*@} - ${2#*@}))
+  ((d >= -2 && d <= 2))
+}
 
 since0=$(est_since)
 [[ -n $since0 ]] || vw_fail "session with $VW_RLABEL not Established before the upgrades"
 upd0=$(updates_in)
 [[ -n $upd0 && $upd0 != None ]] || vw_fail "$VW_RLABEL shows no UPDATE counter"
 vw_info "before: session established at $since0 ms, $upd0 UPDATEs received from the node"
+if ((bfd)); then
+  bfd0=$(bfd_since)
+  [[ $bfd0 == up@* ]] || vw_fail "BFD not Up at $VW_RLABEL before the upgrades: $bfd0"
+  vw_changes0=$(vw_bfd_status | jq -r .state_changes)
+  vw_info "before: BFD at $VW_RLABEL $bfd0, vipwarden counts $vw_changes0 BFD state changes"
+fi
 
 # Client load for the whole run (and a hold time past the last upgrade): wrk counts every
 # failed request.
@@ -62,7 +90,14 @@ for ((i = 1; i <= N; i++)); do
   mv -f "$bindir/vipwarden.new" "$bindir/vipwarden"
   old=$(vw_pid_of vipwarden)
   mark=$(vw_log_lines "$log")
-  kill -USR2 "$old"
+  if ((i == N)); then
+    # The last one through the CLI, which waits for the new process and says what it took.
+    out=$(vw_cli upgrade 2>&1) || vw_fail "vipwarden upgrade failed: $out"
+    vw_info "vipwarden upgrade: $(tr '\n' ' ' <<<"$out")"
+    [[ $out =~ PID\ $old\ .*-\>\ PID\ [0-9]+ && $out == *"2 BGP sessions"* ]] || vw_fail "unexpected output of vipwarden upgrade: $out"
+  else
+    kill -USR2 "$old"
+  fi
   done_line() { tail -n +"$((mark + 1))" "$log" | sed 's/\x1b\[[0-9;]*m//g' | grep -E -m1 'upgrade done:|in-place upgrade failed'; }
   vw_wait_until now 15000 done_line >/dev/null || vw_fail "upgrade $i: no result logged within 15 s"
   line=$(done_line)
@@ -107,7 +142,18 @@ vw_measured "hand-over time min (signal to new process ready)" "$min"
 vw_measured "hand-over time median" "$med"
 vw_measured "hand-over time max" "$max"
 vw_info "$N upgrades: session resets at $VW_RLABEL $resets (established-at drift ${drift} ms), UPDATEs received $updates, client requests $requests, failed $failed"
+bfd_changes=0
+bfd_note=""
+if ((bfd)); then
+  bfd1=$(bfd_since)
+  bfd_same "$bfd0" "$bfd1" || bfd_changes=1
+  vw_changes1=$(vw_bfd_status | jq -r .state_changes)
+  ((vw_changes1 == vw_changes0)) || bfd_changes=$((vw_changes1 - vw_changes0))
+  bfd_note="router $bfd0 -> $bfd1, vipwarden's count $vw_changes0 -> $vw_changes1"
+  vw_info "BFD state changes: $bfd_changes ($bfd_note)"
+fi
 ((resets == 0)) || vw_fail "session with $VW_RLABEL was reset (established at $since0 -> $since1)"
+((bfd_changes == 0)) || vw_fail "BFD state changed during the upgrades ($bfd_note)"
 ((updates == 0)) || vw_fail "$VW_RLABEL received $updates UPDATEs during the upgrades"
 ((failed == 0)) || vw_fail "$failed client requests failed during the upgrades"
 ((requests > 0)) || vw_fail "wrk made no requests"
@@ -138,4 +184,4 @@ drift=$((since2 - since0))
 changes=$(route_changes)
 [[ -z $changes ]] || vw_fail "vipwarden logged route changes after the failed upgrade: $(head -3 <<<"$changes")"
 cp "$src_bin" "$bindir/vipwarden"
-vw_pass "$N upgrades: 0 resets, 0 UPDATEs, 0 of $requests requests failed at $VW_RLABEL; hand-over min/median/max $min/$med/$max ms; a failed upgrade left PID $old serving"
+vw_pass "$N upgrades: 0 resets, 0 UPDATEs${bfd_note:+, 0 BFD state changes}, 0 of $requests requests failed at $VW_RLABEL; hand-over min/median/max $min/$med/$max ms; a failed upgrade left PID $old serving"

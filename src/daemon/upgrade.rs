@@ -30,6 +30,10 @@ impl Daemon {
     /// Runs the hand-over. Ok: the new process runs; this one must exit at once (its sessions are
     /// released and never touched again). Err: everything was resumed; the reason is for the log.
     pub(super) async fn upgrade(&mut self, started: Instant) -> Result<Done, String> {
+        // Exiting mid-write could leave the drain state file half-written.
+        if self.saving.is_some() {
+            return Err("a drain/undrain is writing its state file; try again in a moment".into());
+        }
         let path = handover::binary_path()
             .map_err(|e| format!("cannot find the path of this binary: {e}"))?;
         info!(

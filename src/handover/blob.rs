@@ -315,6 +315,18 @@ mod tests {
         assert!(decode(&frame(&spaced)).is_ok());
     }
 
+    /// The committed seed corpus starts the fuzzer from a blob that is accepted (so the JSON and
+    /// validation paths are reached from the first run), and stays one as the format moves.
+    #[test]
+    fn the_fuzz_seed_is_an_accepted_blob() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/handover_blob");
+        let accepted = std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| decode(&std::fs::read(e.as_ref().unwrap().path()).unwrap()).is_ok())
+            .count();
+        assert_eq!(accepted, 1);
+    }
+
     #[test]
     fn checksummed_but_inconsistent_state_is_refused() {
         let mut s = state();

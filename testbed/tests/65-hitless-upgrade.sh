@@ -7,7 +7,9 @@
 # Counted at the router: session resets (0), UPDATEs received (0 beyond
 # KEEPALIVEs), BFD state changes (0), failed client requests (0); the hand-over
 # time (signal to new process ready) as min/median/max. Then a failed upgrade
-# (the "binary" is a script that exits at once) leaves the old process serving.
+# (the "binary" is a script that exits at once) leaves the old process serving,
+# and so does a refused one (the config changed a peer's hold time, so the new
+# process cannot continue the sessions as negotiated).
 # shellcheck source=common.sh
 source "$(dirname "$0")/common.sh"
 N=${VW_UPGRADES:-5}
@@ -184,4 +186,22 @@ drift=$((since2 - since0))
 changes=$(route_changes)
 [[ -z $changes ]] || vw_fail "vipwarden logged route changes after the failed upgrade: $(head -3 <<<"$changes")"
 cp "$src_bin" "$bindir/vipwarden"
-vw_pass "$N upgrades: 0 resets, 0 UPDATEs${bfd_note:+, 0 BFD state changes}, 0 of $requests requests failed at $VW_RLABEL; hand-over min/median/max $min/$med/$max ms; a failed upgrade left PID $old serving"
+
+# A refused state: the new binary reads a config where the peers' hold time changed, so it
+# cannot continue those sessions as negotiated; it says why and exits, the old one serves on.
+conf=$VW_RUN_DIR/vipwarden.yaml
+cp "$conf" "$conf.orig"
+sed -i -E "s/^( *hold_time: ).*/\1$((VW_HOLD_TIME + 21))s/" "$conf"
+grep -q "hold_time: $((VW_HOLD_TIME + 21))s" "$conf" || vw_fail "could not change hold_time in $conf"
+mark=$(vw_log_lines "$log")
+kill -USR2 "$old"
+vw_wait_until now 15000 fail_line >/dev/null || vw_fail "refused upgrade: nothing logged within 15 s"
+line=$(fail_line)
+[[ $line == *"refused the state"*hold_time* ]] || vw_fail "a changed hold_time was not refused: $line"
+vw_info "refused upgrade logged: ${line##*upgrade failed, }"
+cp "$conf.orig" "$conf"
+sleep 0.5
+vw_pid_alive "$old" || vw_fail "old process $old is gone after the refused upgrade"
+((($(updates_in) == upd1))) || vw_fail "$VW_RLABEL received UPDATEs after the refused upgrade"
+client_ok4 || vw_fail "client not served after the refused upgrade"
+vw_pass "$N upgrades: 0 resets, 0 UPDATEs${bfd_note:+, 0 BFD state changes}, 0 of $requests requests failed at $VW_RLABEL; hand-over min/median/max $min/$med/$max ms; a failed and a refused upgrade left PID $old serving"

@@ -63,7 +63,7 @@ pub struct Takeover {
     pub sessions: HashMap<String, Handed>,
     pub bfd: crate::bfd::driver::Inherited,
     pub state: State,
-    /// Any session bytes or socket, closed again if this process never gets `go`.
+    /// The control socket the old process answers `go` on.
     control: UnixStream,
 }
 

@@ -32,6 +32,37 @@ pub struct StatusView {
     /// BFD packets that matched no peer's session (wrong source, ...), by reason, since start.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub bfd_unmatched: std::collections::BTreeMap<String, u64>,
+    /// The daemon's PID (`vipwarden upgrade` signals it); 0 from a daemon that does not say.
+    #[serde(default)]
+    pub pid: u32,
+    /// What this process took over from the one it replaced (in-place upgrade), if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgraded: Option<UpgradeView>,
+    /// The last in-place upgrade this process refused or that failed, with its reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade_failed: Option<UpgradeFailure>,
+}
+
+/// An in-place upgrade this process came from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpgradeView {
+    pub from_pid: u32,
+    pub from_version: String,
+    /// The BGP sessions taken over, by peer name.
+    pub sessions: Vec<String>,
+    pub checks: usize,
+    pub vips: usize,
+    /// From the signal in the old process to `go` here (both clocks are the host's).
+    pub handover_ms: u64,
+    /// Unix milliseconds when this process took over.
+    pub at_ms: u64,
+}
+
+/// An in-place upgrade that did not take place.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpgradeFailure {
+    pub at_ms: u64,
+    pub reason: String,
 }
 
 /// An access-log signal's window: lines, malformed lines and a sample of one.

@@ -30,6 +30,7 @@
 //!   No knowledge of the engine or sessions.
 //! - `api`: HTTP control plane (status, events, drain, metrics) and the CLI client; talks to the
 //!   daemon only through `control`.
+//! - `handover`: the in-place upgrade (state blob, the two processes' sides of the hand-over).
 //! - `daemon`: the only module that wires the others together (the loop: samples and readings in,
 //!   decisions logged, `DesiredRoutes` published, sessions started and stopped). Blocking work
 //!   goes to blocking threads; nothing imports `daemon`.
@@ -53,6 +54,7 @@ pub mod daemon;
 pub mod doctor;
 pub mod engine;
 pub mod fleet;
+pub mod handover;
 pub mod manpage;
 pub mod offline;
 pub mod ops;

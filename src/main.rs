@@ -176,6 +176,24 @@ Example:
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Upgrade the running daemon in place: the binary now at its path takes over every BGP
+    /// session and the decision state; no route changes
+    #[command(after_long_help = "\
+Sends SIGUSR2 to the daemon (its PID from the API's status) and waits until the new process
+answers. On any failure (the new binary does not start, refuses the state or the config) the
+running daemon serves on and says why. See docs/upgrades.md.
+
+Exit status: 0 upgraded; 1 the upgrade did not take place, or the daemon could not be reached.
+
+Example:
+  vipwarden upgrade")]
+    Upgrade {
+        /// Give up waiting for the new process after this many seconds
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
     /// Recent route decisions with their reasons
     #[command(after_long_help = "\
 Exit status: 0 the daemon answered; 1 it could not be reached or refused.
@@ -380,6 +398,12 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Man { dir } => man(dir.as_deref()),
+        Command::Upgrade { timeout, api } => {
+            let timeout = std::time::Duration::from_secs(*timeout);
+            client(api, move |t, json| async move {
+                vipwarden::api::client::upgrade(&t, timeout, json).await
+            })
+        }
         Command::Events { limit, api } => {
             let limit = *limit;
             client(api, move |t, json| async move {

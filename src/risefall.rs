@@ -3,7 +3,8 @@
 //! (the kernel or systemd reported the checked thing gone: a process exit, a closed listener, a
 //! failed unit) is a fact rather than a noisy probe: it takes an up check down at once.
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Serialisable for the in-place upgrade's state hand-over (`crate::handover`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RiseFall {
     rise: u32,
     fall: u32,

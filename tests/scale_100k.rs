@@ -21,10 +21,13 @@ async fn a_hundred_thousand_vips_come_up_without_a_session_reset() {
     let api = SocketAddr::from(([127, 0, 0, 1], 0));
     let config = config(dir.path(), router, target, 100, VIPS, api);
     let t0 = Instant::now();
-    let (daemon, control) = Daemon::start(Options {
-        config,
-        config_path: dir.path().join("test.yaml"),
-    });
+    let (daemon, control) = Daemon::start(
+        Options {
+            config,
+            config_path: dir.path().join("test.yaml"),
+        },
+        None,
+    );
     tokio::spawn(daemon.run(control.commands));
     // Generous: a debug build on a loaded 2-core machine; release takes about a second.
     wait_for(

@@ -90,6 +90,75 @@ pub async fn check(api: &ApiTarget) -> anyhow::Result<(u8, String)> {
     Ok(render::check_line(&view))
 }
 
+/// `vipwarden upgrade`: SIGUSR2 to the daemon (its PID from the status), then waits until a new
+/// process that came from it answers, or the old one reports the upgrade failed, or `timeout`.
+pub async fn upgrade(api: &ApiTarget, timeout: Duration, json: bool) -> anyhow::Result<String> {
+    let body = get(api, "/v1/status").await?;
+    let before: StatusView = decode(&body, "/v1/status")?;
+    if before.pid == 0 {
+        bail!("the daemon does not report its PID: it is older than the in-place upgrade; restart it instead");
+    }
+    let old = before.pid;
+    let t0 = std::time::Instant::now();
+    let sent_ms = unix_now_ms();
+    crate::sys::handover::signal_upgrade(old)
+        .with_context(|| format!("cannot send SIGUSR2 to the daemon (PID {old})"))?;
+    loop {
+        if t0.elapsed() > timeout {
+            bail!("no new process answered within {timeout:?}; PID {old} may still serve: see its log");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The API is down for a moment while the new process binds it.
+        let Ok(body) = get(api, "/v1/status").await else {
+            continue;
+        };
+        let Ok(v) = decode::<StatusView>(&body, "/v1/status") else {
+            continue;
+        };
+        if v.pid == old {
+            if let Some(f) = v
+                .upgrade_failed
+                .as_ref()
+                .filter(|f| f.at_ms + 1000 >= sent_ms)
+            {
+                bail!(
+                    "the upgrade did not take place; PID {old} serves on: {}",
+                    f.reason
+                );
+            }
+            continue;
+        }
+        let Some(u) = v.upgraded.filter(|u| u.from_pid == old) else {
+            bail!(
+                "PID {} answers now, but it did not take over from PID {old}",
+                v.pid
+            );
+        };
+        if json {
+            return Ok(serde_json::to_string_pretty(&u)?);
+        }
+        return Ok(format!(
+            "upgraded: PID {old} (vipwarden {}) -> PID {} (vipwarden {}): hand-over {} ms (signal to ready), API back after {} ms\n\
+             handed over: {} BGP sessions ({}), the state of {} checks and {} VIPs\n",
+            u.from_version,
+            v.pid,
+            v.version,
+            u.handover_ms,
+            t0.elapsed().as_millis(),
+            u.sessions.len(),
+            if u.sessions.is_empty() { "none".to_string() } else { u.sessions.join(", ") },
+            u.checks,
+            u.vips
+        ));
+    }
+}
+
+fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// `vipwarden events [--limit N]`: recent decisions, newest last.
 pub async fn events(api: &ApiTarget, limit: Option<usize>, json: bool) -> anyhow::Result<String> {
     let path = match limit {

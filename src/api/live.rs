@@ -208,6 +208,13 @@ impl Supervisor {
     async fn apply_listen(&mut self, listen: SocketAddr, reload: bool) {
         let when = if reload { "SIGHUP: " } else { "" };
         let mut bound = ApiServer::bind(listen).await;
+        // At start, the process this one replaced (in-place upgrade) may hold the port for a few
+        // more milliseconds: try again for a while before running without the API.
+        let until = tokio::time::Instant::now() + Duration::from_secs(3);
+        while !reload && bound.is_err() && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            bound = ApiServer::bind(listen).await;
+        }
         if bound.is_err() {
             // Same port on a wider address (127.0.0.1:9180 -> 0.0.0.0:9180) collides with our own
             // listener: free it, try again, and go back to it if the new address still fails.

@@ -160,6 +160,9 @@ pub fn sample_status() -> StatusView {
         }],
         signals: vec![],
         bfd_unmatched: Default::default(),
+        pid: 4242,
+        upgraded: None,
+        upgrade_failed: None,
     }
 }
 

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::auth::AuthConfig;
 use super::ingress::{Arrival, Bindings};
 use super::packet::{decode, encode_wire, RxError, State};
-use super::session::{Action, Event, Session, Snapshot, StateChange, Timing};
+use super::session::{Action, Event, Session, SessionExport, Snapshot, StateChange, Timing};
 use super::sock;
 
 /// Admitted packets waiting for the sessions. At 300 ms intervals a handful of sessions queue a
@@ -86,6 +86,50 @@ enum Cmd {
     /// stop detecting, so a router that restarts its BFD session on the Cease cannot bring ours
     /// back Up just before our AdminDown (BIRD 2.0.12 would log that as a BFD failure).
     Quiesce(oneshot::Sender<()>),
+    /// In-place upgrade: export every session, then wait for the verdict (true: released).
+    Pause(
+        oneshot::Sender<Result<Exported, String>>,
+        oneshot::Receiver<bool>,
+    ),
+}
+
+/// One session as the in-place upgrade hands it over (`crate::handover`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ExportedSession {
+    pub name: String,
+    pub local: IpAddr,
+    pub ifindex: u32,
+    /// The sending socket (its source port stays the session's, RFC 5881 4).
+    pub tx_fd: RawFd,
+    pub tx_in: Option<Duration>,
+    pub detect_in: Option<Duration>,
+    pub session: SessionExport,
+}
+
+/// Every session and receiving socket of this process.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Exported {
+    pub sessions: Vec<ExportedSession>,
+    /// UDP 3784 per local address.
+    pub receivers: Vec<(IpAddr, RawFd)>,
+}
+
+/// A handed-over session, checked against this process's config.
+pub struct Adopted {
+    pub spec: PeerSpec,
+    pub local: IpAddr,
+    pub ifindex: u32,
+    pub tx_fd: OwnedFd,
+    pub tx_in: Option<Duration>,
+    pub detect_in: Option<Duration>,
+    pub session: Session,
+}
+
+/// What a new process takes over.
+#[derive(Default)]
+pub struct Inherited {
+    pub sessions: Vec<Adopted>,
+    pub receivers: Vec<(IpAddr, OwnedFd)>,
 }
 
 /// Handle to the BFD thread. Dropping it stops the thread.
@@ -101,6 +145,20 @@ impl Handle {
 
     /// As `start`, on another UDP port (tests run beside a real BFD speaker).
     pub fn start_on_port(port: u16) -> io::Result<(Handle, mpsc::UnboundedReceiver<Report>)> {
+        Self::start_with(port, Inherited::default())
+    }
+
+    /// As `start`, continuing the sessions a replaced process handed over.
+    pub fn start_inherited(
+        inh: Inherited,
+    ) -> io::Result<(Handle, mpsc::UnboundedReceiver<Report>)> {
+        Self::start_with(sock::PORT, inh)
+    }
+
+    fn start_with(
+        port: u16,
+        inh: Inherited,
+    ) -> io::Result<(Handle, mpsc::UnboundedReceiver<Report>)> {
         let (cmds, cmd_rx) = mpsc::unbounded_channel();
         let (rep_tx, rep_rx) = mpsc::unbounded_channel();
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -108,8 +166,24 @@ impl Handle {
             .build()?;
         std::thread::Builder::new()
             .name("vipwarden-bfd".into())
-            .spawn(move || rt.block_on(Reactor::new(port, rep_tx).run(cmd_rx)))?;
+            .spawn(move || rt.block_on(Reactor::new(port, rep_tx).run(cmd_rx, inh)))?;
         Ok((Handle { cmds }, rep_rx))
+    }
+
+    /// In-place upgrade: every session exported; they keep running until the verdict is sent
+    /// (true: released to the new process, this thread never sends again; false: resume).
+    pub async fn pause(&self, max: Duration) -> Result<(Exported, oneshot::Sender<bool>), String> {
+        let (tx, rx) = oneshot::channel();
+        let (vtx, vrx) = oneshot::channel();
+        self.cmds
+            .send(Cmd::Pause(tx, vrx))
+            .map_err(|_| "the BFD thread is gone".to_string())?;
+        match tokio::time::timeout(max, rx).await {
+            Ok(Ok(Ok(e))) => Ok((e, vtx)),
+            Ok(Ok(Err(e))) => Err(e),
+            Ok(Err(_)) => Err("the BFD thread is gone".into()),
+            Err(_) => Err(format!("the BFD thread did not pause within {max:?}")),
+        }
     }
 
     pub fn add(&self, spec: PeerSpec) {
@@ -171,7 +245,8 @@ struct Reactor {
     entries: Vec<Entry>,
     /// Specs whose sockets could not be set up yet.
     pending: Vec<PeerSpec>,
-    receivers: HashMap<IpAddr, tokio::task::JoinHandle<()>>,
+    /// Per local address: the receiving task and its socket's fd (for the in-place upgrade).
+    receivers: HashMap<IpAddr, (tokio::task::JoinHandle<()>, std::os::fd::RawFd)>,
     bindings: Shared,
     pkt_tx: mpsc::Sender<RxPacket>,
     pkt_rx: Option<mpsc::Receiver<RxPacket>>,
@@ -246,7 +321,8 @@ impl Reactor {
         }
     }
 
-    async fn run(mut self, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
+    async fn run(mut self, mut cmds: mpsc::UnboundedReceiver<Cmd>, inh: Inherited) {
+        self.adopt(inh);
         let mut pkts = self.pkt_rx.take().expect("taken once");
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -269,19 +345,26 @@ impl Reactor {
                 Some(p) = pkts.recv() => self.on_packet(&p),
                 cmd = cmds.recv() => match cmd {
                     None => break,
+                    Some(Cmd::Pause(reply, verdict)) => self.pause(reply, verdict).await,
                     Some(c) => self.on_cmd(c),
                 },
                 _ = tick.tick() => self.on_tick(),
             }
         }
-        for (_, h) in self.receivers.drain() {
+        for (_, (h, _)) in self.receivers.drain() {
             h.abort();
         }
     }
 
     fn on_cmd(&mut self, c: Cmd) {
         match c {
+            // Handled in `run` (it waits).
+            Cmd::Pause(..) => {}
             Cmd::Add(spec) => {
+                // A session handed over by the replaced process, as configured: keep it.
+                if self.entries.iter().any(|e| e.spec == spec) {
+                    return;
+                }
                 self.remove(&spec.name);
                 self.try_add(spec);
             }
@@ -309,7 +392,7 @@ impl Reactor {
             let e = self.entries.remove(i);
             lock(&self.bindings).unbind(e.session.local_discr());
             if !self.entries.iter().any(|o| o.local == e.local) {
-                if let Some(h) = self.receivers.remove(&e.local) {
+                if let Some((h, _)) = self.receivers.remove(&e.local) {
                     h.abort();
                 }
             }
@@ -348,13 +431,7 @@ impl Reactor {
         let ifindex = sock::route_ifindex(spec.peer, local)?;
         if !self.receivers.contains_key(&local) {
             let rx = tokio::net::UdpSocket::from_std(sock::receiver(local, self.port)?)?;
-            let h = tokio::spawn(receive_loop(
-                rx,
-                local,
-                self.bindings.clone(),
-                self.pkt_tx.clone(),
-            ));
-            self.receivers.insert(local, h);
+            self.spawn_receiver(local, rx);
         }
         let start: u16 = self.rng.gen();
         let tx = sock::sender(local, SocketAddr::new(spec.peer, self.port), start)?;
@@ -395,6 +472,122 @@ impl Reactor {
             }
         }
         Ok(e)
+    }
+
+    fn spawn_receiver(&mut self, local: IpAddr, rx: tokio::net::UdpSocket) {
+        let fd = rx.as_raw_fd();
+        let h = tokio::spawn(receive_loop(
+            rx,
+            local,
+            self.bindings.clone(),
+            self.pkt_tx.clone(),
+        ));
+        self.receivers.insert(local, (h, fd));
+    }
+
+    /// The in-place upgrade: every session and socket as the new process needs them. Sessions
+    /// keep running in this process until the verdict (`pause`).
+    fn export(&self) -> Result<Exported, String> {
+        let now = Instant::now();
+        if let Some(p) = self.pending.first() {
+            return Err(format!("BFD session with {} has no sockets yet", p.name));
+        }
+        let mut sessions = Vec::new();
+        for e in &self.entries {
+            let session = e.session.export(now).ok_or_else(|| {
+                format!(
+                    "BFD session with {} uses authentication, which the upgrade does not carry yet",
+                    e.spec.name
+                )
+            })?;
+            let left = |t: Option<Instant>| t.map(|t| t.saturating_duration_since(now));
+            sessions.push(ExportedSession {
+                name: e.spec.name.to_string(),
+                local: e.local,
+                ifindex: e.ifindex,
+                tx_fd: e.tx.as_raw_fd(),
+                tx_in: left(e.tx_at),
+                detect_in: left(e.detect_at),
+                session,
+            });
+        }
+        let receivers = self
+            .receivers
+            .iter()
+            .map(|(ip, (_, fd))| (*ip, *fd))
+            .collect();
+        Ok(Exported {
+            sessions,
+            receivers,
+        })
+    }
+
+    /// Exports, then stops sending and detecting until the verdict: resume (the upgrade failed)
+    /// or release (the new process has the sessions: this thread never sends again).
+    async fn pause(
+        &mut self,
+        reply: oneshot::Sender<Result<Exported, String>>,
+        verdict: oneshot::Receiver<bool>,
+    ) {
+        let exported = self.export();
+        let ok = exported.is_ok();
+        if reply.send(exported).is_err() || !ok {
+            return;
+        }
+        if let Ok(true) = verdict.await {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Takes over sessions exported by the process this one replaced: same discriminators,
+    /// state, sockets, and the timers where they were.
+    fn adopt(&mut self, inh: Inherited) {
+        let now = Instant::now();
+        let udp = |fd: OwnedFd| {
+            let s = std::net::UdpSocket::from(fd);
+            s.set_nonblocking(true)?;
+            tokio::net::UdpSocket::from_std(s)
+        };
+        for (local, fd) in inh.receivers {
+            if let Ok(rx) = udp(fd) {
+                self.spawn_receiver(local, rx);
+            }
+        }
+        for a in inh.sessions {
+            let tx = match udp(a.tx_fd) {
+                Ok(t) => t,
+                Err(_) => {
+                    self.pending.push(a.spec);
+                    continue;
+                }
+            };
+            if !self.receivers.contains_key(&a.local) {
+                if let Ok(rx) =
+                    sock::receiver(a.local, self.port).and_then(tokio::net::UdpSocket::from_std)
+                {
+                    self.spawn_receiver(a.local, rx);
+                }
+            }
+            lock(&self.bindings).bind(a.local, a.spec.peer, a.ifindex, a.session.local_discr());
+            let status = PeerStatus {
+                session: Some(a.session.snapshot()),
+                local: tx.local_addr().ok(),
+                ifindex: Some(a.ifindex),
+                ..Default::default()
+            };
+            self.entries.push(Entry {
+                spec: a.spec,
+                local: a.local,
+                ifindex: a.ifindex,
+                resolved_at: now,
+                session: a.session,
+                tx,
+                tx_at: Some(now + a.tx_in.unwrap_or_default()),
+                detect_at: a.detect_in.map(|d| now + d),
+                reported: PeerStatus::default(),
+                status,
+            });
+        }
     }
 
     fn on_tick(&mut self) {

@@ -30,7 +30,7 @@ pub enum State {
 }
 
 impl State {
-    fn from_bits(b: u8) -> State {
+    pub(crate) fn from_bits(b: u8) -> State {
         match b & 3 {
             0 => State::AdminDown,
             1 => State::Down,
@@ -38,7 +38,7 @@ impl State {
             _ => State::Up,
         }
     }
-    fn bits(self) -> u8 {
+    pub(crate) fn bits(self) -> u8 {
         match self {
             State::AdminDown => 0,
             State::Down => 1,

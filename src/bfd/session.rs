@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 use super::auth::{self, AuthConfig, AuthType, RxSeq, TxSeq};
 use super::packet::{Diag, Packet, RxError, State};
 
+mod handover;
+pub use handover::SessionExport;
+
 /// While the session is not Up we transmit no faster than this (RFC 5880 6.8.3).
 pub const SLOW_TX: Duration = Duration::from_secs(1);
 

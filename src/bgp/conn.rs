@@ -20,6 +20,7 @@ use tracing::{debug, info, warn};
 
 use super::feed::Feed;
 use super::fsm::{Action, Fsm, FsmTiming, Input, Level, ReceivedUpdate, SessionSetup, Timer};
+use super::pause::{Pause, Paused, PausedSession, Verdict};
 use super::rib_in::RibInEvent;
 use super::session::retry::Stall;
 use super::status::{Command, EndReason, PeerState, PeerStatus, StopReason};
@@ -144,6 +145,41 @@ pub(crate) async fn run(
     explained: HashSet<Family>,
 ) -> Outcome {
     let fsm = Fsm::new(setup.clone(), timing.fsm, explained);
+    drive(setup, timing, stream, links, fsm, None).await
+}
+
+/// A session handed over by the process this one replaced (in-place upgrade), continued on its
+/// socket: the FSM resumed Established, the timers where they were, the bytes already read.
+pub(crate) struct Resumed {
+    pub fsm: Fsm,
+    pub keepalive_in: Option<Duration>,
+    pub hold_in: Option<Duration>,
+    pub pending: Vec<u8>,
+    pub established_since: Option<SystemTime>,
+}
+
+pub(crate) async fn resume(
+    setup: &SessionSetup,
+    timing: Timing,
+    stream: TcpStream,
+    links: Links<'_>,
+    mut r: Resumed,
+) -> Outcome {
+    let fsm = std::mem::replace(
+        &mut r.fsm,
+        Fsm::new(setup.clone(), timing.fsm, HashSet::new()),
+    );
+    drive(setup, timing, stream, links, fsm, Some(r)).await
+}
+
+async fn drive(
+    setup: &SessionSetup,
+    timing: Timing,
+    stream: TcpStream,
+    links: Links<'_>,
+    fsm: Fsm,
+    resumed: Option<Resumed>,
+) -> Outcome {
     let local = stream.local_addr();
     let (r, w) = stream.into_split();
     let mut c = Conn {
@@ -163,7 +199,7 @@ pub(crate) async fn run(
     };
     let reason = match local {
         Err(e) => EndReason::ConnectFailed(format!("cannot read the socket's local address: {e}")),
-        Ok(local) => c.serve(local).await,
+        Ok(local) => c.serve(local, resumed).await,
     };
     if let Some(f) = c.links.feed.as_deref_mut() {
         f.down().await;
@@ -189,10 +225,25 @@ pub(crate) async fn run(
 }
 
 impl Conn<'_> {
-    async fn serve(&mut self, local: std::net::SocketAddr) -> EndReason {
+    async fn serve(&mut self, local: std::net::SocketAddr, resumed: Option<Resumed>) -> EndReason {
         let snapshot = self.links.desired.borrow_and_update().clone();
-        let mut actions = self.fsm.handle(Input::Desired(snapshot));
-        actions.extend(self.fsm.handle(Input::Connected { local }));
+        let mut actions = match resumed {
+            None => {
+                let mut a = self.fsm.handle(Input::Desired(snapshot));
+                a.extend(self.fsm.handle(Input::Connected { local }));
+                a
+            }
+            Some(r) => {
+                let queued = self.take_over(r);
+                // Diffed against the handed-over Adj-RIB-Out: empty when nothing changed.
+                let mut a = self.fsm.handle(Input::Desired(snapshot));
+                // Whole messages the old process had read but not parsed go first, in order.
+                for input in queued {
+                    a.extend(self.fsm.handle(input));
+                }
+                a
+            }
+        };
         loop {
             if let Some(end) = self.apply(actions).await {
                 return end;
@@ -222,6 +273,11 @@ impl Conn<'_> {
                     Input::Stop(r)
                 }
                 Event::Command(Some(Command::Reset(r))) => Input::Stop(r),
+                Event::Command(Some(Command::Pause(p))) => {
+                    self.pause(p).await;
+                    actions = Vec::new();
+                    continue;
+                }
                 Event::Timer(Timer::Hold) if self.hold_needs_grace() => {
                     // Resumed after a stall: the peer's bytes may be sitting unread in the
                     // socket. Read them before judging its silence (once per stall).
@@ -257,6 +313,96 @@ impl Conn<'_> {
                 }
             };
             actions = self.fsm.handle(input);
+        }
+    }
+
+    /// Continues a handed-over session: timers where the old process left them, the bytes it had
+    /// read but not parsed first in the read buffer, the status Established.
+    fn take_over(&mut self, r: Resumed) -> Vec<Input> {
+        let now = tokio::time::Instant::now();
+        if self.fsm.hold() > 0 {
+            self.deadlines[slot(Timer::Keepalive)] = r.keepalive_in.map(|d| now + d);
+            self.deadlines[slot(Timer::Hold)] = r.hold_in.map(|d| now + d);
+        }
+        // Complete messages become inputs now (the framer would only look at its buffer after
+        // the next read from the socket); a partial one waits in the buffer for its rest.
+        let mut pending = bytes::BytesMut::from(&r.pending[..]);
+        let mut queued = Vec::new();
+        loop {
+            match tokio_util::codec::Decoder::decode(&mut BgpCodec, &mut pending) {
+                Ok(Some(f)) => queued.push(Input::Frame(f)),
+                Ok(None) => break,
+                Err(ReadError::Protocol(e)) => {
+                    queued.push(Input::BadFrame(e));
+                    break;
+                }
+                Err(ReadError::Io(e)) => {
+                    queued.push(Input::ReadFailed(e.to_string()));
+                    break;
+                }
+            }
+        }
+        self.reader.read_buffer_mut().extend_from_slice(&pending);
+        self.established_at = Some(Instant::now());
+        let (hold, families, id) = (
+            self.fsm.hold(),
+            self.fsm.families().to_vec(),
+            self.fsm.peer_router_id(),
+        );
+        let (rr, resends) = self.fsm.route_refresh_counts();
+        let announced = self.fsm.announced();
+        self.links.status.send_modify(|s| {
+            s.state = PeerState::Established;
+            s.negotiated_hold_time = Some(hold);
+            s.peer_router_id = id;
+            s.families = families;
+            s.established_since = Some(r.established_since.unwrap_or_else(SystemTime::now));
+            s.prefixes_announced = announced;
+            s.route_refresh_received = rr;
+            s.route_refresh_resends = resends;
+        });
+        let rx = self.fsm.rx();
+        if let Some(f) = self.links.feed.as_deref_mut() {
+            f.up(rx.add_path_v4, rx.add_path_v6);
+        }
+        info!(peer = %self.name, "BGP session with {} taken over from the previous process: {} prefixes held by the peer, {} bytes read but not yet parsed",
+            self.name, announced, r.pending.len());
+        queued
+    }
+
+    /// Hands the session over at this message boundary (every action of the last event was
+    /// carried out, nothing is half-written) and waits for the verdict. On `Release` this task
+    /// never touches the socket again: it waits for the process to exit.
+    async fn pause(&mut self, p: Pause) {
+        let Some(state) = self.fsm.export() else {
+            let _ = p.reply(Paused::NotEstablished);
+            return;
+        };
+        let now = tokio::time::Instant::now();
+        let left = |t: Timer| self.deadlines[slot(t)].map(|d| d.saturating_duration_since(now));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let established_since = self.links.status.borrow().established_since;
+        let paused = PausedSession {
+            state,
+            fd: std::os::fd::AsRawFd::as_raw_fd(self.reader.get_ref().as_ref()),
+            keepalive_in: left(Timer::Keepalive),
+            hold_in: left(Timer::Hold),
+            pending: self.reader.read_buffer().to_vec(),
+            established_since,
+            verdict: tx,
+        };
+        if p.reply(Paused::Session(Box::new(paused))).is_err() {
+            return;
+        }
+        match rx.await {
+            Ok(Verdict::Release) => {
+                info!(peer = %self.name, "BGP session with {} handed over to the new process", self.name);
+                std::future::pending::<()>().await;
+            }
+            // Resume, or the upgrade gave up without a word: carry on.
+            Ok(Verdict::Resume) | Err(_) => {
+                info!(peer = %self.name, "BGP session with {} resumed: the upgrade did not take place", self.name);
+            }
         }
     }
 

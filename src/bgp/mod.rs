@@ -14,6 +14,7 @@
 //! - `feed`: received VIP routes to the fleet view (deltas, or a resync when the daemon fell
 //!   behind), never blocking a live session.
 //! - `conn`: the async driver of one connection (socket, framing, timers).
+//! - `pause`: pausing an Established session for the in-place upgrade (`crate::handover`).
 //! - `session`: the per-peer task (connect, reconnect with backoff, public entry point).
 
 mod conn;
@@ -21,6 +22,7 @@ pub mod encode;
 pub mod error;
 pub(crate) mod feed;
 pub mod fsm;
+pub mod pause;
 pub mod rib_in;
 mod rib_out;
 pub mod session;

@@ -68,6 +68,11 @@ impl RibOut {
         self.routes.insert(p, e);
     }
 
+    /// Every route the peer holds from us (for the in-place upgrade's state export).
+    pub fn iter(&self) -> impl Iterator<Item = (&Prefix, &Entry)> {
+        self.routes.iter()
+    }
+
     pub fn prefixes(&self, family: Family) -> Vec<Prefix> {
         self.routes
             .keys()

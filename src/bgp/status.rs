@@ -94,6 +94,8 @@ pub enum Command {
     /// Close the current session at once with Cease and reconnect as usual (e.g. BFD down).
     /// Ignored while no session is up.
     Reset(StopReason),
+    /// Pause the session at a message boundary and hand it over (in-place upgrade).
+    Pause(super::pause::Pause),
 }
 
 /// Why a connection attempt or session ended.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
-use crate::bfd::driver::{Handle, PeerSpec, PeerStatus, Report};
+use crate::bfd::driver::{Exported, Handle, Inherited, PeerSpec, PeerStatus, Report};
 use crate::bfd::{AuthConfig, Gate, Key, Timing};
 use crate::config::{Config, PeerConfig};
 use crate::control::BfdView;
@@ -22,13 +22,16 @@ type Unmatched = Arc<Mutex<BTreeMap<String, u64>>>;
 
 pub struct BfdRuntime {
     handle: Option<Handle>,
+    /// Sessions handed over by the replaced process, for the BFD thread's start.
+    inherited: Option<Inherited>,
     specs: HashMap<Arc<str>, PeerSpec>,
     views: Views,
     gates: Gates,
     unmatched: Unmatched,
 }
 
-fn spec(p: &PeerConfig) -> Option<PeerSpec> {
+/// The BFD session a peer's config asks for, if any (also for the in-place upgrade's matching).
+pub fn spec(p: &PeerConfig) -> Option<PeerSpec> {
     let b = p.bfd.as_ref()?;
     let auth = match &b.auth {
         None => None,
@@ -213,16 +216,51 @@ async fn consume(
 }
 
 impl BfdRuntime {
+    #[cfg(test)]
     pub fn start(config: &Config) -> BfdRuntime {
+        Self::start_inherited(config, None)
+    }
+
+    /// `start`, continuing the BFD sessions a replaced process handed over (in-place upgrade).
+    pub fn start_inherited(config: &Config, inherited: Option<Inherited>) -> BfdRuntime {
+        let up: Vec<Arc<str>> = inherited
+            .iter()
+            .flat_map(|i| i.sessions.iter())
+            .filter(|a| a.session.state() == crate::bfd::State::Up)
+            .map(|a| a.spec.name.clone())
+            .collect();
         let mut rt = BfdRuntime {
             handle: None,
+            inherited,
             specs: HashMap::new(),
             views: Views::default(),
             gates: Gates::default(),
             unmatched: Unmatched::default(),
         };
         rt.reconcile(config);
+        // Up before the upgrade, Up now: the gates say so from the start.
+        if let Ok(mut g) = rt.gates.lock() {
+            for name in up {
+                if let Some(tx) = g.get_mut(&name) {
+                    tx.send_modify(|g| {
+                        g.up = true;
+                        g.ever_up = true;
+                    });
+                }
+            }
+        }
         rt
+    }
+
+    /// In-place upgrade: every BFD session paused and exported (None: no BFD runs). Send the
+    /// verdict (true: released) through the returned sender.
+    pub async fn pause(
+        &self,
+    ) -> Result<Option<(Exported, tokio::sync::oneshot::Sender<bool>)>, String> {
+        match &self.handle {
+            None => Ok(None),
+            Some(h) => h.pause(Duration::from_secs(2)).await.map(Some),
+        }
     }
 
     /// Adds, changes and removes BFD sessions to match `config`.
@@ -251,7 +289,11 @@ impl BfdRuntime {
             }
         }
         if self.handle.is_none() && !want.is_empty() {
-            match Handle::start() {
+            let started = match self.inherited.take() {
+                Some(i) => Handle::start_inherited(i),
+                None => Handle::start(),
+            };
+            match started {
                 Ok((h, reports)) => {
                     tokio::spawn(consume(
                         reports,

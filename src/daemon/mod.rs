@@ -17,6 +17,7 @@ mod drain_count;
 mod maintenance;
 mod peers;
 mod status;
+mod upgrade;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -73,6 +74,17 @@ const STATUS_COST_FACTOR: u32 = 10;
 pub struct Options {
     pub config: Config,
     pub config_path: PathBuf,
+}
+
+/// Sessions and decision state handed over by the process this one replaced.
+pub struct Inherited {
+    pub sessions: std::collections::HashMap<String, crate::bgp::session::Handed>,
+    pub bfd: Option<crate::bfd::driver::Inherited>,
+    /// Unix milliseconds of the SIGUSR2 in the old process.
+    pub requested_at_ms: u64,
+    pub engine: crate::engine::EngineExport,
+    pub from_pid: u32,
+    pub from_version: String,
 }
 
 /// The long-lived parts that other components talk to.
@@ -167,7 +179,7 @@ pub struct Control {
 
 impl Daemon {
     /// Starts sessions, checks and signal sources. Nothing is announced until checks pass.
-    pub fn start(opts: Options) -> (Daemon, Control) {
+    pub fn start(opts: Options, inherited: Option<Inherited>) -> (Daemon, Control) {
         let now = Instant::now();
         let config = opts.config;
         let mut engine = config.engine(now);
@@ -186,15 +198,47 @@ impl Daemon {
             Ok(_) => {}
             Err(e) => warn!("{e}; starting with no held VIPs"),
         }
+        let mut handed = std::collections::HashMap::new();
+        let mut imported = Vec::new();
+        let mut upgraded = None;
+        let mut bfd_inherited = None;
+        if let Some(mut inh) = inherited {
+            bfd_inherited = inh.bfd.take();
+            let (decisions, n_checks, n_vips) = engine.import(&inh.engine, now);
+            info!(
+                sessions = inh.sessions.len(),
+                checks = n_checks,
+                vips = n_vips,
+                "in-place upgrade from vipwarden {} (PID {}): taking over {} BGP sessions, the state of {n_checks} checks and {n_vips} VIPs",
+                inh.from_version,
+                inh.from_pid,
+                inh.sessions.len()
+            );
+            let at_ms = crate::handover::unix_ms(SystemTime::now());
+            let mut sessions: Vec<String> = inh.sessions.keys().cloned().collect();
+            sessions.sort();
+            upgraded = Some(crate::control::UpgradeView {
+                from_pid: inh.from_pid,
+                from_version: inh.from_version.clone(),
+                sessions,
+                checks: n_checks,
+                vips: n_vips,
+                handover_ms: at_ms.saturating_sub(inh.requested_at_ms),
+                at_ms,
+            });
+            handed = inh.sessions;
+            imported = decisions;
+        }
         let held = engine.held_vips();
         let (desired_tx, desired_rx) = watch::channel(Arc::new(with_generation(&engine, 0)));
-        let bfd = BfdRuntime::start(&config);
+        let bfd = BfdRuntime::start_inherited(&config, bfd_inherited);
         let (rib_in_tx, rib_in_rx) = mpsc::channel(1024);
-        let peers = Peers::start(&config, &desired_rx, &bfd, Some(rib_in_tx));
+        let peers = Peers::start(&config, &desired_rx, &bfd, Some(rib_in_tx), &mut handed);
         let stop_sources = CancellationToken::new();
         let board = SignalBoard::spawn(&config.signals, &stop_sources);
         let checks = CheckRuntime::spawn(&config);
-        let status = status::Tracker::new(&config, &opts.config_path);
+        let mut status = status::Tracker::new(&config, &opts.config_path);
+        status.upgraded = upgraded;
         let (status_tx, status_rx) = watch::channel(Arc::new(StatusView::default()));
         let (events_tx, events_rx) = watch::channel(Arc::new(Vec::new()));
         let (cmd_tx, cmd_rx) = mpsc::channel(16);
@@ -250,6 +294,8 @@ impl Daemon {
             anonymous_warned: Default::default(),
         };
         daemon.sync_maintenance();
+        // Re-deciding the handed-over state (normally no change: the routes are as they were).
+        daemon.apply(imported);
         daemon.publish_status();
         if let Err(e) = daemon.notifier.ready("started; waiting for checks") {
             warn!("systemd READY notification failed: {e}");
@@ -274,6 +320,8 @@ impl Daemon {
         let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
         let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
         let mut sighup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+        let mut sigusr2 =
+            signal(SignalKind::user_defined2()).context("installing SIGUSR2 handler")?;
         let mut tick = tokio::time::interval(POLICY_TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The watchdog is pinged from the decision loop itself, so a hung loop stops pinging.
@@ -361,6 +409,20 @@ impl Daemon {
                     self.finish_reload(r);
                     dwell_end = self.engine.next_deadline();
                     self.status_changed();
+                }
+                _ = sigusr2.recv() => {
+                    let started = Instant::now();
+                    match self.upgrade(started).await {
+                        Ok(done) => self.exit_upgraded(&done),
+                        Err(why) => {
+                            warn!("in-place upgrade failed, this process serves on with every session resumed: {why}");
+                            self.status.upgrade_failed = Some(crate::control::UpgradeFailure {
+                                at_ms: crate::handover::unix_ms(SystemTime::now()),
+                                reason: why,
+                            });
+                            self.publish_status();
+                        }
+                    }
                 }
                 _ = sigterm.recv() => break "SIGTERM",
                 _ = sigint.recv() => break "SIGINT",
@@ -1057,7 +1119,26 @@ impl Daemon {
 /// node from announcing: stopping on it, fleet-wide, would withdraw every node at once.
 pub async fn run(opts: Options) -> anyhow::Result<()> {
     let api = opts.config.api.clone();
-    let (daemon, control) = Daemon::start(opts);
+    let inherited = match crate::handover::intake(&opts.config, bfd::spec).await {
+        crate::handover::Intake::None => None,
+        crate::handover::Intake::Refused(why) => {
+            anyhow::bail!("in-place upgrade refused: {why}; the running process serves on")
+        }
+        crate::handover::Intake::Ready(mut t) => {
+            if let Err(why) = t.wait_go().await {
+                anyhow::bail!("in-place upgrade abandoned: {why}");
+            }
+            Some(Inherited {
+                bfd: Some(std::mem::take(&mut t.bfd)),
+                requested_at_ms: t.state.requested_at_ms,
+                from_pid: t.state.from_pid,
+                from_version: t.state.from_version.clone(),
+                engine: std::mem::take(&mut t.state.engine),
+                sessions: std::mem::take(&mut t.sessions),
+            })
+        }
+    };
+    let (daemon, control) = Daemon::start(opts, inherited);
     let stop_api = CancellationToken::new();
     // The API supervisor logs and shows its own problems (token file, port) in /v1/status.
     let api_task = tokio::spawn(crate::api::supervise(

@@ -12,7 +12,11 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use super::bfd::BfdRuntime;
+use std::collections::HashMap;
+
+use crate::bgp::pause::{Pause, Paused};
 use crate::bgp::rib_in::RibInSender;
+use crate::bgp::session::Handed;
 use crate::bgp::{self, Command, PeerIo, PeerState, PeerStatus, SessionSetup, StopReason};
 use crate::config::{Config, PeerConfig};
 use crate::route::DesiredRoutes;
@@ -47,6 +51,7 @@ fn spawn(
     bfd: &BfdRuntime,
     rib_in: Option<RibInSender>,
     changed: &Arc<Notify>,
+    handed: Option<Handed>,
 ) -> PeerRuntime {
     let (status_tx, status) = watch::channel(PeerStatus::default());
     // Ends with the session task (its sender dropped).
@@ -79,7 +84,10 @@ fn spawn(
         if let Some(old) = after {
             let _ = tokio::time::timeout(STOP_GRACE, old).await;
         }
-        bgp::run_peer(setup, io).await
+        match handed {
+            Some(h) => bgp::session::run_peer_handed(setup, io, h).await,
+            None => bgp::run_peer(setup, io).await,
+        }
     });
     PeerRuntime {
         cfg: peer.clone(),
@@ -97,6 +105,13 @@ impl PeerRuntime {
         self.task
     }
 
+    /// Asks the session to pause at a message boundary for an in-place upgrade. None: the task
+    /// has ended (nothing to hand over).
+    pub fn pause(&self) -> Option<tokio::sync::oneshot::Receiver<Paused>> {
+        let (p, rx) = Pause::new();
+        self.commands.send(Command::Pause(p)).ok().map(|()| rx)
+    }
+
     /// Closes the current session at once with Cease (e.g. BFD down); the task reconnects.
     #[allow(dead_code)] // the seam for the BFD coupling (issue 10), exercised in bgp::session_tests
     pub fn reset(&self, why: StopReason) {
@@ -105,18 +120,24 @@ impl PeerRuntime {
 }
 
 impl Peers {
+    /// Starts every peer; one in `handed` continues its session handed over by the process this
+    /// one replaced.
     pub fn start(
         config: &Config,
         desired: &watch::Receiver<Arc<DesiredRoutes>>,
         bfd: &BfdRuntime,
         rib_in: Option<RibInSender>,
+        handed: &mut HashMap<String, Handed>,
     ) -> Peers {
         let changed = Arc::new(Notify::new());
         Peers {
             list: config
                 .peers
                 .iter()
-                .map(|p| spawn(config, p, desired, None, bfd, rib_in.clone(), &changed))
+                .map(|p| {
+                    let h = handed.remove(&*p.spec.name);
+                    spawn(config, p, desired, None, bfd, rib_in.clone(), &changed, h)
+                })
                 .collect(),
             changed,
             rib_in,
@@ -172,6 +193,7 @@ impl Peers {
                     bfd,
                     self.rib_in.clone(),
                     &self.changed,
+                    None,
                 ));
             }
         }
@@ -291,7 +313,7 @@ vips:
         cfg.peers[0].spec.port = listener.local_addr().unwrap().port();
         let (_dtx, drx) = watch::channel(Arc::new(DesiredRoutes::default()));
         let bfd = BfdRuntime::start(&cfg);
-        let mut peers = Peers::start(&cfg, &drx, &bfd, None);
+        let mut peers = Peers::start(&cfg, &drx, &bfd, None, &mut HashMap::new());
         let mut old = accept_and_establish(&listener).await;
 
         let mut new = cfg.clone();

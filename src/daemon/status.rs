@@ -35,6 +35,9 @@ pub struct Tracker {
     flaps: HashMap<Arc<str>, (Option<SystemTime>, u64)>,
     /// Log-signal problems already logged as WARN since start/the last reload.
     warned: std::collections::HashSet<String>,
+    /// What this process took over in an in-place upgrade, and the last upgrade that failed.
+    pub upgraded: Option<crate::control::UpgradeView>,
+    pub upgrade_failed: Option<crate::control::UpgradeFailure>,
 }
 
 fn unix_s(t: SystemTime) -> u64 {
@@ -56,6 +59,8 @@ impl Tracker {
             check_names: config.checks.iter().map(|c| c.name.clone()).collect(),
             flaps: HashMap::new(),
             warned: Default::default(),
+            upgraded: None,
+            upgrade_failed: None,
         }
     }
 
@@ -241,6 +246,9 @@ impl Tracker {
                 .collect(),
             signals,
             bfd_unmatched: Default::default(),
+            pid: std::process::id(),
+            upgraded: self.upgraded.clone(),
+            upgrade_failed: self.upgrade_failed.clone(),
             route_changes: route_changes
                 .iter()
                 .map(|((vip, to), count)| RouteChangeCount {

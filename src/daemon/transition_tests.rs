@@ -44,10 +44,13 @@ async fn a_check_transition_and_its_route_are_in_status_at_once() {
     let state = tempfile::tempdir().unwrap();
     let text = format!("{YAML}state_dir: {}\n", state.path().display());
     let cfg = crate::config::parse(Path::new("vw.yaml"), &text).unwrap();
-    let (mut daemon, control) = Daemon::start(Options {
-        config: cfg,
-        config_path: state.path().join("vw.yaml"),
-    });
+    let (mut daemon, control) = Daemon::start(
+        Options {
+            config: cfg,
+            config_path: state.path().join("vw.yaml"),
+        },
+        None,
+    );
     let mut status = control.handle.status.clone();
     daemon.publish_status();
     status.borrow_and_update();
@@ -83,10 +86,13 @@ async fn a_session_change_wakes_the_loop() {
     let state = tempfile::tempdir().unwrap();
     let text = format!("{YAML}state_dir: {}\n", state.path().display());
     let cfg = crate::config::parse(Path::new("vw.yaml"), &text).unwrap();
-    let (daemon, _control) = Daemon::start(Options {
-        config: cfg,
-        config_path: state.path().join("vw.yaml"),
-    });
+    let (daemon, _control) = Daemon::start(
+        Options {
+            config: cfg,
+            config_path: state.path().join("vw.yaml"),
+        },
+        None,
+    );
     // Port 1 on loopback refuses: the session's connect attempt changes its status.
     let woke = tokio::time::timeout(Duration::from_secs(5), daemon.peers.changed.notified()).await;
     assert!(woke.is_ok(), "no wake-up from the session's status");

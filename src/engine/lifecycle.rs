@@ -15,7 +15,10 @@
 use std::time::{Duration, Instant};
 
 use super::fmt::format_duration;
+
+pub(super) mod handover;
 use super::vip_state::VipState;
+pub use handover::LifecycleExport;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum DrainStrategy {

@@ -7,6 +7,7 @@
 mod condition;
 mod dampening;
 mod fmt;
+mod handover;
 mod lifecycle;
 
 mod spec;
@@ -20,6 +21,7 @@ pub use condition::{
 };
 pub use dampening::{Dampening, DampeningSpec};
 pub use fmt::format_duration;
+pub use handover::{CheckExport, EngineExport, VipExport};
 pub use lifecycle::{
     Connections, DrainStrategy, Lifecycle, LifecycleSpec, OnUnhealthy, Transition,
 };

@@ -9,6 +9,7 @@
 //!   `unsafe` here.
 //! - `inotify` (init, add_watch, draining reads): rustix. Its `inotify::Reader` parses events,
 //!   which we do not need: `drain` only reads them away with `rustix::io::read`.
+//! - `handover` (memfd, clearing FD_CLOEXEC in the upgrade child, SIGUSR2): rustix.
 //! - `fd`: tokio's `AsyncFd::register` is `unsafe` (tokio cannot see that the descriptor lives
 //!   long enough); no crate can make that safe for us, so the one `unsafe` block stays here,
 //!   with the argument for its soundness.
@@ -23,6 +24,7 @@
 
 pub mod clock;
 pub mod fd;
+pub mod handover;
 pub mod inotify;
 pub mod netlink;
 pub mod process;

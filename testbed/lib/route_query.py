@@ -13,7 +13,8 @@ Usage (router output on stdin):
 Route output: {"present", "as_path": [[seg_type, [asn..]]..], "as_path_str",
 "communities", "large_communities", "next_hop", "med"}; communities as
 "a:b" and large communities as "a:b:c", sorted.
-Session output: {"state", "uptime_ms"}.
+Session output: {"state", "uptime_ms", "updates_in"} (updates_in: UPDATEs, or route
+updates and withdraws for BIRD, the router received from the node; None if not shown).
 """
 import json
 import re
@@ -123,8 +124,11 @@ def frr_route(text, prefix):
 
 
 def bird_session(text, _peer):
-    state, since = "", None
+    state, since, updates = "", None, None
     for line in text.splitlines():
+        m = re.match(r"^\s+Import (updates|withdraws):\s+(\d+)", line)
+        if m:
+            updates = (updates or 0) + int(m.group(2))
         m = re.match(r"^node1\s+BGP\s+\S+\s+(\w+)\s+(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)", line)
         if m:
             since = m.group(2)
@@ -135,7 +139,7 @@ def bird_session(text, _peer):
     if state == "Established" and since:
         t = datetime.strptime(since, "%Y-%m-%d %H:%M:%S.%f").timestamp()
         uptime = int((time.time() - t) * 1000)
-    return {"state": state, "uptime_ms": uptime}
+    return {"state": state, "uptime_ms": uptime, "updates_in": updates}
 
 
 def frr_session(text, peer):
@@ -145,7 +149,8 @@ def frr_session(text, peer):
         data = {}
     state = data.get("bgpState", "")
     uptime = data.get("bgpTimerUpMsec") if state == "Established" else None
-    return {"state": state, "uptime_ms": uptime}
+    updates = data.get("messageStats", {}).get("updatesRecv")
+    return {"state": state, "uptime_ms": uptime, "updates_in": updates}
 
 
 # GoBGP path attribute type codes (RFC 4271, 1997, 4760, 8092) and session states (its FSM enum).
@@ -194,7 +199,8 @@ def gobgp_session(text, _peer):
         since = data.get("timers", {}).get("state", {}).get("uptime", {}).get("seconds")
         if since:
             uptime = int(time.time() * 1000) - int(since) * 1000
-    return {"state": state, "uptime_ms": uptime}
+    updates = data.get("state", {}).get("messages", {}).get("received", {}).get("update")
+    return {"state": state, "uptime_ms": uptime, "updates_in": updates}
 
 
 def format_route(text, prefix):

@@ -264,7 +264,7 @@ vw_assert_withdrawn_before_cease() {
 # ones; the rest test router-independent vipwarden behaviour that BIRD and FRR
 # already cover, so they skip on GoBGP to keep CI time down. A scenario that
 # needs GoBGP adds its number here.
-VW_GOBGP_SCENARIOS=${VW_GOBGP_SCENARIOS:-"01 02 03 04 05 08 09 12 14 15 16 17 18"}
+VW_GOBGP_SCENARIOS=${VW_GOBGP_SCENARIOS:-"01 02 03 04 05 08 09 12 14 15 16 17 18 65"}
 # GoBGP's "Peer Down" line for a received Cease / Administrative Shutdown.
 VW_GOBGP_CEASE_RE='"Code":6,.*"Subcode":2|notification-received code 6\(cease\) subcode 2'
 if [[ $VW_ROUTER == gobgp && " $VW_GOBGP_SCENARIOS " != *" ${VW_TEST_NAME%%-*} "* ]]; then

@@ -726,5 +726,8 @@ impl Fsm {
     }
 }
 
+mod handover;
+pub use handover::{ExportedRoute, ExportedSession};
+
 #[cfg(test)]
 mod tests;

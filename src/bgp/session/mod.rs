@@ -45,10 +45,31 @@ pub struct PeerIo {
 /// bytes have left the socket (kernel send queue empty, at most ~2 s), sends the Cease subcode
 /// of the reason (6/2 with an RFC 9003 text on a planned stop), closes and returns.
 pub async fn run_peer(setup: SessionSetup, io: PeerIo) {
-    run_peer_with(setup, io, Timing::default()).await
+    run_peer_with(setup, io, Timing::default(), None).await
 }
 
-pub(crate) async fn run_peer_with(setup: SessionSetup, io: PeerIo, timing: Timing) {
+/// An Established session handed over by the process this one replaced (in-place upgrade),
+/// already validated against this process's config (`Fsm::resume`).
+pub struct Handed {
+    pub stream: std::net::TcpStream,
+    pub fsm: super::fsm::Fsm,
+    pub keepalive_in: Option<Duration>,
+    pub hold_in: Option<Duration>,
+    pub pending: Vec<u8>,
+    pub established_since: Option<std::time::SystemTime>,
+}
+
+/// `run_peer`, continuing `handed` first (it reconnects as usual when that session ends).
+pub async fn run_peer_handed(setup: SessionSetup, io: PeerIo, handed: Handed) {
+    run_peer_with(setup, io, Timing::default(), Some(handed)).await
+}
+
+pub(crate) async fn run_peer_with(
+    setup: SessionSetup,
+    io: PeerIo,
+    timing: Timing,
+    mut handed: Option<Handed>,
+) {
     let PeerIo {
         mut desired,
         status,
@@ -69,6 +90,40 @@ pub(crate) async fn run_peer_with(setup: SessionSetup, io: PeerIo, timing: Timin
             if until_stop(&mut commands, f.ready()).await.is_err() {
                 break;
             }
+        }
+        // A handed-over socket goes back to the runtime as it is (non-blocking, options set).
+        let taken = handed.take().map(|h| {
+            let stream = h
+                .stream
+                .set_nonblocking(true)
+                .and_then(|()| TcpStream::from_std(h.stream));
+            let resumed = conn::Resumed {
+                fsm: h.fsm,
+                keepalive_in: h.keepalive_in,
+                hold_in: h.hold_in,
+                pending: h.pending,
+                established_since: h.established_since,
+            };
+            (stream, resumed)
+        });
+        if let Some((Err(e), _)) = &taken {
+            warn!(peer = %name, "BGP session with {name} handed over by the previous process cannot be used: {e}; reconnecting");
+        }
+        if let Some((Ok(stream), resumed)) = taken {
+            let links = Links {
+                status: &status,
+                desired: &mut desired,
+                commands: &mut commands,
+                feed: feed.as_mut(),
+            };
+            let outcome = conn::resume(&setup, timing, stream, links, resumed).await;
+            explained = outcome.explained;
+            if outcome.stop_task {
+                break;
+            }
+            warn!(peer = %name, "BGP session with {name} (taken over from the previous process) failed: {}; reconnecting", outcome.reason);
+            status.send_modify(|s| s.ended(&outcome.reason));
+            continue;
         }
         let connected =
             match until_stop(&mut commands, connect(&setup.peer, timing.connect_timeout)).await {
@@ -162,6 +217,9 @@ async fn until_stop<T>(
                 None => return Err(StopReason::Shutdown(String::new())),
                 Some(Command::Stop(r)) => return Err(r),
                 Some(Command::Reset(_)) => {}
+                Some(Command::Pause(p)) => {
+                    let _ = p.reply(super::pause::Paused::NotEstablished);
+                }
             },
             v = &mut fut => return Ok(v),
         }

@@ -187,7 +187,7 @@ async fn start_fed(
         commands: crx,
         received: Some(rtx),
     };
-    let task = tokio::spawn(run_peer_with(setup, io, timing));
+    let task = tokio::spawn(run_peer_with(setup, io, timing, None));
     Harness {
         listener,
         desired: dtx,

@@ -241,6 +241,10 @@ impl Conn<'_> {
                 for input in queued {
                     a.extend(self.fsm.handle(input));
                 }
+                // The fleet view of this peer starts empty: ask for the peer's table again.
+                if self.links.feed.is_some() {
+                    a.extend(self.fsm.request_tables());
+                }
                 a
             }
         };

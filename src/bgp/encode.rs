@@ -13,7 +13,8 @@ use zettabgp::prelude as z;
 
 use super::error::{Cease, ErrorCode};
 use super::wire::{
-    AS_TRANS, HEADER_LEN, MAX_MESSAGE_LEN, MSG_KEEPALIVE, MSG_NOTIFICATION, MSG_OPEN, MSG_UPDATE,
+    AS_TRANS, HEADER_LEN, MAX_MESSAGE_LEN, MSG_KEEPALIVE, MSG_NOTIFICATION, MSG_OPEN,
+    MSG_ROUTE_REFRESH, MSG_UPDATE,
 };
 use crate::route::{Family, Prefix, RouteAttrs};
 
@@ -113,6 +114,19 @@ pub fn keepalive() -> Vec<u8> {
     let mut m = vec![0xFF; 16];
     m.extend_from_slice(&19u16.to_be_bytes());
     m.push(MSG_KEEPALIVE);
+    m
+}
+
+/// ROUTE-REFRESH (RFC 2918) for one family, hand-encoded (fixed 23 bytes). Sent only to a peer
+/// that offered the capability: after an in-place upgrade, to learn its table again.
+pub fn route_refresh(family: Family) -> Vec<u8> {
+    let (afi, safi) = family.afi_safi();
+    let mut m = vec![0xFF; 16];
+    m.extend_from_slice(&23u16.to_be_bytes());
+    m.push(MSG_ROUTE_REFRESH);
+    m.extend_from_slice(&afi.to_be_bytes());
+    m.push(0);
+    m.push(safi);
     m
 }
 

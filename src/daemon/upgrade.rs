@@ -34,6 +34,21 @@ impl Daemon {
         if self.saving.is_some() {
             return Err("a drain/undrain is writing its state file; try again in a moment".into());
         }
+        // A VIP a reload removed is still leaving through the guard's gate; the new process's
+        // config does not have it, so it would withdraw it at once, past the gate.
+        let retiring: Vec<&str> = self
+            .engine
+            .vips()
+            .iter()
+            .filter(|v| v.retiring)
+            .map(|v| &*v.name)
+            .collect();
+        if !retiring.is_empty() {
+            return Err(format!(
+                "VIP {} was removed from the configuration and is still leaving through the fleet guard; upgrade once it has left (status shows it)",
+                retiring.join(", ")
+            ));
+        }
         let path = handover::binary_path()
             .map_err(|e| format!("cannot find the path of this binary: {e}"))?;
         info!(

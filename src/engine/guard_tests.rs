@@ -439,3 +439,21 @@ fn a_removed_vip_that_is_already_withdrawn_is_forgotten_at_once() {
     assert!(d.is_empty());
     assert!(e.vips().is_empty());
 }
+
+#[test]
+fn an_upgrade_keeps_a_held_vip_marked_with_the_same_episode() {
+    let t0 = Instant::now();
+    let mut old = engine(t0, DrainStrategy::Withdraw);
+    old.observe(&check(true), t0);
+    old.observe(&check(false), t0 + Duration::from_secs(1));
+    tick(&mut old, t0 + Duration::from_secs(5));
+    assert_eq!(old.vips()[0].life.state, VipState::Held);
+    let before = old.desired().routes[&vip()].attrs.clone();
+
+    let at = t0 + Duration::from_secs(6);
+    let mut new = engine(at, DrainStrategy::Withdraw);
+    new.import(&old.export(at), at);
+    assert!(new.vips()[0].marking, "{:?}", new.vips()[0].life);
+    // The same attributes: the routers get no UPDATE, and the mark never drops.
+    assert_eq!(new.desired().routes[&vip()].attrs, before);
+}

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::lifecycle::handover::{age_ms, before};
 use super::lifecycle::LifecycleExport;
-use super::{count_up, satisfied, settle, ChecksVerdict, Decision, Engine, RiseFall};
+use super::{count_up, satisfied, settle, ChecksVerdict, Decision, Engine, Gate, RiseFall};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckExport {
@@ -35,6 +35,14 @@ pub struct VipExport {
     pub withdrawn_age_ms: Option<u64>,
     pub probation: bool,
     pub life: LifecycleExport,
+    /// The fleet guard kept the route marked (marked phase or held). The new process restores
+    /// the hold as after a restart: marked until each ToR's view is complete, then counted.
+    /// Absent in a blob from before it was carried: false.
+    #[serde(default)]
+    pub marking: bool,
+    /// The episode the mark carries (kept, so the marked attributes do not change).
+    #[serde(default)]
+    pub guard_episode: u32,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +76,8 @@ impl Engine {
                     withdrawn_age_ms: v.withdrawn_at.map(|t| age_ms(now, t)),
                     probation: v.probation,
                     life: v.life.export(now),
+                    marking: v.marking,
+                    guard_episode: v.guard.as_ref().map_or(0, |(_, g)| g.episode()),
                 })
                 .collect(),
         }
@@ -107,6 +117,14 @@ impl Engine {
             v.withdrawn_at = o.withdrawn_age_ms.map(|ms| before(now, ms));
             v.probation = o.probation;
             v.life.import(&o.life, now);
+            if o.marking {
+                if let Some((_, g)) = &mut v.guard {
+                    // Never unmarked by an upgrade: an unhealthy node's path must not look
+                    // healthy to the others, not even for a moment.
+                    *g = Gate::restored_episode(now, o.guard_episode);
+                    v.marking = true;
+                }
+            }
             n_vips += 1;
         }
         let mut decisions = Vec::new();

@@ -188,6 +188,15 @@ impl Gate {
         }
     }
 
+    /// `restored`, keeping the episode its mark carries (an in-place upgrade: the routers keep
+    /// the same attributes, so nothing is sent again).
+    pub fn restored_episode(now: Instant, episode: u32) -> Gate {
+        Gate {
+            episode: episode.max(1),
+            ..Gate::restored(now)
+        }
+    }
+
     /// One step: the wish, the view and the clock in; the phase and the per-ToR changes out.
     pub fn step(
         &mut self,

@@ -223,6 +223,7 @@ mod tests {
                     our_hold: 9,
                     hold: 9,
                     peer_router_id: Some("192.0.2.1".parse().unwrap()),
+                    peer_route_refresh: true,
                     local: "192.0.2.10:40000".parse().unwrap(),
                     families: vec!["ipv4-unicast".into()],
                     four_octet_as: true,

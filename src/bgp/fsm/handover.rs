@@ -46,6 +46,9 @@ pub struct ExportedSession {
     /// Negotiated hold time in seconds.
     pub hold: u16,
     pub peer_router_id: Option<Ipv4Addr>,
+    /// The peer offered ROUTE-REFRESH (absent in a blob from before it was carried: false).
+    #[serde(default)]
+    pub peer_route_refresh: bool,
     pub local: SocketAddr,
     /// Negotiated families, "ipv4-unicast" / "ipv6-unicast".
     pub families: Vec<String>,
@@ -114,6 +117,7 @@ impl Fsm {
             our_hold: self.our_hold,
             hold: self.hold,
             peer_router_id: self.peer_router_id,
+            peer_route_refresh: self.peer_route_refresh,
             local,
             families: self.sync.families.iter().map(|f| family_name(*f)).collect(),
             four_octet_as: self.sync.path.four_octet_as,
@@ -218,6 +222,7 @@ impl Fsm {
         fsm.state = PeerState::Established;
         fsm.hold = s.hold;
         fsm.peer_router_id = s.peer_router_id;
+        fsm.peer_route_refresh = s.peer_route_refresh;
         fsm.local = Some(s.local);
         fsm.sync.families = families;
         fsm.sync.path.four_octet_as = s.four_octet_as;

@@ -155,6 +155,8 @@ pub struct Fsm {
     our_hold: u16,
     /// Negotiated hold time in seconds; 0 disables both timers.
     hold: u16,
+    /// The peer offered ROUTE-REFRESH (RFC 2918 / 7313): we may ask it to send its table again.
+    peer_route_refresh: bool,
     peer_router_id: Option<Ipv4Addr>,
     local: Option<SocketAddr>,
     desired: Arc<DesiredRoutes>,
@@ -203,6 +205,7 @@ impl Fsm {
             our_hold,
             hold: 0,
             peer_router_id: None,
+            peer_route_refresh: false,
             local: None,
             desired: Arc::new(DesiredRoutes::default()),
             explained,
@@ -226,6 +229,28 @@ impl Fsm {
 
     pub fn families(&self) -> &[Family] {
         &self.sync.families
+    }
+
+    /// Asks the peer to send its routes of every negotiated family again (RFC 2918), if it
+    /// offered the capability: a session taken over by an upgrade has an empty Adj-RIB-In, and
+    /// the fleet view must not count on it. Without the capability the view stays incomplete and
+    /// the guard holds (doubt) at that peer.
+    pub fn request_tables(&mut self) -> Vec<Action> {
+        if self.state != PeerState::Established || !self.peer_route_refresh {
+            return Vec::new();
+        }
+        let families = self.sync.families.clone();
+        for f in &families {
+            self.send(encode::route_refresh(*f));
+        }
+        let list: Vec<String> = families.iter().map(|f| f.to_string()).collect();
+        let msg = format!(
+            "asked {} to send its routes again (ROUTE-REFRESH {}): the view of its paths starts empty after the upgrade",
+            self.name,
+            list.join(", ")
+        );
+        self.log(Level::Info, msg);
+        std::mem::take(&mut self.out)
     }
 
     pub fn peer_router_id(&self) -> Option<Ipv4Addr> {
@@ -608,6 +633,7 @@ impl Fsm {
         }
         self.hold = self.our_hold.min(o.hold_time);
         self.peer_router_id = Some(o.router_id);
+        self.peer_route_refresh = o.route_refresh || o.enhanced_route_refresh;
         self.send(encode::keepalive());
         self.set_state(PeerState::OpenConfirm);
         if self.hold > 0 {

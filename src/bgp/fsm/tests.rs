@@ -600,3 +600,36 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn request_tables_sends_route_refresh_per_family_only_to_a_peer_that_offered_it() {
+    let refreshes = |actions: &[Action]| -> Vec<Vec<u8>> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send(m) if m.get(18) == Some(&wire::MSG_ROUTE_REFRESH) => Some(m.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut s = Sim::new(setup(65101, 90));
+    s.establish(&open(4, REMOTE_AS, 90, true));
+    let sent = refreshes(&s.fsm.request_tables());
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    // Length 23, type 5, AFI 1, reserved, SAFI 1.
+    assert_eq!(&sent[0][16..], &[0, 23, 5, 0, 1, 0, 1]);
+
+    // The same OPEN without the Route Refresh capability (code 2): nothing is asked.
+    let mut plain = open(4, REMOTE_AS, 90, true);
+    let at = plain
+        .windows(4)
+        .position(|w| w == [2, 2, 2, 0])
+        .expect("capability 2 in the OPEN");
+    plain.drain(at..at + 4);
+    plain[28] -= 4;
+    let len = plain.len() as u16;
+    plain[16..18].copy_from_slice(&len.to_be_bytes());
+    let mut s = Sim::new(setup(65101, 90));
+    s.establish(&plain);
+    assert!(refreshes(&s.fsm.request_tables()).is_empty());
+}

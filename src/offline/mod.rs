@@ -85,10 +85,22 @@ pub struct SeriesPoint {
     pub vip: String,
     pub signal: String,
     pub value: Option<f64>,
+    /// What `value` and the thresholds are in: `ratio` (0-1), `us` (latency, microseconds) or
+    /// `per_s` (the access-log rates).
+    pub unit: &'static str,
     pub trip_above: Option<f64>,
     pub restore_below: Option<f64>,
     /// The simulated route: announced, draining, withdrawn, maintenance.
     pub route: String,
+}
+
+/// The unit of an access-log value, as the CSV and JSON series name it.
+fn unit_name(u: crate::engine::Unit) -> &'static str {
+    match u {
+        crate::engine::Unit::Ratio => "ratio",
+        crate::engine::Unit::Latency => "us",
+        crate::engine::Unit::Plain => "per_s",
+    }
 }
 
 /// Picks the access-log signal to replay: the named one, or the only one.
@@ -247,6 +259,7 @@ pub fn run_with(
                         vip: v.name.to_string(),
                         signal: c.spec.signal.clone(),
                         value,
+                        unit: unit_name(c.spec.unit),
                         trip_above: limits.map(|l| l.0),
                         restore_below: limits.map(|l| l.1),
                         route: v.life.state.to_string(),
@@ -529,16 +542,20 @@ vips:
 
 /// `--csv`: one row per tick and condition.
 pub fn write_csv(report: &ReplayReport, out: &mut impl Write) -> std::io::Result<()> {
-    writeln!(out, "time,vip,signal,value,trip_above,restore_below,route")?;
+    writeln!(
+        out,
+        "time,vip,signal,value,unit,trip_above,restore_below,route"
+    )?;
     let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
     for p in &report.series {
         writeln!(
             out,
-            "{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{}",
             format_time(p.at_ms),
             csv_field(&p.vip),
             csv_field(&p.signal),
             opt(p.value),
+            p.unit,
             opt(p.trip_above),
             opt(p.restore_below),
             p.route
@@ -728,9 +745,10 @@ vips:
         let mut csv = Vec::new();
         write_csv(&report, &mut csv).unwrap();
         let csv = String::from_utf8(csv).unwrap();
-        assert!(csv.starts_with("time,vip,signal,value,trip_above,restore_below,route\n"));
+        // Issue 22: the unit of every row's value and thresholds is in the file.
+        assert!(csv.starts_with("time,vip,signal,value,unit,trip_above,restore_below,route\n"));
         assert!(
-            csv.contains(",web,web_log.error_ratio,0.05,0.06,0.01,announced\n"),
+            csv.contains(",web,web_log.error_ratio,0.05,ratio,0.06,0.01,announced\n"),
             "{csv}"
         );
         let mut js = Vec::new();
@@ -738,6 +756,7 @@ vips:
         let v: serde_json::Value = serde_json::from_slice(&js).unwrap();
         assert_eq!(v["series"][10]["trip_above"], 0.06);
         assert_eq!(v["series"][10]["route"], "announced");
+        assert_eq!(v["series"][10]["unit"], "ratio");
     }
 
     /// The outage log of the main test, replayed with its series: one withdrawal and a restore.

@@ -32,7 +32,10 @@ export VIPWARDEN_BIN=$bindir/vipwarden
 client_router=$VW_ROUTER
 [[ $VW_ROUTER == gobgp ]] && client_router=$VW_OTHER_ROUTER
 vw_client_via "$client_router"
-if ((bfd)); then vw_bfd_start; else vw_start_vipwarden_and_wait; fi
+# With a fleet section the sessions feed the fleet view: a taken-over session asks its peer for
+# its routes again (ROUTE-REFRESH), which must not count as an UPDATE at the router.
+fleet_yaml=$'fleet:\n  unhealthy_community: "65101:666"'
+if ((bfd)); then vw_bfd_start top_extra="$fleet_yaml"; else vw_start_vipwarden_and_wait top_extra="$fleet_yaml"; fi
 client_ok4() { [[ $(vw_client_get "$VW_VIP4") == "served by vw-node1" ]]; }
 vw_wait_until now 5000 client_ok4 >/dev/null || vw_fail "client cannot reach http://$VW_VIP4/ via $client_router"
 # Let the initial table and End-of-RIB settle before counting.
@@ -154,6 +157,9 @@ if ((bfd)); then
   bfd_note="router $bfd0 -> $bfd1, vipwarden's count $vw_changes0 -> $vw_changes1"
   vw_info "BFD state changes: $bfd_changes ($bfd_note)"
 fi
+asked=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -c "asked $(vw_peer_name) to send its routes again" || true)
+vw_info "ROUTE-REFRESH requests to $VW_RLABEL after the upgrades: $asked"
+((asked >= N)) || vw_fail "the new processes asked $VW_RLABEL for its routes $asked times in $N upgrades (the fleet view would stay empty)"
 ((resets == 0)) || vw_fail "session with $VW_RLABEL was reset (established at $since0 -> $since1)"
 ((bfd_changes == 0)) || vw_fail "BFD state changed during the upgrades ($bfd_note)"
 ((updates == 0)) || vw_fail "$VW_RLABEL received $updates UPDATEs during the upgrades"

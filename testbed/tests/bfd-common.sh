@@ -15,7 +15,7 @@ other_has_v4() { router_has_prefix "$VW_OTHER_ROUTER" "$VW_VIP4_PREFIX"; }
 # vw_bfd_start: vipwarden with BFD to the router under test; waits for routes at both routers,
 # then for BFD Up at the router under test and in vipwarden's status.
 vw_bfd_start() {
-  vw_start_vipwarden_and_wait bfd="$VW_BFD_YAML"
+  vw_start_vipwarden_and_wait bfd="$VW_BFD_YAML" "$@"
   local ms
   ms=$(vw_wait_until now 10000 bfd_up_at_router) ||
     vw_fail "BFD not Up at $VW_RLABEL after ${ms} ms (state: $(vw_bfd_router_state "$VW_ROUTER"))"

@@ -350,10 +350,29 @@ impl WindowStats {
         let use_total =
             !self.force_merge && self.slots.iter().all(|s| s.latency.is_empty() || inside(s));
         if !use_total {
-            self.merged.reset();
-            for s in self.slots.iter().filter(|s| inside(s)) {
-                // Same bounds by construction, so this cannot fail; ignoring keeps it panic-free.
-                let _ = self.merged.add(&s.latency);
+            // Usually one slot has just left the window: the total less the slots outside it
+            // (a copy and a subtraction) instead of adding up the SLOTS - 1 inside.
+            let outside = self
+                .slots
+                .iter()
+                .filter(|s| !s.latency.is_empty() && !inside(s))
+                .count();
+            if self.force_merge || outside * 2 > SLOTS {
+                self.merged.reset();
+                for s in self.slots.iter().filter(|s| inside(s)) {
+                    // Same bounds by construction: cannot fail; ignoring keeps it panic-free.
+                    let _ = self.merged.add(&s.latency);
+                }
+            } else {
+                self.merged.clone_from(&self.total);
+                for s in self
+                    .slots
+                    .iter()
+                    .filter(|s| !s.latency.is_empty() && !inside(s))
+                {
+                    // `total` holds these counts, same bounds: cannot fail.
+                    let _ = self.merged.subtract(&s.latency);
+                }
             }
         }
         let latency = if use_total { &self.total } else { &self.merged };

@@ -24,7 +24,7 @@ use crate::signals::sockdiag::{
     decode_socket, destroyed_sockets, listeners_on_port_request, v6only, DiagSocket,
     SOCK_DIAG_BY_FAMILY,
 };
-use crate::sys::sock_destroy::listener_destroy_socket;
+use crate::sys::sock_destroy::listener_destroy_watch;
 
 /// A reply is a handful of datagrams at most (filtered by port); this bounds a confused one.
 const MAX_DATAGRAMS: usize = 1_000;
@@ -75,12 +75,7 @@ impl ListenerProbe {
             Ok(unsafe { AsyncFd::register(sock) }?)
         };
         let sock = open().map_err(|e| format!("cannot open a sock_diag netlink socket: {e}"))?;
-        let watch = || -> io::Result<AsyncFd<Socket>> {
-            let sock = listener_destroy_socket(port)?;
-            // SAFETY: the Socket owns its fd for its whole life and always returns that one.
-            Ok(unsafe { AsyncFd::register(sock) }?)
-        };
-        let destroyed = match watch() {
+        let destroyed = match listener_destroy_watch(port) {
             Ok(s) => Some(s),
             Err(e) => {
                 tracing::info!(

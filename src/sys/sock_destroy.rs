@@ -45,6 +45,13 @@ pub fn listener_destroy_socket(port: u16) -> io::Result<Socket> {
     Ok(sock)
 }
 
+/// [`listener_destroy_socket`] registered with the tokio reactor (needs a runtime with I/O).
+pub fn listener_destroy_watch(port: u16) -> io::Result<tokio::io::unix::AsyncFd<Socket>> {
+    let sock = listener_destroy_socket(port)?;
+    // SAFETY: the Socket owns its fd for its whole life and always returns that one.
+    Ok(unsafe { tokio::io::unix::AsyncFd::register(sock) }?)
+}
+
 /// `sport == port && dport == 0`: accept the whole datagram, else drop it. One message per
 /// datagram (the kernel sends each destroyed socket in its own skb).
 fn listener_filter(port: u16) -> [libc::sock_filter; 6] {

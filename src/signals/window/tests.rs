@@ -191,3 +191,30 @@ fn memory_is_independent_of_volume() {
     assert_eq!(s.requests, 55_000);
     assert!(before < 2 * 1024 * 1024, "{before} bytes");
 }
+
+proptest::proptest! {
+    // Histograms are slow in debug builds: fewer, longer cases.
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// The running total gives exactly the percentiles of merging the window's slots, whatever
+    /// the order of records and snapshots (late records, clock jumps back, idle gaps).
+    #[test]
+    fn running_total_matches_merging_the_slots(
+        steps in proptest::collection::vec((-40_000i64..60_000, 0u64..2_000_000, proptest::bool::ANY), 1..300)
+    ) {
+        let mut fast = stats_30s();
+        let mut slow = stats_30s();
+        slow.force_merge = true;
+        let mut t = 1_700_000_000_000i64;
+        for (dt, us, snap) in steps {
+            t += dt;
+            let r = rec(200, Some(us));
+            fast.record(&r, t);
+            slow.record(&r, t);
+            if snap {
+                let now = t + dt.abs() / 2;
+                proptest::prop_assert_eq!(fast.snapshot(now), slow.snapshot(now));
+            }
+        }
+    }
+}

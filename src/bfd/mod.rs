@@ -16,7 +16,7 @@ pub mod driver;
 pub mod ingress;
 pub mod packet;
 pub mod session;
-mod sock;
+use crate::sys::bfd_sock as sock;
 
 #[cfg(test)]
 mod tests;

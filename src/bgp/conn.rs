@@ -640,7 +640,7 @@ fn is_reset(e: &std::io::Error) -> bool {
 async fn wait_sent(stream: &TcpStream, limit: Duration) -> bool {
     let until = Instant::now() + limit;
     loop {
-        match unacked_bytes(stream) {
+        match crate::sys::tcp_queue::unacked_bytes(stream) {
             Some(0) => return true,
             None => {
                 // No way to ask the kernel: give the bytes a moment instead.
@@ -651,19 +651,4 @@ async fn wait_sent(stream: &TcpStream, limit: Duration) -> bool {
             Some(_) => tokio::time::sleep(Duration::from_millis(10)).await,
         }
     }
-}
-
-/// Bytes in the socket's send queue not yet acknowledged (SIOCOUTQ/TIOCOUTQ).
-#[cfg(target_os = "linux")]
-fn unacked_bytes(stream: &TcpStream) -> Option<usize> {
-    use std::os::fd::AsRawFd;
-    let mut n: libc::c_int = 0;
-    // SAFETY: TIOCOUTQ writes one c_int through the pointer, which points to a live local.
-    let r = unsafe { libc::ioctl(stream.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
-    (r == 0).then_some(n.max(0) as usize)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn unacked_bytes(_stream: &TcpStream) -> Option<usize> {
-    None
 }

@@ -71,8 +71,7 @@ impl ListenerProbe {
                 Type::RAW.cloexec().nonblocking(),
                 Some(Protocol::from(libc::NETLINK_SOCK_DIAG)),
             )?;
-            // SAFETY: the Socket owns its fd for its whole life and always returns that one.
-            Ok(unsafe { AsyncFd::register(sock) }?)
+            crate::sys::fd::async_owned(sock)
         };
         let sock = open().map_err(|e| format!("cannot open a sock_diag netlink socket: {e}"))?;
         let destroyed = match listener_destroy_watch(port) {

@@ -6,7 +6,7 @@
 //! restarted service (new pid) is followed. Owns only its pidfd; reads nothing but the pid file.
 
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -70,20 +70,20 @@ impl ProcessProbe {
         let tracked = match self.tracked() {
             Some(t) if t.pid == pid => t,
             _ => {
-                let fd = pidfd_open(pid).map_err(|e| match e.raw_os_error() {
-                    Some(libc::ESRCH) => Failure::definitive(format!(
-                        "process {pid} (pid file {file}) is not running"
-                    )),
-                    Some(libc::ENOSYS) => Failure::from(
-                        "pidfd_open is not supported by this kernel (Linux 5.3+ needed)"
-                            .to_string(),
-                    ),
-                    _ => {
-                        Failure::from(format!("cannot watch process {pid} (pid file {file}): {e}"))
-                    }
-                })?;
-                // SAFETY: the OwnedFd owns the pidfd for its whole life and always returns it.
-                let fd = unsafe { AsyncFd::register(fd) }
+                let fd =
+                    crate::sys::process::pidfd_open(pid).map_err(|e| match e.raw_os_error() {
+                        Some(libc::ESRCH) => Failure::definitive(format!(
+                            "process {pid} (pid file {file}) is not running"
+                        )),
+                        Some(libc::ENOSYS) => Failure::from(
+                            "pidfd_open is not supported by this kernel (Linux 5.3+ needed)"
+                                .to_string(),
+                        ),
+                        _ => Failure::from(format!(
+                            "cannot watch process {pid} (pid file {file}): {e}"
+                        )),
+                    })?;
+                let fd = crate::sys::fd::async_owned(fd)
                     .map_err(|e| format!("cannot watch process {pid} (pid file {file}): {e}"))?;
                 let t = Tracked {
                     pid,
@@ -93,7 +93,7 @@ impl ProcessProbe {
                 t
             }
         };
-        if has_exited(tracked.fd.get_ref()) {
+        if crate::sys::process::pidfd_exited(tracked.fd.get_ref()) {
             return Err(Failure::definitive(format!(
                 "process {pid} (pid file {file}) has exited"
             )));
@@ -112,7 +112,7 @@ impl ProcessProbe {
                 // The reactor is going away: nothing more to report.
                 return std::future::pending().await;
             };
-            if has_exited(t.fd.get_ref()) {
+            if crate::sys::process::pidfd_exited(t.fd.get_ref()) {
                 return;
             }
             guard.clear_ready();
@@ -147,29 +147,6 @@ fn parse_pid(text: &str) -> Result<i32, String> {
             Err(format!("holds {shown:?}, not a process id"))
         }
     }
-}
-
-fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no memory is passed.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let fd = i32::try_from(fd).map_err(|_| io::Error::other("pidfd out of range"))?;
-    // SAFETY: the kernel just gave us this fd (close-on-exec); nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// A pidfd is readable once its process has exited (zombie or reaped).
-fn has_exited(fd: &OwnedFd) -> bool {
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, zero timeout: returns at once.
-    let n = unsafe { libc::poll(&mut p, 1, 0) };
-    n > 0 && p.revents & (libc::POLLIN | libc::POLLHUP) != 0
 }
 
 #[cfg(test)]

@@ -41,17 +41,26 @@ pub struct Peers {
     rib_in: Option<RibInSender>,
 }
 
-/// Starts a peer task; with `after`, it connects only once that task (the peer's previous
-/// session) has ended, or `STOP_GRACE` has passed.
+/// How a peer task begins.
+enum Start {
+    /// Connects at once.
+    Fresh,
+    /// Connects once this task (the peer's previous session) has ended, or `STOP_GRACE` has
+    /// passed.
+    After(JoinHandle<()>),
+    /// Continues a session the process this one replaced handed over (in-place upgrade).
+    Handed(Box<Handed>),
+}
+
+/// Starts a peer task.
 fn spawn(
     config: &Config,
     peer: &PeerConfig,
     desired: &watch::Receiver<Arc<DesiredRoutes>>,
-    after: Option<JoinHandle<()>>,
+    start: Start,
     bfd: &BfdRuntime,
     rib_in: Option<RibInSender>,
     changed: &Arc<Notify>,
-    handed: Option<Handed>,
 ) -> PeerRuntime {
     let (status_tx, status) = watch::channel(PeerStatus::default());
     // Ends with the session task (its sender dropped).
@@ -81,12 +90,13 @@ fn spawn(
         reset.send(Command::Reset(StopReason::BfdDown)).is_ok()
     });
     let task = tokio::spawn(async move {
-        if let Some(old) = after {
-            let _ = tokio::time::timeout(STOP_GRACE, old).await;
-        }
-        match handed {
-            Some(h) => bgp::session::run_peer_handed(setup, io, h).await,
-            None => bgp::run_peer(setup, io).await,
+        match start {
+            Start::Handed(h) => bgp::session::run_peer_handed(setup, io, *h).await,
+            Start::After(old) => {
+                let _ = tokio::time::timeout(STOP_GRACE, old).await;
+                bgp::run_peer(setup, io).await
+            }
+            Start::Fresh => bgp::run_peer(setup, io).await,
         }
     });
     PeerRuntime {
@@ -136,7 +146,8 @@ impl Peers {
                 .iter()
                 .map(|p| {
                     let h = handed.remove(&*p.spec.name);
-                    spawn(config, p, desired, None, bfd, rib_in.clone(), &changed, h)
+                    let start = h.map_or(Start::Fresh, |h| Start::Handed(Box::new(h)));
+                    spawn(config, p, desired, start, bfd, rib_in.clone(), &changed)
                 })
                 .collect(),
             changed,
@@ -189,11 +200,10 @@ impl Peers {
                     new,
                     p,
                     desired,
-                    after,
+                    after.map_or(Start::Fresh, Start::After),
                     bfd,
                     self.rib_in.clone(),
                     &self.changed,
-                    None,
                 ));
             }
         }

@@ -22,6 +22,7 @@
 //!   hand-written for the same reason. sock_diag (`signals::sockdiag`, not moved yet) keeps hand-written code for the kernel-side
 //!   socket filter, which netlink-packet-sock-diag does not build.
 
+pub mod bfd_sock;
 pub mod clock;
 pub mod fd;
 pub mod handover;
@@ -30,3 +31,5 @@ pub mod netlink;
 pub mod process;
 pub mod rtnl;
 pub mod sock_destroy;
+pub mod sockopt;
+pub mod tcp_queue;

@@ -33,6 +33,24 @@ pub fn max_open_files() -> Option<u64> {
     process::getrlimit(Resource::Nofile).current
 }
 
+/// A pidfd for `pid` (close-on-exec): readable once the process has exited.
+pub fn pidfd_open(pid: i32) -> io::Result<std::os::fd::OwnedFd> {
+    let pid = Pid::from_raw(pid).ok_or_else(|| io::Error::from_raw_os_error(libc::ESRCH))?;
+    Ok(process::pidfd_open(pid, process::PidfdFlags::empty())?)
+}
+
+/// Whether the process behind a pidfd has exited (zombie or reaped), without waiting.
+pub fn pidfd_exited(fd: &std::os::fd::OwnedFd) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let mut fds = [PollFd::new(fd, PollFlags::IN)];
+    let zero = rustix::event::Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    matches!(poll(&mut fds, Some(&zero)), Ok(n) if n > 0)
+        && fds[0].revents().intersects(PollFlags::IN | PollFlags::HUP)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

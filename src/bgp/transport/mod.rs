@@ -9,7 +9,6 @@
 
 use std::fmt;
 use std::io;
-use std::mem::size_of;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
@@ -372,44 +371,7 @@ struct TcpAoAdd {
     key: [u8; MAX_KEY_LEN],
 }
 
-fn storage_of(ip: IpAddr) -> (libc::sockaddr_storage, u8) {
-    // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
-    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    match ip {
-        IpAddr::V4(a) => {
-            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
-            let sin = unsafe { &mut *(&mut ss as *mut _ as *mut libc::sockaddr_in) };
-            sin.sin_family = libc::AF_INET as libc::sa_family_t;
-            sin.sin_addr.s_addr = u32::from_ne_bytes(a.octets());
-            (ss, 32)
-        }
-        IpAddr::V6(a) => {
-            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
-            let sin6 = unsafe { &mut *(&mut ss as *mut _ as *mut libc::sockaddr_in6) };
-            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            sin6.sin6_addr.s6_addr = a.octets();
-            (ss, 128)
-        }
-    }
-}
-
-fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, v: &T) -> io::Result<()> {
-    // SAFETY: `v` is a live, initialised value of exactly the size passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            v as *const T as *const libc::c_void,
-            size_of::<T>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
+use crate::sys::sockopt::{setsockopt, storage_of};
 
 fn key_array(key: &[u8]) -> io::Result<[u8; MAX_KEY_LEN]> {
     if key.is_empty() || key.len() > MAX_KEY_LEN {

@@ -56,22 +56,7 @@ async fn try_connect(l: &tokio::net::TcpListener, o: &Options) -> Result<(), Con
     Ok(())
 }
 
-fn getsockopt_int(fd: RawFd, level: libc::c_int, name: libc::c_int) -> libc::c_int {
-    let mut v: libc::c_int = -1;
-    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: v and len are valid for the call.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            level,
-            name,
-            &mut v as *mut _ as *mut libc::c_void,
-            &mut len,
-        )
-    };
-    assert_eq!(rc, 0, "{}", io::Error::last_os_error());
-    v
-}
+use crate::sys::sockopt::getsockopt_int;
 
 #[test]
 fn kernel_struct_sizes_match_the_uapi_headers() {

@@ -778,13 +778,19 @@ vips:
             svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
             "{svg}"
         );
+        // Issue 22: units on the axes, thresholds with their values, decisions labelled with
+        // their time and their reason on hover, the withdrawn time shaded.
         for part in [
-            "class=\"value\"",
-            "class=\"trip\"",
-            "class=\"restore\"",
-            "class=\"route-withdrawn\"",
-            "class=\"decision\"",
+            "error_ratio (%)",
+            "log time (UTC, HH:MM:SS)",
+            "trip above 20%",
+            "restore below 5%",
+            "\nwithdrew 13:01:",
+            "\nrestored 13:02:",
             "withdrew: web_log.error_ratio",
+            "stroke=\"#1F5FBF\" stroke-width=\"2\"",
+            "opacity=\"0.15\" fill=\"#D62728\"",
+            "peak 50% at 13:01:",
         ] {
             assert!(svg.contains(part), "no {part} in\n{svg}");
         }
@@ -825,14 +831,22 @@ vips:
         let dir = tempfile::tempdir().unwrap();
         let svg = plot::svg(&report);
         let b64 = base64(svg.as_bytes());
+        // The drawing's size, from its viewBox (the SVG itself is as wide as its page).
+        let view: Vec<u32> = svg
+            .split("viewBox=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .map(|v| v.split(' ').filter_map(|n| n.parse().ok()).collect())
+            .unwrap_or_default();
+        let (w, h) = (view[2], view[3]);
         // A probe page: draws the SVG onto a canvas and counts pixels by colour.
         let probe = format!(
-            r#"<!doctype html><html><body><pre id="result">pending</pre><script>
-const img = new Image();
+            r#"<!doctype html><html><body><pre id="result">pending</pre><div id="inline"></div><script>
+const img = new Image({w}, {h});
 img.onload = () => {{
   const c = document.createElement('canvas');
-  c.width = img.width; c.height = img.height;
-  const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+  c.width = {w}; c.height = {h};
+  const g = c.getContext('2d'); g.drawImage(img, 0, 0, {w}, {h});
   const d = g.getImageData(0, 0, c.width, c.height).data;
   let blue = 0, red = 0, green = 0, ink = 0;
   for (let i = 0; i < d.length; i += 4) {{
@@ -842,8 +856,12 @@ img.onload = () => {{
     if (r > 180 && gg < 90 && b < 90) red++;
     if (gg > 130 && r < 90 && b < 90) green++;
   }}
-  document.getElementById('result').textContent =
-    JSON.stringify({{w: c.width, h: c.height, ink, blue, red, green}});
+  // The same SVG inline in the page: as wide as the page's content box.
+  const box = document.getElementById('inline');
+  box.innerHTML = atob('{b64}');
+  const inline_w = box.querySelector('svg').getBoundingClientRect().width;
+  document.getElementById('result').textContent = JSON.stringify(
+    {{w: c.width, h: c.height, ink, blue, red, green, inline_w, page_w: box.clientWidth}});
 }};
 img.onerror = () => {{ document.getElementById('result').textContent = 'error'; }};
 img.src = 'data:image/svg+xml;base64,{b64}';
@@ -863,6 +881,7 @@ img.src = 'data:image/svg+xml;base64,{b64}';
                     "--disable-sync",
                     "--no-first-run",
                     "--virtual-time-budget=5000",
+                    "--window-size=1400,1000",
                     "--dump-dom",
                 ])
                 .arg(format!("--user-data-dir={}", profile.path().display()))
@@ -880,8 +899,12 @@ img.src = 'data:image/svg+xml;base64,{b64}';
         let v: serde_json::Value = serde_json::from_str(json)
             .unwrap_or_else(|e| panic!("no result from the probe page ({e}): {dom}"));
         eprintln!("rendered: {v}");
-        assert_eq!(v["w"], 960, "{v}");
-        let n = |k: &str| v[k].as_u64().unwrap();
+        assert_eq!(v["w"], 1200, "{v}");
+        let n = |k: &str| v[k].as_f64().unwrap_or(0.0) as u64;
+        assert!(
+            n("page_w") > 1000 && n("inline_w") == n("page_w"),
+            "not the page's full width: {v}"
+        );
         assert!(n("ink") > 5_000, "blank picture: {v}");
         assert!(n("blue") > 300, "no value line: {v}");
         assert!(n("red") > 300, "no trip line / withdrawal: {v}");

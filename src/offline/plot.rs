@@ -185,6 +185,44 @@ fn threshold_runs(
     out
 }
 
+/// Rises that came close to the trip without reaching it: runs of values above the restore
+/// threshold (half the trip where there is none) whose maximum stayed below the trip and reached
+/// at least half of it, as (time of the maximum, maximum, trip); the 3 closest, in time order.
+fn near_misses(points: &[&SeriesPoint]) -> Vec<(i64, f64, f64)> {
+    let mut found: Vec<(i64, f64, f64)> = Vec::new();
+    // The current rise: its highest point, and whether it tripped.
+    let mut rise: Option<((i64, f64, f64), bool)> = None;
+    let close = |rise: Option<((i64, f64, f64), bool)>, found: &mut Vec<(i64, f64, f64)>| {
+        if let Some(((at, v, trip), false)) = rise {
+            if v >= trip * 0.5 {
+                found.push((at, v, trip));
+            }
+        }
+    };
+    for p in points {
+        let (Some(v), Some(trip)) = (p.value, p.trip_above) else {
+            close(rise.take(), &mut found);
+            continue;
+        };
+        let floor = p.restore_below.unwrap_or(trip * 0.5).min(trip);
+        if v <= floor {
+            close(rise.take(), &mut found);
+            continue;
+        }
+        let tripped = v > trip;
+        rise = Some(match rise {
+            Some((top, t)) if top.1 >= v => (top, t || tripped),
+            Some((_, t)) => ((p.at_ms, v, trip), t || tripped),
+            None => ((p.at_ms, v, trip), tripped),
+        });
+    }
+    close(rise, &mut found);
+    found.sort_by(|a, b| (b.1 / b.2).total_cmp(&(a.1 / a.2)));
+    found.truncate(3);
+    found.sort_by_key(|f| f.0);
+    found
+}
+
 fn decision_colour(verb: &str) -> RGBColor {
     match verb {
         "weight" => WEIGHT,
@@ -349,7 +387,33 @@ fn panel_svg(
                 false,
             ),
         ] {
-            for (a, b, v) in threshold_runs(&panel.points, pick) {
+            let runs_of = threshold_runs(&panel.points, pick);
+            let pos = Pos::new(HPos::Right, if above { VPos::Bottom } else { VPos::Top });
+            let dy = if above { -3 } else { 3 };
+            let label = |at: (i64, f64), text: String| {
+                EmptyElement::at(at) + Text::new(text, (-4, dy), label_font(colour).pos(pos))
+            };
+            if runs_of.len() > 3 {
+                // A moving threshold (above_baseline): one thin line, its last value labelled.
+                for run in runs(panel.points.iter().map(|p| (p.at_ms, pick(p)))) {
+                    chart
+                        .draw_series(LineSeries::new(
+                            run.into_iter().map(|(t, v)| (t, axis.scale(v).min(ymax))),
+                            colour.stroke_width(1),
+                        ))
+                        .map_err(|e| err(&e))?;
+                }
+                if let Some(&(_, b, v)) = runs_of.last() {
+                    let y = axis.scale(v).min(ymax);
+                    let text = format!("{name} {} (moving; last)", axis.label(axis.scale(v)));
+                    chart
+                        .plotting_area()
+                        .draw(&label((b, y), text))
+                        .map_err(|e| err(&e))?;
+                }
+                continue;
+            }
+            for (a, b, v) in runs_of {
                 let y = axis.scale(v).min(ymax);
                 chart
                     .draw_series(DashedLineSeries::new(
@@ -359,20 +423,56 @@ fn panel_svg(
                         colour.stroke_width(2),
                     ))
                     .map_err(|e| err(&e))?;
-                let pos = Pos::new(HPos::Right, if above { VPos::Bottom } else { VPos::Top });
-                let dy = if above { -3 } else { 3 };
+                let text = format!("{name} {}", axis.label(axis.scale(v)));
                 chart
                     .plotting_area()
-                    .draw(
-                        &(EmptyElement::at((b, y))
-                            + Text::new(
-                                format!("{name} {}", axis.label(axis.scale(v))),
-                                (-4, dy),
-                                label_font(colour).pos(pos),
-                            )),
-                    )
+                    .draw(&label((b, y), text))
                     .map_err(|e| err(&e))?;
             }
+        }
+
+        if panel.points.iter().all(|p| p.value.is_none()) {
+            chart
+                .plotting_area()
+                .draw(&Text::new(
+                    "no data in this log",
+                    ((t0 + t1) / 2, ymax / 2.0),
+                    ("sans-serif", 18)
+                        .into_font()
+                        .color(&INK)
+                        .pos(Pos::new(HPos::Center, VPos::Center)),
+                ))
+                .map_err(|e| err(&e))?;
+        }
+
+        // Near misses: each rise above the restore threshold (half the trip without one) that
+        // fell back without reaching the trip, its highest point labelled with how close it came.
+        let misses = near_misses(&panel.points);
+        for &(at, v, trip) in &misses {
+            let y = axis.scale(v);
+            let t = axis.scale(trip);
+            let text = format!(
+                "near miss: {} at {}, {:.0}% of trip {}",
+                axis.label(y),
+                clock(at, with_date),
+                y / t * 100.0,
+                axis.label(t)
+            );
+            chart
+                .plotting_area()
+                .draw(
+                    &(EmptyElement::at((at, y.min(ymax)))
+                        + Circle::new((0, 0), 4, INK.stroke_width(1))
+                        + Text::new(
+                            text,
+                            (0, -8),
+                            ("sans-serif", 15)
+                                .into_font()
+                                .color(&INK)
+                                .pos(Pos::new(HPos::Center, VPos::Bottom)),
+                        )),
+                )
+                .map_err(|e| err(&e))?;
         }
 
         // The value, cut at the top of the range (the peak label says by how much).
@@ -442,6 +542,8 @@ fn panel_svg(
             .peaks
             .iter()
             .find(|p| p.vip == panel.vip && p.signal == panel.signal);
+        // (A condition that never tripped: its peak is one of the near misses when it rose enough.)
+        let peak = peak.filter(|p| p.tripped || misses.is_empty());
         if let Some((peak, (v, at, _))) = peak.and_then(|p| Some((p, p.peak?))) {
             let y = axis.scale(v);
             if let Some(label) = peak_label(peak, axis, with_date, y > ymax) {
@@ -778,10 +880,7 @@ mod tests {
             format!("withdrew {}", at(230)),
             format!("restored {}", at(350)),
             format!("weight 500 Mbit/s {}", at(500)),
-            format!(
-                "near miss: peak 5.1% at {}, 85% of trip 6% (0.9% below)",
-                at(400)
-            ),
+            format!("near miss: 5.1% at {}, 85% of trip 6%", at(400)),
             format!(
                 "peak 5000 ms at {}, off scale: tripped (above 500 ms)",
                 at(200)
@@ -833,6 +932,31 @@ mod tests {
         assert_eq!(runs, vec![(a.at_ms, b.at_ms, 0.2), (c.at_ms, c.at_ms, 0.3)]);
         a.trip_above = None;
         assert!(threshold_runs(&[&a], |p| p.trip_above).is_empty());
+    }
+
+    #[test]
+    fn near_misses_are_rises_that_did_not_trip() {
+        let at = |s: i64, v: f64| SeriesPoint {
+            value: Some(v),
+            ..point(s, "s", "ratio", 0.0, (0.05, 0.01), "announced")
+        };
+        // A rise to 4% (near miss), one that trips, one to 2% (under half the trip: noise).
+        let vals = [0.0, 0.03, 0.04, 0.02, 0.0, 0.03, 0.08, 0.03, 0.0, 0.02, 0.0];
+        let pts: Vec<SeriesPoint> = vals
+            .iter()
+            .enumerate()
+            .map(|(i, v)| at(i as i64, *v))
+            .collect();
+        let refs: Vec<&SeriesPoint> = pts.iter().collect();
+        assert_eq!(near_misses(&refs), vec![(T0 + 2000, 0.04, 0.05)]);
+        // The label in the picture.
+        let mut report = synthetic();
+        report.series = pts;
+        report.peaks.clear();
+        report.events.clear();
+        let svg = svg(&report);
+        assert!(svg.contains("near miss: 4% at "), "{svg}");
+        assert!(svg.contains("80% of trip 5%"), "{svg}");
     }
 
     #[test]

@@ -187,14 +187,14 @@ fn threshold_runs(
 
 /// Rises that came close to the trip without reaching it: runs of values above the restore
 /// threshold (half the trip where there is none) whose maximum stayed below the trip and reached
-/// at least half of it, as (time of the maximum, maximum, trip); the 3 closest, in time order.
+/// at least 60% of it, as (time of the maximum, maximum, trip); the 3 closest, in time order.
 fn near_misses(points: &[&SeriesPoint]) -> Vec<(i64, f64, f64)> {
     let mut found: Vec<(i64, f64, f64)> = Vec::new();
     // The current rise: its highest point, and whether it tripped.
     let mut rise: Option<((i64, f64, f64), bool)> = None;
     let close = |rise: Option<((i64, f64, f64), bool)>, found: &mut Vec<(i64, f64, f64)>| {
         if let Some(((at, v, trip), false)) = rise {
-            if v >= trip * 0.5 {
+            if v >= trip * 0.6 {
                 found.push((at, v, trip));
             }
         }
@@ -458,6 +458,12 @@ fn panel_svg(
                 y / t * 100.0,
                 axis.label(t)
             );
+            // Anchored so that a label near either end stays inside the chart.
+            let h = match (at - t0) * 3 / (t1 - t0).max(1) {
+                0 => HPos::Left,
+                1 => HPos::Center,
+                _ => HPos::Right,
+            };
             chart
                 .plotting_area()
                 .draw(
@@ -469,7 +475,7 @@ fn panel_svg(
                             ("sans-serif", 15)
                                 .into_font()
                                 .color(&INK)
-                                .pos(Pos::new(HPos::Center, VPos::Bottom)),
+                                .pos(Pos::new(h, VPos::Bottom)),
                         )),
                 )
                 .map_err(|e| err(&e))?;
@@ -613,7 +619,7 @@ pub fn svg(report: &ReplayReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="100%" viewBox="0 0 {WIDTH} {height}" preserveAspectRatio="xMidYMin meet" font-family="sans-serif">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="100%" viewBox="0 0 {WIDTH} {height}" style="height:auto" font-family="sans-serif">"#
     );
     let title = format!(
         "vipwarden replay of signal {}: {} to {}",
@@ -940,7 +946,7 @@ mod tests {
             value: Some(v),
             ..point(s, "s", "ratio", 0.0, (0.05, 0.01), "announced")
         };
-        // A rise to 4% (near miss), one that trips, one to 2% (under half the trip: noise).
+        // A rise to 4% (near miss), one that trips, one to 2% (under 60% of the trip: noise).
         let vals = [0.0, 0.03, 0.04, 0.02, 0.0, 0.03, 0.08, 0.03, 0.0, 0.02, 0.0];
         let pts: Vec<SeriesPoint> = vals
             .iter()

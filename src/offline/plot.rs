@@ -965,6 +965,20 @@ mod tests {
         assert!(svg.contains("80% of trip 5%"), "{svg}");
     }
 
+    /// No panic and still a picture on odd input: one point, no points, values that are not finite.
+    #[test]
+    fn odd_reports_still_draw() {
+        let mut report = synthetic();
+        report.series.truncate(1);
+        assert!(svg(&report).contains("class=\"panel\""));
+        report.series[0].value = Some(f64::INFINITY);
+        report.series[0].trip_above = Some(f64::NAN);
+        assert!(svg(&report).ends_with("</svg>\n"));
+        report.series.clear();
+        let s = svg(&report);
+        assert!(s.contains("no condition values in this log"), "{s}");
+    }
+
     #[test]
     fn markup_is_escaped() {
         assert_eq!(esc("a<b & \"c\">"), "a&lt;b &amp; &quot;c&quot;&gt;");

@@ -217,7 +217,7 @@ fault_sighup_bad() {
   oracle "after SIGHUP bad ($kind)" 10000
 }
 
-soak_log_after() { tail -n +"$(($1 + 1))" "$VW_RUN_DIR/vipwarden.log" | grep -q "$2"; }
+soak_log_after() { tail -n +"$(($1 + 1))" "$VW_RUN_DIR/vipwarden.log" | grep "$2" >/dev/null; }
 
 # Malformed and unknown-discriminator BFD control packets (TTL 255) from BIRD's side: counted
 # and discarded, the BFD session stays Up, nothing moves.

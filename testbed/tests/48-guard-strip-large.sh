@@ -26,7 +26,7 @@ done
 for i in 1 2 3; do echo "node $i: $(vw_fleet_state "$i"): $(vw_fleet_reason "$i")"; done
 warned=0
 for i in 1 2 3; do
-  if sed 's/\x1b\[[0-9;]*m//g' "$VW_RUN_DIR/vipwarden$i.log" | grep -E 'WARN' | grep -qiE 'identity|large.communit'; then
+  if sed 's/\x1b\[[0-9;]*m//g' "$VW_RUN_DIR/vipwarden$i.log" | grep -E 'WARN' | grep -iE 'identity|large.communit' >/dev/null; then
     warned=$((warned + 1))
   fi
 done

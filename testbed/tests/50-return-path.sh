@@ -31,8 +31,8 @@ half=$(vw2_half_open)
 drops=$(vw2_uplb_drops)
 vw_info "withdrawn ${ms} ms after the first client SYN; half-open now $half; uplink B dropped $drops packets from the VIP"
 vw_vipwarden_log | grep -E "withdrew web" | head -n 2 >&2 || true
-vw_vipwarden_log | grep -Eq "withdrew web .*hs\.half_open" || vw_fail "the withdrawal does not name hs.half_open"
-if vw_vipwarden_log | grep -Eq "check web_(tcp|http|https) (failed|down)"; then
+vw_vipwarden_log | grep -E "withdrew web .*hs\.half_open" >/dev/null || vw_fail "the withdrawal does not name hs.half_open"
+if vw_vipwarden_log | grep -E "check web_(tcp|http|https) (failed|down)" >/dev/null; then
   vw_fail "a check failed: the checks should stay green (they never leave the host)"
 fi
 # The signal needs a few samples above the threshold before `for` starts: allow for + 2 s from

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 pub use derive::{histogram_quantile, Derived, Deriver};
-pub use scrape::{Target, MAX_BODY};
+pub use scrape::{FetchError, Target, UrlError, MAX_BODY};
 pub use selector::{Matcher, Selector};
 
 use super::snapshot::{MissingLog, SourceSnapshot, Ticker};
@@ -53,7 +53,7 @@ impl PrometheusConfig {
     /// Checks what the YAML mapping cannot: the URL and quantiles. `spawn` reports the same
     /// problems as `missing` instead of failing.
     pub fn validate(&self) -> Result<(), String> {
-        Target::parse(&self.url)?;
+        Target::parse(&self.url).map_err(|e| e.to_string())?;
         for (name, d) in &self.values {
             if let Derive::Quantile { q, .. } = d {
                 if !(0.0..=1.0).contains(q) {
@@ -96,7 +96,8 @@ pub fn spawn(
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let target = Target::parse(&cfg.url);
+        // The snapshot's `missing` is text: the reasons are rendered once here.
+        let target = Target::parse(&cfg.url).map_err(|e| e.to_string());
         let mut deriver = Deriver::new(cfg.window, &cfg.values);
         let mut ticker = Ticker::new(cfg.interval, stop);
         let mut log = MissingLog::default();
@@ -107,7 +108,7 @@ pub fn spawn(
         while ticker.tick().await {
             let body = match &target {
                 Ok(t) => match ticker.run(t.fetch(cfg.timeout)).await {
-                    Some(b) => b,
+                    Some(b) => b.map_err(|e| e.to_string()),
                     None => return,
                 },
                 Err(e) => Err(e.clone()),

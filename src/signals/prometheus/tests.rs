@@ -464,25 +464,32 @@ async fn live_failures_become_missing_and_recover() {
     let (url, server_task) = server(Serve::Fixed("503 Service Unavailable", "busy".into())).await;
     let target = Target::parse(&url).unwrap();
     let e = target.fetch(Duration::from_secs(1)).await.unwrap_err();
-    assert_eq!(e, "HTTP 503 Service Unavailable");
+    assert!(
+        matches!(e, FetchError::Status(s) if s.as_u16() == 503),
+        "{e}"
+    );
+    assert_eq!(e.to_string(), "HTTP 503 Service Unavailable");
     server_task.abort();
     let _ = server_task.await;
     let e = target.fetch(Duration::from_secs(1)).await.unwrap_err();
-    assert!(e.starts_with("connect 127.0.0.1:"), "{e}");
+    assert!(matches!(e, FetchError::Connect { .. }), "{e}");
+    assert!(e.to_string().starts_with("connect 127.0.0.1:"), "{e}");
     let (url, server_task) = server(Serve::Hang).await;
     let e = Target::parse(&url)
         .unwrap()
         .fetch(Duration::from_millis(200))
         .await
         .unwrap_err();
-    assert!(e.contains("timed out after 200ms"), "{e}");
+    assert!(matches!(e, FetchError::TimedOut { .. }), "{e}");
+    assert!(e.to_string().contains("timed out after 200ms"), "{e}");
     server_task.abort();
 
     // Over the size cap.
     let (url, server_task) = server(Serve::Fixed("200 OK", "m 1\n".repeat(100))).await;
     let t = Target::parse(&url).unwrap();
     let e = t.fetch_capped(64).await.unwrap_err();
-    assert_eq!(e, "body larger than 64 bytes");
+    assert!(matches!(e, FetchError::TooLarge { max: 64 }), "{e}");
+    assert_eq!(e.to_string(), "body larger than 64 bytes");
     assert_eq!(t.fetch_capped(400).await.unwrap().len(), 400);
     server_task.abort();
 }

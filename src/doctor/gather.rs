@@ -161,8 +161,8 @@ pub async fn fetch_cert(
     sni: &str,
     timeout: Duration,
 ) -> Result<(CertInfo, String), String> {
-    let cfg = crate::checks::tls_client_config(None, true)?;
-    let name = crate::checks::tls_server_name(sni)?;
+    let cfg = crate::checks::tls_client_config(None, true).map_err(|e| e.to_string())?;
+    let name = crate::checks::tls_server_name(sni).map_err(|e| e.to_string())?;
     let work = async {
         let tcp = TcpStream::connect(addr)
             .await

@@ -136,7 +136,7 @@ pub fn options_for(
     };
     Ok(match check {
         Some((h, p)) => {
-            let t = crate::checks::url::parse(&h.url)?;
+            let t = crate::checks::url::parse(&h.url).map_err(|e| e.to_string())?;
             ProbeOptions {
                 vip,
                 port: p,
@@ -446,8 +446,8 @@ pub async fn run(o: &ProbeOptions) -> ProbeReport {
     if o.tls {
         let t = Instant::now();
         let tls = async {
-            let cfg = crate::checks::tls_client_config(None, true)?;
-            let name = crate::checks::tls_server_name(&o.host)?;
+            let cfg = crate::checks::tls_client_config(None, true).map_err(|e| e.to_string())?;
+            let name = crate::checks::tls_server_name(&o.host).map_err(|e| e.to_string())?;
             tokio_rustls::TlsConnector::from(Arc::clone(&cfg))
                 .connect(name, tcp)
                 .await

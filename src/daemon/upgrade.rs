@@ -129,7 +129,7 @@ impl Daemon {
             Err(e) => {
                 resume_all(paused);
                 release_bfd(bfd_verdict, false);
-                return Err(e);
+                return Err(e.to_string());
             }
         };
         info!(

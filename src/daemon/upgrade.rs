@@ -92,7 +92,7 @@ impl Daemon {
             Ok(None) => (Default::default(), None),
             Err(e) => {
                 resume_all(paused);
-                return Err(e);
+                return Err(e.to_string());
             }
         };
         let release_bfd = |v: Option<tokio::sync::oneshot::Sender<bool>>, release: bool| {

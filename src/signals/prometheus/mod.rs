@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-pub use derive::{histogram_quantile, Derived, Deriver};
+pub use derive::{histogram_quantile, Derived, Deriver, NoSamples};
 pub use scrape::{FetchError, Target, UrlError, MAX_BODY};
 pub use selector::{Matcher, Selector};
 
@@ -116,7 +116,7 @@ pub fn spawn(
             let now = Instant::now();
             let result = body.and_then(|b| {
                 let text = std::str::from_utf8(&b).map_err(|_| "body is not UTF-8".to_owned())?;
-                deriver.ingest(now, text)
+                deriver.ingest(now, text).map_err(|e| e.to_string())
             });
             if let Ok(d) = &result {
                 if d.unmatched != told_unmatched {

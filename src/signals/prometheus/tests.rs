@@ -273,7 +273,8 @@ fn garbage_keeps_the_window_and_long_gaps_restart_it() {
     let err = d
         .ingest(at(t, 5), "<html><body>502 Bad Gateway</body></html>\n")
         .unwrap_err();
-    assert_eq!(err, "no samples in body (1 malformed lines)");
+    assert_eq!(err, NoSamples { malformed: 1 });
+    assert_eq!(err.to_string(), "no samples in body (1 malformed lines)");
     // The next good scrape spans back to the last good one.
     let v = d.ingest(at(t, 10), &haproxy(2000, 10, 1)).unwrap();
     assert_eq!(v.values["rps"], 100.0);

@@ -49,15 +49,38 @@ pub enum Derive {
     Gauge(Selector),
 }
 
+/// A `prometheus` signal whose settings cannot work.
+#[derive(Debug)]
+pub enum InvalidConfig {
+    Url(UrlError),
+    Quantile { name: String, q: f64 },
+}
+
+impl std::fmt::Display for InvalidConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InvalidConfig::Url(e) => e.fmt(f),
+            InvalidConfig::Quantile { name, q } => {
+                write!(f, "value {name}: quantile {q} is not within [0, 1]")
+            }
+        }
+    }
+}
+
+impl std::error::Error for InvalidConfig {}
+
 impl PrometheusConfig {
     /// Checks what the YAML mapping cannot: the URL and quantiles. `spawn` reports the same
     /// problems as `missing` instead of failing.
-    pub fn validate(&self) -> Result<(), String> {
-        Target::parse(&self.url).map_err(|e| e.to_string())?;
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
+        Target::parse(&self.url).map_err(InvalidConfig::Url)?;
         for (name, d) in &self.values {
             if let Derive::Quantile { q, .. } = d {
                 if !(0.0..=1.0).contains(q) {
-                    return Err(format!("value {name}: quantile {q} is not within [0, 1]"));
+                    return Err(InvalidConfig::Quantile {
+                        name: name.clone(),
+                        q: *q,
+                    });
                 }
             }
         }

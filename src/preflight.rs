@@ -30,7 +30,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     }
     if let Some(tls) = &api.tls {
         if let Err(e) = crate::api::check_tls(&tls.cert_file, &tls.key_file) {
-            problems.push(config::locate(path, &text, "api.tls", e));
+            problems.push(config::locate(path, &text, "api.tls", e.to_string()));
         }
     }
     match loaded {

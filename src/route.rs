@@ -17,18 +17,57 @@ pub struct Prefix {
     len: u8,
 }
 
+/// Why text or an address/length pair is not a [`Prefix`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PrefixError {
+    NotPrefix {
+        text: String,
+    },
+    BadLength {
+        text: String,
+    },
+    TooLong {
+        len: u8,
+        max: u8,
+    },
+    /// `masked` is the network the user probably meant.
+    HostBits {
+        addr: IpAddr,
+        len: u8,
+        masked: IpAddr,
+    },
+}
+
+impl fmt::Display for PrefixError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PrefixError::NotPrefix { text } => {
+                write!(f, "\"{text}\" is not an IP prefix (address/length)")
+            }
+            PrefixError::BadLength { text } => write!(f, "\"{text}\" has an invalid prefix length"),
+            PrefixError::TooLong { len, max } => {
+                write!(f, "prefix length /{len} is longer than {max}")
+            }
+            PrefixError::HostBits { addr, len, masked } => write!(
+                f,
+                "{addr}/{len} has host bits set (did you mean {masked}/{len}?)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PrefixError {}
+
 impl Prefix {
     /// Builds a prefix; fails when `len` is too long or host bits are set.
-    pub fn new(addr: IpAddr, len: u8) -> Result<Prefix, String> {
+    pub fn new(addr: IpAddr, len: u8) -> Result<Prefix, PrefixError> {
         let max = if addr.is_ipv4() { 32 } else { 128 };
         if len > max {
-            return Err(format!("prefix length /{len} is longer than {max}"));
+            return Err(PrefixError::TooLong { len, max });
         }
         let masked = mask(addr, len);
         if masked != addr {
-            return Err(format!(
-                "{addr}/{len} has host bits set (did you mean {masked}/{len}?)"
-            ));
+            return Err(PrefixError::HostBits { addr, len, masked });
         }
         Ok(Prefix { addr, len })
     }
@@ -100,8 +139,8 @@ impl fmt::Display for Prefix {
 }
 
 impl FromStr for Prefix {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Prefix, String> {
+    type Err = PrefixError;
+    fn from_str(s: &str) -> Result<Prefix, PrefixError> {
         let (a, l) = match s.split_once('/') {
             Some((a, l)) => (a, Some(l)),
             None => (s, None),
@@ -109,12 +148,12 @@ impl FromStr for Prefix {
         let addr: IpAddr = a
             .trim()
             .parse()
-            .map_err(|_| format!("\"{s}\" is not an IP prefix (address/length)"))?;
+            .map_err(|_| PrefixError::NotPrefix { text: s.to_owned() })?;
         let len = match l {
             Some(l) => l
                 .trim()
                 .parse::<u8>()
-                .map_err(|_| format!("\"{s}\" has an invalid prefix length"))?,
+                .map_err(|_| PrefixError::BadLength { text: s.to_owned() })?,
             None => {
                 if addr.is_ipv4() {
                     32
@@ -328,7 +367,8 @@ mod tests {
     #[test]
     fn prefix_rejects_host_bits_and_suggests_network() {
         let e = "203.0.113.10/24".parse::<Prefix>().unwrap_err();
-        assert!(e.contains("203.0.113.0/24"), "{e}");
+        assert!(matches!(e, PrefixError::HostBits { len: 24, .. }), "{e}");
+        assert!(e.to_string().contains("203.0.113.0/24"), "{e}");
         assert!("2001:db8::1/64".parse::<Prefix>().is_err());
         assert!("203.0.113.10/33".parse::<Prefix>().is_err());
     }

@@ -27,7 +27,8 @@ pub struct ApiTarget {
     /// Why `token` is None although a token file is configured (shown when the daemon refuses).
     pub token_error: Option<TokenError>,
     /// `api.tls`: connect with TLS, trusting exactly `api.tls.cert_file`; Err: why not possible.
-    pub tls: Option<Result<TlsConnector, String>>,
+    /// (Arc: the target is cloned; io errors are not.)
+    pub tls: Option<Result<TlsConnector, std::sync::Arc<super::tls::TlsError>>>,
 }
 
 impl ApiTarget {
@@ -53,7 +54,7 @@ impl ApiTarget {
         t.tls = api
             .tls
             .as_ref()
-            .map(|tls| super::tls::pinned_connector(&tls.cert_file));
+            .map(|tls| super::tls::pinned_connector(&tls.cert_file).map_err(std::sync::Arc::new));
         t
     }
 

@@ -177,9 +177,11 @@ impl Supervisor {
         };
         self.creds.tls_required = true;
         let (c, k) = (files.cert_file.clone(), files.key_file.clone());
-        let loaded = tokio::task::spawn_blocking(move || super::tls::acceptor(&c, &k))
-            .await
-            .unwrap_or_else(|e| Err(format!("loading api.tls failed: {e}")));
+        // Only logged and shown in status: the Display text is all that is needed here.
+        let loaded = match tokio::task::spawn_blocking(move || super::tls::acceptor(&c, &k)).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(e) => Err(format!("loading api.tls failed: {e}")),
+        };
         match loaded {
             Ok(acceptor) => {
                 info!(

@@ -30,4 +30,4 @@ pub use metrics::{
     Format as MetricsFormat,
 };
 pub use server::{serve, ApiServer};
-pub use tls::check as check_tls;
+pub use tls::{check as check_tls, TlsError};

@@ -5,7 +5,8 @@
 //!
 //! File reads block: callers run these off the async runtime.
 
-use std::path::Path;
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio_rustls::rustls::client::danger::{
@@ -18,66 +19,124 @@ use tokio_rustls::rustls::{
 };
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use crate::config::secret_file::{self, Owner};
+use crate::config::secret_file::{self, Owner, SecretFileError};
 use crate::pem::{self, provider, PemError};
 
-fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let shown = path.display();
-    pem::read_certs(path).map_err(|e| match e {
-        PemError::Read(e) => format!("api.tls.cert_file {shown}: {e}"),
-        PemError::Bad(e) => format!("api.tls.cert_file {shown}: bad PEM: {e}"),
-        PemError::Empty => format!("api.tls.cert_file {shown}: no PEM certificate in it"),
+/// Why `api.tls` cannot be used. The text names the config key and the file.
+#[derive(Debug)]
+pub enum TlsError {
+    /// `api.tls.cert_file` could not be read or holds no certificate.
+    Cert { path: PathBuf, source: PemError },
+    /// `api.tls.key_file` breaks the secret-file rule or cannot be read.
+    KeyFile(SecretFileError),
+    /// `api.tls.key_file` holds no usable private key.
+    Key { path: PathBuf, source: PemError },
+    /// The crypto provider refused the protocol versions (a build problem, not the files).
+    Setup(Error),
+    /// The certificate and the key do not belong together.
+    Pair {
+        cert: PathBuf,
+        key: PathBuf,
+        source: Error,
+    },
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsError::Cert { path, source } => {
+                let shown = path.display();
+                match source {
+                    PemError::Read(e) => write!(f, "api.tls.cert_file {shown}: {e}"),
+                    PemError::Bad(e) => write!(f, "api.tls.cert_file {shown}: bad PEM: {e}"),
+                    PemError::Empty => {
+                        write!(f, "api.tls.cert_file {shown}: no PEM certificate in it")
+                    }
+                }
+            }
+            TlsError::KeyFile(e) => f.write_str(&e.message),
+            TlsError::Key { path, source } => {
+                let shown = path.display();
+                match source {
+                    PemError::Empty => {
+                        write!(f, "api.tls.key_file {shown}: no PEM private key in it")
+                    }
+                    e => write!(f, "api.tls.key_file {shown}: {e}"),
+                }
+            }
+            TlsError::Setup(e) => write!(f, "TLS setup: {e}"),
+            TlsError::Pair { cert, key, source } => write!(
+                f,
+                "api.tls: {} and {} do not make a usable pair: {source}",
+                cert.display(),
+                key.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TlsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TlsError::Cert { source, .. } | TlsError::Key { source, .. } => Some(source),
+            TlsError::KeyFile(e) => Some(e),
+            TlsError::Setup(e) | TlsError::Pair { source: e, .. } => Some(e),
+        }
+    }
+}
+
+fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    pem::read_certs(path).map_err(|source| TlsError::Cert {
+        path: path.to_path_buf(),
+        source,
     })
 }
 
 /// The private key, under the secret-file rule (`config::secret_file`). The PEM text is zeroed
 /// when this returns; the parsed key lives on inside rustls's signing key.
-fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
-    let shown = path.display();
+fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     let pem = secret_file::read(
         path,
         "api.tls.key_file: API TLS key",
         1 << 20,
         Owner::ThisProcess,
     )
-    .map_err(|e| e.message)?;
-    pem::private_key(&pem).map_err(|e| match e {
-        PemError::Empty => format!("api.tls.key_file {shown}: no PEM private key in it"),
-        e => format!("api.tls.key_file {shown}: {e}"),
+    .map_err(TlsError::KeyFile)?;
+    pem::private_key(&pem).map_err(|source| TlsError::Key {
+        path: path.to_path_buf(),
+        source,
     })
 }
 
 /// `check-config`: the TLS pair loads as the daemon would load it.
-pub fn check(cert_file: &Path, key_file: &Path) -> Result<(), String> {
+pub fn check(cert_file: &Path, key_file: &Path) -> Result<(), TlsError> {
     acceptor(cert_file, key_file).map(drop)
 }
 
 /// The server side of `api.tls`.
-pub(crate) fn acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor, String> {
+pub(crate) fn acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor, TlsError> {
     let certs = read_certs(cert_file)?;
     let key = read_key(key_file)?;
     let config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?
+        .map_err(TlsError::Setup)?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| {
-            format!(
-                "api.tls: {} and {} do not make a usable pair: {e}",
-                cert_file.display(),
-                key_file.display()
-            )
+        .map_err(|source| TlsError::Pair {
+            cert: cert_file.to_path_buf(),
+            key: key_file.to_path_buf(),
+            source,
         })?;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 /// The CLI's side: trusts exactly the leaf certificate in `cert_file`.
-pub(crate) fn pinned_connector(cert_file: &Path) -> Result<TlsConnector, String> {
+pub(crate) fn pinned_connector(cert_file: &Path) -> Result<TlsConnector, TlsError> {
     let leaf = read_certs(cert_file)?.swap_remove(0);
     let provider = provider();
     let config = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?
+        .map_err(TlsError::Setup)?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(Pinned { leaf, provider }))
         .with_no_client_auth();

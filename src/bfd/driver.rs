@@ -93,6 +93,32 @@ enum Cmd {
     ),
 }
 
+/// Why the BFD thread did not pause for an in-place upgrade.
+#[derive(Debug)]
+pub enum PauseError {
+    /// The thread has ended.
+    Gone,
+    /// The thread refused to export (its reason).
+    Refused(String),
+    TimedOut {
+        after: Duration,
+    },
+}
+
+impl std::fmt::Display for PauseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PauseError::Gone => f.write_str("the BFD thread is gone"),
+            PauseError::Refused(why) => f.write_str(why),
+            PauseError::TimedOut { after } => {
+                write!(f, "the BFD thread did not pause within {after:?}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PauseError {}
+
 /// One session as the in-place upgrade hands it over (`crate::handover`).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ExportedSession {
@@ -172,17 +198,20 @@ impl Handle {
 
     /// In-place upgrade: every session exported; they keep running until the verdict is sent
     /// (true: released to the new process, this thread never sends again; false: resume).
-    pub async fn pause(&self, max: Duration) -> Result<(Exported, oneshot::Sender<bool>), String> {
+    pub async fn pause(
+        &self,
+        max: Duration,
+    ) -> Result<(Exported, oneshot::Sender<bool>), PauseError> {
         let (tx, rx) = oneshot::channel();
         let (vtx, vrx) = oneshot::channel();
         self.cmds
             .send(Cmd::Pause(tx, vrx))
-            .map_err(|_| "the BFD thread is gone".to_string())?;
+            .map_err(|_| PauseError::Gone)?;
         match tokio::time::timeout(max, rx).await {
             Ok(Ok(Ok(e))) => Ok((e, vtx)),
-            Ok(Ok(Err(e))) => Err(e),
-            Ok(Err(_)) => Err("the BFD thread is gone".into()),
-            Err(_) => Err(format!("the BFD thread did not pause within {max:?}")),
+            Ok(Ok(Err(e))) => Err(PauseError::Refused(e)),
+            Ok(Err(_)) => Err(PauseError::Gone),
+            Err(_) => Err(PauseError::TimedOut { after: max }),
         }
     }
 

@@ -10,7 +10,7 @@ use super::auth::{self, AuthConfig, AuthType, RxSeq, TxSeq};
 use super::packet::{Diag, Packet, RxError, State};
 
 mod handover;
-pub use handover::SessionExport;
+pub use handover::{ResumeError, SessionExport};
 
 /// While the session is not Up we transmit no faster than this (RFC 5880 6.8.3).
 pub const SLOW_TX: Duration = Duration::from_secs(1);

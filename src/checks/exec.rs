@@ -24,9 +24,9 @@ pub(crate) struct ExecProbe {
 }
 
 impl ExecProbe {
-    pub(crate) fn new(command: &[String]) -> Result<ExecProbe, String> {
+    pub(crate) fn new(command: &[String]) -> Result<ExecProbe, super::SetupError> {
         if command.is_empty() || command[0].is_empty() {
-            return Err("exec command is empty".to_string());
+            return Err(super::SetupError::EmptyCommand);
         }
         Ok(ExecProbe {
             argv: command.to_vec(),
@@ -338,6 +338,8 @@ mod tests {
 
     #[test]
     fn empty_command_is_rejected() {
-        assert_eq!(ExecProbe::new(&[]).err().unwrap(), "exec command is empty");
+        let e = ExecProbe::new(&[]).err().unwrap();
+        assert!(matches!(e, crate::checks::SetupError::EmptyCommand));
+        assert_eq!(e.to_string(), "exec command is empty");
     }
 }

@@ -18,7 +18,7 @@ use super::detail::{self, chain, io_reason};
 use super::net::{self, Bind};
 use super::tls;
 use super::url::{self, Target};
-use super::{CheckConfig, HttpCheck};
+use super::{CheckConfig, HttpCheck, SetupError};
 
 /// Only this much of the body is searched for `expect_body`: health pages are small, and a
 /// misbehaving endpoint must not make us buffer without bound.
@@ -36,25 +36,26 @@ pub(crate) struct HttpProbe {
 }
 
 impl HttpProbe {
-    pub(crate) fn new(h: &HttpCheck, check: &CheckConfig) -> Result<HttpProbe, String> {
+    pub(crate) fn new(h: &HttpCheck, check: &CheckConfig) -> Result<HttpProbe, SetupError> {
         let target = url::parse(&h.url)?;
         if target.tls != h.tls {
-            return Err(format!(
-                "URL {:?} disagrees with tls: {} in the check config",
-                h.url, h.tls
-            ));
+            return Err(SetupError::TlsMismatch {
+                url: h.url.clone(),
+                tls: h.tls,
+            });
         }
         if h.expect_status.is_empty() {
-            return Err("expect_status is empty: no response could pass".to_string());
+            return Err(SetupError::NoExpectedStatus);
         }
         let host = h.host.as_deref().unwrap_or(&target.authority);
-        let host_header = HeaderValue::from_str(host)
-            .map_err(|_| format!("host {host:?} is not a valid Host header"))?;
+        let host_header = HeaderValue::from_str(host).map_err(|_| SetupError::HostHeader {
+            host: host.to_owned(),
+        })?;
         let tls = if target.tls {
             // SNI and certificate name follow the Host header, as a browser's would.
             let sni_host = match &h.host {
                 Some(v) => url::host_of_header(v)
-                    .ok_or_else(|| format!("host {v:?} is not a valid host[:port]"))?,
+                    .ok_or_else(|| SetupError::SniHost { host: v.to_owned() })?,
                 None => target.host.clone(),
             };
             let name = tls::server_name(&sni_host)?;
@@ -563,9 +564,14 @@ mod tests {
     fn url_and_tls_flag_must_agree() {
         let mut c = http_check("http://127.0.0.1/", |h| h.tls = true);
         let e = Prober::new(&c).err().unwrap();
-        assert!(e.contains("disagrees with tls: true"), "{e}");
+        assert!(
+            matches!(e, SetupError::TlsMismatch { tls: true, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("disagrees with tls: true"), "{e}");
         c = http_check("http://127.0.0.1/", |h| h.host = Some("bad\nhost".into()));
         let e = Prober::new(&c).err().unwrap();
-        assert!(e.contains("not a valid Host header"), "{e}");
+        assert!(matches!(e, SetupError::HostHeader { .. }), "{e}");
+        assert!(e.to_string().contains("not a valid Host header"), "{e}");
     }
 }

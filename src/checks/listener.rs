@@ -64,7 +64,10 @@ fn accepts(local: IpAddr, v6only: Option<bool>, want: Option<IpAddr>) -> bool {
 
 impl ListenerProbe {
     /// Opens the netlink socket (needs a tokio runtime with I/O enabled).
-    pub(super) fn new(address: Option<IpAddr>, port: u16) -> Result<ListenerProbe, String> {
+    pub(super) fn new(
+        address: Option<IpAddr>,
+        port: u16,
+    ) -> Result<ListenerProbe, super::SetupError> {
         let open = || -> io::Result<AsyncFd<Socket>> {
             let sock = Socket::new(
                 Domain::from(libc::AF_NETLINK),
@@ -73,7 +76,7 @@ impl ListenerProbe {
             )?;
             crate::sys::fd::async_owned(sock)
         };
-        let sock = open().map_err(|e| format!("cannot open a sock_diag netlink socket: {e}"))?;
+        let sock = open().map_err(super::SetupError::SockDiag)?;
         let destroyed = match listener_destroy_watch(port) {
             Ok(s) => Some(s),
             Err(e) => {

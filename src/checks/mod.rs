@@ -15,6 +15,7 @@ mod listener;
 mod net;
 mod process;
 mod schedule;
+mod setup;
 mod spec;
 mod tcp;
 mod tls;
@@ -29,7 +30,10 @@ use std::time::{Duration, Instant};
 pub use schedule::spawn_checks;
 pub use spec::{check_target, CheckConfig, CheckKind, HttpCheck};
 // For doctor and probe: fetch a server's certificate the way https checks connect.
+pub use setup::SetupError;
+pub use tls::TlsSetupError;
 pub(crate) use tls::{client_config as tls_client_config, server_name as tls_server_name};
+pub use url::UrlError;
 
 /// The outcome of one probe.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,7 +105,7 @@ enum Kind {
 impl Prober {
     /// Prepares `check`. Fails on what would make every probe fail (bad URL, unreadable
     /// `ca_file`, no netlink), with the reason to report. Must be called inside a tokio runtime.
-    pub fn new(check: &CheckConfig) -> Result<Prober, String> {
+    pub fn new(check: &CheckConfig) -> Result<Prober, SetupError> {
         let kind = match &check.kind {
             CheckKind::Tcp { target } => Kind::Tcp(tcp::TcpProbe::new(*target, check)),
             CheckKind::Http(h) => Kind::Http(Box::new(http::HttpProbe::new(h, check)?)),
@@ -208,9 +212,9 @@ pub async fn probe_once(check: &CheckConfig) -> ProbeResult {
     let start = Instant::now();
     match Prober::new(check) {
         Ok(p) => p.probe().await,
-        Err(detail) => ProbeResult {
+        Err(e) => ProbeResult {
             ok: false,
-            detail,
+            detail: e.to_string(),
             elapsed: start.elapsed(),
             definitive: false,
         },

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::CheckConfig;
-use super::{CheckSample, ProbeResult, Prober};
+use super::{CheckSample, ProbeResult, Prober, SetupError};
 use crate::risefall::RiseFall;
 
 /// Bounds on the interval actually used. Config validation should keep intervals sane; these
@@ -130,7 +130,7 @@ async fn run_check(
     }
 }
 
-async fn event(prober: &Result<Prober, String>) {
+async fn event(prober: &Result<Prober, SetupError>) {
     match prober {
         Ok(p) => p.event().await,
         Err(_) => std::future::pending().await,
@@ -154,12 +154,12 @@ fn next_slot(
     now + (interval - Duration::from_nanos(into_period))
 }
 
-async fn probe(prober: &Result<Prober, String>) -> ProbeResult {
+async fn probe(prober: &Result<Prober, SetupError>) -> ProbeResult {
     match prober {
         Ok(p) => p.probe().await,
         Err(reason) => ProbeResult {
             ok: false,
-            detail: reason.clone(),
+            detail: reason.to_string(),
             elapsed: Duration::ZERO,
             definitive: false,
         },

@@ -1,6 +1,7 @@
 //! TLS client configuration for https checks, built once per check.
 
-use std::path::Path;
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use tokio_rustls::rustls::client::danger::{
@@ -30,15 +31,70 @@ fn native_roots() -> &'static RootCertStore {
     })
 }
 
+/// Why a check's TLS client cannot be set up.
+#[derive(Debug)]
+pub enum TlsSetupError {
+    /// The crypto provider refused the protocol versions.
+    Setup(Error),
+    CaFile {
+        path: PathBuf,
+        source: PemError,
+    },
+    /// `ca_file` holds a certificate rustls cannot use as a root.
+    CaCert {
+        path: PathBuf,
+        source: Error,
+    },
+    ServerName {
+        host: String,
+    },
+}
+
+impl fmt::Display for TlsSetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsSetupError::Setup(e) => write!(f, "TLS setup: {e}"),
+            TlsSetupError::CaFile { path, source } => {
+                let shown = path.display();
+                match source {
+                    PemError::Read(e) => {
+                        write!(f, "cannot read ca_file {shown}: {}", io_reason(e))
+                    }
+                    PemError::Bad(e) => write!(f, "ca_file {shown}: bad PEM: {e}"),
+                    PemError::Empty => write!(f, "ca_file {shown}: no PEM certificate in it"),
+                }
+            }
+            TlsSetupError::CaCert { path, source } => {
+                write!(
+                    f,
+                    "ca_file {}: unusable certificate: {source}",
+                    path.display()
+                )
+            }
+            TlsSetupError::ServerName { host } => write!(f, "invalid TLS server name {host:?}"),
+        }
+    }
+}
+
+impl std::error::Error for TlsSetupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TlsSetupError::Setup(e) | TlsSetupError::CaCert { source: e, .. } => Some(e),
+            TlsSetupError::CaFile { source, .. } => Some(source),
+            TlsSetupError::ServerName { .. } => None,
+        }
+    }
+}
+
 /// Verifies against the system roots plus `ca_file`, or accepts anything when `insecure`
 /// (`ca_file` is then not read).
 pub(crate) fn client_config(
     ca_file: Option<&Path>,
     insecure: bool,
-) -> Result<Arc<ClientConfig>, String> {
+) -> Result<Arc<ClientConfig>, TlsSetupError> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?;
+        .map_err(TlsSetupError::Setup)?;
     let config = if insecure {
         builder
             .dangerous()
@@ -48,8 +104,9 @@ pub(crate) fn client_config(
         let mut roots = native_roots().clone();
         if let Some(path) = ca_file {
             for cert in read_pem_certs(path)? {
-                roots.add(cert).map_err(|e| {
-                    format!("ca_file {}: unusable certificate: {e}", path.display())
+                roots.add(cert).map_err(|source| TlsSetupError::CaCert {
+                    path: path.to_path_buf(),
+                    source,
                 })?;
             }
         }
@@ -58,17 +115,17 @@ pub(crate) fn client_config(
     Ok(Arc::new(config))
 }
 
-fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let shown = path.display();
-    pem::read_certs(path).map_err(|e| match e {
-        PemError::Read(e) => format!("cannot read ca_file {shown}: {}", io_reason(&e)),
-        PemError::Bad(e) => format!("ca_file {shown}: bad PEM: {e}"),
-        PemError::Empty => format!("ca_file {shown}: no PEM certificate in it"),
+fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
+    pem::read_certs(path).map_err(|source| TlsSetupError::CaFile {
+        path: path.to_path_buf(),
+        source,
     })
 }
 
-pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, String> {
-    ServerName::try_from(host.to_string()).map_err(|_| format!("invalid TLS server name {host:?}"))
+pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, TlsSetupError> {
+    ServerName::try_from(host.to_string()).map_err(|_| TlsSetupError::ServerName {
+        host: host.to_owned(),
+    })
 }
 
 /// `insecure: true`: any certificate is accepted, but handshake signatures are still checked
@@ -128,8 +185,9 @@ mod tests {
     #[test]
     fn unreadable_ca_file_is_explained() {
         let e = client_config(Some(Path::new("/nonexistent/ca.pem")), false).unwrap_err();
+        assert!(matches!(e, TlsSetupError::CaFile { .. }), "{e}");
         assert_eq!(
-            e,
+            e.to_string(),
             "cannot read ca_file /nonexistent/ca.pem: No such file or directory"
         );
     }
@@ -140,7 +198,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("empty.pem");
         std::fs::write(&path, "not pem at all\n").unwrap();
-        let e = client_config(Some(&path), false).unwrap_err();
+        let e = client_config(Some(&path), false).unwrap_err().to_string();
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(e.ends_with("no PEM certificate in it"), "{e}");
     }

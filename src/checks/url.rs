@@ -16,33 +16,89 @@ pub(crate) struct Target {
     pub path: String,
 }
 
-pub(crate) fn parse(url: &str) -> Result<Target, String> {
-    let uri: Uri = url
-        .parse()
-        .map_err(|e| format!("invalid URL {url:?}: {e}"))?;
+/// A check URL that cannot be probed; `url` is the configured text.
+#[derive(Debug)]
+pub enum UrlError {
+    Invalid {
+        url: String,
+        source: hyper::http::uri::InvalidUri,
+    },
+    Scheme {
+        url: String,
+        scheme: String,
+    },
+    NoScheme {
+        url: String,
+    },
+    NoHost {
+        url: String,
+    },
+    UserInfo {
+        url: String,
+    },
+    BadPort {
+        url: String,
+        port: String,
+    },
+}
+
+impl std::fmt::Display for UrlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UrlError::Invalid { url, source } => write!(f, "invalid URL {url:?}: {source}"),
+            UrlError::Scheme { url, scheme } => {
+                write!(
+                    f,
+                    "invalid URL {url:?}: scheme {scheme:?} is not http or https"
+                )
+            }
+            UrlError::NoScheme { url } => {
+                write!(f, "invalid URL {url:?}: no scheme (http:// or https://)")
+            }
+            UrlError::NoHost { url } => write!(f, "invalid URL {url:?}: no host"),
+            UrlError::UserInfo { url } => {
+                write!(f, "invalid URL {url:?}: user info is not supported")
+            }
+            UrlError::BadPort { url, port } => write!(f, "invalid URL {url:?}: bad port {port:?}"),
+        }
+    }
+}
+
+impl std::error::Error for UrlError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            UrlError::Invalid { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+pub(crate) fn parse(url: &str) -> Result<Target, UrlError> {
+    let owned = || url.to_owned();
+    let uri: Uri = url.parse().map_err(|source| UrlError::Invalid {
+        url: owned(),
+        source,
+    })?;
     let tls = match uri.scheme_str() {
         Some("http") => false,
         Some("https") => true,
         Some(other) => {
-            return Err(format!(
-                "invalid URL {url:?}: scheme {other:?} is not http or https"
-            ))
+            return Err(UrlError::Scheme {
+                url: owned(),
+                scheme: other.to_owned(),
+            })
         }
-        None => {
-            return Err(format!(
-                "invalid URL {url:?}: no scheme (http:// or https://)"
-            ))
-        }
+        None => return Err(UrlError::NoScheme { url: owned() }),
     };
     let authority = uri
         .authority()
-        .ok_or_else(|| format!("invalid URL {url:?}: no host"))?;
+        .ok_or_else(|| UrlError::NoHost { url: owned() })?;
     if authority.as_str().contains('@') {
-        return Err(format!("invalid URL {url:?}: user info is not supported"));
+        return Err(UrlError::UserInfo { url: owned() });
     }
     let host = host_of(authority);
     if host.is_empty() {
-        return Err(format!("invalid URL {url:?}: no host"));
+        return Err(UrlError::NoHost { url: owned() });
     }
     // Not `port_u16()`: it maps an out-of-range port to "none", i.e. silently to 80.
     let port = match authority.as_str()[authority.host().len()..].strip_prefix(':') {
@@ -52,7 +108,10 @@ pub(crate) fn parse(url: &str) -> Result<Target, String> {
             .parse::<u16>()
             .ok()
             .filter(|p| *p != 0)
-            .ok_or_else(|| format!("invalid URL {url:?}: bad port {p:?}"))?,
+            .ok_or_else(|| UrlError::BadPort {
+                url: owned(),
+                port: p.to_owned(),
+            })?,
     };
     let path = uri
         .path_and_query()
@@ -132,7 +191,7 @@ mod tests {
             ("http://h:/", "bad port \"\""),
             ("not a url", "invalid URL"),
         ] {
-            let e = parse(url).unwrap_err();
+            let e = parse(url).unwrap_err().to_string();
             assert!(e.contains(why), "{url}: {e}");
         }
     }

@@ -113,9 +113,9 @@ pub(super) fn key_or_problem(
 /// Reads a key file under the secret-file rule (`secret_file`), 1-80 bytes after removing one
 /// trailing newline (`echo secret > file`). Other bytes, spaces included, are part of the key, as
 /// routers take them.
-pub(super) fn read_key(file: &Path, what: &str) -> Result<Secret, String> {
-    let shown = file.display();
-    let mut raw = secret_file::read(file, what, 4096, Owner::ThisProcess).map_err(|e| e.message)?;
+pub(super) fn read_key(file: &Path, what: &str) -> Result<Secret, KeyFileError> {
+    let mut raw =
+        secret_file::read(file, what, 4096, Owner::ThisProcess).map_err(KeyFileError::Secret)?;
     if raw.ends_with(b"\n") {
         raw.pop();
         if raw.ends_with(b"\r") {
@@ -123,10 +123,39 @@ pub(super) fn read_key(file: &Path, what: &str) -> Result<Secret, String> {
         }
     }
     if raw.is_empty() || raw.len() > MAX_KEY_LEN {
-        return Err(format!(
-            "{shown}: the {what} is {} bytes; the kernel takes 1-{MAX_KEY_LEN}",
-            raw.len()
-        ));
+        return Err(KeyFileError::Length {
+            path: file.to_path_buf(),
+            what: what.to_owned(),
+            len: raw.len(),
+        });
     }
     Ok(Secret::new(raw.as_slice()))
 }
+
+/// Why a key file was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyFileError {
+    /// The secret-file rule (owner, mode) or the read itself.
+    Secret(secret_file::SecretFileError),
+    /// Empty, or longer than the kernel takes.
+    Length {
+        path: std::path::PathBuf,
+        what: String,
+        len: usize,
+    },
+}
+
+impl std::fmt::Display for KeyFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyFileError::Secret(e) => f.write_str(&e.message),
+            KeyFileError::Length { path, what, len } => write!(
+                f,
+                "{}: the {what} is {len} bytes; the kernel takes 1-{MAX_KEY_LEN}",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for KeyFileError {}

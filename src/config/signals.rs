@@ -466,7 +466,7 @@ fn prom_derive(v: &Value) -> Result<Derive, String> {
     let map = v.as_mapping().ok_or(FORMS)?;
     let sel = |v: Option<&Value>| -> Result<Selector, String> {
         let s = v.and_then(Value::as_str).ok_or(FORMS)?;
-        Selector::parse(s)
+        Selector::parse(s).map_err(|e| e.to_string())
     };
     let get = |k: &str| map.get(k);
     match map.len() {

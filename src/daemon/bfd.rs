@@ -256,7 +256,10 @@ impl BfdRuntime {
     /// verdict (true: released) through the returned sender.
     pub async fn pause(
         &self,
-    ) -> Result<Option<(Exported, tokio::sync::oneshot::Sender<bool>)>, String> {
+    ) -> Result<
+        Option<(Exported, tokio::sync::oneshot::Sender<bool>)>,
+        crate::bfd::driver::PauseError,
+    > {
         match &self.handle {
             None => Ok(None),
             Some(h) => h.pause(Duration::from_secs(2)).await.map(Some),

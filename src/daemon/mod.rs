@@ -164,7 +164,7 @@ impl CheckRuntime {
 
 /// A drain/undrain whose state file is being written on a blocking thread.
 struct Saving {
-    task: JoinHandle<Result<(), String>>,
+    task: JoinHandle<Result<(), crate::ops::state::SaveError>>,
     next: MaintenanceState,
     reply: oneshot::Sender<CommandReply>,
 }
@@ -711,11 +711,18 @@ impl Daemon {
     }
 
     /// The state file of the pending command is written (or failed): apply and answer.
-    fn command_saved(&mut self, written: Result<Result<(), String>, JoinError>) {
+    fn command_saved(
+        &mut self,
+        written: Result<Result<(), crate::ops::state::SaveError>, JoinError>,
+    ) {
         let Some(s) = self.saving.take() else {
             return;
         };
-        let written = written.unwrap_or_else(|e| Err(format!("state writer failed: {e}")));
+        // The detail goes into the command's answer (a string on the wire).
+        let written = match written {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(e) => Err(format!("state writer failed: {e}")),
+        };
         let r = match self.maint.saved(s.next, written) {
             Ok(()) => Ok(outcome(&self.sync_maintenance())),
             Err(detail) => Err(CommandError::StateNotSaved { detail }),

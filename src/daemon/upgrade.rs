@@ -92,7 +92,7 @@ impl Daemon {
             Ok(None) => (Default::default(), None),
             Err(e) => {
                 resume_all(paused);
-                return Err(e);
+                return Err(e.to_string());
             }
         };
         let release_bfd = |v: Option<tokio::sync::oneshot::Sender<bool>>, release: bool| {
@@ -129,7 +129,7 @@ impl Daemon {
             Err(e) => {
                 resume_all(paused);
                 release_bfd(bfd_verdict, false);
-                return Err(e);
+                return Err(e.to_string());
             }
         };
         info!(

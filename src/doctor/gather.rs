@@ -54,15 +54,17 @@ fn lookup(rt: &mut Option<Rtnl>, dst: IpAddr, src: Option<IpAddr>) -> Lookup {
 
 fn read_sysctl(proc_root: &Path, key: &str) -> Result<i64, String> {
     let path = proc_root.join("sys").join(key.replace('.', "/"));
-    let text = crate::signals::tcp_stats::read_proc(&path)?;
+    let text = crate::signals::tcp_stats::read_proc(&path).map_err(|e| e.to_string())?;
     text.trim()
         .parse()
         .map_err(|_| format!("{}: not a number", path.display()))
 }
 
 fn rpf_counter(proc_root: &Path) -> Result<i64, String> {
-    let text = crate::signals::tcp_stats::read_proc(&proc_root.join("net/netstat"))?;
-    crate::signals::tcp_stats::section(&text, "TcpExt")?
+    let text = crate::signals::tcp_stats::read_proc(&proc_root.join("net/netstat"))
+        .map_err(|e| e.to_string())?;
+    crate::signals::tcp_stats::section(&text, "TcpExt")
+        .map_err(|e| e.to_string())?
         .into_iter()
         .find(|(n, _)| *n == "IPReversePathFilter")
         .map(|(_, v)| v)
@@ -159,8 +161,8 @@ pub async fn fetch_cert(
     sni: &str,
     timeout: Duration,
 ) -> Result<(CertInfo, String), String> {
-    let cfg = crate::checks::tls_client_config(None, true)?;
-    let name = crate::checks::tls_server_name(sni)?;
+    let cfg = crate::checks::tls_client_config(None, true).map_err(|e| e.to_string())?;
+    let name = crate::checks::tls_server_name(sni).map_err(|e| e.to_string())?;
     let work = async {
         let tcp = TcpStream::connect(addr)
             .await

@@ -82,14 +82,26 @@ impl ProbeReport {
     }
 }
 
+/// A probe target that is not an address (with or without port).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadTarget(pub String);
+
+impl std::fmt::Display for BadTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} is not VIP, VIP:PORT or [IPv6]:PORT", self.0)
+    }
+}
+
+impl std::error::Error for BadTarget {}
+
 /// Parses `VIP`, `VIP:PORT`, `IPv6` or `[IPv6]:PORT`; the port is None when not given.
-pub fn parse_target(t: &str) -> Result<(IpAddr, Option<u16>), String> {
+pub fn parse_target(t: &str) -> Result<(IpAddr, Option<u16>), BadTarget> {
     if let Ok(ip) = t.parse::<IpAddr>() {
         return Ok((ip, None));
     }
     t.parse::<SocketAddr>()
         .map(|a| (a.ip(), Some(a.port())))
-        .map_err(|_| format!("{t:?} is not VIP, VIP:PORT or [IPv6]:PORT"))
+        .map_err(|_| BadTarget(t.to_owned()))
 }
 
 /// Probe options for `target`: the port, TLS, path and Host come from an http(s) check on that
@@ -100,7 +112,7 @@ pub fn options_for(
     watch: Duration,
     timeout: Duration,
 ) -> Result<ProbeOptions, String> {
-    let (vip, port) = parse_target(target)?;
+    let (vip, port) = parse_target(target).map_err(|e| e.to_string())?;
     let check = cfg.and_then(|c| {
         c.checks.iter().find_map(|ch| {
             let crate::config::CheckKind::Http(h) = &ch.kind else {
@@ -124,7 +136,7 @@ pub fn options_for(
     };
     Ok(match check {
         Some((h, p)) => {
-            let t = crate::checks::url::parse(&h.url)?;
+            let t = crate::checks::url::parse(&h.url).map_err(|e| e.to_string())?;
             ProbeOptions {
                 vip,
                 port: p,
@@ -434,8 +446,8 @@ pub async fn run(o: &ProbeOptions) -> ProbeReport {
     if o.tls {
         let t = Instant::now();
         let tls = async {
-            let cfg = crate::checks::tls_client_config(None, true)?;
-            let name = crate::checks::tls_server_name(&o.host)?;
+            let cfg = crate::checks::tls_client_config(None, true).map_err(|e| e.to_string())?;
+            let name = crate::checks::tls_server_name(&o.host).map_err(|e| e.to_string())?;
             tokio_rustls::TlsConnector::from(Arc::clone(&cfg))
                 .connect(name, tcp)
                 .await
@@ -648,7 +660,10 @@ mod tests {
             parse_target("2001:db8::10").unwrap(),
             (ip("2001:db8::10"), None)
         );
-        assert!(parse_target("vip.example").is_err());
+        assert_eq!(
+            parse_target("vip.example").unwrap_err().to_string(),
+            "\"vip.example\" is not VIP, VIP:PORT or [IPv6]:PORT"
+        );
         let w = Duration::from_secs(1);
         let o = options_for("203.0.113.10:443", None, w, w).unwrap();
         assert!(o.tls);

@@ -116,25 +116,96 @@ pub async fn intake(config: &Config, bfd_spec: BfdSpec) -> Intake {
     }
 }
 
+/// Why the old process did not say `go`.
+#[derive(Debug)]
+pub enum GoError {
+    /// It closed the control socket: it gave up and serves on.
+    Closed,
+    Unexpected {
+        answer: String,
+    },
+    Read(std::io::Error),
+    TimedOut {
+        after: Duration,
+    },
+}
+
+impl std::fmt::Display for GoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GoError::Closed => {
+                f.write_str("the old process closed the control socket (it gave up and serves on)")
+            }
+            GoError::Unexpected { answer } => {
+                write!(f, "unexpected answer {answer:?} from the old process")
+            }
+            GoError::Read(e) => write!(f, "reading the control socket: {e}"),
+            GoError::TimedOut { after } => write!(f, "no go from the old process within {after:?}"),
+        }
+    }
+}
+
+impl std::error::Error for GoError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            GoError::Read(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Why the new process could not be started with the state.
+#[derive(Debug)]
+pub enum SpawnError {
+    Memfd(std::io::Error),
+    ControlPair(std::io::Error),
+    Start {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    Control(std::io::Error),
+}
+
+impl std::fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SpawnError::Memfd(e) => write!(f, "cannot create the state memfd: {e}"),
+            SpawnError::ControlPair(e) => write!(f, "cannot create the control socket: {e}"),
+            SpawnError::Start { path, source } => {
+                write!(f, "cannot start {}: {source}", path.display())
+            }
+            SpawnError::Control(e) => write!(f, "control socket: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SpawnError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SpawnError::Memfd(e)
+            | SpawnError::ControlPair(e)
+            | SpawnError::Control(e)
+            | SpawnError::Start { source: e, .. } => Some(e),
+        }
+    }
+}
+
 impl Takeover {
     /// Waits for the old process's `go`. Err: it gave up (timed out, or the child was too slow);
     /// this process must exit without touching the sessions.
-    pub async fn wait_go(&mut self) -> Result<(), String> {
+    pub async fn wait_go(&mut self) -> Result<(), GoError> {
         let mut line = String::new();
         let mut r = BufReader::new(&mut self.control);
         match tokio::time::timeout(READY_TIMEOUT, r.read_line(&mut line)).await {
             Ok(Ok(_)) if line.trim() == "go" => Ok(()),
-            Ok(Ok(0)) => {
-                Err("the old process closed the control socket (it gave up and serves on)".into())
-            }
-            Ok(Ok(_)) => Err(format!(
-                "unexpected answer {:?} from the old process",
-                line.trim()
-            )),
-            Ok(Err(e)) => Err(format!("reading the control socket: {e}")),
-            Err(_) => Err(format!(
-                "no go from the old process within {READY_TIMEOUT:?}"
-            )),
+            Ok(Ok(0)) => Err(GoError::Closed),
+            Ok(Ok(_)) => Err(GoError::Unexpected {
+                answer: line.trim().to_owned(),
+            }),
+            Ok(Err(e)) => Err(GoError::Read(e)),
+            Err(_) => Err(GoError::TimedOut {
+                after: READY_TIMEOUT,
+            }),
         }
     }
 }
@@ -298,12 +369,10 @@ pub enum Answer {
 
 /// Starts the binary at `path` with the same arguments, the state blob in a memfd and `fds`
 /// (the sessions' sockets) inherited.
-pub fn spawn(path: &std::path::Path, state: &State, fds: &[i32]) -> Result<Child, String> {
+pub fn spawn(path: &std::path::Path, state: &State, fds: &[i32]) -> Result<Child, SpawnError> {
     let blob = blob::encode(state);
-    let memfd = sys::memfd_with("vipwarden-handover", &blob)
-        .map_err(|e| format!("cannot create the state memfd: {e}"))?;
-    let (ours, theirs) =
-        StdUnixStream::pair().map_err(|e| format!("cannot create the control socket: {e}"))?;
+    let memfd = sys::memfd_with("vipwarden-handover", &blob).map_err(SpawnError::Memfd)?;
+    let (ours, theirs) = StdUnixStream::pair().map_err(SpawnError::ControlPair)?;
     let mut cmd = tokio::process::Command::new(path);
     cmd.args(std::env::args_os().skip(1))
         .env(ENV_STATE, memfd.as_raw_fd().to_string())
@@ -314,16 +383,16 @@ pub fn spawn(path: &std::path::Path, state: &State, fds: &[i32]) -> Result<Child
     inherit.push(memfd.as_raw_fd());
     inherit.push(theirs.as_raw_fd());
     sys::inherit_fds(&mut cmd, inherit);
-    let child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", path.display()))?;
+    let child = cmd.spawn().map_err(|source| SpawnError::Start {
+        path: path.to_path_buf(),
+        source,
+    })?;
     // The child has its copies now.
     drop(memfd);
     drop(theirs);
     let pid = child.id().unwrap_or(0);
-    ours.set_nonblocking(true)
-        .map_err(|e| format!("control socket: {e}"))?;
-    let control = UnixStream::from_std(ours).map_err(|e| format!("control socket: {e}"))?;
+    ours.set_nonblocking(true).map_err(SpawnError::Control)?;
+    let control = UnixStream::from_std(ours).map_err(SpawnError::Control)?;
     Ok(Child {
         pid,
         child,

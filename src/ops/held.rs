@@ -2,11 +2,12 @@
 //! during an outage keeps them announced, marked, until the view is complete instead of dropping
 //! them. Written atomically (temp file, fsync, rename) off the async threads by the daemon.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::state::{read_bounded, write_replace_plain};
+use super::state::{read_bounded, write_replace_plain, ReadError, SaveError};
 
 pub const HELD_FILE: &str = "guard-held.json";
 const TEMP_FILE: &str = ".guard-held.json.tmp";
@@ -16,6 +17,51 @@ const VERSION: u64 = 1;
 struct File {
     version: u64,
     held: Vec<String>,
+}
+
+/// The held-VIPs file exists but cannot be used; the daemon starts with none held.
+#[derive(Debug)]
+pub enum LoadError {
+    Read {
+        path: PathBuf,
+        source: ReadError,
+    },
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    Version {
+        path: PathBuf,
+        found: u64,
+    },
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Read { path, source } => {
+                write!(f, "guard state {} ignored: {source}", path.display())
+            }
+            LoadError::Parse { path, source } => {
+                write!(f, "guard state {} ignored: {source}", path.display())
+            }
+            LoadError::Version { path, found } => write!(
+                f,
+                "guard state {} ignored: version {found} (this build reads {VERSION})",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LoadError::Read { source, .. } => Some(source),
+            LoadError::Parse { source, .. } => Some(source),
+            LoadError::Version { .. } => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -37,36 +83,41 @@ impl HeldStore {
     /// The held VIPs of the last run; a missing file is none. An unusable file is an `Err`
     /// (the caller logs it and starts with none: the gate then starts every VIP out, which is the
     /// behaviour without this file).
-    pub fn load(&self) -> Result<Vec<String>, String> {
+    pub fn load(&self) -> Result<Vec<String>, LoadError> {
         let path = self.path();
-        let bytes = match read_bounded(&path)
-            .map_err(|e| format!("guard state {} ignored: {e}", path.display()))?
-        {
-            Some(b) => b,
-            None => return Ok(Vec::new()),
+        let bytes = match read_bounded(&path) {
+            Ok(Some(b)) => b,
+            Ok(None) => return Ok(Vec::new()),
+            Err(source) => return Err(LoadError::Read { path, source }),
         };
-        let f: File = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("guard state {} ignored: {e}", path.display()))?;
+        let f: File = match serde_json::from_slice(&bytes) {
+            Ok(f) => f,
+            Err(source) => return Err(LoadError::Parse { path, source }),
+        };
         if f.version != VERSION {
-            return Err(format!(
-                "guard state {} ignored: version {} (this build reads {VERSION})",
-                path.display(),
-                f.version
-            ));
+            return Err(LoadError::Version {
+                path,
+                found: f.version,
+            });
         }
         Ok(f.held)
     }
 
     /// Replaces the file atomically. Blocking: call it off the async threads.
-    pub fn save(&self, held: &[String]) -> Result<(), String> {
+    pub fn save(&self, held: &[String]) -> Result<(), SaveError> {
         let mut text = serde_json::to_vec(&File {
             version: VERSION,
             held: held.to_vec(),
         })
-        .map_err(|e| format!("cannot encode guard state: {e}"))?;
+        .map_err(|source| SaveError::Encode {
+            what: "guard state",
+            source,
+        })?;
         text.push(b'\n');
-        std::fs::create_dir_all(&self.dir)
-            .map_err(|e| format!("cannot create state dir {}: {e}", self.dir.display()))?;
+        std::fs::create_dir_all(&self.dir).map_err(|source| SaveError::CreateDir {
+            dir: self.dir.clone(),
+            source,
+        })?;
         write_replace_plain(&self.dir.join(TEMP_FILE), &self.path(), &self.dir, &text)
     }
 }
@@ -86,7 +137,9 @@ mod tests {
             vec!["web".to_string(), "dns".to_string()]
         );
         std::fs::write(s.path(), b"{\"version\":9,\"held\":[]}").unwrap();
-        assert!(s.load().unwrap_err().contains("version 9"));
+        let err = s.load().unwrap_err();
+        assert!(matches!(err, LoadError::Version { found: 9, .. }), "{err}");
+        assert!(err.to_string().contains("version 9"));
         std::fs::write(s.path(), b"garbage").unwrap();
         assert!(s.load().is_err());
     }

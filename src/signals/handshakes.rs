@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::snapshot::{MissingLog, SourceSnapshot, Ticker};
 use super::sockdiag::{DiagSocket, SockDiag, TCP_LISTEN, TCP_SYN_RECV};
-use super::tcp_stats::{read_proc, section, CounterRates};
+use super::tcp_stats::{read_proc, section, CounterRates, ProcError};
 
 pub const HALF_OPEN: &str = "half_open";
 pub const SYNACK_RETRANS: &str = "synack_retrans";
@@ -181,19 +181,27 @@ impl HandshakeStats {
 }
 
 /// PassiveOpens from the Tcp section of /proc/net/snmp.
-pub fn read_passive_opens(proc_net: &std::path::Path) -> Result<i64, String> {
+pub fn read_passive_opens(proc_net: &std::path::Path) -> Result<i64, ProcError> {
     let snmp = read_proc(&proc_net.join("snmp"))?;
     section(&snmp, "Tcp")
-        .map_err(|e| format!("snmp: {e}"))?
+        .map_err(|source| ProcError::Section {
+            file: "snmp",
+            source,
+        })?
         .into_iter()
         .find(|(n, _)| *n == "PassiveOpens")
         .map(|(_, v)| v)
-        .ok_or_else(|| "snmp: Tcp has no PassiveOpens".to_owned())
+        .ok_or(ProcError::Missing {
+            file: Some("snmp"),
+            section: "Tcp",
+            name: "PassiveOpens",
+        })
 }
 
 /// One blocking round; the socket is handed back for reuse, or dropped after an error.
 fn sample_blocking(diag: Option<SockDiag>) -> (Reading, Option<SockDiag>) {
-    let passive_opens = read_passive_opens(&PathBuf::from("/proc/net"));
+    // The state machine takes the reason as the snapshot's `missing` text.
+    let passive_opens = read_passive_opens(&PathBuf::from("/proc/net")).map_err(|e| e.to_string());
     let mut diag = match diag.map_or_else(SockDiag::open, Ok) {
         Ok(d) => d,
         Err(e) => {

@@ -27,7 +27,9 @@ pub use access_log::{AccessLogConfig, AccessLogSource, AccessLogState};
 pub use conntrack::ConntrackConfig;
 pub use follow::{FollowCounters, FollowOptions, LogFollower, PollReport};
 pub use lines::{LineAssembler, DEFAULT_MAX_LINE};
-pub use logformat::{JsonFields, LatencyUnit, LogFormat, LogRecord, Malformed, RegexFormat};
+pub use logformat::{
+    JsonFields, LatencyUnit, LogFormat, LogRecord, Malformed, RegexFormat, RegexFormatError,
+};
 pub use prometheus::{Derive, Matcher, PrometheusConfig, Selector};
 pub use replay::{replay, ReplayOptions, ReplaySummary};
 pub use snapshot::SourceSnapshot;

@@ -9,6 +9,28 @@ use serde::{Deserialize, Serialize};
 
 use super::{Diag, Poll, Session, State, Timing};
 
+/// Why an exported session cannot be continued by this process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResumeError {
+    /// The configured timing is not the one the session ran with.
+    TimingChanged { old: Timing, new: Timing },
+    /// A discriminator of 0 or a state/poll code that does not exist.
+    OutOfRange,
+}
+
+impl std::fmt::Display for ResumeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResumeError::TimingChanged { old, new } => {
+                write!(f, "BFD timing changed in the config ({old:?} -> {new:?})")
+            }
+            ResumeError::OutOfRange => f.write_str("BFD session state out of range"),
+        }
+    }
+}
+
+impl std::error::Error for ResumeError {}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionExport {
     /// The configured timing (the new config must say the same).
@@ -84,19 +106,17 @@ impl Session {
 
     /// The exported session under this process's `timing`; refused (with the reason) when the
     /// configured timing changed or a value is impossible.
-    pub fn resume(timing: Timing, e: &SessionExport, now: Instant) -> Result<Session, String> {
+    pub fn resume(timing: Timing, e: &SessionExport, now: Instant) -> Result<Session, ResumeError> {
         let old = Timing {
             desired_min_tx: dur(e.desired_min_tx_us),
             required_min_rx: dur(e.required_min_rx_us),
             detect_mult: e.detect_mult,
         };
         if old != timing {
-            return Err(format!(
-                "BFD timing changed in the config ({old:?} -> {timing:?})"
-            ));
+            return Err(ResumeError::TimingChanged { old, new: timing });
         }
         if e.local_discr == 0 || e.state > 3 || e.remote_state > 3 || e.poll > 2 {
-            return Err("BFD session state out of range".into());
+            return Err(ResumeError::OutOfRange);
         }
         let (mut s, _) = Session::new(timing, e.local_discr, now);
         s.state = State::from_bits(e.state);
@@ -173,6 +193,9 @@ mod tests {
         assert!(Session::resume(t, &e, now).is_err());
         let mut bad = e;
         bad.state = 9;
-        assert!(Session::resume(timing(), &bad, now).is_err());
+        assert_eq!(
+            Session::resume(timing(), &bad, now).err(),
+            Some(ResumeError::OutOfRange)
+        );
     }
 }

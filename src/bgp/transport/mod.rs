@@ -315,10 +315,53 @@ async fn answers(ip: IpAddr, local: Option<IpAddr>) -> bool {
     }
 }
 
+/// Why TCP-AO cannot be used on this host.
+#[derive(Debug)]
+pub enum AoUnsupported {
+    /// The probe socket itself could not be made.
+    Socket(io::Error),
+    /// ENOPROTOOPT: the kernel has no TCP-AO at all.
+    NoAo,
+    /// ENOENT: the kernel lacks the MAC algorithm.
+    Algorithm(io::Error),
+    Refused(io::Error),
+}
+
+impl fmt::Display for AoUnsupported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AoUnsupported::Socket(e) => {
+                write!(f, "cannot create a socket to probe for TCP-AO: {e}")
+            }
+            AoUnsupported::NoAo => f.write_str(
+                "this kernel has no TCP-AO (setsockopt TCP_AO_ADD_KEY: not supported; it needs \
+                 Linux >= 6.7 built with CONFIG_TCP_AO)",
+            ),
+            AoUnsupported::Algorithm(e) => write!(
+                f,
+                "this kernel cannot compute {} for TCP-AO ({e})",
+                AoAlgorithm::HmacSha256.kernel_name()
+            ),
+            AoUnsupported::Refused(e) => write!(f, "this kernel refused a TCP-AO key: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for AoUnsupported {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AoUnsupported::Socket(e) | AoUnsupported::Algorithm(e) | AoUnsupported::Refused(e) => {
+                Some(e)
+            }
+            AoUnsupported::NoAo => None,
+        }
+    }
+}
+
 /// Does this kernel do TCP-AO? Err explains why not (for a config error, never a downgrade).
-pub fn tcp_ao_supported() -> Result<(), String> {
+pub fn tcp_ao_supported() -> Result<(), AoUnsupported> {
     let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
-        .map_err(|e| format!("cannot create a socket to probe for TCP-AO: {e}"))?;
+        .map_err(AoUnsupported::Socket)?;
     let probe = AoKey {
         key: Secret::new(b"probe"),
         send_id: 1,
@@ -327,16 +370,9 @@ pub fn tcp_ao_supported() -> Result<(), String> {
     };
     match set_ao(sock.as_raw_fd(), IpAddr::from([127, 0, 0, 1]), &probe) {
         Ok(()) => Ok(()),
-        Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => Err(
-            "this kernel has no TCP-AO (setsockopt TCP_AO_ADD_KEY: not supported; it needs \
-             Linux >= 6.7 built with CONFIG_TCP_AO)"
-                .into(),
-        ),
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Err(format!(
-            "this kernel cannot compute {} for TCP-AO ({e})",
-            AoAlgorithm::HmacSha256.kernel_name()
-        )),
-        Err(e) => Err(format!("this kernel refused a TCP-AO key: {e}")),
+        Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => Err(AoUnsupported::NoAo),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Err(AoUnsupported::Algorithm(e)),
+        Err(e) => Err(AoUnsupported::Refused(e)),
     }
 }
 

@@ -19,6 +19,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod error;
+pub use error::{LoadError, ReadError, SaveError, WriteStep};
+
 /// File name inside `state_dir`.
 pub const STATE_FILE: &str = "state.json";
 /// Where a file that could not be used is kept for inspection.
@@ -161,7 +164,7 @@ impl StateStore {
     /// Opens the store and loads the state. A missing file (or directory) is an empty state. A
     /// file that cannot be used is the `Err`: the message says why, the caller runs with an empty
     /// state and shows the message in status until the next successful save.
-    pub fn open(dir: &Path) -> (StateStore, Result<MaintenanceState, String>) {
+    pub fn open(dir: &Path) -> (StateStore, Result<MaintenanceState, LoadError>) {
         let store = StateStore {
             dir: dir.to_path_buf(),
             path: dir.join(STATE_FILE),
@@ -174,16 +177,21 @@ impl StateStore {
         &self.path
     }
 
-    fn load(&self) -> Result<MaintenanceState, String> {
-        let p = self.path.display();
+    fn load(&self) -> Result<MaintenanceState, LoadError> {
         let bytes = match read_bounded(&self.path) {
             Ok(Some(b)) => b,
             Ok(None) => return Ok(MaintenanceState::default()),
-            Err(why) => return Err(format!("state file {p} ignored: {why}")),
+            Err(source) => {
+                return Err(LoadError::Read {
+                    path: self.path.clone(),
+                    source,
+                })
+            }
         };
-        parse(&bytes).map_err(|why| {
-            let kept = self.quarantine();
-            format!("state file {p} ignored: {why}{kept}; running with no maintenance")
+        parse(&bytes).map_err(|why| LoadError::Parse {
+            path: self.path.clone(),
+            why,
+            kept: self.quarantine(),
         })
     }
 
@@ -199,7 +207,7 @@ impl StateStore {
     /// Replaces the file atomically. An `Err` means the state on disk may be the old one: the
     /// caller must not report the change as done. (If only the final directory fsync fails, the
     /// new file is in place but not known durable; that is reported as a failure too.)
-    pub fn save(&self, state: &MaintenanceState) -> Result<(), String> {
+    pub fn save(&self, state: &MaintenanceState) -> Result<(), SaveError> {
         self.save_with(state, &mut |_| Ok(()))
     }
 
@@ -211,7 +219,7 @@ impl StateStore {
         &self,
         current: &mut MaintenanceState,
         change: impl FnOnce(&mut MaintenanceState),
-    ) -> Result<bool, String> {
+    ) -> Result<bool, SaveError> {
         let mut next = current.clone();
         change(&mut next);
         if next == *current {
@@ -226,16 +234,21 @@ impl StateStore {
         &self,
         state: &MaintenanceState,
         inject: &mut dyn FnMut(Step) -> io::Result<()>,
-    ) -> Result<(), String> {
+    ) -> Result<(), SaveError> {
         let mut text = serde_json::to_vec_pretty(&FileOut {
             version: STATE_VERSION,
             state,
         })
-        .map_err(|e| format!("cannot encode state: {e}"))?;
+        .map_err(|source| SaveError::Encode {
+            what: "state",
+            source,
+        })?;
         text.push(b'\n');
         // StateDirectory= creates it under systemd; this covers running by hand.
-        fs::create_dir_all(&self.dir)
-            .map_err(|e| format!("cannot create state dir {}: {e}", self.dir.display()))?;
+        fs::create_dir_all(&self.dir).map_err(|source| SaveError::CreateDir {
+            dir: self.dir.clone(),
+            source,
+        })?;
         let tmp = self.dir.join(TEMP_FILE);
         let result = write_replace(&tmp, &self.path, &self.dir, &text, inject);
         if result.is_err() {
@@ -251,7 +264,7 @@ pub(crate) fn write_replace_plain(
     dest: &Path,
     dir: &Path,
     text: &[u8],
-) -> Result<(), String> {
+) -> Result<(), SaveError> {
     write_replace(tmp, dest, dir, text, &mut |_| Ok(()))
 }
 
@@ -261,50 +274,64 @@ fn write_replace(
     dir: &Path,
     text: &[u8],
     inject: &mut dyn FnMut(Step) -> io::Result<()>,
-) -> Result<(), String> {
-    let t = tmp.display();
+) -> Result<(), SaveError> {
     let mut f = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o644)
         .open(tmp)
-        .map_err(|e| format!("cannot create {t}: {e}"))?;
+        .map_err(write_failed(WriteStep::CreateTemp, tmp, dest))?;
     f.write_all(text)
         .and_then(|()| inject(Step::TempWritten))
-        .map_err(|e| format!("cannot write {t}: {e}"))?;
+        .map_err(write_failed(WriteStep::WriteTemp, tmp, dest))?;
     // Data must be on disk before the rename makes it the file: otherwise a power cut can leave
     // a renamed but empty file.
     f.sync_all()
         .and_then(|()| inject(Step::TempSynced))
-        .map_err(|e| format!("cannot fsync {t}: {e}"))?;
+        .map_err(write_failed(WriteStep::FsyncTemp, tmp, dest))?;
     drop(f);
     fs::rename(tmp, dest)
         .and_then(|()| inject(Step::Renamed))
-        .map_err(|e| format!("cannot rename {t} to {}: {e}", dest.display()))?;
+        .map_err(write_failed(WriteStep::Rename, tmp, dest))?;
     // The rename lives in the directory; without this a power cut can bring the old file back.
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| format!("cannot fsync directory {}: {e}", dir.display()))
+        .map_err(write_failed(WriteStep::FsyncDir, dir, dest))
+}
+
+fn write_failed<'a>(
+    step: WriteStep,
+    path: &'a Path,
+    dest: &'a Path,
+) -> impl FnOnce(io::Error) -> SaveError + 'a {
+    move |source| SaveError::Write {
+        step,
+        path: path.to_path_buf(),
+        dest: dest.to_path_buf(),
+        source,
+    }
 }
 
 /// The file's bytes; `None` when there is no file (or no directory).
-pub(crate) fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>, String> {
+pub(crate) fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>, ReadError> {
     let meta = match fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot stat: {e}")),
+        Err(e) => return Err(ReadError::Stat(e)),
     };
     if !meta.is_file() {
-        return Err("not a regular file".to_string());
+        return Err(ReadError::NotRegularFile);
     }
-    let f = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let f = File::open(path).map_err(ReadError::Open)?;
     let mut bytes = Vec::new();
     f.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read: {e}"))?;
+        .map_err(ReadError::Read)?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(format!("larger than {MAX_FILE_BYTES} bytes"));
+        return Err(ReadError::TooLarge {
+            max: MAX_FILE_BYTES,
+        });
     }
     Ok(Some(bytes))
 }

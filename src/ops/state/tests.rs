@@ -22,7 +22,12 @@ fn write(dir: &Path, bytes: &[u8]) {
 
 fn open_err(dir: &Path) -> String {
     let (_, loaded) = StateStore::open(dir);
-    loaded.expect_err("a bad file must be reported")
+    let err = loaded.expect_err("a bad file must be reported");
+    assert!(matches!(
+        err,
+        LoadError::Parse { .. } | LoadError::Read { .. }
+    ));
+    err.to_string()
 }
 
 #[test]
@@ -132,10 +137,30 @@ fn directory_at_the_path_is_reported_and_save_fails_cleanly() {
     fs::create_dir(dir.path().join(STATE_FILE)).unwrap();
     let (store, loaded) = StateStore::open(dir.path());
     let err = loaded.unwrap_err();
-    assert!(err.contains("not a regular file"), "{err}");
+    assert!(
+        matches!(
+            err,
+            LoadError::Read {
+                source: ReadError::NotRegularFile,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("not a regular file"), "{err}");
     // rename(2) cannot replace a directory with a file: the save reports it.
     let err = store.save(&sample()).unwrap_err();
-    assert!(err.contains("cannot rename"), "{err}");
+    assert!(
+        matches!(
+            err,
+            SaveError::Write {
+                step: WriteStep::Rename,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("cannot rename"), "{err}");
     assert!(!dir.path().join(TEMP_FILE).exists());
 }
 
@@ -146,9 +171,10 @@ fn unusable_state_dir_is_a_save_error() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("file"), b"").unwrap();
     let (store, loaded) = StateStore::open(&dir.path().join("file/sub"));
-    assert!(loaded.is_err() || loaded == Ok(MaintenanceState::default()));
+    assert!(loaded.map_or(true, |s| s == MaintenanceState::default()));
     let err = store.save(&sample()).unwrap_err();
-    assert!(err.contains("cannot create state dir"), "{err}");
+    assert!(matches!(err, SaveError::CreateDir { .. }), "{err}");
+    assert!(err.to_string().contains("cannot create state dir"), "{err}");
 }
 
 /// `chattr +i` on the directory: nobody, root included, may create or rename entries in it. This
@@ -178,7 +204,10 @@ fn immutable_state_dir_keeps_old_file_and_reports() {
         }
     }
     let _unset = Unset(dir.path());
-    let err = store.save(&MaintenanceState::default()).unwrap_err();
+    let err = store
+        .save(&MaintenanceState::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("cannot create"), "{err}");
     assert!(err.contains("Operation not permitted"), "{err}");
     assert_eq!(fs::read(dir.path().join(STATE_FILE)).unwrap(), before);
@@ -202,7 +231,8 @@ fn failure_before_rename_leaves_old_file_intact() {
                     Ok(())
                 }
             })
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(want), "{step:?}: {err}");
         assert_eq!(fs::read(dir.path().join(STATE_FILE)).unwrap(), before);
         assert!(
@@ -225,7 +255,8 @@ fn failure_after_rename_is_still_reported() {
                 Ok(())
             }
         })
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("injected"), "{err}");
 }
 
@@ -292,7 +323,8 @@ fn apply_commits_in_memory_only_after_a_successful_save() {
     let kept = current.clone();
     let err = broken
         .apply(&mut current, |s| s.drain(None, mark("all")))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("cannot create state dir"), "{err}");
     assert_eq!(current, kept);
 }

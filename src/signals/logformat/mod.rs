@@ -104,15 +104,38 @@ impl PartialEq for RegexFormat {
     }
 }
 
+/// Why a `regex` log format cannot be used.
+#[derive(Clone, Debug)]
+pub enum RegexFormatError {
+    Regex(regex::Error),
+    /// A named group every record needs (`status`, `latency`) is absent.
+    NoGroup(&'static str),
+}
+
+impl fmt::Display for RegexFormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegexFormatError::Regex(e) => e.fmt(f),
+            RegexFormatError::NoGroup(name) => write!(f, "regex has no named group `{name}`"),
+        }
+    }
+}
+
+impl std::error::Error for RegexFormatError {}
+
 impl RegexFormat {
     /// Compiles and checks the groups now so a bad pattern is a config error, not a stream of
     /// malformed lines.
-    pub fn new(pattern: &str, latency_unit: LatencyUnit) -> Result<Self, String> {
-        let re = regex::bytes::Regex::new(pattern).map_err(|e| e.to_string())?;
-        let group = |name: &str| re.capture_names().position(|n| n == Some(name));
-        let status = group("status").ok_or("regex has no named group `status`")?;
-        let latency = group("latency").ok_or("regex has no named group `latency`")?;
-        let time = group("time");
+    pub fn new(pattern: &str, latency_unit: LatencyUnit) -> Result<Self, RegexFormatError> {
+        let re = regex::bytes::Regex::new(pattern).map_err(RegexFormatError::Regex)?;
+        let group = |name: &'static str| {
+            re.capture_names()
+                .position(|n| n == Some(name))
+                .ok_or(RegexFormatError::NoGroup(name))
+        };
+        let status = group("status")?;
+        let latency = group("latency")?;
+        let time = group("time").ok();
         Ok(Self {
             re,
             latency_unit,

@@ -143,7 +143,9 @@ fn regex_format_groups_and_errors() {
     assert_eq!(f.parse(b"x 404 -"), Ok(rec(404, None, None)));
     assert!(f.parse(b"x 404").is_err());
     assert!(f.parse(b"x 404 fast").is_err());
-    assert!(RegexFormat::new(r"(?P<latency>\d+)", LatencyUnit::Seconds).is_err());
+    let e = RegexFormat::new(r"(?P<latency>\d+)", LatencyUnit::Seconds).unwrap_err();
+    assert!(matches!(e, RegexFormatError::NoGroup("status")), "{e}");
+    assert_eq!(e.to_string(), "regex has no named group `status`");
     assert!(RegexFormat::new(r"(?P<status>\d+)", LatencyUnit::Seconds).is_err());
     assert!(RegexFormat::new(r"(", LatencyUnit::Seconds).is_err());
 }

@@ -17,6 +17,20 @@ use super::exposition::{parse_body, BodyStats, Sample};
 use super::selector::Selector;
 use super::Derive;
 
+/// A scrape body without a single sample (an HTML error page, a wrong URL).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoSamples {
+    /// Lines that did not parse.
+    pub malformed: usize,
+}
+
+impl std::fmt::Display for NoSamples {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no samples in body ({} malformed lines)", self.malformed)
+    }
+}
+
+impl std::error::Error for NoSamples {}
 /// Matching series kept per selector: a label with unbounded values cannot grow memory without end.
 const MAX_SERIES: usize = 10_000;
 /// Scrapes kept in the window, whatever interval and window say (17 min at 1 s).
@@ -400,7 +414,7 @@ impl Deriver {
 
     /// Feeds one scrape's body, received at `now`. A body without a single sample is garbage
     /// (an HTML error page, a wrong URL): an error, and the window is left as it was.
-    pub fn ingest(&mut self, now: Instant, body: &str) -> Result<Derived, String> {
+    pub fn ingest(&mut self, now: Instant, body: &str) -> Result<Derived, NoSamples> {
         for t in &mut self.tracks {
             t.begin();
         }
@@ -414,10 +428,9 @@ impl Deriver {
             for t in &mut self.tracks {
                 t.begin();
             }
-            return Err(format!(
-                "no samples in body ({} malformed lines)",
-                stats.malformed
-            ));
+            return Err(NoSamples {
+                malformed: stats.malformed,
+            });
         }
         let fresh = match self.last_scrape {
             // Time must move forward; a repeated instant adds nothing.

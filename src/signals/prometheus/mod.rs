@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-pub use derive::{histogram_quantile, Derived, Deriver};
-pub use scrape::{Target, MAX_BODY};
+pub use derive::{histogram_quantile, Derived, Deriver, NoSamples};
+pub use scrape::{FetchError, Target, UrlError, MAX_BODY};
 pub use selector::{Matcher, Selector};
 
 use super::snapshot::{MissingLog, SourceSnapshot, Ticker};
@@ -49,15 +49,38 @@ pub enum Derive {
     Gauge(Selector),
 }
 
+/// A `prometheus` signal whose settings cannot work.
+#[derive(Debug)]
+pub enum InvalidConfig {
+    Url(UrlError),
+    Quantile { name: String, q: f64 },
+}
+
+impl std::fmt::Display for InvalidConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InvalidConfig::Url(e) => e.fmt(f),
+            InvalidConfig::Quantile { name, q } => {
+                write!(f, "value {name}: quantile {q} is not within [0, 1]")
+            }
+        }
+    }
+}
+
+impl std::error::Error for InvalidConfig {}
+
 impl PrometheusConfig {
     /// Checks what the YAML mapping cannot: the URL and quantiles. `spawn` reports the same
     /// problems as `missing` instead of failing.
-    pub fn validate(&self) -> Result<(), String> {
-        Target::parse(&self.url)?;
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
+        Target::parse(&self.url).map_err(InvalidConfig::Url)?;
         for (name, d) in &self.values {
             if let Derive::Quantile { q, .. } = d {
                 if !(0.0..=1.0).contains(q) {
-                    return Err(format!("value {name}: quantile {q} is not within [0, 1]"));
+                    return Err(InvalidConfig::Quantile {
+                        name: name.clone(),
+                        q: *q,
+                    });
                 }
             }
         }
@@ -96,7 +119,8 @@ pub fn spawn(
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let target = Target::parse(&cfg.url);
+        // The snapshot's `missing` is text: the reasons are rendered once here.
+        let target = Target::parse(&cfg.url).map_err(|e| e.to_string());
         let mut deriver = Deriver::new(cfg.window, &cfg.values);
         let mut ticker = Ticker::new(cfg.interval, stop);
         let mut log = MissingLog::default();
@@ -107,7 +131,7 @@ pub fn spawn(
         while ticker.tick().await {
             let body = match &target {
                 Ok(t) => match ticker.run(t.fetch(cfg.timeout)).await {
-                    Some(b) => b,
+                    Some(b) => b.map_err(|e| e.to_string()),
                     None => return,
                 },
                 Err(e) => Err(e.clone()),
@@ -115,7 +139,7 @@ pub fn spawn(
             let now = Instant::now();
             let result = body.and_then(|b| {
                 let text = std::str::from_utf8(&b).map_err(|_| "body is not UTF-8".to_owned())?;
-                deriver.ingest(now, text)
+                deriver.ingest(now, text).map_err(|e| e.to_string())
             });
             if let Ok(d) = &result {
                 if d.unmatched != told_unmatched {

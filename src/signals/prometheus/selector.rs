@@ -6,6 +6,26 @@ use std::str::FromStr;
 
 use super::exposition::{Cursor, LabelValue, Sample};
 
+/// A selector that does not parse: where (byte offset in the trimmed text) and what was wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SelectorError {
+    pub text: String,
+    pub pos: usize,
+    pub what: &'static str,
+}
+
+impl fmt::Display for SelectorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "selector {:?} at byte {}: {}",
+            self.text, self.pos, self.what
+        )
+    }
+}
+
+impl std::error::Error for SelectorError {}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Matcher {
     Equal(String),
@@ -52,8 +72,12 @@ impl Selector {
     }
 
     /// Parses `name` or `name{label="v", other!="x"}`.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let err = |pos: usize, what: &str| format!("selector {text:?} at byte {pos}: {what}");
+    pub fn parse(text: &str) -> Result<Self, SelectorError> {
+        let err = |pos: usize, what: &'static str| SelectorError {
+            text: text.to_owned(),
+            pos,
+            what,
+        };
         let mut c = Cursor::new(text.trim());
         let name = c.metric_name().map_err(|e| err(c.pos, e))?.to_owned();
         let mut sel = Selector::new(name);
@@ -108,9 +132,9 @@ impl Selector {
 }
 
 impl FromStr for Selector {
-    type Err = String;
+    type Err = SelectorError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, SelectorError> {
         Selector::parse(s)
     }
 }
@@ -174,7 +198,8 @@ mod tests {
             ("m{a=\"\\t\"}", "bad escape"),
         ] {
             let e = Selector::parse(text).unwrap_err();
-            assert!(e.contains(why), "{text:?}: {e}");
+            assert!(e.what.contains(why), "{text:?}: {e}");
+            assert!(e.to_string().contains(why), "{text:?}: {e}");
         }
     }
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-pub use proc_net::{parse, section, TcpSample, CURR_ESTAB, RATE_NAMES};
+pub use proc_net::{parse, section, ProcError, SectionError, TcpSample, CURR_ESTAB, RATE_NAMES};
 pub use rates::{CounterRates, WindowMax};
 
 use super::snapshot::{MissingLog, SourceSnapshot, Ticker};
@@ -116,21 +116,24 @@ impl TcpStats {
 /// Proc files are small; the cap only guards against something odd mounted there.
 const MAX_PROC_FILE: u64 = 1 << 20;
 
-fn read_small(path: &Path) -> Result<String, String> {
+fn read_small(path: &Path) -> Result<String, ProcError> {
     let mut text = String::new();
     std::fs::File::open(path)
         .and_then(|f| f.take(MAX_PROC_FILE).read_to_string(&mut text))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(|source| ProcError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
     Ok(text)
 }
 
 /// Reads a small proc file (bounded), with the path in the error.
-pub fn read_proc(path: &Path) -> Result<String, String> {
+pub fn read_proc(path: &Path) -> Result<String, ProcError> {
     read_small(path)
 }
 
 /// Reads both counter files under `proc_net` (normally /proc/net, i.e. our own namespace).
-pub fn read_counters(proc_net: &Path) -> Result<TcpSample, String> {
+pub fn read_counters(proc_net: &Path) -> Result<TcpSample, ProcError> {
     let netstat = read_small(&proc_net.join("netstat"))?;
     let snmp = read_small(&proc_net.join("snmp"))?;
     parse(&netstat, &snmp)
@@ -150,7 +153,8 @@ fn sample_blocking(
     Option<ListenerReading>,
     Option<SockDiag>,
 ) {
-    let counters = read_counters(&proc_net);
+    // The state machine takes the reason as the snapshot's `missing` text.
+    let counters = read_counters(&proc_net).map_err(|e| e.to_string());
     if !watch_ports {
         return (counters, None, None);
     }

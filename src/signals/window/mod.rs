@@ -37,6 +37,32 @@ impl fmt::Debug for StatusSet {
     }
 }
 
+/// Why an error-status spec (`5xx`, `[500, 502-504]`) does not parse; `spec` is the whole text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StatusSpecError {
+    BadStatus { status: String, spec: String },
+    BadClass { item: String, spec: String },
+    EmptyRange { item: String, spec: String },
+}
+
+impl fmt::Display for StatusSpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StatusSpecError::BadStatus { status, spec } => {
+                write!(f, "bad HTTP status `{status}` in `{spec}`")
+            }
+            StatusSpecError::BadClass { item, spec } => {
+                write!(f, "bad status class `{item}` in `{spec}`")
+            }
+            StatusSpecError::EmptyRange { item, spec } => {
+                write!(f, "empty status range `{item}` in `{spec}`")
+            }
+        }
+    }
+}
+
+impl std::error::Error for StatusSpecError {}
+
 impl StatusSet {
     pub fn empty() -> Self {
         Self { bits: [0; 16] }
@@ -62,7 +88,7 @@ impl StatusSet {
     }
 
     /// Parses `5xx`, `429`, `502-504`, comma-separated and optionally in `[...]`.
-    pub fn parse(spec: &str) -> Result<Self, String> {
+    pub fn parse(spec: &str) -> Result<Self, StatusSpecError> {
         let inner = spec.trim();
         let inner = inner
             .strip_prefix('[')
@@ -71,22 +97,33 @@ impl StatusSet {
         let mut set = Self::empty();
         for item in inner.split(',') {
             let item = item.trim().trim_matches(|c| c == '"' || c == '\'');
-            let code = |s: &str| -> Result<u16, String> {
+            let code = |s: &str| -> Result<u16, StatusSpecError> {
                 s.trim()
                     .parse::<u16>()
                     .ok()
                     .filter(|c| (100..=999).contains(c))
-                    .ok_or_else(|| format!("bad HTTP status `{s}` in `{spec}`"))
+                    .ok_or_else(|| StatusSpecError::BadStatus {
+                        status: s.to_owned(),
+                        spec: spec.to_owned(),
+                    })
             };
             if let Some(class) = item.strip_suffix("xx").or_else(|| item.strip_suffix("XX")) {
                 match class.parse::<u16>() {
                     Ok(d @ 1..=9) if class.len() == 1 => set.insert_range(d * 100, d * 100 + 99),
-                    _ => return Err(format!("bad status class `{item}` in `{spec}`")),
+                    _ => {
+                        return Err(StatusSpecError::BadClass {
+                            item: item.to_owned(),
+                            spec: spec.to_owned(),
+                        })
+                    }
                 }
             } else if let Some((lo, hi)) = item.split_once('-') {
                 let (lo, hi) = (code(lo)?, code(hi)?);
                 if lo > hi {
-                    return Err(format!("empty status range `{item}` in `{spec}`"));
+                    return Err(StatusSpecError::EmptyRange {
+                        item: item.to_owned(),
+                        spec: spec.to_owned(),
+                    });
                 }
                 set.insert_range(lo, hi);
             } else {

@@ -27,6 +27,10 @@ fn status_set_specs() {
     ] {
         assert!(StatusSet::parse(bad).is_err(), "{bad:?}");
     }
+    assert_eq!(
+        StatusSet::parse("504-502").unwrap_err().to_string(),
+        "empty status range `504-502` in `504-502`"
+    );
     assert!(!d.contains(u16::MAX));
 }
 

@@ -109,7 +109,8 @@ impl Prefix {
     }
 }
 
-fn mask(addr: IpAddr, len: u8) -> IpAddr {
+/// `addr` with every bit past the first `len` cleared (a prefix's network address).
+pub fn mask(addr: IpAddr, len: u8) -> IpAddr {
     match addr {
         IpAddr::V4(a) => {
             let bits = u32::from(a);

@@ -18,12 +18,13 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::codec::FramedRead;
 use tracing::{debug, info, warn};
 
+use super::command::Command;
 use super::feed::Feed;
 use super::fsm::{Action, Fsm, FsmTiming, Input, Level, ReceivedUpdate, SessionSetup, Timer};
 use super::pause::{Pause, Paused, PausedSession, Verdict};
 use super::rib_in::RibInEvent;
 use super::session::retry::Stall;
-use super::status::{Command, EndReason, PeerState, PeerStatus, StopReason};
+use super::status::{EndReason, PeerState, PeerStatus, StopReason};
 use super::wire::{self, BgpCodec, Frame, ReadError};
 use crate::route::{DesiredRoutes, Family};
 

@@ -17,6 +17,7 @@
 //! - `pause`: pausing an Established session for the in-place upgrade (`crate::handover`).
 //! - `session`: the per-peer task (connect, reconnect with backoff, public entry point).
 
+pub mod command;
 mod conn;
 pub mod encode;
 pub mod error;
@@ -37,9 +38,10 @@ mod feed_view_tests;
 #[cfg(test)]
 mod tests;
 
+pub use command::Command;
 pub use error::{BgpError, ErrorCode};
 pub use fsm::{ReceivedUpdate, SessionSetup};
 pub use session::{run_peer, PeerIo};
 pub use spec::PeerSpec;
-pub use status::{Command, EndReason, PeerState, PeerStatus, StopReason};
+pub use status::{EndReason, PeerState, PeerStatus, StopReason};
 pub use wire::Notification;

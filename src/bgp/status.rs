@@ -1,6 +1,6 @@
 //! What a peer session reports and is told from outside: FSM state, the status snapshot the
 //! daemon shows, typed reasons a session ended ([`EndReason`]) and typed reasons to close one
-//! ([`StopReason`], sent as a [`Command`]).
+//! ([`StopReason`], sent as a [`super::Command`]).
 //!
 //! Plain data shared by the FSM (`fsm`), the driver (`conn`), the reconnect loop (`session`) and
 //! the daemon; it imports none of them.
@@ -84,18 +84,6 @@ impl fmt::Display for StopReason {
             StopReason::Reset(t) => write!(f, "administrative reset \"{}\"", t.escape_debug()),
         }
     }
-}
-
-/// Input to a running peer task from outside (daemon, BFD).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Command {
-    /// Close the session (withdraw, Cease) and end the task.
-    Stop(StopReason),
-    /// Close the current session at once with Cease and reconnect as usual (e.g. BFD down).
-    /// Ignored while no session is up.
-    Reset(StopReason),
-    /// Pause the session at a message boundary and hand it over (in-place upgrade).
-    Pause(super::pause::Pause),
 }
 
 /// Why a connection attempt or session ended.

@@ -99,11 +99,9 @@ pub struct Addr {
 impl Addr {
     /// Whether `ip` lies in this address's subnet.
     pub fn subnet_contains(&self, ip: IpAddr) -> bool {
-        crate::signals::handshakes::AddrMatch {
-            addr: self.addr,
-            len: self.prefix_len,
-        }
-        .contains(ip)
+        use crate::route::mask;
+        ip.is_ipv4() == self.addr.is_ipv4()
+            && mask(ip, self.prefix_len) == mask(self.addr, self.prefix_len)
     }
 }
 

@@ -15,12 +15,13 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
+use super::command::Command;
 use super::conn::{self, Links, Timing};
 use super::feed::Feed;
 use super::fsm::SessionSetup;
 use super::rib_in::RibInEvent;
 use super::spec::PeerSpec;
-use super::status::{Command, EndReason, PeerState, PeerStatus, StopReason};
+use super::status::{EndReason, PeerState, PeerStatus, StopReason};
 use super::transport::{self, ConnectError};
 use crate::route::{DesiredRoutes, Family};
 use retry::Retry;

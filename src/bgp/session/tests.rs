@@ -13,13 +13,14 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::codec::FramedRead;
 
+use super::super::command::Command;
 use super::super::conn::Timing;
 use super::super::encode::{self, NextHop, PathParams};
 use super::super::fsm::{FsmTiming, SessionSetup};
 use super::super::rib_in::{PathKey, RibInEvent};
 use super::super::session::{run_peer_with, PeerIo};
 use super::super::spec::PeerSpec;
-use super::super::status::{Command, EndReason, PeerState, PeerStatus, StopReason};
+use super::super::status::{EndReason, PeerState, PeerStatus, StopReason};
 use super::super::wire::{self, BgpCodec, Frame, Message};
 use crate::route::{
     Community, DesiredRoute, DesiredRoutes, Family, LargeCommunity, Prefix, RouteAttrs,

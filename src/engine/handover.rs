@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::lifecycle::handover::{age_ms, before};
 use super::lifecycle::LifecycleExport;
-use super::{count_up, satisfied, settle, ChecksVerdict, Decision, Engine, Gate, RiseFall};
+use super::{Decision, Engine, Gate, RiseFall};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckExport {
@@ -127,22 +127,7 @@ impl Engine {
             }
             n_vips += 1;
         }
-        let mut decisions = Vec::new();
-        for v in &mut self.vips {
-            let (up, total) = count_up(&self.checks, &v.checks);
-            let ok = satisfied(v.require, up, total);
-            let event = format!(
-                "in-place upgrade: {up}/{total} checks up (require {})",
-                v.require
-            );
-            let verdict = ChecksVerdict {
-                ok,
-                event: (ok != v.healthy).then_some(event),
-                event_failed: !ok,
-            };
-            v.decide(&verdict, None, now);
-            settle(v, self.fleet.as_ref(), now, &mut decisions);
-        }
+        let decisions = self.redecide_all("in-place upgrade", now);
         (decisions, n_checks, n_vips)
     }
 }

@@ -565,13 +565,21 @@ impl Engine {
                 view.take_peers(old);
             }
         }
+        decisions.extend(self.redecide_all("configuration reload", now));
+        for o in retiring {
+            self.retire(o, now, &mut decisions);
+        }
+        decisions
+    }
+
+    /// Re-decides every VIP on its checks after its state was taken over (a reload, an in-place
+    /// upgrade); `why` starts the reason of any change.
+    pub(super) fn redecide_all(&mut self, why: &str, now: Instant) -> Vec<Decision> {
+        let mut decisions = Vec::new();
         for v in &mut self.vips {
             let (up, total) = count_up(&self.checks, &v.checks);
             let ok = satisfied(v.require, up, total);
-            let event = format!(
-                "configuration reload: {up}/{total} checks up (require {})",
-                v.require
-            );
+            let event = format!("{why}: {up}/{total} checks up (require {})", v.require);
             let verdict = ChecksVerdict {
                 ok,
                 event: (ok != v.healthy).then_some(event),
@@ -579,9 +587,6 @@ impl Engine {
             };
             v.decide(&verdict, None, now);
             settle(v, self.fleet.as_ref(), now, &mut decisions);
-        }
-        for o in retiring {
-            self.retire(o, now, &mut decisions);
         }
         decisions
     }

@@ -3,7 +3,7 @@
 //! the rule fails here, naming the file and line.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const CORE: &[&str] = &["src/route.rs", "src/risefall.rs", "src/engine", "src/fleet"];
 const CORE_MODULES: &[&str] = &["route", "risefall", "engine", "fleet"];
@@ -23,20 +23,8 @@ const FORBIDDEN: &[(&str, &str)] = &[
     ("unsafe", "no unsafe code in the core"),
 ];
 
-fn rust_files(p: &Path, out: &mut Vec<PathBuf>) {
-    if p.is_file() {
-        out.push(p.to_path_buf());
-        return;
-    }
-    for e in fs::read_dir(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())) {
-        let path = e.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|x| x == "rs") {
-            out.push(path);
-        }
-    }
-}
+mod source_files;
+use source_files::rust_files;
 
 /// The file's lines that are not test code: `*tests.rs` files are skipped whole, and an inline
 /// `#[cfg(test)]` module ends the file's production part (the layout puts tests last).

@@ -5,22 +5,14 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Files outside `src/sys/` whose `unsafe` code has not moved yet: none now; a file is listed
 /// here only while its code is being moved.
 const NOT_YET_MOVED: &[&str] = &[];
 
-fn rust_files(p: &Path, out: &mut Vec<PathBuf>) {
-    for e in fs::read_dir(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())) {
-        let path = e.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|x| x == "rs") {
-            out.push(path);
-        }
-    }
-}
+mod source_files;
+use source_files::rust_files;
 
 /// The line without its `//` comment and with string and char literal contents blanked, so
 /// prose ("the file's mode is unsafe") never counts.

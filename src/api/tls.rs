@@ -14,13 +14,15 @@ use tokio_rustls::rustls::client::danger::{
 };
 use tokio_rustls::rustls::crypto::{self, CryptoProvider};
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use tokio_rustls::rustls::sign::{CertifiedKey, SingleCertAndKey};
 use tokio_rustls::rustls::{
-    ClientConfig, DigitallySignedStruct, Error, ServerConfig, SignatureScheme,
+    ClientConfig, DigitallySignedStruct, Error, InconsistentKeys, ServerConfig, SignatureScheme,
 };
 use tokio_rustls::{TlsAcceptor, TlsConnector};
+use zeroize::Zeroizing;
 
 use crate::config::secret_file::{self, Owner, SecretFileError};
-use crate::pem::{self, provider, PemError};
+use crate::pem::{self, provider, PemError, PemKeyError};
 
 /// Why `api.tls` cannot be used. The text names the config key and the file.
 #[derive(Debug)]
@@ -30,7 +32,7 @@ pub enum TlsError {
     /// `api.tls.key_file` breaks the secret-file rule or cannot be read.
     KeyFile(SecretFileError),
     /// `api.tls.key_file` holds no usable private key.
-    Key { path: PathBuf, source: PemError },
+    Key { path: PathBuf, source: PemKeyError },
     /// The crypto provider refused the protocol versions (a build problem, not the files).
     Setup(Error),
     /// The certificate and the key do not belong together.
@@ -56,13 +58,7 @@ impl fmt::Display for TlsError {
             }
             TlsError::KeyFile(e) => f.write_str(&e.message),
             TlsError::Key { path, source } => {
-                let shown = path.display();
-                match source {
-                    PemError::Empty => {
-                        write!(f, "api.tls.key_file {shown}: no PEM private key in it")
-                    }
-                    e => write!(f, "api.tls.key_file {shown}: {e}"),
-                }
+                write!(f, "api.tls.key_file {}: {source}", path.display())
             }
             TlsError::Setup(e) => write!(f, "TLS setup: {e}"),
             TlsError::Pair { cert, key, source } => write!(
@@ -78,7 +74,8 @@ impl fmt::Display for TlsError {
 impl std::error::Error for TlsError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            TlsError::Cert { source, .. } | TlsError::Key { source, .. } => Some(source),
+            TlsError::Cert { source, .. } => Some(source),
+            TlsError::Key { source, .. } => Some(source),
             TlsError::KeyFile(e) => Some(e),
             TlsError::Setup(e) | TlsError::Pair { source: e, .. } => Some(e),
         }
@@ -92,9 +89,10 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     })
 }
 
-/// The private key, under the secret-file rule (`config::secret_file`). The PEM text is zeroed
-/// when this returns; the parsed key lives on inside rustls's signing key.
-fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+/// The private key, under the secret-file rule (`config::secret_file`). The PEM text and the
+/// DER are zeroed when dropped; what lives on is ring's parsed signing key, for as long as the
+/// API serves TLS (ring does not zero its key material on drop).
+fn read_key(path: &Path) -> Result<Zeroizing<PrivateKeyDer<'static>>, TlsError> {
     let pem = secret_file::read(
         path,
         "api.tls.key_file: API TLS key",
@@ -117,16 +115,25 @@ pub fn check(cert_file: &Path, key_file: &Path) -> Result<(), TlsError> {
 pub(crate) fn acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor, TlsError> {
     let certs = read_certs(cert_file)?;
     let key = read_key(key_file)?;
+    let pair_error = |source| TlsError::Pair {
+        cert: cert_file.to_path_buf(),
+        key: key_file.to_path_buf(),
+        source,
+    };
+    // By reference, so the only DER copy is ours (zeroed at the end of this function):
+    // `with_single_cert` would take the key by value and drop it unzeroed. `provider()` is ring.
+    let signing_key = crypto::ring::sign::any_supported_type(&key).map_err(pair_error)?;
+    let certified = CertifiedKey::new(certs, signing_key);
+    match certified.keys_match() {
+        // As `with_single_cert`: a key type whose public half cannot be compared is accepted.
+        Ok(()) | Err(Error::InconsistentKeys(InconsistentKeys::Unknown)) => {}
+        Err(source) => return Err(pair_error(source)),
+    }
     let config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(TlsError::Setup)?
         .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|source| TlsError::Pair {
-            cert: cert_file.to_path_buf(),
-            key: key_file.to_path_buf(),
-            source,
-        })?;
+        .with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 

@@ -332,6 +332,99 @@ impl Condition {
     }
 }
 
+/// A condition's state as plain data (instants as ages), for the in-place upgrade
+/// (`engine::handover`). Floats are finite: the blob is JSON, where NaN does not round-trip.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ConditionExport {
+    /// The spec as `Debug` prints it: state is taken over only by a condition with the same spec
+    /// (as on a reload); a version that prints it differently starts fresh, the safe side.
+    pub spec: String,
+    pub phase: PhaseExport,
+    /// The baseline's buckets, oldest first: (age of the bucket's start in ms, sum, count).
+    pub baseline: Vec<(u64, f64, u32)>,
+    pub last_value: Option<f64>,
+    pub last_requests: Option<u64>,
+    pub peak: f64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum PhaseExport {
+    #[default]
+    Clear,
+    Tripping {
+        age_ms: u64,
+    },
+    Active {
+        age_ms: u64,
+    },
+    Clearing {
+        age_ms: u64,
+    },
+}
+
+fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}
+
+impl Condition {
+    pub fn export(&self, now: Instant) -> ConditionExport {
+        use super::lifecycle::handover::age_ms;
+        ConditionExport {
+            spec: format!("{:?}", self.spec),
+            phase: match self.phase {
+                Phase::Clear => PhaseExport::Clear,
+                Phase::Tripping { since } => PhaseExport::Tripping {
+                    age_ms: age_ms(now, since),
+                },
+                Phase::Active { since } => PhaseExport::Active {
+                    age_ms: age_ms(now, since),
+                },
+                Phase::Clearing { since } => PhaseExport::Clearing {
+                    age_ms: age_ms(now, since),
+                },
+            },
+            baseline: (self.baseline.buckets.iter())
+                .filter(|(_, sum, _)| sum.is_finite())
+                .map(|&(start, sum, n)| (age_ms(now, start), sum, n))
+                .collect(),
+            last_value: self.last.and_then(|r| r.value).and_then(finite),
+            last_requests: self.last.and_then(|r| r.requests),
+            peak: finite(self.peak).unwrap_or(0.0),
+        }
+    }
+
+    /// Takes over an exported state when its spec is this one's; false (and nothing changed)
+    /// otherwise.
+    pub fn import(&mut self, e: &ConditionExport, now: Instant) -> bool {
+        use super::lifecycle::handover::before;
+        if e.spec != format!("{:?}", self.spec) {
+            return false;
+        }
+        self.phase = match e.phase {
+            PhaseExport::Clear => Phase::Clear,
+            PhaseExport::Tripping { age_ms } => Phase::Tripping {
+                since: before(now, age_ms),
+            },
+            PhaseExport::Active { age_ms } => Phase::Active {
+                since: before(now, age_ms),
+            },
+            PhaseExport::Clearing { age_ms } => Phase::Clearing {
+                since: before(now, age_ms),
+            },
+        };
+        self.baseline.buckets = (e.baseline.iter())
+            .filter(|(_, sum, n)| sum.is_finite() && *n > 0)
+            .map(|&(age, sum, n)| (before(now, age), sum, n))
+            .collect();
+        self.last = (e.last_value.is_some() || e.last_requests.is_some()).then_some(Reading {
+            value: e.last_value,
+            requests: e.last_requests,
+        });
+        self.peak = e.peak;
+        true
+    }
+}
+
 fn fmt_secs(d: Duration) -> String {
     super::fmt::format_duration(d)
 }

@@ -87,6 +87,45 @@ impl Dampening {
     }
 }
 
+/// Dampening state as plain data, for the in-place upgrade (`engine::handover`).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DampeningExport {
+    /// The spec as `Debug` prints it: taken over only by the same spec.
+    pub spec: String,
+    pub penalty: f64,
+    /// Age of the last penalty update.
+    pub age_ms: Option<u64>,
+    pub suppressed: bool,
+}
+
+impl Dampening {
+    pub fn export(&self, now: Instant) -> DampeningExport {
+        DampeningExport {
+            spec: format!("{:?}", self.spec),
+            penalty: if self.penalty.is_finite() {
+                self.penalty
+            } else {
+                0.0
+            },
+            age_ms: self.at.map(|t| super::lifecycle::handover::age_ms(now, t)),
+            suppressed: self.suppressed,
+        }
+    }
+
+    /// Takes over an exported state when its spec is this one's.
+    pub fn import(&mut self, e: &DampeningExport, now: Instant) -> bool {
+        if e.spec != format!("{:?}", self.spec) || !e.penalty.is_finite() {
+            return false;
+        }
+        self.penalty = e.penalty.max(0.0);
+        self.at = e
+            .age_ms
+            .map(|ms| super::lifecycle::handover::before(now, ms));
+        self.suppressed = e.suppressed;
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,16 +5,22 @@
 //! rise/fall), anything unmatched starts fresh, and the VIPs are then re-decided, so nothing
 //! re-learns from scratch (no rise delay) and the routes come out as they were.
 //!
-//! Not carried (they start as on a reload of a new VIP): traffic-condition windows, dampening
-//! history, the fleet guard's gates and the weights; see docs/upgrades.md.
+//! Also carried: the `withdraw_when` conditions (phase, learned baseline), dampening penalties
+//! and each weight (where its slow start stands, its `scale_when` conditions), so an upgrade
+//! neither restarts a ramp nor forgets a baseline. Not carried: the fleet guard's gates beyond
+//! the mark (the view reloads from the ToRs), and the signals' own sliding windows (they live
+//! outside the engine; docs/upgrades.md).
 
 use std::collections::HashMap;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use super::condition::ConditionExport;
+use super::dampening::DampeningExport;
 use super::lifecycle::handover::{age_ms, before};
 use super::lifecycle::LifecycleExport;
+use super::weight::WeightExport;
 use super::{Decision, Engine, Gate, RiseFall};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,7 +32,7 @@ pub struct CheckExport {
     pub last_age_ms: Option<u64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VipExport {
     pub name: String,
     pub healthy: bool,
@@ -43,9 +49,18 @@ pub struct VipExport {
     /// The episode the mark carries (kept, so the marked attributes do not change).
     #[serde(default)]
     pub guard_episode: u32,
+    /// `withdraw_when` conditions: phase, learned baseline, last reading. Each is taken over by
+    /// the new config's condition with the same spec. Absent in older blobs: start fresh.
+    #[serde(default)]
+    pub conditions: Vec<ConditionExport>,
+    #[serde(default)]
+    pub dampening: Option<DampeningExport>,
+    /// The announced weight, where the slow start stands, and its `scale_when` conditions.
+    #[serde(default)]
+    pub weight: Option<WeightExport>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EngineExport {
     pub checks: Vec<CheckExport>,
     pub vips: Vec<VipExport>,
@@ -78,6 +93,9 @@ impl Engine {
                     life: v.life.export(now),
                     marking: v.marking,
                     guard_episode: v.guard.as_ref().map_or(0, |(_, g)| g.episode()),
+                    conditions: v.conditions.iter().map(|c| c.export(now)).collect(),
+                    dampening: v.dampening.as_ref().map(|d| d.export(now)),
+                    weight: v.weight.as_ref().map(|w| w.export(now)),
                 })
                 .collect(),
         }
@@ -117,6 +135,21 @@ impl Engine {
             v.withdrawn_at = o.withdrawn_age_ms.map(|ms| before(now, ms));
             v.probation = o.probation;
             v.life.import(&o.life, now);
+            let mut taken = vec![false; o.conditions.len()];
+            for c in &mut v.conditions {
+                for (i, oc) in o.conditions.iter().enumerate() {
+                    if !taken[i] && c.import(oc, now) {
+                        taken[i] = true;
+                        break;
+                    }
+                }
+            }
+            if let (Some(d), Some(od)) = (&mut v.dampening, &o.dampening) {
+                d.import(od, now);
+            }
+            if let (Some(w), Some(ow)) = (&mut v.weight, &o.weight) {
+                w.import(ow, now);
+            }
             if o.marking {
                 if let Some((_, g)) = &mut v.guard {
                     // Never unmarked by an upgrade: an unhealthy node's path must not look
@@ -207,5 +240,176 @@ mod tests {
         assert_eq!(checks, 0);
         // The VIP's recorded health is re-decided against its checks: down, so withdrawn.
         assert!(new.desired().routes.is_empty());
+    }
+
+    /// A VIP with a weight (slow start 4 s in 1 s steps), a baseline `withdraw_when` condition
+    /// and dampening: the state an upgrade must not reset.
+    fn traffic_engine(now: Instant) -> Engine {
+        use super::super::condition::{BaselineSpec, ConditionSpec, Threshold, Unit};
+        use super::super::dampening::DampeningSpec;
+        use super::super::weight::WeightSpec;
+        let checks = vec![CheckSpec {
+            name: "web".into(),
+            kind: "tcp",
+            rise: 1,
+            fall: 1,
+        }];
+        let mut vip = VipSpec::new("web", vec!["203.0.113.10/32".parse().unwrap()], vec![0]);
+        vip.withdraw_when = vec![ConditionSpec {
+            signal: "lat.p99".into(),
+            threshold: Threshold::Baseline(BaselineSpec {
+                above_factor: 3.0,
+                restore_factor: 1.5,
+                span: Duration::from_secs(20),
+            }),
+            trip_after: Duration::from_secs(1),
+            clear_after: Duration::from_secs(1),
+            min_requests: None,
+            unit: Unit::Plain,
+        }];
+        vip.dampening = Some(DampeningSpec {
+            half_life: Duration::from_secs(60),
+            suppress: 2500.0,
+            reuse: 750.0,
+            penalty: 1000.0,
+            max_suppress: Duration::from_secs(600),
+        });
+        vip.weight = Some(WeightSpec {
+            capacity: 100e6,
+            slow_start: Duration::from_secs(4),
+            step: Duration::from_secs(1),
+            min: 0.2,
+            scale_when: vec![],
+        });
+        Engine::new(&checks, [&vip], now)
+    }
+
+    fn bandwidth(e: &Engine) -> Option<u64> {
+        e.desired()
+            .routes
+            .values()
+            .next()
+            .and_then(|r| r.attrs.link_bandwidth)
+    }
+
+    fn round_trip(e: &Engine, now: Instant) -> EngineExport {
+        serde_json::from_slice(&serde_json::to_vec(&e.export(now)).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn an_upgrade_mid_slow_start_keeps_the_weight_and_the_ramp() {
+        let t0 = Instant::now();
+        let s = |ms: u64| t0 + Duration::from_millis(ms);
+        let read = |_: &str| super::super::Reading {
+            value: Some(100.0),
+            requests: None,
+        };
+        let mut old = traffic_engine(t0);
+        pass(&mut old, true, t0);
+        old.tick(&read, s(1000));
+        old.tick(&read, s(2000));
+        assert_eq!(bandwidth(&old), Some(60_000_000), "two steps into the ramp");
+        old.take_weight_changes();
+
+        let ex = round_trip(&old, s(2500));
+        let mut new = traffic_engine(s(2500));
+        let (decisions, ..) = new.import(&ex, s(2500));
+        assert!(decisions.is_empty(), "{decisions:?}");
+        assert_eq!(
+            bandwidth(&new),
+            Some(60_000_000),
+            "the routers see the same weight"
+        );
+        assert!(
+            new.take_weight_changes().is_empty(),
+            "no weight UPDATE at the upgrade"
+        );
+        assert_eq!(
+            new.next_deadline(),
+            Some(s(3000)),
+            "the ramp's next step is where it was"
+        );
+        new.tick(&read, s(3000));
+        assert_eq!(bandwidth(&new), Some(80_000_000));
+    }
+
+    #[test]
+    fn an_upgrade_keeps_a_learned_baseline_an_active_condition_and_the_penalty() {
+        let t0 = Instant::now();
+        let s = |ms: u64| t0 + Duration::from_millis(ms);
+        let lat = std::cell::Cell::new(100.0);
+        let read = |_: &str| super::super::Reading {
+            value: Some(lat.get()),
+            requests: None,
+        };
+        let mut old = traffic_engine(t0);
+        pass(&mut old, true, t0);
+        // 20 s of calm traffic teach the baseline (100), then latency triples past 3x.
+        for i in 1..=20 {
+            old.tick(&read, s(i * 1000));
+        }
+        lat.set(1000.0);
+        old.tick(&read, s(21_000));
+        old.tick(&read, s(22_500));
+        let v = old.vip("web").unwrap();
+        assert!(
+            v.conditions[0].is_active(),
+            "{}",
+            v.conditions[0].describe()
+        );
+        assert!(
+            old.desired().routes.is_empty(),
+            "withdrawn by the condition"
+        );
+        let penalty = v.dampening.as_ref().unwrap().penalty(s(23_000));
+        assert!(penalty > 900.0, "{penalty}");
+        assert_eq!(v.conditions[0].thresholds(), Some((300.0, 150.0)));
+
+        let ex = round_trip(&old, s(23_000));
+        let mut new = traffic_engine(s(23_000));
+        let (decisions, ..) = new.import(&ex, s(23_000));
+        assert!(decisions.is_empty(), "{decisions:?}");
+        let v = new.vip("web").unwrap();
+        assert!(
+            v.conditions[0].is_active(),
+            "still active after the upgrade"
+        );
+        assert_eq!(
+            v.conditions[0].thresholds(),
+            Some((300.0, 150.0)),
+            "the baseline is kept"
+        );
+        let kept = v.dampening.as_ref().unwrap().penalty(s(23_000));
+        assert!((kept - penalty).abs() < 1.0, "{kept} vs {penalty}");
+        assert!(new.desired().routes.is_empty(), "still withdrawn");
+    }
+
+    #[test]
+    fn a_changed_condition_or_weight_starts_fresh_and_a_nan_reading_does_not_break_the_blob() {
+        let t0 = Instant::now();
+        let read = |_: &str| super::super::Reading {
+            value: Some(f64::NAN),
+            requests: None,
+        };
+        let mut old = traffic_engine(t0);
+        pass(&mut old, true, t0);
+        old.tick(&read, t0 + Duration::from_secs(1));
+        let mut ex = round_trip(&old, t0 + Duration::from_secs(1));
+        assert_eq!(ex.vips[0].conditions[0].last_value, None);
+        ex.vips[0].conditions[0].spec.push('x');
+        ex.vips[0].weight.as_mut().unwrap().spec.push('x');
+        ex.vips[0].conditions[0].phase = super::super::condition::PhaseExport::Active { age_ms: 5 };
+        let mut new = traffic_engine(t0);
+        new.import(&ex, t0 + Duration::from_secs(1));
+        let v = new.vip("web").unwrap();
+        assert!(
+            !v.conditions[0].is_active(),
+            "another spec's state is not taken"
+        );
+        assert_eq!(
+            bandwidth(&new),
+            Some(20_000_000),
+            "another weight spec: a fresh ramp at min"
+        );
     }
 }

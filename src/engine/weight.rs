@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::condition::{Cause, Change, Condition, ConditionSpec, Reading};
+use super::condition::{Cause, Change, Condition, ConditionExport, ConditionSpec, Reading};
 use super::fmt::format_duration;
 
 /// One `scale_when` entry.
@@ -321,6 +321,58 @@ impl Weight {
     /// The changes since the last call.
     pub fn take_changes(&mut self) -> Vec<WeightChange> {
         std::mem::take(&mut self.changes)
+    }
+}
+
+/// A weight's state as plain data, for the in-place upgrade (`engine::handover`): without it a
+/// VIP would restart its slow start after an upgrade and the routers would see its weight drop.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WeightExport {
+    /// The spec as `Debug` prints it: taken over only by the same spec (as `inherit`).
+    pub spec: String,
+    pub current: u64,
+    pub reason: String,
+    pub full_since_age_ms: Option<u64>,
+    pub changed_at_age_ms: Option<u64>,
+    pub evaluated_at_age_ms: Option<u64>,
+    /// A paced change's due time, in ms from the export.
+    pub due_in_ms: Option<u64>,
+    pub conditions: Vec<ConditionExport>,
+}
+
+impl Weight {
+    pub fn export(&self, now: Instant) -> WeightExport {
+        use super::lifecycle::handover::age_ms;
+        WeightExport {
+            spec: format!("{:?}", self.spec),
+            current: self.current,
+            reason: self.reason.clone(),
+            full_since_age_ms: self.full_since.map(|t| age_ms(now, t)),
+            changed_at_age_ms: self.changed_at.map(|t| age_ms(now, t)),
+            evaluated_at_age_ms: self.evaluated_at.map(|t| age_ms(now, t)),
+            due_in_ms: (self.due).map(|t| t.saturating_duration_since(now).as_millis() as u64),
+            conditions: self.conditions.iter().map(|c| c.export(now)).collect(),
+        }
+    }
+
+    /// Takes over an exported state when its spec is this one's (conditions included).
+    pub fn import(&mut self, e: &WeightExport, now: Instant) -> bool {
+        use super::lifecycle::handover::before;
+        if e.spec != format!("{:?}", self.spec) || e.conditions.len() != self.conditions.len() {
+            return false;
+        }
+        for (c, ce) in self.conditions.iter_mut().zip(&e.conditions) {
+            c.import(ce, now);
+        }
+        self.current = e.current;
+        self.reason.clone_from(&e.reason);
+        self.full_since = e.full_since_age_ms.map(|ms| before(now, ms));
+        self.changed_at = e.changed_at_age_ms.map(|ms| before(now, ms));
+        self.evaluated_at = e.evaluated_at_age_ms.map(|ms| before(now, ms));
+        self.due = e
+            .due_in_ms
+            .and_then(|ms| now.checked_add(Duration::from_millis(ms)));
+        true
     }
 }
 

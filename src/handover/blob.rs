@@ -36,7 +36,7 @@ pub struct Session {
     pub established_since_unix_ms: Option<u64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct State {
     /// The old process's release, for the logs.
     pub from_version: String,

@@ -186,3 +186,26 @@ pub enum SignalKind {
     Prometheus(PrometheusConfig),
     Handshakes(crate::signals::handshakes::HandshakesConfig),
 }
+
+impl SignalKind {
+    /// How long a freshly started source takes to have a full window of data again.
+    pub fn warm_up(&self) -> Duration {
+        match self {
+            SignalKind::AccessLog(c) => c.window,
+            SignalKind::TcpStats(c) => c.window + c.interval,
+            // A rate needs two samples.
+            SignalKind::Conntrack(c) => c.interval * 2,
+            SignalKind::Prometheus(c) => c.window + c.interval + c.timeout,
+            SignalKind::Handshakes(c) => c.window,
+        }
+    }
+}
+
+impl Config {
+    /// The longest `warm_up` of the configured signals (zero without signals).
+    pub fn signals_warm_up(&self) -> Duration {
+        (self.signals.iter().map(|s| s.kind.warm_up()))
+            .max()
+            .unwrap_or_default()
+    }
+}

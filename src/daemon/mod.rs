@@ -205,6 +205,11 @@ impl Daemon {
         if let Some(mut inh) = inherited {
             bfd_inherited = inh.bfd.take();
             let (decisions, n_checks, n_vips) = engine.import(&inh.engine, now);
+            // The new signal sources start with empty windows: no data is not evidence until
+            // they have had one full window (`on_missing` applies again after that).
+            engine.hold_missing_signals_until(
+                now + config.signals_warm_up() + Duration::from_secs(1),
+            );
             info!(
                 sessions = inh.sessions.len(),
                 checks = n_checks,

@@ -163,6 +163,15 @@ impl Engine {
         let decisions = self.redecide_all("in-place upgrade", now);
         (decisions, n_checks, n_vips)
     }
+
+    /// Until `until`, a signal with no data leaves its conditions (and so the routes) as they
+    /// are, whatever `on_missing` says. The daemon sets it after an import to the end of the
+    /// longest signal window: the new process's windows start empty, and a VIP with
+    /// `on_missing: withdraw` must not be withdrawn (nor one with `ignore` cleared) because of
+    /// the upgrade itself. Readings that do arrive are evaluated as always.
+    pub fn hold_missing_signals_until(&mut self, until: Instant) {
+        self.missing_held_until = Some(until);
+    }
 }
 
 #[cfg(test)]
@@ -410,6 +419,47 @@ mod tests {
             bandwidth(&new),
             Some(20_000_000),
             "another weight spec: a fresh ramp at min"
+        );
+    }
+
+    #[test]
+    fn after_an_upgrade_missing_signal_data_holds_for_the_warm_up_even_with_on_missing_withdraw() {
+        let t0 = Instant::now();
+        let s = |ms: u64| t0 + Duration::from_millis(ms);
+        let lat = std::cell::Cell::new(Some(100.0));
+        let read = |_: &str| super::super::Reading {
+            value: lat.get(),
+            requests: None,
+        };
+        let build = |now| {
+            let mut e = traffic_engine(now);
+            for v in &mut e.vips {
+                v.on_missing = super::super::spec::OnMissing::Withdraw;
+            }
+            e
+        };
+        let mut old = build(t0);
+        pass(&mut old, true, t0);
+        old.tick(&read, s(1000));
+        assert!(!old.desired().routes.is_empty());
+
+        let ex = round_trip(&old, s(1500));
+        let mut new = build(s(1500));
+        new.import(&ex, s(1500));
+        new.hold_missing_signals_until(s(1500 + 31_000));
+        // The new process's windows are empty.
+        lat.set(None);
+        assert!(
+            new.tick(&read, s(2500)).is_empty(),
+            "no route change for our own restart"
+        );
+        assert!(!new.desired().routes.is_empty());
+        // A window later, no data means what the operator configured.
+        let d = new.tick(&read, s(33_000));
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(
+            new.desired().routes.is_empty(),
+            "on_missing: withdraw applies again"
         );
     }
 }

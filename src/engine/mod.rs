@@ -102,6 +102,10 @@ pub struct Engine {
     guarded: Vec<usize>,
     /// The VIPs with a weight.
     weighted: Vec<usize>,
+    /// Until then a signal with no data leaves its conditions as they are, whatever `on_missing`
+    /// says: set after an in-place upgrade, whose new process starts the signals' windows empty
+    /// (the missing data is our own restart, not the service's).
+    missing_held_until: Option<Instant>,
 }
 
 impl Engine {
@@ -186,6 +190,7 @@ impl Engine {
             by_check,
             guarded,
             weighted,
+            missing_held_until: None,
             fleet: None,
         }
     }
@@ -439,7 +444,8 @@ impl Engine {
             if let Some(w) = &mut vip.weight {
                 w.observe_signals(read, now);
             }
-            let changes = vip.observe_signals(read, now);
+            let hold_missing = self.missing_held_until.is_some_and(|t| now < t);
+            let changes = vip.observe_signals(read, now, hold_missing);
             let trigger = changes.iter().find_map(|c| match c {
                 Change::Tripped { cause } => Some(cause.clone()),
                 _ => None,

@@ -63,10 +63,20 @@ pub struct ChecksVerdict {
 
 impl Vip {
     /// Feeds signal readings to the conditions; returns the trip/clear reasons that happened.
-    pub fn observe_signals(&mut self, read: &dyn Fn(&str) -> Reading, now: Instant) -> Vec<Change> {
+    /// With `hold_missing`, a signal without data leaves its condition untouched (see
+    /// `Engine::hold_missing_signals_until`).
+    pub fn observe_signals(
+        &mut self,
+        read: &dyn Fn(&str) -> Reading,
+        now: Instant,
+        hold_missing: bool,
+    ) -> Vec<Change> {
         let mut changes = Vec::new();
         for c in &mut self.conditions {
             let r = read(&c.spec.signal);
+            if r.value.is_none() && hold_missing {
+                continue;
+            }
             if r.value.is_none() && self.on_missing == OnMissing::Ignore {
                 c.reset();
                 continue;

@@ -44,9 +44,9 @@ cargo clippy --locked --all-targets -- -D warnings
 step "unit and property tests"
 cargo test --locked
 
-# 45 s each in CI (7 targets, two at a time: 3 minutes); longer runs: FUZZ_SECONDS=3600 testbed/fuzz.sh.
-step "fuzz: every target (fuzz/fuzz_targets) for ${FUZZ_SECONDS:-45} s, two at a time; fails on any crash"
-FUZZ_SECONDS=${FUZZ_SECONDS:-45} FUZZ_PARALLEL=${FUZZ_PARALLEL:-2} bash testbed/fuzz.sh
+# 60 s each in CI (7 targets, two at a time: 4 minutes); longer runs: FUZZ_SECONDS=3600 testbed/fuzz.sh.
+step "fuzz: every target (fuzz/fuzz_targets) for ${FUZZ_SECONDS:-60} s, two at a time; fails on any crash"
+FUZZ_SECONDS=${FUZZ_SECONDS:-60} FUZZ_PARALLEL=${FUZZ_PARALLEL:-2} bash testbed/fuzz.sh
 
 step "deploy/: Prometheus alert rules (promtool check + unit tests of every alert)"
 promtool check rules deploy/prometheus/vipwarden-alerts.yml

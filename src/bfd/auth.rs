@@ -199,6 +199,20 @@ pub fn verify(
     Ok(())
 }
 
+impl RxSeq {
+    /// For the in-place upgrade: the last accepted sequence number and its age.
+    pub fn export(&self, now: Instant) -> (Option<u32>, Option<Duration>) {
+        (self.last, self.at.map(|t| now.saturating_duration_since(t)))
+    }
+
+    pub fn resume(last: Option<u32>, age: Option<Duration>, now: Instant) -> RxSeq {
+        RxSeq {
+            last,
+            at: age.map(|a| now.checked_sub(a).unwrap_or(now)),
+        }
+    }
+}
+
 /// bfd.XmitAuthSeq: random start (6.8.1), advanced per 6.7.4.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TxSeq {
@@ -216,6 +230,12 @@ impl TxSeq {
             seq: start,
             last: None,
         }
+    }
+
+    /// bfd.XmitAuthSeq now, for the in-place upgrade. The new process goes on from it with
+    /// `new`, whose first packet advances it: inside the peer's window (6.7.4) for both types.
+    pub fn current(&self) -> u32 {
+        self.seq
     }
 
     /// The sequence number for unsigned packet `p` sent at `now`: Meticulous advances it every

@@ -921,3 +921,90 @@ fn your_discriminator_zero_down_must_carry_the_peers_discriminator_while_up() {
         .expect("accepted");
     assert_eq!(p.s[0].state(), State::Down);
 }
+
+/// An in-place upgrade of side 0 in the middle of an authenticated session: exported, resumed
+/// with the key from "its own config", it goes on signing from the carried sequence number and
+/// enforcing the carried receive window; neither side sees a state change.
+#[test]
+fn an_authenticated_session_survives_an_upgrade_with_its_sequence_numbers() {
+    for meticulous in [false, true] {
+        let cfg = auth_cfg(meticulous, b"pair-key");
+        let mut p = Pair::new(FAST, FAST, 5).authenticated(&cfg);
+        p.run_until(Duration::from_secs(4));
+        assert_eq!((p.s[0].state(), p.s[1].state()), (State::Up, State::Up));
+        let changes = p.changes.len();
+        let last_seq = |p: &Pair| {
+            p.sent
+                .iter()
+                .rev()
+                .find(|s| s.1 == 0)
+                .and_then(|s| s.2.auth)
+                .map(|a| a.seq)
+        };
+        let before = last_seq(&p).expect("side 0 sent");
+        let rcv = p.s[0].snapshot().auth_rx_seq;
+
+        let json = serde_json::to_string(&p.s[0].export(p.now)).unwrap();
+        let e: crate::bfd::session::SessionExport = serde_json::from_str(&json).unwrap();
+        p.s[0] = Session::resume(FAST, Some(cfg.clone()), &e, p.now).expect("resumes");
+        assert_eq!(
+            p.s[0].snapshot().auth_rx_seq,
+            rcv,
+            "the receive window is carried"
+        );
+        let sent = p.sent.len();
+        p.run_until(Duration::from_secs(8));
+        assert_eq!(
+            p.changes.len(),
+            changes,
+            "no state change: {:?}",
+            &p.changes[changes..]
+        );
+        let after: Vec<u32> = p.sent[sent..]
+            .iter()
+            .filter(|s| s.1 == 0)
+            .filter_map(|s| s.2.auth.map(|a| a.seq))
+            .collect();
+        assert_eq!(
+            after.first().map(|s| s.wrapping_sub(before)),
+            Some(1),
+            "goes on from the carried number"
+        );
+        // A replay of what the peer sent before the upgrade is refused by the new process.
+        let old = p.sent.iter().filter(|s| s.1 == 1).nth(3).unwrap().2;
+        let mut s0 = Session::resume(FAST, Some(cfg.clone()), &e, p.now).unwrap();
+        assert!(
+            s0.handle(Event::Packet(old), p.now, &mut p.rng).is_err(),
+            "a replayed packet is accepted after the upgrade (meticulous {meticulous})"
+        );
+    }
+}
+
+#[test]
+fn an_upgrade_refuses_a_changed_bfd_authentication() {
+    let cfg = auth_cfg(true, b"k");
+    let (s, _) = Session::new(FAST, 9, Instant::now());
+    let plain = s.export(Instant::now());
+    let now = Instant::now();
+    assert!(
+        Session::resume(FAST, Some(cfg.clone()), &plain, now).is_err(),
+        "turned on"
+    );
+    let signed = Session::new(FAST, 9, now)
+        .0
+        .with_auth(cfg.clone(), 1)
+        .export(now);
+    assert!(
+        Session::resume(FAST, None, &signed, now).is_err(),
+        "turned off"
+    );
+    let other_id = AuthConfig {
+        key_id: 2,
+        ..cfg.clone()
+    };
+    assert!(
+        Session::resume(FAST, Some(other_id), &signed, now).is_err(),
+        "another key id"
+    );
+    assert!(Session::resume(FAST, Some(cfg), &signed, now).is_ok());
+}

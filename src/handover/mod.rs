@@ -295,7 +295,7 @@ async fn take(
     Ok((state, sessions, bfd))
 }
 
-/// The BFD sessions, each matched to its peer's BFD config (same timing, no authentication).
+/// The BFD sessions, each matched to its peer's BFD config (same timing and authentication).
 fn take_bfd(
     config: &Config,
     e: &crate::bfd::driver::Exported,
@@ -318,13 +318,7 @@ fn take_bfd(
             .find(|p| *p.spec.name == *b.name)
             .and_then(bfd_spec)
             .ok_or_else(|| format!("BFD with {} is no longer configured", b.name))?;
-        if spec.auth.is_some() {
-            return Err(format!(
-                "BFD with {} has authentication now, which the upgrade does not carry",
-                b.name
-            ));
-        }
-        let session = crate::bfd::Session::resume(spec.timing, &b.session, now)
+        let session = crate::bfd::Session::resume(spec.timing, spec.auth.clone(), &b.session, now)
             .map_err(|err| format!("BFD session with {}: {err}", b.name))?;
         out.sessions.push(Adopted {
             spec,

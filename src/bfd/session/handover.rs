@@ -1,13 +1,15 @@
 //! One BFD session's RFC 5880 6.8.1 state variables as plain data, for the in-place upgrade: the
 //! new process continues the session with the same discriminators, state and negotiated
-//! intervals, so the peer sees no change. Sessions with authentication are not exported (their
-//! sequence-number state is not carried yet): the upgrade is refused for them.
+//! intervals, so the peer sees no change. With authentication the sequence numbers are carried
+//! too (bfd.XmitAuthSeq, bfd.RcvAuthSeq and whether it is known); the key is not: the new
+//! process reads it from its own config, which must name the same type and key id.
 
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Diag, Poll, Session, State, Timing};
+use super::super::auth::{AuthConfig, AuthType, RxSeq, TxSeq};
+use super::{Auth, Diag, Poll, Session, State, Timing};
 
 /// Why an exported session cannot be continued by this process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,6 +18,8 @@ pub enum ResumeError {
     TimingChanged { old: Timing, new: Timing },
     /// A discriminator of 0 or a state/poll code that does not exist.
     OutOfRange,
+    /// Authentication was turned on or off, or its type or key id changed, in the config.
+    AuthChanged,
 }
 
 impl std::fmt::Display for ResumeError {
@@ -25,6 +29,9 @@ impl std::fmt::Display for ResumeError {
                 write!(f, "BFD timing changed in the config ({old:?} -> {new:?})")
             }
             ResumeError::OutOfRange => f.write_str("BFD session state out of range"),
+            ResumeError::AuthChanged => {
+                f.write_str("BFD authentication (on/off, type or key id) changed in the config")
+            }
         }
     }
 }
@@ -58,6 +65,22 @@ pub struct SessionExport {
     pub state_changes: u64,
     pub rx_packets: u64,
     pub tx_packets: u64,
+    /// Absent without authentication (and in blobs from before it was carried).
+    #[serde(default)]
+    pub auth: Option<AuthExport>,
+}
+
+/// The sequence-number state of an authenticated session (RFC 5880 6.8.1).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthExport {
+    /// `keyed-sha1` or `meticulous-keyed-sha1`.
+    pub auth_type: String,
+    pub key_id: u8,
+    /// bfd.XmitAuthSeq.
+    pub xmit_seq: u32,
+    /// bfd.RcvAuthSeq, when known, and how long ago it was accepted.
+    pub rcv_seq: Option<u32>,
+    pub rcv_age_us: Option<u64>,
 }
 
 fn us(d: Duration) -> u64 {
@@ -69,12 +92,8 @@ fn dur(us: u64) -> Duration {
 }
 
 impl Session {
-    /// None for a session with authentication (not carried yet).
-    pub fn export(&self, now: Instant) -> Option<SessionExport> {
-        if self.auth.is_some() {
-            return None;
-        }
-        Some(SessionExport {
+    pub fn export(&self, now: Instant) -> SessionExport {
+        SessionExport {
             desired_min_tx_us: us(self.timing.desired_min_tx),
             required_min_rx_us: us(self.timing.required_min_rx),
             detect_mult: self.timing.detect_mult,
@@ -101,12 +120,28 @@ impl Session {
             state_changes: self.state_changes,
             rx_packets: self.rx_packets,
             tx_packets: self.tx_packets,
-        })
+            auth: self.auth.as_ref().map(|a| {
+                let (rcv_seq, rcv_age) = a.rx.export(now);
+                AuthExport {
+                    auth_type: a.cfg.auth_type.as_str().to_string(),
+                    key_id: a.cfg.key_id,
+                    xmit_seq: a.tx.current(),
+                    rcv_seq,
+                    rcv_age_us: rcv_age.map(us),
+                }
+            }),
+        }
     }
 
-    /// The exported session under this process's `timing`; refused (with the reason) when the
-    /// configured timing changed or a value is impossible.
-    pub fn resume(timing: Timing, e: &SessionExport, now: Instant) -> Result<Session, ResumeError> {
+    /// The exported session under this process's `timing` and `auth` (its key from this
+    /// process's config); refused (with the reason) when the configured timing or
+    /// authentication changed or a value is impossible.
+    pub fn resume(
+        timing: Timing,
+        auth: Option<AuthConfig>,
+        e: &SessionExport,
+        now: Instant,
+    ) -> Result<Session, ResumeError> {
         let old = Timing {
             desired_min_tx: dur(e.desired_min_tx_us),
             required_min_rx: dur(e.required_min_rx_us),
@@ -143,6 +178,20 @@ impl Session {
         s.state_changes = e.state_changes;
         s.rx_packets = e.rx_packets;
         s.tx_packets = e.tx_packets;
+        s.auth = match (auth, &e.auth) {
+            (None, None) => None,
+            (Some(cfg), Some(a))
+                if AuthType::parse(&a.auth_type) == Some(cfg.auth_type)
+                    && a.key_id == cfg.key_id =>
+            {
+                Some(Auth {
+                    cfg,
+                    tx: TxSeq::new(a.xmit_seq),
+                    rx: RxSeq::resume(a.rcv_seq, a.rcv_age_us.map(dur), now),
+                })
+            }
+            _ => return Err(ResumeError::AuthChanged),
+        };
         Ok(s)
     }
 }
@@ -170,31 +219,26 @@ mod tests {
         s.remote_min_rx = Duration::from_millis(300);
         s.tx_base = Duration::from_millis(300);
         s.last_tx = Some(now);
-        let e = s.export(now).unwrap();
+        let e = s.export(now);
         let json = serde_json::to_string(&e).unwrap();
         let back: SessionExport = serde_json::from_str(&json).unwrap();
-        let r = Session::resume(timing(), &back, now + Duration::from_millis(5)).unwrap();
+        let r = Session::resume(timing(), None, &back, now + Duration::from_millis(5)).unwrap();
         assert_eq!(r.snapshot(), s.snapshot());
-        assert_eq!(
-            r.export(now + Duration::from_millis(5))
-                .unwrap()
-                .local_discr,
-            77
-        );
+        assert_eq!(r.export(now + Duration::from_millis(5)).local_discr, 77);
     }
 
     #[test]
     fn changed_timing_or_garbage_is_refused() {
         let now = Instant::now();
         let (s, _) = Session::new(timing(), 5, now);
-        let e = s.export(now).unwrap();
+        let e = s.export(now);
         let mut t = timing();
         t.detect_mult = 5;
-        assert!(Session::resume(t, &e, now).is_err());
+        assert!(Session::resume(t, None, &e, now).is_err());
         let mut bad = e;
         bad.state = 9;
         assert_eq!(
-            Session::resume(timing(), &bad, now).err(),
+            Session::resume(timing(), None, &bad, now).err(),
             Some(ResumeError::OutOfRange)
         );
     }

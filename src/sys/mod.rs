@@ -25,6 +25,7 @@
 pub mod bfd_sock;
 pub mod clock;
 pub mod fd;
+pub mod fdstore;
 pub mod handover;
 pub mod inotify;
 pub mod netlink;

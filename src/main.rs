@@ -202,6 +202,10 @@ Example:
         /// The unit's name (`%n` in the unit)
         #[arg(long, default_value = "vipwarden.service")]
         unit: String,
+        /// The config the next process will read: one that does not load makes it a planned
+        /// stop (the next process could not take the sessions)
+        #[arg(short, long, default_value = "/etc/vipwarden/vipwarden.yaml")]
+        config: PathBuf,
     },
     /// Recent route decisions with their reasons
     #[command(after_long_help = "\
@@ -407,8 +411,11 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Man { dir } => man(dir.as_deref()),
-        Command::StopHook { unit } => {
-            eprintln!("{}", vipwarden::handover::fdstore::stop_hook(unit));
+        Command::StopHook { unit, config } => {
+            let loads = vipwarden::preflight::load(config)
+                .map(drop)
+                .map_err(|e| format!("{} does not load: {e}", config.display()));
+            eprintln!("{}", vipwarden::handover::fdstore::stop_hook(unit, loads));
             ExitCode::SUCCESS
         }
         Command::Upgrade { timeout, api } => {

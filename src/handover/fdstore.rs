@@ -165,8 +165,10 @@ pub fn verdict_is_for(contents: &str, own_pid: u32) -> bool {
 
 /// `vipwarden stop-hook --unit %n`, run by systemd as root (`ExecStop=-+`) before it sends
 /// SIGTERM: decides stop or restart and, for a restart, writes the verdict for `$MAINPID`.
-/// Returns the line to print; never fails the stop (systemd would mark the unit failed).
-pub fn stop_hook(unit: &str) -> String {
+/// `config`: whether the config the next process reads loads; if not, the next process could
+/// not take the sessions, so this is a planned stop (withdrawn in order, not left to the hold
+/// timer). Returns the line to print; never fails the stop (systemd would mark the unit failed).
+pub fn stop_hook(unit: &str, config: Result<(), String>) -> String {
     let Some(pid) = std::env::var("MAINPID")
         .ok()
         .and_then(|p| p.trim().parse::<u32>().ok())
@@ -183,6 +185,11 @@ pub fn stop_hook(unit: &str) -> String {
     else {
         return "stop-hook: no RUNTIME_DIRECTORY (the unit lacks RuntimeDirectory=): a planned stop".into();
     };
+    if let Err(why) = config {
+        return format!(
+            "stop-hook: {why}; the next process could not take the sessions: a planned stop"
+        );
+    }
     let jobs = match list_jobs(unit) {
         Ok(j) => j,
         Err(e) => {

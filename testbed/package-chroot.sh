@@ -359,12 +359,15 @@ systemd_round() {
   if [[ -n $prev ]]; then
     local v0
     v0=$(in_ct dpkg-query -W -f='${Version}' vipwarden)
-    hitless "package upgrade $v0 -> $(dpkg-deb -f "$deb" Version) (dpkg -i; postinst try-restart)" dpkg -i /root/vipwarden.deb
+    hitless "package upgrade $v0 -> $(dpkg-deb -f "$deb" Version) (dpkg -i; postinst try-restart)" "$store_took" dpkg -i /root/vipwarden.deb
     [[ $(in_ct dpkg-query -W -f='${Version}' vipwarden) == "$(dpkg-deb -f "$deb" Version)" ]] ||
       fail "after the upgrade dpkg has vipwarden $(in_ct dpkg-query -W -f='${Version}' vipwarden)"
   fi
-  hitless "systemctl restart" systemctl restart vipwarden
+  hitless "systemctl restart" "$store_took" systemctl restart vipwarden
+  # SIGUSR2 under systemd: the new process is not systemd's child; MAINPID= makes it the main one.
+  hitless "vipwarden upgrade (SIGUSR2)" "in-place upgrade from vipwarden .* taking over 1 BGP sessions" /usr/bin/vipwarden upgrade
   if ((${#ran[@]} == 0)); then store_closed_on_stop; fi
+  pid1=$(show MainPID)
 
   # reload, valid change: MED 100 -> 200.
   write_config 200
@@ -417,6 +420,7 @@ systemd_round() {
   stop_gobgpd
 }
 
+store_took="restart through systemd's fd store from vipwarden .* taking over 1 BGP sessions"
 # Our session as gobgpd sees it: UPDATEs and NOTIFICATIONs received, Established since (s), state.
 peer_counters() {
   gobgp neighbor "$NODE_IP" -j 2>/dev/null |
@@ -426,14 +430,14 @@ peer_counters() {
 # The VIP's path in gobgpd's RIB: its age (when gobgpd got it) and attributes.
 rib_path() { gobgp global rib -a ipv4 -j 2>/dev/null | jq -c --arg p "$VIP" '(.[$p] // [])[0] | {age, attrs}' 2>/dev/null; }
 
-# hitless WHAT CMD...: CMD in the container replaces the daemon (new MainPID); gobgpd must see
+# hitless WHAT TOOK CMD...: CMD in the container replaces the daemon (new MainPID; TOOK: the new
+# process's take-over line in the journal, one more than before); gobgpd must see
 # nothing: no UPDATE, no NOTIFICATION, the session Established since the same second (so no
 # reconnect), the VIP's path with the same age and attributes. Waited past a keepalive interval
 # (3 s of a 9 s hold time), so the new process is the one keeping the session up.
 hitless() {
-  local what=$1 u0 n0 up0 s0 u1 n1 up1 s1 p0 p1 pid0 pid1 t ms ho c0 c1
-  local took="restart through systemd's fd store from vipwarden .* taking over 1 BGP sessions"
-  shift
+  local what=$1 took=$2 u0 n0 up0 s0 u1 n1 up1 s1 p0 p1 pid0 pid1 t ms ho c0 c1
+  shift 2
   journal
   c0=$(grep -c "$took" "$tmp/journal.txt" || true)
   read -r u0 n0 up0 s0 <<<"$(peer_counters)"
@@ -452,13 +456,16 @@ hitless() {
   journal
   c1=$(grep -c "$took" "$tmp/journal.txt" || true)
   ((c1 > c0)) ||
-    fail "$what: the new process did not take the session from the fd store: $(grep -E 'stop-hook|fd store|refuses|planned stop' "$tmp/journal.txt" | tail -n 3)"
+    fail "$what: the new process did not take the session over: $(grep -E 'stop-hook|fd store|refuses|planned stop' "$tmp/journal.txt" | tail -n 3)"
   [[ $s1 == 6 && $u1 == "$u0" && $n1 == "$n0" && $up1 == "$up0" && $p1 == "$p0" ]] ||
     fail "$what: gobgpd saw a change: UPDATEs $u0 -> $u1, NOTIFICATIONs $n0 -> $n1, Established since $up0 -> $up1, state $s1, path $p0 -> $p1"
   [[ $(show NFileDescriptorStore) == 0 ]] || fail "$what: systemd still holds $(show NFileDescriptorStore) fds after the take-over"
   ho=$(in_ct /usr/bin/vipwarden status --json 2>/dev/null | jq -r '.upgraded.handover_ms // "?"')
-  say "$what: MainPID $pid0 -> $pid1, command took $ms ms; hand-over (SIGTERM in the old process to the take-over) $ho ms; at gobgpd 0 UPDATEs ($u0 -> $u1), 0 NOTIFICATIONs, Established since the same second, VIP path unchanged (age $(jq -r .age <<<"$p1")); fd store empty again"
-  measured "$what: hand-over (SIGTERM to take-over)" "$ho"
+  if grep -q 'only permitted for main PID\|does not belong to service' "$tmp/journal.txt"; then
+    fail "$what: systemd refused a notification: $(grep -m1 'only permitted for main PID\|does not belong to service' "$tmp/journal.txt")"
+  fi
+  say "$what: MainPID $pid0 -> $pid1 (systemd follows), command took $ms ms; hand-over (signal in the old process to the take-over) $ho ms; at gobgpd 0 UPDATEs ($u0 -> $u1), 0 NOTIFICATIONs, Established since the same second, VIP path unchanged (age $(jq -r .age <<<"$p1")); fd store empty again"
+  measured "$what: hand-over (signal to take-over)" "$ho"
   echo "measured: $what: route changes at gobgpd: $((u1 - u0)) UPDATEs, $((n1 - n0)) NOTIFICATIONs, $((up1 != up0)) reconnects"
 }
 

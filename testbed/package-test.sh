@@ -46,9 +46,13 @@ grep -q '^ExecStart=/usr/bin/vipwarden run' <<<"$unit" || fail "the packaged uni
 
 # The "previous" package for the upgrade test: the same build with a lower version (0.1.0-0 <
 # 0.1.0-1), so dpkg takes the new one as an upgrade and its postinst restarts the unit.
+# (cargo-deb removes the other versions from its output directory: both are kept in $scratch.)
 prev_version="$(dpkg-deb -f "$deb" Version | sed 's/-[^-]*$//')-0"
+cp "$deb" "$scratch/" && deb=$scratch/${deb##*/}
 prev=$(VW_DEB_VERSION=$prev_version bash deploy/debian/build-deb.sh)
-[[ -f $prev && $prev != "$deb" ]] || fail "no previous .deb built"
+[[ -f $prev ]] || fail "no previous .deb built"
+cp "$prev" "$scratch/" && prev=$scratch/${prev##*/}
+[[ $prev != "$deb" ]] || fail "the previous .deb has the new one's name"
 dpkg --compare-versions "$(dpkg-deb -f "$prev" Version)" lt "$(dpkg-deb -f "$deb" Version)" ||
   fail "$prev is not older than $deb"
 echo "package: previous $prev ($(dpkg-deb -f "$prev" Version)) for the upgrade test"

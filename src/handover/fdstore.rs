@@ -204,8 +204,15 @@ pub fn stop_hook(unit: &str, config: Result<(), String>) -> String {
         StopKind::Restart => {
             let path = std::path::Path::new(&dir).join(VERDICT_FILE);
             let tmp = path.with_extension("tmp");
-            let written =
-                std::fs::write(&tmp, verdict(pid)).and_then(|()| std::fs::rename(&tmp, &path));
+            // Readable by the daemon's user: the unit's UMask=0027 would make it root's alone.
+            let written = std::fs::write(&tmp, verdict(pid))
+                .and_then(|()| {
+                    std::fs::set_permissions(
+                        &tmp,
+                        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+                    )
+                })
+                .and_then(|()| std::fs::rename(&tmp, &path));
             match written {
                 Ok(()) => format!(
                     "stop-hook: {unit} is being restarted: PID {pid} hands its sessions to the next process through systemd's fd store"

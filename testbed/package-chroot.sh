@@ -478,9 +478,13 @@ store_closed_on_stop() {
   mkdir -p "$root/etc/systemd/system/vipwarden.service.d"
   printf '[Service]\nExecStartPre=/bin/false\n' >"$root/etc/systemd/system/vipwarden.service.d/fail.conf"
   in_ct systemctl daemon-reload
+  local mark down
+  mark=$(wc -l <"$tmp/gobgpd.log")
   if in_ct timeout 60 systemctl restart vipwarden >/dev/null 2>&1; then fail "restart with ExecStartPre=/bin/false succeeded"; fi
   n=$(show NFileDescriptorStore)
   read -r _ _ _ s <<<"$(peer_counters)"
+  # What gobgpd saw of the session meanwhile (it should see nothing until the stop).
+  down=$(tail -n +"$((mark + 1))" "$tmp/gobgpd.log" | grep -m1 -o '"Reason":"[^"]*"\|"msg":"received notification"\|"msg":"Peer Down"' || true)
   ((n >= 2)) || { journal; fail "after a restart whose next process did not start: $n fds in the store (expected the socket and the state)"; }
   t=$(now_ms)
   in_ct timeout 60 systemctl stop vipwarden || fail "systemctl stop after the failed restart"
@@ -488,7 +492,7 @@ store_closed_on_stop() {
   wait_for 3000 gone || fail "session still Established at gobgpd 3 s after the stop ($(show NFileDescriptorStore) fds in the store)"
   ms=$(($(now_ms) - t))
   [[ $(show NFileDescriptorStore) == 0 ]] || fail "after the stop systemd still holds $(show NFileDescriptorStore) fds"
-  say "failed restart (ExecStartPre=/bin/false): $n fds waited in systemd's store (session Established at gobgpd: state $s before the stop); systemctl stop -> store emptied, gobgpd saw the session close after $ms ms (hold time 9 s)"
+  say "failed restart (ExecStartPre=/bin/false): $n fds waited in systemd's store (session state at gobgpd before the stop: $s, 6 = Established; gobgpd meanwhile: ${down:-nothing}); systemctl stop -> store emptied, gobgpd saw the session close after $ms ms (hold time 9 s)"
   measured "stop with sessions in the fd store -> session closed at gobgpd" "$ms"
   rm -r "$root/etc/systemd/system/vipwarden.service.d"
   in_ct systemctl daemon-reload

@@ -21,7 +21,7 @@
 #    postinst restarts the unit) hand the session to the next process through systemd's fd store:
 #    at gobgpd no UPDATE, no NOTIFICATION, the session up since the same second and the VIP's path
 #    unchanged; a restart whose next process never starts leaves the sockets in the store, and a
-#    stop then closes them at once (not at the hold timer). Once in a pure cgroup2 container (as on Debian 12), and once more with the host's
+#    stop then empties it (the session state gobgpd shows meanwhile is printed). Once in a pure cgroup2 container (as on Debian 12), and once more with the host's
 #    layout when that differs. Skipped, with the reason, only when the container does not boot
 #    (a host property: the unit is not involved in booting it).
 #

@@ -194,6 +194,19 @@ Example:
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// The unit's ExecStop= hook (run by systemd as root before SIGTERM): tells the daemon
+    /// whether systemd is restarting it (the sessions go through systemd's fd store) or stopping
+    /// it (a planned stop); always exits 0
+    #[command(hide = true)]
+    StopHook {
+        /// The unit's name (`%n` in the unit)
+        #[arg(long, default_value = "vipwarden.service")]
+        unit: String,
+        /// The config the next process will read: one that does not load makes it a planned
+        /// stop (the next process could not take the sessions)
+        #[arg(short, long, default_value = "/etc/vipwarden/vipwarden.yaml")]
+        config: PathBuf,
+    },
     /// Recent route decisions with their reasons
     #[command(after_long_help = "\
 Exit status: 0 the daemon answered; 1 it could not be reached or refused.
@@ -398,6 +411,13 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Man { dir } => man(dir.as_deref()),
+        Command::StopHook { unit, config } => {
+            let loads = vipwarden::preflight::load(config)
+                .map(drop)
+                .map_err(|e| format!("{} does not load: {e}", config.display()));
+            eprintln!("{}", vipwarden::handover::fdstore::stop_hook(unit, loads));
+            ExitCode::SUCCESS
+        }
         Command::Upgrade { timeout, api } => {
             let timeout = std::time::Duration::from_secs(*timeout);
             client(api, move |t, json| async move {

@@ -24,6 +24,17 @@ pub enum Keep {
     Tail,
 }
 
+/// What systemd gives the daemon and no child may act on: with `NotifyAccess=all` a check or
+/// hook could otherwise talk to systemd for us, and `LISTEN_*` name fds only we hold.
+pub const SYSTEMD_ENV: [&str; 6] = [
+    "NOTIFY_SOCKET",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+    "LISTEN_FDNAMES",
+];
+
 pub struct Spec<'a> {
     /// Program and arguments; the program is looked up in `PATH` when it has no slash.
     pub argv: &'a [String],

@@ -17,19 +17,28 @@
 #    `systemctl stop` withdraws the VIP (gobgpd logs the withdrawal before the Cease) and ends
 #    with Result=success; with WatchdogSec=2s (drop-in) the pings keep it up and a SIGSTOPped
 #    daemon is restarted by the watchdog; `dpkg --purge` of the running package withdraws first
-#    (prerm). Once in a pure cgroup2 container (as on Debian 12), and once more with the host's
+#    (prerm); `systemctl restart` and, given a previous .deb, a package upgrade from it (its
+#    postinst restarts the unit) hand the session to the next process through systemd's fd store:
+#    at gobgpd no UPDATE, no NOTIFICATION, the session up since the same second and the VIP's path
+#    unchanged; a restart whose next process never starts leaves the sockets in the store, and a
+#    stop then empties it (the session state gobgpd shows meanwhile is printed). Once in a pure cgroup2 container (as on Debian 12), and once more with the host's
 #    layout when that differs. Skipped, with the reason, only when the container does not boot
 #    (a host property: the unit is not involved in booting it).
 #
-# Usage: testbed/package-chroot.sh PATH/TO/vipwarden_*.deb   (root; network to a Debian mirror;
+# Usage: testbed/package-chroot.sh PATH/TO/vipwarden_*.deb [PREVIOUS.deb]   (root; network to a Debian mirror;
 # env VW_DEBIAN_MIRROR, default http://deb.debian.org/debian). Everything lives in one temp dir (a
 # tmpfs), removed on every exit with the container and gobgpd (stopped by PID). Loopback addresses
 # 127.0.86.1/2 and free ports of the moment: no lab namespaces, so no lab lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-deb=$(readlink -f "${1:?usage: $0 vipwarden_VERSION_ARCH.deb}")
+deb=$(readlink -f "${1:?usage: $0 vipwarden_VERSION_ARCH.deb [PREVIOUS.deb]}")
 [[ -f $deb ]] || { echo "FAIL package-chroot: no such file: $deb" >&2; exit 1; }
+prev=''
+if [[ -n ${2:-} ]]; then
+  prev=$(readlink -f "$2")
+  [[ -f $prev ]] || { echo "FAIL package-chroot: no such file: $prev" >&2; exit 1; }
+fi
 [[ $(id -u) == 0 ]] || { echo "FAIL package-chroot: must run as root (mmdebstrap, nspawn)" >&2; exit 1; }
 mirror=${VW_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 ROUTER_IP=127.0.86.1
@@ -183,6 +192,7 @@ measured "clean-root checks and purge" "$(($(now_ms) - t))"
 # ---------------------------------------------------------------- 2. systemd --
 # Installed again by each round inside the booted container (nspawn puts a tmpfs on /tmp).
 cp "$deb" "$root/root/vipwarden.deb"
+if [[ -n $prev ]]; then cp "$prev" "$root/root/vipwarden-prev.deb"; fi
 
 free_port() {
   python3 -c 'import socket,sys; s=socket.socket(); s.bind((sys.argv[1],0)); print(s.getsockname()[1])' "$1"
@@ -316,8 +326,11 @@ halt_container() {
 systemd_round() {
   local t st pid1 out why mark w cease start_ms stop_ms
   start_gobgpd
-  # Installed under a running systemd: postinst's daemon-reload branch.
-  in_ct dpkg -i /root/vipwarden.deb >"$tmp/install.log" 2>&1 || fail "dpkg -i under systemd: $(tail -n 3 "$tmp/install.log")"
+  # Installed under a running systemd: postinst's daemon-reload branch. With a previous .deb,
+  # that one first: the upgrade to this one is checked below.
+  local first=/root/vipwarden.deb
+  if [[ -n $prev ]]; then first=/root/vipwarden-prev.deb; fi
+  in_ct dpkg -i "$first" >"$tmp/install.log" 2>&1 || fail "dpkg -i under systemd: $(tail -n 3 "$tmp/install.log")"
   write_config 100
   # start: Type=notify, so `systemctl start` returns once READY=1 arrived (or fails at
   # TimeoutStartSec without it).
@@ -340,6 +353,21 @@ systemd_round() {
   if grep -v -E '^[0-9]{4}-[0-9]{2}-[0-9]{2}T|^Start(ing|ed) vipwarden' "$tmp/journal.txt" >"$tmp/complaints"; then
     fail "systemd complained while starting the unit: $(head -n 3 "$tmp/complaints")"
   fi
+
+  # Restarts that the router must not see: the package upgrade (postinst: try-restart), then a
+  # plain `systemctl restart`.
+  if [[ -n $prev ]]; then
+    local v0
+    v0=$(in_ct dpkg-query -W -f='${Version}' vipwarden)
+    hitless "package upgrade $v0 -> $(dpkg-deb -f "$deb" Version) (dpkg -i; postinst try-restart)" "$store_took" dpkg -i /root/vipwarden.deb
+    [[ $(in_ct dpkg-query -W -f='${Version}' vipwarden) == "$(dpkg-deb -f "$deb" Version)" ]] ||
+      fail "after the upgrade dpkg has vipwarden $(in_ct dpkg-query -W -f='${Version}' vipwarden)"
+  fi
+  hitless "systemctl restart" "$store_took" systemctl restart vipwarden
+  # SIGUSR2 under systemd: the new process is not systemd's child; MAINPID= makes it the main one.
+  hitless "vipwarden upgrade (SIGUSR2)" "in-place upgrade from vipwarden .* taking over 1 BGP sessions" /usr/bin/vipwarden upgrade
+  if ((${#ran[@]} == 0)); then store_closed_on_stop; fi
+  pid1=$(show MainPID)
 
   # reload, valid change: MED 100 -> 200.
   write_config 200
@@ -390,6 +418,90 @@ systemd_round() {
     fail "after purge: unit $(show LoadState)/$(show ActiveState), /var/lib/vipwarden $(ls -d "$root/var/lib/vipwarden" 2>&1)"
   say "dpkg --purge while active: prerm stopped the unit (withdrawal line $w before the Cease line $cease), unit $(show LoadState)"
   stop_gobgpd
+}
+
+store_took="restart through systemd's fd store from vipwarden .* taking over 1 BGP sessions"
+# Our session as gobgpd sees it: UPDATEs and NOTIFICATIONs received, Established since (s), state.
+peer_counters() {
+  gobgp neighbor "$NODE_IP" -j 2>/dev/null |
+    jq -r '[(.state.messages.received.update // 0), (.state.messages.received.notification // 0), (.timers.state.uptime.seconds // 0), (.state.session_state // 0)] | @tsv' 2>/dev/null ||
+    echo "? ? ? ?"
+}
+# The VIP's path in gobgpd's RIB: its age (when gobgpd got it) and attributes.
+rib_path() { gobgp global rib -a ipv4 -j 2>/dev/null | jq -c --arg p "$VIP" '(.[$p] // [])[0] | {age, attrs}' 2>/dev/null; }
+
+# hitless WHAT TOOK CMD...: CMD in the container replaces the daemon (new MainPID; TOOK: the new
+# process's take-over line in the journal, one more than before); gobgpd must see
+# nothing: no UPDATE, no NOTIFICATION, the session Established since the same second (so no
+# reconnect), the VIP's path with the same age and attributes. Waited past a keepalive interval
+# (3 s of a 9 s hold time), so the new process is the one keeping the session up.
+hitless() {
+  local what=$1 took=$2 u0 n0 up0 s0 u1 n1 up1 s1 p0 p1 pid0 pid1 t ms ho c0 c1
+  shift 2
+  journal
+  c0=$(grep -c "$took" "$tmp/journal.txt" || true)
+  read -r u0 n0 up0 s0 <<<"$(peer_counters)"
+  [[ $s0 == 6 ]] || fail "$what: session not Established at gobgpd before (state $s0)"
+  p0=$(rib_path)
+  pid0=$(show MainPID)
+  t=$(now_ms)
+  in_ct timeout 60 "$@" >"$tmp/hitless.log" 2>&1 || { journal; fail "$what failed: $(tail -n 3 "$tmp/hitless.log")"; }
+  ms=$(($(now_ms) - t))
+  pid1=$(show MainPID)
+  [[ $(show ActiveState) == active && $pid1 != "$pid0" && $pid1 != 0 ]] ||
+    { journal; fail "$what: $(show ActiveState), MainPID $pid0 -> $pid1"; }
+  sleep 4
+  read -r u1 n1 up1 s1 <<<"$(peer_counters)"
+  p1=$(rib_path)
+  journal
+  c1=$(grep -c "$took" "$tmp/journal.txt" || true)
+  ((c1 > c0)) ||
+    fail "$what: the new process did not take the session over: $(grep -E 'stop-hook|fd store|refuses|planned stop' "$tmp/journal.txt" | tail -n 3)"
+  [[ $s1 == 6 && $u1 == "$u0" && $n1 == "$n0" && $up1 == "$up0" && $p1 == "$p0" ]] ||
+    fail "$what: gobgpd saw a change: UPDATEs $u0 -> $u1, NOTIFICATIONs $n0 -> $n1, Established since $up0 -> $up1, state $s1, path $p0 -> $p1"
+  [[ $(show NFileDescriptorStore) == 0 ]] || fail "$what: systemd still holds $(show NFileDescriptorStore) fds after the take-over"
+  ho=$(in_ct /usr/bin/vipwarden status --json 2>/dev/null | jq -r '.upgraded.handover_ms // "?"')
+  if grep -q 'only permitted for main PID\|does not belong to service' "$tmp/journal.txt"; then
+    fail "$what: systemd refused a notification: $(grep -m1 'only permitted for main PID\|does not belong to service' "$tmp/journal.txt")"
+  fi
+  say "$what: MainPID $pid0 -> $pid1 (systemd follows), command took $ms ms; hand-over (signal in the old process to the take-over) $ho ms; at gobgpd 0 UPDATEs ($u0 -> $u1), 0 NOTIFICATIONs, Established since the same second, VIP path unchanged (age $(jq -r .age <<<"$p1")); fd store empty again"
+  measured "$what: hand-over (signal to take-over)" "$ho"
+  echo "measured: $what: route changes at gobgpd: $((u1 - u0)) UPDATEs, $((n1 - n0)) NOTIFICATIONs, $((up1 != up0)) reconnects"
+}
+
+# store_closed_on_stop (first round): a restart whose next process never starts (ExecStartPre
+# fails in a drop-in) leaves the sockets in systemd's store, the session kept open by systemd
+# alone; a stop then empties the store and gobgpd sees the session go at once, not at the 9 s
+# hold timer: nothing is kept half-alive.
+store_closed_on_stop() {
+  local n t ms s
+  mkdir -p "$root/etc/systemd/system/vipwarden.service.d"
+  printf '[Service]\nExecStartPre=/bin/false\n' >"$root/etc/systemd/system/vipwarden.service.d/fail.conf"
+  in_ct systemctl daemon-reload
+  local mark down
+  mark=$(wc -l <"$tmp/gobgpd.log")
+  if in_ct timeout 60 systemctl restart vipwarden >/dev/null 2>&1; then fail "restart with ExecStartPre=/bin/false succeeded"; fi
+  n=$(show NFileDescriptorStore)
+  read -r _ _ _ s <<<"$(peer_counters)"
+  # What gobgpd saw of the session meanwhile (it should see nothing until the stop).
+  down=$(tail -n +"$((mark + 1))" "$tmp/gobgpd.log" | grep -m1 -o '"Reason":"[^"]*"\|"msg":"received notification"\|"msg":"Peer Down"' || true)
+  ((n >= 2)) || { journal; fail "after a restart whose next process did not start: $n fds in the store (expected the socket and the state)"; }
+  t=$(now_ms)
+  in_ct timeout 60 systemctl stop vipwarden || fail "systemctl stop after the failed restart"
+  gone() { read -r _ _ _ s <<<"$(peer_counters)"; [[ $s != 6 ]]; }
+  wait_for 3000 gone || fail "session still Established at gobgpd 3 s after the stop ($(show NFileDescriptorStore) fds in the store)"
+  ms=$(($(now_ms) - t))
+  [[ $(show NFileDescriptorStore) == 0 ]] || fail "after the stop systemd still holds $(show NFileDescriptorStore) fds"
+  say "failed restart (ExecStartPre=/bin/false): $n fds waited in systemd's store (session state at gobgpd before the stop: $s, 6 = Established; gobgpd meanwhile: ${down:-nothing}); systemctl stop -> store emptied, gobgpd saw the session close after $ms ms (hold time 9 s)"
+  measured "stop with sessions in the fd store -> session closed at gobgpd" "$ms"
+  rm -r "$root/etc/systemd/system/vipwarden.service.d"
+  in_ct systemctl daemon-reload
+  in_ct systemctl reset-failed vipwarden 2>/dev/null || true
+  # Back as before for the checks that follow (a fresh session: gobgpd may hold it back a moment).
+  in_ct timeout 60 systemctl start vipwarden || fail "start after the store check failed"
+  wait_for 15000 med_is 100 || fail "VIP not back at gobgpd after the store check"
+  up() { read -r _ _ _ s <<<"$(peer_counters)"; [[ $s == 6 ]]; }
+  wait_for 15000 up || fail "session not back after the store check"
 }
 
 # watchdog_check (first round): WatchdogSec=2s in a drop-in (the packaged 30 s is too long to
@@ -457,4 +569,4 @@ done
 measured "package-chroot total" "$(($(now_ms) - T0))"
 ((${#ran[@]})) || skip "clean install checked, but no container booted (tried: ${skipped[*]}): the unit did not run under systemd"
 joined=$(printf '%s and ' "${ran[@]}")
-echo "PASS package-chroot: clean Debian 12 install + purge; ${joined% and }: start (notify), reload (valid applied, broken refused), stop and purge (withdraw before Cease), watchdog restart"
+echo "PASS package-chroot: clean Debian 12 install + purge; ${joined% and }: start (notify), ${prev:+package upgrade and }restart without a route change (fd store), reload (valid applied, broken refused), stop and purge (withdraw before Cease), fd store closed by a stop, watchdog restart"

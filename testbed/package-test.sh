@@ -3,7 +3,8 @@
 # scripts, then testbed/package-chroot.sh installs it into a clean Debian 12 root (mmdebstrap; its
 # Depends resolved there, nothing installed on this machine), runs check-config as the packaged
 # user, purges it, and boots that root with systemd-nspawn to run the packaged unit for real
-# against a gobgpd on loopback (start/notify, reload valid and broken, stop withdraws first).
+# against a gobgpd on loopback (start/notify, reload valid and broken, stop withdraws first,
+# `systemctl restart` and a package upgrade from a previous .deb without a route change).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -43,4 +44,17 @@ done
 unit=$(dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./lib/systemd/system/vipwarden.service)
 grep -q '^ExecStart=/usr/bin/vipwarden run' <<<"$unit" || fail "the packaged unit does not run /usr/bin/vipwarden"
 
-bash testbed/package-chroot.sh "$deb"
+# The "previous" package for the upgrade test: the same build with a lower version (0.1.0-0 <
+# 0.1.0-1), so dpkg takes the new one as an upgrade and its postinst restarts the unit.
+# (cargo-deb removes the other versions from its output directory: both are kept in $scratch.)
+prev_version="$(dpkg-deb -f "$deb" Version | sed 's/-[^-]*$//')-0"
+cp "$deb" "$scratch/" && deb=$scratch/${deb##*/}
+prev=$(VW_DEB_VERSION=$prev_version bash deploy/debian/build-deb.sh)
+[[ -f $prev ]] || fail "no previous .deb built"
+cp "$prev" "$scratch/" && prev=$scratch/${prev##*/}
+[[ $prev != "$deb" ]] || fail "the previous .deb has the new one's name"
+dpkg --compare-versions "$(dpkg-deb -f "$prev" Version)" lt "$(dpkg-deb -f "$deb" Version)" ||
+  fail "$prev is not older than $deb"
+echo "package: previous $prev ($(dpkg-deb -f "$prev" Version)) for the upgrade test"
+
+bash testbed/package-chroot.sh "$deb" "$prev"

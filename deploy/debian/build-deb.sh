@@ -17,6 +17,10 @@ strip --strip-all -o "$assets/vipwarden" "$bin"
 want="vipwarden ($(awk -F'"' '/^version = /{print $2; exit}' Cargo.toml)-1)"
 head -n 1 deploy/debian/changelog | grep -qF "$want" ||
   { echo "build-deb: deploy/debian/changelog does not start with $want" >&2; exit 1; }
+# VW_DEB_VERSION (tests only): the same build under another package version, e.g. the "previous"
+# package testbed/package-test.sh upgrades from.
+version_args=()
+if [[ -n ${VW_DEB_VERSION:-} ]]; then version_args=(--deb-version "$VW_DEB_VERSION"); fi
 "$bin" man --dir "$assets/man"
 gzip -9n "$assets"/man/*.1
 "$bin" completions bash >"$assets/completions/vipwarden"
@@ -30,5 +34,5 @@ sed -e 's#/usr/local/bin/vipwarden#/usr/bin/vipwarden#g' \
   config/vipwarden.service >"$assets/vipwarden.service"
 grep -q '^ConfigurationDirectoryMode=0750$' "$assets/vipwarden.service" ||
   { echo "build-deb: ConfigurationDirectory= line not found in config/vipwarden.service" >&2; exit 1; }
-cargo deb --no-build --no-strip --output target/debian/ 2>&1 | tail -n 1 >&2
+cargo deb --no-build --no-strip "${version_args[@]}" --output target/debian/ 2>&1 | tail -n 1 >&2
 ls -1t target/debian/vipwarden_*.deb | head -n 1

@@ -38,7 +38,7 @@ impl ExecProbe {
         let f = process::run(&process::Spec {
             argv: &self.argv,
             env: &[],
-            env_remove: &[],
+            env_remove: &process::SYSTEMD_ENV,
             timeout,
             keep: Keep::Tail,
             limit: TAIL_BYTES,

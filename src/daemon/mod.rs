@@ -80,11 +80,13 @@ pub struct Options {
 pub struct Inherited {
     pub sessions: std::collections::HashMap<String, crate::bgp::session::Handed>,
     pub bfd: Option<crate::bfd::driver::Inherited>,
-    /// Unix milliseconds of the SIGUSR2 in the old process.
+    /// Unix milliseconds of the SIGUSR2 (or the restart's SIGTERM) in the old process.
     pub requested_at_ms: u64,
     pub engine: crate::engine::EngineExport,
     pub from_pid: u32,
     pub from_version: String,
+    /// Through systemd's fd store (`systemctl restart`), not started by the old process.
+    pub via_store: bool,
 }
 
 /// The long-lived parts that other components talk to.
@@ -202,7 +204,10 @@ impl Daemon {
         let mut imported = Vec::new();
         let mut upgraded = None;
         let mut bfd_inherited = None;
+        // Started by the old process (SIGUSR2), not by systemd: say so with READY=1.
+        let mut main_pid = false;
         if let Some(mut inh) = inherited {
+            main_pid = !inh.via_store;
             bfd_inherited = inh.bfd.take();
             let (decisions, n_checks, n_vips) = engine.import(&inh.engine, now);
             // The new signal sources start with empty windows: no data is not evidence until
@@ -214,7 +219,8 @@ impl Daemon {
                 sessions = inh.sessions.len(),
                 checks = n_checks,
                 vips = n_vips,
-                "in-place upgrade from vipwarden {} (PID {}): taking over {} BGP sessions, the state of {n_checks} checks and {n_vips} VIPs",
+                "{} from vipwarden {} (PID {}): taking over {} BGP sessions, the state of {n_checks} checks and {n_vips} VIPs",
+                if inh.via_store { "restart through systemd's fd store" } else { "in-place upgrade" },
                 inh.from_version,
                 inh.from_pid,
                 inh.sessions.len()
@@ -302,6 +308,13 @@ impl Daemon {
         // Re-deciding the handed-over state (normally no change: the routes are as they were).
         daemon.apply(imported);
         daemon.publish_status();
+        if main_pid {
+            // The old process also says MAINPID= before it exits; this way systemd follows
+            // whichever message it reads first (NotifyAccess=all lets this one in).
+            let _ = daemon
+                .notifier
+                .send(&format!("MAINPID={}", std::process::id()));
+        }
         if let Err(e) = daemon.notifier.ready("started; waiting for checks") {
             warn!("systemd READY notification failed: {e}");
         }
@@ -429,7 +442,27 @@ impl Daemon {
                         }
                     }
                 }
-                _ = sigterm.recv() => break "SIGTERM",
+                _ = sigterm.recv() => {
+                    // A restart job (the ExecStop= hook said so) hands the sessions over through
+                    // systemd's fd store; anything else, and any failure, is a planned stop.
+                    let started = Instant::now();
+                    let verdict = tokio::task::spawn_blocking(crate::handover::fdstore::restart_requested)
+                        .await
+                        .unwrap_or_else(|e| Err(e.to_string()));
+                    match verdict {
+                        Ok(()) => match self.restart_handover(started).await {
+                            Ok(done) => self.exit_restarted(&done),
+                            Err(why) => {
+                                warn!("systemctl restart: the sessions cannot go through systemd's fd store ({why}); stopping as planned instead");
+                                break "SIGTERM";
+                            }
+                        },
+                        Err(why) => {
+                            info!("SIGTERM is a planned stop: {why}");
+                            break "SIGTERM";
+                        }
+                    }
+                }
                 _ = sigint.recv() => break "SIGINT",
             }
             // Sessions and the API run between any two pieces of work, even when the next one
@@ -1132,7 +1165,7 @@ impl Daemon {
 pub async fn run(opts: Options) -> anyhow::Result<()> {
     let api = opts.config.api.clone();
     let inherited = match crate::handover::intake(&opts.config, bfd::spec).await {
-        crate::handover::Intake::None => None,
+        crate::handover::Intake::None => from_store(&opts.config).await,
         crate::handover::Intake::Refused(why) => {
             anyhow::bail!("in-place upgrade refused: {why}; the running process serves on")
         }
@@ -1147,6 +1180,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                 from_version: t.state.from_version.clone(),
                 engine: std::mem::take(&mut t.state.engine),
                 sessions: std::mem::take(&mut t.sessions),
+                via_store: false,
             })
         }
     };
@@ -1163,6 +1197,34 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     stop_api.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(4), api_task).await;
     result
+}
+
+/// What a `systemctl restart` left in systemd's fd store, if anything. A state this process
+/// refuses has had its sessions closed (Cease): a normal start re-establishes them.
+async fn from_store(config: &Config) -> Option<Inherited> {
+    use crate::handover::fdstore::{self, StoreIntake};
+    match fdstore::intake(config, bfd::spec).await {
+        StoreIntake::None => None,
+        StoreIntake::Refused { why, closed } => {
+            warn!(
+                closed,
+                "systemd's fd store held a hand-over this process refuses: {why}; closed its {closed} BGP sessions with a Cease and starts normally (sessions are established again)"
+            );
+            None
+        }
+        StoreIntake::Ready(t) => {
+            let t = *t;
+            Some(Inherited {
+                bfd: Some(t.bfd),
+                requested_at_ms: t.state.requested_at_ms,
+                from_pid: t.state.from_pid,
+                from_version: t.state.from_version,
+                engine: t.state.engine,
+                sessions: t.sessions,
+                via_store: true,
+            })
+        }
+    }
 }
 
 /// The config's warnings (loads, but cannot work as written), the same lines `check-config`

@@ -26,10 +26,118 @@ fn resume_all(paused: Vec<PausedSession>) {
     }
 }
 
+/// Every session paused at a message boundary, and the state blob they make: what both ways
+/// of handing over (SIGUSR2's child, systemd's fd store) send.
+struct Prepared {
+    paused: Vec<PausedSession>,
+    bfd_verdict: Option<tokio::sync::oneshot::Sender<bool>>,
+    state: blob::State,
+    /// Every fd the state names (BGP sockets, BFD senders and receivers).
+    fds: Vec<i32>,
+}
+
+impl Prepared {
+    /// The hand-over failed: every session carries on where it paused.
+    fn resume(self) {
+        resume_all(self.paused);
+        if let Some(v) = self.bfd_verdict {
+            let _ = v.send(false);
+        }
+    }
+
+    /// The sessions belong to the next process now: never touched again here.
+    fn release(self) -> usize {
+        let n = self.paused.len();
+        for p in self.paused {
+            let _ = p.verdict.send(Verdict::Release);
+        }
+        if let Some(v) = self.bfd_verdict {
+            let _ = v.send(true);
+        }
+        n
+    }
+}
+
 impl Daemon {
     /// Runs the hand-over. Ok: the new process runs; this one must exit at once (its sessions are
     /// released and never touched again). Err: everything was resumed; the reason is for the log.
     pub(super) async fn upgrade(&mut self, started: Instant) -> Result<Done, String> {
+        let path = handover::binary_path()
+            .map_err(|e| format!("cannot find the path of this binary: {e}"))?;
+        info!(
+            "SIGUSR2: in-place upgrade to {}: pausing {} sessions at a message boundary",
+            path.display(),
+            self.peers.list.len()
+        );
+        let p = self.prepare(started).await?;
+        let child = match handover::spawn(&path, &p.state, &p.fds) {
+            Ok(c) => c,
+            Err(e) => {
+                p.resume();
+                return Err(e.to_string());
+            }
+        };
+        info!(
+            "upgrade: started {} (PID {}) with {} BGP sessions, {} BFD sessions and the decision state of {} VIPs",
+            path.display(),
+            child.pid,
+            p.paused.len(),
+            p.state.bfd.sessions.len(),
+            p.state.engine.vips.len()
+        );
+        match child.answer(handover::READY_TIMEOUT).await {
+            Answer::Ready { pid, sessions } => {
+                let n = p.release();
+                if sessions != n {
+                    warn!("upgrade: the new process reports {sessions} sessions of the {n} handed over");
+                }
+                Ok(Done {
+                    pid,
+                    sessions: n,
+                    took: started.elapsed(),
+                })
+            }
+            Answer::Failed(why) => {
+                p.resume();
+                Err(why)
+            }
+        }
+    }
+
+    /// `systemctl restart` (the ExecStop= hook said restart): pushes every session and the
+    /// state to systemd's fd store. Ok: this process must exit at once, the next one started by
+    /// systemd takes them. Err: everything was resumed; the caller stops as planned.
+    pub(super) async fn restart_handover(&mut self, started: Instant) -> Result<Done, String> {
+        info!(
+            "SIGTERM of a restart job: handing {} sessions to the next process through systemd's fd store",
+            self.peers.list.len()
+        );
+        let p = self.prepare(started).await?;
+        let (state, fds) = (p.state.clone(), p.fds.clone());
+        // sendmsg on the notify socket and the BARRIER=1 wait (bounded) off the runtime.
+        let pushed = tokio::task::spawn_blocking(move || {
+            handover::fdstore::push(&crate::ops::sdnotify::Notifier::from_env(), &state, &fds)
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        match pushed {
+            Ok(()) => {
+                let n = p.release();
+                Ok(Done {
+                    pid: 0,
+                    sessions: n,
+                    took: started.elapsed(),
+                })
+            }
+            Err(why) => {
+                p.resume();
+                Err(why)
+            }
+        }
+    }
+
+    /// Pauses every session and BFD and builds the state. Err: nothing is paused any more.
+    async fn prepare(&mut self, started: Instant) -> Result<Prepared, String> {
         // Exiting mid-write could leave the drain state file half-written.
         if self.saving.is_some() {
             return Err("a drain/undrain is writing its state file; try again in a moment".into());
@@ -49,13 +157,6 @@ impl Daemon {
                 retiring.join(", ")
             ));
         }
-        let path = handover::binary_path()
-            .map_err(|e| format!("cannot find the path of this binary: {e}"))?;
-        info!(
-            "SIGUSR2: in-place upgrade to {}: pausing {} sessions at a message boundary",
-            path.display(),
-            self.peers.list.len()
-        );
         let mut paused = Vec::new();
         let mut problem = None;
         let asks: Vec<_> = self
@@ -95,11 +196,6 @@ impl Daemon {
                 return Err(e.to_string());
             }
         };
-        let release_bfd = |v: Option<tokio::sync::oneshot::Sender<bool>>, release: bool| {
-            if let Some(v) = v {
-                let _ = v.send(release);
-            }
-        };
         let now = Instant::now();
         let sessions = paused
             .iter()
@@ -124,44 +220,12 @@ impl Daemon {
         let mut fds: Vec<i32> = paused.iter().map(|p| p.fd).collect();
         fds.extend(state.bfd.sessions.iter().map(|b| b.tx_fd));
         fds.extend(state.bfd.receivers.iter().map(|r| r.1));
-        let child = match handover::spawn(&path, &state, &fds) {
-            Ok(c) => c,
-            Err(e) => {
-                resume_all(paused);
-                release_bfd(bfd_verdict, false);
-                return Err(e.to_string());
-            }
-        };
-        info!(
-            "upgrade: started {} (PID {}) with {} BGP sessions, {} BFD sessions and the decision state of {} VIPs",
-            path.display(),
-            child.pid,
-            paused.len(),
-            state.bfd.sessions.len(),
-            state.engine.vips.len()
-        );
-        match child.answer(handover::READY_TIMEOUT).await {
-            Answer::Ready { pid, sessions } => {
-                let n = paused.len();
-                for p in paused {
-                    let _ = p.verdict.send(Verdict::Release);
-                }
-                release_bfd(bfd_verdict, true);
-                if sessions != n {
-                    warn!("upgrade: the new process reports {sessions} sessions of the {n} handed over");
-                }
-                Ok(Done {
-                    pid,
-                    sessions: n,
-                    took: started.elapsed(),
-                })
-            }
-            Answer::Failed(why) => {
-                resume_all(paused);
-                release_bfd(bfd_verdict, false);
-                Err(why)
-            }
-        }
+        Ok(Prepared {
+            paused,
+            bfd_verdict,
+            state,
+            fds,
+        })
     }
 
     /// After a successful hand-over: tells systemd the new main PID, logs, exits at once (no
@@ -175,6 +239,24 @@ impl Daemon {
             "upgrade done: {} sessions and the decision state handed over to PID {} in {} ms; this process exits",
             d.sessions,
             d.pid,
+            d.took.as_millis()
+        );
+        std::process::exit(0)
+    }
+}
+
+impl Daemon {
+    /// After the fd store took everything: exits at once (no drain, no withdrawal, no Cease);
+    /// systemd starts the next process, which takes the sessions from the store.
+    pub(super) fn exit_restarted(&self, d: &Done) -> ! {
+        let _ = self
+            .notifier
+            .stopping("sessions handed to the next process through systemd's fd store");
+        info!(
+            sessions = d.sessions,
+            handover_ms = d.took.as_millis() as u64,
+            "restart: {} sessions and the decision state are in systemd's fd store ({} ms); this process exits, the next one takes them",
+            d.sessions,
             d.took.as_millis()
         );
         std::process::exit(0)

@@ -205,10 +205,11 @@ fn validate(s: &State) -> Result<(), Refused> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn state() -> State {
+    /// One Established session with a keepalive due in 1.2 s (also for `fdstore`'s tests).
+    pub(crate) fn state() -> State {
         State {
             from_version: "0.1.0".into(),
             from_pid: 42,

@@ -16,6 +16,7 @@
 //! `crate::sys::handover`; the daemon wires it.
 
 pub mod blob;
+pub mod fdstore;
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -231,16 +232,37 @@ async fn take(
 > {
     let fd = sys::take_inherited(state_fd)
         .map_err(|e| format!("the state memfd (fd {state_fd}) is unusable: {e}"))?;
+    let state = read_state(fd).await?;
+    let (sessions, bfd) = adopt(config, &state, bfd_spec, &mut sys::take_inherited)?;
+    Ok((state, sessions, bfd))
+}
+
+/// Reads and checks the state blob from its memfd.
+pub(crate) async fn read_state(fd: OwnedFd) -> Result<State, String> {
     let bytes = tokio::task::spawn_blocking(move || sys::read_all(fd, blob::MAX_BLOB))
         .await
         .map_err(|e| format!("reading the state: {e}"))?
         .map_err(|e| format!("reading the state: {e}"))?;
-    let state = blob::decode(&bytes).map_err(|e| e.to_string())?;
+    blob::decode(&bytes).map_err(|e| e.to_string())
+}
+
+/// Where the fds a blob names come from: inherited numbers (SIGUSR2) or systemd's fd store.
+pub(crate) type FdSource<'a> = dyn FnMut(i32) -> std::io::Result<OwnedFd> + 'a;
+
+/// Matches every handed-over session (BGP and BFD) to this config and takes its socket from
+/// `fd_of` (the blob's fd numbers are the old process's). Err: the reason; every fd taken so far
+/// is closed again.
+pub(crate) fn adopt(
+    config: &Config,
+    state: &State,
+    bfd_spec: BfdSpec,
+    fd_of: &mut FdSource<'_>,
+) -> Result<(HashMap<String, Handed>, crate::bfd::driver::Inherited), String> {
     // Take every fd first, so that none stays open unowned whatever is refused below.
     let mut fds: Vec<Option<OwnedFd>> = Vec::new();
     let mut problems = Vec::new();
     for s in &state.sessions {
-        match sys::take_inherited(s.fd) {
+        match fd_of(s.fd) {
             Ok(fd) => fds.push(Some(fd)),
             Err(e) => {
                 fds.push(None);
@@ -291,8 +313,8 @@ async fn take(
         };
         sessions.insert(s.fsm.peer.clone(), handed);
     }
-    let bfd = take_bfd(config, &state.bfd, bfd_spec)?;
-    Ok((state, sessions, bfd))
+    let bfd = take_bfd(config, &state.bfd, bfd_spec, fd_of)?;
+    Ok((sessions, bfd))
 }
 
 /// The BFD sessions, each matched to its peer's BFD config (same timing and authentication).
@@ -300,17 +322,17 @@ fn take_bfd(
     config: &Config,
     e: &crate::bfd::driver::Exported,
     bfd_spec: BfdSpec,
+    fd_of: &mut FdSource<'_>,
 ) -> Result<crate::bfd::driver::Inherited, String> {
     use crate::bfd::driver::{Adopted, Inherited};
     let now = std::time::Instant::now();
     let mut out = Inherited::default();
     for (ip, fd) in &e.receivers {
-        let fd = sys::take_inherited(*fd)
-            .map_err(|err| format!("BFD receiver on {ip}: fd {fd}: {err}"))?;
+        let fd = fd_of(*fd).map_err(|err| format!("BFD receiver on {ip}: fd {fd}: {err}"))?;
         out.receivers.push((*ip, fd));
     }
     for b in &e.sessions {
-        let tx_fd = sys::take_inherited(b.tx_fd)
+        let tx_fd = fd_of(b.tx_fd)
             .map_err(|err| format!("BFD session with {}: fd {}: {err}", b.name, b.tx_fd))?;
         let spec = config
             .peers

@@ -22,6 +22,8 @@ use std::time::Duration;
 #[derive(Debug)]
 pub struct Notifier {
     target: Option<(SocketAddr, UnixDatagram)>,
+    /// `NOTIFY_SOCKET` as given, for the messages that carry fds (`crate::sys::fdstore`).
+    socket: std::ffi::OsString,
     /// Why `NOTIFY_SOCKET` was set but unusable; notifications are then skipped.
     problem: Option<String>,
 }
@@ -38,6 +40,7 @@ impl Notifier {
     pub fn disabled() -> Notifier {
         Notifier {
             target: None,
+            socket: Default::default(),
             problem: None,
         }
     }
@@ -47,10 +50,12 @@ impl Notifier {
         match open(socket) {
             Ok(t) => Notifier {
                 target: Some(t),
+                socket: socket.to_owned(),
                 problem: None,
             },
             Err(why) => Notifier {
                 target: None,
+                socket: Default::default(),
                 problem: Some(format!(
                     "NOTIFY_SOCKET={}: {why}; not notifying systemd",
                     socket.to_string_lossy()
@@ -86,6 +91,27 @@ impl Notifier {
                 error: e,
             }),
         }
+    }
+
+    /// Sends `state` with `fds` attached (systemd's fd store: `FDSTORE=1`, `FDNAME=`). Err when
+    /// not under systemd: the caller must not believe the fds were stored.
+    pub fn send_with_fds(&self, state: &str, fds: &[std::os::fd::RawFd]) -> std::io::Result<()> {
+        use std::os::fd::AsFd;
+        let Some((_, sock)) = &self.target else {
+            return Err(io::Error::other(
+                "not started by systemd (no NOTIFY_SOCKET)",
+            ));
+        };
+        crate::sys::fdstore::notify_with_raw_fds(sock.as_fd(), &self.socket, state, fds)
+    }
+
+    /// Waits until systemd has processed every notification sent before (`BARRIER=1`).
+    pub fn barrier(&self, timeout: Duration) -> std::io::Result<()> {
+        use std::os::fd::AsFd;
+        let Some((_, sock)) = &self.target else {
+            return Ok(());
+        };
+        crate::sys::fdstore::notify_barrier(sock.as_fd(), &self.socket, timeout)
     }
 
     /// Start-up done: routes may be announced from now on. `status` is shown by `systemctl status`.

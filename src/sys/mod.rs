@@ -10,6 +10,8 @@
 //! - `inotify` (init, add_watch, draining reads): rustix. Its `inotify::Reader` parses events,
 //!   which we do not need: `drain` only reads them away with `rustix::io::read`.
 //! - `handover` (memfd, clearing FD_CLOEXEC in the upgrade child, SIGUSR2): rustix.
+//! - `fdstore` (systemd's fd store: `sendmsg` with SCM_RIGHTS on the notify socket, the
+//!   `BARRIER=1` pipe, `LISTEN_FDS`, telling a TCP socket from others, shutdown): rustix.
 //! - `fd`: tokio's `AsyncFd::register` is `unsafe` (tokio cannot see that the descriptor lives
 //!   long enough); no crate can make that safe for us, so the one `unsafe` block stays here,
 //!   with the argument for its soundness.
@@ -25,6 +27,7 @@
 pub mod bfd_sock;
 pub mod clock;
 pub mod fd;
+pub mod fdstore;
 pub mod handover;
 pub mod inotify;
 pub mod netlink;

@@ -14,14 +14,6 @@ pub const OUTPUT_LIMIT: usize = 4096;
 /// After the hook exits, how long processes it left behind may keep its pipes open before they
 /// are killed as leftovers.
 const LEFTOVER_GRACE: Duration = Duration::from_millis(500);
-/// Variables systemd gives us that a hook must not act on.
-const STRIPPED_ENV: [&str; 5] = [
-    "NOTIFY_SOCKET",
-    "WATCHDOG_USEC",
-    "WATCHDOG_PID",
-    "LISTEN_FDS",
-    "LISTEN_PID",
-];
 
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,7 +61,7 @@ pub async fn run_hook(spec: &HookSpec, ev: &HookEvent) -> HookRun {
     let f = process::run(&process::Spec {
         argv: &spec.argv,
         env: &env,
-        env_remove: &STRIPPED_ENV,
+        env_remove: &process::SYSTEMD_ENV,
         timeout: spec.timeout,
         keep: Keep::Head,
         limit: OUTPUT_LIMIT,

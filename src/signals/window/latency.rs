@@ -126,8 +126,9 @@ impl LatencyHistogram {
         self.counts.len()
     }
 
-    /// Counts `us`; above the tracked range it counts as `MAX_LATENCY_US`. Never fails.
-    #[inline]
+    /// Counts `us`; above the tracked range it counts as `MAX_LATENCY_US`. Never fails. (The
+    /// window records through `saturating_record_both`.)
+    #[cfg(test)]
     pub fn saturating_record(&mut self, us: u64) {
         self.record_at(clamped_index(us));
     }

@@ -3,9 +3,11 @@
 # group, at a random phase) N times per tool, measured twice: to the withdrawal UPDATE on the wire
 # (tcpdump in the ToR's namespace on its link to the node; lib/bgp_wire.py finds the first UPDATE
 # from the node that withdraws, dated by the capture, same clock as the kill's $EPOCHREALTIME), and
-# to the VIP 203.0.113.10/32 gone at a real BIRD ToR, watched every 10 ms through BIRD's control
-# socket (lib/route_watch.py). The load average is printed before and after each tool. Tools, one
-# after the other on the same lab:
+# to the VIP 203.0.113.10/32 gone at the ToR: at BIRD, watched every 10 ms through BIRD's control
+# socket (lib/route_watch.py); at FRR, gone from the ToR's kernel FIB (zebra's removal, seen through
+# the kernel's route notifications plus a dump every 10 ms, lib/fib_watch.py). With `-r both` the
+# whole sequence runs against BIRD, then against FRR (the lab is rebuilt in between). The load
+# average is printed before and after each tool. Tools, one after the other on the same lab:
 #   vipwarden, listener check   {type: listener, address: VIP, port: 80}       (defaults: 50 ms,
 #                               woken by the kernel's TCP socket-destroy broadcast; definitive)
 #   vipwarden, process check    {type: process, pid_file: nginx.pid}           (defaults: 250 ms,
@@ -17,7 +19,8 @@
 # lib/access_window.py) to route gone. Also the idle CPU of vipwarden with the 50 ms listener
 # check. Prints min/median/max per tool and the announcer's CPU (process tree, % of one core)
 # over its trials.
-#   bash testbed/bench-detect.sh          (root; takes the lab lock; ~10 min)
+#   bash testbed/bench-detect.sh [-r bird|frr|both]   (root; takes the lab lock; ~10 min a router;
+#                                                      default: both)
 # Knobs: VW_BENCH_N (15), VW_BENCH_PASSIVE_N (6), VW_BENCH_IDLE_S (30), VW_BENCH_EXA_INTERVAL
 # (0.1 s), VW_BENCH_TOOLS (listener,process,tcp,exabgp,passive).
 set -euo pipefail
@@ -31,8 +34,27 @@ EXA_INTERVAL=${VW_BENCH_EXA_INTERVAL:-0.1}
 TOOLS=${VW_BENCH_TOOLS:-listener,process,tcp,exabgp,passive}
 CLK_TCK=$(getconf CLK_TCK)
 VW_NGINX_ACCESS_LOG=1
+ROUTERS=both
+ROUTER=
 ROUTE_LOG=
+PCAP=
 ROWS=()
+
+usage() {
+  echo "usage: $0 [-r bird|frr|both]   (knobs: see the head of this script)" >&2
+  exit 2
+}
+while getopts "r:h" opt; do
+  case $opt in
+    r) ROUTERS=$OPTARG ;;
+    *) usage ;;
+  esac
+done
+case $ROUTERS in
+  bird | frr) ;;
+  both) ROUTERS="bird frr" ;;
+  *) usage ;;
+esac
 
 # ------------------------------------------------------------------ helpers --
 
@@ -80,7 +102,7 @@ route_up_now() { [[ $(tail -n 1 "$ROUTE_LOG" 2>/dev/null | cut -d' ' -f1) == up 
 
 wait_up() {
   local ms
-  ms=$(vw_wait_until now "${1:-30000}" route_up_now) || vw_die "VIP not at BIRD after ${ms} ms"
+  ms=$(vw_wait_until now "${1:-30000}" route_up_now) || vw_die "VIP not at $ROUTER after ${ms} ms"
 }
 
 stats() { # prints "min median max" of the numbers on stdin
@@ -97,15 +119,15 @@ now_us() { echo "${EPOCHREALTIME/./}"; }
 wire_withdrawal() {
   local since=$1 i hit
   for i in $(seq 100); do
-    hit=$(python3 "$VW_TESTBED_DIR/lib/bgp_wire.py" "$PCAP" "$VW_NODE_BIRD_V4" "$since" withdraw)
+    hit=$(python3 "$VW_TESTBED_DIR/lib/bgp_wire.py" "$PCAP" "$(node_addr)" "$since" withdraw)
     [[ -n $hit ]] && break
     sleep 0.05
   done
   echo "${hit:-}"
 }
 
-# One crash at a random phase; prints "wire_ms bird_ms": crash -> withdrawal UPDATE on the wire,
-# crash -> gone at BIRD.
+# One crash at a random phase; prints "wire_ms router_ms": crash -> withdrawal UPDATE on the wire,
+# crash -> gone at the ToR.
 trial() {
   local t_kill t_gone pid t_kill_us t_wire
   wait_up
@@ -117,12 +139,12 @@ trial() {
   kill -KILL -- "-$pid"
   t_kill=$((t_kill_us / 1000))
   vw_wait_pid_exit "$pid" 5000 || true
-  t_gone=$(wait_event gone "$t_kill" 20000) || vw_die "VIP still at BIRD 20 s after the crash"
+  t_gone=$(wait_event gone "$t_kill" 20000) || vw_die "VIP still at $ROUTER 20 s after the crash"
   t_wire=$(wire_withdrawal "$t_kill_us")
   [[ -n $t_wire ]] || vw_die "no withdrawal UPDATE on the wire after the crash"
   echo "$(awk -v w="$t_wire" -v k="$t_kill_us" 'BEGIN { printf "%.2f", (w - k) / 1000 }') $((t_gone - t_kill))"
   vw_nginx_start >/dev/null 2>&1
-  wait_event up "$t_gone" 30000 >/dev/null || vw_die "VIP not back at BIRD 30 s after nginx restarted"
+  wait_event up "$t_gone" 30000 >/dev/null || vw_die "VIP not back at $ROUTER 30 s after nginx restarted"
 }
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
@@ -138,15 +160,15 @@ trials() {
     read -r wire ms <<<"$out"
     all+=("$ms")
     wires+=("$wire")
-    vw_info "$name: crash $i/$N -> withdrawal on the wire after $wire ms, gone at BIRD after $ms ms"
+    vw_info "$ROUTER, $name: crash $i/$N -> withdrawal on the wire after $wire ms, gone at $ROUTER after $ms ms"
   done
   local cpu
   cpu=$(cpu_pct $(($(tree_ticks "$pid") - ticks0)) $(($(vw_now_ms) - t0)))
   read -r mn md mx < <(printf '%s\n' "${all[@]}" | stats)
   read -r wmn wmd wmx < <(printf '%s\n' "${wires[@]}" | stats_f)
-  ROWS+=("$name|$N|$wmn|$wmd|$wmx|$mn|$md|$mx|$cpu|$load0 -> $(loadavg)")
-  vw_info "$name: wire min $wmn median $wmd max $wmx ms; BIRD min $mn median $md max $mx ms; CPU $cpu % of a core"
-  printf '%s: wire %s; BIRD %s\n' "$name" "${wires[*]}" "${all[*]}" >>"$VW_RUN_DIR/samples.txt"
+  ROWS+=("$ROUTER|$name|$N|$wmn|$wmd|$wmx|$mn|$md|$mx|$cpu|$load0 -> $(loadavg)")
+  vw_info "$ROUTER, $name: wire min $wmn median $wmd max $wmx ms; $ROUTER min $mn median $md max $mx ms; CPU $cpu % of a core"
+  printf '%s, %s: wire %s; %s %s\n' "$ROUTER" "$name" "${wires[*]}" "$ROUTER" "${all[*]}" >>"$VW_RUN_DIR/samples.txt"
 }
 
 # ---------------------------------------------------------------- vipwarden --
@@ -157,7 +179,7 @@ router_id: $VW_NODE_BIRD_V4
 local_as: $VW_LOCAL_AS
 state_dir: $VW_RUN_DIR/state
 peers:
-  - {name: tor-bird, address: $VW_BIRD_V4, remote_as: $VW_TOR_AS, local_address: $VW_NODE_BIRD_V4, hold_time: ${VW_HOLD_TIME}s}
+  - {name: tor-$ROUTER, address: $(vw_router_addr "$ROUTER"), remote_as: $VW_TOR_AS, local_address: $(node_addr), hold_time: ${VW_HOLD_TIME}s}
 checks:
   - $1
 vips:
@@ -216,9 +238,9 @@ process watch-web {
     run /usr/bin/python3 -m exabgp healthcheck --cmd "curl -sf --max-time 1 http://$VW_VIP4/" --ip $VW_VIP4_PREFIX --no-ip-setup --interval $EXA_INTERVAL --fast-interval $EXA_INTERVAL --timeout 1 --rise 2 --fall 2 --no-syslog --withdraw-on-down;
     encoder text;
 }
-neighbor $VW_BIRD_V4 {
+neighbor $(vw_router_addr "$ROUTER") {
     router-id $VW_NODE_BIRD_V4;
-    local-address $VW_NODE_BIRD_V4;
+    local-address $(node_addr);
     local-as $VW_LOCAL_AS;
     peer-as $VW_TOR_AS;
     api { processes [ watch-web ]; }
@@ -245,7 +267,7 @@ bench_passive() {
     hold_down: 12s"
   vw_access_monitor_start 10 0.05 1.5 20 900
   start_vw "{name: web, type: listener, address: $VW_VIP4, port: 80}" "$vip_yaml" "$signal_yaml"
-  vw_client_via bird
+  vw_client_via "$ROUTER"
   vw_wrk_start wrk 900 2s
   local pid ticks0 t0 i t_fault t_gone cross all=() lead=()
   pid=$(vw_pid_of vipwarden)
@@ -257,7 +279,7 @@ bench_passive() {
     sleep 2
     t_fault=$(vw_now_ms)
     vw_nginx_fail on
-    t_gone=$(wait_event gone "$t_fault" 30000) || vw_die "VIP still at BIRD 30 s after the 503s began"
+    t_gone=$(wait_event gone "$t_fault" 30000) || vw_die "VIP still at $ROUTER 30 s after the 503s began"
     vw_nginx_fail off
     cross=$(vw_access_first_cross error_ratio "$t_fault")
     [[ -n $cross ]] || vw_die "the access-log monitor saw no crossing"
@@ -269,12 +291,53 @@ bench_passive() {
   cpu=$(cpu_pct $(($(tree_ticks "$pid") - ticks0)) $(($(vw_now_ms) - t0)))
   vw_wrk_stop wrk
   read -r mn md mx < <(printf '%s\n' "${all[@]}" | stats)
-  ROWS+=("vipwarden, passive error_ratio for 5s (crossing -> withdraw)|$PASSIVE_N|-|-|-|$mn|$md|$mx|$cpu|-")
-  printf 'passive crossing->gone: %s\npassive fault->crossing: %s\n' "${all[*]}" "${lead[*]}" >>"$VW_RUN_DIR/samples.txt"
+  ROWS+=("$ROUTER|vipwarden, passive error_ratio for 5s (crossing -> withdraw)|$PASSIVE_N|-|-|-|$mn|$md|$mx|$cpu|-")
+  printf '%s, passive crossing->gone: %s\n%s, passive fault->crossing: %s\n' "$ROUTER" "${all[*]}" "$ROUTER" "${lead[*]}" >>"$VW_RUN_DIR/samples.txt"
   stop_tool vipwarden
 }
 
 # --------------------------------------------------------------------- main --
+
+# The node's address on the link to $ROUTER.
+node_addr() { vw_router_peer_addr "$ROUTER"; }
+
+# bench_router R: the lab with ToR R alone, every tool in $TOOLS against it.
+bench_router() {
+  ROUTER=$1
+  vw_info "===== ToR $ROUTER"
+  vw_lab_up "$ROUTER"
+  ROUTE_LOG=$VW_RUN_DIR/route-$ROUTER.log
+  PCAP=$VW_RUN_DIR/bgp-$ROUTER.pcap
+  local ns
+  ns=$(vw_router_ns "$ROUTER")
+  # -U: each packet is written at once; -Z root: keep writing into the run dir.
+  vw_spawn tcpdump "$ns" "$VW_RUN_DIR/tcpdump-$ROUTER.log" tcpdump -i "$ROUTER-n1" -U -n -Z root \
+    -w "$PCAP" "tcp port 179 and src host $(node_addr)"
+  echo "load average at start ($ROUTER): $(loadavg)"
+  if [[ $ROUTER == bird ]]; then
+    vw_spawn route-watch "" "$ROUTE_LOG" python3 "$VW_TESTBED_DIR/lib/route_watch.py" \
+      "$VW_RUN_DIR/bird/bird.ctl" "$VW_VIP4_PREFIX" 10 3600
+  else
+    vw_spawn route-watch "$ns" "$ROUTE_LOG" python3 "$VW_TESTBED_DIR/lib/fib_watch.py" \
+      "$VW_VIP4_PREFIX" 10 3600
+  fi
+  if [[ ,$TOOLS, == *,listener,* ]]; then
+    # Once per run: the idle cost does not depend on the router.
+    [[ -n $IDLE_CPU ]] || idle_cpu
+    bench_vw "listener check, defaults (destroy event; 50 ms poll)" \
+      "{name: web, type: listener, address: $VW_VIP4, port: 80}"
+  fi
+  if [[ ,$TOOLS, == *,process,* ]]; then
+    bench_vw "process check, defaults (pidfd event; 250 ms poll)" \
+      "{name: web, type: process, pid_file: $VW_RUN_DIR/nginx/nginx.pid}"
+  fi
+  if [[ ,$TOOLS, == *,tcp,* ]]; then
+    bench_vw "tcp check, defaults (1 s, fast 200 ms)" "{name: web, type: tcp, target: '$VW_VIP4:80'}"
+  fi
+  if [[ ,$TOOLS, == *,exabgp,* ]]; then bench_exabgp; fi
+  if [[ ,$TOOLS, == *,passive,* ]]; then bench_passive; fi
+  vw_lab_down
+}
 
 main() {
   [[ $(id -u) -eq 0 ]] || vw_die "run as root (network namespaces)"
@@ -284,36 +347,21 @@ main() {
   vw_run_dir_init "${VW_BENCH_DIR:-}"
   vw_install_cleanup_trap
   vw_vipwarden_bin >/dev/null
-  vw_lab_up bird
-  ROUTE_LOG=$VW_RUN_DIR/route.log
-  PCAP=$VW_RUN_DIR/bgp.pcap
-  # -U: each packet is written at once; -Z root: keep writing into the run dir.
-  vw_spawn tcpdump "$VW_NS_BIRD" "$VW_RUN_DIR/tcpdump.log" tcpdump -i bird-n1 -U -n -Z root \
-    -w "$PCAP" "tcp port 179 and src host $VW_NODE_BIRD_V4"
-  echo "load average at start: $(loadavg)"
-  vw_spawn route-watch "" "$ROUTE_LOG" python3 "$VW_TESTBED_DIR/lib/route_watch.py" \
-    "$VW_RUN_DIR/bird/bird.ctl" "$VW_VIP4_PREFIX" 10 3600
+  : >"$VW_RUN_DIR/samples.txt"
   IDLE_CPU=
-  [[ ,$TOOLS, == *,listener,* ]] && idle_cpu
-  [[ ,$TOOLS, == *,listener,* ]] && bench_vw "listener check, defaults (destroy event; 50 ms poll)" \
-    "{name: web, type: listener, address: $VW_VIP4, port: 80}"
-  [[ ,$TOOLS, == *,process,* ]] && bench_vw "process check, defaults (pidfd event; 250 ms poll)" \
-    "{name: web, type: process, pid_file: $VW_RUN_DIR/nginx/nginx.pid}"
-  [[ ,$TOOLS, == *,tcp,* ]] && bench_vw "tcp check, defaults (1 s, fast 200 ms)" \
-    "{name: web, type: tcp, target: '$VW_VIP4:80'}"
-  [[ ,$TOOLS, == *,exabgp,* ]] && bench_exabgp
-  [[ ,$TOOLS, == *,passive,* ]] && bench_passive
+  local r
+  for r in $ROUTERS; do bench_router "$r"; done
 
   echo
-  echo "crash of nginx (SIGKILL to master and worker) -> withdrawal UPDATE on the wire (tcpdump at the ToR) and 203.0.113.10/32 gone at BIRD (polled every 10 ms)"
-  printf '| %-62s | %6s | %-26s | %-20s | %16s | %-30s |\n' tool trials "wire ms min/median/max" "BIRD ms min/med/max" "CPU % of a core" "load average before -> after"
-  printf '|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..64})" "--------" "$(printf -- '-%.0s' {1..28})" "$(printf -- '-%.0s' {1..22})" "------------------" "$(printf -- '-%.0s' {1..32})"
-  local r name n wmn wmd wmx mn md mx cpu load
-  for r in "${ROWS[@]}"; do
-    IFS='|' read -r name n wmn wmd wmx mn md mx cpu load <<<"$r"
-    printf '| %-62s | %6s | %-26s | %-20s | %16s | %-30s |\n' "$name" "$n" "$wmn / $wmd / $wmx" "$mn / $md / $mx" "$cpu" "$load"
+  echo "crash of nginx (SIGKILL to master and worker) -> withdrawal UPDATE on the wire (tcpdump at the ToR) and 203.0.113.10/32 gone at the ToR (BIRD: its table, polled every 10 ms; FRR: its kernel FIB, route notifications)"
+  printf '| %-5s | %-64s | %6s | %-26s | %-20s | %16s | %-30s |\n' ToR tool trials "wire ms min/median/max" "ToR ms min/med/max" "CPU % of a core" "load average before -> after"
+  printf '|%s|%s|%s|%s|%s|%s|%s|\n' "-------" "$(printf -- '-%.0s' {1..66})" "--------" "$(printf -- '-%.0s' {1..28})" "$(printf -- '-%.0s' {1..22})" "------------------" "$(printf -- '-%.0s' {1..32})"
+  local row tor name n wmn wmd wmx mn md mx cpu load
+  for row in "${ROWS[@]}"; do
+    IFS='|' read -r tor name n wmn wmd wmx mn md mx cpu load <<<"$row"
+    printf '| %-5s | %-64s | %6s | %-26s | %-20s | %16s | %-30s |\n' "$tor" "$name" "$n" "$wmn / $wmd / $wmx" "$mn / $md / $mx" "$cpu" "$load"
   done
-  [[ -n $IDLE_CPU ]] && echo "idle vipwarden with a 50 ms listener check: $IDLE_CPU % of a core over ${IDLE_S}s"
+  if [[ -n $IDLE_CPU ]]; then echo "idle vipwarden with a 50 ms listener check: $IDLE_CPU % of a core over ${IDLE_S}s"; fi
   echo "samples: $(tr '\n' ';' <"$VW_RUN_DIR/samples.txt")"
 }
 

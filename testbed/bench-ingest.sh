@@ -65,6 +65,8 @@ rss_mib() { awk -F': ' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }
 
 mtail_prog_dir=testbed/bench
 results=()
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+load_start=$(loadavg)
 for n in $SIZES; do
     log="$WORK/access-$n.log"
     if ! [ -s "$log" ] || [ "$(wc -l <"$log")" -ne "$n" ]; then
@@ -124,6 +126,7 @@ done
 
 echo
 echo "ingest benchmark: nginx log, 1 CPU (taskset -c $CPU), best of $REPEAT; vipwarden driver: $driver"
+echo "load average (1/5/15 min) at start: $load_start; at end: $(loadavg)"
 echo "(lines/s = lines / wall time; lines/cpu_s = lines / (user+sys), less sensitive to other load)"
 printf '%-10s %-24s %7s %7s %11s %11s %8s %9s %8s\n' \
     lines tool wall_s cpu_s lines/s lines/cpu_s rss_MiB requests 5xx

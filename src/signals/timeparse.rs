@@ -102,7 +102,16 @@ pub fn parse_clf(b: &[u8]) -> Option<i64> {
 }
 
 /// `22/Nov/2026:13:45:01 +0000`: the common CLF date's length, the one worth caching.
-const CLF_CACHE: usize = 26;
+pub const CLF_CACHE: usize = 26;
+
+/// The time of `b` if it is exactly the date `parse_clf` parsed last (which parsed, so it holds
+/// no `]`): lets a scanner skip looking for the date's end and parsing it.
+#[inline]
+pub fn clf_cache_hit(b: &[u8; CLF_CACHE]) -> Option<i64> {
+    LAST_CLF
+        .get()
+        .and_then(|(last, v)| (last == *b).then_some(v))
+}
 
 thread_local! {
     static LAST_CLF: std::cell::Cell<Option<([u8; CLF_CACHE], i64)>> = const { std::cell::Cell::new(None) };

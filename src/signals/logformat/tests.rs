@@ -235,3 +235,149 @@ proptest::proptest! {
         }
     }
 }
+
+/// The nginx scan and decimal parser as they were before the ingest fast paths (general memchr
+/// searches, two-pass decimal): the reference the fast paths must agree with on every line.
+mod reference {
+    use super::super::*;
+
+    pub fn decimal_us(b: &[u8], unit: LatencyUnit) -> Option<u64> {
+        let (int, frac) = match memchr(b'.', b) {
+            Some(i) => (&b[..i], &b[i + 1..]),
+            None => (b, &b""[..]),
+        };
+        if (int.is_empty() && frac.is_empty())
+            || !int.iter().all(u8::is_ascii_digit)
+            || !frac.iter().all(u8::is_ascii_digit)
+        {
+            return None;
+        }
+        let mut v: u64 = 0;
+        for &c in int {
+            v = v.saturating_mul(10).saturating_add((c - b'0') as u64);
+        }
+        for i in 0..unit.frac_digits() as usize {
+            let d = frac.get(i).map_or(0, |c| (c - b'0') as u64);
+            v = v.saturating_mul(10).saturating_add(d);
+        }
+        Some(v)
+    }
+
+    fn nginx_latency(b: &[u8]) -> Result<Option<u64>, Malformed> {
+        if b.is_empty() {
+            return Ok(None);
+        }
+        let mut total: Option<u64> = None;
+        for part in b.split(|&c| c == b',' || c == b':') {
+            let part = trim(part);
+            if part == b"-" {
+                continue;
+            }
+            let us = decimal_us(part, LatencyUnit::Seconds).ok_or(Malformed("bad request_time"))?;
+            total = Some(total.unwrap_or(0).saturating_add(us));
+        }
+        Ok(total)
+    }
+
+    pub fn parse_nginx(line: &[u8]) -> Result<LogRecord, Malformed> {
+        let (date, after_date) = find_clf_date(line).ok_or(Malformed("no [time_local]"))?;
+        let time_ms = timeparse::parse_clf(date).ok_or(Malformed("bad time_local"))?;
+        let rest = &line[after_date..];
+        let open = memchr(b'"', rest).ok_or(Malformed("no request"))?;
+        let close = request_end(rest, open + 1).ok_or(Malformed("no status after request"))?;
+        let (status, tail) = token(&rest[close + 1..]).ok_or(Malformed("no status"))?;
+        if status.len() != 3 {
+            return Err(Malformed("bad status"));
+        }
+        let status = status_code(status).ok_or(Malformed("bad status"))?;
+        let last_quote = memrchr(b'"', tail).ok_or(Malformed("no user agent"))?;
+        let latency_us = nginx_latency(trim(&tail[last_quote + 1..]))?;
+        Ok(LogRecord {
+            status,
+            latency_us,
+            time_ms: Some(time_ms),
+        })
+    }
+}
+
+/// Pieces nginx lines are made of, and near misses of them, for the differential test.
+fn nginx_piece() -> impl proptest::strategy::Strategy<Value = &'static str> {
+    proptest::sample::select(vec![
+        "10.0.0.1",
+        " ",
+        "  ",
+        "-",
+        "[",
+        "]",
+        "\"",
+        "[22/Nov/2026:13:45:01 +0000]",
+        "[22/Nov/2026:13:45:02 +0000]",
+        "[22/Nov/2026:13:45:01 +0100]",
+        "[22/Nov/2026:13:45:01]",
+        "[22/Nov/2026:13:45:01.5 +0000]",
+        "[22/Nov/2026:13:45:01 +0000",
+        "[22/Nov/2026:13:4]5:01 +0000]",
+        "[22/Nov/2026:13:45:01 +00]0]",
+        "[xx/Nov/2026:13:45:01 +0000]",
+        "\"GET / HTTP/1.1\"",
+        "\"GET /a\" b HTTP/1.1\"",
+        "\"-\"",
+        "200",
+        "503",
+        "20",
+        "2000",
+        "2x0",
+        "612",
+        "\"Mozilla/5.0 (X11)\"",
+        "0.003",
+        "12",
+        "1.",
+        ".5",
+        ".",
+        "0.002, 0.004",
+        "0.1 : 0.2",
+        "-, 0.004",
+        "0.1.2",
+        "99999999999999999999999.9",
+        "abc",
+        "\r",
+        "\t",
+    ])
+}
+
+proptest::proptest! {
+    /// The fast nginx scan gives exactly what the general scan gives (record or reason), on
+    /// lines built from nginx pieces and near misses, on well-formed lines, and on any bytes.
+    #[test]
+    fn nginx_fast_paths_agree_with_the_general_scan(
+        pieces in proptest::collection::vec(nginx_piece(), 0..16),
+        status in 0u16..1000,
+        latency in proptest::prop_oneof![
+            proptest::strategy::Just(String::new()),
+            "[0-9]{0,3}(\\.[0-9]{0,8})?",
+            "[0-9 .,:-]{0,12}",
+        ],
+        junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+    ) {
+        let built = pieces.concat();
+        let well = format!(
+            "10.0.0.1 - - [22/Nov/2026:13:45:01 +0000] \"GET / HTTP/1.1\" {status:03} 5 \"-\" \"ua\" {latency}"
+        );
+        for line in [built.as_bytes(), well.as_bytes(), &junk[..]] {
+            // Twice: cold and with the date cache holding this line's date.
+            for _ in 0..2 {
+                proptest::prop_assert_eq!(parse_nginx(line), reference::parse_nginx(line));
+            }
+        }
+        for unit in [LatencyUnit::Seconds, LatencyUnit::Millis, LatencyUnit::Micros] {
+            proptest::prop_assert_eq!(
+                decimal_us(latency.as_bytes(), unit),
+                reference::decimal_us(latency.as_bytes(), unit)
+            );
+            proptest::prop_assert_eq!(
+                decimal_us(&junk, unit),
+                reference::decimal_us(&junk, unit)
+            );
+        }
+    }
+}

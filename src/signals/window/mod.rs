@@ -5,15 +5,15 @@
 use std::fmt;
 use std::time::Duration;
 
-use hdrhistogram::Histogram;
-
 use super::logformat::LogRecord;
+
+mod latency;
+use latency::LatencyHistogram;
 
 /// Number of slots in the ring: the window slides in steps of `window / SLOTS`.
 pub const SLOTS: usize = 12;
 /// Highest latency tracked (1 h in µs); larger values are clamped to it and counted.
 pub const MAX_LATENCY_US: u64 = 3_600_000_000;
-const SIGFIG: u8 = 3;
 
 /// Set of HTTP statuses that count as errors, e.g. `5xx` or `[500, 502-504, 429]`.
 #[derive(Clone, PartialEq, Eq)]
@@ -191,13 +191,14 @@ struct Slot {
     errors: u64,
     malformed: u64,
     clamped: u64,
-    latency: Histogram<u32>,
+    latency: LatencyHistogram,
 }
 
-fn new_histogram() -> Histogram<u32> {
-    // Fixed bounds and no auto-resize: the counts array never grows. u32 counts saturate, and a
-    // slot would need 4 billion requests in one bucket to reach that.
-    Histogram::new_with_bounds(1, MAX_LATENCY_US, SIGFIG).expect("constant, valid bounds")
+fn new_histogram() -> LatencyHistogram {
+    // Fixed bounds (hdrhistogram's layout for 1 µs ..= MAX_LATENCY_US at 3 significant digits): the
+    // counts array never grows. u32 counts saturate, and a slot would need 4 billion requests in
+    // one bucket to reach that.
+    LatencyHistogram::new()
 }
 
 impl Slot {
@@ -225,11 +226,15 @@ pub struct WindowStats {
     /// The sum of every ring slot's latency histogram, kept as records come and slots are
     /// reused, so a snapshot whose window holds every non-empty slot (the steady case) reads it
     /// as is instead of merging SLOTS histograms (that merge was a quarter of ingest CPU).
-    total: Histogram<u32>,
+    total: LatencyHistogram,
     /// Scratch for a snapshot that must leave some slot out.
-    merged: Histogram<u32>,
-    /// Tests: always merge, the reference the running total is checked against.
+    merged: LatencyHistogram,
+    /// Tests: the reference the fast paths are checked against: always merge the slots (no
+    /// running total) and find every slot by division (no head span).
     force_merge: bool,
+    /// The newest slot's time range `[start, end)` and ring position: a record in it (most are)
+    /// needs no division to find its slot.
+    head_span: Option<(i64, i64, usize)>,
     late: u64,
     clock_resets: u64,
 }
@@ -266,6 +271,7 @@ impl WindowStats {
             total: new_histogram(),
             merged: new_histogram(),
             force_merge: false,
+            head_span: None,
             late: 0,
             clock_resets: 0,
         }
@@ -294,9 +300,9 @@ impl WindowStats {
             if us > MAX_LATENCY_US {
                 slot.clamped += 1;
             }
-            // Clamps into [1, MAX_LATENCY_US]: never an error, never a resize.
-            slot.latency.saturating_record(us);
-            self.total.saturating_record(us);
+            // Clamps to MAX_LATENCY_US: never an error, never a resize; the slot and the running
+            // total share one index computation.
+            slot.latency.saturating_record_both(&mut self.total, us);
         }
     }
 
@@ -325,6 +331,11 @@ impl WindowStats {
 
     /// Ring position for time `t`, moving the window forward if needed; `None` if `t` is too old.
     fn slot_for(&mut self, t: i64) -> Option<usize> {
+        if let Some((start, end, pos)) = self.head_span {
+            if t >= start && t < end && !self.force_merge {
+                return Some(pos);
+            }
+        }
         let idx = t.div_euclid(self.slot_ms);
         let n = SLOTS as i64;
         match self.head {
@@ -356,10 +367,17 @@ impl WindowStats {
         let slot = &mut self.slots[pos];
         if slot.idx != idx {
             if !slot.latency.is_empty() {
-                // Same bounds, and `total` holds these counts: cannot fail.
-                let _ = self.total.subtract(&slot.latency);
+                // `total` holds these counts: costs what the slot held.
+                self.total.subtract(&slot.latency);
             }
             slot.reset(idx);
+        }
+        // The head only ever moves to a slot computed here, so this span is right until then
+        // (none at the ends of time, where the bounds would not fit).
+        if self.head == Some(idx) {
+            self.head_span = idx
+                .checked_mul(self.slot_ms)
+                .and_then(|start| start.checked_add(self.slot_ms).map(|end| (start, end, pos)));
         }
         Some(pos)
     }
@@ -397,18 +415,17 @@ impl WindowStats {
             if self.force_merge || outside * 2 > SLOTS {
                 self.merged.reset();
                 for s in self.slots.iter().filter(|s| inside(s)) {
-                    // Same bounds by construction: cannot fail; ignoring keeps it panic-free.
-                    let _ = self.merged.add(&s.latency);
+                    self.merged.add(&s.latency);
                 }
             } else {
-                self.merged.clone_from(&self.total);
+                self.merged.copy_from(&self.total);
                 for s in self
                     .slots
                     .iter()
                     .filter(|s| !s.latency.is_empty() && !inside(s))
                 {
-                    // `total` holds these counts, same bounds: cannot fail.
-                    let _ = self.merged.subtract(&s.latency);
+                    // `total` holds these counts.
+                    self.merged.subtract(&s.latency);
                 }
             }
         }
@@ -418,15 +435,17 @@ impl WindowStats {
         let covered_ms = end_ms.saturating_sub(start_ms).clamp(0, n * self.slot_ms);
         // Below a second the rate is mostly noise; divide by at least 1 s (or the whole window).
         let rate_ms = covered_ms.max(1000.min(n * self.slot_ms));
-        let q = |h: &Histogram<u32>, p: f64| (!h.is_empty()).then(|| h.value_at_quantile(p));
+        // One scan for the three percentiles (each what hdrhistogram's value_at_quantile gives).
+        let [p50, p95, p99] = latency.values_at_quantiles([0.50, 0.95, 0.99]);
+        let q = |v: u64| (!latency.is_empty()).then_some(v);
         WindowSnapshot {
             requests,
             request_rate: requests as f64 * 1000.0 / rate_ms as f64,
             errors,
             error_ratio: (requests > 0).then(|| errors as f64 / requests as f64),
-            latency_p50_us: q(latency, 0.50),
-            latency_p95_us: q(latency, 0.95),
-            latency_p99_us: q(latency, 0.99),
+            latency_p50_us: q(p50),
+            latency_p95_us: q(p95),
+            latency_p99_us: q(p99),
             latency_samples: latency.len(),
             latency_clamped: clamped,
             malformed,
@@ -436,7 +455,7 @@ impl WindowStats {
 
     /// Heap bytes held, for tests and metrics: constant after construction.
     pub fn heap_bytes(&self) -> usize {
-        let hist = |h: &Histogram<u32>| h.distinct_values() * std::mem::size_of::<u32>();
+        let hist = |h: &LatencyHistogram| h.distinct_values() * std::mem::size_of::<u32>();
         self.slots.len() * std::mem::size_of::<Slot>()
             + self.slots.iter().map(|s| hist(&s.latency)).sum::<usize>()
             + hist(&self.total)

@@ -200,11 +200,12 @@ proptest::proptest! {
     // Histograms are slow in debug builds: fewer, longer cases.
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
 
-    /// The running total gives exactly the percentiles of merging the window's slots, whatever
-    /// the order of records and snapshots (late records, clock jumps back, idle gaps).
+    /// The running total gives exactly the percentiles of merging the window's slots, and the
+    /// head slot's cached span the slot division gives, whatever the order of records and
+    /// snapshots (late records, clock jumps back, idle gaps, many records in one slot).
     #[test]
     fn running_total_matches_merging_the_slots(
-        steps in proptest::collection::vec((-40_000i64..60_000, 0u64..2_000_000, proptest::bool::ANY), 1..300)
+        steps in proptest::collection::vec((proptest::prop_oneof![-40_000i64..60_000, -3_000i64..3_000, 0i64..3], 0u64..2_000_000, proptest::bool::ANY), 1..300)
     ) {
         let mut fast = stats_30s();
         let mut slow = stats_30s();
@@ -220,5 +221,9 @@ proptest::proptest! {
                 proptest::prop_assert_eq!(fast.snapshot(now), slow.snapshot(now));
             }
         }
+        proptest::prop_assert_eq!(
+            (fast.late(), fast.clock_resets()),
+            (slow.late(), slow.clock_resets())
+        );
     }
 }

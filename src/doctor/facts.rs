@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use super::rtnl::{Addr, Link, Route, Rule};
 use super::x509::CertInfo;
@@ -22,6 +23,26 @@ pub struct PeerPath {
     pub name: String,
     pub session: Lookup,
     pub from_vips: Vec<Lookup>,
+}
+
+/// How one run of a check ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Pass,
+    Fail,
+    /// No answer within the check's timeout (an exec command was killed).
+    TimedOut,
+}
+
+/// One check, run once now.
+#[derive(Clone, Debug)]
+pub struct CheckRun {
+    /// Index into the configured checks.
+    pub check: usize,
+    pub outcome: Outcome,
+    /// The probe's own words, e.g. `exit status 3: disk full` or `unit nginx.service is inactive`.
+    pub detail: String,
+    pub took: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -45,6 +66,9 @@ pub struct Facts {
     pub certs: Vec<(String, Result<CertInfo, String>)>,
     /// Session states from the running daemon's API: (peer, state); Err when it cannot be asked.
     pub sessions: Result<Vec<(String, String)>, String>,
+    /// One run of each configured check but `listener` (sock_diag answers those), by the
+    /// daemon's own prober, bounded by the check's timeout.
+    pub checks: Vec<CheckRun>,
     /// The fleet guard's view per guarded VIP, from the same status answer.
     pub fleet: Vec<(String, crate::control::FleetVipView)>,
     pub now_unix: i64,
@@ -79,6 +103,7 @@ impl Default for Facts {
             conntrack: no(),
             certs: Vec::new(),
             sessions: no(),
+            checks: Vec::new(),
             fleet: Vec::new(),
             now_unix: 0,
         }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 
 use super::evaluate::vip_addresses;
-use super::facts::{Facts, Lookup, PeerPath};
+use super::facts::{CheckRun, Facts, Lookup, Outcome, PeerPath};
 use super::rtnl::Rtnl;
 use super::x509::{self, CertInfo};
 use crate::checks::check_target;
@@ -208,6 +208,32 @@ async fn daemon_status(cfg: &Config) -> Result<crate::control::StatusView, Strin
     serde_json::from_str(&body).map_err(|e| format!("status JSON: {e}"))
 }
 
+/// Runs every check but `listener` once, all at the same time, each through the daemon's own
+/// prober and so bounded by its timeout (an exec command is killed with its process group):
+/// doctor takes as long as the slowest check's timeout, and never hangs on one.
+pub async fn run_checks(cfg: &Config) -> Vec<CheckRun> {
+    let runs = cfg
+        .checks
+        .iter()
+        .enumerate()
+        .filter(|(_, ch)| !matches!(ch.kind, CheckKind::Listener { .. }))
+        .map(|(i, ch)| async move {
+            let r = crate::checks::probe_once(ch).await;
+            let outcome = match (r.ok, r.elapsed >= ch.timeout) {
+                (true, _) => Outcome::Pass,
+                (false, true) => Outcome::TimedOut,
+                (false, false) => Outcome::Fail,
+            };
+            CheckRun {
+                check: i,
+                outcome,
+                detail: r.detail,
+                took: r.elapsed,
+            }
+        });
+    futures_util::future::join_all(runs).await
+}
+
 /// Gathers everything: the host part on a blocking thread, then certificates and the API.
 pub async fn gather(cfg: &Config, opts: &Options) -> Facts {
     let (c, o) = (cfg.clone(), opts.clone());
@@ -234,6 +260,7 @@ pub async fn gather(cfg: &Config, opts: &Options) -> Facts {
         };
         f.certs.push((ch.name.to_string(), res.map(|(c, _)| c)));
     }
+    f.checks = run_checks(cfg).await;
     match daemon_status(cfg).await {
         Ok(view) => {
             f.sessions = Ok(view.peers.into_iter().map(|p| (p.name, p.state)).collect());

@@ -58,10 +58,13 @@ fn took(d: Duration) -> String {
     }
 }
 
-/// Every listening socket the config needs: VIP addresses on the checks' and the handshakes
-/// signals' ports, `listener` checks, tcp and http(s) checks on other local addresses.
+/// Every listening socket the config needs: each VIP address on each service port (as
+/// `listeners` asks: the ports the checks on VIPs and the handshakes signals use), `listener`
+/// checks, tcp and http(s) checks on other local addresses.
 fn needs(cfg: &Config, f: &Facts, vips: &[IpAddr]) -> Vec<Need> {
     let local = |ip: IpAddr| ip.is_loopback() || !f.holders(ip).is_empty();
+    // Why each service port is one: the checks on VIPs and the signals that use it.
+    let mut reasons: Vec<(u16, By)> = Vec::new();
     let mut out = Vec::new();
     for (i, ch) in cfg.checks.iter().enumerate() {
         match (&ch.kind, check_target(ch)) {
@@ -70,7 +73,8 @@ fn needs(cfg: &Config, f: &Facts, vips: &[IpAddr]) -> Vec<Need> {
                 port: *port,
                 by: By::Check(i),
             }),
-            (_, Some((ip, port))) if vips.contains(&ip) || local(ip) => out.push(Need {
+            (_, Some((ip, port))) if vips.contains(&ip) => reasons.push((port, By::Check(i))),
+            (_, Some((ip, port))) if local(ip) => out.push(Need {
                 addr: Some(ip),
                 port,
                 by: By::Check(i),
@@ -80,18 +84,23 @@ fn needs(cfg: &Config, f: &Facts, vips: &[IpAddr]) -> Vec<Need> {
     }
     for s in &cfg.signals {
         if let SignalKind::Handshakes(h) = &s.kind {
-            for &v in vips {
-                for &port in &h.ports {
-                    out.push(Need {
-                        addr: Some(v),
-                        port,
-                        by: By::Signal(s.name.to_string()),
-                    });
-                }
+            for &port in &h.ports {
+                reasons.push((port, By::Signal(s.name.to_string())));
             }
         }
     }
-    out
+    let mut vip_needs = Vec::new();
+    for &v in vips {
+        for (port, by) in &reasons {
+            vip_needs.push(Need {
+                addr: Some(v),
+                port: *port,
+                by: by.clone(),
+            });
+        }
+    }
+    vip_needs.extend(out);
+    vip_needs
 }
 
 /// Ports the config needs on which nothing listens on any address: one cause (the service is

@@ -535,7 +535,7 @@ fn a_stopped_service_is_one_fail_that_starts_it() {
     assert!(fl[0].fix.as_deref().unwrap().contains("/run/nginx.pid"));
     let ev = fl[0].evidence.join("\n");
     for want in [
-        "nothing listens on port 80 (wanted on 203.0.113.10:80, *:80, 203.0.113.11:80, 203.0.113.12:80",
+        "nothing listens on port 80 (wanted on 203.0.113.10:80, 203.0.113.11:80, 203.0.113.12:80, *:80 by check web_tcp (tcp), signal hs (handshakes), check web_listen (listener))",
         "nothing listens on port 443",
         "check web_tcp (tcp) now: connect refused",
         "check web_https (https) now: connect refused",
@@ -567,7 +567,7 @@ fn a_stopped_service_is_one_fail_that_starts_it() {
     assert_eq!(fl.len(), 1, "{fl:#?}");
     assert_eq!(fl[0].topic, "listener");
     assert!(
-        fl[0].message.starts_with("nothing listens on 203.0.113.10:80, *:80, 203.0.113.11:80, 203.0.113.12:80, 203.0.113.10:443 (no socket on ports 80, 443 at all)"),
+        fl[0].message.starts_with("nothing listens on 203.0.113.10:80, 203.0.113.11:80, 203.0.113.12:80, *:80, 203.0.113.10:443, 203.0.113.11:443, 203.0.113.12:443 (no socket on ports 80, 443 at all): check web_tcp (tcp), signal hs (handshakes), check web_listen (listener), check web_https (https) fail"),
         "{}",
         fl[0].message
     );

@@ -751,12 +751,16 @@ fn rp_filter(f: &Facts, uplinks: &[(u32, String)], out: &mut Vec<Finding>) {
         }
     }
     match &f.rpf_counter {
-        Ok((a, b, secs)) if b > a => out.push(
+        &Ok(super::facts::RpfSample {
+            before: a,
+            after: b,
+            secs,
+        }) if b > a => out.push(
             finding(Level::Warn, "rp-filter-drops", "IPReversePathFilter", format!("IPReversePathFilter grew by {} in {secs:.1} s: the kernel is dropping packets that arrive on an interface it would not reply by", b - a))
                 .evidence(format!("/proc/net/netstat TcpExt IPReversePathFilter {a} -> {b}"))
                 .fix("find the asymmetric path (this report's return-path findings), or loosen rp_filter to 2"),
         ),
-        Ok((a, _, secs)) => out.push(finding(Level::Ok, "rp-filter-drops", "IPReversePathFilter", format!("IPReversePathFilter unchanged ({a}) over {secs:.1} s"))),
+        Ok(r) => out.push(finding(Level::Ok, "rp-filter-drops", "IPReversePathFilter", format!("IPReversePathFilter unchanged ({}) over {:.1} s", r.before, r.secs))),
         Err(e) => out.push(finding(Level::Warn, "rp-filter-drops", "IPReversePathFilter", format!("unreadable: {e}"))),
     }
 }
@@ -858,8 +862,9 @@ fn hairpin(cfg: &Config, f: &Facts, out: &mut Vec<Finding>) {
 }
 
 fn conntrack(f: &Facts, out: &mut Vec<Finding>) {
-    match f.conntrack {
-        Ok((count, max)) if max > 0 => {
+    use crate::signals::conntrack::ReadError;
+    match &f.conntrack {
+        &Ok(super::facts::Conntrack { count, max }) if max > 0 => {
             let r = count as f64 / max as f64;
             let ev = format!(
                 "nf_conntrack_count {count}, nf_conntrack_max {max} ({:.0}%)",
@@ -890,13 +895,13 @@ fn conntrack(f: &Facts, out: &mut Vec<Finding>) {
             "nf_conntrack",
             "nf_conntrack_max is 0".into(),
         )),
-        Err(ref e) if e == crate::signals::conntrack::NOT_LOADED => out.push(finding(
+        Err(ReadError::NotLoaded) => out.push(finding(
             Level::Ok,
             "conntrack",
             "nf_conntrack",
             "not loaded: no table to fill".into(),
         )),
-        Err(ref e) => out.push(finding(
+        Err(ReadError::Other(e)) => out.push(finding(
             Level::Warn,
             "conntrack",
             "nf_conntrack",
@@ -913,10 +918,10 @@ fn certificates(cfg: &Config, f: &Facts, out: &mut Vec<Finding>) {
         if !h.tls {
             continue;
         }
-        let Some((_, cert)) = f.certs.iter().find(|(n, _)| *n == *ch.name) else {
+        let Some(fact) = f.certs.iter().find(|c| *c.check == *ch.name) else {
             continue;
         };
-        match cert {
+        match &fact.cert {
             Ok(c) => {
                 let days = (c.not_after - f.now_unix).div_euclid(86_400);
                 let ev = format!(
@@ -957,8 +962,9 @@ fn certificates(cfg: &Config, f: &Facts, out: &mut Vec<Finding>) {
 fn daemon_sessions(f: &Facts, out: &mut Vec<Finding>) {
     match &f.sessions {
         Ok(s) => {
-            for (name, state) in s {
-                if state == "established" {
+            for sess in s {
+                let (name, state) = (&sess.peer, &sess.state);
+                if sess.established() {
                     out.push(finding(
                         Level::Ok,
                         "session",

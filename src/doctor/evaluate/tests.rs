@@ -4,7 +4,9 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use super::*;
-use crate::doctor::facts::{CheckRun, Outcome, PeerPath};
+use crate::doctor::facts::{
+    CertFact, CheckRun, Conntrack, Outcome, PeerPath, RpfSample, Session, Unread,
+};
 use crate::doctor::rtnl::{Addr, Link, Rule};
 use crate::doctor::x509::CertInfo;
 use crate::doctor::Report;
@@ -37,6 +39,14 @@ fn route(oif: u32, gw: Option<&str>, table: u32) -> Route {
         oifs: vec![oif],
         gateway: gw.map(ip),
         prefsrc: None,
+    }
+}
+
+fn rpf(before: i64, after: i64) -> RpfSample {
+    RpfSample {
+        before,
+        after,
+        secs: 1.0,
     }
 }
 
@@ -112,16 +122,19 @@ fn broken() -> (Config, Facts) {
             src: Some(ip("203.0.113.10")),
             route: Ok(route(B, Some("198.51.100.9"), 254)),
         }],
-        rpf_counter: Ok((10, 14, 1.0)),
-        conntrack: Err(crate::signals::conntrack::NOT_LOADED.into()),
-        certs: vec![(
-            "web_https".into(),
-            Ok(CertInfo {
+        rpf_counter: Ok(rpf(10, 14)),
+        conntrack: Err(crate::signals::conntrack::ReadError::NotLoaded),
+        certs: vec![CertFact {
+            check: "web_https".into(),
+            cert: Ok(CertInfo {
                 subject: "vip.example".into(),
                 not_after: 1_000_000 + 5 * 86_400,
             }),
-        )],
-        sessions: Ok(vec![("tor-a".into(), "established".into())]),
+        }],
+        sessions: Ok(vec![Session {
+            peer: "tor-a".into(),
+            state: "established".into(),
+        }]),
         now_unix: 1_000_000,
         ..Facts::default()
     };
@@ -180,7 +193,7 @@ fn with_the_rule_and_table_nothing_fails() {
         table: 100,
     });
     f.replies[0].route = Ok(route(A, Some("198.51.100.1"), 100));
-    f.rpf_counter = Ok((14, 14, 1.0));
+    f.rpf_counter = Ok(rpf(14, 14));
     let fs = evaluate(&cfg, &f);
     assert!(find(&fs, "policy-rule", Level::Ok)[0]
         .message
@@ -223,7 +236,9 @@ fn vip_on_an_uplink_or_missing_and_no_listener_fail() {
 fn unreadable_facts_are_warnings_with_reasons() {
     let (cfg, _) = broken();
     let f = Facts {
-        listeners: Err("sock_diag: Operation not permitted (os error 1)".into()),
+        listeners: Err(Unread::SockDiag(
+            "Operation not permitted (os error 1)".into(),
+        )),
         ..Facts::default()
     };
     let fs = evaluate(&cfg, &f);
@@ -248,7 +263,10 @@ fn arp_and_backlog_and_conntrack() {
         prefix_len: 24,
     });
     f.listeners = Ok(vec![listener("0.0.0.0", 80, 4096), listener("::", 443, 10)]);
-    f.conntrack = Ok((95, 100));
+    f.conntrack = Ok(Conntrack {
+        count: 95,
+        max: 100,
+    });
     let fs = evaluate(&cfg, &f);
     assert!(find(&fs, "arp", Level::Warn)[0]
         .fix
@@ -356,8 +374,8 @@ fn a_missing_vip_is_one_fail_with_the_fix_that_adds_it() {
         listener("0.0.0.0", 443, 511),
     ]);
     // What the kernel answers for lookups from an address the host does not have.
-    f.peers[0].from_vips[0].route = Err("Invalid argument (os error 22)".into());
-    f.replies[0].route = Err("Invalid argument (os error 22)".into());
+    f.peers[0].from_vips[0].route = Err(Unread::Rtnetlink("Invalid argument (os error 22)".into()));
+    f.replies[0].route = Err(Unread::Rtnetlink("Invalid argument (os error 22)".into()));
     let fs = evaluate(&cfg, &f);
     let fails: Vec<&Finding> = fs.iter().filter(|x| x.level == Level::Fail).collect();
     assert_eq!(fails.len(), 1, "{fails:#?}");
@@ -441,7 +459,7 @@ fn more() -> (Config, Facts) {
         table: 100,
     });
     f.replies[0].route = Ok(route(A, Some("198.51.100.1"), 100));
-    f.rpf_counter = Ok((14, 14, 1.0));
+    f.rpf_counter = Ok(rpf(14, 14));
     f.listeners = Ok(vec![
         listener("0.0.0.0", 80, 511),
         listener("0.0.0.0", 443, 511),

@@ -253,12 +253,17 @@ pub async fn run_checks(cfg: &Config) -> Vec<CheckRun> {
     futures_util::future::join_all(runs).await
 }
 
-/// Gathers everything: the host part on a blocking thread, then certificates and the API.
+/// Gathers everything: the host part on a blocking thread while the checks run, then
+/// certificates and the API.
 pub async fn gather(cfg: &Config, opts: &Options) -> Facts {
     let (c, o) = (cfg.clone(), opts.clone());
-    let mut f = tokio::task::spawn_blocking(move || gather_host(&c, &o))
-        .await
-        .unwrap_or_default();
+    // The checks run while the host is asked (which watches IPReversePathFilter for a second).
+    let (host, checks) = tokio::join!(
+        tokio::task::spawn_blocking(move || gather_host(&c, &o)),
+        run_checks(cfg)
+    );
+    let mut f = host.unwrap_or_default();
+    f.checks = checks;
     for ch in &cfg.checks {
         let CheckKind::Http(h) = &ch.kind else {
             continue;
@@ -282,7 +287,6 @@ pub async fn gather(cfg: &Config, opts: &Options) -> Facts {
             cert: res.map(|(c, _)| c),
         });
     }
-    f.checks = run_checks(cfg).await;
     match daemon_status(cfg).await {
         Ok(view) => {
             f.sessions = Ok(view

@@ -306,7 +306,12 @@ pub(super) fn checks(
                 Level::Ok,
                 "check",
                 ch.name.to_string(),
-                format!("{what} passes now: {} ({})", r.detail, took(r.took)),
+                // tcp, http and exec details say how long they took; process and unit do not.
+                if r.detail.ends_with(" ms") {
+                    format!("{what} passes now: {}", r.detail)
+                } else {
+                    format!("{what} passes now: {} ({})", r.detail, took(r.took))
+                },
             ));
             continue;
         }

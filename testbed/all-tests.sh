@@ -16,22 +16,23 @@ if ! command -v cargo >/dev/null 2>&1; then
     [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
 fi
 if ! command -v cargo >/dev/null 2>&1; then
-    # Only a packaged compiler new enough to build the crate is worth installing (Debian 12 has
-    # 1.63); otherwise say what to do instead of failing later with a compiler error.
+    # Only a packaged compiler new enough to build the crate with its locked dependencies is
+    # worth installing (1.89: Debian 12 has 1.63, Debian 13 1.85.1, trixie-backports newer);
+    # otherwise say what to do instead of failing later with a compiler error.
     candidate=$(apt-cache policy rustc 2>/dev/null | awk '/Candidate:/ {print $2}')
-    if dpkg --compare-versions "${candidate:-0}" ge 1.85; then
-        echo "cargo not found: installing Debian's rust toolchain $candidate (vipwarden needs rustc >= 1.85)"
+    if dpkg --compare-versions "${candidate:-0}" ge 1.89; then
+        echo "cargo not found: installing Debian's rust toolchain $candidate (vipwarden needs rustc >= 1.89)"
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cargo rustc rustfmt rust-clippy >/dev/null
     else
-        echo "cargo not found, and this release packages rustc ${candidate:-(none)}: vipwarden needs rustc >= 1.85." >&2
+        echo "cargo not found, and this release packages rustc ${candidate:-(none)}: vipwarden needs rustc >= 1.89." >&2
         echo "Install it with rustup (https://rustup.rs), then run this again: see README.md, 'The Rust toolchain'." >&2
         exit 1
     fi
 fi
 cargo --version
 rustc_version=$(rustc --version | awk '{print $2}')
-if ! dpkg --compare-versions "$rustc_version" ge 1.85; then
-    echo "rustc $rustc_version is too old: vipwarden needs rustc >= 1.85 (install with rustup: https://rustup.rs)" >&2
+if ! dpkg --compare-versions "$rustc_version" ge 1.89; then
+    echo "rustc $rustc_version is too old: vipwarden needs rustc >= 1.89 (install with rustup: https://rustup.rs)" >&2
     exit 1
 fi
 

@@ -6,8 +6,8 @@
 # namespaces, runs vipwarden on the node, then breaks and restores the
 # service and shows the VIP route leaving and returning at both routers,
 # with the measured times. Cleans everything up on exit (also on Ctrl-C).
-# Needs Rust >= 1.85 (README.md, 'The Rust toolchain': rustup on Debian 12,
-# apt-get install cargo on Debian 13); rebuilds when a source is newer than
+# Needs Rust >= 1.89 (README.md, 'The Rust toolchain': rustup on Debian 12,
+# trixie-backports or rustup on Debian 13); rebuilds when a source is newer than
 # target/release/vipwarden. VIPWARDEN_BIN=/path/to/vipwarden skips the build.
 set -euo pipefail
 TESTBED=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

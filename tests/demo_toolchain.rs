@@ -95,7 +95,7 @@ fn set_mtime(path: &Path, t: SystemTime) {
 
 #[test]
 fn builds_when_missing_reuses_when_fresh_rebuilds_when_stale() {
-    let s = Scratch::new(Some("1.85.0"));
+    let s = Scratch::new(Some("1.89.0"));
     let (code, out, err) = s.run();
     assert_eq!(code, 0, "{err}");
     assert_eq!(s.builds(), 1, "{err}");
@@ -123,11 +123,23 @@ fn no_toolchain_names_rustup_and_the_readme() {
     let s = Scratch::new(None);
     let (code, out, err) = s.run();
     assert_ne!(code, 0, "{out}");
-    assert!(err.contains("needs rustc >= 1.85"), "{err}");
+    assert!(err.contains("needs rustc >= 1.89"), "{err}");
     assert!(
         err.contains("rustup") && err.contains("The Rust toolchain"),
         "{err}"
     );
+}
+
+/// Debian 13's packaged rustc (1.85.1+dfsg1-1+deb13u1) meets the crate's rust-version but not
+/// its locked dependencies (uuid 1.29.3 needs 1.89): refused before the build, not inside it.
+#[test]
+fn debian_13s_rustc_is_refused_too() {
+    let s = Scratch::new(Some("1.85.1"));
+    let (code, _, err) = s.run();
+    assert_ne!(code, 0);
+    assert_eq!(s.builds(), 0);
+    assert!(err.contains("rustc 1.85.1 is too old"), "{err}");
+    assert!(err.contains("needs rustc >= 1.89"), "{err}");
 }
 
 #[test]

@@ -11,7 +11,10 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 
 use super::evaluate::vip_addresses;
-use super::facts::{Facts, Lookup, PeerPath};
+use super::facts::{
+    ApiError, CertError, CertFact, CheckRun, Conntrack, Facts, Lookup, Outcome, PeerPath,
+    RpfSample, Session, Unread,
+};
 use super::rtnl::Rtnl;
 use super::x509::{self, CertInfo};
 use crate::checks::check_target;
@@ -40,61 +43,63 @@ impl Default for Options {
     }
 }
 
-fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
+fn rtnl_err(e: std::io::Error) -> Unread {
+    Unread::Rtnetlink(e.to_string())
 }
 
-fn lookup(rt: &mut Option<Rtnl>, dst: IpAddr, src: Option<IpAddr>) -> Lookup {
+fn proc_err(e: impl std::fmt::Display) -> Unread {
+    Unread::Proc(e.to_string())
+}
+
+/// `rt` is the open socket, or why it could not be opened.
+fn lookup(rt: &mut Result<Rtnl, String>, dst: IpAddr, src: Option<IpAddr>) -> Lookup {
     let route = match rt {
-        Some(r) => r.route_get(dst, src).map_err(err),
-        None => Err("no rtnetlink socket".into()),
+        Ok(r) => r.route_get(dst, src).map_err(rtnl_err),
+        Err(e) => Err(Unread::NoRtnetlink(e.clone())),
     };
     Lookup { dst, src, route }
 }
 
-fn read_sysctl(proc_root: &Path, key: &str) -> Result<i64, String> {
+fn read_sysctl(proc_root: &Path, key: &str) -> Result<i64, Unread> {
     let path = proc_root.join("sys").join(key.replace('.', "/"));
-    let text = crate::signals::tcp_stats::read_proc(&path).map_err(|e| e.to_string())?;
+    let text = crate::signals::tcp_stats::read_proc(&path).map_err(proc_err)?;
     text.trim()
         .parse()
-        .map_err(|_| format!("{}: not a number", path.display()))
+        .map_err(|_| Unread::Proc(format!("{}: not a number", path.display())))
 }
 
-fn rpf_counter(proc_root: &Path) -> Result<i64, String> {
-    let text = crate::signals::tcp_stats::read_proc(&proc_root.join("net/netstat"))
-        .map_err(|e| e.to_string())?;
+fn rpf_counter(proc_root: &Path) -> Result<i64, Unread> {
+    let text =
+        crate::signals::tcp_stats::read_proc(&proc_root.join("net/netstat")).map_err(proc_err)?;
     crate::signals::tcp_stats::section(&text, "TcpExt")
-        .map_err(|e| e.to_string())?
+        .map_err(proc_err)?
         .into_iter()
         .find(|(n, _)| *n == "IPReversePathFilter")
         .map(|(_, v)| v)
-        .ok_or_else(|| "TcpExt has no IPReversePathFilter".into())
+        .ok_or_else(|| Unread::Proc("TcpExt has no IPReversePathFilter".into()))
 }
 
 /// Everything that is a blocking syscall or file read.
 pub fn gather_host(cfg: &Config, opts: &Options) -> Facts {
     let mut f = Facts::default();
     let vips = vip_addresses(cfg);
-    let mut rt = Rtnl::open().ok();
+    let mut rt = Rtnl::open().map_err(|e| e.to_string());
     match rt.as_mut() {
-        Some(r) => {
+        Ok(r) => {
             f.links = r.links().unwrap_or_default();
-            f.addrs = r.addrs().map_err(err);
-            f.rules = r.rules().map_err(err);
-            f.routes = r.routes().map_err(err);
+            f.addrs = r.addrs().map_err(rtnl_err);
+            f.rules = r.rules().map_err(rtnl_err);
+            f.routes = r.routes().map_err(rtnl_err);
         }
-        None => {
-            let e = Rtnl::open()
-                .err()
-                .map_or_else(String::new, |e| e.to_string());
-            f.addrs = Err(format!("cannot open rtnetlink: {e}"));
-            f.rules = Err(format!("cannot open rtnetlink: {e}"));
-            f.routes = Err(format!("cannot open rtnetlink: {e}"));
+        Err(e) => {
+            f.addrs = Err(Unread::NoRtnetlink(e.clone()));
+            f.rules = Err(Unread::NoRtnetlink(e.clone()));
+            f.routes = Err(Unread::NoRtnetlink(e.clone()));
         }
     }
     f.listeners = SockDiag::open()
         .and_then(|mut d| d.sockets(1 << TCP_LISTEN))
-        .map_err(|e| format!("sock_diag: {e}"));
+        .map_err(|e| Unread::SockDiag(e.to_string()));
     for p in &cfg.peers {
         let session = lookup(&mut rt, p.spec.address, p.spec.local_address);
         let from_vips = vips
@@ -141,14 +146,14 @@ pub fn gather_host(cfg: &Config, opts: &Options) -> Facts {
         let t = std::time::Instant::now();
         std::thread::sleep(opts.rpf_wait);
         let b = rpf_counter(&opts.proc_root)?;
-        Ok((a, b, t.elapsed().as_secs_f64()))
+        Ok(RpfSample {
+            before: a,
+            after: b,
+            secs: t.elapsed().as_secs_f64(),
+        })
     });
-    f.conntrack = crate::signals::conntrack::read(&opts.proc_root).map_err(|e| match e {
-        crate::signals::conntrack::ReadError::NotLoaded => {
-            crate::signals::conntrack::NOT_LOADED.to_string()
-        }
-        crate::signals::conntrack::ReadError::Other(s) => s,
-    });
+    f.conntrack = crate::signals::conntrack::read(&opts.proc_root)
+        .map(|(count, max)| Conntrack { count, max });
     f.now_unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
@@ -160,17 +165,24 @@ pub async fn fetch_cert(
     addr: SocketAddr,
     sni: &str,
     timeout: Duration,
-) -> Result<(CertInfo, String), String> {
-    let cfg = crate::checks::tls_client_config(None, true).map_err(|e| e.to_string())?;
-    let name = crate::checks::tls_server_name(sni).map_err(|e| e.to_string())?;
+) -> Result<(CertInfo, String), CertError> {
+    let setup = |e: &dyn std::fmt::Display| CertError::Setup(e.to_string());
+    let cfg = crate::checks::tls_client_config(None, true).map_err(|e| setup(&e))?;
+    let name = crate::checks::tls_server_name(sni).map_err(|e| setup(&e))?;
     let work = async {
         let tcp = TcpStream::connect(addr)
             .await
-            .map_err(|e| format!("connect {addr}: {e}"))?;
+            .map_err(|e| CertError::Connect {
+                addr,
+                reason: e.to_string(),
+            })?;
         let tls = tokio_rustls::TlsConnector::from(Arc::clone(&cfg))
             .connect(name, tcp)
             .await
-            .map_err(|e| format!("TLS handshake with {addr}: {e}"))?;
+            .map_err(|e| CertError::Handshake {
+                addr,
+                reason: e.to_string(),
+            })?;
         let (_, conn) = tls.get_ref();
         let proto = conn
             .protocol_version()
@@ -178,14 +190,16 @@ pub async fn fetch_cert(
         let der = conn
             .peer_certificates()
             .and_then(|c| c.first())
-            .ok_or_else(|| "server sent no certificate".to_string())?;
-        let info =
-            x509::parse(der).ok_or_else(|| "certificate is not parseable DER".to_string())?;
+            .ok_or(CertError::NoCertificate)?;
+        let info = x509::parse(der).ok_or(CertError::NotDer)?;
         Ok((info, proto))
     };
     tokio::time::timeout(timeout, work)
         .await
-        .map_err(|_| format!("no TLS answer from {addr} within {timeout:?}"))?
+        .map_err(|_| CertError::Timeout {
+            addr,
+            after: timeout,
+        })?
 }
 
 /// SNI for an https check: its `host:` override, else the URL's host.
@@ -195,7 +209,7 @@ pub fn sni_of(url: &str, host: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
-async fn daemon_status(cfg: &Config) -> Result<crate::control::StatusView, String> {
+async fn daemon_status(cfg: &Config) -> Result<crate::control::StatusView, ApiError> {
     // Token and TLS as the CLI uses them (reads may need the token: api.read_token).
     let target = crate::api::client::ApiTarget::from_api_config(&cfg.api);
     let body = tokio::time::timeout(
@@ -203,17 +217,53 @@ async fn daemon_status(cfg: &Config) -> Result<crate::control::StatusView, Strin
         crate::api::client::status(&target, true),
     )
     .await
-    .map_err(|_| format!("no answer from the API at {} within 3 s", cfg.api.listen))?
-    .map_err(|e| format!("daemon API at {} not reachable ({e:#})", cfg.api.listen))?;
-    serde_json::from_str(&body).map_err(|e| format!("status JSON: {e}"))
+    .map_err(|_| ApiError::Timeout {
+        listen: cfg.api.listen.to_string(),
+    })?
+    .map_err(|e| ApiError::Unreachable {
+        listen: cfg.api.listen.to_string(),
+        reason: format!("{e:#}"),
+    })?;
+    serde_json::from_str(&body).map_err(|e| ApiError::BadStatus(e.to_string()))
 }
 
-/// Gathers everything: the host part on a blocking thread, then certificates and the API.
+/// Runs every check but `listener` once, all at the same time, each through the daemon's own
+/// prober and so bounded by its timeout (an exec command is killed with its process group):
+/// doctor takes as long as the slowest check's timeout, and never hangs on one.
+pub async fn run_checks(cfg: &Config) -> Vec<CheckRun> {
+    let runs = cfg
+        .checks
+        .iter()
+        .enumerate()
+        .filter(|(_, ch)| !matches!(ch.kind, CheckKind::Listener { .. }))
+        .map(|(i, ch)| async move {
+            let r = crate::checks::probe_once(ch).await;
+            let outcome = match (r.ok, r.elapsed >= ch.timeout) {
+                (true, _) => Outcome::Pass,
+                (false, true) => Outcome::TimedOut,
+                (false, false) => Outcome::Fail,
+            };
+            CheckRun {
+                check: i,
+                outcome,
+                detail: r.detail,
+                took: r.elapsed,
+            }
+        });
+    futures_util::future::join_all(runs).await
+}
+
+/// Gathers everything: the host part on a blocking thread while the checks run, then
+/// certificates and the API.
 pub async fn gather(cfg: &Config, opts: &Options) -> Facts {
     let (c, o) = (cfg.clone(), opts.clone());
-    let mut f = tokio::task::spawn_blocking(move || gather_host(&c, &o))
-        .await
-        .unwrap_or_default();
+    // The checks run while the host is asked (which watches IPReversePathFilter for a second).
+    let (host, checks) = tokio::join!(
+        tokio::task::spawn_blocking(move || gather_host(&c, &o)),
+        run_checks(cfg)
+    );
+    let mut f = host.unwrap_or_default();
+    f.checks = checks;
     for ch in &cfg.checks {
         let CheckKind::Http(h) = &ch.kind else {
             continue;
@@ -230,13 +280,23 @@ pub async fn gather(cfg: &Config, opts: &Options) -> Facts {
                 )
                 .await
             }
-            None => Err("target is not an IP literal".into()),
+            None => Err(CertError::NotAnAddress),
         };
-        f.certs.push((ch.name.to_string(), res.map(|(c, _)| c)));
+        f.certs.push(CertFact {
+            check: ch.name.to_string(),
+            cert: res.map(|(c, _)| c),
+        });
     }
     match daemon_status(cfg).await {
         Ok(view) => {
-            f.sessions = Ok(view.peers.into_iter().map(|p| (p.name, p.state)).collect());
+            f.sessions = Ok(view
+                .peers
+                .into_iter()
+                .map(|p| Session {
+                    peer: p.name,
+                    state: p.state,
+                })
+                .collect());
             f.fleet = view
                 .vips
                 .into_iter()

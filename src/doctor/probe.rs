@@ -94,6 +94,24 @@ impl std::fmt::Display for BadTarget {
 
 impl std::error::Error for BadTarget {}
 
+/// Why `probe`'s options could not be made: the target, or the URL of the http(s) check on it.
+#[derive(Debug)]
+pub enum OptionsError {
+    Target(BadTarget),
+    CheckUrl(crate::checks::UrlError),
+}
+
+impl std::fmt::Display for OptionsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OptionsError::Target(e) => e.fmt(f),
+            OptionsError::CheckUrl(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for OptionsError {}
+
 /// Parses `VIP`, `VIP:PORT`, `IPv6` or `[IPv6]:PORT`; the port is None when not given.
 pub fn parse_target(t: &str) -> Result<(IpAddr, Option<u16>), BadTarget> {
     if let Ok(ip) = t.parse::<IpAddr>() {
@@ -111,8 +129,8 @@ pub fn options_for(
     cfg: Option<&crate::config::Config>,
     watch: Duration,
     timeout: Duration,
-) -> Result<ProbeOptions, String> {
-    let (vip, port) = parse_target(target).map_err(|e| e.to_string())?;
+) -> Result<ProbeOptions, OptionsError> {
+    let (vip, port) = parse_target(target).map_err(OptionsError::Target)?;
     let check = cfg.and_then(|c| {
         c.checks.iter().find_map(|ch| {
             let crate::config::CheckKind::Http(h) = &ch.kind else {
@@ -136,7 +154,7 @@ pub fn options_for(
     };
     Ok(match check {
         Some((h, p)) => {
-            let t = crate::checks::url::parse(&h.url).map_err(|e| e.to_string())?;
+            let t = crate::checks::url::parse(&h.url).map_err(OptionsError::CheckUrl)?;
             ProbeOptions {
                 vip,
                 port: p,

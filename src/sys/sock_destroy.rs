@@ -10,7 +10,6 @@
 
 use std::io;
 use std::mem::size_of;
-use std::os::fd::AsRawFd;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -75,25 +74,10 @@ fn listener_filter(port: u16) -> [libc::sock_filter; 6] {
 }
 
 /// bind(2) to the multicast `groups` (a bitmask: group n is bit n-1), port id chosen by the
-/// kernel. A socket left unbound is never delivered a broadcast.
+/// kernel. A socket left unbound is never delivered a broadcast. rustix builds the sockaddr_nl.
 fn bind_groups(sock: &Socket, groups: u32) -> io::Result<()> {
-    // SAFETY: sockaddr_nl is plain old data; all-zero is a valid value.
-    let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-    addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-    addr.nl_pid = 0;
-    addr.nl_groups = groups;
-    // SAFETY: a valid fd we own, a pointer to a live sockaddr_nl and its exact size.
-    let r = unsafe {
-        libc::bind(
-            sock.as_raw_fd(),
-            std::ptr::addr_of!(addr).cast::<libc::sockaddr>(),
-            size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    let addr = rustix::net::netlink::SocketAddrNetlink::new(0, groups);
+    rustix::net::bind(sock, &addr).map_err(io::Error::from)
 }
 
 #[cfg(test)]

@@ -227,9 +227,11 @@ vw_nginx_listening() {
 
 # Locate the binary: $VIPWARDEN_BIN, else target/release/vipwarden in the repo
 # root, building it when missing.
-# The Rust toolchain vipwarden needs (rust-version in Cargo.toml). Debian 12
-# packages rustc 1.63, which cannot build it; Debian 13's 1.85 can.
-VW_RUST_MIN=1.85
+# The Rust toolchain a --locked build needs: the crate's rust-version is 1.85,
+# its locked dependencies need 1.89 (uuid 1.29.3; see Cargo.toml). Debian 12
+# packages rustc 1.63 and Debian 13 1.85.1: neither builds it; trixie-backports
+# or rustup do.
+VW_RUST_MIN=1.89
 
 # vw_cargo: prints the cargo to build with (PATH, else ~/.cargo/bin), or dies
 # saying what to install when there is none or its rustc is too old.
@@ -241,7 +243,7 @@ vw_cargo() {
       cargo=$home/.cargo/bin/cargo rustc=$home/.cargo/bin/rustc
       [[ -x $cargo ]] && break
     done
-    [[ -x $cargo ]] || vw_die "no Rust toolchain (cargo not found): vipwarden needs rustc >= $VW_RUST_MIN. On Debian 12 (rustc 1.63 packaged) install it with rustup: curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal, then . \"\$HOME/.cargo/env\"; on Debian 13: apt-get install cargo. See README.md, 'The Rust toolchain'. Or set VIPWARDEN_BIN=/path/to/vipwarden."
+    [[ -x $cargo ]] || vw_die "no Rust toolchain (cargo not found): vipwarden needs rustc >= $VW_RUST_MIN. On Debian 12 (rustc 1.63 packaged) install it with rustup: curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal, then . \"\$HOME/.cargo/env\"; on Debian 13 (rustc 1.85.1 packaged, too old for the locked dependencies): apt-get install -t trixie-backports cargo rustc, or rustup. See README.md, 'The Rust toolchain'. Or set VIPWARDEN_BIN=/path/to/vipwarden."
   fi
   have=$("$rustc" --version 2>/dev/null | awk '{print $2}')
   if [[ -z $have || $(printf '%s\n%s\n' "$VW_RUST_MIN" "${have%%-*}" | sort -V | head -1) != "$VW_RUST_MIN" ]]; then

@@ -34,7 +34,9 @@ impl Level {
 pub struct Finding {
     pub level: Level,
     /// Which question: vip-address, listener, session-path, return-path, policy-rule, rp-filter,
-    /// rp-filter-drops, arp, hairpin, backlog, conntrack, certificate, session, fleet-guard, weight.
+    /// rp-filter-drops, arp, hairpin, backlog, conntrack, certificate, session, fleet-guard, weight,
+    /// service (a failing process or unit check), check (one run of an exec, tcp, http(s),
+    /// process or unit check).
     pub topic: &'static str,
     pub subject: String,
     pub message: String,
@@ -179,8 +181,10 @@ pub fn evaluate(cfg: &Config, f: &Facts) -> Vec<Finding> {
     };
     let mut out = Vec::new();
     vip_placement(f, &vips, &mut out);
-    listeners(cfg, f, &vips, &mut out);
-    check_listeners(cfg, f, &vips, &mut out);
+    let silent = checks::silent_ports(cfg, f, &vips);
+    listeners(cfg, f, &vips, &silent, &mut out);
+    check_listeners(cfg, f, &vips, &silent, &mut out);
+    checks::checks(cfg, f, &vips, &missing, &mut out);
     let sessions = session_paths(cfg, f, &missing, &mut out);
     let uplinks = uplinks(f, &sessions);
     return_paths(f, &vips, &missing, &sessions, &uplinks, &mut out);
@@ -342,8 +346,17 @@ fn vip_placement(f: &Facts, vips: &[IpAddr], out: &mut Vec<Finding>) {
     }
 }
 
-fn listeners(cfg: &Config, f: &Facts, vips: &[IpAddr], out: &mut Vec<Finding>) {
-    let ports = service_ports(cfg, vips);
+/// Per VIP address and service port; a port nothing listens on at all is one cause, reported
+/// once by `checks` (in `silent`).
+fn listeners(
+    cfg: &Config,
+    f: &Facts,
+    vips: &[IpAddr],
+    silent: &BTreeSet<u16>,
+    out: &mut Vec<Finding>,
+) {
+    let mut ports = service_ports(cfg, vips);
+    ports.retain(|p| !silent.contains(p));
     let ls = match &f.listeners {
         Ok(l) => l,
         Err(e) => {
@@ -413,8 +426,15 @@ fn listeners(cfg: &Config, f: &Facts, vips: &[IpAddr], out: &mut Vec<Finding>) {
 
 /// Every check that needs a local listener (a `listener` check, a tcp or http(s) check on a
 /// local address other than a VIP, which `listeners` covers): a FAIL naming address and port
-/// when nothing listens there. exec, process and unit checks need no socket.
-fn check_listeners(cfg: &Config, f: &Facts, vips: &[IpAddr], out: &mut Vec<Finding>) {
+/// when nothing listens there (a port nothing listens on at all is `checks`' to report). exec,
+/// process and unit checks need no socket.
+fn check_listeners(
+    cfg: &Config,
+    f: &Facts,
+    vips: &[IpAddr],
+    silent: &BTreeSet<u16>,
+    out: &mut Vec<Finding>,
+) {
     let Ok(ls) = &f.listeners else { return };
     let local = |ip: IpAddr| ip.is_loopback() || !f.holders(ip).is_empty();
     let mut seen = BTreeSet::new();
@@ -424,14 +444,10 @@ fn check_listeners(cfg: &Config, f: &Facts, vips: &[IpAddr], out: &mut Vec<Findi
             (_, Some((ip, port))) if local(ip) && !vips.contains(&ip) => (Some(ip), port),
             _ => continue,
         };
-        if !seen.insert((addr, port)) {
+        if silent.contains(&port) || !seen.insert((addr, port)) {
             continue;
         }
-        let subject = match addr {
-            Some(IpAddr::V6(a)) => format!("[{a}]:{port}"),
-            Some(a) => format!("{a}:{port}"),
-            None => format!("*:{port}"),
-        };
+        let subject = checks::socket_text(addr, port);
         let found = ls.iter().find(|s| {
             s.state == TCP_LISTEN
                 && s.local_port == port
@@ -735,12 +751,16 @@ fn rp_filter(f: &Facts, uplinks: &[(u32, String)], out: &mut Vec<Finding>) {
         }
     }
     match &f.rpf_counter {
-        Ok((a, b, secs)) if b > a => out.push(
+        &Ok(super::facts::RpfSample {
+            before: a,
+            after: b,
+            secs,
+        }) if b > a => out.push(
             finding(Level::Warn, "rp-filter-drops", "IPReversePathFilter", format!("IPReversePathFilter grew by {} in {secs:.1} s: the kernel is dropping packets that arrive on an interface it would not reply by", b - a))
                 .evidence(format!("/proc/net/netstat TcpExt IPReversePathFilter {a} -> {b}"))
                 .fix("find the asymmetric path (this report's return-path findings), or loosen rp_filter to 2"),
         ),
-        Ok((a, _, secs)) => out.push(finding(Level::Ok, "rp-filter-drops", "IPReversePathFilter", format!("IPReversePathFilter unchanged ({a}) over {secs:.1} s"))),
+        Ok(r) => out.push(finding(Level::Ok, "rp-filter-drops", "IPReversePathFilter", format!("IPReversePathFilter unchanged ({}) over {:.1} s", r.before, r.secs))),
         Err(e) => out.push(finding(Level::Warn, "rp-filter-drops", "IPReversePathFilter", format!("unreadable: {e}"))),
     }
 }
@@ -842,8 +862,9 @@ fn hairpin(cfg: &Config, f: &Facts, out: &mut Vec<Finding>) {
 }
 
 fn conntrack(f: &Facts, out: &mut Vec<Finding>) {
-    match f.conntrack {
-        Ok((count, max)) if max > 0 => {
+    use crate::signals::conntrack::ReadError;
+    match &f.conntrack {
+        &Ok(super::facts::Conntrack { count, max }) if max > 0 => {
             let r = count as f64 / max as f64;
             let ev = format!(
                 "nf_conntrack_count {count}, nf_conntrack_max {max} ({:.0}%)",
@@ -874,13 +895,13 @@ fn conntrack(f: &Facts, out: &mut Vec<Finding>) {
             "nf_conntrack",
             "nf_conntrack_max is 0".into(),
         )),
-        Err(ref e) if e == crate::signals::conntrack::NOT_LOADED => out.push(finding(
+        Err(ReadError::NotLoaded) => out.push(finding(
             Level::Ok,
             "conntrack",
             "nf_conntrack",
             "not loaded: no table to fill".into(),
         )),
-        Err(ref e) => out.push(finding(
+        Err(ReadError::Other(e)) => out.push(finding(
             Level::Warn,
             "conntrack",
             "nf_conntrack",
@@ -897,10 +918,10 @@ fn certificates(cfg: &Config, f: &Facts, out: &mut Vec<Finding>) {
         if !h.tls {
             continue;
         }
-        let Some((_, cert)) = f.certs.iter().find(|(n, _)| *n == *ch.name) else {
+        let Some(fact) = f.certs.iter().find(|c| *c.check == *ch.name) else {
             continue;
         };
-        match cert {
+        match &fact.cert {
             Ok(c) => {
                 let days = (c.not_after - f.now_unix).div_euclid(86_400);
                 let ev = format!(
@@ -941,8 +962,9 @@ fn certificates(cfg: &Config, f: &Facts, out: &mut Vec<Finding>) {
 fn daemon_sessions(f: &Facts, out: &mut Vec<Finding>) {
     match &f.sessions {
         Ok(s) => {
-            for (name, state) in s {
-                if state == "established" {
+            for sess in s {
+                let (name, state) = (&sess.peer, &sess.state);
+                if sess.established() {
                     out.push(finding(
                         Level::Ok,
                         "session",
@@ -966,5 +988,6 @@ fn daemon_sessions(f: &Facts, out: &mut Vec<Finding>) {
     }
 }
 
+mod checks;
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,9 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use super::*;
-use crate::doctor::facts::PeerPath;
+use crate::doctor::facts::{
+    CertFact, CheckRun, Conntrack, Outcome, PeerPath, RpfSample, Session, Unread,
+};
 use crate::doctor::rtnl::{Addr, Link, Rule};
 use crate::doctor::x509::CertInfo;
 use crate::doctor::Report;
@@ -37,6 +39,14 @@ fn route(oif: u32, gw: Option<&str>, table: u32) -> Route {
         oifs: vec![oif],
         gateway: gw.map(ip),
         prefsrc: None,
+    }
+}
+
+fn rpf(before: i64, after: i64) -> RpfSample {
+    RpfSample {
+        before,
+        after,
+        secs: 1.0,
     }
 }
 
@@ -112,16 +122,19 @@ fn broken() -> (Config, Facts) {
             src: Some(ip("203.0.113.10")),
             route: Ok(route(B, Some("198.51.100.9"), 254)),
         }],
-        rpf_counter: Ok((10, 14, 1.0)),
-        conntrack: Err(crate::signals::conntrack::NOT_LOADED.into()),
-        certs: vec![(
-            "web_https".into(),
-            Ok(CertInfo {
+        rpf_counter: Ok(rpf(10, 14)),
+        conntrack: Err(crate::signals::conntrack::ReadError::NotLoaded),
+        certs: vec![CertFact {
+            check: "web_https".into(),
+            cert: Ok(CertInfo {
                 subject: "vip.example".into(),
                 not_after: 1_000_000 + 5 * 86_400,
             }),
-        )],
-        sessions: Ok(vec![("tor-a".into(), "established".into())]),
+        }],
+        sessions: Ok(vec![Session {
+            peer: "tor-a".into(),
+            state: "established".into(),
+        }]),
         now_unix: 1_000_000,
         ..Facts::default()
     };
@@ -180,7 +193,7 @@ fn with_the_rule_and_table_nothing_fails() {
         table: 100,
     });
     f.replies[0].route = Ok(route(A, Some("198.51.100.1"), 100));
-    f.rpf_counter = Ok((14, 14, 1.0));
+    f.rpf_counter = Ok(rpf(14, 14));
     let fs = evaluate(&cfg, &f);
     assert!(find(&fs, "policy-rule", Level::Ok)[0]
         .message
@@ -223,7 +236,9 @@ fn vip_on_an_uplink_or_missing_and_no_listener_fail() {
 fn unreadable_facts_are_warnings_with_reasons() {
     let (cfg, _) = broken();
     let f = Facts {
-        listeners: Err("sock_diag: Operation not permitted (os error 1)".into()),
+        listeners: Err(Unread::SockDiag(
+            "Operation not permitted (os error 1)".into(),
+        )),
         ..Facts::default()
     };
     let fs = evaluate(&cfg, &f);
@@ -248,7 +263,10 @@ fn arp_and_backlog_and_conntrack() {
         prefix_len: 24,
     });
     f.listeners = Ok(vec![listener("0.0.0.0", 80, 4096), listener("::", 443, 10)]);
-    f.conntrack = Ok((95, 100));
+    f.conntrack = Ok(Conntrack {
+        count: 95,
+        max: 100,
+    });
     let fs = evaluate(&cfg, &f);
     assert!(find(&fs, "arp", Level::Warn)[0]
         .fix
@@ -356,8 +374,8 @@ fn a_missing_vip_is_one_fail_with_the_fix_that_adds_it() {
         listener("0.0.0.0", 443, 511),
     ]);
     // What the kernel answers for lookups from an address the host does not have.
-    f.peers[0].from_vips[0].route = Err("Invalid argument (os error 22)".into());
-    f.replies[0].route = Err("Invalid argument (os error 22)".into());
+    f.peers[0].from_vips[0].route = Err(Unread::Rtnetlink("Invalid argument (os error 22)".into()));
+    f.replies[0].route = Err(Unread::Rtnetlink("Invalid argument (os error 22)".into()));
     let fs = evaluate(&cfg, &f);
     let fails: Vec<&Finding> = fs.iter().filter(|x| x.level == Level::Fail).collect();
     assert_eq!(fails.len(), 1, "{fails:#?}");
@@ -394,9 +412,12 @@ fn a_silent_listener_check_fails_naming_address_and_port() {
         .filter(|x| x.subject == "127.0.0.1:8080")
         .collect();
     assert_eq!(l.len(), 1, "{fs:#?}");
-    assert!(l[0]
-        .message
-        .contains("check web_listen (listener): nothing listens on 127.0.0.1:8080"));
+    assert!(
+        l[0].message.contains("nothing listens on 127.0.0.1:8080")
+            && l[0].message.contains("check web_listen (listener)"),
+        "{}",
+        l[0].message
+    );
     f.listeners
         .as_mut()
         .unwrap()
@@ -406,4 +427,270 @@ fn a_silent_listener_check_fails_naming_address_and_port() {
     assert!(find(&fs, "listener", Level::Ok)
         .iter()
         .any(|x| x.subject == "127.0.0.1:8080"));
+}
+
+/// The lab's node with more checks: a process check on the service, a listener check, an exec
+/// check; two VIPs that share them.
+const MORE: &str = r#"router_id: 198.51.100.2
+local_as: 65101
+peers: [{name: tor-a, address: 198.51.100.1, remote_as: 65000, local_address: 198.51.100.2}]
+checks:
+  - {name: web_tcp, type: tcp, target: "203.0.113.10:80"}
+  - {name: web_https, type: https, url: "https://203.0.113.10/healthz", insecure: true}
+  - {name: nginx, type: process, pid_file: /run/nginx.pid}
+  - {name: web_listen, type: listener, port: 80}
+  - {name: disk, type: exec, command: [/usr/local/bin/disk-ok, --quiet], interval: 10s, timeout: 2s}
+  - {name: api_tcp, type: tcp, target: "203.0.113.11:8443"}
+signals: [{name: hs, type: handshakes, ports: [80]}]
+vips:
+  - {name: web, prefixes: [203.0.113.10/32], checks: [web_tcp, web_https, nginx, web_listen, disk]}
+  - {name: web2, prefixes: [203.0.113.12/32], checks: [nginx, web_listen]}
+  - {name: api, prefixes: [203.0.113.11/32], checks: [api_tcp]}
+"#;
+
+fn more() -> (Config, Facts) {
+    let cfg = crate::config::parse(Path::new("vw.yaml"), MORE).unwrap();
+    let (_, mut f) = broken();
+    // The return path fixed, as in `with_the_rule_and_table_nothing_fails`.
+    f.rules.as_mut().unwrap().push(Rule {
+        family: 2,
+        priority: 100,
+        src: Some((ip("203.0.113.0"), 24)),
+        table: 100,
+    });
+    f.replies[0].route = Ok(route(A, Some("198.51.100.1"), 100));
+    f.rpf_counter = Ok(rpf(14, 14));
+    f.listeners = Ok(vec![
+        listener("0.0.0.0", 80, 511),
+        listener("0.0.0.0", 443, 511),
+    ]);
+    for a in ["203.0.113.11", "203.0.113.12"] {
+        f.addrs.as_mut().unwrap().push(Addr {
+            ifindex: LO,
+            addr: ip(a),
+            prefix_len: 32,
+        });
+    }
+    f.listeners
+        .as_mut()
+        .unwrap()
+        .push(listener("0.0.0.0", 8443, 511));
+    // Every check but the listener passes.
+    f.checks = [
+        (0, "connected in 0.2 ms"),
+        (1, "HTTP 200 in 3.1 ms"),
+        (2, "process 4242 running"),
+        (4, "exit 0 in 12 ms"),
+        (5, "connected in 0.2 ms"),
+    ]
+    .into_iter()
+    .map(|(check, detail)| CheckRun {
+        check,
+        outcome: Outcome::Pass,
+        detail: detail.into(),
+        took: std::time::Duration::from_millis(3),
+    })
+    .collect();
+    (cfg, f)
+}
+
+fn run_mut(f: &mut Facts, check: usize) -> &mut CheckRun {
+    f.checks.iter_mut().find(|r| r.check == check).unwrap()
+}
+
+fn fails(fs: &[Finding]) -> Vec<&Finding> {
+    fs.iter().filter(|x| x.level == Level::Fail).collect()
+}
+
+/// Issue 22: every check type gets a line: process, exec, tcp and https runs are ok lines.
+#[test]
+fn every_check_gets_a_line() {
+    let (cfg, f) = more();
+    let fs = evaluate(&cfg, &f);
+    assert!(fails(&fs).is_empty(), "{:#?}", fails(&fs));
+    let lines = find(&fs, "check", Level::Ok);
+    let names: Vec<&str> = lines.iter().map(|x| x.subject.as_str()).collect();
+    assert_eq!(
+        names,
+        ["web_tcp", "web_https", "nginx", "disk", "api_tcp"],
+        "{fs:#?}"
+    );
+    assert!(lines[3]
+        .message
+        .starts_with("check disk (exec) passes now: exit 0 in 12 ms"));
+    // The listener check is answered by sock_diag.
+    assert!(fs
+        .iter()
+        .any(|x| x.topic == "listener" && x.subject == "*:80" && x.level == Level::Ok));
+}
+
+/// Issue 22: the service down (process check fails, nothing on ports 80 and 443, the tcp and
+/// https checks refused) is one FAIL, with the fix that starts it, not one per VIP and port.
+#[test]
+fn a_stopped_service_is_one_fail_that_starts_it() {
+    let (cfg, mut f) = more();
+    f.listeners
+        .as_mut()
+        .unwrap()
+        .retain(|s| s.local_port == 8443);
+    for (i, detail) in [
+        (0, "connect refused"),
+        (1, "connect refused"),
+        (2, "process 4242 (pid file /run/nginx.pid) is not running"),
+    ] {
+        let r = run_mut(&mut f, i);
+        r.outcome = Outcome::Fail;
+        r.detail = detail.into();
+    }
+    let fs = evaluate(&cfg, &f);
+    let fl = fails(&fs);
+    assert_eq!(fl.len(), 1, "{fl:#?}");
+    assert_eq!(fl[0].topic, "service");
+    assert_eq!(
+        fl[0].message,
+        "check nginx (process): process 4242 (pid file /run/nginx.pid) is not running: VIPs web, web2 stay withdrawn"
+    );
+    assert!(fl[0].fix.as_deref().unwrap().contains("/run/nginx.pid"));
+    let ev = fl[0].evidence.join("\n");
+    for want in [
+        "nothing listens on port 80 (wanted on 203.0.113.10:80, 203.0.113.11:80, 203.0.113.12:80, *:80 by check web_tcp (tcp), signal hs (handshakes), check web_listen (listener))",
+        "nothing listens on port 443",
+        "check web_tcp (tcp) now: connect refused",
+        "check web_https (https) now: connect refused",
+    ] {
+        assert!(ev.contains(want), "{want} not in\n{ev}");
+    }
+    // The other service (api on 8443) is fine and says so.
+    assert!(find(&fs, "check", Level::Ok)
+        .iter()
+        .any(|x| x.subject == "api_tcp"));
+
+    // Without the process check, the silent ports are the one cause.
+    let text = MORE
+        .replace(
+            "  - {name: nginx, type: process, pid_file: /run/nginx.pid}\n",
+            "",
+        )
+        .replace(", nginx, web_listen", ", web_listen")
+        .replace("[nginx, web_listen]", "[web_listen]");
+    let cfg = crate::config::parse(Path::new("vw.yaml"), &text).unwrap();
+    f.checks.retain(|r| r.check != 2);
+    for r in &mut f.checks {
+        if r.check > 2 {
+            r.check -= 1;
+        }
+    }
+    let fs = evaluate(&cfg, &f);
+    let fl = fails(&fs);
+    assert_eq!(fl.len(), 1, "{fl:#?}");
+    assert_eq!(fl[0].topic, "listener");
+    assert!(
+        fl[0].message.starts_with("nothing listens on 203.0.113.10:80, 203.0.113.11:80, 203.0.113.12:80, *:80, 203.0.113.10:443, 203.0.113.11:443, 203.0.113.12:443 (no socket on ports 80, 443 at all): check web_tcp (tcp), signal hs (handshakes), check web_listen (listener), check web_https (https) fail"),
+        "{}",
+        fl[0].message
+    );
+    assert_eq!(fl[0].evidence.len(), 4, "{:#?}", fl[0].evidence);
+}
+
+/// Issue 22: an exec check that fails or hangs is a FAIL with its exit status and time.
+#[test]
+fn exec_failures_and_timeouts_are_fails_with_status_and_time() {
+    let (cfg, mut f) = more();
+    let r = run_mut(&mut f, 4);
+    r.outcome = Outcome::Fail;
+    r.detail = "exit status 3: /var is 97% full".into();
+    r.took = std::time::Duration::from_millis(40);
+    let fs = evaluate(&cfg, &f);
+    let fl = fails(&fs);
+    assert_eq!(fl.len(), 1, "{fl:#?}");
+    assert_eq!(
+        fl[0].message,
+        "check disk (exec): `/usr/local/bin/disk-ok --quiet` failed: exit status 3: /var is 97% full after 40.0 ms: VIP web stays withdrawn"
+    );
+    let r = run_mut(&mut f, 4);
+    r.outcome = Outcome::TimedOut;
+    r.detail = "timed out after 2000 ms".into();
+    r.took = std::time::Duration::from_millis(2001);
+    let fs = evaluate(&cfg, &f);
+    let fl = fails(&fs);
+    assert_eq!(fl.len(), 1, "{fl:#?}");
+    assert!(fl[0]
+        .message
+        .contains("did not finish within its timeout of 2.0 s and was killed"));
+    assert!(fl[0]
+        .fix
+        .as_deref()
+        .unwrap()
+        .contains("raise the check's timeout"));
+}
+
+/// A unit check: inactive is the service down (`systemctl start`); without systemd the fix says
+/// to use another check type.
+#[test]
+fn unit_checks_name_systemctl_or_say_there_is_no_systemd() {
+    let text = MORE.replace(
+        "{name: nginx, type: process, pid_file: /run/nginx.pid}",
+        "{name: nginx, type: unit, unit: nginx.service}",
+    );
+    let cfg = crate::config::parse(Path::new("vw.yaml"), &text).unwrap();
+    let (_, mut f) = more();
+    let r = run_mut(&mut f, 2);
+    r.outcome = Outcome::Fail;
+    r.detail = "unit nginx.service is inactive".into();
+    let fs = evaluate(&cfg, &f);
+    let fl = fails(&fs);
+    assert_eq!(fl.len(), 1, "{fl:#?}");
+    assert!(fl[0]
+        .fix
+        .as_deref()
+        .unwrap()
+        .starts_with("systemctl start nginx.service"));
+    run_mut(&mut f, 2).detail =
+        "missing: systemd is not running on this host (no /run/systemd/system)".into();
+    let fs = evaluate(&cfg, &f);
+    assert!(fails(&fs)[0]
+        .fix
+        .as_deref()
+        .unwrap()
+        .contains("use a process or listener check"));
+}
+
+/// An http check that fails while its port listens is its own FAIL; one whose VIP is missing is
+/// evidence on the missing VIP's FAIL.
+#[test]
+fn a_failing_http_check_is_a_fail_unless_its_vip_is_missing() {
+    let (cfg, mut f) = more();
+    let r = run_mut(&mut f, 1);
+    r.outcome = Outcome::Fail;
+    r.detail = "HTTP 503 in 2.0 ms".into();
+    let fs = evaluate(&cfg, &f);
+    let fl = fails(&fs);
+    assert_eq!(fl.len(), 1, "{fl:#?}");
+    assert_eq!(fl[0].topic, "check");
+    assert!(fl[0].message.contains("HTTP 503"));
+    assert!(fl[0]
+        .fix
+        .as_deref()
+        .unwrap()
+        .starts_with("`curl -v https://203.0.113.10/healthz`"));
+
+    f.addrs
+        .as_mut()
+        .unwrap()
+        .retain(|a| a.addr != ip("203.0.113.11"));
+    let r = run_mut(&mut f, 5);
+    r.outcome = Outcome::TimedOut;
+    r.detail = "timed out after 500 ms".into();
+    let fs = evaluate(&cfg, &f);
+    let vip = fails(&fs)
+        .into_iter()
+        .find(|x| x.topic == "vip-address")
+        .unwrap()
+        .clone();
+    assert_eq!(vip.subject, "203.0.113.11");
+    assert!(vip
+        .evidence
+        .iter()
+        .any(|e| e.contains("check api_tcp (tcp) now: timed out")));
+    assert_eq!(fails(&fs).len(), 2, "{:#?}", fails(&fs));
 }

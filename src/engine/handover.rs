@@ -77,7 +77,7 @@ impl Engine {
                     probation: v.probation,
                     life: v.life.export(now),
                     marking: v.marking,
-                    guard_episode: v.guard.as_ref().map_or(0, |(_, g)| g.episode()),
+                    guard_episode: v.guard.as_deref().map_or(0, |(_, g)| g.episode()),
                 })
                 .collect(),
         }
@@ -118,7 +118,7 @@ impl Engine {
             v.probation = o.probation;
             v.life.import(&o.life, now);
             if o.marking {
-                if let Some((_, g)) = &mut v.guard {
+                if let Some((_, g)) = v.guard.as_deref_mut() {
                     // Never unmarked by an upgrade: an unhealthy node's path must not look
                     // healthy to the others, not even for a moment.
                     *g = Gate::restored_episode(now, o.guard_episode);

@@ -27,6 +27,7 @@ pub mod clock;
 pub mod fd;
 pub mod handover;
 pub mod inotify;
+pub mod malloc;
 pub mod netlink;
 pub mod process;
 pub mod rtnl;

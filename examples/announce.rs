@@ -76,7 +76,7 @@ fn snapshot(generation: u64, args: &Args, announce: bool, reason: &str) -> Desir
                     *p,
                     DesiredRoute {
                         vip: vip.clone(),
-                        attrs: attrs.clone(),
+                        attrs: std::sync::Arc::new(attrs.clone()),
                     },
                 )
             })

@@ -86,7 +86,13 @@ fn desired(n: u32, vips: u32) -> DesiredRoutes {
             ..RouteAttrs::default()
         };
         by_vip.entry(vip.clone()).or_default().push(p);
-        d.routes.insert(p, DesiredRoute { vip, attrs });
+        d.routes.insert(
+            p,
+            DesiredRoute {
+                vip,
+                attrs: Arc::new(attrs),
+            },
+        );
     }
     for (v, ps) in by_vip {
         d.reasons.insert(v.clone(), "check web passed 2/2".into());

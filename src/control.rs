@@ -181,7 +181,9 @@ pub struct VipView {
     pub reason: String,
     /// Unix seconds when the state began.
     pub since: u64,
-    pub checks: Vec<CheckView>,
+    /// Shared by every VIP that uses the check (one copy per check, not per VIP: 100k VIPs over
+    /// 100 checks held 100k copies, ~70 MB).
+    pub checks: Vec<std::sync::Arc<CheckView>>,
     pub conditions: Vec<ConditionView>,
     /// Connection-aware drain in progress: established connections left (None: not counted).
     #[serde(default, skip_serializing_if = "Option::is_none")]

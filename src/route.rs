@@ -270,7 +270,9 @@ pub struct RouteAttrs {
 pub struct DesiredRoute {
     /// The VIP this prefix belongs to (for logs).
     pub vip: Arc<str>,
-    pub attrs: RouteAttrs,
+    /// One allocation per VIP, shared by its prefixes (and by the sessions' Adj-RIB-Out): a copy
+    /// per prefix cost 88 bytes x 100k prefixes per table.
+    pub attrs: Arc<RouteAttrs>,
 }
 
 /// The complete set of routes every peer should carry now, with why each VIP is where it is.

@@ -88,7 +88,12 @@ pub fn sample_status() -> StatusView {
                 state: VipState::Announced,
                 reason: "checks passed".into(),
                 since: NOW - 3660,
-                checks: vec![check("web_tcp", true, "connected in 0.3 ms", 0.3)],
+                checks: vec![std::sync::Arc::new(check(
+                    "web_tcp",
+                    true,
+                    "connected in 0.3 ms",
+                    0.3,
+                ))],
                 conditions: vec![ConditionView {
                     signal: "errors.5xx_ratio".into(),
                     value: Some(0.012),
@@ -140,7 +145,12 @@ pub fn sample_status() -> StatusView {
                 state: VipState::Maintenance,
                 reason: "drained via API: kernel upgrade".into(),
                 since: NOW - 185,
-                checks: vec![check("web_tcp", true, "connected in 0.3 ms", 0.3)],
+                checks: vec![std::sync::Arc::new(check(
+                    "web_tcp",
+                    true,
+                    "connected in 0.3 ms",
+                    0.3,
+                ))],
                 conditions: vec![],
                 drain_connections: None,
                 drain_connections_silent: None,

@@ -10,7 +10,8 @@ use crate::route::{DesiredRoutes, Family, Prefix, RouteAttrs};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Entry {
     pub vip: Arc<str>,
-    pub attrs: RouteAttrs,
+    /// Shared with the desired table (see `DesiredRoute::attrs`).
+    pub attrs: Arc<RouteAttrs>,
 }
 
 /// What must be sent to move the peer from the current to the target set.
@@ -87,7 +88,7 @@ impl RibOut {
             self.routes
                 .iter()
                 .filter(|(p, _)| p.family() == family)
-                .map(|(p, e)| (*p, &e.attrs)),
+                .map(|(p, e)| (*p, &*e.attrs)),
         )
     }
 }
@@ -199,10 +200,10 @@ mod tests {
                 p(pfx),
                 DesiredRoute {
                     vip: vip.clone(),
-                    attrs: RouteAttrs {
+                    attrs: Arc::new(RouteAttrs {
                         med: *med,
                         ..RouteAttrs::default()
-                    },
+                    }),
                 },
             );
             d.vip_prefixes.entry(vip).or_default().push(p(pfx));

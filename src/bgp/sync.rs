@@ -198,7 +198,7 @@ impl Sync {
                 routes
                     .iter()
                     .filter(|(p, _)| p.family() == f)
-                    .map(|(p, e)| (*p, &e.attrs)),
+                    .map(|(p, e)| (*p, &*e.attrs)),
             );
             for (attrs, prefixes) in groups {
                 match encode::announce(&self.path, &attrs, nh, &prefixes) {
@@ -238,10 +238,10 @@ mod tests {
                 p,
                 DesiredRoute {
                     vip: vip.clone(),
-                    attrs: RouteAttrs {
+                    attrs: Arc::new(RouteAttrs {
                         med: *med,
                         ..RouteAttrs::default()
-                    },
+                    }),
                 },
             );
             d.vip_prefixes.entry(vip).or_default().push(p);

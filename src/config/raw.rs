@@ -220,12 +220,14 @@ pub struct RawCheck {
 #[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct RawVip {
+    // The optional parts are boxed: a 100k-VIP file is 100k of these (inline ~1 KB each, 134 MB
+    // while the Vec grew in check-config).
     pub name: Option<String>,
     #[serde(default)]
     pub prefixes: Vec<String>,
     #[serde(default)]
     pub checks: Vec<String>,
-    pub require: Option<Value>,
+    pub require: Option<Box<Value>>,
     pub med: Option<u32>,
     pub local_pref: Option<u32>,
     #[serde(default)]
@@ -236,22 +238,22 @@ pub struct RawVip {
     #[serde(default)]
     pub withdraw_when: Vec<RawCondition>,
     pub on_missing: Option<String>,
-    pub hold_down: Option<Value>,
-    pub dampening: Option<RawDampening>,
+    pub hold_down: Option<Box<Value>>,
+    pub dampening: Option<Box<RawDampening>>,
     pub drain: Option<String>,
-    pub drain_period: Option<Value>,
+    pub drain_period: Option<Box<Value>>,
     /// A count, or `off` for a timed drain.
-    pub drain_until_connections: Option<Value>,
-    pub drain_min: Option<Value>,
+    pub drain_until_connections: Option<Box<Value>>,
+    pub drain_min: Option<Box<Value>>,
     /// A duration, or `off` (the default).
-    pub drain_idle: Option<Value>,
+    pub drain_idle: Option<Box<Value>>,
     pub on_unhealthy: Option<String>,
     pub shutdown: Option<String>,
-    pub depreference: Option<RawDepreference>,
+    pub depreference: Option<Box<RawDepreference>>,
     pub disable_file: Option<String>,
     pub on_change: Option<Vec<String>>,
-    pub guard: Option<RawGuard>,
-    pub weight: Option<RawWeight>,
+    pub guard: Option<Box<RawGuard>>,
+    pub weight: Option<Box<RawWeight>>,
 }
 
 #[derive(Deserialize, Debug)]

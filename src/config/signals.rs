@@ -549,7 +549,7 @@ pub fn policy(p: &mut Problems, path: &str, r: &RawVip, signals: &SignalTable) -
     let hold_down = duration(
         p,
         &format!("{path}.hold_down"),
-        r.hold_down.as_ref(),
+        r.hold_down.as_deref(),
         default_hold,
     );
     let dampening = r.dampening.as_ref().map(|d| {

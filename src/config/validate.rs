@@ -858,7 +858,7 @@ fn vip(
     let require = require(
         p,
         &format!("{path}.require"),
-        r.require.as_ref(),
+        r.require.as_deref(),
         r.checks.len(),
     );
 
@@ -1070,7 +1070,7 @@ fn lifecycle(p: &mut Problems, path: &str, r: &RawVip) -> LifecycleSpec {
     let drain_period = duration(
         p,
         &period_path,
-        r.drain_period.as_ref(),
+        r.drain_period.as_deref(),
         Duration::from_secs(30),
     );
     if drain_period > Duration::from_secs(3600) {
@@ -1093,7 +1093,7 @@ fn lifecycle(p: &mut Problems, path: &str, r: &RawVip) -> LifecycleSpec {
     // A stop drains like a manual drain unless told otherwise.
     let shutdown = strategy(p, &format!("{path}.shutdown"), r.shutdown.as_deref(), drain);
     let min_path = format!("{path}.drain_min");
-    let drain_min = duration(p, &min_path, r.drain_min.as_ref(), Duration::ZERO);
+    let drain_min = duration(p, &min_path, r.drain_min.as_deref(), Duration::ZERO);
     if drain_min > drain_period {
         p.add(
             min_path.as_str(),
@@ -1101,7 +1101,7 @@ fn lifecycle(p: &mut Problems, path: &str, r: &RawVip) -> LifecycleSpec {
         );
     }
     let idle_path = format!("{path}.drain_idle");
-    let drain_idle = match r.drain_idle.as_ref() {
+    let drain_idle = match r.drain_idle.as_deref() {
         None => None,
         Some(Value::String(s)) if s == "off" => None,
         Some(v) => {
@@ -1119,7 +1119,7 @@ fn lifecycle(p: &mut Problems, path: &str, r: &RawVip) -> LifecycleSpec {
     };
     let until_path = format!("{path}.drain_until_connections");
     let drain_until_connections =
-        drain_until_connections(p, &until_path, r.drain_until_connections.as_ref());
+        drain_until_connections(p, &until_path, r.drain_until_connections.as_deref());
     LifecycleSpec {
         drain,
         drain_period,

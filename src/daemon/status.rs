@@ -141,6 +141,25 @@ impl Tracker {
             let ago = std::time::Instant::now().saturating_duration_since(at);
             unix_s(now.checked_sub(ago).unwrap_or(now))
         };
+        // One view per check, shared by the VIPs that use it.
+        let check_views: Vec<Arc<CheckView>> = engine
+            .checks()
+            .iter()
+            .map(|c| {
+                let t = self.checks.get(&c.name).cloned().unwrap_or_default();
+                Arc::new(CheckView {
+                    name: c.name.to_string(),
+                    kind: c.kind.to_string(),
+                    up: c.rise_fall.is_up(),
+                    last_ok: c.last_ok,
+                    last_detail: c.last_detail.clone(),
+                    last_duration_ms: t.last_duration_ms,
+                    passes: t.passes,
+                    failures: t.failures,
+                    durations: t.durations,
+                })
+            })
+            .collect();
         let vips = engine
             .vips()
             .iter()
@@ -179,21 +198,7 @@ impl Tracker {
                 checks: v
                     .checks
                     .iter()
-                    .filter_map(|&i| engine.checks().get(i))
-                    .map(|c| {
-                        let t = self.checks.get(&c.name).cloned().unwrap_or_default();
-                        CheckView {
-                            name: c.name.to_string(),
-                            kind: c.kind.to_string(),
-                            up: c.rise_fall.is_up(),
-                            last_ok: c.last_ok,
-                            last_detail: c.last_detail.clone(),
-                            last_duration_ms: t.last_duration_ms,
-                            passes: t.passes,
-                            failures: t.failures,
-                            durations: t.durations,
-                        }
-                    })
+                    .filter_map(|&i| check_views.get(i).cloned())
                     .collect(),
                 conditions: v
                     .conditions
@@ -309,7 +314,7 @@ fn log_signal_views(
 
 /// A guarded VIP's fleet view for status: per prefix the counts, per peer the announcers.
 fn fleet_view(engine: &Engine, v: &crate::engine::Vip) -> Option<FleetVipView> {
-    let (spec, guard) = v.guard.as_ref()?;
+    let (spec, guard) = v.guard.as_deref()?;
     let now = std::time::Instant::now();
     let mut out = FleetVipView {
         guard: guard.phase_name().to_string(),

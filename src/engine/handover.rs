@@ -92,10 +92,10 @@ impl Engine {
                     probation: v.probation,
                     life: v.life.export(now),
                     marking: v.marking,
-                    guard_episode: v.guard.as_ref().map_or(0, |(_, g)| g.episode()),
+                    guard_episode: v.guard.as_deref().map_or(0, |(_, g)| g.episode()),
                     conditions: v.conditions.iter().map(|c| c.export(now)).collect(),
-                    dampening: v.dampening.as_ref().map(|d| d.export(now)),
-                    weight: v.weight.as_ref().map(|w| w.export(now)),
+                    dampening: v.dampening.as_deref().map(|d| d.export(now)),
+                    weight: v.weight.as_deref().map(|w| w.export(now)),
                 })
                 .collect(),
         }
@@ -151,7 +151,7 @@ impl Engine {
                 w.import(ow, now);
             }
             if o.marking {
-                if let Some((_, g)) = &mut v.guard {
+                if let Some((_, g)) = v.guard.as_deref_mut() {
                     // Never unmarked by an upgrade: an unhealthy node's path must not look
                     // healthy to the others, not even for a moment.
                     *g = Gate::restored_episode(now, o.guard_episode);

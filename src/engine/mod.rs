@@ -145,7 +145,7 @@ impl Engine {
                         .collect(),
                     on_missing: v.on_missing,
                     hold_down: v.hold_down,
-                    dampening: v.dampening.map(Dampening::new),
+                    dampening: v.dampening.map(|d| Box::new(Dampening::new(d))),
                     healthy: false,
                     reason: waiting.clone(),
                     since: now,
@@ -153,10 +153,10 @@ impl Engine {
                     probation: false,
                     life: Lifecycle::new(v.lifecycle, waiting, now),
                     drain_attrs: drain_attrs(&v.attrs, &v.depreference),
-                    guard: v.guard.map(|g| (g, Gate::starting(now))),
+                    guard: v.guard.map(|g| Box::new((g, Gate::starting(now)))),
                     marking: false,
                     cause: None,
-                    weight: v.weight.clone().map(Weight::new),
+                    weight: v.weight.clone().map(|w| Box::new(Weight::new(w))),
                     retiring: false,
                 }
             })
@@ -274,7 +274,7 @@ impl Engine {
         let Some(v) = self.vips.iter().find(|v| &*v.name == vip) else {
             return Ok(());
         };
-        let Some((spec, _)) = &v.guard else {
+        let Some((spec, _)) = v.guard.as_deref() else {
             return Ok(());
         };
         let view = view_or_empty(self.fleet.as_ref());
@@ -292,7 +292,7 @@ impl Engine {
     pub fn guard_holds(&self) -> bool {
         let view = view_or_empty(self.fleet.as_ref());
         self.guarded_vips()
-            .any(|v| v.guard.as_ref().is_some_and(|(_, g)| g.holds(view)))
+            .any(|v| v.guard.as_deref().is_some_and(|(_, g)| g.holds(view)))
     }
 
     fn guarded_vips(&self) -> impl Iterator<Item = &Vip> {
@@ -316,7 +316,7 @@ impl Engine {
             if !names.iter().any(|n| **n == *v.name) {
                 continue;
             }
-            if let Some((_, g)) = &mut v.guard {
+            if let Some((_, g)) = v.guard.as_deref_mut() {
                 *g = Gate::restored(now);
                 settle(v, self.fleet.as_ref(), now, &mut decisions);
             }
@@ -327,7 +327,7 @@ impl Engine {
     /// The earliest instant a guard's marked phase or dwell ends (step the engine then).
     pub fn guard_wake_at(&self) -> Option<Instant> {
         self.guarded_vips()
-            .filter_map(|v| v.guard.as_ref().and_then(|(s, g)| g.wake_at(s)))
+            .filter_map(|v| v.guard.as_deref().and_then(|(s, g)| g.wake_at(s)))
             .min()
     }
 
@@ -335,7 +335,7 @@ impl Engine {
     /// path): what `fleet.settle` must exceed.
     pub fn mark_propagation(&self) -> std::collections::BTreeMap<Arc<str>, std::time::Duration> {
         let mut m: std::collections::BTreeMap<Arc<str>, std::time::Duration> = Default::default();
-        for (_, g) in self.guarded_vips().filter_map(|v| v.guard.as_ref()) {
+        for (_, g) in self.guarded_vips().filter_map(|v| v.guard.as_deref()) {
             for (p, d) in &g.mark_propagation {
                 let e = m.entry(p.clone()).or_default();
                 *e = (*e).max(*d);
@@ -402,10 +402,12 @@ impl Engine {
     /// The earliest instant a pending `for`/`restore_for` dwell completes: evaluate then, so a
     /// condition trips `for` after its crossing, not at the next tick after that.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let weights = self
-            .weighted
-            .iter()
-            .filter_map(|&i| self.vips[i].weight.as_ref().and_then(Weight::next_deadline));
+        let weights = self.weighted.iter().filter_map(|&i| {
+            self.vips[i]
+                .weight
+                .as_deref()
+                .and_then(Weight::next_deadline)
+        });
         self.vips
             .iter()
             .filter_map(Vip::next_deadline)
@@ -550,7 +552,9 @@ impl Engine {
                 // Added back while it was leaving: it is configured again, not stopping.
                 v.life.stopping = None;
             }
-            if let (Some((spec, g)), Some((ospec, og))) = (&mut v.guard, &o.guard) {
+            if let (Some((spec, g)), Some((ospec, og))) =
+                (v.guard.as_deref_mut(), o.guard.as_deref())
+            {
                 if spec == ospec {
                     *g = og.clone();
                 }
@@ -721,7 +725,7 @@ impl Engine {
             .filter_map(|vip| {
                 let draining = vip.life.routed()?;
                 let mut attrs: std::borrow::Cow<'_, RouteAttrs> = if vip.marking {
-                    let episode = vip.guard.as_ref().map_or(0, |(_, g)| g.episode());
+                    let episode = vip.guard.as_deref().map_or(0, |(_, g)| g.episode());
                     std::borrow::Cow::Owned(marked_attrs(&vip.drain_attrs, fleet, episode))
                 } else if draining {
                     std::borrow::Cow::Borrowed(&vip.drain_attrs)
@@ -731,12 +735,13 @@ impl Engine {
                 if let Some(w) = vip.weight.as_ref().filter(|w| w.current > 0) {
                     attrs.to_mut().link_bandwidth = Some(w.current);
                 }
+                let attrs = Arc::new(attrs.into_owned());
                 Some(vip.prefixes.iter().map(move |p| {
                     (
                         *p,
                         DesiredRoute {
                             vip: vip.name.clone(),
-                            attrs: attrs.clone().into_owned(),
+                            attrs: Arc::clone(&attrs),
                         },
                     )
                 }))
@@ -755,7 +760,9 @@ impl Engine {
             .collect();
         let mut withheld: BTreeMap<Arc<str>, Withheld> = BTreeMap::new();
         for v in self.guarded_vips().filter(|v| v.marking) {
-            let Some((_, g)) = &v.guard else { continue };
+            let Some((_, g)) = v.guard.as_deref() else {
+                continue;
+            };
             for (peer, out, note) in g.peer_states().filter(|(_, out, _)| *out) {
                 let _ = out;
                 let w = withheld.entry(peer.clone()).or_default();
@@ -818,7 +825,7 @@ fn reweigh(vip: &mut Vip, now: Instant) {
 /// Records a route-state change, and the gate's per-ToR changes (a VIP can leave one ToR and
 /// stay at another without changing its overall state).
 fn settle_route(vip: &mut Vip, fleet: Option<&FleetView>, now: Instant, out: &mut Vec<Decision>) {
-    if let Some((spec, gate)) = &mut vip.guard {
+    if let Some((spec, gate)) = vip.guard.as_deref_mut() {
         let wish = Wish {
             leave: vip.life.wants_gone(vip.healthy),
             forced: vip.life.forced_leave(),

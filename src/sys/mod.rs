@@ -31,6 +31,7 @@ pub mod fd;
 pub mod fdstore;
 pub mod handover;
 pub mod inotify;
+pub mod malloc;
 pub mod netlink;
 pub mod process;
 pub mod rtnl;

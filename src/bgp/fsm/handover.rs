@@ -217,7 +217,13 @@ impl Fsm {
                 link_bandwidth: r.link_bandwidth,
             };
             let vip: Arc<str> = r.vip.as_str().into();
-            fsm.sync.rib.insert(p, Entry { vip, attrs });
+            fsm.sync.rib.insert(
+                p,
+                Entry {
+                    vip,
+                    attrs: Arc::new(attrs),
+                },
+            );
         }
         fsm.state = PeerState::Established;
         fsm.hold = s.hold;
@@ -280,11 +286,11 @@ mod tests {
             p,
             DesiredRoute {
                 vip: "web".into(),
-                attrs: RouteAttrs {
+                attrs: Arc::new(RouteAttrs {
                     med: Some(10),
                     communities: vec![Community(0xFDE8_0001)],
                     ..Default::default()
-                },
+                }),
             },
         );
         let mut vp = BTreeMap::new();

@@ -91,7 +91,7 @@ fn desired(prefixes: &[&str]) -> Arc<DesiredRoutes> {
             p,
             DesiredRoute {
                 vip: vip.clone(),
-                attrs: RouteAttrs::default(),
+                attrs: RouteAttrs::default().into(),
             },
         );
         d.vip_prefixes.entry(vip.clone()).or_default().push(p);

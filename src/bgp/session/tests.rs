@@ -83,7 +83,7 @@ fn routes(gen: u64, list: &[(&str, &str, RouteAttrs)]) -> DesiredRoutes {
             p(pfx),
             DesiredRoute {
                 vip: vip.clone(),
-                attrs: attrs.clone(),
+                attrs: attrs.clone().into(),
             },
         );
         d.vip_prefixes.entry(vip.clone()).or_default().push(p(pfx));

@@ -649,9 +649,12 @@ impl Daemon {
         // Also starts the counting of a drain that began since (e.g. on a health drain).
         self.start_count();
         // Rebuilt status views and route tables free large blocks that glibc keeps resident;
-        // hand them back so RSS follows the live state (a call costs ~1 ms at 100k VIPs).
+        // hand them back so RSS follows the live state (a call costs ~1 ms at 100k VIPs, on a
+        // blocking thread: it takes the allocator's locks and walks the whole heap).
         if self.trimmed_at.elapsed() >= TRIM_EVERY {
-            crate::sys::malloc::release_free_memory();
+            drop(tokio::task::spawn_blocking(
+                crate::sys::malloc::release_free_memory,
+            ));
             self.trimmed_at = Instant::now();
         }
     }

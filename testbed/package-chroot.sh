@@ -364,8 +364,21 @@ systemd_round() {
       fail "after the upgrade dpkg has vipwarden $(in_ct dpkg-query -W -f='${Version}' vipwarden)"
   fi
   hitless "systemctl restart" "$store_took" systemctl restart vipwarden
-  # SIGUSR2 under systemd: the new process is not systemd's child; MAINPID= makes it the main one.
-  hitless "vipwarden upgrade (SIGUSR2)" "in-place upgrade from vipwarden .* taking over 1 BGP sessions" /usr/bin/vipwarden upgrade
+  # SIGUSR2 under systemd is refused: its new process would not be systemd's child, and systemd
+  # 252 ("Supervising process N which is not our child") SIGKILLs such a process at the next
+  # `systemctl stop`, past the drain. The old process serves on; nothing changes at the router.
+  local up_pid up_out
+  up_pid=$(show MainPID)
+  if up_out=$(in_ct timeout 60 /usr/bin/vipwarden upgrade 2>&1); then
+    journal
+    fail "vipwarden upgrade under systemd was not refused: $up_out"
+  fi
+  [[ $up_out == *"systemctl restart"* ]] || fail "vipwarden upgrade under systemd: refused without naming the fix: $up_out"
+  sleep 0.5
+  [[ $(show MainPID) == "$up_pid" && $(show ActiveState) == active ]] ||
+    fail "after the refused upgrade: $(show ActiveState), MainPID $(show MainPID) (was $up_pid)"
+  [[ $(med_at_peer) == 100 ]] || fail "the route changed after the refused upgrade: MED at gobgpd $(med_at_peer)"
+  say "vipwarden upgrade (SIGUSR2) under systemd: refused: $(tail -n 1 <<<"$up_out"); MainPID $up_pid serves on, MED 100 at gobgpd"
   if ((${#ran[@]} == 0)); then store_closed_on_stop; fi
   pid1=$(show MainPID)
 
@@ -569,4 +582,4 @@ done
 measured "package-chroot total" "$(($(now_ms) - T0))"
 ((${#ran[@]})) || skip "clean install checked, but no container booted (tried: ${skipped[*]}): the unit did not run under systemd"
 joined=$(printf '%s and ' "${ran[@]}")
-echo "PASS package-chroot: clean Debian 12 install + purge; ${joined% and }: start (notify), ${prev:+package upgrade and }restart without a route change (fd store), reload (valid applied, broken refused), stop and purge (withdraw before Cease), fd store closed by a stop, watchdog restart"
+echo "PASS package-chroot: clean Debian 12 install + purge; ${joined% and }: start (notify), ${prev:+package upgrade and }restart without a route change (fd store), SIGUSR2 refused, reload (valid applied, broken refused), stop and purge (withdraw before Cease), fd store closed by a stop, watchdog restart"

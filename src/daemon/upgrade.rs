@@ -62,6 +62,9 @@ impl Daemon {
     /// Runs the hand-over. Ok: the new process runs; this one must exit at once (its sessions are
     /// released and never touched again). Err: everything was resumed; the reason is for the log.
     pub(super) async fn upgrade(&mut self, started: Instant) -> Result<Done, String> {
+        if let Some(why) = handover::refused_under_systemd() {
+            return Err(why);
+        }
         let path = handover::binary_path()
             .map_err(|e| format!("cannot find the path of this binary: {e}"))?;
         info!(

@@ -41,6 +41,32 @@ pub const ENV_CONTROL: &str = "VIPWARDEN_HANDOVER_CONTROL";
 /// How long the old process waits for `ready`, and the new one for `go`.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Why an in-place upgrade (SIGUSR2) is refused here, if it is: this process is a systemd
+/// service's own process: systemd (248 and later) exec'd it, so `SYSTEMD_EXEC_PID` is this PID,
+/// whatever the unit's Type=. Older systemd: `INVOCATION_ID` and `NOTIFY_SOCKET` set with PID 1
+/// as the parent. A process that merely inherited a service's environment (a lab script run
+/// from a CI service, a hand-over's child re-parented to PID 1) has another PID there.
+/// The new process would be the old one's child, not systemd's: systemd 252 then says
+/// "Supervising process N which is not our child", and at `systemctl stop` SIGKILLs it right
+/// after ExecStop= (measured in the package test), past the drain and the fleet guard. Under
+/// systemd the hitless path is `systemctl restart`, through systemd's fd store.
+pub fn refused_under_systemd() -> Option<String> {
+    let service = match std::env::var("SYSTEMD_EXEC_PID") {
+        Ok(pid) => pid.trim() == std::process::id().to_string(),
+        Err(_) => {
+            std::env::var_os("INVOCATION_ID").is_some()
+                && std::env::var_os("NOTIFY_SOCKET").is_some()
+                && crate::sys::process::parent_is_init()
+        }
+    };
+    service.then(|| {
+        "this process is a systemd service: a process it started would not be systemd's child, \
+         and systemd would SIGKILL it at the next `systemctl stop` instead of letting it drain; \
+         use `systemctl restart` (the sessions go over through systemd's fd store)"
+            .to_string()
+    })
+}
+
 /// The path of the binary to start: the running one's path, also after a package upgrade
 /// replaced (deleted) the file, so the new file at that path is the one started.
 pub fn binary_path() -> std::io::Result<PathBuf> {

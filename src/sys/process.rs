@@ -10,6 +10,11 @@ pub fn effective_uid() -> u32 {
     process::geteuid().as_raw()
 }
 
+/// Whether this process's parent is PID 1 (the init system, e.g. systemd).
+pub fn parent_is_init() -> bool {
+    process::getppid().is_some_and(|p| p.as_raw_nonzero().get() == 1)
+}
+
 /// SIGKILL to every process of group `pgid`. A group already gone (ESRCH) is not an error to
 /// callers that only want it gone; they ignore the result.
 pub fn kill_process_group(pgid: i32) -> io::Result<()> {

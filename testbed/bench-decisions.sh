@@ -24,6 +24,7 @@ WORK=$(cd "$WORK" && pwd)
 [ -x "$BIN" ] || cargo build --release --quiet --bin vipwarden
 
 pids=()
+failed=0
 cleanup() {
     local p
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -62,7 +63,7 @@ with open(path, "w") as f:
         f.write(f"  - {{name: v{v}, prefixes: ['{ipaddress.IPv4Address(base + v)}/32'], checks: [c{v % checks}]}}\n")
 PY
     sleep 0.3
-    /usr/bin/time -f '%M' -o "$dir/rss" "$BIN" --log-format json run --config "$dir/vipwarden.yaml" \
+    /usr/bin/time -f '%M' -o "$dir/rss" "$BIN" run --log-format json --config "$dir/vipwarden.yaml" \
         >"$dir/stdout" 2>"$dir/vipwarden.log" &
     daemon=$!
     pids+=("$daemon")
@@ -72,7 +73,7 @@ PY
         sleep 0.2
     done
     wait "$router" || true
-    [ -s "$dir/router.json" ] || { echo "N=$n: no result; daemon log:"; tail -5 "$dir/vipwarden.log"; continue; }
+    [ -s "$dir/router.json" ] || { echo "N=$n: no result; daemon log:"; tail -5 "$dir/vipwarden.log"; failed=1; continue; }
     # $daemon is GNU time; its child is vipwarden (a planned stop, so time writes the peak RSS).
     child=$(pgrep -P "$daemon" || true)
     [ -n "$child" ] && kill -TERM "$child" 2>/dev/null || true
@@ -94,3 +95,5 @@ all_at = f"{r['all_at_s'] * 1000:.0f} ms" if r["all_at_s"] is not None else f"NO
 print(f"{n:8d} {batch:14.0f} {all_at:>16} {r['max_gap_s'] * 1000:13.0f} ms {r['notifications']:6d} {r['sessions']:8d} {int(rss) // 1024:7d} MB")
 PY
 done
+# A size that gave no result makes the whole run fail: a benchmark that cannot run is not a figure.
+exit "$failed"

@@ -930,3 +930,102 @@ fn schema_and_semantic_problems_in_one_run() {
         "{e:#?}"
     );
 }
+
+/// The direct path (text straight into `RawConfig`) and the full path (YAML tree, one problem per
+/// node) give the same result on every file the repository ships or documents, on anchors and
+/// aliases, and on files with errors (those take the full path either way).
+#[test]
+fn direct_and_full_parse_agree() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut texts: Vec<(String, String)> = vec![
+        ("GOOD".into(), GOOD.into()),
+        (
+            "anchors".into(),
+            GOOD.replace(
+                "  - name: web\n    type: tcp",
+                "  - &w\n    name: web\n    type: tcp",
+            )
+            .replace(
+                "    checks: [web]",
+                "    checks: [web]\n    description: *w",
+            ),
+        ),
+        ("alias".into(), format!("{GOOD}fleet: &f {{}}\n")),
+        (
+            "unknown key".into(),
+            GOOD.replace("interval: 1s", "intervall: 1s"),
+        ),
+        (
+            "wrong type".into(),
+            GOOD.replace("local_as: 65101", "local_as: [1]"),
+        ),
+        (
+            "syntax".into(),
+            GOOD.replace("checks: [web]", "checks: [web"),
+        ),
+    ];
+    let mut files = vec![root.join("README.md")];
+    for dir in ["config", "docs", "testbed", "testbed/tests"] {
+        for e in std::fs::read_dir(root.join(dir)).unwrap() {
+            files.push(e.unwrap().path());
+        }
+    }
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        match f.extension().and_then(|e| e.to_str()) {
+            Some("yaml") => texts.push((f.display().to_string(), text)),
+            Some("md") => {
+                for (i, block) in text.split("```yaml\n").skip(1).enumerate() {
+                    let body = block.split("```").next().unwrap_or("");
+                    if body.contains("router_id") {
+                        texts.push((format!("{} block {i}", f.display()), body.to_string()));
+                    }
+                }
+            }
+            // The lab's configs: heredoc bodies that are whole configs (shell variables are
+            // left as they are: both paths see the same text).
+            Some("sh") => {
+                let mut body: Option<(String, String)> = None;
+                for line in text.lines() {
+                    if let Some((end, acc)) = body.as_mut() {
+                        if line.trim() == end.as_str() {
+                            let (_, acc) = body.take().unwrap();
+                            if acc.starts_with("router_id:") {
+                                texts.push((f.display().to_string(), acc));
+                            }
+                        } else {
+                            acc.push_str(line);
+                            acc.push('\n');
+                        }
+                    } else if let Some(i) = line.find("<<") {
+                        let delim: String = line[i + 2..]
+                            .trim_start_matches('-')
+                            .trim()
+                            .trim_matches(|c| c == '\'' || c == '"')
+                            .chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                            .collect();
+                        if !delim.is_empty() {
+                            body = Some((delim, String::new()));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(texts.len() >= 12, "found only {} texts", texts.len());
+    let mut direct_ok = 0;
+    for (name, text) in &texts {
+        let file = Path::new("vw.yaml");
+        let direct = format!("{:?}", parse_with(file, text, true));
+        let full = format!("{:?}", parse_with(file, text, false));
+        assert_eq!(direct, full, "{name}: the two paths differ");
+        direct_ok += usize::from(serde_yaml::from_str::<raw::RawConfig>(text).is_ok());
+    }
+    assert!(
+        direct_ok >= 6,
+        "only {direct_ok} of {} texts took the direct path",
+        texts.len()
+    );
+}

@@ -351,31 +351,25 @@ pub(super) fn checks(
                     .fix(format!("run `{cmd}` by hand, as the daemon's user, to see why it fails")),
                 }
             }
-            CheckKind::Http(h) => finding(
-                Level::Fail,
-                "check",
-                ch.name.to_string(),
-                format!(
-                    "{what} fails now: {} ({}): {vips_text}",
-                    r.detail,
-                    took(r.took)
-                ),
-            )
-            .fix(format!(
-                "`curl -v {}` from this host, and the service's log",
-                h.url
-            )),
-            _ => finding(
-                Level::Fail,
-                "check",
-                ch.name.to_string(),
-                format!(
-                    "{what} fails now: {} ({}): {vips_text}",
-                    r.detail,
-                    took(r.took)
-                ),
-            )
-            .fix("the service's log; `ss -tln` shows what listens"),
+            kind => {
+                let fix = match kind {
+                    CheckKind::Http(h) => {
+                        format!("`curl -v {}` from this host, and the service's log", h.url)
+                    }
+                    _ => "the service's log; `ss -tln` shows what listens".to_string(),
+                };
+                finding(
+                    Level::Fail,
+                    "check",
+                    ch.name.to_string(),
+                    format!(
+                        "{what} fails now: {} ({}): {vips_text}",
+                        r.detail,
+                        took(r.took)
+                    ),
+                )
+                .fix(fix)
+            }
         };
         out.push(fi);
     }

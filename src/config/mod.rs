@@ -4,6 +4,7 @@
 //! `engine::VipSpec`). Nothing here runs anything; no module it imports may import it back.
 
 mod bfd;
+mod direct;
 mod fieldcheck;
 mod keys;
 mod locate;
@@ -213,13 +214,12 @@ fn parse_with(file: &Path, text: &str, direct: bool) -> Result<Config, ConfigErr
             .map(|p| at(&p.path, false, p.message))
             .collect()
     };
-    // A file that fits the schema goes from the text straight into `RawConfig`, without the YAML
+    // A file that fits the schema is read a VIP at a time (`direct`), without the whole YAML
     // tree (~100 MB at 100k VIPs). Any error at all takes the full path, which reports every
     // problem with its position; on a file that fits, both give the same `RawConfig`.
-    let direct = direct.then(|| serde_yaml::from_str::<raw::RawConfig>(text));
-    let (raw, schema_problems) = match direct {
-        Some(Ok(raw)) => (Some(raw), Vec::new()),
-        Some(Err(_)) | None => {
+    let (raw, schema_problems) = match direct.then(|| direct::parse(text)).flatten() {
+        Some(raw) => (Some(raw), Vec::new()),
+        None => {
             // YAML syntax first: past a syntax error nothing can be read, so that one stops here.
             let doc: serde_yaml::Value =
                 serde_yaml::from_str(text).map_err(|e| syntax_error(text, &e, &err))?;

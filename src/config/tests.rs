@@ -963,6 +963,30 @@ fn direct_and_full_parse_agree() {
             "syntax".into(),
             GOOD.replace("checks: [web]", "checks: [web"),
         ),
+        // Plain scalars that YAML resolves to numbers, booleans or null where a string is expected.
+        (
+            "number as name".into(),
+            GOOD.replace("  - name: web\n    prefixes", "  - name: 123\n    prefixes"),
+        ),
+        (
+            "bool as name".into(),
+            GOOD.replace(
+                "  - name: web\n    prefixes",
+                "  - name: true\n    prefixes",
+            ),
+        ),
+        (
+            "null as name".into(),
+            GOOD.replace("  - name: web\n    prefixes", "  - name: ~\n    prefixes"),
+        ),
+        (
+            "number in a list".into(),
+            GOOD.replace("checks: [web]", "checks: [web, 7]"),
+        ),
+        (
+            "number as target".into(),
+            GOOD.replace("target: 203.0.113.10:80", "target: 80"),
+        ),
     ];
     let mut files = vec![root.join("README.md")];
     for dir in ["config", "docs", "testbed", "testbed/tests"] {
@@ -1021,7 +1045,7 @@ fn direct_and_full_parse_agree() {
         let direct = format!("{:?}", parse_with(file, text, true));
         let full = format!("{:?}", parse_with(file, text, false));
         assert_eq!(direct, full, "{name}: the two paths differ");
-        direct_ok += usize::from(serde_yaml::from_str::<raw::RawConfig>(text).is_ok());
+        direct_ok += usize::from(direct::parse(text).is_some());
     }
     assert!(
         direct_ok >= 6,

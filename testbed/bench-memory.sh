@@ -48,6 +48,13 @@ rss_kb() { awk '$1 == "VmRSS:" {print $2}' "/proc/$1/status" 2>/dev/null || echo
 hwm_kb() { awk '$1 == "VmHWM:" {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
 ROWS=()
+print_table() {
+  echo
+  printf '| %-44s | %-40s | %s |\n' measure figure notes
+  printf '|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..42})" "-------"
+  printf '%s\n' "${ROWS[@]}"
+  echo "load average at the end: $(loadavg)"
+}
 row() { ROWS+=("$(printf '| %-44s | %-40s | %s |' "$1" "$2" "$3")"); echo "  $1: $2 ($3)"; }
 
 echo "bench-memory: N=$N, load average $(loadavg), $(nproc) cores, $("$BIN" --version)"
@@ -118,11 +125,7 @@ while True:
     kill -TERM "$pid"
     wait "$pid" 2>/dev/null || true
   done
-  echo
-  printf '| %-44s | %-40s | %s |\n' measure figure notes
-  printf '|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..42})" "-------"
-  printf '%s\n' "${ROWS[@]}"
-  echo "load average at the end: $(loadavg)"
+  print_table
   exit 0
 fi
 
@@ -280,8 +283,4 @@ EOF
   vw_wait_until now 30000 bird_empty >/dev/null || vw_warn "BIRD still holds $(bird_routes) prefixes"
 done
 
-echo
-printf '| %-44s | %-40s | %s |\n' measure figure notes
-printf '|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..42})" "-------"
-printf '%s\n' "${ROWS[@]}"
-echo "load average at the end: $(loadavg)"
+print_table

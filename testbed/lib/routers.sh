@@ -28,6 +28,14 @@ VW_BFD_AUTH=${VW_BFD_AUTH:-}
 VW_BFD_PASSWORD=${VW_BFD_PASSWORD:-}
 VW_BFD_KEY_ID=${VW_BFD_KEY_ID:-1}
 
+# vw_bfd_auth_meticulous KEY_ID: BIRD's BFD with Meticulous Keyed SHA1 and a fresh random
+# password (call before the lab comes up: BIRD's config is written then).
+vw_bfd_auth_meticulous() {
+  VW_BFD_AUTH="meticulous keyed sha1"
+  VW_BFD_KEY_ID=$1
+  VW_BFD_PASSWORD=$(head -c 9 /dev/urandom | od -An -tx1 | tr -d ' \n')
+}
+
 vw_bird_bfd_auth() {
   [[ -n $VW_BFD_AUTH ]] || return 0
   printf '    authentication %s;\n    password "%s" { id %s; };\n' \

@@ -20,9 +20,7 @@ AUTH=0
 if [[ $VW_ROUTER == bird ]]; then
   AUTH=1
   # BIRD's router config is written when the lab comes up (vw_test_begin).
-  VW_BFD_AUTH="meticulous keyed sha1"
-  VW_BFD_KEY_ID=7
-  VW_BFD_PASSWORD=$(head -c 9 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  vw_bfd_auth_meticulous 7
 fi
 # shellcheck source=bfd-common.sh
 source "$(dirname "$0")/bfd-common.sh"

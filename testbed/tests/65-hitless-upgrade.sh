@@ -20,9 +20,7 @@ if [[ $VW_ROUTER == bird ]]; then
   # BIRD's BFD with Meticulous Keyed SHA1: the sequence numbers must be handed over too (a new
   # process starting from another number would be dropped by BIRD as out of its window).
   auth=1
-  VW_BFD_AUTH="meticulous keyed sha1"
-  VW_BFD_KEY_ID=3
-  VW_BFD_PASSWORD=$(head -c 9 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  vw_bfd_auth_meticulous 3
 fi
 if [[ $VW_ROUTER != gobgp ]]; then
   bfd=1

@@ -181,7 +181,9 @@ Example:
     #[command(after_long_help = "\
 Sends SIGUSR2 to the daemon (its PID from the API's status) and waits until the new process
 answers. On any failure (the new binary does not start, refuses the state or the config) the
-running daemon serves on and says why. See docs/upgrades.md.
+running daemon serves on and says why. Under systemd it is refused (the new process would not
+be systemd's child, and systemd would SIGKILL it at the next stop): there `systemctl restart`
+hands the sessions over through systemd's fd store. See docs/upgrades.md.
 
 Exit status: 0 upgraded; 1 the upgrade did not take place, or the daemon could not be reached.
 

@@ -498,14 +498,17 @@ store_closed_on_stop() {
   read -r _ _ _ s <<<"$(peer_counters)"
   # What gobgpd saw of the session meanwhile (it should see nothing until the stop).
   down=$(tail -n +"$((mark + 1))" "$tmp/gobgpd.log" | grep -m1 -o '"Reason":"[^"]*"\|"msg":"received notification"\|"msg":"Peer Down"' || true)
+  [[ $s == 6 ]] || fail "after a restart whose next process did not start: session state $s at gobgpd (6 = Established) while systemd held the socket"
   ((n >= 2)) || { journal; fail "after a restart whose next process did not start: $n fds in the store (expected the socket and the state)"; }
   t=$(now_ms)
   in_ct timeout 60 systemctl stop vipwarden || fail "systemctl stop after the failed restart"
-  gone() { read -r _ _ _ s <<<"$(peer_counters)"; [[ $s != 6 ]]; }
+  # (Its own variable: reading into $s here overwrote the state before the stop, and the report
+  # printed the session as Idle (1) while systemd held it, as if it had dropped.)
+  gone() { local now; read -r _ _ _ now <<<"$(peer_counters)"; [[ $now != 6 ]]; }
   wait_for 3000 gone || fail "session still Established at gobgpd 3 s after the stop ($(show NFileDescriptorStore) fds in the store)"
   ms=$(($(now_ms) - t))
   [[ $(show NFileDescriptorStore) == 0 ]] || fail "after the stop systemd still holds $(show NFileDescriptorStore) fds"
-  say "failed restart (ExecStartPre=/bin/false): $n fds waited in systemd's store (session state at gobgpd before the stop: $s, 6 = Established; gobgpd meanwhile: ${down:-nothing}); systemctl stop -> store emptied, gobgpd saw the session close after $ms ms (hold time 9 s)"
+  say "failed restart (ExecStartPre=/bin/false): $n fds waited in systemd's store (meanwhile at gobgpd: session state $s = Established, in its log: ${down:-nothing}); systemctl stop -> store emptied, gobgpd saw the session close after $ms ms (hold time 9 s)"
   measured "stop with sessions in the fd store -> session closed at gobgpd" "$ms"
   rm -r "$root/etc/systemd/system/vipwarden.service.d"
   in_ct systemctl daemon-reload

@@ -951,43 +951,24 @@ fn direct_and_full_parse_agree() {
             ),
         ),
         ("alias".into(), format!("{GOOD}fleet: &f {{}}\n")),
-        (
-            "unknown key".into(),
-            GOOD.replace("interval: 1s", "intervall: 1s"),
-        ),
-        (
-            "wrong type".into(),
-            GOOD.replace("local_as: 65101", "local_as: [1]"),
-        ),
-        (
-            "syntax".into(),
-            GOOD.replace("checks: [web]", "checks: [web"),
-        ),
-        // Plain scalars that YAML resolves to numbers, booleans or null where a string is expected.
-        (
-            "number as name".into(),
-            GOOD.replace("  - name: web\n    prefixes", "  - name: 123\n    prefixes"),
-        ),
-        (
-            "bool as name".into(),
-            GOOD.replace(
-                "  - name: web\n    prefixes",
-                "  - name: true\n    prefixes",
-            ),
-        ),
-        (
-            "null as name".into(),
-            GOOD.replace("  - name: web\n    prefixes", "  - name: ~\n    prefixes"),
-        ),
-        (
-            "number in a list".into(),
-            GOOD.replace("checks: [web]", "checks: [web, 7]"),
-        ),
-        (
-            "number as target".into(),
-            GOOD.replace("target: 203.0.113.10:80", "target: 80"),
-        ),
     ];
+    // Edits of GOOD: errors (these take the full path either way), and plain scalars that YAML
+    // resolves to numbers, booleans or null where a string is expected.
+    const NAME: &str = "  - name: web\n    prefixes";
+    let edits = [
+        ("unknown key", "interval: 1s", "intervall: 1s"),
+        ("wrong type", "local_as: 65101", "local_as: [1]"),
+        ("syntax", "checks: [web]", "checks: [web"),
+        ("number as name", NAME, "  - name: 123\n    prefixes"),
+        ("bool as name", NAME, "  - name: true\n    prefixes"),
+        ("null as name", NAME, "  - name: ~\n    prefixes"),
+        ("number in a list", "checks: [web]", "checks: [web, 7]"),
+        ("number as target", "target: 203.0.113.10:80", "target: 80"),
+    ];
+    for (name, from, to) in edits {
+        assert!(GOOD.contains(from), "{name}: GOOD has no {from:?}");
+        texts.push((name.into(), GOOD.replace(from, to)));
+    }
     let mut files = vec![root.join("README.md")];
     for dir in ["config", "docs", "testbed", "testbed/tests"] {
         for e in std::fs::read_dir(root.join(dir)).unwrap() {

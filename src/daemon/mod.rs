@@ -208,10 +208,7 @@ impl Daemon {
         let mut imported = Vec::new();
         let mut upgraded = None;
         let mut bfd_inherited = None;
-        // Started by the old process (SIGUSR2), not by systemd: say so with READY=1.
-        let mut main_pid = false;
         if let Some(mut inh) = inherited {
-            main_pid = !inh.via_store;
             bfd_inherited = inh.bfd.take();
             let (decisions, n_checks, n_vips) = engine.import(&inh.engine, now);
             // The new signal sources start with empty windows: no data is not evidence until
@@ -313,13 +310,6 @@ impl Daemon {
         // Re-deciding the handed-over state (normally no change: the routes are as they were).
         daemon.apply(imported);
         daemon.publish_status();
-        if main_pid {
-            // The old process also says MAINPID= before it exits; this way systemd follows
-            // whichever message it reads first (NotifyAccess=all lets this one in).
-            let _ = daemon
-                .notifier
-                .send(&format!("MAINPID={}", std::process::id()));
-        }
         if let Err(e) = daemon.notifier.ready("started; waiting for checks") {
             warn!("systemd READY notification failed: {e}");
         }

@@ -231,10 +231,10 @@ impl Daemon {
         })
     }
 
-    /// After a successful hand-over: tells systemd the new main PID, logs, exits at once (no
-    /// drain, no withdrawal, no Cease: the sessions belong to the new process).
+    /// After a successful hand-over: logs, exits at once (no drain, no withdrawal, no Cease: the
+    /// sessions belong to the new process). No `MAINPID=`: under systemd SIGUSR2 is refused
+    /// (`handover::refused_under_systemd`), and `systemctl restart` starts systemd's own process.
     pub(super) fn exit_upgraded(&self, d: &Done) -> ! {
-        let _ = self.notifier.send(&format!("MAINPID={}", d.pid));
         info!(
             new_pid = d.pid,
             sessions = d.sessions,

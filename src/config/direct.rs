@@ -41,19 +41,18 @@ impl<'de> Visitor<'de> for SplitVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Split, A::Error> {
         let mut rest = Mapping::new();
         let mut vips: Option<Vec<RawVip>> = None;
+        // A repeated key is an error in the full path's tree too.
+        let duplicate = || de::Error::custom("duplicate key");
         while let Some(key) = map.next_key::<Value>()? {
-            // A repeated key is an error in the full path's tree too.
-            let repeated = if key.as_str() == Some("vips") {
-                vips.is_some()
-            } else {
-                rest.contains_key(&key)
-            };
-            if repeated {
-                return Err(de::Error::custom("duplicate key"));
-            }
             if key.as_str() == Some("vips") {
+                if vips.is_some() {
+                    return Err(duplicate());
+                }
                 vips = Some(map.next_value_seed(VipsSeed)?);
             } else {
+                if rest.contains_key(&key) {
+                    return Err(duplicate());
+                }
                 let value: Value = map.next_value()?;
                 rest.insert(key, value);
             }

@@ -182,7 +182,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigErrors> {
     parse_with(file, text, true)
 }
 
-/// `direct`: try the text straight into `RawConfig` first (tests turn it off to compare).
+/// `direct`: try the VIP-at-a-time read (`direct::parse`) first; tests turn it off to compare.
 fn parse_with(file: &Path, text: &str, direct: bool) -> Result<Config, ConfigErrors> {
     let err = |line, column, message| ConfigError {
         file: file.to_path_buf(),
@@ -222,7 +222,7 @@ fn parse_with(file: &Path, text: &str, direct: bool) -> Result<Config, ConfigErr
         None => {
             // YAML syntax first: past a syntax error nothing can be read, so that one stops here.
             let doc: serde_yaml::Value =
-                serde_yaml::from_str(text).map_err(|e| syntax_error(text, &e, &err))?;
+                serde_yaml::from_str(text).map_err(|e| syntax_error(file, text, &e))?;
             // Unknown keys and wrong types, all of them; the rest of the file is still checked.
             schema::deserialize::<raw::RawConfig>(doc)
         }
@@ -262,11 +262,7 @@ fn parse_with(file: &Path, text: &str, direct: bool) -> Result<Config, ConfigErr
 }
 
 /// A YAML syntax error, positioned (with a hint where `yaml_hints` knows the usual cause).
-fn syntax_error(
-    text: &str,
-    e: &serde_yaml::Error,
-    err: &dyn Fn(Option<usize>, Option<usize>, String) -> ConfigError,
-) -> ConfigErrors {
+fn syntax_error(file: &Path, text: &str, e: &serde_yaml::Error) -> ConfigErrors {
     let loc = e.location();
     // serde_yaml appends " at line L column C"; we print the position up front instead.
     let msg = e.to_string();
@@ -284,7 +280,12 @@ fn syntax_error(
         "{msg} (a YAML syntax error: this stops parsing; fix it, and every other problem in \
          the file is then reported at once)"
     );
-    ConfigErrors(vec![err(line, column, msg)])
+    ConfigErrors(vec![ConfigError {
+        file: file.to_path_buf(),
+        line,
+        column,
+        message: msg,
+    }])
 }
 
 #[cfg(test)]

@@ -931,8 +931,8 @@ fn schema_and_semantic_problems_in_one_run() {
     );
 }
 
-/// The direct path (text straight into `RawConfig`) and the full path (YAML tree, one problem per
-/// node) give the same result on every file the repository ships or documents, on anchors and
+/// The direct path (a VIP at a time, `direct::parse`) and the full path (the whole YAML tree, one
+/// problem per node) give the same result on every file the repository ships or documents, on anchors and
 /// aliases, and on files with errors (those take the full path either way).
 #[test]
 fn direct_and_full_parse_agree() {

@@ -16,6 +16,7 @@ pub mod secret_file;
 mod signals;
 mod summary;
 mod validate;
+mod vip_split;
 mod weight;
 mod yaml_hints;
 

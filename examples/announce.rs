@@ -87,8 +87,12 @@ fn snapshot(generation: u64, args: &Args, announce: bool, reason: &str) -> Desir
     let mut d = DesiredRoutes::default();
     d.generation = generation;
     d.routes = routes;
-    d.reasons = [(vip.clone(), reason.to_string())].into_iter().collect();
-    d.vip_prefixes = [(vip, args.prefixes.clone())].into_iter().collect();
+    d.reasons = [(vip.clone(), reason.into())].into_iter().collect();
+    d.vip_prefixes = std::sync::Arc::new(
+        [(vip, args.prefixes.as_slice().into())]
+            .into_iter()
+            .collect(),
+    );
     d
 }
 

@@ -96,7 +96,7 @@ fn desired(n: u32, vips: u32) -> DesiredRoutes {
     }
     for (v, ps) in by_vip {
         d.reasons.insert(v.clone(), "check web passed 2/2".into());
-        d.vip_prefixes.insert(v, ps);
+        Arc::make_mut(&mut d.vip_prefixes).insert(v, ps.into());
     }
     d
 }

@@ -3,12 +3,15 @@
 //! the only writer; the API only reads snapshots and sends commands.
 //!
 //! Owns only these types (no logic, no I/O): both the daemon and the API import it, it imports
-//! only `engine::VipState`.
+//! only `engine::VipState` and `route::Prefix`.
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use crate::engine::VipState;
+use crate::route::Prefix;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct StatusView {
@@ -81,7 +84,7 @@ pub struct LogSignalView {
 /// How many times a VIP entered a state since the daemon started.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteChangeCount {
-    pub vip: String,
+    pub vip: Arc<str>,
     pub to: VipState,
     pub count: u64,
 }
@@ -173,18 +176,47 @@ pub struct BfdView {
     pub setup_error: Option<String>,
 }
 
+/// At 100k VIPs the status view is rebuilt for every change, so a VIP's view shares what the
+/// engine already holds (name, prefixes, reason) and boxes what few VIPs have.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct VipView {
-    pub name: String,
-    pub prefixes: Vec<String>,
+    pub name: Arc<str>,
+    pub prefixes: PrefixList,
     pub state: VipState,
-    pub reason: String,
+    pub reason: Arc<str>,
     /// Unix seconds when the state began.
     pub since: u64,
     /// Shared by every VIP that uses the check (one copy per check, not per VIP: 100k VIPs over
     /// 100 checks held 100k copies, ~70 MB).
-    pub checks: Vec<std::sync::Arc<CheckView>>,
-    pub conditions: Vec<ConditionView>,
+    pub checks: Arc<[Arc<CheckView>]>,
+    pub conditions: Box<[ConditionView]>,
+    /// Drains, fleet guard, weight: set on few VIPs, so one box (None) for the rest. Its fields
+    /// sit in the VIP's JSON object like the others.
+    #[serde(flatten)]
+    pub extra: Option<Box<VipExtra>>,
+}
+
+impl VipView {
+    pub fn drain_connections(&self) -> Option<u32> {
+        self.extra.as_ref()?.drain_connections
+    }
+
+    pub fn drain_connections_silent(&self) -> Option<u32> {
+        self.extra.as_ref()?.drain_connections_silent
+    }
+
+    pub fn fleet(&self) -> Option<&FleetVipView> {
+        self.extra.as_ref()?.fleet.as_ref()
+    }
+
+    pub fn weight(&self) -> Option<&WeightView> {
+        self.extra.as_ref()?.weight.as_ref()
+    }
+}
+
+/// The parts of a VIP's view that only drains, guards and weights have.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct VipExtra {
     /// Connection-aware drain in progress: established connections left (None: not counted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drain_connections: Option<u32>,
@@ -193,7 +225,7 @@ pub struct VipView {
     pub drain_connections_silent: Option<u32>,
     /// Why connections are not counted during a connection-aware drain (falls back to the period).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub drain_note: Option<String>,
+    pub drain_note: Option<Box<str>>,
     /// Seconds the running drain has lasted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub draining_for_s: Option<f64>,
@@ -203,6 +235,46 @@ pub struct VipView {
     /// The announced weight (RFC 10005 link bandwidth), when the VIP has `weight`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<WeightView>,
+}
+
+impl VipExtra {
+    /// None when nothing is set, so a plain VIP carries no box.
+    pub fn boxed(self) -> Option<Box<VipExtra>> {
+        let empty = self.drain_connections.is_none()
+            && self.drain_connections_silent.is_none()
+            && self.drain_note.is_none()
+            && self.draining_for_s.is_none()
+            && self.fleet.is_none()
+            && self.weight.is_none();
+        (!empty).then(|| Box::new(self))
+    }
+}
+
+/// A VIP's prefixes, shown as text ("203.0.113.10/32"); in the daemon, the engine's own list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PrefixList(pub Arc<[Prefix]>);
+
+impl std::ops::Deref for PrefixList {
+    type Target = [Prefix];
+    fn deref(&self) -> &[Prefix] {
+        &self.0
+    }
+}
+
+impl Serialize for PrefixList {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(ToString::to_string))
+    }
+}
+
+impl<'de> Deserialize<'de> for PrefixList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<PrefixList, D::Error> {
+        let text = Vec::<String>::deserialize(d)?;
+        let parsed: Result<Vec<Prefix>, _> = text.iter().map(|t| t.parse::<Prefix>()).collect();
+        parsed
+            .map(|p| PrefixList(p.into()))
+            .map_err(|e| serde::de::Error::custom(format!("a VIP prefix: {e}")))
+    }
 }
 
 /// A weighted VIP's announced link bandwidth and why.
@@ -398,10 +470,22 @@ pub struct CommandOutcome {
 
 pub type CommandReply = Result<CommandOutcome, CommandError>;
 
+/// The VIPs' part of the status (`StatusView::vips` and `route_changes`), which the daemon builds
+/// per request instead of publishing it.
+#[derive(Clone, Debug, Default)]
+pub struct VipsView {
+    pub vips: Vec<VipView>,
+    pub route_changes: Vec<RouteChangeCount>,
+}
+
+pub type VipsRequest = oneshot::Sender<VipsView>;
+
 /// The API's handle on the daemon.
 #[derive(Clone)]
 pub struct ControlHandle {
+    /// Everything but the VIPs: ask `vips` for those.
     pub status: watch::Receiver<std::sync::Arc<StatusView>>,
+    pub vips: mpsc::Sender<VipsRequest>,
     pub events: watch::Receiver<std::sync::Arc<Vec<EventView>>>,
     pub commands: mpsc::Sender<(Command, oneshot::Sender<CommandReply>)>,
 }

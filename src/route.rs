@@ -275,6 +275,9 @@ pub struct DesiredRoute {
     pub attrs: Arc<RouteAttrs>,
 }
 
+/// VIP name -> its prefixes.
+pub type VipPrefixes = BTreeMap<Arc<str>, Arc<[Prefix]>>;
+
 /// The complete set of routes every peer should carry now, with why each VIP is where it is.
 #[derive(Clone, Debug, Default)]
 pub struct DesiredRoutes {
@@ -283,10 +286,10 @@ pub struct DesiredRoutes {
     pub routes: BTreeMap<Prefix, DesiredRoute>,
     /// VIP name -> human reason for its current state, with figures
     /// (e.g. "check web failed 2/2: connect refused"). Sessions put it in their route-change logs.
-    pub reasons: BTreeMap<Arc<str>, String>,
+    pub reasons: BTreeMap<Arc<str>, Arc<str>>,
     /// VIP name -> its prefixes, for every configured VIP (announced or not), so a session can name
     /// the VIP of a prefix it withdraws.
-    pub vip_prefixes: BTreeMap<Arc<str>, Vec<Prefix>>,
+    pub vip_prefixes: Arc<VipPrefixes>,
     /// Peer -> the routes of `routes` that peer must not get: the fleet guard left that ToR while
     /// it holds the VIP at another (decided per ToR), with the reason per VIP for its log.
     pub withheld: BTreeMap<Arc<str>, Withheld>,
@@ -304,7 +307,7 @@ pub struct Withheld {
 
 impl DesiredRoutes {
     pub fn reason_for(&self, vip: &str) -> &str {
-        self.reasons.get(vip).map(String::as_str).unwrap_or("")
+        self.reasons.get(vip).map(|r| &**r).unwrap_or("")
     }
 
     /// Why `vip` is where it is at `peer`: its per-peer reason where the guard left that peer.
@@ -329,8 +332,8 @@ impl DesiredRoutes {
         self.prefix_vip
             .get_or_init(|| {
                 let mut m = HashMap::new();
-                for (v, ps) in &self.vip_prefixes {
-                    for p in ps {
+                for (v, ps) in self.vip_prefixes.iter() {
+                    for p in ps.iter() {
                         m.entry(*p).or_insert_with(|| v.clone());
                     }
                 }
@@ -408,8 +411,8 @@ mod tests {
         let mut d = DesiredRoutes::default();
         let a: Prefix = "203.0.113.10/32".parse().unwrap();
         let b: Prefix = "2001:db8::10/128".parse().unwrap();
-        d.vip_prefixes.insert("web".into(), vec![a]);
-        d.vip_prefixes.insert("dns".into(), vec![b]);
+        Arc::make_mut(&mut d.vip_prefixes).insert("web".into(), [a].into());
+        Arc::make_mut(&mut d.vip_prefixes).insert("dns".into(), [b].into());
         assert_eq!(d.vip_of(&a).map(|v| &**v), Some("web"));
         assert_eq!(d.vip_of(&b).map(|v| &**v), Some("dns"));
         assert_eq!(d.vip_of(&"203.0.113.11/32".parse().unwrap()), None);

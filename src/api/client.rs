@@ -205,14 +205,14 @@ pub async fn wait_drained(api: &ApiTarget, vip: Option<&str>) -> anyhow::Result<
         let targets: Vec<_> = view
             .vips
             .iter()
-            .filter(|v| vip.is_none_or(|n| v.name == n))
+            .filter(|v| vip.is_none_or(|n| *v.name == *n))
             .collect();
         if targets.is_empty() {
             anyhow::bail!("no VIP {} in the daemon's status", vip.unwrap_or("at all"));
         }
         if let Some(v) = targets.iter().find(|v| v.state == VipState::Draining) {
-            if let Some(n) = v.drain_connections {
-                let silent = v.drain_connections_silent.unwrap_or(0);
+            if let Some(n) = v.drain_connections() {
+                let silent = v.drain_connections_silent().unwrap_or(0);
                 tracing::debug!(
                     "{}: draining, {n} connections left ({silent} silent)",
                     v.name

@@ -350,32 +350,32 @@ fn register_vips(reg: &mut Registry, status: &StatusView, now: u64) {
     let drain_silent = IntFamily::default();
     let weight = FloatFamily::default();
     for vip in &status.vips {
-        if let Some(w) = &vip.weight {
+        if let Some(w) = vip.weight() {
             weight
-                .get_or_create(&vec![("vip", vip.name.clone())])
+                .get_or_create(&vec![("vip", vip.name.to_string())])
                 .set(w.bytes_per_sec as f64);
         }
-        if let Some(n) = vip.drain_connections {
+        if let Some(n) = vip.drain_connections() {
             drain_conns
-                .get_or_create(&vec![("vip", vip.name.clone())])
+                .get_or_create(&vec![("vip", vip.name.to_string())])
                 .set(i64::from(n));
         }
-        if let Some(n) = vip.drain_connections_silent {
+        if let Some(n) = vip.drain_connections_silent() {
             drain_silent
-                .get_or_create(&vec![("vip", vip.name.clone())])
+                .get_or_create(&vec![("vip", vip.name.to_string())])
                 .set(i64::from(n));
         }
         for s in VIP_STATES {
-            let labels = vec![("vip", vip.name.clone()), ("state", s.to_string())];
+            let labels = vec![("vip", vip.name.to_string()), ("state", s.to_string())];
             state.get_or_create(&labels).set(i64::from(vip.state == s));
         }
-        let name = vec![("vip", vip.name.clone())];
+        let name = vec![("vip", vip.name.to_string())];
         changed_at.get_or_create(&name).set(to_i64(vip.since));
         in_state
             .get_or_create(&name)
             .set(to_i64(now.saturating_sub(vip.since)));
         for c in &vip.conditions {
-            let labels = vec![("vip", vip.name.clone()), ("signal", c.signal.clone())];
+            let labels = vec![("vip", vip.name.to_string()), ("signal", c.signal.clone())];
             // No reading yet: no sample, rather than a 0 that looks like a real value.
             if let Some(v) = c.value {
                 value.get_or_create(&labels).set(v);
@@ -442,7 +442,7 @@ fn register_vips(reg: &mut Registry, status: &StatusView, now: u64) {
 
     let changes = CounterFamily::default();
     for rc in &status.route_changes {
-        let labels = vec![("vip", rc.vip.clone()), ("to", rc.to.to_string())];
+        let labels = vec![("vip", rc.vip.to_string()), ("to", rc.to.to_string())];
         changes.get_or_create(&labels).inc_by(rc.count);
     }
     reg.register(
@@ -467,7 +467,7 @@ fn register_fleet(reg: &mut Registry, status: &StatusView) {
     let propagation = FloatFamily::default();
     let mut any = false;
     for vip in &status.vips {
-        let Some(f) = &vip.fleet else { continue };
+        let Some(f) = vip.fleet() else { continue };
         any = true;
         for peer in &f.peers {
             for state in ["in", "held", "out"] {
@@ -476,25 +476,25 @@ fn register_fleet(reg: &mut Registry, status: &StatusView) {
                     s => s,
                 };
                 let labels = vec![
-                    ("vip", vip.name.clone()),
+                    ("vip", vip.name.to_string()),
                     ("peer", peer.peer.clone()),
                     ("state", state.to_string()),
                 ];
                 gate.get_or_create(&labels).set(i64::from(here == state));
             }
             if let Some(ms) = peer.mark_propagation_ms {
-                let labels = vec![("vip", vip.name.clone()), ("peer", peer.peer.clone())];
+                let labels = vec![("vip", vip.name.to_string()), ("peer", peer.peer.clone())];
                 propagation.get_or_create(&labels).set(ms as f64 / 1000.0);
             }
-            for prefix in &vip.prefixes {
+            for prefix in vip.prefixes.iter().map(ToString::to_string) {
                 for health in ["healthy", "marked"] {
                     let n = peer
                         .announcers
                         .iter()
-                        .filter(|a| &a.prefix == prefix && a.health == health)
+                        .filter(|a| a.prefix == prefix && a.health == health)
                         .count();
                     let labels = vec![
-                        ("vip", vip.name.clone()),
+                        ("vip", vip.name.to_string()),
                         ("prefix", prefix.clone()),
                         ("peer", peer.peer.clone()),
                         ("health", health.to_string()),
@@ -504,7 +504,7 @@ fn register_fleet(reg: &mut Registry, status: &StatusView) {
             }
         }
         for p in &f.prefixes {
-            let labels = vec![("vip", vip.name.clone()), ("prefix", p.prefix.clone())];
+            let labels = vec![("vip", vip.name.to_string()), ("prefix", p.prefix.clone())];
             blind.get_or_create(&labels).set(i64::from(p.blind));
         }
     }
@@ -699,7 +699,7 @@ fn register_checks(reg: &mut Registry, status: &StatusView) {
     let mut histograms = Vec::new();
     // A check gating several VIPs appears under each; it is one check, so one series.
     let mut seen = std::collections::BTreeSet::new();
-    for c in status.vips.iter().flat_map(|v| &v.checks) {
+    for c in status.vips.iter().flat_map(|v| v.checks.iter()) {
         if !seen.insert(c.name.as_str()) {
             continue;
         }

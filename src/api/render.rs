@@ -188,11 +188,11 @@ pub(crate) fn status(s: &StatusView, now: u64) -> String {
     for v in &s.vips {
         let fits = v.reason.chars().count() <= MAX_FIELD_CHARS;
         vips.push(vec![
-            v.name.clone(),
+            v.name.to_string(),
             v.state.to_string(),
             since(now, Some(v.since)),
             if fits {
-                v.reason.clone()
+                v.reason.to_string()
             } else {
                 "(reason below)".to_string()
             },
@@ -212,7 +212,7 @@ pub(crate) fn status(s: &StatusView, now: u64) -> String {
                 let _ = writeln!(out, "    {head}{l}");
             }
         }
-        if let Some(w) = &v.weight {
+        if let Some(w) = v.weight() {
             let _ = writeln!(
                 out,
                 "    weight: {} of {} ({})",
@@ -297,7 +297,7 @@ pub(crate) fn check_line(s: &StatusView) -> (u8, String) {
 /// (signal, phase, value and what trips it).
 fn vip_details(v: &VipView) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
-    for c in &v.checks {
+    for c in v.checks.iter() {
         let state = match (c.up, c.last_ok) {
             (true, Some(false)) => "up, failing",
             (false, Some(true)) => "down, passing",
@@ -364,7 +364,7 @@ fn fleet_table(out: &mut String, s: &StatusView) {
     let guarded: Vec<_> = s
         .vips
         .iter()
-        .filter_map(|v| v.fleet.as_ref().map(|f| (v, f)))
+        .filter_map(|v| v.fleet().map(|f| (v, f)))
         .collect();
     if guarded.is_empty() {
         return;
@@ -380,7 +380,7 @@ fn fleet_table(out: &mut String, s: &StatusView) {
         for p in &f.peers {
             let count = |h: &str| p.announcers.iter().filter(|a| a.health == h).count();
             rows.push(vec![
-                v.name.clone(),
+                v.name.to_string(),
                 format!("{} (min {})", f.guard, f.min_healthy_others),
                 p.peer.clone(),
                 p.view.clone(),
@@ -400,7 +400,7 @@ fn fleet_table(out: &mut String, s: &StatusView) {
         }
         if f.peers.is_empty() {
             rows.push(vec![
-                v.name.clone(),
+                v.name.to_string(),
                 format!("{} (min {})", f.guard, f.min_healthy_others),
                 "-".into(),
                 "no session".into(),
@@ -528,11 +528,12 @@ ERRORS
     fn status_shows_refused_reload_and_long_fields_are_cut() {
         let mut s = sample_status();
         s.config.last_reload_error = Some("vipwarden.yaml:3:1: bad".into());
-        s.vips[0].reason = "x".repeat(200);
+        s.vips[0].reason = "x".repeat(200).into();
         s.vips[1].reason = format!(
             "drained via API: {}",
             "kernel upgrade, ticket OPS-1234; ".repeat(6)
-        );
+        )
+        .into();
         s.peers[1].last_error = Some("y".repeat(200));
         let text = status(&s, NOW);
         // The reason is never cut: every word is there, on wrapped lines under the VIP.

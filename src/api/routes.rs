@@ -18,7 +18,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::auth::{check_bearer, AuthFailure, Credentials};
 use super::auth_log::AuthFailures;
-use crate::control::{Command, CommandError, CommandOutcome, ControlHandle, VipState};
+use crate::control::{Command, CommandError, CommandOutcome, ControlHandle, StatusView, VipState};
 
 /// Per-request bounds; the server sets them, tests shorten them.
 #[derive(Clone, Copy, Debug)]
@@ -278,12 +278,8 @@ impl Api {
         }
         match route {
             Route::Status => {
-                let status = self.handle.status.borrow().clone();
-                if creds.problems.is_empty() {
-                    return Ok(json_response(StatusCode::OK, &*status));
-                }
+                let mut status = self.full_status().await?;
                 // The API's own problems (token file, listener) belong with the daemon's.
-                let mut status = (*status).clone();
                 status.errors.extend(creds.problems.iter().cloned());
                 Ok(json_response(StatusCode::OK, &status))
             }
@@ -297,7 +293,11 @@ impl Api {
                 let format = super::metrics::negotiate(
                     req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()),
                 );
-                let status = self.handle.status.borrow().clone();
+                // Without the daemon (stopping), the process and session series still render.
+                let status = match self.full_status().await {
+                    Ok(s) => s,
+                    Err(_) => StatusView::clone(&self.handle.status.borrow()),
+                };
                 // /proc reads off the runtime thread.
                 let process = tokio::task::spawn_blocking(super::procstat::read)
                     .await
@@ -332,9 +332,9 @@ impl Api {
         if let Some(name) = &vip {
             // Refuse names the daemon does not know without bothering it; the daemon still has
             // the last word (a reload may race this check).
-            let status = self.handle.status.borrow().clone();
-            if !status.vips.iter().any(|v| &v.name == name) {
-                let known: Vec<&str> = status.vips.iter().map(|v| v.name.as_str()).collect();
+            let status = self.full_status().await?;
+            if !status.vips.iter().any(|v| *v.name == **name) {
+                let known: Vec<&str> = status.vips.iter().map(|v| &*v.name).collect();
                 return Err(unknown_vip(name, &known));
             }
         }
@@ -458,6 +458,32 @@ impl Api {
             )),
             Ok(Ok(collected)) => Ok(collected.to_bytes()),
         }
+    }
+
+    /// The published status with the VIPs' part, which the daemon builds for this request.
+    async fn full_status(&self) -> Result<StatusView, ApiError> {
+        let wait = self.limits.command_timeout;
+        let unavailable = || {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "daemon_unavailable",
+                format!("the daemon did not answer within {wait:?} (shutting down?)"),
+            )
+        };
+        let (tx, rx) = oneshot::channel();
+        let asked = async {
+            self.handle.vips.send(tx).await.ok()?;
+            rx.await.ok()
+        };
+        let vips = tokio::time::timeout(wait, asked)
+            .await
+            .ok()
+            .flatten()
+            .ok_or_else(unavailable)?;
+        let mut status = StatusView::clone(&self.handle.status.borrow());
+        status.vips = vips.vips;
+        status.route_changes = vips.route_changes;
+        Ok(status)
     }
 
     async fn send(&self, cmd: Command) -> Result<CommandOutcome, ApiError> {

@@ -84,16 +84,19 @@ pub fn sample_status() -> StatusView {
         vips: vec![
             VipView {
                 name: "web".into(),
-                prefixes: vec!["203.0.113.10/32".into()],
+                prefixes: crate::control::PrefixList(
+                    ["203.0.113.10/32".parse().expect("prefix")].into(),
+                ),
                 state: VipState::Announced,
                 reason: "checks passed".into(),
                 since: NOW - 3660,
-                checks: vec![std::sync::Arc::new(check(
+                checks: [std::sync::Arc::new(check(
                     "web_tcp",
                     true,
                     "connected in 0.3 ms",
                     0.3,
-                ))],
+                ))]
+                .into(),
                 conditions: vec![ConditionView {
                     signal: "errors.5xx_ratio".into(),
                     value: Some(0.012),
@@ -101,63 +104,61 @@ pub fn sample_status() -> StatusView {
                     description: "5xx ratio above 0.05".into(),
                     trip_above: Some(0.05),
                     restore_below: Some(0.01),
-                }],
-                drain_connections: None,
-                drain_connections_silent: None,
-                drain_note: None,
-                draining_for_s: None,
-                fleet: Some(crate::control::FleetVipView {
-                    guard: "idle".into(),
-                    min_healthy_others: 1,
-                    when_blind: "hold".into(),
-                    prefixes: vec![crate::control::FleetPrefixView {
-                        prefix: "203.0.113.10/32".into(),
-                        healthy: vec!["198.51.100.18".into()],
-                        marked: vec![],
-                        blind: false,
-                    }],
-                    peers: vec![crate::control::FleetPeerView {
-                        peer: "tor1".into(),
-                        view: "full".into(),
-                        announcers: vec![crate::control::FleetAnnouncerView {
+                }]
+                .into(),
+                extra: Some(Box::new(crate::control::VipExtra {
+                    fleet: Some(crate::control::FleetVipView {
+                        guard: "idle".into(),
+                        min_healthy_others: 1,
+                        when_blind: "hold".into(),
+                        prefixes: vec![crate::control::FleetPrefixView {
                             prefix: "203.0.113.10/32".into(),
-                            node: "198.51.100.18".into(),
-                            path_id: 2,
-                            next_hop: Some("198.51.100.1".into()),
-                            health: "healthy".into(),
+                            healthy: vec!["198.51.100.18".into()],
+                            marked: vec![],
+                            blind: false,
                         }],
-                        guard: String::new(),
-                        guard_reason: String::new(),
-                        mark_propagation_ms: Some(180),
-                    }],
-                    warnings: vec![],
-                }),
-                weight: Some(WeightView {
-                    bytes_per_sec: 625_000_000,
-                    capacity_bytes_per_sec: 1_250_000_000,
-                    reason: "50% of capacity: x50% while lat.p99 = 240ms (ACTIVE)".into(),
-                    conditions: vec![],
-                }),
+                        peers: vec![crate::control::FleetPeerView {
+                            peer: "tor1".into(),
+                            view: "full".into(),
+                            announcers: vec![crate::control::FleetAnnouncerView {
+                                prefix: "203.0.113.10/32".into(),
+                                node: "198.51.100.18".into(),
+                                path_id: 2,
+                                next_hop: Some("198.51.100.1".into()),
+                                health: "healthy".into(),
+                            }],
+                            guard: String::new(),
+                            guard_reason: String::new(),
+                            mark_propagation_ms: Some(180),
+                        }],
+                        warnings: vec![],
+                    }),
+                    weight: Some(WeightView {
+                        bytes_per_sec: 625_000_000,
+                        capacity_bytes_per_sec: 1_250_000_000,
+                        reason: "50% of capacity: x50% while lat.p99 = 240ms (ACTIVE)".into(),
+                        conditions: vec![],
+                    }),
+                    ..Default::default()
+                })),
             },
             VipView {
                 name: "api".into(),
-                prefixes: vec!["203.0.113.11/32".into()],
+                prefixes: crate::control::PrefixList(
+                    ["203.0.113.11/32".parse().expect("prefix")].into(),
+                ),
                 state: VipState::Maintenance,
                 reason: "drained via API: kernel upgrade".into(),
                 since: NOW - 185,
-                checks: vec![std::sync::Arc::new(check(
+                checks: [std::sync::Arc::new(check(
                     "web_tcp",
                     true,
                     "connected in 0.3 ms",
                     0.3,
-                ))],
-                conditions: vec![],
-                drain_connections: None,
-                drain_connections_silent: None,
-                drain_note: None,
-                draining_for_s: None,
-                fleet: None,
-                weight: None,
+                ))]
+                .into(),
+                conditions: Box::new([]),
+                extra: None,
             },
         ],
         errors: vec![
@@ -213,6 +214,18 @@ pub fn fake_daemon() -> FakeDaemon {
     let (cmd_tx, mut cmd_rx) = mpsc::channel::<(Command, tokio::sync::oneshot::Sender<_>)>(8);
     let commands = Arc::new(Mutex::new(Vec::new()));
     let fail_save = Arc::new(Mutex::new(None::<String>));
+    // The VIPs' part comes from the published view here (the daemon builds it per request).
+    let (vips_tx, mut vips_rx) = mpsc::channel::<crate::control::VipsRequest>(8);
+    let published = status.clone();
+    tokio::spawn(async move {
+        while let Some(reply) = vips_rx.recv().await {
+            let s = published.borrow().clone();
+            let _ = reply.send(crate::control::VipsView {
+                vips: s.vips.clone(),
+                route_changes: s.route_changes.clone(),
+            });
+        }
+    });
     let (log, fail, status_rx) = (commands.clone(), fail_save.clone(), status.clone());
     tokio::spawn(async move {
         while let Some((cmd, reply)) = cmd_rx.recv().await {
@@ -225,7 +238,7 @@ pub fn fake_daemon() -> FakeDaemon {
                 .borrow()
                 .vips
                 .iter()
-                .map(|v| v.name.clone())
+                .map(|v| v.name.to_string())
                 .collect();
             let answer = if let Some(detail) = fail.lock().unwrap().clone() {
                 Err(CommandError::StateNotSaved { detail })
@@ -246,6 +259,7 @@ pub fn fake_daemon() -> FakeDaemon {
     FakeDaemon {
         handle: ControlHandle {
             status,
+            vips: vips_tx,
             events,
             commands: cmd_tx,
         },

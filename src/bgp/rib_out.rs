@@ -206,7 +206,10 @@ mod tests {
                     }),
                 },
             );
-            d.vip_prefixes.entry(vip).or_default().push(p(pfx));
+            {
+                let e = Arc::make_mut(&mut d.vip_prefixes).entry(vip).or_default();
+                *e = e.iter().copied().chain([p(pfx)]).collect();
+            }
         }
         d
     }
@@ -283,7 +286,7 @@ mod tests {
     fn log_lines_name_vip_prefixes_peer_and_reason() {
         let mut d = snapshot(&[("web", "203.0.113.10/32", None)]);
         d.reasons
-            .insert(Arc::from("web"), "check web passed 2/2".to_string());
+            .insert(Arc::from("web"), "check web passed 2/2".into());
         let items = vec![
             (p("203.0.113.10/32"), Arc::from("web")),
             (p("2001:db8:10::10/128"), Arc::from("web")),

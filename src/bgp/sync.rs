@@ -123,8 +123,9 @@ impl Sync {
             .collect();
         let withdrawn = self.withdraw(&mut b, &all, last);
         let mut reason = DesiredRoutes::default();
+        let why: Arc<str> = why.into();
         for (_, vip) in &withdrawn {
-            reason.reasons.insert(vip.clone(), why.to_string());
+            reason.reasons.insert(vip.clone(), Arc::clone(&why));
         }
         b.change_logs(&self.peer, ChangeKind::Withdrew, &withdrawn, &reason);
         b
@@ -244,7 +245,10 @@ mod tests {
                     }),
                 },
             );
-            d.vip_prefixes.entry(vip).or_default().push(p);
+            {
+                let e = Arc::make_mut(&mut d.vip_prefixes).entry(vip).or_default();
+                *e = e.iter().copied().chain([p]).collect();
+            }
         }
         d
     }

@@ -25,8 +25,8 @@ vips:
 fn no_fleet_no_guard_changes_nothing() {
     let c = parse(Path::new("vw.yaml"), BASE).unwrap();
     assert!(c.fleet.is_none());
-    assert!(c.vips[0].spec.guard.is_none());
-    assert!(c.vips[0].spec.attrs.large_communities.is_empty());
+    assert!(c.vips[0].spec.policy.guard.is_none());
+    assert!(c.vips[0].spec.policy.attrs.large_communities.is_empty());
 }
 
 #[test]
@@ -41,7 +41,7 @@ fn guard_and_fleet_as_in_the_issue() {
     // Settle alone: the graceful drain (5 s here) runs inside the marked phase, and counting
     // waits for both.
     assert_eq!(
-        c.vips[0].spec.guard,
+        c.vips[0].spec.policy.guard,
         Some(GuardSpec {
             min_healthy_others: 1,
             when_blind: WhenBlind::Hold,
@@ -51,7 +51,7 @@ fn guard_and_fleet_as_in_the_issue() {
     );
     // Identity: local_as:0x5657:router_id.
     assert_eq!(
-        c.vips[0].spec.attrs.large_communities[0].to_string(),
+        c.vips[0].spec.policy.attrs.large_communities[0].to_string(),
         format!(
             "65101:22103:{}",
             u32::from("198.51.100.2".parse::<std::net::Ipv4Addr>().unwrap())
@@ -67,7 +67,7 @@ fn guard_without_fleet_uses_documented_defaults() {
     let f = c.fleet.as_ref().unwrap();
     assert_eq!(f.unhealthy_community.to_string(), "65101:666");
     assert_eq!(f.settle, Duration::from_secs(3));
-    let g = c.vips[0].spec.guard.unwrap();
+    let g = c.vips[0].spec.policy.guard.unwrap();
     // Doubt holds: a ToR without ADD-PATH makes a guarded VIP hold unless told otherwise.
     assert_eq!((g.min_healthy_others, g.when_blind), (1, WhenBlind::Hold));
     assert_eq!(f.fail_open_dwell, Duration::from_secs(1));
@@ -132,5 +132,8 @@ fn a_guard_that_cannot_be_safe_is_an_error() {
         (f.fail_open_dwell, f.stop_hold_limit),
         (Duration::from_secs(2), Duration::from_secs(45))
     );
-    assert_eq!(c.vips[0].spec.guard.unwrap().dwell, Duration::from_secs(2));
+    assert_eq!(
+        c.vips[0].spec.policy.guard.unwrap().dwell,
+        Duration::from_secs(2)
+    );
 }

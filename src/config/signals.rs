@@ -272,7 +272,7 @@ pub fn default_vip_addresses(signals: &mut [SignalConfig], vips: &[VipConfig]) {
             if h.addresses.is_empty() {
                 h.addresses = vips
                     .iter()
-                    .flat_map(|v| &v.spec.prefixes)
+                    .flat_map(|v| v.spec.prefixes.iter())
                     .map(|pfx| AddrMatch {
                         addr: pfx.addr(),
                         len: pfx.len(),

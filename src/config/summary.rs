@@ -143,9 +143,9 @@ pub fn summary(c: &Config) -> String {
             v.spec.name,
             prefixes.join(", "),
             checks.join(", "),
-            v.spec.require
+            v.spec.policy.require
         );
-        let a = &v.spec.attrs;
+        let a = &v.spec.policy.attrs;
         if let Some(m) = a.med {
             let _ = write!(s, " med {m}");
         }
@@ -164,11 +164,11 @@ pub fn summary(c: &Config) -> String {
             let _ = write!(s, " prepend {}", a.as_path_prepend);
         }
         s.push('\n');
-        let _ = writeln!(s, "    {}", describe_leave(&v.spec.lifecycle));
-        if let Some(d) = describe_depreference(&v.spec.depreference) {
+        let _ = writeln!(s, "    {}", describe_leave(&v.spec.policy.lifecycle));
+        if let Some(d) = describe_depreference(&v.spec.policy.depreference) {
             let _ = writeln!(s, "    depreference {d}");
         }
-        if let (Some(g), Some(f)) = (&v.spec.guard, &c.fleet) {
+        if let (Some(g), Some(f)) = (&v.spec.policy.guard, &c.fleet) {
             let _ = writeln!(
                 s,
                 "    fleet guard: leaves a ToR only while it keeps {} healthy others; marked {} \
@@ -181,10 +181,10 @@ pub fn summary(c: &Config) -> String {
                 fmt_d(f.stop_hold_limit)
             );
         }
-        for cond in &v.spec.withdraw_when {
+        for cond in &v.spec.policy.withdraw_when {
             let _ = writeln!(s, "    withdraw when {}", describe_condition(cond));
         }
-        if let Some(w) = &v.spec.weight {
+        if let Some(w) = &v.spec.policy.weight {
             let _ = writeln!(
                 s,
                 "    weight {} (RFC 10005 link bandwidth), min {:.0}%, slow_start {}, step {}",
@@ -202,18 +202,18 @@ pub fn summary(c: &Config) -> String {
                 );
             }
         }
-        if !v.spec.withdraw_when.is_empty() || !v.spec.hold_down.is_zero() {
+        if !v.spec.policy.withdraw_when.is_empty() || !v.spec.policy.hold_down.is_zero() {
             let _ = write!(
                 s,
                 "    hold_down {} on_missing {}",
-                fmt_d(v.spec.hold_down),
-                match v.spec.on_missing {
+                fmt_d(v.spec.policy.hold_down),
+                match v.spec.policy.on_missing {
                     crate::engine::OnMissing::Hold => "hold",
                     crate::engine::OnMissing::Withdraw => "withdraw",
                     crate::engine::OnMissing::Ignore => "ignore",
                 }
             );
-            if let Some(d) = &v.spec.dampening {
+            if let Some(d) = &v.spec.policy.dampening {
                 let _ = write!(
                     s,
                     " dampening half_life {} suppress {} reuse {} penalty {}",
@@ -230,7 +230,7 @@ pub fn summary(c: &Config) -> String {
         let guarded: Vec<&str> = c
             .vips
             .iter()
-            .filter(|v| v.spec.guard.is_some())
+            .filter(|v| v.spec.policy.guard.is_some())
             .map(|v| &*v.spec.name)
             .collect();
         let _ = writeln!(
@@ -306,7 +306,7 @@ fn local_tag(c: &Config, ip: IpAddr, on_host: bool) -> String {
 pub fn is_local_by_config(c: &Config, ip: IpAddr) -> bool {
     ip.is_loopback()
         || ip.is_unspecified()
-        || c.vips.iter().flat_map(|v| &v.spec.prefixes).any(|p| {
+        || c.vips.iter().flat_map(|v| v.spec.prefixes.iter()).any(|p| {
             crate::signals::handshakes::AddrMatch {
                 addr: p.addr(),
                 len: p.len(),

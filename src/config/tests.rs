@@ -41,8 +41,8 @@ fn good_config_loads_with_defaults() {
     assert_eq!(c.peers[0].spec.hold_time, std::time::Duration::from_secs(9));
     assert_eq!(c.checks[0].rise, 2);
     assert_eq!(c.checks[0].fall, 2);
-    assert_eq!(c.vips[0].spec.require, crate::engine::Require::All);
-    assert_eq!(c.vips[0].spec.checks, vec![0]);
+    assert_eq!(c.vips[0].spec.policy.require, crate::engine::Require::All);
+    assert_eq!(&c.vips[0].spec.checks[..], &[0]);
     assert!(summary(&c).contains("203.0.113.10/32, 2001:db8:10::10/128"));
 }
 
@@ -189,9 +189,12 @@ fn require_forms() {
         &format!("{GOOD}    require: {{at_least: 1}}\n"),
     )
     .unwrap();
-    assert_eq!(c.vips[0].spec.require, crate::engine::Require::AtLeast(1));
+    assert_eq!(
+        c.vips[0].spec.policy.require,
+        crate::engine::Require::AtLeast(1)
+    );
     let c = parse(Path::new("x"), &format!("{GOOD}    require: any\n")).unwrap();
-    assert_eq!(c.vips[0].spec.require, crate::engine::Require::Any);
+    assert_eq!(c.vips[0].spec.policy.require, crate::engine::Require::Any);
     let e = one_err(&format!("{GOOD}    require: {{at_least: 2}}\n"));
     assert!(
         e.contains("at_least 2 must be between 1 and the number of checks (1)"),
@@ -281,8 +284,8 @@ fn passive_policy_parses_with_defaults() {
     use crate::engine::{OnMissing, Threshold};
     let c = parse(Path::new("p.yaml"), PASSIVE).unwrap();
     let v = &c.vips[0];
-    assert_eq!(v.spec.withdraw_when.len(), 2);
-    let er = &v.spec.withdraw_when[0];
+    assert_eq!(v.spec.policy.withdraw_when.len(), 2);
+    let er = &v.spec.policy.withdraw_when[0];
     assert_eq!(
         er.threshold,
         Threshold::Fixed {
@@ -296,7 +299,7 @@ fn passive_policy_parses_with_defaults() {
         "ratio conditions default to 20 requests"
     );
     assert_eq!(er.clear_after, er.trip_after, "restore_for defaults to for");
-    let lat = &v.spec.withdraw_when[1];
+    let lat = &v.spec.policy.withdraw_when[1];
     assert_eq!(
         lat.threshold,
         Threshold::Fixed {
@@ -305,8 +308,8 @@ fn passive_policy_parses_with_defaults() {
         }
     );
     assert_eq!(lat.min_requests, None);
-    assert_eq!(v.spec.hold_down, std::time::Duration::from_secs(30));
-    assert_eq!(v.spec.on_missing, OnMissing::Hold);
+    assert_eq!(v.spec.policy.hold_down, std::time::Duration::from_secs(30));
+    assert_eq!(v.spec.policy.on_missing, OnMissing::Hold);
     match &c.signals[0].kind {
         SignalKind::AccessLog(a) => {
             assert!(matches!(a.format, crate::signals::LogFormat::Nginx));
@@ -379,7 +382,7 @@ fn status_sets_and_baselines() {
     ] {
         assert_eq!(a.errors.contains(status), is_error, "{status}");
     }
-    match &c.vips[0].spec.withdraw_when[1].threshold {
+    match &c.vips[0].spec.policy.withdraw_when[1].threshold {
         Threshold::Baseline(b) => {
             assert_eq!(b.above_factor, 3.0);
             assert_eq!(b.restore_factor, 2.0);
@@ -399,7 +402,10 @@ fn prometheus_values_parse_selectors_at_load_time() {
             "      - signal: envoy.error_ratio\n        above: 0.05\n",
         );
     let c = parse(Path::new("p.yaml"), &text).unwrap();
-    assert_eq!(c.vips[0].spec.withdraw_when[1].min_requests, Some(20));
+    assert_eq!(
+        c.vips[0].spec.policy.withdraw_when[1].min_requests,
+        Some(20)
+    );
     let e = one_err(&text.replace("rq_xx{envoy", "rq_xx{{envoy"));
     assert!(
         e.starts_with("vw.yaml:16:20: signals[1].values.error_ratio: selector"),
@@ -450,17 +456,17 @@ fn operations_keys() {
     let c = parse(Path::new("x"), &text).unwrap();
     let v = &c.vips[0];
     assert_eq!(
-        v.spec.lifecycle.drain,
+        v.spec.policy.lifecycle.drain,
         crate::engine::DrainStrategy::Graceful
     );
     assert_eq!(
-        v.spec.lifecycle.shutdown,
+        v.spec.policy.lifecycle.shutdown,
         crate::engine::DrainStrategy::Graceful,
         "shutdown follows drain"
     );
-    assert_eq!(v.spec.depreference.med, Some(1000));
+    assert_eq!(v.spec.policy.depreference.med, Some(1000));
     assert_eq!(
-        v.spec.lifecycle.drain_until_connections,
+        v.spec.policy.lifecycle.drain_until_connections,
         Some(0),
         "connection-aware (all gone) by default"
     );
@@ -469,7 +475,7 @@ fn operations_keys() {
         &format!("{GOOD}    drain: graceful\n    drain_until_connections: 3\n    drain_min: 2s\n"),
     )
     .unwrap();
-    let l = &c.vips[0].spec.lifecycle;
+    let l = &c.vips[0].spec.policy.lifecycle;
     assert_eq!(l.drain_until_connections, Some(3));
     assert_eq!(l.drain_min, std::time::Duration::from_secs(2));
     let c = parse(
@@ -478,17 +484,20 @@ fn operations_keys() {
     )
     .unwrap();
     assert_eq!(
-        c.vips[0].spec.lifecycle.drain_until_connections, None,
+        c.vips[0].spec.policy.lifecycle.drain_until_connections, None,
         "off: timed drain"
     );
-    assert_eq!(c.vips[0].spec.lifecycle.drain_idle, None, "off by default");
+    assert_eq!(
+        c.vips[0].spec.policy.lifecycle.drain_idle, None,
+        "off by default"
+    );
     let c = parse(
         Path::new("x"),
         &format!("{GOOD}    drain: graceful\n    drain_idle: 3s\n"),
     )
     .unwrap();
     assert_eq!(
-        c.vips[0].spec.lifecycle.drain_idle,
+        c.vips[0].spec.policy.lifecycle.drain_idle,
         Some(std::time::Duration::from_secs(3))
     );
     let e = one_err(&format!("{GOOD}    drain_idle: 50ms\n"));
@@ -1019,6 +1028,148 @@ fn direct_and_full_parse_agree() {
             _ => {}
         }
     }
+    // The direct path's cuts (see config/vip_split.rs): every shape must read as the full path
+    // reads it; `true` where the direct path must take it rather than fall back.
+    let head = GOOD.split("vips:\n").next().unwrap_or_default();
+    let two = "vips:\n  - name: web\n    prefixes: [203.0.113.10/32]\n    checks: [web]\n  \
+        - name: api\n    prefixes: [203.0.113.11/32]\n    checks: [web]\n";
+    let checks_at = head.find("checks:").unwrap_or_default();
+    let shapes: Vec<(&str, String, bool)> = vec![
+        ("two VIPs", format!("{head}{two}"), true),
+        (
+            "comments between items",
+            format!(
+                "{head}vips: # the list\n  # web first\n\n  - name: web # here\n    \
+                 prefixes: [203.0.113.10/32]\n# at the margin\n    checks: [web]\n\n  \
+                 # then api\n  - name: api\n    prefixes: [203.0.113.11/32]\n  # last\n    \
+                 checks: [web]\n"
+            ),
+            true,
+        ),
+        (
+            "block scalars and a multi-line flow mapping",
+            format!(
+                "{head}vips:\n  - name: web\n    prefixes: [203.0.113.10/32]\n    \
+                 on_change:\n      - /bin/sh\n      - -c\n      - |\n        echo web\n\n        \
+                 echo - name: x\n    disable_file: >-\n      /run/vw/\n      web\n    \
+                 depreference: {{med: 100,\n      as_path_prepend: 2}}\n    checks: [web]\n  \
+                 - name: api\n    prefixes: [203.0.113.11/32]\n    checks: [web]\n"
+            ),
+            true,
+        ),
+        (
+            "a nested block list",
+            format!(
+                "{head}vips:\n  - name: web\n    prefixes:\n      - 203.0.113.10/32\n      \
+                 - 2001:db8:10::10/128\n    checks:\n    - web\n  - name: api\n    \
+                 prefixes:\n    - 203.0.113.11/32\n    checks: [web]\n"
+            ),
+            true,
+        ),
+        (
+            "vips: not last",
+            format!("{}{two}{}", &head[..checks_at], &head[checks_at..]),
+            true,
+        ),
+        ("vips: first", format!("{two}{head}"), true),
+        (
+            "dashes in the key's column",
+            format!("{head}{}", two.replace("\n  ", "\n")),
+            true,
+        ),
+        (
+            "odd indentation",
+            format!(
+                "{head}{}",
+                two.replace("\n    ", "\n         ")
+                    .replace("\n  - ", "\n     -   ")
+            ),
+            true,
+        ),
+        ("CRLF", format!("{head}{two}").replace('\n', "\r\n"), true),
+        (
+            "not ASCII",
+            format!(
+                "# café\n{head}vips:\n  - name: web\n    on_change:\n      - |\n        \
+                 échec → ok\n    disable_file: /run/vw/é\n    prefixes: [203.0.113.10/32]\n    \
+                 checks: [web]\n  - name: api # ünïcode\n    prefixes: [203.0.113.11/32]\n    \
+                 checks: [web]\n"
+            ),
+            true,
+        ),
+        (
+            "a tab in a comment",
+            format!(
+                "{head}{}",
+                two.replace("  - name: api", "\t# c\n  - name: api")
+            ),
+            false,
+        ),
+        (
+            "a tab after the dash",
+            format!("{head}{}", two.replace("- name: api", "-\tname: api")),
+            false,
+        ),
+        (
+            "a tab in a value",
+            format!("{head}{}", two.replace("[web]\n  -", "[web]\t\n  -")),
+            true,
+        ),
+        (
+            "an error in the second VIP",
+            format!(
+                "{head}{}",
+                two.replace("name: api", "name: api\n    colour: red")
+            ),
+            false,
+        ),
+        (
+            "an anchor in checks, its alias in a VIP",
+            format!(
+                "{}{}",
+                head.replace("- name: web", "- name: &w web"),
+                two.replace("[web]", "[*w]")
+            ),
+            false,
+        ),
+        (
+            "an anchor and alias within vips",
+            format!(
+                "{head}{}",
+                two.replace("checks: [web]\n  -", "checks: &c [web]\n  -")
+                    .replace("checks: [web]\n", "checks: *c\n")
+            ),
+            false,
+        ),
+        (
+            "more VIPs than one document holds",
+            (0..150).fold(format!("{head}vips:\n"), |acc, i| {
+                format!(
+                    "{acc}  # {i}\n  - name: v{i}\n    prefixes: [203.0.113.{i}/32]\n    \
+                     checks: [web]\n"
+                )
+            }),
+            true,
+        ),
+        ("a repeated vips:", format!("{head}{two}{two}"), false),
+        (
+            "a flow list",
+            format!("{head}vips: [{{name: web, prefixes: [203.0.113.10/32], checks: [web]}}]\n"),
+            false,
+        ),
+    ];
+    for (name, text, direct) in &shapes {
+        assert_eq!(
+            direct::parse(text).is_some(),
+            *direct,
+            "{name}: direct path taken?\n{text}"
+        );
+    }
+    texts.extend(
+        shapes
+            .into_iter()
+            .map(|(name, text, _)| (name.to_string(), text)),
+    );
     assert!(texts.len() >= 12, "found only {} texts", texts.len());
     let mut direct_ok = 0;
     for (name, text) in &texts {

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_yaml::Value;
@@ -13,7 +14,10 @@ use super::model::*;
 pub(super) use super::problems::{duration, name, required, Problem, Problems};
 use super::raw::*;
 use crate::bgp::PeerSpec;
-use crate::engine::{Depreference, DrainStrategy, LifecycleSpec, OnUnhealthy, Require, VipSpec};
+use crate::engine::{
+    Depreference, DrainStrategy, LifecycleSpec, OnUnhealthy, PolicyInterner, Require, VipPolicy,
+    VipSpec,
+};
 use crate::fleet::{GuardSpec, WhenBlind};
 use crate::route::{Community, LargeCommunity, Prefix, RouteAttrs};
 
@@ -109,15 +113,21 @@ pub fn validate(raw: RawConfig) -> Result<(Config, Vec<Problem>), Vec<Problem>> 
     );
     let signal_table = super::signals::table(&raw.signals, &signals);
 
-    let mut vips: Vec<VipConfig> = raw
-        .vips
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| {
-            let path = format!("vips[{i}]");
-            vip(&mut p, &path, r, &check_index, &known_checks, &signal_table)
-        })
-        .collect();
+    let mut interner = PolicyInterner::default();
+    let mut vips: Vec<VipConfig> = Vec::with_capacity(raw.vips.len());
+    for (i, r) in raw.vips.iter().enumerate() {
+        let path = format!("vips[{i}]");
+        let v = vip(
+            &mut p,
+            &path,
+            r,
+            &check_index,
+            &known_checks,
+            &signal_table,
+            &mut interner,
+        );
+        vips.extend(v);
+    }
     if raw.vips.is_empty() {
         p.add("vips", "at least one VIP is required");
     }
@@ -284,24 +294,26 @@ fn fleet_and_guards(
         }
     };
     let identity = crate::fleet::identity_community(local_as, router_id);
+    let mut interner = PolicyInterner::default();
     for v in vips.iter_mut() {
-        if !v.spec.attrs.large_communities.contains(&identity) {
-            v.spec.attrs.large_communities.push(identity);
+        let mut policy = VipPolicy::clone(&v.spec.policy);
+        if !policy.attrs.large_communities.contains(&identity) {
+            policy.attrs.large_communities.push(identity);
         }
-        let Some((_, min, when_blind)) = guards
+        if let Some((_, min, when_blind)) = guards
             .iter()
             .find(|(n, ..)| n.as_deref() == Some(&*v.spec.name))
-        else {
-            continue;
-        };
-        // A graceful drain runs inside the marked phase (the gate counts once both `settle` and
-        // the drain, timed or connection-aware, are over).
-        v.spec.guard = Some(GuardSpec {
-            min_healthy_others: *min,
-            when_blind: *when_blind,
-            settle,
-            dwell: fail_open_dwell,
-        });
+        {
+            // A graceful drain runs inside the marked phase (the gate counts once both `settle`
+            // and the drain, timed or connection-aware, are over).
+            policy.guard = Some(GuardSpec {
+                min_healthy_others: *min,
+                when_blind: *when_blind,
+                settle,
+                dwell: fail_open_dwell,
+            });
+        }
+        Arc::make_mut(&mut v.spec).policy = interner.intern(policy);
     }
     Some(FleetConfig {
         unhealthy_community,
@@ -810,6 +822,7 @@ fn vip(
     check_index: &HashMap<&str, usize>,
     known_checks: &str,
     signals: &super::signals::SignalTable,
+    interner: &mut PolicyInterner,
 ) -> Option<VipConfig> {
     let name = name(p, path, &r.name);
     if r.prefixes.is_empty() {
@@ -899,39 +912,45 @@ fn vip(
             format!("{path}.as_path_prepend {as_path_prepend} is more than {MAX_PREPEND}"),
         );
     }
-    let policy = super::signals::policy(p, path, r, signals);
-    Some(VipConfig {
-        spec: VipSpec {
-            name: name?,
-            prefixes,
-            checks,
-            require,
-            attrs: RouteAttrs {
-                med: r.med,
-                local_pref: r.local_pref,
-                communities,
-                large_communities,
-                as_path_prepend,
-                link_bandwidth: None,
-            },
-            withdraw_when: policy.withdraw_when,
-            on_missing: policy.on_missing,
-            hold_down: policy.hold_down,
-            dampening: policy.dampening,
-            lifecycle: lifecycle(p, path, r),
-            depreference: depreference(p, path, r, as_path_prepend),
-            guard: None,
-            weight: r
-                .weight
-                .as_ref()
-                .and_then(|w| super::weight::weight(p, &format!("{path}.weight"), w, signals)),
+    let conditions = super::signals::policy(p, path, r, signals);
+    let policy = VipPolicy {
+        require,
+        attrs: RouteAttrs {
+            med: r.med,
+            local_pref: r.local_pref,
+            communities,
+            large_communities,
+            as_path_prepend,
+            link_bandwidth: None,
         },
+        withdraw_when: conditions.withdraw_when,
+        on_missing: conditions.on_missing,
+        hold_down: conditions.hold_down,
+        dampening: conditions.dampening,
+        lifecycle: lifecycle(p, path, r),
+        depreference: depreference(p, path, r, as_path_prepend),
+        guard: None,
+        weight: r
+            .weight
+            .as_ref()
+            .and_then(|w| super::weight::weight(p, &format!("{path}.weight"), w, signals)),
+    };
+    let hooks = VipHooks {
         disable_file: abs_path(
             p,
             &format!("{path}.disable_file"),
             r.disable_file.as_deref(),
         ),
         on_change: argv(p, &format!("{path}.on_change"), r.on_change.as_ref()),
+    };
+    Some(VipConfig {
+        spec: Arc::new(VipSpec {
+            name: name?,
+            prefixes: prefixes.into(),
+            checks: interner.check_list(checks),
+            policy: interner.intern(policy),
+        }),
+        hooks: (hooks != VipHooks::default()).then(|| Box::new(hooks)),
     })
 }
 
@@ -1213,13 +1232,13 @@ fn local_pref_needs_ibgp(
         return;
     }
     for (i, v) in vips.iter().enumerate() {
-        if let Some(lp) = v.spec.attrs.local_pref {
+        if let Some(lp) = v.spec.policy.attrs.local_pref {
             p.add(
                 format!("vips[{i}].local_pref"),
                 format!("vips[{i}].local_pref {lp}: every peer is eBGP (remote_as differs from local_as {local_as}) and LOCAL_PREF is only sent over iBGP; remove it, or steer with med or as_path_prepend"),
             );
         }
-        if let Some(lp) = v.spec.depreference.local_pref {
+        if let Some(lp) = v.spec.policy.depreference.local_pref {
             p.add(
                 format!("vips[{i}].depreference.local_pref"),
                 format!("vips[{i}].depreference.local_pref {lp}: every peer is eBGP (remote_as differs from local_as {local_as}) and LOCAL_PREF is only sent over iBGP, so draining would not de-prefer; use depreference.med or depreference.as_path_prepend"),

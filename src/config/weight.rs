@@ -212,7 +212,7 @@ vips:
     #[test]
     fn weight_parses_with_defaults() {
         let c = parse(Path::new("vw.yaml"), BASE).unwrap();
-        let w = c.vips[0].spec.weight.as_ref().unwrap();
+        let w = c.vips[0].spec.policy.weight.as_ref().unwrap();
         assert_eq!(w.capacity, 1.25e9, "10 Gbit/s in bytes per second");
         assert_eq!(w.slow_start, Duration::from_secs(30));
         assert_eq!(w.step, Duration::from_secs(1), "default step");
@@ -227,7 +227,7 @@ vips:
                 .replace("10Gbps", "2.5 Gbit/s"),
         )
         .unwrap();
-        let w = c.vips[0].spec.weight.as_ref().unwrap();
+        let w = c.vips[0].spec.policy.weight.as_ref().unwrap();
         assert_eq!((w.min, w.capacity), (0.1, 312_500_000.0));
     }
 

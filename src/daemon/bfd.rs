@@ -425,7 +425,7 @@ pub fn gate_routes(peer: &str, desired: &Arc<DesiredRoutes>, gate: Gate) -> Arc<
     if gate.allows_routes() {
         return desired.clone();
     }
-    let why = format!("BFD with {peer} is not Up (routes wait for it)");
+    let why: Arc<str> = format!("BFD with {peer} is not Up (routes wait for it)").into();
     Arc::new(DesiredRoutes {
         generation: desired.generation,
         routes: Default::default(),
@@ -484,7 +484,7 @@ mod tests {
             attrs: Default::default(),
         };
         d.routes.insert(p, route);
-        d.vip_prefixes.insert("web".into(), vec![p]);
+        Arc::make_mut(&mut d.vip_prefixes).insert("web".into(), [p].into());
         d.reasons
             .insert("web".into(), "check web passed 2/2".into());
         Arc::new(d)

@@ -174,7 +174,7 @@ mod tests {
     fn request() -> CountRequest {
         CountRequest {
             vip: "web".into(),
-            prefixes: vec!["203.0.113.10/32".parse().expect("prefix")],
+            prefixes: ["203.0.113.10/32".parse().expect("prefix")].into(),
             idle: None,
         }
     }

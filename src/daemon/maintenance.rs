@@ -35,7 +35,7 @@ fn disable_files(config: &Config) -> DisableFiles {
         vips: config
             .vips
             .iter()
-            .map(|v| (v.spec.name.to_string(), v.disable_file.clone()))
+            .map(|v| (v.spec.name.clone(), v.disable_file().cloned()))
             .collect(),
     }
 }
@@ -53,7 +53,7 @@ fn hooks(config: &Config) -> Hooks {
     let global = config.on_change.as_ref().map(spec);
     let mut per_vip: HashMap<String, Vec<Arc<HookSpec>>> = HashMap::new();
     for v in &config.vips {
-        if let Some(a) = &v.on_change {
+        if let Some(a) = v.on_change() {
             per_vip
                 .entry(v.spec.name.to_string())
                 .or_default()

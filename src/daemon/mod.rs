@@ -122,13 +122,15 @@ pub struct Daemon {
     checks: CheckRuntime,
     stop_sources: CancellationToken,
     events: VecDeque<EventView>,
-    route_changes: BTreeMap<(String, VipState), u64>,
+    route_changes: BTreeMap<(Arc<str>, VipState), u64>,
     /// Connection counts for connection-aware drains.
     drain_count: drain_count::DrainCounter,
     /// Which of those counts are shown as drain progress.
     progress: drain_count::ProgressGate,
     status: status::Tracker,
     status_tx: watch::Sender<Arc<StatusView>>,
+    /// The API's requests for the VIPs' part of the status (built per request).
+    vips_rx: mpsc::Receiver<crate::control::VipsRequest>,
     events_tx: watch::Sender<Arc<Vec<EventView>>>,
     maint: Maintenance,
     notifier: Notifier,
@@ -252,6 +254,7 @@ impl Daemon {
         let mut status = status::Tracker::new(&config, &opts.config_path);
         status.upgraded = upgraded;
         let (status_tx, status_rx) = watch::channel(Arc::new(StatusView::default()));
+        let (vips_tx, vips_rx) = mpsc::channel(16);
         let (events_tx, events_rx) = watch::channel(Arc::new(Vec::new()));
         let (cmd_tx, cmd_rx) = mpsc::channel(16);
         let maint = Maintenance::start(&config);
@@ -296,6 +299,7 @@ impl Daemon {
             progress: drain_count::ProgressGate::new(PROGRESS_EVERY),
             status,
             status_tx,
+            vips_rx,
             events_tx,
             maint,
             notifier,
@@ -316,6 +320,7 @@ impl Daemon {
         let control = Control {
             handle: ControlHandle {
                 status: status_rx,
+                vips: vips_tx,
                 events: events_rx,
                 commands: cmd_tx,
             },
@@ -411,6 +416,7 @@ impl Daemon {
                     // yields, and a client that reads status after the answer must see its effect.
                     self.publish_status();
                 }
+                Some(reply) = self.vips_rx.recv() => self.answer_vips(reply),
                 Some((cmd, reply)) = commands.recv(), if self.saving.is_none() => {
                     self.on_command(cmd, reply);
                     // A drain it began is counted now, not at the next tick.
@@ -831,15 +837,12 @@ impl Daemon {
                 if let Some(end) = self
                     .engine
                     .vip(&d.vip)
-                    .and_then(|v| v.life.drain_end.as_deref())
+                    .and_then(|v| v.life.out.drain_end.as_deref())
                 {
                     info!(vip = %d.vip, "withdrew {} after drain: {end}", d.vip);
                 }
             }
-            *self
-                .route_changes
-                .entry((d.vip.to_string(), d.to))
-                .or_default() += 1;
+            *self.route_changes.entry((d.vip.clone(), d.to)).or_default() += 1;
             if self.events.len() == EVENTS_KEPT {
                 self.events.pop_front();
             }
@@ -880,7 +883,7 @@ impl Daemon {
         self.maint.notify(&decisions, |vip| {
             engine
                 .vip(vip)
-                .map(|v| v.prefixes.iter().map(|p| p.to_string()).collect())
+                .map(|v| v.spec.prefixes.iter().map(|p| p.to_string()).collect())
                 .unwrap_or_default()
         });
         self.persist_held();
@@ -1071,6 +1074,7 @@ impl Daemon {
                     // Sessions keep feeding the fleet view: a held VIP leaves when a healthy
                     // announcer appears.
                     Some(ev) = self.rib_in_rx.recv() => self.on_rib_in(ev),
+                    Some(reply) = self.vips_rx.recv() => self.answer_vips(reply),
                     _ = sigterm.recv() => { warn!("second {why}: withdrawing now"); break; }
                     _ = sigint.recv() => { warn!("second {why}: withdrawing now"); break; }
                 }
@@ -1100,8 +1104,9 @@ impl Daemon {
         // Whatever is still routed goes now (also after a cut-short drain).
         let mut last = with_generation(&self.engine, self.generation + 1);
         last.routes.clear();
+        let reason: Arc<str> = reason.as_str().into();
         for r in last.reasons.values_mut() {
-            r.clone_from(&reason);
+            *r = Arc::clone(&reason);
         }
         self.desired_tx.send_replace(Arc::new(last));
         self.peers
@@ -1135,6 +1140,14 @@ impl Daemon {
         }
     }
 
+    /// The VIPs' part of the status for one API request.
+    fn answer_vips(&self, reply: crate::control::VipsRequest) {
+        let _ = reply.send(
+            self.status
+                .vip_views(&self.engine, &self.board, &self.route_changes),
+        );
+    }
+
     fn publish_status(&mut self) {
         let started = Instant::now();
         let mut view = self.status.view(
@@ -1143,14 +1156,13 @@ impl Daemon {
             &self.peers,
             &self.board,
             self.started_at,
-            &self.route_changes,
         );
         view.errors.extend(self.maint.errors.iter().cloned());
         for p in &mut view.peers {
             p.bfd = self.bfd.view(&p.name);
         }
         view.bfd_unmatched = self.bfd.unmatched();
-        let line = systemd_status(&view);
+        let line = systemd_status(&view, &self.engine);
         self.status_tx.send_replace(Arc::new(view));
         if line != self.last_notify_status {
             let _ = self.notifier.status(&line);
@@ -1275,11 +1287,11 @@ fn log_weight(vip: &str, w: &crate::engine::WeightChange) {
     );
 }
 
-fn systemd_status(v: &StatusView) -> String {
+fn systemd_status(v: &StatusView, engine: &Engine) -> String {
     let up = v.peers.iter().filter(|p| p.state == "established").count();
     let mut counts: BTreeMap<VipState, usize> = BTreeMap::new();
-    for vip in &v.vips {
-        *counts.entry(vip.state).or_default() += 1;
+    for vip in engine.vips() {
+        *counts.entry(vip.life.state).or_default() += 1;
     }
     let states: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
     format!(

@@ -11,8 +11,8 @@ use crate::checks::CheckSample;
 use crate::config::Config;
 use crate::control::{
     CheckView, ConditionView, ConfigView, DurationHistogram, FleetAnnouncerView, FleetPeerView,
-    FleetPrefixView, FleetVipView, LogSignalView, PeerView, RouteChangeCount, StatusView, VipState,
-    VipView, WeightView,
+    FleetPrefixView, FleetVipView, LogSignalView, PeerView, RouteChangeCount, StatusView, VipExtra,
+    VipState, VipView, VipsView, WeightView,
 };
 use crate::engine::{Engine, Phase};
 use crate::signals::logcheck;
@@ -38,6 +38,46 @@ pub struct Tracker {
     /// What this process took over in an in-place upgrade, and the last upgrade that failed.
     pub upgraded: Option<crate::control::UpgradeView>,
     pub upgrade_failed: Option<crate::control::UpgradeFailure>,
+}
+
+/// A VIP's drain, guard and weight views (None when it has none of them).
+fn vip_extra(
+    engine: &Engine,
+    v: &crate::engine::Vip,
+    board: &SignalBoard,
+) -> Option<Box<VipExtra>> {
+    let counting = v.life.counts_connections();
+    let (holding, silent, note) = match &v.life.out.connections {
+        crate::engine::Connections::Count { holding, silent } if counting => {
+            let silent = v.life.spec.drain_idle.is_some().then_some(*silent);
+            (Some(*holding), silent, None)
+        }
+        crate::engine::Connections::Unavailable(why) if counting => {
+            (None, None, Some(why.as_str().into()))
+        }
+        _ => (None, None, None),
+    };
+    VipExtra {
+        drain_connections: holding,
+        drain_connections_silent: silent,
+        drain_note: note,
+        draining_for_s: v
+            .life
+            .drained_for(std::time::Instant::now())
+            .map(|d| d.as_secs_f64()),
+        fleet: fleet_view(engine, v),
+        weight: v.weight.as_ref().map(|w| WeightView {
+            bytes_per_sec: w.current,
+            capacity_bytes_per_sec: w.spec.capacity.round() as u64,
+            reason: w.reason.clone(),
+            conditions: w
+                .conditions
+                .iter()
+                .map(|c| condition_view(c, board))
+                .collect(),
+        }),
+    }
+    .boxed()
 }
 
 fn unix_s(t: SystemTime) -> u64 {
@@ -97,7 +137,6 @@ impl Tracker {
         peers: &Peers,
         board: &SignalBoard,
         started_at: SystemTime,
-        route_changes: &BTreeMap<(String, VipState), u64>,
     ) -> StatusView {
         let now = SystemTime::now();
         let peers = peers
@@ -137,6 +176,56 @@ impl Tracker {
                 }
             })
             .collect();
+        let latency_conditions: Vec<(String, String)> = engine
+            .vips()
+            .iter()
+            .flat_map(|v| {
+                v.conditions
+                    .iter()
+                    .map(move |c| (v.spec.name.to_string(), c.spec.signal.clone()))
+            })
+            .collect();
+        let (signals, log_problems) = log_signal_views(&board.log_health(), &latency_conditions);
+        for p in &log_problems {
+            // The source task repeats its own WARN each minute; this one is once per config.
+            if self.warned.insert(p.clone()) {
+                tracing::warn!("{p}");
+            }
+        }
+        StatusView {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            router_id: config.router_id.to_string(),
+            local_as: config.local_as,
+            started_at: unix_s(started_at),
+            config: self.config.clone(),
+            peers,
+            // Built when asked (`vip_views`): at 100k VIPs they are most of the status.
+            vips: Vec::new(),
+            errors: self
+                .config
+                .last_reload_error
+                .iter()
+                .map(|e| format!("last reload refused: {e}"))
+                .chain(log_problems)
+                .collect(),
+            signals,
+            bfd_unmatched: Default::default(),
+            pid: std::process::id(),
+            upgraded: self.upgraded.clone(),
+            upgrade_failed: self.upgrade_failed.clone(),
+            route_changes: Vec::new(),
+        }
+    }
+
+    /// The VIPs' part of the status, for one API request: the published view leaves it out, so
+    /// 100k VIP views are neither rebuilt for every change nor held between requests.
+    pub fn vip_views(
+        &self,
+        engine: &Engine,
+        board: &SignalBoard,
+        route_changes: &BTreeMap<(Arc<str>, VipState), u64>,
+    ) -> VipsView {
+        let now = SystemTime::now();
         let wall = |at: std::time::Instant| {
             let ago = std::time::Instant::now().saturating_duration_since(at);
             unix_s(now.checked_sub(ago).unwrap_or(now))
@@ -160,100 +249,34 @@ impl Tracker {
                 })
             })
             .collect();
+        // One list per distinct `checks:`, shared by the VIPs that have it.
+        let mut check_lists: HashMap<&[usize], Arc<[Arc<CheckView>]>> = HashMap::new();
         let vips = engine
             .vips()
             .iter()
             .map(|v| VipView {
-                name: v.name.to_string(),
-                prefixes: v.prefixes.iter().map(|p| p.to_string()).collect(),
+                name: v.spec.name.clone(),
+                prefixes: crate::control::PrefixList(v.spec.prefixes.clone()),
                 state: v.life.state,
                 reason: v.life.reason.clone(),
                 since: wall(v.life.since),
-                drain_connections: match &v.life.connections {
-                    crate::engine::Connections::Count { holding, .. }
-                        if v.life.counts_connections() =>
-                    {
-                        Some(*holding)
-                    }
-                    _ => None,
-                },
-                drain_connections_silent: match &v.life.connections {
-                    crate::engine::Connections::Count { silent, .. }
-                        if v.life.counts_connections() && v.life.spec.drain_idle.is_some() =>
-                    {
-                        Some(*silent)
-                    }
-                    _ => None,
-                },
-                drain_note: match &v.life.connections {
-                    crate::engine::Connections::Unavailable(why) if v.life.counts_connections() => {
-                        Some(why.clone())
-                    }
-                    _ => None,
-                },
-                draining_for_s: v
-                    .life
-                    .drained_for(std::time::Instant::now())
-                    .map(|d| d.as_secs_f64()),
-                checks: v
-                    .checks
-                    .iter()
-                    .filter_map(|&i| check_views.get(i).cloned())
-                    .collect(),
+                checks: Arc::clone(check_lists.entry(&v.spec.checks[..]).or_insert_with(|| {
+                    v.spec
+                        .checks
+                        .iter()
+                        .filter_map(|&i| check_views.get(i).cloned())
+                        .collect()
+                })),
                 conditions: v
                     .conditions
                     .iter()
                     .map(|c| condition_view(c, board))
                     .collect(),
-                fleet: fleet_view(engine, v),
-                weight: v.weight.as_ref().map(|w| WeightView {
-                    bytes_per_sec: w.current,
-                    capacity_bytes_per_sec: w.spec.capacity.round() as u64,
-                    reason: w.reason.clone(),
-                    conditions: w
-                        .conditions
-                        .iter()
-                        .map(|c| condition_view(c, board))
-                        .collect(),
-                }),
+                extra: vip_extra(engine, v, board),
             })
             .collect();
-        let latency_conditions: Vec<(String, String)> = engine
-            .vips()
-            .iter()
-            .flat_map(|v| {
-                v.conditions
-                    .iter()
-                    .map(move |c| (v.name.to_string(), c.spec.signal.clone()))
-            })
-            .collect();
-        let (signals, log_problems) = log_signal_views(&board.log_health(), &latency_conditions);
-        for p in &log_problems {
-            // The source task repeats its own WARN each minute; this one is once per config.
-            if self.warned.insert(p.clone()) {
-                tracing::warn!("{p}");
-            }
-        }
-        StatusView {
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            router_id: config.router_id.to_string(),
-            local_as: config.local_as,
-            started_at: unix_s(started_at),
-            config: self.config.clone(),
-            peers,
+        VipsView {
             vips,
-            errors: self
-                .config
-                .last_reload_error
-                .iter()
-                .map(|e| format!("last reload refused: {e}"))
-                .chain(log_problems)
-                .collect(),
-            signals,
-            bfd_unmatched: Default::default(),
-            pid: std::process::id(),
-            upgraded: self.upgraded.clone(),
-            upgrade_failed: self.upgrade_failed.clone(),
             route_changes: route_changes
                 .iter()
                 .map(|((vip, to), count)| RouteChangeCount {
@@ -328,7 +351,7 @@ fn fleet_view(engine: &Engine, v: &crate::engine::Vip) -> Option<FleetVipView> {
         return Some(out);
     };
     let mut peers: BTreeMap<String, FleetPeerView> = BTreeMap::new();
-    for p in &v.prefixes {
+    for p in v.spec.prefixes.iter() {
         let c = crate::fleet::count_others(view, p, now);
         out.prefixes.push(FleetPrefixView {
             prefix: p.to_string(),

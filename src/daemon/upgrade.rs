@@ -152,7 +152,7 @@ impl Daemon {
             .vips()
             .iter()
             .filter(|v| v.retiring)
-            .map(|v| &*v.name)
+            .map(|v| &*v.spec.name)
             .collect();
         if !retiring.is_empty() {
             return Err(format!(

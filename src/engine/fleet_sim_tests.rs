@@ -65,8 +65,8 @@ fn new_engine(id: Ipv4Addr, now: Instant, configured: bool) -> Engine {
         fall: 1,
     }];
     let mut v = VipSpec::new("web", vec![vip()], vec![0]);
-    v.attrs.large_communities = vec![identity_community(FLEET_AS, id)];
-    v.guard = Some(guard());
+    v.policy_mut().attrs.large_communities = vec![identity_community(FLEET_AS, id)];
+    v.policy_mut().guard = Some(guard());
     let vips = if configured { vec![v] } else { Vec::new() };
     let prefixes = if configured { vec![vip()] } else { Vec::new() };
     let mut e = Engine::new(&checks, &vips, now);
@@ -637,7 +637,7 @@ impl Sim {
         self.nodes[n].engine.as_ref().unwrap().vips()[0]
             .life
             .reason
-            .clone()
+            .to_string()
     }
 
     fn assert_clean(&self) {

@@ -25,8 +25,8 @@ fn engine_without_sessions(t0: Instant, shutdown: DrainStrategy) -> Engine {
         fall: 1,
     }];
     let mut v = VipSpec::new("web", vec![vip()], vec![0]);
-    v.lifecycle.shutdown = shutdown;
-    v.guard = Some(GuardSpec {
+    v.policy_mut().lifecycle.shutdown = shutdown;
+    v.policy_mut().guard = Some(GuardSpec {
         min_healthy_others: 1,
         when_blind: WhenBlind::Hold,
         settle: Duration::from_secs(3),
@@ -294,11 +294,11 @@ fn a_guarded_graceful_drain_ends_on_its_connections_then_counts() {
     let t0 = Instant::now();
     let s = |ms| t0 + Duration::from_millis(ms);
     let mut e = engine(t0, DrainStrategy::Graceful);
-    let mut spec = e.vips[0].life.spec;
+    let mut spec = *e.vips[0].life.spec;
     spec.drain = DrainStrategy::Graceful;
     spec.drain_period = Duration::from_secs(10);
     spec.drain_until_connections = Some(0);
-    e.vips[0].life.spec = spec;
+    e.vips[0].life.spec = spec.into();
     e.fleet_update("tor1", &other(7, "10.0.0.2", false), t0);
     e.observe(&check(true), t0);
     e.sync_maintenance(&|_| Some(("ops".into(), false)), s(100));
@@ -329,12 +329,12 @@ fn a_guarded_graceful_drain_ends_on_its_connections_then_counts() {
     );
     assert_eq!(d[0].to, VipState::Maintenance, "{d:?}");
     assert_eq!(
-        e.vips()[0].life.drain_end.as_deref(),
+        e.vips()[0].life.out.drain_end.as_deref(),
         Some("0 connections left after 3.9 s")
     );
     // Before settle, gone connections do not cut the marked phase short.
     let mut e = engine(t0, DrainStrategy::Graceful);
-    e.vips[0].life.spec = spec;
+    e.vips[0].life.spec = spec.into();
     e.fleet_update("tor1", &other(7, "10.0.0.2", false), t0);
     e.observe(&check(true), t0);
     e.sync_maintenance(&|_| Some(("ops".into(), false)), s(100));
@@ -360,7 +360,7 @@ fn reloaded_without_the_vip(old: &Engine, at: Instant) -> (Engine, Vec<Decision>
         rise: 1,
         fall: 1,
     }];
-    let mut e = Engine::new(&checks, &[], at);
+    let mut e = Engine::new(&checks, &[] as &[VipSpec], at);
     e.set_fleet(FleetView::new(
         "10.0.0.1".parse().unwrap(),
         65101,
@@ -427,7 +427,7 @@ fn a_removed_vip_with_a_healthy_other_leaves_after_settle_and_comes_back_if_re_a
     back.carry_over(&leaving, t0 + Duration::from_secs(2));
     let v = back.vip("web").unwrap();
     assert!(!v.retiring);
-    assert_eq!(v.life.stopping, None);
+    assert_eq!(v.life.out.stopping, None);
     assert_eq!(v.life.state, VipState::Announced);
 }
 

@@ -84,9 +84,9 @@ impl Engine {
                 .vips
                 .iter()
                 .map(|v| VipExport {
-                    name: v.name.to_string(),
+                    name: v.spec.name.to_string(),
                     healthy: v.healthy,
-                    reason: v.reason.clone(),
+                    reason: v.reason.to_string(),
                     since_age_ms: age_ms(now, v.since),
                     withdrawn_age_ms: v.withdrawn_at.map(|t| age_ms(now, t)),
                     probation: v.probation,
@@ -126,11 +126,11 @@ impl Engine {
             e.vips.iter().map(|v| (v.name.as_str(), v)).collect();
         let mut n_vips = 0;
         for v in &mut self.vips {
-            let Some(o) = old_vips.get(&*v.name) else {
+            let Some(o) = old_vips.get(&*v.spec.name) else {
                 continue;
             };
             v.healthy = o.healthy;
-            v.reason.clone_from(&o.reason);
+            v.reason = o.reason.as_str().into();
             v.since = before(now, o.since_age_ms);
             v.withdrawn_at = o.withdrawn_age_ms.map(|ms| before(now, ms));
             v.probation = o.probation;
@@ -264,7 +264,7 @@ mod tests {
             fall: 1,
         }];
         let mut vip = VipSpec::new("web", vec!["203.0.113.10/32".parse().unwrap()], vec![0]);
-        vip.withdraw_when = vec![ConditionSpec {
+        vip.policy_mut().withdraw_when = vec![ConditionSpec {
             signal: "lat.p99".into(),
             threshold: Threshold::Baseline(BaselineSpec {
                 above_factor: 3.0,
@@ -276,14 +276,14 @@ mod tests {
             min_requests: None,
             unit: Unit::Plain,
         }];
-        vip.dampening = Some(DampeningSpec {
+        vip.policy_mut().dampening = Some(DampeningSpec {
             half_life: Duration::from_secs(60),
             suppress: 2500.0,
             reuse: 750.0,
             penalty: 1000.0,
             max_suppress: Duration::from_secs(600),
         });
-        vip.weight = Some(WeightSpec {
+        vip.policy_mut().weight = Some(WeightSpec {
             capacity: 100e6,
             slow_start: Duration::from_secs(4),
             step: Duration::from_secs(1),
@@ -434,7 +434,9 @@ mod tests {
         let build = |now| {
             let mut e = traffic_engine(now);
             for v in &mut e.vips {
-                v.on_missing = super::super::spec::OnMissing::Withdraw;
+                std::sync::Arc::make_mut(&mut v.spec)
+                    .policy_mut()
+                    .on_missing = super::super::spec::OnMissing::Withdraw;
             }
             e
         };

@@ -12,6 +12,7 @@
 //! whichever is first. Without a count (sock_diag unavailable, no TCP listener on the VIP) it is a
 //! timed drain, and the reason says why.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::fmt::format_duration;
@@ -103,10 +104,20 @@ enum Want {
 
 #[derive(Clone, Debug)]
 pub struct Lifecycle {
-    pub spec: LifecycleSpec,
+    /// Shared by the VIPs of one policy.
+    pub spec: Arc<LifecycleSpec>,
     pub state: VipState,
     pub since: Instant,
-    pub reason: String,
+    /// Shared with the route tables and the status view, which show it per VIP.
+    pub reason: Arc<str>,
+    /// Maintenance, a planned stop, a drain: boxed only while set (see `OutBox`).
+    pub out: OutBox,
+}
+
+/// What takes a VIP out or keeps it out. Most of 100k VIPs have none of it at any time, so it
+/// costs a pointer until something is set (it was 130 of a VIP's ~310 bytes).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Out {
     /// Operator drain with its reason.
     pub maintenance: Option<String>,
     /// The operator forced the drain: the fleet guard skips its count (never the mark and settle).
@@ -114,14 +125,55 @@ pub struct Lifecycle {
     /// Set by a planned stop, with its reason.
     pub stopping: Option<String>,
     /// While draining toward removal: when the route goes, and into which state.
-    drain_until: Option<Instant>,
-    drain_then: VipState,
+    pub(super) drain_until: Option<Instant>,
+    pub(super) drain_then: VipState,
     /// When the running timed drain started.
-    drain_started: Option<Instant>,
+    pub(super) drain_started: Option<Instant>,
     /// The last connection count (connection-aware drains).
     pub connections: Connections,
     /// How the last drain ended, e.g. "0 connections left after 12.4 s" (for the log).
     pub drain_end: Option<String>,
+}
+
+static NOTHING_OUT: Out = Out {
+    maintenance: None,
+    forced: false,
+    stopping: None,
+    drain_until: None,
+    drain_then: VipState::Withdrawn,
+    drain_started: None,
+    connections: Connections::Unknown,
+    drain_end: None,
+};
+
+/// `Out`, boxed while it differs from nothing set: reads of an empty one see `NOTHING_OUT`, a
+/// write boxes it, and `compact` drops a box that holds nothing again.
+#[derive(Clone, Debug, Default)]
+pub struct OutBox(Option<Box<Out>>);
+
+impl std::ops::Deref for OutBox {
+    type Target = Out;
+    fn deref(&self) -> &Out {
+        self.0.as_deref().unwrap_or(&NOTHING_OUT)
+    }
+}
+
+impl std::ops::DerefMut for OutBox {
+    fn deref_mut(&mut self) -> &mut Out {
+        self.0.get_or_insert_with(|| Box::new(NOTHING_OUT.clone()))
+    }
+}
+
+impl OutBox {
+    pub fn is_set(&self) -> bool {
+        self.0.is_some()
+    }
+
+    pub fn compact(&mut self) {
+        if self.0.as_deref() == Some(&NOTHING_OUT) {
+            self.0 = None;
+        }
+    }
 }
 
 /// A state change with its reason.
@@ -133,20 +185,13 @@ pub struct Transition {
 }
 
 impl Lifecycle {
-    pub fn new(spec: LifecycleSpec, reason: String, now: Instant) -> Lifecycle {
+    pub fn new(spec: impl Into<Arc<LifecycleSpec>>, reason: Arc<str>, now: Instant) -> Lifecycle {
         Lifecycle {
-            spec,
+            spec: spec.into(),
             state: VipState::Withdrawn,
             since: now,
             reason,
-            maintenance: None,
-            forced: false,
-            stopping: None,
-            drain_until: None,
-            drain_then: VipState::Withdrawn,
-            drain_started: None,
-            connections: Connections::Unknown,
-            drain_end: None,
+            out: OutBox::default(),
         }
     }
 
@@ -154,14 +199,16 @@ impl Lifecycle {
     pub fn inherit(&mut self, old: &Lifecycle) {
         self.state = old.state;
         self.since = old.since;
-        self.reason.clone_from(&old.reason);
-        self.maintenance.clone_from(&old.maintenance);
-        self.forced = old.forced;
-        self.stopping.clone_from(&old.stopping);
-        self.drain_until = old.drain_until;
-        self.drain_then = old.drain_then;
-        self.drain_started = old.drain_started;
-        self.connections.clone_from(&old.connections);
+        self.reason = Arc::clone(&old.reason);
+        if old.out.is_set() {
+            self.out.maintenance.clone_from(&old.out.maintenance);
+            self.out.forced = old.out.forced;
+            self.out.stopping.clone_from(&old.out.stopping);
+            self.out.drain_until = old.out.drain_until;
+            self.out.drain_then = old.out.drain_then;
+            self.out.drain_started = old.out.drain_started;
+            self.out.connections.clone_from(&old.out.connections);
+        }
     }
 
     /// Whether a running drain wants its connections counted.
@@ -177,11 +224,11 @@ impl Lifecycle {
             return None;
         }
         let after = self.drained_for(now)?.as_secs_f64();
-        match &self.connections {
+        match &self.out.connections {
             Connections::Unknown => None,
             Connections::Count { holding, .. } => Some(format!(
                 "{holding} connections left after {after:.1} s{}",
-                self.connections.silent_note(self.spec.drain_idle)
+                self.out.connections.silent_note(self.spec.drain_idle)
             )),
             Connections::Unavailable(why) => {
                 Some(format!("connections not counted after {after:.1} s: {why}"))
@@ -191,7 +238,8 @@ impl Lifecycle {
 
     /// How long the running drain has lasted.
     pub fn drained_for(&self, now: Instant) -> Option<Duration> {
-        self.drain_started
+        self.out
+            .drain_started
             .filter(|_| self.drain_deadline().is_some())
             .map(|t| now.saturating_duration_since(t))
     }
@@ -208,14 +256,14 @@ impl Lifecycle {
     /// A timed drain still running (a planned stop waits for these).
     pub fn drain_deadline(&self) -> Option<Instant> {
         (self.state == VipState::Draining)
-            .then_some(self.drain_until)
+            .then_some(self.out.drain_until)
             .flatten()
     }
 
     fn want(&self, healthy: bool) -> Want {
-        if self.stopping.is_some() {
+        if self.out.stopping.is_some() {
             Want::Gone(VipState::Withdrawn)
-        } else if self.maintenance.is_some() {
+        } else if self.out.maintenance.is_some() {
             Want::Gone(VipState::Maintenance)
         } else if healthy {
             Want::Up
@@ -228,7 +276,7 @@ impl Lifecycle {
 
     /// Why the VIP is going to `target`, from the inputs.
     fn cause(&self, target: VipState, health_reason: &str) -> String {
-        match (&self.stopping, &self.maintenance, target) {
+        match (&self.out.stopping, &self.out.maintenance, target) {
             (Some(why), ..) => why.clone(),
             (None, Some(why), VipState::Maintenance) => format!("maintenance: {why}"),
             _ => health_reason.to_string(),
@@ -236,7 +284,7 @@ impl Lifecycle {
     }
 
     fn strategy(&self) -> DrainStrategy {
-        if self.stopping.is_some() {
+        if self.out.stopping.is_some() {
             self.spec.shutdown
         } else {
             self.spec.drain
@@ -261,9 +309,11 @@ impl Lifecycle {
                 };
                 (VipState::Announced, why)
             }
-            (VipState::Draining, Want::Depreferred) if self.drain_until.is_none() => return None,
+            (VipState::Draining, Want::Depreferred) if self.out.drain_until.is_none() => {
+                return None
+            }
             (_, Want::Depreferred) => {
-                self.drain_until = None;
+                self.out.drain_until = None;
                 (
                     VipState::Draining,
                     format!("unhealthy, kept announced de-preferred (on_unhealthy: depreference): {health_reason}"),
@@ -272,12 +322,12 @@ impl Lifecycle {
             (VipState::Announced, Want::Gone(then)) => {
                 self.start_drain(then, health_reason, now)?
             }
-            (VipState::Draining, Want::Gone(then)) => match self.drain_until {
+            (VipState::Draining, Want::Gone(then)) => match self.out.drain_until {
                 // Was de-preferred for ill health; now it must go: drain from here.
                 None => self.start_drain(then, health_reason, now)?,
                 Some(until) if now >= until => {
-                    let silent = self.connections.silent_note(self.spec.drain_idle);
-                    let left = match (&self.connections, self.spec.drain_until_connections) {
+                    let silent = self.out.connections.silent_note(self.spec.drain_idle);
+                    let left = match (&self.out.connections, self.spec.drain_until_connections) {
                         (Connections::Count { holding, .. }, Some(_)) => {
                             format!(", {holding} connections left at drain_period{silent}")
                         }
@@ -286,7 +336,7 @@ impl Lifecycle {
                         }
                         _ => String::new(),
                     };
-                    self.drain_end = Some(match self.connections {
+                    self.out.drain_end = Some(match self.out.connections {
                         Connections::Count { holding, .. } => {
                             format!("{holding} left at drain_period{silent}")
                         }
@@ -307,12 +357,12 @@ impl Lifecycle {
                     // counted, running drain always has them.
                     let end = self.drain_progress(now).unwrap_or_default();
                     let why = format!("{} (drain: {end})", self.cause(then, health_reason));
-                    self.drain_end = Some(end);
+                    self.out.drain_end = Some(end);
                     (then, why)
                 }
                 Some(_) => {
                     // Still draining; a new cause (e.g. stop during a health drain) may retarget it.
-                    self.drain_then = then;
+                    self.out.drain_then = then;
                     return None;
                 }
             },
@@ -331,7 +381,7 @@ impl Lifecycle {
     /// Whether an operator forced the drain that makes the VIP leave (a planned stop or ill
     /// health is never forced).
     pub fn forced_leave(&self) -> bool {
-        self.forced && self.maintenance.is_some() && self.stopping.is_none()
+        self.out.forced && self.out.maintenance.is_some() && self.out.stopping.is_none()
     }
 
     /// The guard keeps the route announced and marked: its marked phase (`held` None, shown as
@@ -344,7 +394,7 @@ impl Lifecycle {
         health_reason: &str,
         now: Instant,
     ) -> Option<Transition> {
-        let target = if self.stopping.is_none() && self.maintenance.is_some() {
+        let target = if self.out.stopping.is_none() && self.out.maintenance.is_some() {
             VipState::Maintenance
         } else {
             VipState::Withdrawn
@@ -362,22 +412,24 @@ impl Lifecycle {
         };
         if self.state == to {
             if to == VipState::Held {
-                self.reason = reason;
+                self.reason = reason.into();
             }
             return None;
         }
-        self.drain_until = None;
+        if self.out.drain_until.is_some() {
+            self.out.drain_until = None;
+        }
         if to == VipState::Draining
             && self.strategy() == DrainStrategy::Graceful
             && !self.spec.drain_period.is_zero()
         {
             // The marked phase is also the drain: a graceful drain runs its period, or until its
             // connections are gone, before the gate counts.
-            self.drain_until = Some(now + self.spec.drain_period);
-            self.drain_then = target;
-            self.drain_started = Some(now);
-            self.connections = Connections::Unknown;
-            self.drain_end = None;
+            self.out.drain_until = Some(now + self.spec.drain_period);
+            self.out.drain_then = target;
+            self.out.drain_started = Some(now);
+            self.out.connections = Connections::Unknown;
+            self.out.drain_end = None;
         }
         Some(self.enter(to, reason, now))
     }
@@ -409,8 +461,8 @@ impl Lifecycle {
         }
         if let Some(until) = self.drain_deadline() {
             // How the drain of the marked phase ended, for the daemon's "withdrew after drain".
-            let silent = self.connections.silent_note(self.spec.drain_idle);
-            self.drain_end = Some(match (&self.connections, self.drain_progress(now)) {
+            let silent = self.out.connections.silent_note(self.spec.drain_idle);
+            self.out.drain_end = Some(match (&self.out.connections, self.drain_progress(now)) {
                 (Connections::Count { holding, .. }, _) if now >= until => {
                     format!("{holding} left at drain_period{silent}")
                 }
@@ -433,11 +485,11 @@ impl Lifecycle {
     ) -> Option<(VipState, String)> {
         let cause = self.cause(then, health_reason);
         if self.strategy() == DrainStrategy::Graceful && !self.spec.drain_period.is_zero() {
-            self.drain_until = Some(now + self.spec.drain_period);
-            self.drain_then = then;
-            self.drain_started = Some(now);
-            self.connections = Connections::Unknown;
-            self.drain_end = None;
+            self.out.drain_until = Some(now + self.spec.drain_period);
+            self.out.drain_then = then;
+            self.out.drain_started = Some(now);
+            self.out.connections = Connections::Unknown;
+            self.out.drain_end = None;
             Some((
                 VipState::Draining,
                 format!(
@@ -454,8 +506,8 @@ impl Lifecycle {
     fn connections_done(&self, now: Instant) -> bool {
         let (Some(limit), Connections::Count { holding: n, .. }, Some(t0)) = (
             self.spec.drain_until_connections,
-            &self.connections,
-            self.drain_started,
+            &self.out.connections,
+            self.out.drain_started,
         ) else {
             return false;
         };
@@ -463,14 +515,16 @@ impl Lifecycle {
     }
 
     fn enter(&mut self, to: VipState, reason: String, now: Instant) -> Transition {
-        if to != VipState::Draining {
-            self.drain_until = None;
-            self.drain_started = None;
+        // Only written when set: a write boxes the drain state (`OutBox`).
+        if to != VipState::Draining && self.out.is_set() {
+            self.out.drain_until = None;
+            self.out.drain_started = None;
         }
         let from = self.state;
         self.state = to;
         self.since = now;
-        self.reason.clone_from(&reason);
+        self.reason = reason.as_str().into();
+        self.out.compact();
         Transition { from, to, reason }
     }
 }
@@ -498,7 +552,7 @@ mod tests {
     /// An announced VIP put in maintenance (an operator drain) at t0: its drain has begun.
     fn drained_by_operator(spec: LifecycleSpec, t0: Instant) -> Lifecycle {
         let mut l = up(spec, t0);
-        l.maintenance = Some("ops".into());
+        l.out.maintenance = Some("ops".into());
         assert_eq!(l.settle(true, "ok", t0).unwrap().to, VipState::Draining);
         l
     }
@@ -516,13 +570,13 @@ mod tests {
         let t0 = Instant::now();
         let ms = |x| t0 + Duration::from_millis(x);
         let mut l = up(aware(30, 2, 0), t0);
-        l.maintenance = Some("ops".into());
+        l.out.maintenance = Some("ops".into());
         assert_eq!(l.settle(true, "ok", t0).unwrap().to, VipState::Draining);
         assert!(l.counts_connections());
-        l.connections = counted(5, 0);
+        l.out.connections = counted(5, 0);
         assert_eq!(l.settle(true, "ok", ms(1000)), None);
         // Gone, but drain_min (2 s) is the floor.
-        l.connections = counted(0, 0);
+        l.out.connections = counted(0, 0);
         assert_eq!(l.settle(true, "ok", ms(1500)), None);
         let t = l.settle(true, "ok", ms(12_400)).unwrap();
         assert_eq!(t.to, VipState::Maintenance);
@@ -533,7 +587,7 @@ mod tests {
         assert!(!l.counts_connections());
         assert_eq!(l.drained_for(ms(13_000)), None);
         assert_eq!(
-            l.drain_end.as_deref(),
+            l.out.drain_end.as_deref(),
             Some("0 connections left after 12.4 s")
         );
     }
@@ -543,9 +597,9 @@ mod tests {
         let t0 = Instant::now();
         let s = |x| t0 + Duration::from_secs(x);
         let mut l = up(aware(30, 0, 2), t0);
-        l.stopping = Some("vipwarden stopping (SIGTERM)".into());
+        l.out.stopping = Some("vipwarden stopping (SIGTERM)".into());
         l.settle(true, "ok", t0);
-        l.connections = counted(37, 0);
+        l.out.connections = counted(37, 0);
         assert_eq!(l.settle(true, "ok", s(29)), None);
         assert_eq!(l.drained_for(s(29)), Some(Duration::from_secs(29)));
         let t = l.settle(true, "ok", s(30)).unwrap();
@@ -554,10 +608,10 @@ mod tests {
             t.reason,
             "vipwarden stopping (SIGTERM) (drain period 30s over, 37 connections left at drain_period)"
         );
-        assert_eq!(l.drain_end.as_deref(), Some("37 left at drain_period"));
+        assert_eq!(l.out.drain_end.as_deref(), Some("37 left at drain_period"));
         // The threshold counts: 2 left is enough.
         let mut l = drained_by_operator(aware(30, 0, 2), t0);
-        l.connections = counted(2, 0);
+        l.out.connections = counted(2, 0);
         assert_eq!(
             l.settle(true, "ok", s(1)).unwrap().to,
             VipState::Maintenance
@@ -574,9 +628,9 @@ mod tests {
         };
         let mut l = drained_by_operator(idle, t0);
         // Still live ones hold it; the silent are counted apart by the daemon.
-        l.connections = counted(2, 14);
+        l.out.connections = counted(2, 14);
         assert_eq!(l.settle(true, "ok", ms(2000)), None);
-        l.connections = counted(0, 16);
+        l.out.connections = counted(0, 16);
         assert_eq!(
             l.drain_progress(ms(2500)).as_deref(),
             Some("0 connections left after 2.5 s, 16 more silent for 2s+")
@@ -585,7 +639,7 @@ mod tests {
         assert_eq!(t.to, VipState::Maintenance);
         assert_eq!(l.drain_progress(ms(3300)), None, "no drain runs");
         assert_eq!(
-            l.drain_end.as_deref(),
+            l.out.drain_end.as_deref(),
             Some("0 connections left after 3.2 s, 16 more silent for 2s+")
         );
         // At the period the silent ones are named too.
@@ -596,7 +650,7 @@ mod tests {
             },
             t0,
         );
-        l.connections = counted(3, 5);
+        l.out.connections = counted(3, 5);
         let t = l.settle(true, "ok", ms(10_000)).unwrap();
         assert_eq!(
             t.reason,
@@ -612,7 +666,7 @@ mod tests {
         assert_eq!(l.settle(false, "bad", t0).unwrap().to, VipState::Draining);
         // Unknown (never counted) does not end the drain.
         assert_eq!(l.settle(false, "bad", s(5)), None);
-        l.connections = Connections::Unavailable("sock_diag: permission denied".into());
+        l.out.connections = Connections::Unavailable("sock_diag: permission denied".into());
         assert_eq!(l.settle(false, "bad", s(9)), None);
         let t = l.settle(false, "bad", s(10)).unwrap();
         assert_eq!(
@@ -622,7 +676,7 @@ mod tests {
         // A timed (not connection-aware) drain ignores counts.
         let mut l = up(graceful(10), t0);
         l.settle(false, "bad", t0);
-        l.connections = counted(0, 0);
+        l.out.connections = counted(0, 0);
         assert!(!l.counts_connections());
         assert_eq!(l.settle(false, "bad", s(1)), None);
     }
@@ -653,7 +707,7 @@ mod tests {
         let t0 = Instant::now();
         let s = |x| t0 + Duration::from_secs(x);
         let mut l = up(graceful(30), t0);
-        l.maintenance = Some("drained via API: kernel upgrade".into());
+        l.out.maintenance = Some("drained via API: kernel upgrade".into());
         let t = l.settle(true, "healthy", s(1)).unwrap();
         assert_eq!(t.to, VipState::Draining);
         assert!(
@@ -670,7 +724,7 @@ mod tests {
             "maintenance: drained via API: kernel upgrade (drain period 30s over)"
         );
         // Undrain: back at once when healthy.
-        l.maintenance = None;
+        l.out.maintenance = None;
         let t = l.settle(true, "check web passed 2/2", s(40)).unwrap();
         assert_eq!((t.from, t.to), (VipState::Maintenance, VipState::Announced));
     }
@@ -693,9 +747,9 @@ mod tests {
         let t0 = Instant::now();
         let s = |x| t0 + Duration::from_secs(x);
         let mut l = up(graceful(30), t0);
-        l.maintenance = Some("ops".into());
+        l.out.maintenance = Some("ops".into());
         l.settle(true, "ok", s(0));
-        l.stopping = Some("vipwarden stopping (SIGTERM)".into());
+        l.out.stopping = Some("vipwarden stopping (SIGTERM)".into());
         assert_eq!(l.settle(true, "ok", s(10)), None);
         assert_eq!(l.drain_deadline(), Some(s(30)));
         let t = l.settle(true, "ok", s(30)).unwrap();
@@ -728,7 +782,7 @@ mod tests {
             None
         );
         // A planned stop still withdraws (shutdown: withdraw).
-        l.stopping = Some("stop".into());
+        l.out.stopping = Some("stop".into());
         assert_eq!(l.settle(false, "bad", t0).unwrap().to, VipState::Withdrawn);
     }
 
@@ -736,7 +790,7 @@ mod tests {
     fn maintenance_while_withdrawn_needs_no_drain() {
         let t0 = Instant::now();
         let mut l = Lifecycle::new(graceful(30), "starting".into(), t0);
-        l.maintenance = Some("ops".into());
+        l.out.maintenance = Some("ops".into());
         let t = l.settle(false, "down", t0).unwrap();
         assert_eq!((t.from, t.to), (VipState::Withdrawn, VipState::Maintenance));
     }

@@ -25,7 +25,7 @@ pub use handover::{CheckExport, EngineExport, VipExport};
 pub use lifecycle::{
     Connections, DrainStrategy, Lifecycle, LifecycleSpec, OnUnhealthy, Transition,
 };
-pub use spec::{CheckSpec, Depreference, OnMissing, Require, VipSpec};
+pub use spec::{CheckSpec, Depreference, OnMissing, PolicyInterner, Require, VipPolicy, VipSpec};
 pub use vip::{ChecksVerdict, Vip};
 pub use vip_state::VipState;
 pub use weight::{format_bandwidth, ScaleSpec, Weight, WeightChange, WeightSpec};
@@ -36,6 +36,29 @@ use std::time::Instant;
 
 use crate::fleet::{DrainRefused, FleetView, Gate, GatePhase, PeerTable, RibInUpdate, Wish};
 use crate::route::{Community, DesiredRoute, DesiredRoutes, RouteAttrs, Withheld};
+
+/// What `Engine::new` takes a VIP from: a shared spec is kept as is, a borrowed one is copied.
+pub trait SpecRef {
+    fn into_spec(self) -> Arc<VipSpec>;
+}
+
+impl SpecRef for Arc<VipSpec> {
+    fn into_spec(self) -> Arc<VipSpec> {
+        self
+    }
+}
+
+impl SpecRef for &Arc<VipSpec> {
+    fn into_spec(self) -> Arc<VipSpec> {
+        Arc::clone(self)
+    }
+}
+
+impl SpecRef for &VipSpec {
+    fn into_spec(self) -> Arc<VipSpec> {
+        Arc::new(self.clone())
+    }
+}
 
 /// One active-check result, as the engine sees it.
 #[derive(Clone, Debug)]
@@ -74,7 +97,7 @@ impl Decision {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CountRequest {
     pub vip: Arc<str>,
-    pub prefixes: Vec<crate::route::Prefix>,
+    pub prefixes: Arc<[crate::route::Prefix]>,
     pub idle: Option<std::time::Duration>,
 }
 
@@ -91,6 +114,9 @@ pub struct CheckState {
 pub struct Engine {
     checks: Vec<CheckState>,
     vips: Vec<Vip>,
+    /// VIP name -> prefixes for the route tables, built once per set of VIPs and shared by
+    /// every table published (it changes only when VIPs come or go).
+    vip_prefixes: std::sync::OnceLock<Arc<crate::route::VipPrefixes>>,
     /// The other announcers of our VIP prefixes (an input like check results), when a fleet
     /// guard is configured.
     fleet: Option<FleetView>,
@@ -111,9 +137,9 @@ pub struct Engine {
 impl Engine {
     /// Everything starts down: no VIP is announced until its checks have passed `rise` times.
     /// A VIP's `checks` index into `checks`; an index out of range counts as a check that is down.
-    pub fn new<'a>(
+    pub fn new<S: SpecRef>(
         checks: &[CheckSpec],
-        vips: impl IntoIterator<Item = &'a VipSpec>,
+        vips: impl IntoIterator<Item = S>,
         now: Instant,
     ) -> Engine {
         let checks: Vec<CheckState> = checks
@@ -127,48 +153,64 @@ impl Engine {
                 last_at: None,
             })
             .collect();
+        // The route attributes of a policy, built once for all the VIPs that share it.
+        type Shared = (Arc<RouteAttrs>, Arc<RouteAttrs>, Arc<LifecycleSpec>);
+        let mut shared: HashMap<*const VipPolicy, Shared> = HashMap::new();
+        let mut waiting: HashMap<Arc<[usize]>, Arc<str>> = HashMap::new();
         let vips = vips
             .into_iter()
             .map(|v| {
-                let waiting = waiting_reason(v.checks.iter().filter_map(|&i| checks.get(i)));
+                let spec = v.into_spec();
+                let p = &spec.policy;
+                let (attrs, drain, lifecycle) = shared
+                    .entry(Arc::as_ptr(p))
+                    .or_insert_with(|| {
+                        let d = drain_attrs(&p.attrs, &p.depreference);
+                        (
+                            Arc::new(p.attrs.clone()),
+                            Arc::new(d),
+                            Arc::new(p.lifecycle),
+                        )
+                    })
+                    .clone();
+                // One text per check list, shared by the VIPs that have it.
+                let waiting =
+                    Arc::clone(waiting.entry(Arc::clone(&spec.checks)).or_insert_with(|| {
+                        waiting_reason(spec.checks.iter().filter_map(|&i| checks.get(i))).into()
+                    }));
                 Vip {
-                    name: v.name.clone(),
-                    prefixes: v.prefixes.clone(),
-                    checks: v.checks.clone(),
-                    require: v.require,
-                    attrs: v.attrs.clone(),
-                    conditions: v
+                    attrs,
+                    drain_attrs: drain,
+                    conditions: p
                         .withdraw_when
                         .iter()
                         .cloned()
                         .map(Condition::new)
                         .collect(),
-                    on_missing: v.on_missing,
-                    hold_down: v.hold_down,
-                    dampening: v.dampening.map(|d| Box::new(Dampening::new(d))),
+                    dampening: p.dampening.map(|d| Box::new(Dampening::new(d))),
                     healthy: false,
                     reason: waiting.clone(),
                     since: now,
                     withdrawn_at: None,
                     probation: false,
-                    life: Lifecycle::new(v.lifecycle, waiting, now),
-                    drain_attrs: drain_attrs(&v.attrs, &v.depreference),
-                    guard: v.guard.map(|g| Box::new((g, Gate::starting(now)))),
+                    life: Lifecycle::new(lifecycle, waiting, now),
+                    guard: p.guard.map(|g| Box::new((g, Gate::starting(now)))),
                     marking: false,
                     cause: None,
-                    weight: v.weight.clone().map(|w| Box::new(Weight::new(w))),
+                    weight: p.weight.clone().map(|w| Box::new(Weight::new(w))),
                     retiring: false,
+                    spec,
                 }
             })
             .collect::<Vec<Vip>>();
         let by_name = vips
             .iter()
             .enumerate()
-            .map(|(i, v)| (v.name.clone(), i))
+            .map(|(i, v)| (v.spec.name.clone(), i))
             .collect();
         let mut by_check = vec![Vec::new(); checks.len()];
         for (i, v) in vips.iter().enumerate() {
-            for &c in &v.checks {
+            for &c in v.spec.checks.iter() {
                 if let Some(list) = by_check.get_mut(c) {
                     list.push(i);
                 }
@@ -192,6 +234,7 @@ impl Engine {
             weighted,
             missing_held_until: None,
             fleet: None,
+            vip_prefixes: Default::default(),
         }
     }
 
@@ -271,14 +314,14 @@ impl Engine {
     /// Whether an operator may drain `vip` now: Err when that would leave fewer than its
     /// `min_healthy_others` healthy announcers (the API answers 409 unless forced).
     pub fn drain_check(&self, vip: &str, now: Instant) -> Result<(), DrainRefused> {
-        let Some(v) = self.vips.iter().find(|v| &*v.name == vip) else {
+        let Some(v) = self.vips.iter().find(|v| &*v.spec.name == vip) else {
             return Ok(());
         };
         let Some((spec, _)) = v.guard.as_deref() else {
             return Ok(());
         };
         let view = view_or_empty(self.fleet.as_ref());
-        crate::fleet::drain_check(spec, view, &v.prefixes, now)
+        crate::fleet::drain_check(spec, view, &v.spec.prefixes, now)
     }
 
     /// A planned stop is still in progress: a timed drain runs, or the gate keeps a VIP marked
@@ -304,7 +347,7 @@ impl Engine {
     pub fn held_vips(&self) -> Vec<Arc<str>> {
         self.guarded_vips()
             .filter(|v| v.marking)
-            .map(|v| v.name.clone())
+            .map(|v| v.spec.name.clone())
             .collect()
     }
 
@@ -313,7 +356,7 @@ impl Engine {
     pub fn restore_held(&mut self, names: &[String], now: Instant) -> Vec<Decision> {
         let mut decisions = Vec::new();
         for v in &mut self.vips {
-            if !names.iter().any(|n| **n == *v.name) {
+            if !names.iter().any(|n| **n == *v.spec.name) {
                 continue;
             }
             if let Some((_, g)) = v.guard.as_deref_mut() {
@@ -361,19 +404,23 @@ impl Engine {
         check.last_ok = Some(obs.ok);
         check.last_detail.clone_from(&obs.detail);
         check.last_at = Some(now);
-        let step = describe_step(check, obs);
+        let step: Arc<str> = describe_step(check, obs).into();
 
         let mut decisions = Vec::new();
         for &i in self.by_check.get(obs.check).into_iter().flatten() {
             let vip = &mut self.vips[i];
-            let (up, total) = count_up(&self.checks, &vip.checks);
-            let trigger = if total > 1 {
-                format!("{step} (require {}: {up}/{total} checks up)", vip.require)
+            let (up, total) = count_up(&self.checks, &vip.spec.checks);
+            let trigger: Arc<str> = if total > 1 {
+                format!(
+                    "{step} (require {}: {up}/{total} checks up)",
+                    vip.spec.policy.require
+                )
+                .into()
             } else {
-                step.clone()
+                Arc::clone(&step)
             };
             let verdict = ChecksVerdict {
-                ok: satisfied(vip.require, up, total),
+                ok: satisfied(vip.spec.policy.require, up, total),
                 event: Some(trigger),
                 event_failed: !obs.ok,
             };
@@ -421,7 +468,11 @@ impl Engine {
         for &i in &self.weighted {
             let v = &mut self.vips[i];
             if let Some(w) = &mut v.weight {
-                out.extend(w.take_changes().into_iter().map(|c| (v.name.clone(), c)));
+                out.extend(
+                    w.take_changes()
+                        .into_iter()
+                        .map(|c| (v.spec.name.clone(), c)),
+                );
             }
         }
         out
@@ -459,12 +510,12 @@ impl Engine {
                 })
             });
             let text = trigger.as_ref().map(ToString::to_string);
-            if trigger.is_some() {
-                vip.cause = trigger;
+            if let Some(t) = trigger {
+                vip.cause = Some(Box::new(t));
             }
-            let (up, total) = count_up(&self.checks, &vip.checks);
+            let (up, total) = count_up(&self.checks, &vip.spec.checks);
             let verdict = ChecksVerdict {
-                ok: satisfied(vip.require, up, total),
+                ok: satisfied(vip.spec.policy.require, up, total),
                 event: None,
                 event_failed: false,
             };
@@ -485,13 +536,13 @@ impl Engine {
     ) -> Vec<Decision> {
         let mut decisions = Vec::new();
         for v in &mut self.vips {
-            let (want, forced) = match reason(&v.name) {
+            let (want, forced) = match reason(&v.spec.name) {
                 Some((r, f)) => (Some(r), f),
                 None => (None, false),
             };
-            if want != v.life.maintenance || forced != v.life.forced {
-                v.life.maintenance = want;
-                v.life.forced = forced;
+            if want != v.life.out.maintenance || forced != v.life.out.forced {
+                v.life.out.maintenance = want;
+                v.life.out.forced = forced;
                 settle(v, self.fleet.as_ref(), now, &mut decisions);
             }
         }
@@ -507,7 +558,7 @@ impl Engine {
     pub fn begin_shutdown(&mut self, why: &str, now: Instant) -> Vec<Decision> {
         let mut decisions = Vec::new();
         for v in &mut self.vips {
-            v.life.stopping = Some(why.to_string());
+            v.life.out.stopping = Some(why.to_string());
             settle(v, self.fleet.as_ref(), now, &mut decisions);
         }
         decisions
@@ -530,11 +581,11 @@ impl Engine {
         }
         let mut decisions = Vec::new();
         for v in &mut self.vips {
-            let Some(o) = old.vip(&v.name) else {
+            let Some(o) = old.vip(&v.spec.name) else {
                 continue;
             };
             v.healthy = o.healthy;
-            v.reason.clone_from(&o.reason);
+            v.reason = Arc::clone(&o.reason);
             v.cause.clone_from(&o.cause);
             v.since = o.since;
             v.withdrawn_at = o.withdrawn_at;
@@ -550,7 +601,7 @@ impl Engine {
             v.life.inherit(&o.life);
             if o.retiring {
                 // Added back while it was leaving: it is configured again, not stopping.
-                v.life.stopping = None;
+                v.life.out.stopping = None;
             }
             if let (Some((spec, g)), Some((ospec, og))) =
                 (v.guard.as_deref_mut(), o.guard.as_deref())
@@ -568,7 +619,9 @@ impl Engine {
         if let Some(view) = &mut self.fleet {
             if !retiring.is_empty() {
                 let kept = view.vip_prefixes().clone();
-                let leaving = retiring.iter().flat_map(|v| v.prefixes.iter().copied());
+                let leaving = retiring
+                    .iter()
+                    .flat_map(|v| v.spec.prefixes.iter().copied());
                 view.set_vip_prefixes(kept.into_iter().chain(leaving));
             }
             if let Some(old) = &old.fleet {
@@ -587,12 +640,15 @@ impl Engine {
     pub(super) fn redecide_all(&mut self, why: &str, now: Instant) -> Vec<Decision> {
         let mut decisions = Vec::new();
         for v in &mut self.vips {
-            let (up, total) = count_up(&self.checks, &v.checks);
-            let ok = satisfied(v.require, up, total);
-            let event = format!("{why}: {up}/{total} checks up (require {})", v.require);
+            let (up, total) = count_up(&self.checks, &v.spec.checks);
+            let ok = satisfied(v.spec.policy.require, up, total);
+            let event = format!(
+                "{why}: {up}/{total} checks up (require {})",
+                v.spec.policy.require
+            );
             let verdict = ChecksVerdict {
                 ok,
-                event: (ok != v.healthy).then_some(event),
+                event: (ok != v.healthy).then(|| event.into()),
                 event_failed: !ok,
             };
             v.decide(&verdict, None, now);
@@ -609,14 +665,14 @@ impl Engine {
         let taken: std::collections::HashSet<crate::route::Prefix> = self
             .vips
             .iter()
-            .flat_map(|v| v.prefixes.iter().copied())
+            .flat_map(|v| v.spec.prefixes.iter().copied())
             .collect();
         old.vips
             .iter()
             .filter(|o| {
-                !self.by_name.contains_key(&o.name)
+                !self.by_name.contains_key(&o.spec.name)
                     && (o.life.routed().is_some() || o.marking)
-                    && !o.prefixes.iter().any(|p| taken.contains(p))
+                    && !o.spec.prefixes.iter().any(|p| taken.contains(p))
             })
             .collect()
     }
@@ -624,10 +680,10 @@ impl Engine {
     fn retire(&mut self, o: &Vip, now: Instant, decisions: &mut Vec<Decision>) {
         let mut v = o.clone();
         v.retiring = true;
-        v.checks.clear();
+        Arc::make_mut(&mut v.spec).checks = Arc::new([]);
         v.conditions.clear();
-        if v.life.stopping.is_none() {
-            v.life.stopping = Some("removed from the configuration".into());
+        if v.life.out.stopping.is_none() {
+            v.life.out.stopping = Some("removed from the configuration".into());
         }
         if self.fleet.is_none() {
             // The reload also turned the fleet guard off: nothing left to count with.
@@ -635,7 +691,7 @@ impl Engine {
             v.marking = false;
         }
         let i = self.vips.len();
-        self.by_name.insert(v.name.clone(), i);
+        self.by_name.insert(v.spec.name.clone(), i);
         if v.guard.is_some() {
             self.guarded.push(i);
         }
@@ -643,6 +699,7 @@ impl Engine {
             self.weighted.push(i);
         }
         self.vips.push(v);
+        self.vip_prefixes = Default::default();
         settle(&mut self.vips[i], self.fleet.as_ref(), now, decisions);
         self.drop_retired();
     }
@@ -655,11 +712,12 @@ impl Engine {
             return;
         }
         self.vips.retain(|v| !gone(v));
+        self.vip_prefixes = Default::default();
         if let Some(view) = &mut self.fleet {
             let kept: Vec<crate::route::Prefix> = self
                 .vips
                 .iter()
-                .flat_map(|v| v.prefixes.iter().copied())
+                .flat_map(|v| v.spec.prefixes.iter().copied())
                 .collect();
             view.set_vip_prefixes(kept);
         }
@@ -667,7 +725,7 @@ impl Engine {
             .vips
             .iter()
             .enumerate()
-            .map(|(i, v)| (v.name.clone(), i))
+            .map(|(i, v)| (v.spec.name.clone(), i))
             .collect();
         self.guarded = (0..self.vips.len())
             .filter(|&i| self.vips[i].guard.is_some())
@@ -684,8 +742,8 @@ impl Engine {
             .iter()
             .filter(|v| v.life.counts_connections())
             .map(|v| CountRequest {
-                vip: v.name.clone(),
-                prefixes: v.prefixes.clone(),
+                vip: v.spec.name.clone(),
+                prefixes: v.spec.prefixes.clone(),
                 idle: v.life.spec.drain_idle,
             })
             .collect()
@@ -699,8 +757,8 @@ impl Engine {
         now: Instant,
     ) -> Vec<Decision> {
         let mut decisions = Vec::new();
-        if let Some(v) = self.vips.iter_mut().find(|v| &*v.name == vip) {
-            v.life.connections = count;
+        if let Some(v) = self.vips.iter_mut().find(|v| &*v.spec.name == vip) {
+            v.life.out.connections = count;
             settle(v, self.fleet.as_ref(), now, &mut decisions);
         }
         decisions
@@ -724,23 +782,23 @@ impl Engine {
             .iter()
             .filter_map(|vip| {
                 let draining = vip.life.routed()?;
-                let mut attrs: std::borrow::Cow<'_, RouteAttrs> = if vip.marking {
+                // The policy's shared attributes unless this VIP's own state changes them.
+                let mut attrs = if vip.marking {
                     let episode = vip.guard.as_deref().map_or(0, |(_, g)| g.episode());
-                    std::borrow::Cow::Owned(marked_attrs(&vip.drain_attrs, fleet, episode))
+                    Arc::new(marked_attrs(&vip.drain_attrs, fleet, episode))
                 } else if draining {
-                    std::borrow::Cow::Borrowed(&vip.drain_attrs)
+                    Arc::clone(&vip.drain_attrs)
                 } else {
-                    std::borrow::Cow::Borrowed(&vip.attrs)
+                    Arc::clone(&vip.attrs)
                 };
                 if let Some(w) = vip.weight.as_ref().filter(|w| w.current > 0) {
-                    attrs.to_mut().link_bandwidth = Some(w.current);
+                    Arc::make_mut(&mut attrs).link_bandwidth = Some(w.current);
                 }
-                let attrs = Arc::new(attrs.into_owned());
-                Some(vip.prefixes.iter().map(move |p| {
+                Some(vip.spec.prefixes.iter().map(move |p| {
                     (
                         *p,
                         DesiredRoute {
-                            vip: vip.name.clone(),
+                            vip: vip.spec.name.clone(),
                             attrs: Arc::clone(&attrs),
                         },
                     )
@@ -751,13 +809,15 @@ impl Engine {
         let reasons = self
             .vips
             .iter()
-            .map(|v| (v.name.clone(), v.life.reason.clone()))
+            .map(|v| (v.spec.name.clone(), v.life.reason.clone()))
             .collect();
-        let vip_prefixes = self
-            .vips
-            .iter()
-            .map(|v| (v.name.clone(), v.prefixes.clone()))
-            .collect();
+        let vip_prefixes = Arc::clone(self.vip_prefixes.get_or_init(|| {
+            let all = self.vips.iter();
+            Arc::new(
+                all.map(|v| (v.spec.name.clone(), v.spec.prefixes.clone()))
+                    .collect(),
+            )
+        }));
         let mut withheld: BTreeMap<Arc<str>, Withheld> = BTreeMap::new();
         for v in self.guarded_vips().filter(|v| v.marking) {
             let Some((_, g)) = v.guard.as_deref() else {
@@ -766,9 +826,11 @@ impl Engine {
             for (peer, out, note) in g.peer_states().filter(|(_, out, _)| *out) {
                 let _ = out;
                 let w = withheld.entry(peer.clone()).or_default();
-                w.prefixes.extend(v.prefixes.iter().copied());
-                w.reasons
-                    .insert(v.name.clone(), format!("fleet guard: left {peer}: {note}"));
+                w.prefixes.extend(v.spec.prefixes.iter().copied());
+                w.reasons.insert(
+                    v.spec.name.clone(),
+                    format!("fleet guard: left {peer}: {note}"),
+                );
             }
         }
         DesiredRoutes {
@@ -803,6 +865,8 @@ fn empty_view() -> FleetView {
 fn settle(vip: &mut Vip, fleet: Option<&FleetView>, now: Instant, out: &mut Vec<Decision>) {
     settle_route(vip, fleet, now, out);
     reweigh(vip, now);
+    // A transition may have cleared the last drain or stop field: give the box back.
+    vip.life.out.compact();
 }
 
 /// The weight follows the route: full while announced, `min` while draining, marked or held.
@@ -832,7 +896,7 @@ fn settle_route(vip: &mut Vip, fleet: Option<&FleetView>, now: Instant, out: &mu
             drained: vip.life.drain_finished(now),
         };
         let view = view_or_empty(fleet);
-        let o = gate.step(spec, wish, view, &vip.prefixes, now);
+        let o = gate.step(spec, wish, view, &vip.spec.prefixes, now);
         let t = match o.phase {
             GatePhase::Pass => {
                 vip.marking = false;
@@ -873,14 +937,14 @@ fn settle_route(vip: &mut Vip, fleet: Option<&FleetView>, now: Instant, out: &mu
             let cause = current_cause(vip);
             match t {
                 Some(t) => out.push(Decision {
-                    vip: vip.name.clone(),
+                    vip: vip.spec.name.clone(),
                     from: t.from,
                     to: t.to,
                     reason: with_changes(&t.reason, &o.changes),
                     cause,
                 }),
                 None if !o.changes.is_empty() => out.push(Decision {
-                    vip: vip.name.clone(),
+                    vip: vip.spec.name.clone(),
                     from: vip.life.state,
                     to: vip.life.state,
                     reason: format!("fleet guard: {}", o.changes.join("; ")),
@@ -892,8 +956,12 @@ fn settle_route(vip: &mut Vip, fleet: Option<&FleetView>, now: Instant, out: &mu
         }
     }
     if let Some(t) = vip.life.settle(vip.healthy, &vip.reason, now) {
+        // Usually the health reason itself (a check result many VIPs share): keep one copy.
+        if vip.life.reason == vip.reason {
+            vip.life.reason = Arc::clone(&vip.reason);
+        }
         out.push(Decision {
-            vip: vip.name.clone(),
+            vip: vip.spec.name.clone(),
             from: t.from,
             to: t.to,
             reason: t.reason,
@@ -921,8 +989,8 @@ fn with_changes(reason: &str, changes: &[String]) -> String {
 fn current_cause(vip: &Vip) -> Option<Cause> {
     vip.cause
         .as_ref()
-        .filter(|c| vip.reason == c.to_string())
-        .cloned()
+        .filter(|c| *vip.reason == *c.to_string())
+        .map(|c| Cause::clone(c))
 }
 
 /// Draining attributes: RFC 8326 GRACEFUL_SHUTDOWN plus the configured de-preference.

@@ -22,13 +22,24 @@ pub struct CheckSpec {
     pub fall: u32,
 }
 
-/// One VIP's route policy.
+/// One VIP: its name, prefixes and checks, and its policy. Shared (`Arc`) by the loaded
+/// configuration and the engine, so a VIP's spec exists once however many hold it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VipSpec {
     pub name: Arc<str>,
-    pub prefixes: Vec<Prefix>,
-    /// Indexes into the engine's check list.
-    pub checks: Vec<usize>,
+    /// Shared with the route tables and the status view, which name a VIP's prefixes.
+    pub prefixes: Arc<[Prefix]>,
+    /// Indexes into the engine's check list; VIPs listing the same checks share one list.
+    pub checks: Arc<[usize]>,
+    /// Everything else. VIPs written alike share one (`VipPolicy::intern`): 100k VIPs of one
+    /// shape hold one policy, not 100k copies of ~400 bytes.
+    pub policy: Arc<VipPolicy>,
+}
+
+/// A VIP's route policy: what it requires of its checks, its attributes, and how it leaves and
+/// comes back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VipPolicy {
     pub require: Require,
     pub attrs: RouteAttrs,
     /// Traffic conditions that withdraw the VIP while active.
@@ -46,13 +57,9 @@ pub struct VipSpec {
     pub weight: Option<super::weight::WeightSpec>,
 }
 
-impl VipSpec {
-    /// A VIP with the defaults for everything but its name, prefixes and checks.
-    pub fn new(name: &str, prefixes: Vec<Prefix>, checks: Vec<usize>) -> VipSpec {
-        VipSpec {
-            name: name.into(),
-            prefixes,
-            checks,
+impl Default for VipPolicy {
+    fn default() -> VipPolicy {
+        VipPolicy {
             require: Require::All,
             attrs: RouteAttrs::default(),
             withdraw_when: Vec::new(),
@@ -64,6 +71,59 @@ impl VipSpec {
             guard: None,
             weight: None,
         }
+    }
+}
+
+impl VipSpec {
+    /// A VIP with the default policy.
+    pub fn new(name: &str, prefixes: Vec<Prefix>, checks: Vec<usize>) -> VipSpec {
+        VipSpec {
+            name: name.into(),
+            prefixes: prefixes.into(),
+            checks: checks.into(),
+            policy: Arc::default(),
+        }
+    }
+
+    /// The policy to change (a copy of it first if another VIP shares it).
+    pub fn policy_mut(&mut self) -> &mut VipPolicy {
+        Arc::make_mut(&mut self.policy)
+    }
+}
+
+/// Hands out one `Arc` per distinct policy. Configurations list VIPs of a few shapes, usually
+/// one after another, so a short list of the recent distinct ones finds nearly every match; a
+/// miss only costs sharing, never correctness.
+#[derive(Default)]
+pub struct PolicyInterner {
+    recent: Vec<Arc<VipPolicy>>,
+    check_lists: std::collections::HashMap<Vec<usize>, Arc<[usize]>>,
+}
+
+impl PolicyInterner {
+    const RECENT: usize = 16;
+
+    pub fn intern(&mut self, policy: VipPolicy) -> Arc<VipPolicy> {
+        if let Some(i) = self.recent.iter().position(|p| **p == policy) {
+            let hit = self.recent.remove(i);
+            self.recent.push(Arc::clone(&hit));
+            return hit;
+        }
+        let new = Arc::new(policy);
+        if self.recent.len() == Self::RECENT {
+            self.recent.remove(0);
+        }
+        self.recent.push(Arc::clone(&new));
+        new
+    }
+
+    /// One shared list per distinct `checks:` (a handful of them, even at 100k VIPs).
+    pub fn check_list(&mut self, checks: Vec<usize>) -> Arc<[usize]> {
+        let list = self
+            .check_lists
+            .entry(checks)
+            .or_insert_with_key(|c| c[..].into());
+        Arc::clone(list)
     }
 }
 

@@ -29,7 +29,7 @@ fn config(checks: &[(&str, u32, u32)], vip_checks: &[&str], require: Require) ->
         .map(|n| checks.iter().position(|c| &*c.name == *n).unwrap())
         .collect();
     let mut vip = VipSpec::new("web", vec!["203.0.113.10/32".parse().unwrap()], idx);
-    vip.require = require;
+    vip.policy_mut().require = require;
     Setup {
         checks,
         vips: vec![vip],
@@ -212,9 +212,9 @@ fn announced_with(
     t0: Instant,
 ) -> Engine {
     let mut c = config(&[("web", 1, 1)], &["web"], Require::All);
-    c.vips[0].withdraw_when = conds;
-    c.vips[0].hold_down = Duration::from_secs(hold_down);
-    c.vips[0].dampening = damp;
+    c.vips[0].policy_mut().withdraw_when = conds;
+    c.vips[0].policy_mut().hold_down = Duration::from_secs(hold_down);
+    c.vips[0].policy_mut().dampening = damp;
     let mut e = c.engine(t0);
     assert_eq!(e.observe(&obs(0, true), t0).len(), 1);
     e
@@ -426,8 +426,8 @@ fn on_missing_modes() {
         (OnMissing::Withdraw, true),
     ] {
         let mut c = config(&[("web", 1, 1)], &["web"], Require::All);
-        c.vips[0].withdraw_when = vec![error_ratio_condition(5, 5)];
-        c.vips[0].on_missing = mode;
+        c.vips[0].policy_mut().withdraw_when = vec![error_ratio_condition(5, 5)];
+        c.vips[0].policy_mut().on_missing = mode;
         let mut e = c.engine(t0);
         e.observe(&obs(0, true), t0);
         let d = e.tick(&|_| none, t0 + Duration::from_secs(1));
@@ -448,15 +448,15 @@ fn on_missing_modes() {
 
 fn graceful_engine(t0: Instant) -> Engine {
     let mut c = config(&[("web", 1, 1)], &["web"], Require::All);
-    c.vips[0].lifecycle = LifecycleSpec {
+    c.vips[0].policy_mut().lifecycle = LifecycleSpec {
         drain: DrainStrategy::Graceful,
         drain_period: Duration::from_secs(30),
         on_unhealthy: OnUnhealthy::Withdraw,
         shutdown: DrainStrategy::Graceful,
         ..LifecycleSpec::default()
     };
-    c.vips[0].attrs.med = Some(100);
-    c.vips[0].depreference = Depreference {
+    c.vips[0].policy_mut().attrs.med = Some(100);
+    c.vips[0].policy_mut().depreference = Depreference {
         med: Some(1000),
         local_pref: None,
         as_path_prepend: 2,
@@ -471,7 +471,7 @@ fn a_connection_aware_stop_asks_for_counts_and_ends_on_them() {
     let t0 = Instant::now();
     let ms = |x| t0 + Duration::from_millis(x);
     let mut c = config(&[("web", 1, 1)], &["web"], Require::All);
-    c.vips[0].lifecycle = LifecycleSpec {
+    c.vips[0].policy_mut().lifecycle = LifecycleSpec {
         drain: DrainStrategy::Graceful,
         shutdown: DrainStrategy::Graceful,
         drain_until_connections: Some(0),
@@ -659,11 +659,11 @@ fn reload_carries_state_so_unchanged_vips_do_not_move() {
     let mut old = graceful_engine(t0);
     old.sync_maintenance(&|_| Some(("ops".into(), false)), t0);
     let mut c = config(&[("web", 1, 1)], &["web"], Require::All);
-    c.vips[0].attrs.med = Some(200);
+    c.vips[0].policy_mut().attrs.med = Some(200);
     let mut new = c.engine(t0);
     let d = new.carry_over(&old, t0 + Duration::from_secs(1));
     assert!(d.is_empty(), "{d:?}");
-    assert_eq!(new.vips()[0].life.maintenance.as_deref(), Some("ops"));
+    assert_eq!(new.vips()[0].life.out.maintenance.as_deref(), Some("ops"));
 
     // Adding a check that has not proven itself withdraws the VIP (require all), with the reason.
     let mut up = graceful_engine(t0);

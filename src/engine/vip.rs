@@ -14,38 +14,36 @@ use std::time::{Duration, Instant};
 use super::condition::{Change, Condition, Reading};
 use super::dampening::Dampening;
 use super::fmt::format_duration;
-use super::spec::{OnMissing, Require};
-use crate::route::{Prefix, RouteAttrs};
+use super::spec::{OnMissing, VipSpec};
+use crate::route::RouteAttrs;
 
 #[derive(Clone, Debug)]
 pub struct Vip {
-    pub name: Arc<str>,
-    pub prefixes: Vec<Prefix>,
-    pub checks: Vec<usize>,
-    pub require: Require,
-    pub attrs: RouteAttrs,
+    /// Name, prefixes, checks and policy, shared with the configuration.
+    pub spec: Arc<VipSpec>,
+    /// The route's attributes while announced, and while draining (GRACEFUL_SHUTDOWN plus the
+    /// configured de-preference): shared by the VIPs of one policy and by the route tables.
+    pub attrs: Arc<RouteAttrs>,
+    pub drain_attrs: Arc<RouteAttrs>,
     pub conditions: Vec<Condition>,
-    pub on_missing: OnMissing,
-    pub hold_down: Duration,
     // The rarely set parts are boxed: inline they made a Vip 1256 bytes (125 MB at 100k VIPs).
     pub dampening: Option<Box<Dampening>>,
 
     pub healthy: bool,
-    pub reason: String,
+    /// Shared: the VIPs a check result moves all take its one text.
+    pub reason: Arc<str>,
     pub since: Instant,
     pub withdrawn_at: Option<Instant>,
     /// Re-announced without evidence that the traffic conditions cleared.
     pub probation: bool,
     /// Route state on top of health (drains, maintenance, stop).
     pub life: super::lifecycle::Lifecycle,
-    /// Attributes while draining: GRACEFUL_SHUTDOWN plus the configured de-preference.
-    pub drain_attrs: RouteAttrs,
     /// Fleet guard settings and state (None = guard off).
     pub guard: Option<Box<(crate::fleet::GuardSpec, crate::fleet::Gate)>>,
     /// The guard keeps the route announced with the unhealthy mark (marked phase or held).
     pub marking: bool,
     /// The figures of the last condition trip or clear (see `Decision::cause`).
-    pub cause: Option<super::Cause>,
+    pub cause: Option<Box<super::Cause>>,
     /// The announced weight and its `scale_when` conditions (None = no weight sent).
     pub weight: Option<Box<super::weight::Weight>>,
     /// Removed from the configuration by a reload, still routed: it leaves as at a planned stop
@@ -57,7 +55,7 @@ pub struct Vip {
 pub struct ChecksVerdict {
     pub ok: bool,
     /// The check result that just arrived, with figures, if this evaluation is due to one.
-    pub event: Option<String>,
+    pub event: Option<Arc<str>>,
     /// Whether that result failed.
     pub event_failed: bool,
 }
@@ -78,7 +76,7 @@ impl Vip {
             if r.value.is_none() && hold_missing {
                 continue;
             }
-            if r.value.is_none() && self.on_missing == OnMissing::Ignore {
+            if r.value.is_none() && self.spec.policy.on_missing == OnMissing::Ignore {
                 c.reset();
                 continue;
             }
@@ -102,7 +100,7 @@ impl Vip {
                 return Some(c.active_reason());
             }
             let missing = c.last.is_some_and(|r| r.value.is_none());
-            if missing && self.on_missing == OnMissing::Withdraw {
+            if missing && self.spec.policy.on_missing == OnMissing::Withdraw {
                 return Some(format!(
                     "{} has no data (on_missing: withdraw)",
                     c.spec.signal
@@ -131,7 +129,7 @@ impl Vip {
                 )
             } else {
                 self.blocking()
-                    .map(|b| condition.map(str::to_string).unwrap_or(b))
+                    .map(|b| condition.map(Arc::from).unwrap_or_else(|| b.into()))
             };
             self.withdraw(why?, now);
             return Some(false);
@@ -140,13 +138,13 @@ impl Vip {
         if !checks.ok {
             // Still down: keep the reason current with the latest failure.
             if let (Some(e), true) = (&checks.event, checks.event_failed) {
-                self.reason.clone_from(e);
+                self.reason = Arc::clone(e);
             }
             return None;
         }
         if let Some(at) = self.withdrawn_at {
             let held = now.saturating_duration_since(at);
-            if held < self.hold_down {
+            if held < self.spec.policy.hold_down {
                 return None;
             }
         }
@@ -181,20 +179,20 @@ impl Vip {
         self.reason = if probation {
             format!(
                 "probation: hold-down {} over and checks pass; traffic conditions had no fresh data",
-                format_duration(self.hold_down)
+                format_duration(self.spec.policy.hold_down)
             )
+            .into()
+        } else if let Some(c) = condition {
+            c.into()
         } else {
-            condition
-                .or(checks.event.as_deref())
-                .map(str::to_string)
-                .unwrap_or_else(|| {
-                    "hold-down over, checks pass and traffic conditions are clear".into()
-                })
+            checks.event.clone().unwrap_or_else(|| {
+                "hold-down over, checks pass and traffic conditions are clear".into()
+            })
         };
         Some(true)
     }
 
-    fn withdraw(&mut self, why: String, now: Instant) {
+    fn withdraw(&mut self, why: Arc<str>, now: Instant) {
         self.healthy = false;
         self.probation = false;
         self.since = now;
@@ -206,11 +204,13 @@ impl Vip {
                     .reuse_at(now)
                     .map(|t| format_duration(Duration::from_secs(t.duration_since(now).as_secs())))
                     .unwrap_or_default();
-                self.reason += &format!(
-                    "; flap dampening suppresses it (penalty {:.0} > {:.0}) for about {until}",
+                self.reason = format!(
+                    "{}; flap dampening suppresses it (penalty {:.0} > {:.0}) for about {until}",
+                    self.reason,
                     d.penalty(now),
                     d.spec().suppress
-                );
+                )
+                .into();
             }
         }
     }

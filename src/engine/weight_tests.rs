@@ -13,12 +13,12 @@ fn engine(t0: Instant) -> Engine {
         fall: 1,
     }];
     let mut vip = VipSpec::new("web", vec!["203.0.113.10/32".parse().unwrap()], vec![0]);
-    vip.lifecycle = LifecycleSpec {
+    vip.policy_mut().lifecycle = LifecycleSpec {
         drain: DrainStrategy::Graceful,
         shutdown: DrainStrategy::Graceful,
         ..LifecycleSpec::default()
     };
-    vip.weight = Some(WeightSpec {
+    vip.policy_mut().weight = Some(WeightSpec {
         capacity: 100e6,
         slow_start: Duration::from_secs(4),
         step: Duration::from_secs(1),

@@ -176,8 +176,9 @@ pub fn run_with(
         .vips
         .iter()
         .filter(|v| {
-            let scales = v.spec.weight.iter().flat_map(|w| &w.scale_when);
+            let scales = v.spec.policy.weight.iter().flat_map(|w| &w.scale_when);
             v.spec
+                .policy
                 .withdraw_when
                 .iter()
                 .chain(scales.map(|s| &s.condition))
@@ -194,7 +195,7 @@ pub fn run_with(
         .iter()
         .flat_map(|v| {
             conditions(v).map(|c| ConditionPeak {
-                vip: v.name.to_string(),
+                vip: v.spec.name.to_string(),
                 signal: c.spec.signal.clone(),
                 peak: None,
                 tripped: false,
@@ -256,7 +257,7 @@ pub fn run_with(
                 if series {
                     points.push(SeriesPoint {
                         at_ms: now_ms,
-                        vip: v.name.to_string(),
+                        vip: v.spec.name.to_string(),
                         signal: c.spec.signal.clone(),
                         value,
                         unit: unit_name(c.spec.unit),

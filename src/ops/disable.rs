@@ -33,7 +33,7 @@ pub struct DisableFiles {
     pub global: Option<PathBuf>,
     /// Every configured VIP, with its own `disable_file` if it has one. VIPs without one are
     /// listed too, because the global file covers them.
-    pub vips: Vec<(String, Option<PathBuf>)>,
+    pub vips: Vec<(std::sync::Arc<str>, Option<PathBuf>)>,
 }
 
 /// VIPs held in maintenance by a disable file, with the reason to show.
@@ -49,7 +49,7 @@ pub fn evaluate(files: &DisableFiles, mut exists: impl FnMut(&Path) -> bool) -> 
         .iter()
         .filter_map(|(vip, own)| {
             let by = global.or_else(|| own.as_deref().filter(|p| exists(p)))?;
-            Some((vip.clone(), reason(by)))
+            Some((vip.to_string(), reason(by)))
         })
         .collect()
 }

@@ -294,10 +294,10 @@ mod tests {
             },
         );
         let mut vp = BTreeMap::new();
-        vp.insert(Arc::from("web"), vec![p]);
+        vp.insert(Arc::from("web"), Arc::from([p]));
         Arc::new(DesiredRoutes {
             routes,
-            vip_prefixes: vp,
+            vip_prefixes: Arc::new(vp),
             ..Default::default()
         })
     }

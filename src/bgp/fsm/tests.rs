@@ -94,7 +94,12 @@ fn desired(prefixes: &[&str]) -> Arc<DesiredRoutes> {
                 attrs: RouteAttrs::default().into(),
             },
         );
-        d.vip_prefixes.entry(vip.clone()).or_default().push(p);
+        {
+            let e = Arc::make_mut(&mut d.vip_prefixes)
+                .entry(vip.clone())
+                .or_default();
+            *e = e.iter().copied().chain([p]).collect();
+        }
     }
     Arc::new(d)
 }

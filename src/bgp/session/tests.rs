@@ -86,7 +86,12 @@ fn routes(gen: u64, list: &[(&str, &str, RouteAttrs)]) -> DesiredRoutes {
                 attrs: attrs.clone().into(),
             },
         );
-        d.vip_prefixes.entry(vip.clone()).or_default().push(p(pfx));
+        {
+            let e = Arc::make_mut(&mut d.vip_prefixes)
+                .entry(vip.clone())
+                .or_default();
+            *e = e.iter().copied().chain([p(pfx)]).collect();
+        }
         d.reasons.insert(vip, "check passed 2/2".into());
     }
     d

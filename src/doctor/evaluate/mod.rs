@@ -75,7 +75,7 @@ impl Finding {
 pub fn vip_addresses(cfg: &Config) -> Vec<IpAddr> {
     let mut out = BTreeSet::new();
     for v in &cfg.vips {
-        for p in &v.spec.prefixes {
+        for p in v.spec.prefixes.iter() {
             if p.len() == if p.is_ipv4() { 32 } else { 128 } {
                 out.insert(p.addr());
             }
@@ -84,13 +84,17 @@ pub fn vip_addresses(cfg: &Config) -> Vec<IpAddr> {
     for ch in &cfg.checks {
         if let Some((ip, _)) = check_target(ch) {
             if !ip.is_loopback() && !ip.is_unspecified() && is_local_by_config(cfg, ip) {
-                let in_vip = cfg.vips.iter().flat_map(|v| &v.spec.prefixes).any(|p| {
-                    crate::signals::handshakes::AddrMatch {
-                        addr: p.addr(),
-                        len: p.len(),
-                    }
-                    .contains(ip)
-                });
+                let in_vip = cfg
+                    .vips
+                    .iter()
+                    .flat_map(|v| v.spec.prefixes.iter())
+                    .any(|p| {
+                        crate::signals::handshakes::AddrMatch {
+                            addr: p.addr(),
+                            len: p.len(),
+                        }
+                        .contains(ip)
+                    });
                 if in_vip {
                     out.insert(ip);
                 }
@@ -279,7 +283,9 @@ fn fleet_guard(cfg: &Config, f: &Facts, out: &mut Vec<Finding>) {
 /// cannot see the router's software, so it says which do.
 fn weights(cfg: &Config, out: &mut Vec<Finding>) {
     for v in &cfg.vips {
-        let Some(w) = &v.spec.weight else { continue };
+        let Some(w) = &v.spec.policy.weight else {
+            continue;
+        };
         out.push(
             finding(
                 Level::Ok,

@@ -35,14 +35,15 @@ impl Lifecycle {
         LifecycleExport {
             state: self.state,
             since_age_ms: age_ms(now, self.since),
-            reason: self.reason.clone(),
-            maintenance: self.maintenance.clone(),
-            forced: self.forced,
+            reason: self.reason.to_string(),
+            maintenance: self.out.maintenance.clone(),
+            forced: self.out.forced,
             drain_until_in_ms: self
+                .out
                 .drain_until
                 .map(|t| t.saturating_duration_since(now).as_millis() as u64),
-            drain_then: self.drain_then,
-            drain_started_age_ms: self.drain_started.map(|t| age_ms(now, t)),
+            drain_then: self.out.drain_then,
+            drain_started_age_ms: self.out.drain_started.map(|t| age_ms(now, t)),
         }
     }
 
@@ -52,15 +53,15 @@ impl Lifecycle {
     pub fn import(&mut self, e: &LifecycleExport, now: Instant) {
         self.state = e.state;
         self.since = before(now, e.since_age_ms);
-        self.reason.clone_from(&e.reason);
-        self.maintenance.clone_from(&e.maintenance);
-        self.forced = e.forced;
-        self.stopping = None;
-        self.drain_until = e
+        self.reason = e.reason.as_str().into();
+        self.out.maintenance.clone_from(&e.maintenance);
+        self.out.forced = e.forced;
+        self.out.stopping = None;
+        self.out.drain_until = e
             .drain_until_in_ms
             .map(|ms| now + Duration::from_millis(ms.min(86_400_000)));
-        self.drain_then = e.drain_then;
-        self.drain_started = e.drain_started_age_ms.map(|ms| before(now, ms));
-        self.connections = Connections::Unknown;
+        self.out.drain_then = e.drain_then;
+        self.out.drain_started = e.drain_started_age_ms.map(|ms| before(now, ms));
+        self.out.connections = Connections::Unknown;
     }
 }

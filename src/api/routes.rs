@@ -463,13 +463,6 @@ impl Api {
     /// The published status with the VIPs' part, which the daemon builds for this request.
     async fn full_status(&self) -> Result<StatusView, ApiError> {
         let wait = self.limits.command_timeout;
-        let unavailable = || {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "daemon_unavailable",
-                format!("the daemon did not answer within {wait:?} (shutting down?)"),
-            )
-        };
         let (tx, rx) = oneshot::channel();
         let asked = async {
             self.handle.vips.send(tx).await.ok()?;
@@ -479,7 +472,11 @@ impl Api {
             .await
             .ok()
             .flatten()
-            .ok_or_else(unavailable)?;
+            .ok_or_else(|| {
+                daemon_unavailable(format!(
+                    "the daemon did not answer within {wait:?} (shutting down?)"
+                ))
+            })?;
         let mut status = StatusView::clone(&self.handle.status.borrow());
         status.vips = vips.vips;
         status.route_changes = vips.route_changes;
@@ -488,8 +485,7 @@ impl Api {
 
     async fn send(&self, cmd: Command) -> Result<CommandOutcome, ApiError> {
         let wait = self.limits.command_timeout;
-        let unavailable =
-            |why: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "daemon_unavailable", why);
+        let unavailable = daemon_unavailable;
         let (tx, rx) = oneshot::channel();
         match tokio::time::timeout(wait, self.handle.commands.send((cmd, tx))).await {
             Ok(Ok(())) => {}
@@ -548,6 +544,11 @@ impl Api {
             )),
         }
     }
+}
+
+/// 503: the daemon's loop did not take or answer a request in time (stopping, or gone).
+fn daemon_unavailable(why: String) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "daemon_unavailable", why)
 }
 
 fn unknown_vip(name: &str, known: &[&str]) -> ApiError {

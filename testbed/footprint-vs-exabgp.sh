@@ -5,6 +5,8 @@
 # process tree is sampled from /proc: RSS (sum over the tree) and CPU (utime+stime plus the
 # children it reaped, e.g. ExaBGP's per-check curl). Prints a side-by-side table.
 #   bash testbed/footprint-vs-exabgp.sh
+#   env: VW_FP_SECS (default 60), VIPWARDEN_BIN (another build of the daemon; default: build
+#   target/release/vipwarden)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -192,8 +194,12 @@ EOF
 
 main() {
     need_pkgs
-    cargo build --release --quiet --bin vipwarden
-    VIPWARDEN=$PWD/target/release/vipwarden
+    if [[ -n ${VIPWARDEN_BIN:-} ]]; then
+        VIPWARDEN=$(realpath "$VIPWARDEN_BIN")
+    else
+        cargo build --release --quiet --bin vipwarden
+        VIPWARDEN=$PWD/target/release/vipwarden
+    fi
     setup_namespace
     echo "measuring each tool alone for ${SECS}s: VIP announced to a passive gobgpd, HTTP check every second"
     run_vipwarden

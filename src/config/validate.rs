@@ -294,26 +294,48 @@ fn fleet_and_guards(
         }
     };
     let identity = crate::fleet::identity_community(local_as, router_id);
+    // By name, the first of a repeated name (reported elsewhere) winning: a scan per VIP was
+    // quadratic with a guard on every one of 100k VIPs.
+    let mut guard_of: HashMap<&str, (u32, WhenBlind)> = HashMap::new();
+    for (name, min, when_blind) in &guards {
+        if let Some(n) = name {
+            guard_of.entry(n.as_str()).or_insert((*min, *when_blind));
+        }
+    }
+    let with_identity = |p: &VipPolicy| {
+        let mut p = p.clone();
+        if !p.attrs.large_communities.contains(&identity) {
+            p.attrs.large_communities.push(identity);
+        }
+        p
+    };
     let mut interner = PolicyInterner::default();
+    // A shared policy without a guard of its own becomes the same new one for every VIP that has
+    // it: built once. The old `Arc` is kept with it, so its address is not reused by another.
+    let mut unguarded: HashMap<*const VipPolicy, (Arc<VipPolicy>, Arc<VipPolicy>)> = HashMap::new();
     for v in vips.iter_mut() {
-        let mut policy = VipPolicy::clone(&v.spec.policy);
-        if !policy.attrs.large_communities.contains(&identity) {
-            policy.attrs.large_communities.push(identity);
-        }
-        if let Some((_, min, when_blind)) = guards
-            .iter()
-            .find(|(n, ..)| n.as_deref() == Some(&*v.spec.name))
-        {
-            // A graceful drain runs inside the marked phase (the gate counts once both `settle`
-            // and the drain, timed or connection-aware, are over).
-            policy.guard = Some(GuardSpec {
-                min_healthy_others: *min,
-                when_blind: *when_blind,
-                settle,
-                dwell: fail_open_dwell,
-            });
-        }
-        Arc::make_mut(&mut v.spec).policy = interner.intern(policy);
+        let old = &v.spec.policy;
+        let policy = match guard_of.get(&*v.spec.name) {
+            None => {
+                let (_, new) = unguarded
+                    .entry(Arc::as_ptr(old))
+                    .or_insert_with(|| (Arc::clone(old), interner.intern(with_identity(old))));
+                Arc::clone(new)
+            }
+            Some(&(min, when_blind)) => {
+                let mut p = with_identity(old);
+                // A graceful drain runs inside the marked phase (the gate counts once both
+                // `settle` and the drain, timed or connection-aware, are over).
+                p.guard = Some(GuardSpec {
+                    min_healthy_others: min,
+                    when_blind,
+                    settle,
+                    dwell: fail_open_dwell,
+                });
+                interner.intern(p)
+            }
+        };
+        Arc::make_mut(&mut v.spec).policy = policy;
     }
     Some(FleetConfig {
         unhealthy_community,

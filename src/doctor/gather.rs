@@ -300,7 +300,7 @@ pub async fn gather(cfg: &Config, opts: &Options) -> Facts {
             f.fleet = view
                 .vips
                 .into_iter()
-                .filter_map(|v| v.fleet().map(|fl| (v.name.to_string(), fl.clone())))
+                .filter_map(|v| Some((v.name.to_string(), v.extra?.fleet?)))
                 .collect();
         }
         Err(e) => f.sessions = Err(e),

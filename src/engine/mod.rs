@@ -42,12 +42,6 @@ pub trait SpecRef {
     fn into_spec(self) -> Arc<VipSpec>;
 }
 
-impl SpecRef for Arc<VipSpec> {
-    fn into_spec(self) -> Arc<VipSpec> {
-        self
-    }
-}
-
 impl SpecRef for &Arc<VipSpec> {
     fn into_spec(self) -> Arc<VipSpec> {
         Arc::clone(self)

@@ -2,11 +2,13 @@
 //! the VIP is in maintenance. This is the drain that works without the API (config management,
 //! `touch` in a runbook, a pre-reboot script) and that is obviously visible with `ls`.
 //!
-//! Polled about once a second rather than watched with inotify: inotify cannot watch a file that
-//! does not exist yet (only its parent directory, which may itself be missing or replaced), misses
-//! changes on network and some bind/overlay mounts, and needs a dependency or unsafe code. A few
-//! `lstat` calls per second cost nothing, and a second of latency is small next to BGP
-//! convergence.
+//! Creating or removing one is a definitive event, so the parent directories are watched with
+//! inotify and the files checked as soon as one of them changes: the route moves within a
+//! millisecond of `touch` (testbed/bench-wire.sh). The files are also polled about once a second,
+//! which stays the only way for what inotify cannot follow: a directory that does not exist yet
+//! or is replaced, network and some bind/overlay mounts, an exhausted inotify limit, and configs
+//! with more files or directories than it is worth watching ([`WATCH_MAX_FILES`],
+//! [`WATCH_MAX_DIRS`]; each wake-up checks every file).
 //!
 //! "Exists" means there is a directory entry with that name (`lstat`, so a dangling symlink
 //! counts too: the operator created it on purpose). A path that cannot be checked (permission
@@ -18,13 +20,20 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
+
+use crate::signals::wake::DirWatch;
 
 /// Default poll period.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Watched with inotify up to this many disable files (a wake-up `lstat`s all of them)...
+pub const WATCH_MAX_FILES: usize = 256;
+/// ... in up to this many directories (one inotify instance each).
+pub const WATCH_MAX_DIRS: usize = 8;
 
 /// The disable files of one config.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -82,11 +91,13 @@ pub fn spawn_poller(
     interval: Duration,
     cancel: CancellationToken,
 ) -> (watch::Receiver<Disabled>, JoinHandle<()>) {
+    // Watch before the first look, so nothing falls between the two.
+    let wake = spawn_watchers(watched_dirs(&files), &cancel);
     let mut errors = ErrorLog::default();
     let first = evaluate(&files, |p| errors.check(p));
     log_changes(&Disabled::new(), &first);
     let (tx, rx) = watch::channel(first);
-    let task = tokio::spawn(poll(files, interval, cancel, tx, errors, false));
+    let task = tokio::spawn(poll(files, interval, cancel, tx, errors, wake, false));
     (rx, task)
 }
 
@@ -98,9 +109,79 @@ pub fn respawn_poller(
     cancel: CancellationToken,
     current: Disabled,
 ) -> (watch::Receiver<Disabled>, JoinHandle<()>) {
+    let wake = spawn_watchers(watched_dirs(&files), &cancel);
     let (tx, rx) = watch::channel(current);
-    let task = tokio::spawn(poll(files, interval, cancel, tx, ErrorLog::default(), true));
+    let task = tokio::spawn(poll(
+        files,
+        interval,
+        cancel,
+        tx,
+        ErrorLog::default(),
+        wake,
+        true,
+    ));
     (rx, task)
+}
+
+/// The directories holding the disable files, when there are few enough to watch.
+fn watched_dirs(files: &DisableFiles) -> Vec<PathBuf> {
+    let paths: Vec<&Path> = files
+        .global
+        .iter()
+        .map(PathBuf::as_path)
+        .chain(files.vips.iter().filter_map(|(_, own)| own.as_deref()))
+        .collect();
+    if paths.len() > WATCH_MAX_FILES {
+        return Vec::new();
+    }
+    let mut dirs: Vec<PathBuf> = paths
+        .iter()
+        .map(|p| match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        })
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    if dirs.len() > WATCH_MAX_DIRS {
+        return Vec::new();
+    }
+    dirs
+}
+
+/// Watches each directory (that can be watched now) until cancelled; the returned Notify wakes on
+/// any change in one. A directory that cannot be watched is simply polled.
+fn spawn_watchers(dirs: Vec<PathBuf>, cancel: &CancellationToken) -> std::sync::Arc<Notify> {
+    let wake = std::sync::Arc::new(Notify::new());
+    for dir in dirs {
+        // DirWatch watches the directory holding the path it is given.
+        let watch = match DirWatch::new(&dir.join("disable")) {
+            Ok(w) => w,
+            Err(e) => {
+                debug!(
+                    "disable files in {}: not watched ({e}); polled",
+                    dir.display()
+                );
+                continue;
+            }
+        };
+        let (wake, cancel) = (wake.clone(), cancel.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    r = watch.changed() => match r {
+                        Ok(()) => wake.notify_one(),
+                        Err(e) => {
+                            debug!("disable files in {}: watch ended ({e}); polled", dir.display());
+                            return;
+                        }
+                    },
+                }
+            }
+        });
+    }
+    wake
 }
 
 async fn poll(
@@ -109,6 +190,7 @@ async fn poll(
     cancel: CancellationToken,
     tx: watch::Sender<Disabled>,
     mut errors: ErrorLog,
+    wake: std::sync::Arc<Notify>,
     at_once: bool,
 ) {
     let files = std::sync::Arc::new(files);
@@ -121,6 +203,7 @@ async fn poll(
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
+            _ = wake.notified() => {}
         }
         let f = files.clone();
         let job = tokio::task::spawn_blocking(move || {
@@ -289,5 +372,63 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_created_or_removed_file_is_seen_at_once_not_at_the_next_poll() {
+        let dir = tempfile::tempdir().unwrap();
+        let web = dir.path().join("disable-web");
+        let f = DisableFiles {
+            global: None,
+            vips: vec![("web".into(), Some(web.clone()))],
+        };
+        let cancel = CancellationToken::new();
+        // A poll period no test waits for: only the directory watch can report in time.
+        let (mut rx, _task) = spawn_poller(f, Duration::from_secs(3600), cancel.clone());
+        assert!(rx.borrow_and_update().is_empty());
+        std::fs::write(&web, b"").unwrap();
+        tokio::time::timeout(Duration::from_secs(2), rx.changed())
+            .await
+            .expect("creation seen through inotify")
+            .unwrap();
+        assert_eq!(rx.borrow_and_update().keys().collect::<Vec<_>>(), ["web"]);
+        std::fs::remove_file(&web).unwrap();
+        tokio::time::timeout(Duration::from_secs(2), rx.changed())
+            .await
+            .expect("removal seen through inotify")
+            .unwrap();
+        assert!(rx.borrow().is_empty());
+        cancel.cancel();
+    }
+
+    #[test]
+    fn only_few_files_in_few_directories_are_watched() {
+        let own = |p: &str| ("v".into(), Some(PathBuf::from(p)));
+        let f = DisableFiles {
+            global: Some("/etc/vipwarden/disable".into()),
+            vips: vec![
+                own("/etc/vipwarden/disable-web"),
+                own("/run/web/off"),
+                ("dns".into(), None),
+            ],
+        };
+        assert_eq!(
+            watched_dirs(&f),
+            [PathBuf::from("/etc/vipwarden"), PathBuf::from("/run/web")]
+        );
+        let many_dirs = DisableFiles {
+            global: None,
+            vips: (0..=WATCH_MAX_DIRS)
+                .map(|i| own(&format!("/d{i}/off")))
+                .collect(),
+        };
+        assert!(watched_dirs(&many_dirs).is_empty());
+        let many_files = DisableFiles {
+            global: None,
+            vips: (0..=WATCH_MAX_FILES)
+                .map(|i| own(&format!("/d/off{i}")))
+                .collect(),
+        };
+        assert!(watched_dirs(&many_files).is_empty());
     }
 }

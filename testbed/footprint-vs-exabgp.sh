@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Idle footprint of vipwarden next to ExaBGP with its healthcheck, under identical conditions:
-# one namespace (vw-fp), one passive gobgpd peer, one web service on the VIP, one HTTP check per
-# second, the VIP announced. Each tool runs alone for VW_FP_SECS (default 60) while its whole
-# process tree is sampled from /proc: RSS (sum over the tree) and CPU (utime+stime plus the
-# children it reaped, e.g. ExaBGP's per-check curl). Prints a side-by-side table.
+# Idle footprint of vipwarden next to ExaBGP with its healthcheck, under identical conditions,
+# at 1, 10 and 100 services: one namespace (vw-fp), one passive gobgpd peer, a web server
+# answering on every service's VIP, per service one VIP and one HTTP check per second, all VIPs
+# announced. ExaBGP runs one healthcheck process per service (its way to watch several). Each
+# tool runs alone for VW_FP_SECS (default 60) per service count while its whole process tree is
+# sampled from /proc: RSS (sum over the tree) and CPU (utime+stime plus the children it reaped,
+# e.g. ExaBGP's per-check curl). Prints a side-by-side table, the load average, and how much of
+# the daemon's text layout (link/text-order.txt, see testbed/gen-text-order.sh) the binary has.
 #   bash testbed/footprint-vs-exabgp.sh
-#   env: VW_FP_SECS (default 60), VIPWARDEN_BIN (another build of the daemon; default: build
-#   target/release/vipwarden)
+#   env: VW_FP_SECS (default 60), VW_FP_SERVICES (default "1 10 100"), VIPWARDEN_BIN (another
+#   build of the daemon; default: build target/release/vipwarden)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SECS=${VW_FP_SECS:-60}
+read -r -a SERVICES <<<"${VW_FP_SERVICES:-1 10 100}"
 NS=vw-fp
 RUN=$(mktemp -d /tmp/vw-fp.XXXXXX)
 CLK_TCK=$(getconf CLK_TCK)
@@ -94,18 +98,29 @@ tree_ticks() {
     echo "$sum"
 }
 
-route_at_peer() {
-    in_ns gobgp -u 127.0.0.1 -p 50051 global rib -a ipv4 2>/dev/null | grep -q '203.0.113.10/32'
+# Service i (0-based) is VIP 203.0.113.(10+i)/32.
+vip() { echo "203.0.113.$((10 + $1))"; }
+
+routes_at_peer() {
+    in_ns gobgp -u 127.0.0.1 -p 50051 global rib -a ipv4 2>/dev/null | grep -c '203\.0\.113\.' || true
 }
 
-wait_route() {
-    for _ in $(seq 300); do
-        route_at_peer && return 0
+# wait_routes N: until the peer has N of the VIPs.
+wait_routes() {
+    for _ in $(seq 600); do
+        [ "$(routes_at_peer)" -ge "$1" ] && return 0
         sleep 0.1
     done
-    echo "the VIP never reached the peer; logs in $RUN" >&2
+    echo "the peer has $(routes_at_peer) of $1 VIPs; logs in $RUN" >&2
     tail -n 20 "$RUN"/*.log >&2
     return 1
+}
+
+wait_no_routes() {
+    for _ in $(seq 100); do
+        [ "$(routes_at_peer)" -eq 0 ] && return 0
+        sleep 0.1
+    done
 }
 
 # measure NAME PID: samples the tree once a second; prints "name|rss_max_kb|rss_mean_kb|cpu_pct|procs".
@@ -128,8 +143,13 @@ setup_namespace() {
     ip netns del "$NS" 2>/dev/null || true
     ip netns add "$NS"
     in_ns ip link set lo up
-    for a in 198.51.100.1/32 198.51.100.2/32 203.0.113.10/32; do
+    local a i max=0
+    for i in "${SERVICES[@]}"; do ((i > max)) && max=$i; done
+    for a in 198.51.100.1/32 198.51.100.2/32; do
         in_ns ip addr add "$a" dev lo
+    done
+    for ((i = 0; i < max; i++)); do
+        in_ns ip addr add "$(vip "$i")/32" dev lo
     done
     cat >"$RUN/gobgpd.toml" <<'EOF'
 [global.config]
@@ -145,51 +165,89 @@ setup_namespace() {
     local-address = "198.51.100.1"
 EOF
     start gobgpd gobgpd -f "$RUN/gobgpd.toml" --api-hosts 127.0.0.1:50051 -l warn
-    start web python3 -m http.server 80 --bind 203.0.113.10
+    start web python3 -m http.server 80 --bind 0.0.0.0
     sleep 1
 }
 
 run_vipwarden() {
-    cat >"$RUN/vipwarden.yaml" <<EOF
+    local n=$1 i pid
+    {
+        cat <<EOF
 router_id: 198.51.100.2
 local_as: 65101
 api: {listen: "127.0.0.1:9180"}
 state_dir: $RUN/state
 peers: [{name: peer, address: 198.51.100.1, local_address: 198.51.100.2, remote_as: 65000}]
 checks:
-  - {name: web, type: http, url: "http://203.0.113.10/", interval: 1s, timeout: 500ms, rise: 2, fall: 2}
-vips: [{name: web, prefixes: [203.0.113.10/32], checks: [web]}]
 EOF
-    local pid
+        for ((i = 0; i < n; i++)); do
+            echo "  - {name: web$i, type: http, url: \"http://$(vip "$i")/\", interval: 1s, timeout: 500ms, rise: 2, fall: 2}"
+        done
+        echo "vips:"
+        for ((i = 0; i < n; i++)); do
+            echo "  - {name: web$i, prefixes: [$(vip "$i")/32], checks: [web$i]}"
+        done
+    } >"$RUN/vipwarden.yaml"
     start vipwarden "$VIPWARDEN" run --config "$RUN/vipwarden.yaml"
     pid=$LAST_PID
-    wait_route
-    measure "vipwarden $("$VIPWARDEN" --version | awk '{print $2}')" "$pid" >>"$RUN/rows"
+    wait_routes "$n"
+    measure "$n|vipwarden $("$VIPWARDEN" --version | awk '{print $2}')" "$pid" >>"$RUN/rows"
     stop_pid "$pid"
-    for _ in $(seq 100); do route_at_peer || break; sleep 0.1; done
+    wait_no_routes
 }
 
 run_exabgp() {
-    cat >"$RUN/exabgp.conf" <<'EOF'
-process watch-web {
-    run /usr/bin/python3 -m exabgp healthcheck --cmd "curl -sf http://203.0.113.10/" --ip 203.0.113.10/32 --no-ip-setup --interval 1 --fast-interval 1 --rise 2 --fall 2 --no-syslog --withdraw-on-down;
+    local n=$1 i pid
+    {
+        for ((i = 0; i < n; i++)); do
+            cat <<EOF
+process watch-web$i {
+    run /usr/bin/python3 -m exabgp healthcheck --cmd "curl -sf http://$(vip "$i")/" --ip $(vip "$i")/32 --no-ip-setup --interval 1 --fast-interval 1 --rise 2 --fall 2 --no-syslog --withdraw-on-down;
     encoder text;
 }
-neighbor 198.51.100.1 {
-    router-id 198.51.100.2;
-    local-address 198.51.100.2;
-    local-as 65101;
-    peer-as 65000;
-    api { processes [ watch-web ]; }
-}
 EOF
-    local pid
+        done
+        echo "neighbor 198.51.100.1 {"
+        echo "    router-id 198.51.100.2;"
+        echo "    local-address 198.51.100.2;"
+        echo "    local-as 65101;"
+        echo "    peer-as 65000;"
+        printf '    api { processes [ %s ]; }\n' "$(for ((i = 0; i < n; i++)); do printf 'watch-web%d ' "$i"; done)"
+        echo "}"
+    } >"$RUN/exabgp.conf"
     start exabgp env exabgp.daemon.user=root exabgp.daemon.drop=false exabgp.log.destination=stderr \
         exabgp.api.cli=false exabgp "$RUN/exabgp.conf"
     pid=$LAST_PID
-    wait_route
-    measure "exabgp $(exabgp --version 2>&1 | awk '/ExaBGP/ {print $3}') + healthcheck" "$pid" >>"$RUN/rows"
+    wait_routes "$n"
+    measure "$n|exabgp $(exabgp --version 2>&1 | awk '/ExaBGP/ {print $3}') + healthcheck" "$pid" >>"$RUN/rows"
     stop_pid "$pid"
+    wait_no_routes
+}
+
+# How many of link/text-order.txt's functions the binary has (build.rs places them first).
+text_layout() {
+    local order=link/text-order.txt
+    [ -f "$order" ] || { echo "no $order"; return; }
+    python3 - "$VIPWARDEN" "$order" <<'PYEOF'
+import subprocess, sys
+out = subprocess.run(["nm", "-S", "--defined-only", sys.argv[1]], capture_output=True, text=True).stdout
+have = {}
+for line in out.splitlines():
+    f = line.split()
+    if len(f) == 4:
+        have[f[3]] = (int(f[0], 16), int(f[1], 16))
+want = [l.strip() for l in open(sys.argv[2]) if l.strip() and not l.startswith("#")]
+found = [have[w] for w in want if w in have]
+if not have:
+    print("unknown (the binary has no symbol table)")
+elif not found:
+    print(f"none of the {len(want)} functions of {sys.argv[2]} is in the binary: re-run testbed/gen-text-order.sh")
+else:
+    span = max(a + n for a, n in found) - min(a for a, _ in found)
+    size = sum(n for _, n in found)
+    where = "together" if span <= 1.25 * size else "NOT together (a linker without --symbol-ordering-file?)"
+    print(f"{len(found)} of {len(want)} functions of {sys.argv[2]} in the binary, {size / 1e6:.1f} MB, {where}")
+PYEOF
 }
 
 main() {
@@ -201,20 +259,27 @@ main() {
         VIPWARDEN=$PWD/target/release/vipwarden
     fi
     setup_namespace
-    echo "measuring each tool alone for ${SECS}s: VIP announced to a passive gobgpd, HTTP check every second"
-    run_vipwarden
-    run_exabgp
+    echo "measuring each tool alone for ${SECS}s per service count (${SERVICES[*]}): VIPs announced"
+    echo "to a passive gobgpd, an HTTP check per service every second"
+    local n
+    for n in "${SERVICES[@]}"; do
+        run_vipwarden "$n"
+        run_exabgp "$n"
+    done
     local rows=()
     mapfile -t rows <"$RUN/rows"
     echo
-    printf '| %-30s | %12s | %13s | %13s | %9s |\n' tool "RSS max MiB" "RSS mean MiB" "CPU % of core" processes
-    printf '|%s|%s|%s|%s|%s|\n' "--------------------------------" "--------------" "---------------" "---------------" "-----------"
+    printf '| %8s | %-30s | %12s | %13s | %13s | %9s |\n' services tool "RSS max MiB" "RSS mean MiB" "CPU % of core" processes
+    printf '|%s|%s|%s|%s|%s|%s|\n' "----------" "--------------------------------" "--------------" "---------------" "---------------" "-----------"
     local r name max mean cpu procs
     for r in "${rows[@]}"; do
-        IFS='|' read -r name max mean cpu procs <<<"$r"
-        printf '| %-30s | %12.1f | %13.1f | %13s | %9s |\n' "$name" "$(awk -v k="$max" 'BEGIN{print k/1024}')" \
+        IFS='|' read -r n name max mean cpu procs <<<"$r"
+        printf '| %8s | %-30s | %12.1f | %13.1f | %13s | %9s |\n' "$n" "$name" "$(awk -v k="$max" 'BEGIN{print k/1024}')" \
             "$(awk -v k="$mean" 'BEGIN{print k/1024}')" "$cpu" "$procs"
     done
+    echo
+    echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "text layout: $(text_layout)"
 }
 
 main "$@"

@@ -5,8 +5,10 @@
                                                 that withdraws a route (IPv4 withdrawn routes or
                                                 MP_UNREACH_NLRI)
     bgp_wire.py PCAP SRC_IP SINCE_US update     first UPDATE from SRC_IP at or after SINCE_US
+    bgp_wire.py PCAP SRC_IP SINCE_US list       every UPDATE from SRC_IP at or after SINCE_US,
+                                                a line each: "US withdraw|announce|empty"
 
-Prints the packet's capture time in microseconds since the epoch (the same clock as bash's
+The first two print the packet's capture time in microseconds since the epoch (the same clock as bash's
 $EPOCHREALTIME), or nothing. The TCP stream from SRC_IP is reassembled in sequence order
 (retransmissions skipped), so a message split over segments is dated by the segment that
 completes it. Ethernet (veth) or Linux cooked captures; IPv4 and IPv6.
@@ -90,6 +92,32 @@ def is_withdrawal(msg):
     return False
 
 
+def announces(msg):
+    """Whether an UPDATE carries reachable routes (IPv4 NLRI or MP_REACH_NLRI)."""
+    if len(msg) < 23:
+        return False
+    at = 21 + struct.unpack("!H", msg[19:21])[0]
+    if len(msg) < at + 2:
+        return False
+    attrs_len = struct.unpack("!H", msg[at : at + 2])[0]
+    at += 2
+    end = min(len(msg), at + attrs_len)
+    if at + attrs_len < len(msg):
+        return True  # NLRI after the attributes
+    while at + 3 <= end:
+        flags, kind = msg[at], msg[at + 1]
+        if flags & 0x10:
+            if at + 4 > end:
+                return False
+            alen, hdr = struct.unpack("!H", msg[at + 2 : at + 4])[0], 4
+        else:
+            alen, hdr = msg[at + 2], 3
+        if kind == 14:  # MP_REACH_NLRI
+            return True
+        at += hdr + alen
+    return False
+
+
 def main():
     path, src_ip, since, want = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     streams = {}  # (sport, dport) -> [next_seq, buffer]
@@ -118,7 +146,10 @@ def main():
                 break
             msg, buf = buf[:mlen], buf[mlen:]
             if msg[18] == 2 and us >= since:
-                if want == "update" or is_withdrawal(msg):
+                if want == "list":
+                    kind = "withdraw" if is_withdrawal(msg) else "announce" if announces(msg) else "empty"
+                    print(us, kind)
+                elif want == "update" or is_withdrawal(msg):
                     print(us)
                     return
         st[1] = buf

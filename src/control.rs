@@ -435,16 +435,24 @@ pub enum Command {
     },
 }
 
+/// How many configured names an unknown-VIP answer lists.
+pub const UNKNOWN_VIP_NAMES: usize = 8;
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "error", rename_all = "snake_case")]
 pub enum CommandError {
+    /// No VIP has that name. `known` is the first few configured names (at most
+    /// [`UNKNOWN_VIP_NAMES`], in config order), `known_total` how many there are: a hint, not a
+    /// listing of 100k names.
     UnknownVip {
         vip: String,
+        #[serde(default)]
+        known: Vec<String>,
+        #[serde(default)]
+        known_total: usize,
     },
     /// The state could not be persisted; nothing changed.
-    StateNotSaved {
-        detail: String,
-    },
+    StateNotSaved { detail: String },
     /// The fleet guard refuses the drain: it would leave fewer than `min_healthy_others` other
     /// healthy announcers of `prefix`. Nothing changed; `force` overrides.
     GuardRefused {
@@ -457,9 +465,7 @@ pub enum CommandError {
     },
     /// A planned stop is under way: routes are being withdrawn, commands can no longer take
     /// effect. `reason` says which stop ("vipwarden stopping (SIGTERM)").
-    Stopping {
-        reason: String,
-    },
+    Stopping { reason: String },
 }
 
 /// What the command changed: the VIPs whose state it set, with the resulting state.

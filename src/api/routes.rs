@@ -329,15 +329,8 @@ impl Api {
         let body = self.read_body(req).await?;
         let reason = parse_reason(&body)?;
         let force = parse_force(&body);
-        if let Some(name) = &vip {
-            // Refuse names the daemon does not know without bothering it; the daemon still has
-            // the last word (a reload may race this check).
-            let status = self.full_status().await?;
-            if !status.vips.iter().any(|v| *v.name == **name) {
-                let known: Vec<&str> = status.vips.iter().map(|v| &*v.name).collect();
-                return Err(unknown_vip(name, &known));
-            }
-        }
+        // An unknown VIP name is the daemon's to refuse (UnknownVip, with a few known names):
+        // asking it for the whole status first would build every VIP's view for one name.
         let verb = if drain { "drain" } else { "undrain" };
         let reason = reason.unwrap_or_else(|| format!("{verb}ed via API"));
         tracing::info!(client = %peer, vip = vip.as_deref().unwrap_or("*"), "API {verb}: {reason}");
@@ -502,7 +495,11 @@ impl Api {
         }
         match tokio::time::timeout(wait, rx).await {
             Ok(Ok(Ok(outcome))) => Ok(outcome),
-            Ok(Ok(Err(CommandError::UnknownVip { vip }))) => Err(unknown_vip(&vip, &[])),
+            Ok(Ok(Err(CommandError::UnknownVip {
+                vip,
+                known,
+                known_total,
+            }))) => Err(unknown_vip(&vip, &known, known_total)),
             Ok(Ok(Err(CommandError::GuardRefused {
                 vip,
                 prefix,
@@ -551,11 +548,15 @@ fn daemon_unavailable(why: String) -> ApiError {
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "daemon_unavailable", why)
 }
 
-fn unknown_vip(name: &str, known: &[&str]) -> ApiError {
-    let message = if known.is_empty() {
-        format!("no VIP named {name:?}")
-    } else {
-        format!("no VIP named {name:?} (known: {})", known.join(", "))
+fn unknown_vip(name: &str, known: &[String], total: usize) -> ApiError {
+    let more = total.saturating_sub(known.len());
+    let message = match (known.is_empty(), more) {
+        (true, _) => format!("no VIP named {name:?}"),
+        (false, 0) => format!("no VIP named {name:?} (known: {})", known.join(", ")),
+        (false, more) => format!(
+            "no VIP named {name:?} (known: {} and {more} more; `vipwarden status` lists them)",
+            known.join(", ")
+        ),
     };
     ApiError::new(StatusCode::NOT_FOUND, "unknown_vip", message).with("vip", name)
 }
@@ -688,5 +689,16 @@ mod tests {
             .unwrap_err()
             .message
             .contains("unknown query parameter"));
+    }
+
+    #[test]
+    fn an_unknown_vip_names_a_few_known_ones_and_counts_the_rest() {
+        let known = vec!["a".to_string(), "b".to_string()];
+        assert!(unknown_vip("x", &known, 2)
+            .message
+            .ends_with("(known: a, b)"));
+        let m = unknown_vip("x", &known, 100_000).message;
+        assert!(m.contains("(known: a, b and 99998 more;"), "{m}");
+        assert_eq!(unknown_vip("x", &[], 0).message, r#"no VIP named "x""#);
     }
 }

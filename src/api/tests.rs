@@ -308,7 +308,7 @@ async fn without_a_token_file_changes_are_refused_with_the_fix() {
 }
 
 #[tokio::test]
-async fn bad_requests_are_refused_and_send_no_command() {
+async fn an_unknown_vip_is_refused_by_the_daemon_naming_known_ones() {
     let h = start(Some(TOKEN)).await;
     let r = post(h.addr, "/v1/vips/nope/drain", Some(TOKEN), "").await;
     assert_eq!(r.status, 404);
@@ -317,7 +317,18 @@ async fn bad_requests_are_refused_and_send_no_command() {
         (j["error"].as_str(), j["vip"].as_str()),
         (Some("unknown_vip"), Some("nope"))
     );
+    assert!(
+        j["message"].as_str().unwrap().contains("(known: web"),
+        "{}",
+        r.body
+    );
+    // The daemon answered (it has the last word, and the API asks it nothing else first).
+    assert_eq!(h.commands().len(), 1, "{:?}", h.commands());
+}
 
+#[tokio::test]
+async fn bad_requests_are_refused_and_send_no_command() {
+    let h = start(Some(TOKEN)).await;
     let r = post(
         h.addr,
         "/v1/vips/web/drain",

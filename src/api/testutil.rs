@@ -244,7 +244,11 @@ pub fn fake_daemon() -> FakeDaemon {
                 Err(CommandError::StateNotSaved { detail })
             } else {
                 match vip {
-                    Some(v) if !names.contains(&v) => Err(CommandError::UnknownVip { vip: v }),
+                    Some(v) if !names.contains(&v) => Err(CommandError::UnknownVip {
+                        vip: v,
+                        known_total: names.len(),
+                        known: names,
+                    }),
                     Some(v) => Ok(CommandOutcome {
                         changed: vec![(v, to)],
                     }),

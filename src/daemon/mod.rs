@@ -720,6 +720,13 @@ impl Daemon {
             reason = why,
             "control command: {verb} {target}: {why}"
         );
+        // An unknown name is refused first, before the guard, which knows only configured VIPs.
+        if let Command::Drain { vip: Some(v), .. } | Command::Undrain { vip: Some(v), .. } = &cmd {
+            if !self.engine.has_vip(v) {
+                let _ = reply.send(Err(self.unknown_vip(v)));
+                return;
+            }
+        }
         let (vip, mark) = match cmd {
             Command::Drain { vip, reason, force } => {
                 let reason = if reason.is_empty() {
@@ -737,12 +744,6 @@ impl Daemon {
             }
             Command::Undrain { vip, .. } => (vip, None),
         };
-        if let Some(v) = &vip {
-            if !self.engine.has_vip(v) {
-                let _ = reply.send(Err(CommandError::UnknownVip { vip: v.clone() }));
-                return;
-            }
-        }
         let names: Vec<&str> = self.config.vips.iter().map(|v| &*v.spec.name).collect();
         match self.maint.plan(vip.as_deref(), mark, &names) {
             None => {
@@ -812,6 +813,20 @@ impl Daemon {
             });
         }
         Ok(())
+    }
+
+    fn unknown_vip(&self, vip: &str) -> CommandError {
+        CommandError::UnknownVip {
+            vip: vip.to_string(),
+            known: self
+                .config
+                .vips
+                .iter()
+                .take(crate::control::UNKNOWN_VIP_NAMES)
+                .map(|v| v.spec.name.to_string())
+                .collect(),
+            known_total: self.config.vips.len(),
+        }
     }
 
     /// Brings the engine's maintenance in line with persisted drains and disable files.

@@ -3,12 +3,13 @@
 //! `touch` in a runbook, a pre-reboot script) and that is obviously visible with `ls`.
 //!
 //! Creating or removing one is a definitive event, so the parent directories are watched with
-//! inotify and the files checked as soon as one of them changes: the route moves within a
-//! millisecond of `touch` (testbed/bench-wire.sh). The files are also polled about once a second,
-//! which stays the only way for what inotify cannot follow: a directory that does not exist yet
-//! or is replaced, network and some bind/overlay mounts, an exhausted inotify limit, and configs
-//! with more files or directories than it is worth watching ([`WATCH_MAX_FILES`],
-//! [`WATCH_MAX_DIRS`]; each wake-up checks every file).
+//! inotify (entries created, removed or renamed; not writes) and the files checked at once, at
+//! most every 20 ms: the route moves a few milliseconds after `touch` (testbed/bench-wire.sh).
+//! The files are also polled about once a second, which covers what inotify cannot follow: a
+//! directory that does not exist yet (its watch is retried at each poll) or is replaced, network
+//! and some bind/overlay mounts, an exhausted inotify limit, and configs with more files or
+//! directories than are worth watching ([`WATCH_MAX_FILES`], [`WATCH_MAX_DIRS`]). Watches are
+//! made off the runtime after start-up: a path lookup on a hung mount must not stop KEEPALIVEs.
 //!
 //! "Exists" means there is a directory entry with that name (`lstat`, so a dangling symlink
 //! counts too: the operator created it on purpose). A path that cannot be checked (permission
@@ -17,8 +18,10 @@
 
 use std::collections::BTreeMap;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
@@ -26,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::signals::wake::DirWatch;
+use crate::sys::inotify;
 
 /// Default poll period.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -34,6 +38,19 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 pub const WATCH_MAX_FILES: usize = 256;
 /// ... in up to this many directories (one inotify instance each).
 pub const WATCH_MAX_DIRS: usize = 8;
+
+/// The least time between two checks a directory change starts: a directory that churns (a
+/// temporary directory, a disable file beside a rotating log) costs a check per 20 ms at most.
+const WAKE_GAP: Duration = Duration::from_millis(20);
+
+/// Directories and their inotify descriptors, or why one could not be made.
+type Opened = Vec<(PathBuf, std::io::Result<OwnedFd>)>;
+
+/// What a poller watches: one wake-up for all its directories, and those not watched yet.
+struct Watches {
+    wake: Arc<Notify>,
+    unwatched: Vec<PathBuf>,
+}
 
 /// The disable files of one config.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -91,13 +108,16 @@ pub fn spawn_poller(
     interval: Duration,
     cancel: CancellationToken,
 ) -> (watch::Receiver<Disabled>, JoinHandle<()>) {
-    // Watch before the first look, so nothing falls between the two.
-    let wake = spawn_watchers(watched_dirs(&files), &cancel);
+    // Watch before the first look, so nothing falls between the two. At start-up both may
+    // block (nothing runs yet that could wait); later ones run off the runtime.
+    let wake = Arc::new(Notify::new());
+    let unwatched = spawn_watchers(open_watches(watched_dirs(&files)), &wake, &cancel);
     let mut errors = ErrorLog::default();
     let first = evaluate(&files, |p| errors.check(p));
     log_changes(&Disabled::new(), &first);
     let (tx, rx) = watch::channel(first);
-    let task = tokio::spawn(poll(files, interval, cancel, tx, errors, wake, false));
+    let watches = Watches { wake, unwatched };
+    let task = tokio::spawn(poll(files, interval, cancel, tx, errors, watches, false));
     (rx, task)
 }
 
@@ -109,7 +129,8 @@ pub fn respawn_poller(
     cancel: CancellationToken,
     current: Disabled,
 ) -> (watch::Receiver<Disabled>, JoinHandle<()>) {
-    let wake = spawn_watchers(watched_dirs(&files), &cancel);
+    // The watches are made in the first check, off the runtime: their path lookups may block.
+    let dirs = watched_dirs(&files);
     let (tx, rx) = watch::channel(current);
     let task = tokio::spawn(poll(
         files,
@@ -117,7 +138,10 @@ pub fn respawn_poller(
         cancel,
         tx,
         ErrorLog::default(),
-        wake,
+        Watches {
+            wake: Arc::new(Notify::new()),
+            unwatched: dirs,
+        },
         true,
     ));
     (rx, task)
@@ -149,19 +173,30 @@ fn watched_dirs(files: &DisableFiles) -> Vec<PathBuf> {
     dirs
 }
 
-/// Watches each directory (that can be watched now) until cancelled; the returned Notify wakes on
-/// any change in one. A directory that cannot be watched is simply polled.
-fn spawn_watchers(dirs: Vec<PathBuf>, cancel: &CancellationToken) -> std::sync::Arc<Notify> {
-    let wake = std::sync::Arc::new(Notify::new());
-    for dir in dirs {
-        // DirWatch watches the directory holding the path it is given.
-        let watch = match DirWatch::new(&dir.join("disable")) {
+/// An inotify descriptor per directory (blocking: each looks its path up).
+fn open_watches(dirs: Vec<PathBuf>) -> Opened {
+    dirs.into_iter()
+        .map(|d| {
+            let fd = inotify::watch_dir(&d, inotify::ENTRY_EVENTS);
+            (d, fd)
+        })
+        .collect()
+}
+
+/// Watches each opened directory until cancelled, waking `wake` on any change in one. Returns the
+/// directories that could not be watched: they are polled, and tried again at each poll (one
+/// may be created later, e.g. under /run).
+fn spawn_watchers(opened: Opened, wake: &Arc<Notify>, cancel: &CancellationToken) -> Vec<PathBuf> {
+    let mut unwatched = Vec::new();
+    for (dir, fd) in opened {
+        let watch = match fd.and_then(DirWatch::from_fd) {
             Ok(w) => w,
             Err(e) => {
                 debug!(
-                    "disable files in {}: not watched ({e}); polled",
+                    "disable files in {}: not watched ({e}); polled every second",
                     dir.display()
                 );
+                unwatched.push(dir);
                 continue;
             }
         };
@@ -181,7 +216,7 @@ fn spawn_watchers(dirs: Vec<PathBuf>, cancel: &CancellationToken) -> std::sync::
             }
         });
     }
-    wake
+    unwatched
 }
 
 async fn poll(
@@ -190,10 +225,15 @@ async fn poll(
     cancel: CancellationToken,
     tx: watch::Sender<Disabled>,
     mut errors: ErrorLog,
-    wake: std::sync::Arc<Notify>,
+    watches: Watches,
     at_once: bool,
 ) {
-    let files = std::sync::Arc::new(files);
+    let Watches {
+        wake,
+        mut unwatched,
+    } = watches;
+    let files = Arc::new(files);
+    let mut last_check = Instant::now();
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     if !at_once {
@@ -203,24 +243,34 @@ async fn poll(
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
-            _ = wake.notified() => {}
+            _ = wake.notified() => {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep_until((last_check + WAKE_GAP).into()) => {}
+                }
+            }
         }
+        last_check = Instant::now();
         let f = files.clone();
+        let dirs = std::mem::take(&mut unwatched);
         let job = tokio::task::spawn_blocking(move || {
+            // Watch before looking, as at start-up.
+            let opened = open_watches(dirs);
             let now = evaluate(&f, |p| errors.check(p));
-            (now, errors)
+            (opened, now, errors)
         });
-        let (now, back) = tokio::select! {
+        let (opened, now, back) = tokio::select! {
             _ = cancel.cancelled() => return,
             r = job => match r {
                 Ok(r) => r,
                 Err(e) => {
                     warn!("disable file check failed: {e}; keeping the last result");
-                    (tx.borrow().clone(), ErrorLog::default())
+                    (Vec::new(), tx.borrow().clone(), ErrorLog::default())
                 }
             },
         };
         errors = back;
+        unwatched = spawn_watchers(opened, &wake, &cancel);
         tx.send_if_modified(|old| {
             if *old == now {
                 return false;
@@ -398,6 +448,33 @@ mod tests {
             .expect("removal seen through inotify")
             .unwrap();
         assert!(rx.borrow().is_empty());
+        cancel.cancel();
+    }
+
+    #[tokio::test]
+    async fn after_a_reload_the_watch_is_made_off_the_runtime_and_works() {
+        let dir = tempfile::tempdir().unwrap();
+        let web = dir.path().join("disable-web");
+        let f = DisableFiles {
+            global: None,
+            vips: vec![("web".into(), Some(web.clone()))],
+        };
+        let cancel = CancellationToken::new();
+        // Start from "disabled" while the file is absent: the first check (at once, with the
+        // watch made just before it) then reports a change, so the test knows it has run.
+        let stale: Disabled = [("web".to_string(), "stale".to_string())].into();
+        let (mut rx, _task) = respawn_poller(f, Duration::from_secs(3600), cancel.clone(), stale);
+        tokio::time::timeout(Duration::from_secs(5), rx.changed())
+            .await
+            .expect("the first check runs at once")
+            .unwrap();
+        assert!(rx.borrow_and_update().is_empty());
+        std::fs::write(&web, b"").unwrap();
+        tokio::time::timeout(Duration::from_secs(2), rx.changed())
+            .await
+            .expect("creation seen through the watch made in the first check")
+            .unwrap();
+        assert_eq!(rx.borrow().keys().collect::<Vec<_>>(), ["web"]);
         cancel.cancel();
     }
 

@@ -42,6 +42,14 @@ impl DirWatch {
         Ok(DirWatch { fd })
     }
 
+    /// Wraps a descriptor from [`inotify::watch_dir`] made elsewhere (off the runtime, when its
+    /// path lookup may block). Needs a tokio runtime with I/O enabled.
+    pub fn from_fd(fd: OwnedFd) -> io::Result<DirWatch> {
+        Ok(DirWatch {
+            fd: fd::async_owned(fd)?,
+        })
+    }
+
     /// Resolves when something changed in the directory since the last call; drains the queued
     /// events (any number of them counts as one wake-up). Cancel-safe.
     pub async fn changed(&self) -> io::Result<()> {

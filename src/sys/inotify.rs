@@ -11,7 +11,17 @@ use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
 const INOTIFY_EVENT_LEN: usize = 16;
 const _: () = assert!(std::mem::size_of::<libc::inotify_event>() == INOTIFY_EVENT_LEN);
 
-/// A non-blocking, close-on-exec inotify descriptor watching `dir` for `mask`.
+/// Entries created, removed or renamed in a directory, and the directory itself going away; not
+/// writes to the files in it (a disable file next to a busy log must not wake its checker).
+pub const ENTRY_EVENTS: WatchFlags = WatchFlags::CREATE
+    .union(WatchFlags::DELETE)
+    .union(WatchFlags::MOVED_FROM)
+    .union(WatchFlags::MOVED_TO)
+    .union(WatchFlags::DELETE_SELF)
+    .union(WatchFlags::MOVE_SELF);
+
+/// A non-blocking, close-on-exec inotify descriptor watching `dir` for `mask`. Blocks while the
+/// path is looked up (a hung network mount): call it off the async threads once running.
 pub fn watch_dir(dir: &Path, mask: WatchFlags) -> io::Result<OwnedFd> {
     let fd = inotify::init(CreateFlags::NONBLOCK | CreateFlags::CLOEXEC)?;
     inotify::add_watch(&fd, dir, mask)?;

@@ -435,6 +435,16 @@ pub enum Command {
     },
 }
 
+/// The rule for every configured name (peers, checks, signals, VIPs): 1-64 characters of ASCII
+/// letters, digits, '-', '_' and '.'. Here, in the shared vocabulary, because the API applies it
+/// to names in request paths too: a name no config can hold is refused before it reaches a log.
+pub fn is_valid_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 64
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
 /// How many configured names an unknown-VIP answer lists.
 pub const UNKNOWN_VIP_NAMES: usize = 8;
 
@@ -468,6 +478,21 @@ pub enum CommandError {
     Stopping { reason: String },
 }
 
+impl CommandError {
+    /// UnknownVip naming the first [`UNKNOWN_VIP_NAMES`] of `names` (config order) and the count.
+    pub fn unknown_vip<'a>(
+        vip: &str,
+        names: impl ExactSizeIterator<Item = &'a str>,
+    ) -> CommandError {
+        let known_total = names.len();
+        CommandError::UnknownVip {
+            vip: vip.to_string(),
+            known: names.take(UNKNOWN_VIP_NAMES).map(String::from).collect(),
+            known_total,
+        }
+    }
+}
+
 /// What the command changed: the VIPs whose state it set, with the resulting state.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommandOutcome {
@@ -494,4 +519,34 @@ pub struct ControlHandle {
     pub vips: mpsc::Sender<VipsRequest>,
     pub events: watch::Receiver<std::sync::Arc<Vec<EventView>>>,
     pub commands: mpsc::Sender<(Command, oneshot::Sender<CommandReply>)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_config_rule() {
+        for ok in ["web", "a", "web-1_v6.prod", &"x".repeat(64)] {
+            assert!(is_valid_name(ok), "{ok}");
+        }
+        for bad in ["", "a b", "web\nforged", "wé", "a/b", &"x".repeat(65)] {
+            assert!(!is_valid_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_vip_lists_a_few_names_and_counts_all() {
+        let names: Vec<String> = (0..100_000).map(|i| format!("vip{i}")).collect();
+        let CommandError::UnknownVip {
+            vip,
+            known,
+            known_total,
+        } = CommandError::unknown_vip("nope", names.iter().map(String::as_str))
+        else {
+            panic!("not UnknownVip");
+        };
+        assert_eq!((vip.as_str(), known_total), ("nope", 100_000));
+        assert_eq!(known, names[..UNKNOWN_VIP_NAMES]);
+    }
 }

@@ -190,6 +190,12 @@ fn vip_name(raw: &str) -> Result<String, ApiError> {
     if name.is_empty() {
         return Err(bad("is empty"));
     }
+    if !crate::control::is_valid_name(&name) {
+        // No config can hold it, so no VIP has it; and it is never echoed into a log line.
+        return Err(bad(
+            "is not a valid name (1-64 characters of letters, digits, '-', '_' or '.')",
+        ));
+    }
     Ok(name)
 }
 
@@ -648,6 +654,14 @@ mod tests {
         );
         assert_eq!(route("/v1/vips/%4/drain").unwrap_err().code, "bad_vip_name");
         assert_eq!(route("/v1/vips//drain").unwrap_err().code, "bad_vip_name");
+        // Names no config can hold (a forged log line, a very long name) never reach the daemon.
+        for bad in ["/v1/vips/web%0Aforged/drain", "/v1/vips/a%20b/drain"] {
+            assert_eq!(route(bad).unwrap_err().code, "bad_vip_name", "{bad}");
+        }
+        let long = format!("/v1/vips/{}/drain", "a".repeat(65));
+        assert_eq!(route(&long).unwrap_err().code, "bad_vip_name");
+        let longest = format!("/v1/vips/{}/drain", "a".repeat(64));
+        assert!(route(&longest).is_ok());
     }
 
     #[test]

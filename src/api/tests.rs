@@ -676,12 +676,21 @@ async fn cli_functions_print_what_operators_read() {
         }
     );
 
+    let e = client::drain(&t, Some("nope"), None, false)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        format!("{e}"),
+        r#"vipwarden API: 404 Not Found: no VIP named "nope" (known: web, api)"#
+    );
+    // Escaped on the way (the client percent-encodes), refused by the rule for names.
     let e = client::drain(&t, Some("no pe"), None, false)
         .await
         .unwrap_err();
     assert_eq!(
         format!("{e}"),
-        r#"vipwarden API: 404 Not Found: no VIP named "no pe" (known: web, api)"#
+        "vipwarden API: 400 Bad Request: VIP name in the path is not a valid name \
+         (1-64 characters of letters, digits, '-', '_' or '.')"
     );
     let e = client::drain(&h.target(None), Some("web"), None, false)
         .await

@@ -244,11 +244,10 @@ pub fn fake_daemon() -> FakeDaemon {
                 Err(CommandError::StateNotSaved { detail })
             } else {
                 match vip {
-                    Some(v) if !names.contains(&v) => Err(CommandError::UnknownVip {
-                        vip: v,
-                        known_total: names.len(),
-                        known: names,
-                    }),
+                    Some(v) if !names.contains(&v) => Err(CommandError::unknown_vip(
+                        &v,
+                        names.iter().map(String::as_str),
+                    )),
                     Some(v) => Ok(CommandOutcome {
                         changed: vec![(v, to)],
                     }),

@@ -90,11 +90,7 @@ fn kind_of(v: &Value) -> &'static str {
 
 pub(super) fn name(p: &mut Problems, path: &str, v: &Option<String>) -> Option<Arc<str>> {
     let n = required(p, &format!("{path}.name"), v, "a unique name")?;
-    let ok = !n.is_empty()
-        && n.len() <= 64
-        && n.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    if !ok {
+    if !crate::control::is_valid_name(n) {
         p.add(
             format!("{path}.name"),
             format!(

@@ -816,17 +816,7 @@ impl Daemon {
     }
 
     fn unknown_vip(&self, vip: &str) -> CommandError {
-        CommandError::UnknownVip {
-            vip: vip.to_string(),
-            known: self
-                .config
-                .vips
-                .iter()
-                .take(crate::control::UNKNOWN_VIP_NAMES)
-                .map(|v| v.spec.name.to_string())
-                .collect(),
-            known_total: self.config.vips.len(),
-        }
+        CommandError::unknown_vip(vip, self.config.vips.iter().map(|v| &*v.spec.name))
     }
 
     /// Brings the engine's maintenance in line with persisted drains and disable files.

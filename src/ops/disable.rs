@@ -39,8 +39,9 @@ pub const WATCH_MAX_FILES: usize = 256;
 /// ... in up to this many directories (one inotify instance each).
 pub const WATCH_MAX_DIRS: usize = 8;
 
-/// The least time between two checks a directory change starts: a directory that churns (a
+/// The least time between two checks directory changes start: a directory that churns (a
 /// temporary directory, a disable file beside a rotating log) costs a check per 20 ms at most.
+/// The 1 s polls do not count, so a `touch` just after one is still seen at once.
 const WAKE_GAP: Duration = Duration::from_millis(20);
 
 /// Directories and their inotify descriptors, or why one could not be made.
@@ -233,7 +234,9 @@ async fn poll(
         mut unwatched,
     } = watches;
     let files = Arc::new(files);
-    let mut last_check = Instant::now();
+    // Only checks a wake-up started count for the gap: a poll just before a `touch` must not
+    // delay the check that `touch` asks for.
+    let mut last_wake_check: Option<Instant> = None;
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     if !at_once {
@@ -244,13 +247,15 @@ async fn poll(
             _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
             _ = wake.notified() => {
-                tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    _ = tokio::time::sleep_until((last_check + WAKE_GAP).into()) => {}
+                if let Some(last) = last_wake_check {
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = tokio::time::sleep_until((last + WAKE_GAP).into()) => {}
+                    }
                 }
+                last_wake_check = Some(Instant::now());
             }
         }
-        last_check = Instant::now();
         let f = files.clone();
         let dirs = std::mem::take(&mut unwatched);
         let job = tokio::task::spawn_blocking(move || {

@@ -13,68 +13,26 @@
 #               working setting); its decision is made in the healthcheck process and is not
 #               dated finer than the second, so only trigger to wire is printed for it
 # Each decision is matched to the first UPDATE after it that moves the route the same way
-# (announce or withdraw); p50/p99/max over all of them. Prints the load average.
-#   bash testbed/bench-wire.sh         (root; ~2 min)
+# (announce or withdraw) before the next trigger, each UPDATE used once; a trigger or decision
+# without one is counted as "no wire", never charged to a later UPDATE. p50/p99/max (nearest
+# rank) over the matched ones. Prints the load average.
+#   bash testbed/bench-wire.sh         (root; ~5 min)
 #   env: VW_WIRE_N, VW_WIRE_GAP_MS, VIPWARDEN_BIN (another build; default: build the release binary)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export LC_ALL=C # $EPOCHREALTIME and printf's decimals with a point
 
 N=${VW_WIRE_N:-150}
 GAP_MS=${VW_WIRE_GAP_MS:-200}
 NODE=vw-wire-n
 TOR=vw-wire-t
-RUN=$(mktemp -d /tmp/vw-wire.XXXXXX)
-PIDS=()
+# shellcheck source=lib/standalone.sh
+source testbed/lib/standalone.sh
 
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    sleep 0.3
-    for pid in "${PIDS[@]}"; do
-        kill -9 "$pid" 2>/dev/null || true
-    done
-    ip netns del "$NODE" 2>/dev/null || true
-    ip netns del "$TOR" 2>/dev/null || true
-    [[ -n ${VW_WIRE_KEEP:-} ]] && echo "kept $RUN" >&2 || rm -rf "$RUN"
-}
-trap cleanup EXIT INT TERM
-
-need_pkgs() {
-    local missing=()
-    command -v gobgpd >/dev/null || missing+=(gobgpd)
-    command -v exabgp >/dev/null || missing+=(exabgp)
-    command -v tcpdump >/dev/null || missing+=(tcpdump)
-    command -v curl >/dev/null || missing+=(curl)
-    if [ ${#missing[@]} -gt 0 ]; then
-        echo "installing ${missing[*]}"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-    fi
-}
-
-# start NS NAME CMD...: CMD in namespace NS, in the background; its PID is kept for cleanup and
-# left in LAST_PID (ip netns exec execs the program, so $! is the program itself).
-LAST_PID=
-start() {
-    local ns=$1 name=$2
-    shift 2
-    ip netns exec "$ns" "$@" >"$RUN/$name.log" 2>&1 &
-    LAST_PID=$!
-    PIDS+=("$LAST_PID")
-}
-
-stop_pid() {
-    kill "$1" 2>/dev/null || true
-    for _ in $(seq 50); do
-        kill -0 "$1" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    kill -9 "$1" 2>/dev/null || true
-}
+start() { sa_start "$@"; }
 
 route_at_tor() {
-    ip netns exec "$TOR" gobgp -u 127.0.0.1 -p 50053 global rib -a ipv4 2>/dev/null | grep -q '203.0.113.10/32'
+    sa_rib "$TOR" 50053 | grep -q '203.0.113.10/32'
 }
 
 # wait_route yes|no
@@ -89,8 +47,6 @@ wait_route() {
 }
 
 setup() {
-    ip netns del "$NODE" 2>/dev/null || true
-    ip netns del "$TOR" 2>/dev/null || true
     ip netns add "$NODE"
     ip netns add "$TOR"
     ip link add vw-wire0 netns "$NODE" type veth peer name vw-wire1 netns "$TOR"
@@ -101,20 +57,7 @@ setup() {
     ip -n "$NODE" link set vw-wire0 up
     ip -n "$TOR" link set vw-wire1 up
     ip -n "$NODE" addr add 203.0.113.10/32 dev lo
-    cat >"$RUN/gobgpd.toml" <<'EOF'
-[global.config]
-  as = 65000
-  router-id = "198.51.100.1"
-  local-address-list = ["198.51.100.1"]
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "198.51.100.2"
-    peer-as = 65101
-  [neighbors.transport.config]
-    passive-mode = true
-    local-address = "198.51.100.1"
-EOF
-    start "$TOR" gobgpd gobgpd -f "$RUN/gobgpd.toml" --api-hosts 127.0.0.1:50053 -l warn
+    sa_gobgpd "$TOR" 50053
     start "$NODE" web python3 -m http.server 80 --bind 203.0.113.10
     sleep 1
 }
@@ -162,9 +105,9 @@ EOF
     sleep 1
     toggle vipwarden
     sleep 1
-    stop_pid "$pid"
+    sa_stop "$pid"
     wait_route no
-    stop_pid "$cap"
+    sa_stop "$cap"
 }
 
 run_exabgp() {
@@ -192,46 +135,51 @@ EOF
     sleep 1
     toggle exabgp
     sleep 1
-    stop_pid "$pid"
+    sa_stop "$pid"
     wait_route no
-    stop_pid "$cap"
+    sa_stop "$cap"
 }
 
 # report NAME TOOL [DAEMON_LOG]: one table row from the triggers, the capture and, for vipwarden,
 # the decisions in the daemon's log.
 report() {
     python3 - "$RUN/$1.triggers" "$RUN/$1.wire" "$2" "${3:-}" <<'PYEOF'
-import bisect, datetime, re, sys
+import bisect, datetime, math, re, sys
 
 triggers = [(int(t), k) for t, k in (l.split() for l in open(sys.argv[1]))]
 wire = [(int(t), k) for t, k in (l.split() for l in open(sys.argv[2]))]
 tool, log = sys.argv[3], sys.argv[4]
 
-def first_after(events, us, kind):
-    """Time of the first event of `kind` at or after `us`, or None."""
-    i = bisect.bisect_left(events, (us, ""))
-    for t, k in events[i:]:
-        if k == kind:
-            return t
-    return None
+def match(starts, kind_of, bounds):
+    """For each start (us), the first unused UPDATE of its kind at or after it and before the
+    next trigger (bounds: the trigger times): (latencies, misses). An UPDATE is used once, so a
+    cycle that put nothing on the wire is a miss, never charged to a later cycle's UPDATE."""
+    used, lat, misses = set(), [], 0
+    for us, kind in zip(starts, kind_of):
+        j = bisect.bisect_right(bounds, us)
+        end = bounds[j] if j < len(bounds) else float("inf")
+        i = bisect.bisect_left(wire, (us, ""))
+        hit = next((n for n in range(i, len(wire)) if wire[n][0] >= end or
+                    (wire[n][1] == kind and n not in used)), None)
+        if hit is None or wire[hit][0] >= end:
+            misses += 1
+        else:
+            used.add(hit)
+            lat.append(wire[hit][0] - us)
+    return lat, misses
 
 def stats(xs):
+    """p50 / p99 / max in ms (nearest rank)."""
     if not xs:
         return "-"
     xs = sorted(xs)
-    pick = lambda q: xs[min(len(xs) - 1, int(q * len(xs)))]
-    return f"{pick(0.5) / 1000:.2f} / {pick(0.99) / 1000:.2f} / {xs[-1] / 1000:.2f}"
+    rank = lambda q: xs[max(0, math.ceil(q * len(xs)) - 1)]
+    return f"{rank(0.5) / 1000:.2f} / {rank(0.99) / 1000:.2f} / {xs[-1] / 1000:.2f}"
 
-trig_wire, missing = [], 0
-for t, k in triggers:
-    w = first_after(wire, t, k)
-    if w is None:
-        missing += 1
-    else:
-        trig_wire.append(w - t)
+bounds = [t for t, _ in triggers]
+trig_wire, trig_missed = match(bounds, [k for _, k in triggers], bounds)
 
-dec_wire = []
-decisions = 0
+decisions = []
 if log:
     line = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z\s+INFO vip web (\w+) -> (\w+): (.*)")
     for l in open(log):
@@ -240,27 +188,21 @@ if log:
         if not m or not ("disable file" in m.group(4) or "out of maintenance" in m.group(4)):
             continue
         at = datetime.datetime.fromisoformat(m.group(1)).replace(tzinfo=datetime.timezone.utc)
-        us = round(at.timestamp() * 1_000_000)
         # announced, draining (drain attributes) and held (by the guard) keep the route out.
         kind = "withdraw" if m.group(3) in ("withdrawn", "maintenance") else "announce"
-        decisions += 1
-        w = first_after(wire, us, kind)
-        if w is not None:
-            dec_wire.append(w - us)
+        decisions.append((round(at.timestamp() * 1_000_000), kind))
+dec_wire, dec_missed = match([d for d, _ in decisions], [k for _, k in decisions], bounds)
 
-print(f"| {tool:28} | {len(triggers):8} | {missing:7} | {stats(trig_wire):>26} | "
-      f"{(str(decisions) if log else '-'):>9} | {stats(dec_wire) if log else 'n/a':>26} |")
+dec = f"{len(decisions)} ({dec_missed})" if log else "-"
+print(f"| {tool:28} | {len(triggers):8} | {trig_missed:7} | {stats(trig_wire):>26} | "
+      f"{dec:>12} | {stats(dec_wire) if log else 'n/a':>26} |")
 PYEOF
 }
 
 main() {
-    need_pkgs
-    if [[ -n ${VIPWARDEN_BIN:-} ]]; then
-        VIPWARDEN=$(realpath "$VIPWARDEN_BIN")
-    else
-        cargo build --release --quiet --bin vipwarden
-        VIPWARDEN=$PWD/target/release/vipwarden
-    fi
+    sa_init vw-wire "$NODE" "$TOR"
+    sa_need gobgpd exabgp tcpdump curl
+    sa_vipwarden
     setup
     echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "vipwarden: $N maintenance-file cycles, ${GAP_MS} ms apart"
@@ -273,8 +215,8 @@ main() {
         python3 testbed/lib/bgp_wire.py "$RUN/$t.pcap" 198.51.100.2 0 list >"$RUN/$t.wire"
     done
     echo
-    printf '| %-28s | %8s | %7s | %26s | %9s | %26s |\n' tool triggers "no wire" "trigger to wire ms p50/p99/max" decisions "decision to wire ms p50/p99/max"
-    printf '|%s|%s|%s|%s|%s|%s|\n' "------------------------------" "----------" "---------" "----------------------------" "-----------" "----------------------------"
+    printf '| %-28s | %8s | %7s | %26s | %12s | %26s |\n' tool triggers "no wire" "trigger to wire ms p50/p99/max" "decisions (no wire)" "decision to wire ms p50/p99/max"
+    printf '|%s|%s|%s|%s|%s|%s|\n' "------------------------------" "----------" "---------" "----------------------------" "--------------" "----------------------------"
     report vipwarden "vipwarden $("$VIPWARDEN" --version | awk '{print $2}')" "$RUN/vipwarden.log"
     report exabgp "exabgp $(exabgp --version 2>&1 | awk '/ExaBGP/ {print $3}') + healthcheck"
 }

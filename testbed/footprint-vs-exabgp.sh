@@ -5,68 +5,25 @@
 # announced. ExaBGP runs one healthcheck process per service (its way to watch several). Each
 # tool runs alone for VW_FP_SECS (default 60) per service count while its whole process tree is
 # sampled from /proc: RSS (sum over the tree) and CPU (utime+stime plus the children it reaped,
-# e.g. ExaBGP's per-check curl). Prints a side-by-side table, the load average, and how much of
+# e.g. ExaBGP's per-check curl), and PSS (shared pages split between the processes sharing them).
+# Prints a side-by-side table, the load average, and how much of
 # the daemon's text layout (link/text-order.txt, see testbed/gen-text-order.sh) the binary has.
 #   bash testbed/footprint-vs-exabgp.sh
 #   env: VW_FP_SECS (default 60), VW_FP_SERVICES (default "1 10 100"), VIPWARDEN_BIN (another
 #   build of the daemon; default: build target/release/vipwarden)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export LC_ALL=C # printf's decimals with a point
 
 SECS=${VW_FP_SECS:-60}
 read -r -a SERVICES <<<"${VW_FP_SERVICES:-1 10 100}"
 NS=vw-fp
-RUN=$(mktemp -d /tmp/vw-fp.XXXXXX)
 CLK_TCK=$(getconf CLK_TCK)
-PIDS=()
-
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    sleep 0.3
-    for pid in "${PIDS[@]}"; do
-        kill -9 "$pid" 2>/dev/null || true
-    done
-    ip netns del "$NS" 2>/dev/null || true
-    rm -rf "$RUN"
-}
-trap cleanup EXIT INT TERM
-
-need_pkgs() {
-    local missing=()
-    command -v gobgpd >/dev/null || missing+=(gobgpd)
-    command -v exabgp >/dev/null || missing+=(exabgp)
-    command -v curl >/dev/null || missing+=(curl)
-    if [ ${#missing[@]} -gt 0 ]; then
-        echo "installing ${missing[*]}"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-    fi
-}
+# shellcheck source=lib/standalone.sh
+source testbed/lib/standalone.sh
 
 in_ns() { ip netns exec "$NS" "$@"; }
-
-# start NAME CMD...: runs CMD in the namespace in the background; its PID is recorded for
-# cleanup and left in LAST_PID (not printed: a $(...) subshell would lose the record).
-LAST_PID=
-start() {
-    local name=$1
-    shift
-    # ip netns exec execs the program, so $! is the program itself (no shell in between).
-    ip netns exec "$NS" "$@" >"$RUN/$name.log" 2>&1 &
-    LAST_PID=$!
-    PIDS+=("$LAST_PID")
-}
-
-stop_pid() {
-    kill "$1" 2>/dev/null || true
-    for _ in $(seq 50); do
-        kill -0 "$1" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    kill -9 "$1" 2>/dev/null || true
-}
+start() { sa_start "$NS" "$@"; }
 
 # Descendants of PID, PID included.
 tree() {
@@ -74,6 +31,17 @@ tree() {
     echo "$pid"
     kids=$(cat /proc/"$pid"/task/*/children 2>/dev/null || true)
     for k in $kids; do tree "$k"; done
+}
+
+# Proportional set size over the tree: a page shared by N processes counts 1/N in each, so the
+# sum is what the tree costs (RSS sums count ExaBGP's shared Python pages once per process).
+tree_pss_kb() {
+    local sum=0 p kb
+    for p in $(tree "$1"); do
+        kb=$(awk '$1 == "Pss:" {print $2}' /proc/"$p"/smaps_rollup 2>/dev/null || echo 0)
+        sum=$((sum + ${kb:-0}))
+    done
+    echo "$sum"
 }
 
 tree_rss_kb() {
@@ -102,7 +70,7 @@ tree_ticks() {
 vip() { echo "203.0.113.$((10 + $1))"; }
 
 routes_at_peer() {
-    in_ns gobgp -u 127.0.0.1 -p 50051 global rib -a ipv4 2>/dev/null | grep -c '203\.0\.113\.' || true
+    sa_rib "$NS" 50051 | grep -c '203\.0\.113\.' || true
 }
 
 # wait_routes N: until the peer has N of the VIPs.
@@ -121,26 +89,29 @@ wait_no_routes() {
         [ "$(routes_at_peer)" -eq 0 ] && return 0
         sleep 0.1
     done
+    echo "the peer still has $(routes_at_peer) VIPs 10 s after the tool stopped; logs in $RUN" >&2
+    return 1
 }
 
-# measure NAME PID: samples the tree once a second; prints "name|rss_max_kb|rss_mean_kb|cpu_pct|procs".
+# measure NAME PID: samples the tree once a second; prints
+# "name|rss_max_kb|rss_mean_kb|pss_mean_kb|cpu_pct|procs".
 measure() {
-    local name=$1 pid=$2 t0 t1 rss max=0 total=0 n=0 procs
+    local name=$1 pid=$2 t0 t1 rss max=0 total=0 pss=0 n=0 procs
     t0=$(tree_ticks "$pid")
     for _ in $(seq "$SECS"); do
         sleep 1
         rss=$(tree_rss_kb "$pid")
         total=$((total + rss))
+        pss=$((pss + $(tree_pss_kb "$pid")))
         n=$((n + 1))
         [ "$rss" -gt "$max" ] && max=$rss
     done
     t1=$(tree_ticks "$pid")
     procs=$(tree "$pid" | wc -l)
-    echo "$name|$max|$((total / n))|$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v s="$SECS" 'BEGIN { printf "%.2f", 100 * d / hz / s }')|$procs"
+    echo "$name|$max|$((total / n))|$((pss / n))|$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v s="$SECS" 'BEGIN { printf "%.2f", 100 * d / hz / s }')|$procs"
 }
 
 setup_namespace() {
-    ip netns del "$NS" 2>/dev/null || true
     ip netns add "$NS"
     in_ns ip link set lo up
     local a i max=0
@@ -151,20 +122,7 @@ setup_namespace() {
     for ((i = 0; i < max; i++)); do
         in_ns ip addr add "$(vip "$i")/32" dev lo
     done
-    cat >"$RUN/gobgpd.toml" <<'EOF'
-[global.config]
-  as = 65000
-  router-id = "198.51.100.1"
-  local-address-list = ["198.51.100.1"]
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "198.51.100.2"
-    peer-as = 65101
-  [neighbors.transport.config]
-    passive-mode = true
-    local-address = "198.51.100.1"
-EOF
-    start gobgpd gobgpd -f "$RUN/gobgpd.toml" --api-hosts 127.0.0.1:50051 -l warn
+    sa_gobgpd "$NS" 50051
     start web python3 -m http.server 80 --bind 0.0.0.0
     sleep 1
 }
@@ -192,7 +150,7 @@ EOF
     pid=$LAST_PID
     wait_routes "$n"
     measure "$n|vipwarden $("$VIPWARDEN" --version | awk '{print $2}')" "$pid" >>"$RUN/rows"
-    stop_pid "$pid"
+    sa_stop "$pid"
     wait_no_routes
 }
 
@@ -220,7 +178,7 @@ EOF
     pid=$LAST_PID
     wait_routes "$n"
     measure "$n|exabgp $(exabgp --version 2>&1 | awk '/ExaBGP/ {print $3}') + healthcheck" "$pid" >>"$RUN/rows"
-    stop_pid "$pid"
+    sa_stop "$pid"
     wait_no_routes
 }
 
@@ -250,14 +208,12 @@ else:
 PYEOF
 }
 
+mib() { awk -v k="$1" 'BEGIN { print k / 1024 }'; }
+
 main() {
-    need_pkgs
-    if [[ -n ${VIPWARDEN_BIN:-} ]]; then
-        VIPWARDEN=$(realpath "$VIPWARDEN_BIN")
-    else
-        cargo build --release --quiet --bin vipwarden
-        VIPWARDEN=$PWD/target/release/vipwarden
-    fi
+    sa_init vw-fp "$NS"
+    sa_need gobgpd exabgp curl
+    sa_vipwarden
     setup_namespace
     echo "measuring each tool alone for ${SECS}s per service count (${SERVICES[*]}): VIPs announced"
     echo "to a passive gobgpd, an HTTP check per service every second"
@@ -269,13 +225,13 @@ main() {
     local rows=()
     mapfile -t rows <"$RUN/rows"
     echo
-    printf '| %8s | %-30s | %12s | %13s | %13s | %9s |\n' services tool "RSS max MiB" "RSS mean MiB" "CPU % of core" processes
-    printf '|%s|%s|%s|%s|%s|%s|\n' "----------" "--------------------------------" "--------------" "---------------" "---------------" "-----------"
-    local r name max mean cpu procs
+    printf '| %8s | %-30s | %12s | %13s | %13s | %13s | %9s |\n' services tool "RSS max MiB" "RSS mean MiB" "PSS mean MiB" "CPU % of core" processes
+    printf '|%s|%s|%s|%s|%s|%s|%s|\n' "----------" "--------------------------------" "--------------" "---------------" "---------------" "---------------" "-----------"
+    local r name max mean pss cpu procs
     for r in "${rows[@]}"; do
-        IFS='|' read -r n name max mean cpu procs <<<"$r"
-        printf '| %8s | %-30s | %12.1f | %13.1f | %13s | %9s |\n' "$n" "$name" "$(awk -v k="$max" 'BEGIN{print k/1024}')" \
-            "$(awk -v k="$mean" 'BEGIN{print k/1024}')" "$cpu" "$procs"
+        IFS='|' read -r n name max mean pss cpu procs <<<"$r"
+        printf '| %8s | %-30s | %12.1f | %13.1f | %13.1f | %13s | %9s |\n' "$n" "$name" "$(mib "$max")" \
+            "$(mib "$mean")" "$(mib "$pss")" "$cpu" "$procs"
     done
     echo
     echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -4,17 +4,19 @@
 #
 # Why: the kernel maps a binary's text in 64 KB windows around each page a process touches
 # (fault-around), so resident text follows how widely the executed code is spread, not how much
-# of it runs. In the default layout the ~1.7 MB that runs is spread over the whole 11.6 MB text
-# and ~9 MB of it ends up resident; laid out together, about 2 MB is
+# of it runs. In the default layout the ~2 MB that runs is spread over the whole 11.6 MB text
+# and ~9 MB of it ends up resident; laid out together, under 3 MB is
 # (testbed/footprint-vs-exabgp.sh measures it).
 #
 # How: the release daemon runs under valgrind's callgrind in a namespace of its own (vw-order)
-# against a passive gobgpd, with the kinds of work a node does every day: http, tcp, listener and
-# process checks, an access log and TCP statistics as signals, two VIPs, /metrics and /v1/status
-# scrapes, a SIGHUP reload and a planned stop. Every function of the binary that ran at least once
-# is listed. Symbol names carry hashes of the compiler version and the dependencies' versions,
-# so re-run this after a toolchain or Cargo.lock change; names the linker does not find are
-# ignored, and the footprint benchmark prints how many of the listed names the binary still has.
+# against a passive gobgpd, twice: one service with one HTTP check, then the kinds of work a node
+# does every day (http, tcp, listener and process checks, an access log and TCP statistics as
+# signals, three VIPs), each with /metrics and /v1/status scrapes, a SIGHUP reload and a planned
+# stop. Every function of the binary that ran at least once is listed, the first run's first.
+# Symbol names carry hashes of the compiler version, the crate's version and the dependencies'
+# versions, and ThinLTO adds a hash of the surrounding code to some (".llvm.N"), so re-run this
+# after a toolchain, version or Cargo.lock change, or when the footprint benchmark's "text layout"
+# line finds fewer of the names; names the linker does not find are ignored.
 #   bash testbed/gen-text-order.sh
 #   env: VW_ORDER_SECS (default 30: seconds of steady work under callgrind)
 set -euo pipefail
@@ -22,74 +24,25 @@ cd "$(dirname "$0")/.."
 
 SECS=${VW_ORDER_SECS:-30}
 NS=vw-order
-RUN=$(mktemp -d /tmp/vw-order.XXXXXX)
 OUT=link/text-order.txt
-PIDS=()
-
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    sleep 0.3
-    for pid in "${PIDS[@]}"; do
-        kill -9 "$pid" 2>/dev/null || true
-    done
-    ip netns del "$NS" 2>/dev/null || true
-    [[ -n ${VW_ORDER_KEEP:-} ]] && echo "kept $RUN" >&2 || rm -rf "$RUN"
-}
-trap cleanup EXIT INT TERM
-
-need_pkgs() {
-    local missing=()
-    command -v valgrind >/dev/null || missing+=(valgrind)
-    command -v gobgpd >/dev/null || missing+=(gobgpd)
-    command -v curl >/dev/null || missing+=(curl)
-    if [ ${#missing[@]} -gt 0 ]; then
-        echo "installing ${missing[*]}"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-    fi
-}
+# shellcheck source=lib/standalone.sh
+source testbed/lib/standalone.sh
 
 in_ns() { ip netns exec "$NS" "$@"; }
-
-# start NAME CMD...: CMD in the namespace, in the background; its PID is kept for cleanup and
-# left in LAST_PID (ip netns exec execs the program, so $! is the program itself).
-LAST_PID=
-start() {
-    local name=$1
-    shift
-    ip netns exec "$NS" "$@" >"$RUN/$name.log" 2>&1 &
-    LAST_PID=$!
-    PIDS+=("$LAST_PID")
-}
+start() { sa_start "$NS" "$@"; }
 
 route_at_peer() {
-    in_ns gobgp -u 127.0.0.1 -p 50052 global rib -a ipv4 2>/dev/null | grep -q "$1"
+    sa_rib "$NS" 50052 | grep -q "$1"
 }
 
 setup_namespace() {
-    ip netns del "$NS" 2>/dev/null || true
     ip netns add "$NS"
     in_ns ip link set lo up
     local a
     for a in 198.51.100.1/32 198.51.100.2/32 203.0.113.10/32 203.0.113.11/32; do
         in_ns ip addr add "$a" dev lo
     done
-    cat >"$RUN/gobgpd.toml" <<'EOF'
-[global.config]
-  as = 65000
-  router-id = "198.51.100.1"
-  local-address-list = ["198.51.100.1"]
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "198.51.100.2"
-    peer-as = 65101
-  [neighbors.transport.config]
-    passive-mode = true
-    local-address = "198.51.100.1"
-EOF
-    start gobgpd gobgpd -f "$RUN/gobgpd.toml" --api-hosts 127.0.0.1:50052 -l warn
+    sa_gobgpd "$NS" 50052
     start web python3 -m http.server 80 --bind 203.0.113.10
     echo "$LAST_PID" >"$RUN/web.pid"
     : >"$RUN/access.log"
@@ -97,13 +50,20 @@ EOF
 }
 
 # The commonest node: one service, one HTTP check, scraped by Prometheus.
-write_config_one() {
-    cat >"$RUN/one.yaml" <<EOF
+# config_head NAME: what both configs share (the node, the API, the peer).
+config_head() {
+    cat <<EOF
 router_id: 198.51.100.2
 local_as: 65101
 api: {listen: "127.0.0.1:9181"}
-state_dir: $RUN/state-one
+state_dir: $RUN/state-$1
 peers: [{name: peer, address: 198.51.100.1, local_address: 198.51.100.2, remote_as: 65000}]
+EOF
+}
+
+write_config_one() {
+    config_head one >"$RUN/one.yaml"
+    cat >>"$RUN/one.yaml" <<EOF
 checks:
   - {name: web, type: http, url: "http://203.0.113.10/", interval: 1s, timeout: 500ms, rise: 2, fall: 2}
 vips: [{name: web, prefixes: [203.0.113.10/32], checks: [web]}]
@@ -112,12 +72,8 @@ EOF
 
 # Every kind of work a node does daily, on top of the above.
 write_config_many() {
-    cat >"$RUN/many.yaml" <<EOF
-router_id: 198.51.100.2
-local_as: 65101
-api: {listen: "127.0.0.1:9181"}
-state_dir: $RUN/state-many
-peers: [{name: peer, address: 198.51.100.1, local_address: 198.51.100.2, remote_as: 65000}]
+    config_head many >"$RUN/many.yaml"
+    cat >>"$RUN/many.yaml" <<EOF
 checks:
   - {name: web_http, type: http, url: "http://203.0.113.10/", interval: 1s, timeout: 500ms}
   - {name: web_tcp, type: tcp, target: "203.0.113.10:80", interval: 1s, timeout: 500ms}
@@ -176,11 +132,8 @@ profile() {
         ((t == SECS / 2)) && kill -HUP "$pid"
         sleep 1
     done
-    kill -TERM "$pid"
-    for _ in $(seq 300); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
+    # callgrind writes its file at exit: give it time.
+    sa_stop "$pid" 30
     [ -s "$RUN/$name.callgrind" ] || {
         echo "callgrind wrote nothing; daemon log:" >&2
         tail -n 30 "$RUN/$name.log" >&2
@@ -191,7 +144,8 @@ profile() {
 }
 
 main() {
-    need_pkgs
+    sa_init vw-order "$NS"
+    sa_need valgrind gobgpd curl
     cargo build --release --quiet --bin vipwarden
     BIN=$PWD/target/release/vipwarden
     setup_namespace
@@ -199,17 +153,18 @@ main() {
     write_config_many
     profile one 203.0.113.10/32
     write_access_log &
-    PIDS+=("$!")
+    SA_PIDS+=("$!")
     profile many 203.0.113.11/32
     mkdir -p "$(dirname "$OUT")"
     {
         echo "# Functions the release daemon executed, for lld --symbol-ordering-file (build.rs): first"
         echo "# those of one service with one HTTP check, then those more kinds of work add."
-        echo "# Written by testbed/gen-text-order.sh; re-run it after a toolchain or Cargo.lock change."
-        echo "# $(rustc --version)"
+        echo "# Written by testbed/gen-text-order.sh; re-run it after a toolchain, version or Cargo.lock"
+        echo "# change, or when testbed/footprint-vs-exabgp.sh finds fewer of these names in the binary."
+        echo "# $(rustc --version) (the rustc on PATH, which cargo uses unless told otherwise)"
         python3 testbed/lib/callgrind_symbols.py "$BIN" "$RUN/one.callgrind" "$RUN/many.callgrind"
-    } >"$OUT.new"
-    mv "$OUT.new" "$OUT"
+    } >"$RUN/text-order.txt"
+    mv "$RUN/text-order.txt" "$OUT"
     echo "$OUT: $(grep -vc '^#' "$OUT") functions"
 }
 

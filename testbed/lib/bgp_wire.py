@@ -68,28 +68,32 @@ def ip_payload(link, data):
     return None
 
 
-def is_withdrawal(msg):
+def attribute_types(msg):
+    """The path attribute type codes of an UPDATE, in order (stops at a truncated one)."""
     if len(msg) < 23:
-        return False
-    withdrawn = struct.unpack("!H", msg[19:21])[0]
-    if withdrawn > 0:
-        return True
-    at = 21 + withdrawn
-    attrs_len = struct.unpack("!H", msg[at : at + 2])[0] if len(msg) >= at + 2 else 0
+        return
+    at = 21 + struct.unpack("!H", msg[19:21])[0]
+    if len(msg) < at + 2:
+        return
+    end = min(len(msg), at + 2 + struct.unpack("!H", msg[at : at + 2])[0])
     at += 2
-    end = min(len(msg), at + attrs_len)
     while at + 3 <= end:
         flags, kind = msg[at], msg[at + 1]
         if flags & 0x10:
             if at + 4 > end:
-                return False
+                return
             alen, hdr = struct.unpack("!H", msg[at + 2 : at + 4])[0], 4
         else:
             alen, hdr = msg[at + 2], 3
-        if kind == 15:  # MP_UNREACH_NLRI
-            return True
+        yield kind
         at += hdr + alen
-    return False
+
+
+def is_withdrawal(msg):
+    """Whether an UPDATE withdraws routes (IPv4 withdrawn routes or MP_UNREACH_NLRI)."""
+    if len(msg) >= 21 and struct.unpack("!H", msg[19:21])[0] > 0:
+        return True
+    return 15 in attribute_types(msg)
 
 
 def announces(msg):
@@ -97,25 +101,9 @@ def announces(msg):
     if len(msg) < 23:
         return False
     at = 21 + struct.unpack("!H", msg[19:21])[0]
-    if len(msg) < at + 2:
-        return False
-    attrs_len = struct.unpack("!H", msg[at : at + 2])[0]
-    at += 2
-    end = min(len(msg), at + attrs_len)
-    if at + attrs_len < len(msg):
+    if len(msg) >= at + 2 and at + 2 + struct.unpack("!H", msg[at : at + 2])[0] < len(msg):
         return True  # NLRI after the attributes
-    while at + 3 <= end:
-        flags, kind = msg[at], msg[at + 1]
-        if flags & 0x10:
-            if at + 4 > end:
-                return False
-            alen, hdr = struct.unpack("!H", msg[at + 2 : at + 4])[0], 4
-        else:
-            alen, hdr = msg[at + 2], 3
-        if kind == 14:  # MP_REACH_NLRI
-            return True
-        at += hdr + alen
-    return False
+    return 14 in attribute_types(msg)
 
 
 def main():

@@ -10,6 +10,7 @@ only its part. Sorting by name keeps a module's functions (and a regenerated fil
 Run callgrind with --demangle=no so the names are the symbols. Entries callgrind could not name
 (addresses) and valgrind's own ("(below main)") are left out; lld ignores names it does not know.
 """
+import os
 import re
 import sys
 
@@ -31,7 +32,7 @@ def executed(path, obj):
                     table[idx] = name
                 name = table.get(idx, name)
             if kind == "ob":
-                current = name
+                current = os.path.realpath(name) if name.startswith("/") else name
             elif kind == "fn" and current == obj:
                 # callgrind marks a function's recursion depth or a re-entered copy with '2 etc.
                 name = re.sub(r"'\d+$", "", name)
@@ -43,7 +44,8 @@ def executed(path, obj):
 def main():
     if len(sys.argv) < 3:
         sys.exit("usage: callgrind_symbols.py OBJECT_PATH CALLGRIND_OUT...")
-    obj, seen = sys.argv[1], set()
+    # callgrind names the object by its resolved path.
+    obj, seen = os.path.realpath(sys.argv[1]), set()
     for path in sys.argv[2:]:
         names = executed(path, obj)
         if not names:

@@ -28,8 +28,9 @@ fn date(secs: i64) -> String {
 /// testbed/gen-text-order.sh), placed together at the start of .text: the kernel maps text in
 /// 64 KB windows around each touched page, so the resident text follows how widely the executed
 /// code is spread. Release builds only, and only with a linker that takes lld's
-/// `--symbol-ordering-file` (rustc's default rust-lld does; GNU ld does not): the layout changes
-/// where code sits, never what it does.
+/// `--symbol-ordering-file` (rust-lld, rustc's default on x86_64 Linux since 1.90, does; GNU ld,
+/// used elsewhere, does not, and the build keeps the default layout): the layout changes where
+/// code sits, never what it does.
 fn order_text() {
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
     let order = manifest.join("link/text-order.txt");

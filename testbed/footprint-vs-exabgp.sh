@@ -33,25 +33,21 @@ tree() {
     for k in $kids; do tree "$k"; done
 }
 
-# Proportional set size over the tree: a page shared by N processes counts 1/N in each, so the
-# sum is what the tree costs (RSS sums count ExaBGP's shared Python pages once per process).
-tree_pss_kb() {
+# tree_kb FIELD FILE PID: FIELD (in kB) of /proc/P/FILE summed over PID's tree.
+tree_kb() {
     local sum=0 p kb
-    for p in $(tree "$1"); do
-        kb=$(awk '$1 == "Pss:" {print $2}' /proc/"$p"/smaps_rollup 2>/dev/null || echo 0)
+    for p in $(tree "$3"); do
+        kb=$(awk -v f="$1:" '$1 == f {print $2}' /proc/"$p"/"$2" 2>/dev/null || echo 0)
         sum=$((sum + ${kb:-0}))
     done
     echo "$sum"
 }
 
-tree_rss_kb() {
-    local sum=0 p kb
-    for p in $(tree "$1"); do
-        kb=$(awk '$1 == "VmRSS:" {print $2}' /proc/"$p"/status 2>/dev/null || echo 0)
-        sum=$((sum + ${kb:-0}))
-    done
-    echo "$sum"
-}
+tree_rss_kb() { tree_kb VmRSS status "$1"; }
+
+# Proportional set size: a page shared by N processes counts 1/N in each, so the sum is what the
+# tree costs (RSS sums count ExaBGP's shared Python pages once per process).
+tree_pss_kb() { tree_kb Pss smaps_rollup "$1"; }
 
 # utime+stime+cutime+cstime over the tree, in ticks.
 tree_ticks() {

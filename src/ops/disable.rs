@@ -429,14 +429,20 @@ mod tests {
             .unwrap();
     }
 
-    #[tokio::test]
-    async fn a_created_or_removed_file_is_seen_at_once_not_at_the_next_poll() {
+    /// A temporary directory with VIP web's own disable file (not created yet) in it.
+    fn one_vip_file() -> (tempfile::TempDir, PathBuf, DisableFiles) {
         let dir = tempfile::tempdir().unwrap();
         let web = dir.path().join("disable-web");
         let f = DisableFiles {
             global: None,
             vips: vec![("web".into(), Some(web.clone()))],
         };
+        (dir, web, f)
+    }
+
+    #[tokio::test]
+    async fn a_created_or_removed_file_is_seen_at_once_not_at_the_next_poll() {
+        let (_dir, web, f) = one_vip_file();
         let cancel = CancellationToken::new();
         // A poll period no test waits for: only the directory watch can report in time.
         let (mut rx, _task) = spawn_poller(f, Duration::from_secs(3600), cancel.clone());
@@ -458,12 +464,7 @@ mod tests {
 
     #[tokio::test]
     async fn after_a_reload_the_watch_is_made_off_the_runtime_and_works() {
-        let dir = tempfile::tempdir().unwrap();
-        let web = dir.path().join("disable-web");
-        let f = DisableFiles {
-            global: None,
-            vips: vec![("web".into(), Some(web.clone()))],
-        };
+        let (_dir, web, f) = one_vip_file();
         let cancel = CancellationToken::new();
         // Start from "disabled" while the file is absent: the first check (at once, with the
         // watch made just before it) then reports a change, so the test knows it has run.

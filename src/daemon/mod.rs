@@ -723,7 +723,8 @@ impl Daemon {
         // An unknown name is refused first, before the guard, which knows only configured VIPs.
         if let Command::Drain { vip: Some(v), .. } | Command::Undrain { vip: Some(v), .. } = &cmd {
             if !self.engine.has_vip(v) {
-                let _ = reply.send(Err(self.unknown_vip(v)));
+                let names = self.config.vips.iter().map(|v| &*v.spec.name);
+                let _ = reply.send(Err(CommandError::unknown_vip(v, names)));
                 return;
             }
         }
@@ -813,10 +814,6 @@ impl Daemon {
             });
         }
         Ok(())
-    }
-
-    fn unknown_vip(&self, vip: &str) -> CommandError {
-        CommandError::unknown_vip(vip, self.config.vips.iter().map(|v| &*v.spec.name))
     }
 
     /// Brings the engine's maintenance in line with persisted drains and disable files.

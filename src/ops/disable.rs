@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::signals::wake::DirWatch;
+use crate::signals::wake::{dir_of, DirWatch};
 use crate::sys::inotify;
 
 /// Default poll period.
@@ -159,13 +159,7 @@ fn watched_dirs(files: &DisableFiles) -> Vec<PathBuf> {
     if paths.len() > WATCH_MAX_FILES {
         return Vec::new();
     }
-    let mut dirs: Vec<PathBuf> = paths
-        .iter()
-        .map(|p| match p.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        })
-        .collect();
+    let mut dirs: Vec<PathBuf> = paths.iter().map(|p| dir_of(p).to_path_buf()).collect();
     dirs.sort();
     dirs.dedup();
     if dirs.len() > WATCH_MAX_DIRS {

@@ -27,6 +27,14 @@ const MASK: WatchFlags = WatchFlags::MODIFY
 
 static LIMIT_LOGGED: AtomicBool = AtomicBool::new(false);
 
+/// The directory holding `file` ("." for a bare file name): what a watch on it must watch.
+pub fn dir_of(file: &Path) -> &Path {
+    match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
 pub struct DirWatch {
     fd: AsyncFd<OwnedFd>,
 }
@@ -34,11 +42,7 @@ pub struct DirWatch {
 impl DirWatch {
     /// Watches the directory holding `file`. Needs a tokio runtime with I/O enabled.
     pub fn new(file: &Path) -> io::Result<DirWatch> {
-        let dir = match file.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let fd = fd::async_owned(inotify::watch_dir(dir, MASK)?)?;
+        let fd = fd::async_owned(inotify::watch_dir(dir_of(file), MASK)?)?;
         Ok(DirWatch { fd })
     }
 

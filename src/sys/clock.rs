@@ -1,7 +1,6 @@
 //! Clock reads the std library does not give as a number: CLOCK_MONOTONIC as the kernel counts
-//! it (sd_notify's MONOTONIC_USEC must be on systemd's clock). Through libc, whose vDSO use
-//! valgrind understands: rustix's own vDSO parser faults under valgrind, and
-//! testbed/gen-text-order.sh profiles the daemon there.
+//! it (sd_notify's MONOTONIC_USEC must be on systemd's clock). Through libc, not rustix (why:
+//! the module list in sys/mod.rs).
 
 /// CLOCK_MONOTONIC in microseconds.
 pub fn monotonic_usec() -> u64 {

@@ -25,8 +25,7 @@ pub fn kill_process_group(pgid: i32) -> io::Result<()> {
 
 /// Clock ticks per second (`sysconf(_SC_CLK_TCK)`, the unit of /proc CPU times).
 pub fn clock_ticks_per_second() -> u64 {
-    // libc's sysconf, not rustix::param: rustix parses the aux vector and checks the vDSO image
-    // there, which faults under valgrind (testbed/gen-text-order.sh runs the daemon in it).
+    // libc, not rustix::param (why: the module list in sys/mod.rs).
     // SAFETY: sysconf takes a constant and touches no caller memory.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     u64::try_from(ticks).ok().filter(|&t| t > 0).unwrap_or(100)

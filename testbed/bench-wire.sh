@@ -29,8 +29,6 @@ TOR=vw-wire-t
 # shellcheck source=lib/standalone.sh
 source testbed/lib/standalone.sh
 
-start() { sa_start "$@"; }
-
 route_at_tor() {
     sa_rib "$TOR" 50053 | grep -q '203.0.113.10/32'
 }
@@ -58,7 +56,7 @@ setup() {
     ip -n "$TOR" link set vw-wire1 up
     ip -n "$NODE" addr add 203.0.113.10/32 dev lo
     sa_gobgpd "$TOR" 50053
-    start "$NODE" web python3 -m http.server 80 --bind 203.0.113.10
+    sa_start "$NODE" web python3 -m http.server 80 --bind 203.0.113.10
     sleep 1
 }
 
@@ -80,7 +78,7 @@ toggle() {
 
 # capture NAME: tcpdump of BGP on the ToR's end of the link into $RUN/NAME.pcap; PID in LAST_PID.
 capture() {
-    start "$TOR" "tcpdump-$1" tcpdump -i vw-wire1 --immediate-mode -U -n -s 0 -w "$RUN/$1.pcap" tcp port 179
+    sa_start "$TOR" "tcpdump-$1" tcpdump -i vw-wire1 --immediate-mode -U -n -s 0 -w "$RUN/$1.pcap" tcp port 179
     sleep 1
 }
 
@@ -99,7 +97,7 @@ EOF
     rm -f "$RUN/disable"
     capture vipwarden
     cap=$LAST_PID
-    start "$NODE" vipwarden "$VIPWARDEN" run --config "$RUN/vipwarden.yaml"
+    sa_start "$NODE" vipwarden "$VIPWARDEN" run --config "$RUN/vipwarden.yaml"
     pid=$LAST_PID
     wait_route yes
     sleep 1
@@ -128,7 +126,7 @@ EOF
     rm -f "$RUN/disable"
     capture exabgp
     cap=$LAST_PID
-    start "$NODE" exabgp env exabgp.daemon.user=root exabgp.daemon.drop=false exabgp.log.destination=stderr \
+    sa_start "$NODE" exabgp env exabgp.daemon.user=root exabgp.daemon.drop=false exabgp.log.destination=stderr \
         exabgp.api.cli=false exabgp "$RUN/exabgp.conf"
     pid=$LAST_PID
     wait_route yes

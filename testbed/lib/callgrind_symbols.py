@@ -27,12 +27,14 @@ def executed(path, obj):
                 continue
             kind, idx, name = m.groups()
             table = objects if kind.endswith("ob") else functions
+            if kind.endswith("ob") and name.startswith("/"):
+                name = os.path.realpath(name)  # once per object: later lines say only "(N)"
             if idx is not None:
                 if name:
                     table[idx] = name
                 name = table.get(idx, name)
             if kind == "ob":
-                current = os.path.realpath(name) if name.startswith("/") else name
+                current = name
             elif kind == "fn" and current == obj:
                 # callgrind marks a function's recursion depth or a re-entered copy with '2 etc.
                 name = re.sub(r"'\d+$", "", name)

@@ -1,6 +1,7 @@
 //! BFD Control packets from the network: decode must never panic, and whatever it accepts must
 //! re-encode to the same mandatory section (Length aside) and, with a SHA1 authentication
-//! section, to the same 52 bytes its digest covers; then feed a session without panicking, with
+//! section (Keyed or Meticulous Keyed SHA1, not just any 28-byte one), to the same 52 bytes its
+//! digest covers; then feed a session without panicking, with
 //! and without authentication configured (so the 6.7.4 checks see outside bytes too).
 #![no_main]
 
@@ -8,6 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use std::time::{Duration, Instant};
 use vipwarden::bfd::{
     decode, encode, encode_wire, AuthConfig, AuthType, Event, Key, RandomSource, Session, Timing,
+    AUTH_KEYED_SHA1, AUTH_METICULOUS_KEYED_SHA1,
 };
 
 struct Zero;
@@ -22,7 +24,10 @@ fuzz_target!(|data: &[u8]| {
     let mut e = encode(&p);
     e[3] = data[3];
     assert_eq!(&e[..], &data[..24]);
-    if p.auth.is_some_and(|a| a.auth_len == 28) {
+    // Other Auth Types may be 28 bytes long too; only the SHA1 ones keep the whole section.
+    if p.auth
+        .is_some_and(|a| matches!(a.auth_type, AUTH_KEYED_SHA1 | AUTH_METICULOUS_KEYED_SHA1))
+    {
         assert_eq!(encode_wire(&p).bytes(), &data[..52]);
     }
     let t = Timing {

@@ -174,12 +174,47 @@ proptest! {
             let mut e = encode(&p);
             e[3] = bytes[3];
             prop_assert_eq!(&e[..], &bytes[..24]);
-            // A SHA1 section re-encodes to exactly the bytes its digest covers.
-            if let Some(a) = p.auth.filter(|a| a.auth_len == SHA1_AUTH_LEN) {
-                let w = encode_wire(&p);
-                prop_assert_eq!(w.bytes(), &bytes[..MAX_LEN]);
-                prop_assert!(matches!(a.auth_type, AUTH_KEYED_SHA1 | AUTH_METICULOUS_KEYED_SHA1));
+            // A SHA1 section is 28 bytes and re-encodes to exactly the bytes its digest covers.
+            // Other types may be 28 bytes too (only their type, length and key id are read).
+            if let Some(a) = p.auth {
+                if matches!(a.auth_type, AUTH_KEYED_SHA1 | AUTH_METICULOUS_KEYED_SHA1) {
+                    prop_assert_eq!(a.auth_len, SHA1_AUTH_LEN);
+                    let w = encode_wire(&p);
+                    prop_assert_eq!(w.bytes(), &bytes[..MAX_LEN]);
+                }
             }
+        }
+    }
+
+    /// Any auth section that fills its packet (any type, any Auth Len): a SHA1 one must be 28
+    /// bytes and re-encodes whole; of the others only type, length and key id are read; a SHA1
+    /// session verifies none of them. (The fuzzer found the 28-byte Keyed MD5 case first.)
+    #[test]
+    fn any_framed_auth_section_decodes_to_what_it_says(
+        p in arb_packet(),
+        auth_type in prop_oneof![Just(AUTH_KEYED_SHA1), Just(AUTH_METICULOUS_KEYED_SHA1), any::<u8>()],
+        body in proptest::collection::vec(any::<u8>(), 1..=26),
+    ) {
+        let auth_len = body.len() as u8 + 2;
+        let mut bytes = encode(&p).to_vec();
+        bytes[1] |= 4;
+        bytes[3] = MANDATORY_LEN as u8 + auth_len;
+        bytes.extend_from_slice(&[auth_type, auth_len]);
+        bytes.extend_from_slice(&body);
+        let sha1 = matches!(auth_type, AUTH_KEYED_SHA1 | AUTH_METICULOUS_KEYED_SHA1);
+        match decode(&bytes) {
+            Ok(q) => {
+                let a = q.auth.expect("A bit");
+                prop_assert_eq!((a.auth_type, a.auth_len, a.key_id), (auth_type, auth_len, body[0]));
+                if sha1 {
+                    let w = encode_wire(&q);
+                    prop_assert_eq!(w.bytes(), &bytes[..]);
+                }
+                let dt = Duration::from_millis(900);
+                let cfg = auth_cfg(false, b"prop-key");
+                prop_assert!(verify(&q, &cfg, &mut RxSeq::default(), Instant::now(), dt).is_err());
+            }
+            Err(e) => prop_assert!(sha1 && auth_len != SHA1_AUTH_LEN, "{:?}", e),
         }
     }
 
@@ -261,6 +296,30 @@ fn sha1_digest_matches_rfc_5880_6_7_4_vectors() {
             Err(RxError::AuthDigest)
         );
     }
+}
+
+/// Found by the fuzzer: a section of another type that happens to be 28 bytes long decodes
+/// (its type, length and key id only) and is refused by its type, never verified as SHA1.
+#[test]
+fn a_28_byte_section_of_another_type_is_not_taken_for_sha1() {
+    let vector = "20c403341111111122222222000493e0000493e000000000041c01000102030460b3b2c8a38779a7c6a2e771ddbbfa5baea95135";
+    let mut bytes = hex(vector);
+    bytes[24] = 2; // Keyed MD5
+    let p = decode(&bytes).expect("a 28-byte Keyed MD5 section parses");
+    let a = p.auth.expect("A bit");
+    assert_eq!((a.auth_type, a.auth_len, a.key_id), (2, SHA1_AUTH_LEN, 1));
+    assert_eq!((a.seq, a.digest), (0, [0; 20]));
+    let dt = Duration::from_millis(900);
+    assert_eq!(
+        verify(
+            &p,
+            &auth_cfg(false, b"secret"),
+            &mut RxSeq::default(),
+            Instant::now(),
+            dt
+        ),
+        Err(RxError::AuthTypeMismatch { auth_type: 2 })
+    );
 }
 
 #[test]

@@ -28,7 +28,6 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::signals::wake::{dir_of, DirWatch};
 use crate::sys::inotify;
 
 /// Default poll period.
@@ -159,7 +158,10 @@ fn watched_dirs(files: &DisableFiles) -> Vec<PathBuf> {
     if paths.len() > WATCH_MAX_FILES {
         return Vec::new();
     }
-    let mut dirs: Vec<PathBuf> = paths.iter().map(|p| dir_of(p).to_path_buf()).collect();
+    let mut dirs: Vec<PathBuf> = paths
+        .iter()
+        .map(|p| inotify::dir_of(p).to_path_buf())
+        .collect();
     dirs.sort();
     dirs.dedup();
     if dirs.len() > WATCH_MAX_DIRS {
@@ -184,7 +186,7 @@ fn open_watches(dirs: Vec<PathBuf>) -> Opened {
 fn spawn_watchers(opened: Opened, wake: &Arc<Notify>, cancel: &CancellationToken) -> Vec<PathBuf> {
     let mut unwatched = Vec::new();
     for (dir, fd) in opened {
-        let watch = match fd.and_then(DirWatch::from_fd) {
+        let watch = match fd.and_then(inotify::DirWatch::from_fd) {
             Ok(w) => w,
             Err(e) => {
                 debug!(

@@ -7,7 +7,9 @@
 //! [`MIN_STEP_GAP`], so a busy log costs a bounded number of wake-ups), with a slow poll as a
 //! safety net; without inotify (limits reached) it polls every `poll_interval` as before.
 
+use std::io;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -16,8 +18,8 @@ use tokio_util::sync::CancellationToken;
 use super::follow::{FollowOptions, LogFollower};
 use super::logcheck;
 use super::logformat::LogFormat;
-use super::wake::{self, DirWatch};
 use super::window::{StatusSet, WindowSnapshot, WindowStats};
+use crate::sys::inotify::{self, DirWatch};
 
 /// A validated `type: access_log` signal.
 #[derive(Clone, Debug, PartialEq)]
@@ -176,10 +178,10 @@ impl AccessLogSource {
         let path = cfg.path.clone();
         let task = tokio::spawn(async move {
             let mut slot = Some(pipeline);
-            let mut watch = match DirWatch::new(&path) {
+            let mut watch = match DirWatch::new(&path, inotify::ENTRY_AND_WRITE_EVENTS) {
                 Ok(w) => Some(w),
                 Err(e) => {
-                    wake::log_fallback(&name, &e);
+                    log_fallback(&name, &e);
                     None
                 }
             };
@@ -218,7 +220,7 @@ impl AccessLogSource {
                     _ = cancel.cancelled() => break,
                     _ = tokio::time::sleep(pause) => {}
                     r = changed(&watch) => if let Err(e) = r {
-                        wake::log_fallback(&name, &e);
+                        log_fallback(&name, &e);
                         watch = None;
                     },
                 }
@@ -233,7 +235,25 @@ impl AccessLogSource {
     }
 }
 
-async fn changed(watch: &Option<DirWatch>) -> std::io::Result<()> {
+static LIMIT_LOGGED: AtomicBool = AtomicBool::new(false);
+
+/// Logs the fallback to polling for an inotify limit once per process (a fleet-wide limit would
+/// otherwise log once per log file and reload); other causes are logged at debug level.
+fn log_fallback(signal: &str, e: &io::Error) {
+    if inotify::is_limit(e) {
+        if !LIMIT_LOGGED.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                signal,
+                "inotify limit reached ({e}): access logs are polled instead (raise \
+                 fs.inotify.max_user_watches / max_user_instances); logged once"
+            );
+        }
+    } else {
+        tracing::debug!(signal, "no inotify watch ({e}): polling the access log");
+    }
+}
+
+async fn changed(watch: &Option<DirWatch>) -> io::Result<()> {
     match watch {
         Some(w) => w.changed().await,
         None => std::future::pending().await,

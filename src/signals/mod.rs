@@ -20,7 +20,6 @@ pub mod snapshot;
 pub mod sockdiag;
 pub mod tcp_stats;
 mod timeparse;
-pub mod wake;
 pub mod window;
 
 pub use access_log::{AccessLogConfig, AccessLogSource, AccessLogState};

@@ -9,8 +9,9 @@
 //!   CLOCK_MONOTONIC (`clock`): libc, because rustix reads them from the aux vector and the vDSO
 //!   with its own parsers, which fault under valgrind (testbed/gen-text-order.sh runs the
 //!   daemon there).
-//! - `inotify` (init, add_watch, draining reads): rustix. Its `inotify::Reader` parses events,
-//!   which we do not need: `drain` only reads them away with `rustix::io::read`.
+//! - `inotify` (init, add_watch, draining reads; `DirWatch` on the tokio reactor for the access
+//!   logs and the disable files): rustix. Its `inotify::Reader` parses events, which we do not
+//!   need: `drain` only reads them away with `rustix::io::read`.
 //! - `handover` (memfd, clearing FD_CLOEXEC in the upgrade child, SIGUSR2): rustix.
 //! - `fdstore` (systemd's fd store: `sendmsg` with SCM_RIGHTS on the notify socket, the
 //!   `BARRIER=1` pipe, `LISTEN_FDS`, telling a TCP socket from others, shutdown): rustix.

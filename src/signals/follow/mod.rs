@@ -1,6 +1,6 @@
 //! `tail -F` for one access log: the I/O edge of the signal pipeline. Checks file identity
 //! (dev+inode) and size on each poll rather than trusting inotify's event details (linemux lost
-//! lines on rename in a probe, see notes/signals.md); inotify (`signals::wake`) only says when to
+//! lines on rename in a probe, see notes/signals.md); inotify (`sys::inotify::DirWatch`) only says when to
 //! poll. Handles rename rotation (drain the old descriptor, then open the new
 //! path), copytruncate (size below our offset: start over at 0), lines written in pieces, and a
 //! missing or unreadable file (reported, retried, never fatal).

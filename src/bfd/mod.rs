@@ -22,10 +22,7 @@ use crate::sys::bfd_sock as sock;
 mod tests;
 
 pub use auth::{AuthConfig, AuthType, Key};
-pub use packet::{
-    decode, encode, encode_wire, AuthSection, Diag, Packet, RxError, State, AUTH_KEYED_SHA1,
-    AUTH_METICULOUS_KEYED_SHA1,
-};
+pub use packet::{decode, encode, encode_wire, is_sha1, AuthSection, Diag, Packet, RxError, State};
 pub use session::{Action, Event, RandomSource, Session, Snapshot, StateChange, Timing};
 
 /// What a BGP session needs to know of its peer's BFD (the daemon publishes it per peer).

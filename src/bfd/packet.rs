@@ -417,7 +417,7 @@ pub fn decode(buf: &[u8]) -> Result<Packet, RxError> {
 /// packet, so that re-encoding gives back the bytes the digest covers.
 fn auth_section(a: &[u8]) -> Result<AuthSection, RxError> {
     let (auth_type, auth_len) = (a[0], a[1]);
-    let sha1 = matches!(auth_type, AUTH_KEYED_SHA1 | AUTH_METICULOUS_KEYED_SHA1);
+    let sha1 = is_sha1(auth_type);
     let fits = usize::from(auth_len) == a.len() && auth_len >= 3;
     if !fits || (sha1 && auth_len != SHA1_AUTH_LEN) {
         return Err(RxError::AuthLenMismatch {
@@ -439,6 +439,13 @@ fn auth_section(a: &[u8]) -> Result<AuthSection, RxError> {
         s.digest.copy_from_slice(&a[8..28]);
     }
     Ok(s)
+}
+
+/// Keyed or Meticulous Keyed SHA1: the Auth Types whose section decode keeps whole (28 bytes,
+/// re-encoded by [`encode_wire`] to the bytes the digest covers). Other types may be 28 bytes
+/// long too; of those only type, length and key id are read.
+pub fn is_sha1(auth_type: u8) -> bool {
+    matches!(auth_type, AUTH_KEYED_SHA1 | AUTH_METICULOUS_KEYED_SHA1)
 }
 
 /// The mandatory section of `p`: the A bit and Length follow `p.auth`.

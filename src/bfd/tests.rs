@@ -177,7 +177,7 @@ proptest! {
             // A SHA1 section is 28 bytes and re-encodes to exactly the bytes its digest covers.
             // Other types may be 28 bytes too (only their type, length and key id are read).
             if let Some(a) = p.auth {
-                if matches!(a.auth_type, AUTH_KEYED_SHA1 | AUTH_METICULOUS_KEYED_SHA1) {
+                if is_sha1(a.auth_type) {
                     prop_assert_eq!(a.auth_len, SHA1_AUTH_LEN);
                     let w = encode_wire(&p);
                     prop_assert_eq!(w.bytes(), &bytes[..MAX_LEN]);
@@ -201,7 +201,7 @@ proptest! {
         bytes[3] = MANDATORY_LEN as u8 + auth_len;
         bytes.extend_from_slice(&[auth_type, auth_len]);
         bytes.extend_from_slice(&body);
-        let sha1 = matches!(auth_type, AUTH_KEYED_SHA1 | AUTH_METICULOUS_KEYED_SHA1);
+        let sha1 = is_sha1(auth_type);
         match decode(&bytes) {
             Ok(q) => {
                 let a = q.auth.expect("A bit");
